@@ -1,0 +1,88 @@
+//! `cargo xtask doctor`: each lane's prerequisites on this host, found or
+//! missing, with the exact command that installs what is missing.
+
+use anyhow::Result;
+
+use crate::cmd::Cmd;
+use crate::exit;
+use crate::host::which;
+
+/// List every lane's prerequisites on this host and how to install what is missing.
+///
+/// Exit status 0 when everything is present, 3 when something is missing
+/// (cells that need it will be reported unavailable, not failed).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this lane's prerequisites.
+    #[arg(long)]
+    pub lane: Option<String>,
+}
+
+/// One thing a lane needs.
+#[derive(Debug, Clone)]
+pub struct Prereq {
+    pub lane: &'static str,
+    pub name: String,
+    /// What was found (a version or a path), or why not.
+    pub found: Result<String, String>,
+    /// The command that installs it.
+    pub install: String,
+}
+
+impl Prereq {
+    /// A program on PATH, described by the first line of `<program> <version_arg>`.
+    pub fn program(lane: &'static str, program: &str, version_arg: &[&str], install: &str) -> Prereq {
+        let found = match which(program) {
+            None => Err("not found on PATH".to_string()),
+            Some(path) => {
+                let out = Cmd::new(&path).args(version_arg).run();
+                match out {
+                    Ok(out) => {
+                        let text = if out.stdout.is_empty() { String::from_utf8_lossy(&out.stderr).into_owned() } else { out.stdout_str() };
+                        Ok(text.lines().next().unwrap_or("").trim().to_string())
+                    }
+                    Err(err) => Err(format!("{err:#}")),
+                }
+            }
+        };
+        Prereq { lane, name: program.to_string(), found, install: install.to_string() }
+    }
+}
+
+/// Every lane's prerequisites.
+pub fn prerequisites() -> Vec<Prereq> {
+    vec![
+        Prereq::program("host", "rustc", &["-V"], "install Rust with rustup"),
+        Prereq::program("host", "cargo", &["-V"], "install Rust with rustup"),
+    ]
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    let all = prerequisites();
+    let shown: Vec<&Prereq> = all.iter().filter(|p| args.lane.as_deref().is_none_or(|l| l == p.lane)).collect();
+    if shown.is_empty() {
+        return Err(crate::BadInput(format!(
+            "no lane `{}`; lanes: {}",
+            args.lane.unwrap_or_default(),
+            all.iter().map(|p| p.lane).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", ")
+        ))
+        .into());
+    }
+    let width = shown.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    let mut missing = 0;
+    for p in &shown {
+        match &p.found {
+            Ok(what) => println!("{:<9} {:<width$}  ok       {what}", p.lane, p.name),
+            Err(why) => {
+                missing += 1;
+                println!("{:<9} {:<width$}  MISSING  {why}\n{:<9} {:<width$}           install: {}", p.lane, p.name, "", "", p.install);
+            }
+        }
+    }
+    if missing > 0 {
+        println!("\n{missing} missing; `cargo xtask setup` installs what this project's lanes need on Debian.");
+        Ok(exit::ENVIRONMENT)
+    } else {
+        Ok(exit::OK)
+    }
+}

@@ -1,0 +1,351 @@
+//! Execution: runs the planned cells on a pool of workers, in dependency
+//! order (check → build → test per platform), reusing unchanged results, and
+//! saves the results file after every cell so that nothing obtained is lost.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::host::{now_rfc3339, Host};
+use crate::lanes::{self, CellCtx};
+use crate::model::Stage;
+use crate::plan::{CellState, Plan, PlannedCell};
+use crate::progress::Reporter;
+use crate::results::{CellResult, Provenance, ResultsFile, Status};
+use crate::toolchain::TierCache;
+use crate::workspace::Workspace;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub jobs: usize,
+    pub force: bool,
+    pub keep_going: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    /// This run's cells, in plan order.
+    pub cells: Vec<CellResult>,
+    pub ran: usize,
+    pub reused: usize,
+    /// Cells never started: an earlier failure without --keep-going, or an interrupt.
+    pub not_run: Vec<String>,
+    pub interrupted: bool,
+}
+
+impl RunSummary {
+    pub fn unexpected_failures(&self) -> usize {
+        self.cells.iter().filter(|c| c.status.is_unexpected_failure()).count()
+    }
+}
+
+pub struct Executor<'a> {
+    pub workspace: &'a Workspace,
+    pub host: &'a Host,
+    pub results_path: PathBuf,
+    pub reporter: &'a dyn Reporter,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Job {
+    Waiting,
+    Running,
+    Done(Status),
+    NotRun,
+}
+
+impl Executor<'_> {
+    pub fn run(&self, plan: &Plan, results: &mut ResultsFile, options: &RunOptions) -> Result<RunSummary> {
+        let mut tiers = TierCache::open(self.workspace.matrix_dir().join("cache").join("tiers.json"));
+        let host_rustc = host_rustc();
+        let mut digests: BTreeMap<Vec<String>, String> = BTreeMap::new();
+        let mut summary = RunSummary::default();
+        let mut slots: Vec<Option<CellResult>> = vec![None; plan.cells.len()];
+        let mut pending: Vec<(usize, String)> = Vec::new();
+        self.reporter.start(plan.cells.len());
+
+        // Resolve what needs no running: unavailable, skipped and unchanged cells.
+        for (i, cell) in plan.cells.iter().enumerate() {
+            let mut base = self.base_result(cell);
+            base.tier = match &cell.state {
+                CellState::Ready(spec) => spec.toolchain.tier(&mut tiers),
+                _ => host_rustc.as_ref().and_then(|(rustc, version)| tiers.get(rustc, version, &cell.platform.target)),
+            };
+            match &cell.state {
+                CellState::Unavailable { reason, enable } => {
+                    base.status = Status::Unavailable;
+                    base.reason = Some(reason.clone());
+                    base.enable = enable.clone();
+                    slots[i] = Some(base);
+                }
+                CellState::Skipped { reason } => {
+                    base.status = Status::Skipped;
+                    base.reason = Some(reason.clone());
+                    base.packages = cell.excluded.clone();
+                    slots[i] = Some(base);
+                }
+                CellState::Ready(spec) => {
+                    let digest = match digests.get(&cell.packages) {
+                        Some(d) => d.clone(),
+                        None => {
+                            let d = self.workspace.source_digest(&cell.packages)?;
+                            digests.insert(cell.packages.clone(), d.clone());
+                            d
+                        }
+                    };
+                    let fingerprint = crate::fingerprint::cell(cell, spec, &digest);
+                    let cached = results.get(&cell.id).filter(|old| {
+                        !options.force && old.status.is_final() && old.fingerprint.as_deref() == Some(fingerprint.as_str())
+                    });
+                    if let Some(old) = cached {
+                        let mut reused = old.clone();
+                        if reused.provenance.reused_from.is_none() {
+                            reused.provenance.reused_from = Some(old.provenance.date.clone());
+                        }
+                        summary.reused += 1;
+                        self.reporter.cell_finished(&reused, true);
+                        slots[i] = Some(reused);
+                    } else {
+                        base.fingerprint = Some(fingerprint.clone());
+                        slots[i] = Some(base);
+                        pending.push((i, fingerprint));
+                    }
+                }
+            }
+        }
+        let _ = tiers.save();
+        for (i, slot) in slots.iter().enumerate() {
+            let cell = slot.as_ref().expect("every cell has a slot");
+            if !matches!(plan.cells[i].state, CellState::Ready(_)) {
+                self.reporter.cell_finished(cell, false);
+                results.upsert(cell.clone());
+            }
+        }
+        results.save(&self.results_path)?;
+
+        // Run the rest on a worker pool, in dependency order.
+        let deps = dependencies(&plan.cells);
+        let state = Mutex::new(Shared {
+            jobs: plan
+                .cells
+                .iter()
+                .enumerate()
+                .map(|(i, _)| if pending.iter().any(|(p, _)| *p == i) { Job::Waiting } else { Job::Done(slots[i].as_ref().unwrap().status) })
+                .collect(),
+            slots,
+            results: std::mem::replace(results, ResultsFile::new(Default::default())),
+            stop: false,
+            ran: 0,
+        });
+        let wake = Condvar::new();
+        let workers = options.jobs.max(1).min(pending.len().max(1));
+        let save_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| self.worker(plan, &deps, &state, &wake, options, &save_error));
+            }
+        });
+        let shared = state.into_inner().unwrap();
+        *results = shared.results;
+        summary.ran = shared.ran;
+        summary.interrupted = crate::cmd::cancelled();
+        for (i, job) in shared.jobs.iter().enumerate() {
+            match job {
+                Job::NotRun | Job::Waiting | Job::Running => summary.not_run.push(plan.cells[i].id.clone()),
+                Job::Done(_) => summary.cells.push(shared.slots[i].clone().expect("done cells have results")),
+            }
+        }
+        if let Some(err) = save_error.into_inner().unwrap() {
+            return Err(err);
+        }
+        self.reporter.finish();
+        Ok(summary)
+    }
+
+    fn worker(
+        &self,
+        plan: &Plan,
+        deps: &[Vec<usize>],
+        state: &Mutex<Shared>,
+        wake: &Condvar,
+        options: &RunOptions,
+        save_error: &Mutex<Option<anyhow::Error>>,
+    ) {
+        loop {
+            // Pick the first waiting cell whose dependencies are done.
+            let (i, base) = {
+                let mut shared = state.lock().unwrap();
+                loop {
+                    if shared.stop || crate::cmd::cancelled() {
+                        for job in shared.jobs.iter_mut().filter(|j| **j == Job::Waiting) {
+                            *job = Job::NotRun;
+                        }
+                        wake.notify_all();
+                        return;
+                    }
+                    let mut pick = None;
+                    let mut any_waiting = false;
+                    for (i, job) in shared.jobs.iter().enumerate() {
+                        if *job != Job::Waiting {
+                            continue;
+                        }
+                        any_waiting = true;
+                        let dep_states: Vec<Job> = deps[i].iter().map(|&d| shared.jobs[d]).collect();
+                        if dep_states.iter().all(|d| matches!(d, Job::Done(_) | Job::NotRun)) {
+                            pick = Some((i, dep_states));
+                            break;
+                        }
+                    }
+                    match pick {
+                        Some((i, dep_states)) => {
+                            // A dependency that did not pass makes this cell pointless.
+                            let failed_dep = deps[i].iter().zip(&dep_states).find(|(_, s)| {
+                                !matches!(s, Job::Done(Status::Pass))
+                            });
+                            if let Some((&d, _)) = failed_dep {
+                                let mut r = shared.slots[i].clone().unwrap();
+                                r.status = Status::Skipped;
+                                r.reason = Some(format!("not run: {} did not pass", plan.cells[d].id));
+                                r.provenance.date = now_rfc3339();
+                                shared.jobs[i] = Job::Done(Status::Skipped);
+                                shared.slots[i] = Some(r.clone());
+                                shared.results.upsert(r.clone());
+                                self.reporter.cell_finished(&r, false);
+                                if let Err(err) = shared.results.save(&self.results_path) {
+                                    *save_error.lock().unwrap() = Some(err);
+                                }
+                                wake.notify_all();
+                                continue;
+                            }
+                            shared.jobs[i] = Job::Running;
+                            break (i, shared.slots[i].clone().unwrap());
+                        }
+                        None if !any_waiting => return,
+                        None => shared = wake.wait(shared).unwrap(),
+                    }
+                }
+            };
+
+            let cell = &plan.cells[i];
+            let CellState::Ready(spec) = &cell.state else { unreachable!("only ready cells wait") };
+            self.reporter.cell_started(&cell.id);
+            let progress = |msg: &str| self.reporter.cell_message(&cell.id, msg);
+            let ctx = CellCtx { workspace: self.workspace, deadline: Instant::now() + cell.timeout, progress: &progress };
+            let mut result = lanes::run_cell(cell, spec, &ctx, base);
+            result.provenance.date = now_rfc3339();
+
+            let mut shared = state.lock().unwrap();
+            if crate::cmd::cancelled() {
+                // An interrupted cell has no result: keep whatever an earlier run had.
+                shared.jobs[i] = Job::NotRun;
+                wake.notify_all();
+                continue;
+            }
+            shared.ran += 1;
+            self.reporter.cell_finished(&result, false);
+            if result.status.is_unexpected_failure() && !options.keep_going {
+                shared.stop = true;
+            }
+            shared.jobs[i] = Job::Done(result.status);
+            shared.results.upsert(result.clone());
+            shared.slots[i] = Some(result);
+            if let Err(err) = shared.results.save(&self.results_path) {
+                *save_error.lock().unwrap() = Some(err);
+                shared.stop = true;
+            }
+            wake.notify_all();
+        }
+    }
+
+    fn base_result(&self, cell: &PlannedCell) -> CellResult {
+        let (toolchain, rustc, cargo, linker) = match &cell.state {
+            CellState::Ready(spec) => (
+                Some(spec.toolchain.kind.as_str().to_string()),
+                Some(spec.toolchain.rustc_version.clone()),
+                Some(spec.toolchain.cargo_version.clone()),
+                Some(spec.toolchain.linker.as_str().to_string()),
+            ),
+            _ => (None, None, None, None),
+        };
+        CellResult {
+            id: cell.id.clone(),
+            platform: cell.platform.id.clone(),
+            os: cell.platform.os.clone(),
+            release: cell.platform.release.clone(),
+            arch: cell.platform.arch.clone(),
+            target: cell.platform.target.clone(),
+            stage: cell.stage,
+            lane: cell.lane,
+            status: Status::Skipped,
+            reason: None,
+            enable: None,
+            link: None,
+            tier: None,
+            fingerprint: None,
+            duration_secs: 0.0,
+            provenance: Provenance {
+                host: self.host.description.clone(),
+                date: now_rfc3339(),
+                lane: cell.lane.as_str().to_string(),
+                toolchain,
+                rustc,
+                cargo,
+                linker,
+                details: Default::default(),
+                reused_from: None,
+            },
+            packages: Vec::new(),
+            tests: Vec::new(),
+            artifacts: Vec::new(),
+            first_error: None,
+            output_tail: None,
+            console_tail: None,
+            commands: Vec::new(),
+        }
+    }
+}
+
+struct Shared {
+    jobs: Vec<Job>,
+    slots: Vec<Option<CellResult>>,
+    results: ResultsFile,
+    stop: bool,
+    ran: usize,
+}
+
+/// check → build → test within a platform, for the stages present in the plan.
+fn dependencies(cells: &[PlannedCell]) -> Vec<Vec<usize>> {
+    let index: BTreeMap<(&str, Stage), Vec<usize>> = cells.iter().enumerate().fold(BTreeMap::new(), |mut m, (i, c)| {
+        m.entry((c.platform.id.as_str(), c.stage)).or_insert_with(Vec::new).push(i);
+        m
+    });
+    cells
+        .iter()
+        .map(|c| {
+            let before = match c.stage {
+                Stage::Check => return Vec::new(),
+                Stage::Build => Stage::Check,
+                Stage::Test => Stage::Build,
+            };
+            let mut deps: BTreeSet<usize> = BTreeSet::new();
+            if let Some(d) = index.get(&(c.platform.id.as_str(), before)) {
+                deps.extend(d);
+            } else if c.stage == Stage::Test {
+                if let Some(d) = index.get(&(c.platform.id.as_str(), Stage::Check)) {
+                    deps.extend(d);
+                }
+            }
+            deps.into_iter().collect()
+        })
+        .collect()
+}
+
+/// The host compiler, which states the tier of cells that have no toolchain of their own.
+fn host_rustc() -> Option<(PathBuf, String)> {
+    let rustc = crate::host::which("rustc")?;
+    let version = crate::cmd::Cmd::new(&rustc).arg("-V").run().ok()?.ok().ok()?.stdout_str().trim().to_string();
+    Some((rustc, version))
+}

@@ -1,0 +1,195 @@
+//! Cargo invocations shared by every lane: `check` and `build` with JSON
+//! messages, read into artifacts and the first compiler error.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use cargo_metadata::Message;
+
+use crate::cmd::{tail, Cmd, CommandRecord};
+use crate::results::Diagnostic;
+use crate::toolchain::Toolchain;
+use crate::workspace::Workspace;
+
+/// An executable cargo produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Executable {
+    pub package: String,
+    /// The cargo target's name (`lib` targets are named after the crate).
+    pub name: String,
+    /// `test` (a test harness) or `bin`.
+    pub kind: ExeKind,
+    pub path: PathBuf,
+    pub manifest_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExeKind {
+    Test,
+    Bin,
+}
+
+impl ExeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExeKind::Test => "test",
+            ExeKind::Bin => "bin",
+        }
+    }
+}
+
+/// What one cargo run produced.
+#[derive(Debug)]
+pub struct CargoRun {
+    pub record: CommandRecord,
+    pub executables: Vec<Executable>,
+    pub first_error: Option<Diagnostic>,
+    /// The end of the compiler's rendered errors, or of stderr.
+    pub error_tail: Option<String>,
+}
+
+impl CargoRun {
+    pub fn success(&self) -> bool {
+        self.record.success()
+    }
+}
+
+pub enum CargoStage {
+    /// `check --all-targets`: every target, tests included, type-checked.
+    Check,
+    /// `build --tests --bins`: test executables and binaries linked.
+    Build,
+}
+
+/// The directory a toolchain's builds go to: one per toolchain, reused between runs.
+pub fn target_dir(workspace: &Workspace, toolchain: &Toolchain) -> PathBuf {
+    workspace.matrix_dir().join("build").join(&toolchain.target_dir_name)
+}
+
+pub fn run(
+    stage: CargoStage,
+    workspace: &Workspace,
+    toolchain: &Toolchain,
+    packages: &[String],
+    timeout: Duration,
+    on_progress: &mut dyn FnMut(&str),
+) -> Result<CargoRun> {
+    let target_dir = target_dir(workspace, toolchain);
+    let (subcommand, stage_args): (&str, &[&str]) = match stage {
+        CargoStage::Check => ("check", &["--all-targets"]),
+        CargoStage::Build => (toolchain.build_subcommand.as_str(), &["--tests", "--bins"]),
+    };
+    let mut cmd = Cmd::new(&toolchain.cargo[0])
+        .args(&toolchain.cargo[1..])
+        .arg(subcommand)
+        .args(stage_args)
+        .args(["--message-format", "json", "--target", &toolchain.target])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .arg("--manifest-path")
+        .arg(workspace.root.join("Cargo.toml"))
+        .args(&toolchain.cargo_args)
+        .envs(&toolchain.env)
+        .env("CARGO_TERM_COLOR", "never")
+        .cwd(&workspace.root)
+        .timeout(timeout);
+    for p in packages {
+        cmd = cmd.arg("--package").arg(p);
+    }
+    let mut executables = Vec::new();
+    let mut first_error: Option<Diagnostic> = None;
+    let mut rendered_errors = String::new();
+    let finished = cmd.run_streaming(&mut |line| {
+        let Ok(message) = serde_json::from_str::<Message>(line) else { return };
+        match message {
+            Message::CompilerArtifact(artifact) => {
+                if !artifact.fresh {
+                    on_progress(&format!("compiled {}", artifact.target.name));
+                }
+                let Some(exe) = artifact.executable else { return };
+                let manifest_dir = artifact.manifest_path.parent().map(|p| p.as_std_path().to_path_buf()).unwrap_or_default();
+                let package = workspace
+                    .packages
+                    .iter()
+                    .find(|p| p.manifest_dir == manifest_dir)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_else(|| artifact.target.name.clone());
+                let kind = if artifact.profile.test { ExeKind::Test } else { ExeKind::Bin };
+                if kind == ExeKind::Bin && !artifact.target.is_bin() {
+                    return;
+                }
+                executables.push(Executable {
+                    package,
+                    name: artifact.target.name.clone(),
+                    kind,
+                    path: exe.into_std_path_buf(),
+                    manifest_dir,
+                });
+            }
+            Message::CompilerMessage(msg) => {
+                if msg.message.level != cargo_metadata::diagnostic::DiagnosticLevel::Error {
+                    return;
+                }
+                let rendered = msg.message.rendered.as_deref().map(strip_ansi);
+                if let Some(r) = &rendered {
+                    rendered_errors.push_str(r);
+                }
+                if first_error.is_none() {
+                    let span = msg.message.spans.iter().find(|s| s.is_primary);
+                    first_error = Some(Diagnostic {
+                        file: span.map(|s| relative(&s.file_name, &workspace.root)),
+                        line: span.map(|s| s.line_start as u32),
+                        message: msg.message.message.clone(),
+                        rendered,
+                    });
+                }
+            }
+            _ => {}
+        }
+    })?;
+    executables.sort_by(|a, b| (&a.package, a.kind.as_str(), &a.name).cmp(&(&b.package, b.kind.as_str(), &b.name)));
+    executables.dedup_by(|a, b| a.path == b.path);
+    let stderr = strip_ansi(&String::from_utf8_lossy(&finished.stderr));
+    if first_error.is_none() && !finished.record.success() {
+        // Errors cargo reports itself (resolution, a failing build script…) come on stderr.
+        first_error = stderr.lines().find(|l| l.starts_with("error")).map(|l| Diagnostic {
+            file: None,
+            line: None,
+            message: l.trim_start_matches("error:").trim().to_string(),
+            rendered: None,
+        });
+    }
+    let error_tail = (!finished.record.success()).then(|| {
+        if rendered_errors.trim().is_empty() {
+            tail(&stderr, 40, 6000)
+        } else {
+            tail(&rendered_errors, 60, 8000)
+        }
+    });
+    Ok(CargoRun { record: finished.record, executables, first_error, error_tail })
+}
+
+fn relative(file: &str, root: &Path) -> String {
+    Path::new(file).strip_prefix(root).map(|p| p.display().to_string()).unwrap_or_else(|_| file.to_string())
+}
+
+/// Removes ANSI colour sequences (rendered diagnostics carry them).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -1,0 +1,232 @@
+//! Lanes: who builds a cell and where its tests run.
+//!
+//! Every stage goes the same way whatever the lane: cargo (through the cell's
+//! resolved toolchain) checks or builds; for `test`, the test executables are
+//! handed to a runner — natively on the host, under qemu-user, or inside a
+//! guest — and what they print is read by [`crate::libtest`]. Lanes differ
+//! only in their toolchain and their runner.
+
+pub mod cargo;
+mod host;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::cmd::CommandRecord;
+use crate::host::Host;
+use crate::libtest::{self, Ending};
+use crate::model::{Lane, Model, Platform, Stage};
+use crate::plan::{ExecSpec, PlannedCell};
+use crate::results::{Artifact, CellResult, PackageResult, Status, TestOutcome, TestResult};
+use crate::toolchain::Missing;
+use crate::workspace::Workspace;
+use cargo::{CargoStage, ExeKind, Executable};
+
+/// Where a cell's test executables run, resolved before anything runs.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum RunnerSpec {
+    /// `check` and `build` run nothing.
+    None,
+    /// Directly on this host.
+    Native,
+}
+
+/// Does `lane` make sense as a test lane for `platform` on this host at all?
+/// (Whether it can run *now* is [`resolve_runner`]'s question.)
+pub fn applies(lane: Lane, platform: &Platform, host: &Host) -> bool {
+    match lane {
+        Lane::Host => platform.target == host.triple,
+        Lane::QemuUser => platform.qemu_user.is_some() && platform.target != host.triple,
+        Lane::Vm => platform.vm_image.is_some(),
+        Lane::Cross | Lane::CrossRs => false,
+    }
+}
+
+pub fn resolve_runner(stage: Stage, lane: Lane, platform: &Platform, _model: &Model, host: &Host) -> Result<RunnerSpec, Missing> {
+    if stage != Stage::Test {
+        return Ok(RunnerSpec::None);
+    }
+    match lane {
+        Lane::Host => host::resolve(platform, host),
+        other => Err(Missing::new(format!("the `{other}` test lane is not available in this build of xtask"), None)),
+    }
+}
+
+/// What a cell's test executables are: built by the cell's toolchain, listed here for the runner.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    pub tests: Vec<Executable>,
+    pub bins: Vec<Executable>,
+}
+
+impl Payload {
+    /// The directory holding the binaries that tests run as siblings (`MATRIX_BIN_DIR`).
+    pub fn bin_dir(&self) -> Option<PathBuf> {
+        self.bins.first().and_then(|b| b.path.parent()).map(|p| p.to_path_buf())
+    }
+}
+
+/// One test executable's run, as a runner saw it.
+#[derive(Debug, Clone)]
+pub struct ExeRun {
+    pub package: String,
+    pub name: String,
+    pub stdout: String,
+    pub ending: Ending,
+    pub record: Option<CommandRecord>,
+}
+
+/// What a runner hands back.
+#[derive(Debug, Default)]
+pub struct RunnerOutcome {
+    pub runs: Vec<ExeRun>,
+    /// Provenance facts (emulator version, kernel, accelerator, boot time…).
+    pub details: BTreeMap<String, String>,
+    pub console_tail: Option<String>,
+    /// A failure of the runner itself (guest panic, emulator exit…), distinct from failing tests.
+    pub fault: Option<(Status, String)>,
+}
+
+/// Progress and deadline of the running cell.
+pub struct CellCtx<'a> {
+    pub workspace: &'a Workspace,
+    pub deadline: Instant,
+    pub progress: &'a (dyn Fn(&str) + Sync),
+}
+
+impl CellCtx<'_> {
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// Runs a ready cell to its result. Never panics on a failing build or test:
+/// every outcome becomes a status in the returned cell.
+pub fn run_cell(cell: &PlannedCell, spec: &ExecSpec, ctx: &CellCtx<'_>, mut result: CellResult) -> CellResult {
+    let started = Instant::now();
+    match run_stages(cell, spec, ctx, &mut result) {
+        Ok(()) => {}
+        Err(err) => {
+            result.status = if crate::cmd::cancelled() { Status::Skipped } else { Status::Fail };
+            result.reason = Some(format!("{err:#}"));
+        }
+    }
+    apply_expectations(cell, &mut result);
+    result.duration_secs = started.elapsed().as_secs_f64();
+    result
+}
+
+fn run_stages(cell: &PlannedCell, spec: &ExecSpec, ctx: &CellCtx<'_>, result: &mut CellResult) -> anyhow::Result<()> {
+    let cargo_stage = if cell.stage == Stage::Check { CargoStage::Check } else { CargoStage::Build };
+    let mut progress = |msg: &str| (ctx.progress)(msg);
+    let run = cargo::run(cargo_stage, ctx.workspace, &spec.toolchain, &cell.packages, ctx.remaining(), &mut progress)?;
+    result.commands.push(run.record.clone());
+    result.packages = cell
+        .packages
+        .iter()
+        .map(|p| PackageResult { name: p.clone(), status: if run.success() { Status::Pass } else { Status::Fail }, reason: None })
+        .chain(cell.excluded.iter().cloned())
+        .collect();
+    if !run.success() {
+        result.status = if run.record.timed_out { Status::Timeout } else { Status::Fail };
+        result.reason = Some(match &run.first_error {
+            Some(d) => d.short(),
+            None => format!("cargo failed ({})", run.record.describe()),
+        });
+        result.first_error = run.first_error;
+        result.output_tail = run.error_tail;
+        return Ok(());
+    }
+    let target_dir = cargo::target_dir(ctx.workspace, &spec.toolchain);
+    result.artifacts = run
+        .executables
+        .iter()
+        .map(|e| Artifact {
+            package: e.package.clone(),
+            kind: e.kind.as_str().to_string(),
+            name: e.name.clone(),
+            path: e.path.strip_prefix(&target_dir).unwrap_or(&e.path).display().to_string(),
+            identity: None,
+        })
+        .collect();
+    if cell.stage != Stage::Test {
+        result.status = Status::Pass;
+        return Ok(());
+    }
+    let payload = Payload {
+        tests: run.executables.iter().filter(|e| e.kind == ExeKind::Test).cloned().collect(),
+        bins: run.executables.iter().filter(|e| e.kind == ExeKind::Bin).cloned().collect(),
+    };
+    (ctx.progress)(&format!("running {} test executables", payload.tests.len()));
+    let outcome = match &spec.runner {
+        RunnerSpec::Native => host::run_tests(&payload, ctx)?,
+        RunnerSpec::None => anyhow::bail!("the test stage has no runner"),
+    };
+    result.provenance.details.extend(outcome.details);
+    result.console_tail = outcome.console_tail;
+    for run in &outcome.runs {
+        if let Some(rec) = &run.record {
+            result.commands.push(rec.clone());
+        }
+        result.tests.extend(libtest::parse(&run.package, &run.name, &run.stdout, run.ending));
+    }
+    let timed_out = outcome.runs.iter().any(|r| r.ending == Ending::TimedOut);
+    let failed: Vec<&TestResult> =
+        result.tests.iter().filter(|t| matches!(t.outcome, TestOutcome::Fail | TestOutcome::Timeout)).collect();
+    for p in result.packages.iter_mut().filter(|p| p.status == Status::Pass) {
+        if failed.iter().any(|t| t.package == p.name) {
+            p.status = Status::Fail;
+        }
+    }
+    if let Some((status, reason)) = outcome.fault {
+        result.status = status;
+        result.reason = Some(reason);
+    } else if timed_out {
+        result.status = Status::Timeout;
+        result.reason = Some("a test executable ran past the cell's timeout".into());
+    } else if !failed.is_empty() {
+        result.status = Status::Fail;
+        result.reason = Some(format!(
+            "{} failed: {}",
+            if failed.len() == 1 { "1 test".to_string() } else { format!("{} tests", failed.len()) },
+            failed.iter().take(3).map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+        result.output_tail = failed.iter().find_map(|t| t.output.clone());
+    } else {
+        result.status = Status::Pass;
+    }
+    Ok(())
+}
+
+/// Turns covered failures into expected failures, per test and per cell.
+fn apply_expectations(cell: &PlannedCell, result: &mut CellResult) {
+    if cell.expected.is_empty() || !matches!(result.status, Status::Fail | Status::Timeout) {
+        return;
+    }
+    let per_test: Vec<_> = cell.expected.iter().filter(|x| x.tests.is_some()).collect();
+    let mut covering = None;
+    for t in result.tests.iter_mut().filter(|t| t.outcome == TestOutcome::Fail) {
+        if let Some(x) = per_test.iter().find(|x| x.covers_test(&t.package, &t.name)) {
+            t.outcome = TestOutcome::ExpectedFail;
+            covering = Some(*x);
+        }
+    }
+    let whole_cell = cell.expected.iter().find(|x| x.tests.is_none() && x.packages.is_none());
+    // Every failing test is known to fail, and nothing else went wrong.
+    let all_covered = covering.is_some()
+        && result.status == Status::Fail
+        && !result.tests.iter().any(|t| matches!(t.outcome, TestOutcome::Fail | TestOutcome::Timeout));
+    let matched = whole_cell.or(if all_covered { covering } else { None });
+    if let Some(x) = matched {
+        result.status = Status::ExpectedFail;
+        result.reason = Some(match &result.reason {
+            Some(r) => format!("{} (failure: {r})", x.reason),
+            None => x.reason.clone(),
+        });
+        result.link = x.link.clone();
+    }
+}

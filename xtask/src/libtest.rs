@@ -1,0 +1,202 @@
+//! Reads what a Rust test executable printed with
+//! `-Z unstable-options --format json --report-time` into per-test results.
+//!
+//! Every lane (host, qemu-user, VM guest) runs test executables the same way
+//! and hands their output here, so a test's name, outcome and duration mean
+//! the same thing wherever it ran.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::cmd::tail;
+use crate::results::{TestOutcome, TestResult};
+
+/// The arguments that make libtest print one JSON event per line. libtest
+/// accepts them from any toolchain when `RUSTC_BOOTSTRAP=1` is in its environment.
+pub const JSON_ARGS: [&str; 4] = ["-Z", "unstable-options", "--format=json", "--report-time"];
+
+#[derive(Deserialize)]
+struct Event {
+    #[serde(rename = "type")]
+    kind: String,
+    event: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    exec_time: Option<f64>,
+    #[serde(default)]
+    stdout: Option<String>,
+}
+
+/// How the test executable ended, as far as the runner knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Exited with this status.
+    Exited(i32),
+    /// Killed by a signal (a crash).
+    Signalled(i32),
+    /// The runner stopped it at the deadline.
+    TimedOut,
+    /// The runner lost it without a status (a guest that died, say).
+    Lost,
+}
+
+/// Turns one executable's output into test results. Tests that started and
+/// never finished are failures (or timeouts) carrying the reason, and an
+/// executable that failed without any failing test is reported as a failure
+/// named after the executable, so a crash is never read as a pass.
+pub fn parse(package: &str, binary: &str, stdout: &str, ending: Ending) -> Vec<TestResult> {
+    let mut results: Vec<TestResult> = Vec::new();
+    let mut running: BTreeMap<String, ()> = BTreeMap::new();
+    let mut saw_suite = false;
+    let mut plain = String::new();
+    for line in stdout.lines() {
+        let trimmed = line.trim();
+        let event: Event = match trimmed.starts_with('{').then(|| serde_json::from_str(trimmed)).and_then(Result::ok) {
+            Some(e) => e,
+            None => {
+                plain.push_str(line);
+                plain.push('\n');
+                continue;
+            }
+        };
+        match (event.kind.as_str(), event.event.as_str()) {
+            ("suite", _) => saw_suite = true,
+            ("test", "started") => {
+                if let Some(name) = event.name {
+                    running.insert(name, ());
+                }
+            }
+            ("test", ev) => {
+                let Some(name) = event.name else { continue };
+                running.remove(&name);
+                let outcome = match ev {
+                    "ok" => TestOutcome::Pass,
+                    "failed" => TestOutcome::Fail,
+                    "ignored" => TestOutcome::Ignored,
+                    "timeout" => continue, // libtest's "running too long" warning; the result follows.
+                    _ => continue,
+                };
+                results.push(TestResult {
+                    package: package.to_string(),
+                    binary: binary.to_string(),
+                    name,
+                    outcome,
+                    duration_secs: event.exec_time,
+                    output: event.stdout.filter(|s| !s.is_empty()).map(|s| tail(&s, 60, 8000)),
+                });
+            }
+            _ => {}
+        }
+    }
+    let why = match ending {
+        Ending::Exited(0) => None,
+        Ending::Exited(code) => Some(format!("the test executable exited with status {code}")),
+        Ending::Signalled(sig) => Some(format!("the test executable was killed by signal {sig}")),
+        Ending::TimedOut => Some("the test executable was stopped at the cell's timeout".to_string()),
+        Ending::Lost => Some("the test executable's run was lost (no exit status)".to_string()),
+    };
+    let unfinished = if ending == Ending::TimedOut { TestOutcome::Timeout } else { TestOutcome::Fail };
+    for (name, ()) in running {
+        results.push(TestResult {
+            package: package.to_string(),
+            binary: binary.to_string(),
+            name,
+            outcome: unfinished,
+            duration_secs: None,
+            output: Some(format!("{} while this test was running", why.clone().unwrap_or_else(|| "the executable ended".into()))),
+        });
+    }
+    let any_failed = results.iter().any(|r| matches!(r.outcome, TestOutcome::Fail | TestOutcome::Timeout));
+    if let Some(why) = why {
+        if !any_failed {
+            // A harness-less test, a crash outside any test, or output we could not read.
+            let output = if plain.trim().is_empty() { why.clone() } else { format!("{why}\n{}", tail(&plain, 40, 6000)) };
+            results.push(TestResult {
+                package: package.to_string(),
+                binary: binary.to_string(),
+                name: format!("<{binary}>"),
+                outcome: unfinished,
+                duration_secs: None,
+                output: Some(output),
+            });
+        }
+    } else if !saw_suite && results.is_empty() {
+        // Exit 0 without libtest events: a `harness = false` test that passed.
+        results.push(TestResult {
+            package: package.to_string(),
+            binary: binary.to_string(),
+            name: format!("<{binary}>"),
+            outcome: TestOutcome::Pass,
+            duration_secs: None,
+            output: None,
+        });
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASS_FAIL: &str = r#"{ "type": "suite", "event": "started", "test_count": 3 }
+{ "type": "test", "event": "started", "name": "a::passes" }
+{ "type": "test", "event": "started", "name": "a::fails" }
+{ "type": "test", "name": "a::passes", "event": "ok", "exec_time": 0.001 }
+{ "type": "test", "name": "a::fails", "event": "failed", "exec_time": 0.002, "stdout": "thread 'a::fails' panicked at src/lib.rs:9:5:\nboom\n" }
+{ "type": "test", "event": "ignored", "name": "a::slow" }
+{ "type": "suite", "event": "failed", "passed": 1, "failed": 1, "ignored": 1, "measured": 0, "filtered_out": 0, "exec_time": 0.003 }
+"#;
+
+    fn brief(results: &[TestResult]) -> String {
+        results
+            .iter()
+            .map(|r| format!("{} {:?} {:?} {}", r.name, r.outcome, r.duration_secs, r.output.as_deref().unwrap_or("-").lines().last().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn reads_outcomes_durations_and_output() {
+        let got = parse("p", "lib", PASS_FAIL, Ending::Exited(101));
+        expect_test::expect![[r#"
+            a::passes Pass Some(0.001) -
+            a::fails Fail Some(0.002) boom
+            a::slow Ignored None -"#]]
+        .assert_eq(&brief(&got));
+    }
+
+    #[test]
+    fn a_crash_mid_test_fails_the_running_test() {
+        let out = "{ \"type\": \"test\", \"event\": \"started\", \"name\": \"t::boom\" }\n";
+        let got = parse("p", "it", out, Ending::Signalled(11));
+        expect_test::expect![[r#"t::boom Fail None the test executable was killed by signal 11 while this test was running"#]]
+            .assert_eq(&brief(&got));
+    }
+
+    #[test]
+    fn a_nonzero_exit_with_all_tests_passing_is_still_a_failure() {
+        let out = "{ \"type\": \"test\", \"name\": \"t::ok\", \"event\": \"ok\" }\n";
+        let got = parse("p", "it", out, Ending::Exited(1));
+        expect_test::expect![[r#"
+            t::ok Pass None -
+            <it> Fail None the test executable exited with status 1"#]]
+        .assert_eq(&brief(&got));
+    }
+
+    #[test]
+    fn timeout_marks_unfinished_tests() {
+        let out = "{ \"type\": \"test\", \"event\": \"started\", \"name\": \"t::hangs\" }\n";
+        let got = parse("p", "it", out, Ending::TimedOut);
+        assert_eq!(got[0].outcome, TestOutcome::Timeout);
+    }
+
+    #[test]
+    fn harness_less_executables_count_as_one_test() {
+        assert_eq!(parse("p", "fuzzish", "hello\n", Ending::Exited(0))[0].outcome, TestOutcome::Pass);
+        let failed = parse("p", "fuzzish", "hello\n", Ending::Exited(2));
+        assert_eq!(failed[0].outcome, TestOutcome::Fail);
+        assert!(failed[0].output.as_deref().unwrap().ends_with("hello"));
+    }
+}

@@ -1,0 +1,251 @@
+//! `cargo xtask matrix`: resolve the plan, run every cell this host can run,
+//! print the table, save the results and render the report.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::ValueEnum;
+
+use crate::exec::{Executor, RunOptions};
+use crate::host::Host;
+use crate::model::{self, DataDirs, Lane, Stage};
+use crate::plan::{self, CellState, Filters};
+use crate::results::{ResultsFile, WorkspaceInfo};
+use crate::workspace::Workspace;
+use crate::{exit, render, report};
+
+/// Build and test the workspace on every platform in the matrix that this host can reach.
+///
+/// Cells run in dependency order (check, then build, then test, per platform)
+/// on `--jobs` workers. A cell whose inputs are unchanged since its last
+/// result is not run again (`--force` reruns). Cells this host cannot run are
+/// listed as unavailable with the reason and the command that would enable
+/// them. Results go to `<target>/matrix/results.json` after every cell; the
+/// report is rendered at the end.
+///
+/// Exit status: 0 when nothing failed unexpectedly, 1 on a failing or
+/// timed-out cell, 2 on bad input, 3 when the environment is missing
+/// something, 130 when interrupted.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The cargo workspace to test (its directory or root Cargo.toml).
+    #[arg(long, visible_alias = "manifest-path", value_name = "PATH")]
+    pub workspace: Option<PathBuf>,
+    /// Directory holding `platforms/`, `matrix/` and `vm-images/` [default: this repository].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// The matrix file [default: <data>/matrix/matrix.toml].
+    #[arg(long, value_name = "FILE")]
+    pub matrix: Option<PathBuf>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Cells run at once [default: the number of CPUs].
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Output format of the final table (progress goes to stderr).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Rerun cells even when their inputs are unchanged.
+    #[arg(long)]
+    pub force: bool,
+    /// Keep starting cells after an unexpected failure.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Print the resolved plan (each cell's toolchain, runner or reason) and stop.
+    #[arg(long)]
+    pub plan: bool,
+    /// Do not render the report at the end.
+    #[arg(long)]
+    pub no_report: bool,
+    /// Where the report goes [default: reports/ for this repository, <target>/matrix/report otherwise].
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+}
+
+/// Narrow the run; each flag repeats or takes a comma-separated list.
+#[derive(Debug, Default, clap::Args)]
+pub struct FilterArgs {
+    /// Platform ids (`freebsd-14.3-x86_64`); `*` matches any run of characters.
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    pub platform: Vec<String>,
+    /// Operating systems (`linux`, `freebsd`, `openbsd`, `netbsd`).
+    #[arg(long, value_delimiter = ',', value_name = "OS")]
+    pub os: Vec<String>,
+    /// Architectures (`x86_64`, `aarch64`, …).
+    #[arg(long, value_delimiter = ',', value_name = "ARCH")]
+    pub arch: Vec<String>,
+    /// Rust target triples.
+    #[arg(long, value_delimiter = ',', value_name = "TRIPLE")]
+    pub target: Vec<String>,
+    /// Stages.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub stage: Vec<StageArg>,
+    /// Lanes (`host`, `cross`, `cross-rs`, `qemu-user`, `vm`).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub lane: Vec<LaneArg>,
+    /// Workspace packages.
+    #[arg(long, short, value_delimiter = ',', value_name = "NAME")]
+    pub package: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StageArg {
+    Check,
+    Build,
+    Test,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LaneArg {
+    Host,
+    Cross,
+    CrossRs,
+    QemuUser,
+    Vm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Markdown,
+}
+
+impl FilterArgs {
+    pub fn to_filters(&self) -> Filters {
+        Filters {
+            platforms: self.platform.clone(),
+            os: self.os.clone(),
+            arch: self.arch.clone(),
+            target: self.target.clone(),
+            stage: self
+                .stage
+                .iter()
+                .map(|s| match s {
+                    StageArg::Check => Stage::Check,
+                    StageArg::Build => Stage::Build,
+                    StageArg::Test => Stage::Test,
+                })
+                .collect(),
+            lane: self
+                .lane
+                .iter()
+                .map(|l| match l {
+                    LaneArg::Host => Lane::Host,
+                    LaneArg::Cross => Lane::Cross,
+                    LaneArg::CrossRs => Lane::CrossRs,
+                    LaneArg::QemuUser => Lane::QemuUser,
+                    LaneArg::Vm => Lane::Vm,
+                })
+                .collect(),
+            package: self.package.clone(),
+        }
+    }
+}
+
+/// The data directories an invocation uses.
+pub fn data_dirs(data: Option<&PathBuf>, matrix: Option<&PathBuf>) -> DataDirs {
+    let root = data.cloned().unwrap_or_else(crate::repo_root);
+    let mut dirs = DataDirs::under(&root);
+    if let Some(m) = matrix {
+        dirs.matrix = m.clone();
+    }
+    dirs
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    let dirs = data_dirs(args.data.as_ref(), args.matrix.as_ref());
+    let model = model::load(&dirs)?;
+    let repo = crate::repo_root();
+    let workspace_path = args.workspace.clone().unwrap_or_else(|| repo.clone());
+    let workspace = Workspace::load(&workspace_path)?;
+    let own_workspace = workspace.root == repo.canonicalize().unwrap_or(repo.clone());
+    let host = Host::probe()?;
+    let filters = args.filters.to_filters();
+    let plan = plan::resolve(&model, &host, &workspace, &filters, own_workspace)?;
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
+    if plan.cells.is_empty() {
+        return Err(crate::BadInput("the filters select no cell; `cargo xtask matrix --plan` lists them all".into()).into());
+    }
+    if args.plan {
+        print!("{}", describe_plan(&plan));
+        return Ok(exit::OK);
+    }
+
+    crate::cmd::install_interrupt_handler()?;
+    let results_path = workspace.matrix_dir().join("results.json");
+    let mut results = ResultsFile::load_or_new(
+        &results_path,
+        WorkspaceInfo { name: workspace.name.clone(), root: workspace.root.display().to_string() },
+    );
+    let reporter = crate::progress::reporter();
+    let executor = Executor { workspace: &workspace, host: &host, results_path: results_path.clone(), reporter: &*reporter };
+    let options = RunOptions { jobs: args.jobs.unwrap_or(host.cpus), force: args.force, keep_going: args.keep_going };
+    let summary = executor.run(&plan, &mut results, &options)?;
+
+    match args.format {
+        Format::Table => print!("{}", render::table::text(&summary.cells)),
+        Format::Json => print!("{}", render::table::json(&summary.cells)),
+        Format::Markdown => print!("{}", render::table::markdown(&summary.cells)),
+    }
+    let failures = summary.unexpected_failures();
+    eprintln!(
+        "\n{} cells: {} ran, {} unchanged and reused, {} unexpected failure{}; results in {}",
+        summary.cells.len(),
+        summary.ran,
+        summary.reused,
+        failures,
+        if failures == 1 { "" } else { "s" },
+        results_path.display()
+    );
+    if !summary.not_run.is_empty() {
+        eprintln!(
+            "{} cells not run{}: {}",
+            summary.not_run.len(),
+            if summary.interrupted { " (interrupted)" } else { " after the first failure (use --keep-going)" },
+            summary.not_run.join(", ")
+        );
+    }
+    if !args.no_report {
+        let out_dir = args.report_dir.clone().unwrap_or_else(|| {
+            if own_workspace {
+                repo.join("reports")
+            } else {
+                workspace.matrix_dir().join("report")
+            }
+        });
+        let written = report::write(&model, &results, &out_dir)?;
+        eprintln!("report: {}", written.display());
+    }
+    Ok(if summary.interrupted {
+        exit::INTERRUPTED
+    } else if failures > 0 {
+        exit::FAILURES
+    } else {
+        exit::OK
+    })
+}
+
+/// One line per cell: what would run, with what, or why not.
+pub fn describe_plan(plan: &plan::Plan) -> String {
+    let mut out = String::new();
+    for cell in &plan.cells {
+        let what = match &cell.state {
+            CellState::Ready(spec) => format!(
+                "ready: {}, linker {}, runner {}",
+                spec.toolchain.describe(),
+                spec.toolchain.linker.as_str(),
+                serde_json::to_value(&spec.runner).ok().and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string)).unwrap_or_default()
+            ),
+            CellState::Unavailable { reason, enable } => match enable {
+                Some(e) => format!("unavailable: {reason} (enable: {e})"),
+                None => format!("unavailable: {reason}"),
+            },
+            CellState::Skipped { reason } => format!("skipped: {reason}"),
+        };
+        out.push_str(&format!("{:<44} {}\n", cell.id, what));
+    }
+    out
+}

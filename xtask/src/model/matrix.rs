@@ -1,0 +1,234 @@
+//! `matrix/matrix.toml`: which platforms × stages × packages run, what is
+//! excluded and what is expected to fail.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::diag::{parse_file, LoadError, LoadErrors};
+use super::platform::shown;
+use super::{glob_match, DataDirs, Platform};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MatrixFile {
+    /// Platform id patterns (`*` wildcards).
+    pub platforms: Vec<String>,
+    pub stages: Vec<Stage>,
+    /// Lanes allowed to run the `test` stage.
+    pub test_lanes: Vec<Lane>,
+    /// Workspace members never built by the matrix.
+    #[serde(default)]
+    pub exclude_packages: Vec<String>,
+    pub timeouts: Timeouts,
+    #[serde(default)]
+    pub exclude: Vec<Exclusion>,
+    #[serde(default)]
+    pub expected_failure: Vec<ExpectedFailure>,
+    /// Shown in messages.
+    #[serde(skip)]
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    #[serde(deserialize_with = "duration")]
+    pub check: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub build: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub test: Duration,
+}
+
+impl Timeouts {
+    pub fn for_stage(&self, stage: Stage) -> Duration {
+        match stage {
+            Stage::Check => self.check,
+            Stage::Build => self.build,
+            Stage::Test => self.test,
+        }
+    }
+}
+
+/// A package left out of some platforms (and stages), with the reason.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Exclusion {
+    pub packages: Vec<String>,
+    pub platforms: Vec<String>,
+    #[serde(default)]
+    pub stages: Option<Vec<Stage>>,
+    pub reason: String,
+}
+
+/// A known failure: the cell (or the named tests) shows as expected-fail.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExpectedFailure {
+    pub platforms: Vec<String>,
+    #[serde(default)]
+    pub stages: Option<Vec<Stage>>,
+    #[serde(default)]
+    pub lanes: Option<Vec<Lane>>,
+    #[serde(default)]
+    pub packages: Option<Vec<String>>,
+    /// Test names (exact, or `*` patterns); without it the whole cell may fail.
+    #[serde(default)]
+    pub tests: Option<Vec<String>>,
+    pub reason: String,
+    #[serde(default)]
+    pub link: Option<String>,
+}
+
+impl ExpectedFailure {
+    pub fn applies(&self, platform: &str, stage: Stage, lane: Lane) -> bool {
+        self.platforms.iter().any(|p| glob_match(p, platform))
+            && self.stages.as_ref().is_none_or(|s| s.contains(&stage))
+            && self.lanes.as_ref().is_none_or(|l| l.contains(&lane))
+    }
+
+    /// Does this entry cover a failure of `test` in `package`?
+    pub fn covers_test(&self, package: &str, test: &str) -> bool {
+        self.packages.as_ref().is_none_or(|p| p.iter().any(|p| p == package))
+            && self.tests.as_ref().is_none_or(|t| t.iter().any(|t| glob_match(t, test)))
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Check,
+    Build,
+    Test,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 3] = [Stage::Check, Stage::Build, Stage::Test];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Check => "check",
+            Stage::Build => "build",
+            Stage::Test => "test",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who runs a cell: which toolchain builds it, or where its tests execute.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Lane {
+    /// The host toolchain, for the host's own target; tests run natively.
+    Host,
+    /// Built on the host for another target (build-std, rustup targets, zig or gcc linkers).
+    Cross,
+    /// cross-rs in a container.
+    CrossRs,
+    /// Linux test executables under qemu-user with a Debian sysroot.
+    QemuUser,
+    /// Test executables inside a real guest.
+    Vm,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Host => "host",
+            Lane::Cross => "cross",
+            Lane::CrossRs => "cross-rs",
+            Lane::QemuUser => "qemu-user",
+            Lane::Vm => "vm",
+        }
+    }
+}
+
+impl std::fmt::Display for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `90s`, `30m`, `2h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("`{text}` is not a duration like `90s`, `30m` or `2h`"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{text}` is not a duration like `90s`, `30m` or `2h`")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(de)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+pub(super) fn load(dirs: &DataDirs, platforms: &[Platform], errors: &mut LoadErrors) -> Option<MatrixFile> {
+    let file = shown(dirs, &dirs.matrix);
+    let mut matrix: MatrixFile = match parse_file(&dirs.matrix, &file) {
+        Ok(m) => m,
+        Err(err) => {
+            errors.push(err);
+            return None;
+        }
+    };
+    matrix.source = file.clone();
+    // Platform patterns must each match something: a pattern that matches
+    // nothing is almost always a typo, and would silently drop coverage.
+    let mut check_patterns = |key: String, patterns: &[String]| {
+        if patterns.is_empty() {
+            errors.push(LoadError::key(&file, key.clone(), "must list at least one platform pattern"));
+        }
+        for (i, pattern) in patterns.iter().enumerate() {
+            if !platforms.iter().any(|p| glob_match(pattern, &p.id)) {
+                errors.push(LoadError::key(
+                    &file,
+                    format!("{key}[{i}]"),
+                    format!("`{pattern}` matches no platform in platforms/"),
+                ));
+            }
+        }
+    };
+    check_patterns("platforms".into(), &matrix.platforms);
+    for (i, ex) in matrix.exclude.iter().enumerate() {
+        check_patterns(format!("exclude[{i}].platforms"), &ex.platforms);
+    }
+    for (i, xf) in matrix.expected_failure.iter().enumerate() {
+        check_patterns(format!("expected-failure[{i}].platforms"), &xf.platforms);
+    }
+    if matrix.stages.is_empty() {
+        errors.push(LoadError::key(&file, "stages", "must list at least one stage"));
+    }
+    for (i, lane) in matrix.test_lanes.iter().enumerate() {
+        if !matches!(lane, Lane::Host | Lane::QemuUser | Lane::Vm) {
+            errors.push(LoadError::key(
+                &file,
+                format!("test-lanes[{i}]"),
+                format!("`{lane}` builds but cannot run tests; test lanes are host, qemu-user and vm"),
+            ));
+        }
+    }
+    for (i, ex) in matrix.exclude.iter().enumerate() {
+        if ex.reason.trim().is_empty() {
+            errors.push(LoadError::key(&file, format!("exclude[{i}].reason"), "must say why"));
+        }
+    }
+    for (i, xf) in matrix.expected_failure.iter().enumerate() {
+        if xf.reason.trim().is_empty() {
+            errors.push(LoadError::key(&file, format!("expected-failure[{i}].reason"), "must say why"));
+        }
+    }
+    Some(matrix)
+}

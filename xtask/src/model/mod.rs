@@ -1,0 +1,117 @@
+//! The project's data — `platforms/`, `matrix/matrix.toml`, `vm-images/` — parsed and checked.
+//!
+//! Loading is pure: it reads files, never probes the host, and reports every
+//! problem it finds with the file and the key at fault, before anything runs.
+
+mod diag;
+pub mod matrix;
+pub mod platform;
+pub mod vm_image;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use diag::{LoadError, LoadErrors};
+pub use matrix::{ExpectedFailure, Exclusion, Lane, MatrixFile, Stage};
+pub use platform::{LinkerKind, OsFile, Platform, ToolchainKind};
+pub use vm_image::VmImage;
+
+/// Where the data lives. Paths in error messages are shown relative to `root`.
+#[derive(Debug, Clone)]
+pub struct DataDirs {
+    pub root: PathBuf,
+    pub platforms: PathBuf,
+    pub matrix: PathBuf,
+    pub vm_images: PathBuf,
+}
+
+impl DataDirs {
+    /// The standard layout under a repository root.
+    pub fn under(root: &Path) -> DataDirs {
+        DataDirs {
+            root: root.to_path_buf(),
+            platforms: root.join("platforms"),
+            matrix: root.join("matrix").join("matrix.toml"),
+            vm_images: root.join("vm-images"),
+        }
+    }
+}
+
+/// Everything the data says, checked for consistency.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub oses: Vec<OsFile>,
+    /// One entry per OS × release × architecture, in file order.
+    pub platforms: Vec<Platform>,
+    pub matrix: MatrixFile,
+    pub vm_images: BTreeMap<String, VmImage>,
+}
+
+impl Model {
+    pub fn load(dirs: &DataDirs) -> Result<Model, LoadErrors> {
+        let mut errors = LoadErrors::default();
+        let vm_images = vm_image::load_dir(dirs, &mut errors);
+        let (oses, platforms) = platform::load_dir(dirs, &vm_images, &mut errors);
+        let matrix = matrix::load(dirs, &platforms, &mut errors);
+        match matrix {
+            Some(matrix) if errors.is_empty() => Ok(Model { oses, platforms, matrix, vm_images }),
+            _ => Err(errors),
+        }
+    }
+
+    pub fn platform(&self, id: &str) -> Option<&Platform> {
+        self.platforms.iter().find(|p| p.id == id)
+    }
+}
+
+/// The `.toml` files of a directory, sorted by name, or an error naming the directory.
+fn toml_files(dir: &Path, shown: &str, errors: &mut LoadErrors) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) => {
+            errors.push(LoadError::file(shown, format!("cannot read directory: {err}")));
+            return Vec::new();
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Loads the model, turning data errors into [`crate::BadInput`] (exit code 2)
+/// with one line per problem.
+pub fn load(dirs: &DataDirs) -> anyhow::Result<Model> {
+    Model::load(dirs).map_err(|errors| {
+        anyhow::Error::new(crate::BadInput(format!(
+            "the matrix data has {} problem{}:\n{errors}",
+            errors.0.len(),
+            if errors.0.len() == 1 { "" } else { "s" }
+        )))
+    })
+}

@@ -1,0 +1,216 @@
+//! Resolution: the model × the host × the user's filters → the cells to run.
+//!
+//! Nothing runs here but cheap probes (toolchain versions, emulator presence);
+//! every cell leaves with exactly one state: ready (with everything needed to
+//! run it), unavailable (with the reason and how to enable it) or skipped.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::host::Host;
+use crate::lanes::{self, RunnerSpec};
+use crate::model::{glob_match, ExpectedFailure, Lane, Model, Platform, Stage};
+use crate::results::{PackageResult, Status};
+use crate::toolchain::{self, Missing, Toolchain};
+use crate::workspace::Workspace;
+
+/// What the user narrowed the run to; empty lists mean "everything".
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub platforms: Vec<String>,
+    pub os: Vec<String>,
+    pub arch: Vec<String>,
+    pub target: Vec<String>,
+    pub stage: Vec<Stage>,
+    pub lane: Vec<Lane>,
+    pub package: Vec<String>,
+}
+
+impl Filters {
+    fn keeps_platform(&self, p: &Platform) -> bool {
+        (self.platforms.is_empty() || self.platforms.iter().any(|g| glob_match(g, &p.id)))
+            && (self.os.is_empty() || self.os.iter().any(|o| o == &p.os))
+            && (self.arch.is_empty() || self.arch.iter().any(|a| a == &p.arch))
+            && (self.target.is_empty() || self.target.iter().any(|t| t == &p.target))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedCell {
+    pub id: String,
+    pub platform: Platform,
+    pub stage: Stage,
+    pub lane: Lane,
+    /// Packages this cell builds or tests.
+    pub packages: Vec<String>,
+    /// Packages left out of this cell, with the reason.
+    pub excluded: Vec<PackageResult>,
+    pub expected: Vec<ExpectedFailure>,
+    pub timeout: Duration,
+    pub state: CellState,
+}
+
+#[derive(Debug, Clone)]
+pub enum CellState {
+    Ready(Box<ExecSpec>),
+    Unavailable { reason: String, enable: Option<String> },
+    Skipped { reason: String },
+}
+
+/// Everything a lane needs to run a ready cell; it is also what the cell's fingerprint hashes.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecSpec {
+    pub toolchain: Toolchain,
+    pub runner: RunnerSpec,
+}
+
+pub fn cell_id(platform: &str, stage: Stage, lane: Lane) -> String {
+    format!("{platform}/{stage}@{lane}")
+}
+
+pub struct Plan {
+    pub cells: Vec<PlannedCell>,
+    /// Non-fatal notes found while resolving (a matrix entry naming a package this workspace lacks…).
+    pub warnings: Vec<String>,
+}
+
+pub fn resolve(model: &Model, host: &Host, workspace: &Workspace, filters: &Filters, strict_packages: bool) -> Result<Plan> {
+    let matrix = &model.matrix;
+    let mut warnings = Vec::new();
+    // Package references in matrix.toml must name workspace members: for this
+    // repository a stale name is an error; for a foreign workspace run with
+    // this repository's matrix file it is only noted.
+    let mut unknown = Vec::new();
+    let mut note = |key: String, name: &str| {
+        if workspace.package(name).is_none() {
+            unknown.push(format!("{}: key `{key}`: no package `{name}` in workspace {}", matrix.source, workspace.root.display()));
+        }
+    };
+    for (i, name) in matrix.exclude_packages.iter().enumerate() {
+        note(format!("exclude-packages[{i}]"), name);
+    }
+    for (i, ex) in matrix.exclude.iter().enumerate() {
+        for (j, name) in ex.packages.iter().enumerate() {
+            note(format!("exclude[{i}].packages[{j}]"), name);
+        }
+    }
+    for (i, xf) in matrix.expected_failure.iter().enumerate() {
+        for (j, name) in xf.packages.iter().flatten().enumerate() {
+            note(format!("expected-failure[{i}].packages[{j}]"), name);
+        }
+    }
+    if !unknown.is_empty() {
+        if strict_packages {
+            anyhow::bail!(crate::BadInput(unknown.join("\n")));
+        }
+        warnings.extend(unknown);
+    }
+    for name in &filters.package {
+        if workspace.package(name).is_none() {
+            anyhow::bail!(crate::BadInput(format!(
+                "--package {name}: no such package in {} (members: {})",
+                workspace.root.display(),
+                workspace.packages.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+
+    let selected: Vec<String> = workspace
+        .packages
+        .iter()
+        .filter(|p| !matrix.exclude_packages.contains(&p.name))
+        .filter(|p| filters.package.is_empty() || filters.package.contains(&p.name))
+        .map(|p| p.name.clone())
+        .collect();
+
+    let cache = workspace.matrix_dir().join("cache");
+    let mut toolchains: BTreeMap<String, Result<Toolchain, Missing>> = BTreeMap::new();
+    let mut cells = Vec::new();
+    for platform in &model.platforms {
+        if !matrix.platforms.iter().any(|g| glob_match(g, &platform.id)) || !filters.keeps_platform(platform) {
+            continue;
+        }
+        let toolchain = toolchains
+            .entry(platform.target.clone())
+            .or_insert_with(|| toolchain::resolve(platform, host, &cache))
+            .clone();
+        for &stage in &Stage::ALL {
+            if !matrix.stages.contains(&stage) || !(filters.stage.is_empty() || filters.stage.contains(&stage)) {
+                continue;
+            }
+            let lanes: Vec<Lane> = match stage {
+                Stage::Check | Stage::Build => vec![build_lane(&toolchain)],
+                Stage::Test => matrix.test_lanes.iter().copied().filter(|l| lanes::applies(*l, platform, host)).collect(),
+            };
+            for lane in lanes {
+                if !(filters.lane.is_empty() || filters.lane.contains(&lane)) {
+                    continue;
+                }
+                cells.push(plan_cell(model, platform, stage, lane, &selected, &toolchain, host));
+            }
+        }
+    }
+    Ok(Plan { cells, warnings })
+}
+
+fn build_lane(toolchain: &Result<Toolchain, Missing>) -> Lane {
+    match toolchain {
+        Ok(t) if t.kind == crate::model::ToolchainKind::Host => Lane::Host,
+        Ok(t) if t.kind == crate::model::ToolchainKind::CrossRs => Lane::CrossRs,
+        Ok(_) => Lane::Cross,
+        // Unresolved: the cell is unavailable; name it after the lane it would need.
+        Err(_) => Lane::Cross,
+    }
+}
+
+fn plan_cell(
+    model: &Model,
+    platform: &Platform,
+    stage: Stage,
+    lane: Lane,
+    selected: &[String],
+    toolchain: &Result<Toolchain, Missing>,
+    host: &Host,
+) -> PlannedCell {
+    let matrix = &model.matrix;
+    let mut packages = Vec::new();
+    let mut excluded = Vec::new();
+    for name in selected {
+        let rule = matrix.exclude.iter().find(|ex| {
+            ex.packages.contains(name)
+                && ex.platforms.iter().any(|g| glob_match(g, &platform.id))
+                && ex.stages.as_ref().is_none_or(|s| s.contains(&stage))
+        });
+        match rule {
+            Some(ex) => excluded.push(PackageResult { name: name.clone(), status: Status::Skipped, reason: Some(ex.reason.clone()) }),
+            None => packages.push(name.clone()),
+        }
+    }
+    let expected =
+        matrix.expected_failure.iter().filter(|xf| xf.applies(&platform.id, stage, lane)).cloned().collect();
+    let state = if packages.is_empty() {
+        CellState::Skipped { reason: "every package is excluded on this platform".into() }
+    } else {
+        match toolchain {
+            Err(missing) => CellState::Unavailable { reason: missing.reason.clone(), enable: missing.enable.clone() },
+            Ok(toolchain) => match lanes::resolve_runner(stage, lane, platform, model, host) {
+                Ok(runner) => CellState::Ready(Box::new(ExecSpec { toolchain: toolchain.clone(), runner })),
+                Err(missing) => CellState::Unavailable { reason: missing.reason, enable: missing.enable },
+            },
+        }
+    };
+    PlannedCell {
+        id: cell_id(&platform.id, stage, lane),
+        platform: platform.clone(),
+        stage,
+        lane,
+        packages,
+        excluded,
+        expected,
+        timeout: matrix.timeouts.for_stage(stage),
+        state,
+    }
+}
