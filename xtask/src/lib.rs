@@ -13,11 +13,14 @@ pub mod lanes;
 pub mod libtest;
 pub mod matrix;
 pub mod model;
+pub mod paths;
 pub mod plan;
 pub mod progress;
 pub mod render;
 pub mod report;
 pub mod results;
+#[doc(hidden)]
+pub mod testing;
 pub mod toolchain;
 pub mod workspace;
 
