@@ -112,6 +112,7 @@ pub struct Cmd {
     cwd: Option<PathBuf>,
     timeout: Option<Duration>,
     stdin: Option<Vec<u8>>,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl Cmd {
@@ -124,6 +125,7 @@ impl Cmd {
             cwd: None,
             timeout: None,
             stdin: None,
+            stop: None,
         }
     }
 
@@ -164,6 +166,14 @@ impl Cmd {
 
     pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
         self.stdin = Some(bytes.into());
+        self
+    }
+
+    /// Kills the command's process group as soon as `flag` is set: how a
+    /// supervisor on another thread (a guest's console watcher, say) ends a
+    /// run early. The record then shows the signal, not a timeout.
+    pub fn stop_when(mut self, flag: Arc<AtomicBool>) -> Cmd {
+        self.stop = Some(flag);
         self
     }
 
@@ -254,7 +264,7 @@ impl Cmd {
                 timed_out = true;
                 guard.kill();
             }
-            if CANCELLED.load(Ordering::SeqCst) {
+            if CANCELLED.load(Ordering::SeqCst) || self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
                 guard.kill();
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -277,6 +287,7 @@ impl Cmd {
         let watchdog = {
             let (guard, done, timed_out) = (guard.clone(), done.clone(), timed_out.clone());
             let deadline = self.timeout.map(|t| started + t);
+            let stop = self.stop.clone();
             std::thread::spawn(move || {
                 while !done.load(Ordering::SeqCst) {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -284,7 +295,7 @@ impl Cmd {
                         guard.kill();
                         return;
                     }
-                    if CANCELLED.load(Ordering::SeqCst) {
+                    if CANCELLED.load(Ordering::SeqCst) || stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
                         guard.kill();
                         return;
                     }
@@ -460,6 +471,24 @@ mod tests {
             .unwrap();
         assert!(out.record.timed_out);
         assert!(started.elapsed() < Duration::from_secs(20));
+    }
+
+    #[test]
+    fn stop_flag_kills_the_process_group() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let setter = {
+            let flag = flag.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                flag.store(true, Ordering::SeqCst);
+            })
+        };
+        let started = Instant::now();
+        let out = Cmd::new("sh").args(["-c", "sleep 30 & sleep 30"]).stop_when(flag).run().unwrap();
+        setter.join().unwrap();
+        assert!(!out.record.timed_out);
+        assert_eq!(out.record.signal, Some(libc::SIGKILL));
+        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
     }
 
     #[test]

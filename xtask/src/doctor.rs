@@ -51,10 +51,12 @@ impl Prereq {
 
 /// Every lane's prerequisites.
 pub fn prerequisites() -> Vec<Prereq> {
-    vec![
+    let mut list = vec![
         Prereq::program("host", "rustc", &["-V"], "install Rust with rustup"),
         Prereq::program("host", "cargo", &["-V"], "install Rust with rustup"),
-    ]
+    ];
+    list.extend(crate::vm::setup::prerequisites());
+    list
 }
 
 pub fn run(args: Args) -> Result<u8> {

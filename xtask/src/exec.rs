@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
+use crate::budget::Budget;
 use crate::host::{now_rfc3339, Host};
 use crate::lanes::{self, CellCtx};
 use crate::model::Stage;
@@ -20,7 +21,10 @@ use crate::workspace::Workspace;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// Cells running at once: each holds one slot (a CPU) while it runs.
     pub jobs: usize,
+    /// Memory guests may hold at once, in MiB (each holds its own for as long as it runs).
+    pub vm_memory_mib: u64,
     pub force: bool,
     pub keep_going: bool,
 }
@@ -34,6 +38,10 @@ pub struct RunSummary {
     /// Cells never started: an earlier failure without --keep-going, or an interrupt.
     pub not_run: Vec<String>,
     pub interrupted: bool,
+    /// Seconds from the first cell's start to the last one's end.
+    pub wall_secs: f64,
+    /// The sum of the durations of the cells that ran: `wall_secs` over this is the overlap gained.
+    pub cell_secs: f64,
 }
 
 impl RunSummary {
@@ -139,18 +147,23 @@ impl Executor<'_> {
             results: std::mem::replace(results, ResultsFile::new(Default::default())),
             stop: false,
             ran: 0,
+            cell_secs: 0.0,
         });
         let wake = Condvar::new();
         let workers = options.jobs.max(1).min(pending.len().max(1));
         let save_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+        let memory = Budget::new(options.vm_memory_mib);
+        let started = Instant::now();
         std::thread::scope(|scope| {
             for _ in 0..workers {
-                scope.spawn(|| self.worker(plan, &deps, &state, &wake, options, &save_error));
+                scope.spawn(|| self.worker(plan, &deps, &state, &wake, options, &memory, &save_error));
             }
         });
+        summary.wall_secs = started.elapsed().as_secs_f64();
         let shared = state.into_inner().unwrap();
         *results = shared.results;
         summary.ran = shared.ran;
+        summary.cell_secs = shared.cell_secs;
         summary.interrupted = crate::cmd::cancelled();
         for (i, job) in shared.jobs.iter().enumerate() {
             match job {
@@ -172,6 +185,7 @@ impl Executor<'_> {
         state: &Mutex<Shared>,
         wake: &Condvar,
         options: &RunOptions,
+        memory: &Budget,
         save_error: &Mutex<Option<anyhow::Error>>,
     ) {
         loop {
@@ -233,7 +247,7 @@ impl Executor<'_> {
             let CellState::Ready(spec) = &cell.state else { unreachable!("only ready cells wait") };
             self.reporter.cell_started(&cell.id);
             let progress = |msg: &str| self.reporter.cell_message(&cell.id, msg);
-            let ctx = CellCtx { workspace: self.workspace, deadline: Instant::now() + cell.timeout, progress: &progress };
+            let ctx = CellCtx { workspace: self.workspace, deadline: Instant::now() + cell.timeout, progress: &progress, memory };
             let mut result = lanes::run_cell(cell, spec, &ctx, base);
             result.provenance.date = now_rfc3339();
 
@@ -245,6 +259,7 @@ impl Executor<'_> {
                 continue;
             }
             shared.ran += 1;
+            shared.cell_secs += result.duration_secs;
             self.reporter.cell_finished(&result, false);
             if result.status.is_unexpected_failure() && !options.keep_going {
                 shared.stop = true;
@@ -314,6 +329,7 @@ struct Shared {
     results: ResultsFile,
     stop: bool,
     ran: usize,
+    cell_secs: f64,
 }
 
 /// check → build → test within a platform, for the stages present in the plan.

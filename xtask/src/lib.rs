@@ -4,6 +4,7 @@
 //! everything else is library code those modules share. ARCHITECTURE.md has
 //! the map.
 
+pub mod budget;
 pub mod cmd;
 pub mod doctor;
 pub mod exec;
@@ -22,6 +23,8 @@ pub mod results;
 #[doc(hidden)]
 pub mod testing;
 pub mod toolchain;
+pub mod vm;
+pub mod vm_images;
 pub mod workspace;
 
 use std::path::{Path, PathBuf};

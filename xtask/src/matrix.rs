@@ -39,9 +39,14 @@ pub struct Args {
     pub matrix: Option<PathBuf>,
     #[command(flatten)]
     pub filters: FilterArgs,
-    /// Cells run at once [default: the number of CPUs].
+    /// Cells run at once [default: the number of CPUs]. Each running cell
+    /// holds one slot: a build's cargo, or a guest's single virtual CPU.
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Memory guests may hold at once, in MiB [default: 3/4 of the available memory].
+    /// Each guest holds its image's memory plus QEMU's overhead while it runs.
+    #[arg(long, value_name = "MIB")]
+    pub vm_memory: Option<u64>,
     /// Output format of the final table (progress goes to stderr).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -182,7 +187,12 @@ pub fn run(args: Args) -> Result<u8> {
     );
     let reporter = crate::progress::reporter();
     let executor = Executor { workspace: &workspace, host: &host, results_path: results_path.clone(), reporter: &*reporter };
-    let options = RunOptions { jobs: args.jobs.unwrap_or(host.cpus), force: args.force, keep_going: args.keep_going };
+    let options = RunOptions {
+        jobs: args.jobs.unwrap_or(host.cpus),
+        vm_memory_mib: args.vm_memory.unwrap_or_else(crate::budget::default_memory_mib),
+        force: args.force,
+        keep_going: args.keep_going,
+    };
     let summary = executor.run(&plan, &mut results, &options)?;
 
     match args.format {
@@ -200,6 +210,14 @@ pub fn run(args: Args) -> Result<u8> {
         if failures == 1 { "" } else { "s" },
         results_path.display()
     );
+    if summary.ran > 1 {
+        eprintln!(
+            "wall time {:.1}s for {:.1}s of cell time ({:.2}×)",
+            summary.wall_secs,
+            summary.cell_secs,
+            if summary.cell_secs > 0.0 { summary.wall_secs / summary.cell_secs } else { 1.0 }
+        );
+    }
     if !summary.not_run.is_empty() {
         eprintln!(
             "{} cells not run{}: {}",

@@ -8,6 +8,7 @@
 
 pub mod cargo;
 mod host;
+pub mod vm;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ pub enum RunnerSpec {
     None,
     /// Directly on this host.
     Native,
+    /// Inside a guest booted under QEMU.
+    Vm(Box<vm::VmSpec>),
 }
 
 /// Does `lane` make sense as a test lane for `platform` on this host at all?
@@ -46,12 +49,13 @@ pub fn applies(lane: Lane, platform: &Platform, host: &Host) -> bool {
     }
 }
 
-pub fn resolve_runner(stage: Stage, lane: Lane, platform: &Platform, _model: &Model, host: &Host) -> Result<RunnerSpec, Missing> {
+pub fn resolve_runner(stage: Stage, lane: Lane, platform: &Platform, model: &Model, host: &Host) -> Result<RunnerSpec, Missing> {
     if stage != Stage::Test {
         return Ok(RunnerSpec::None);
     }
     match lane {
         Lane::Host => host::resolve(platform, host),
+        Lane::Vm => vm::resolve(platform, model),
         other => Err(Missing::new(format!("the `{other}` test lane is not available in this build of xtask"), None)),
     }
 }
@@ -89,6 +93,8 @@ pub struct RunnerOutcome {
     pub console_tail: Option<String>,
     /// A failure of the runner itself (guest panic, emulator exit…), distinct from failing tests.
     pub fault: Option<(Status, String)>,
+    /// Commands the runner ran besides the test executables (the emulator).
+    pub commands: Vec<CommandRecord>,
 }
 
 /// Progress and deadline of the running cell.
@@ -96,6 +102,8 @@ pub struct CellCtx<'a> {
     pub workspace: &'a Workspace,
     pub deadline: Instant,
     pub progress: &'a (dyn Fn(&str) + Sync),
+    /// What guests' memory is drawn from.
+    pub memory: &'a crate::budget::Budget,
 }
 
 impl CellCtx<'_> {
@@ -164,10 +172,12 @@ fn run_stages(cell: &PlannedCell, spec: &ExecSpec, ctx: &CellCtx<'_>, result: &m
     (ctx.progress)(&format!("running {} test executables", payload.tests.len()));
     let outcome = match &spec.runner {
         RunnerSpec::Native => host::run_tests(&payload, ctx)?,
+        RunnerSpec::Vm(spec) => vm::run_tests(spec, &payload, ctx)?,
         RunnerSpec::None => anyhow::bail!("the test stage has no runner"),
     };
     result.provenance.details.extend(outcome.details);
     result.console_tail = outcome.console_tail;
+    result.commands.extend(outcome.commands);
     for run in &outcome.runs {
         if let Some(rec) = &run.record {
             result.commands.push(rec.clone());

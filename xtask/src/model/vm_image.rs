@@ -1,12 +1,15 @@
-//! `vm-images/<os>.toml`: how each guest is obtained and booted.
+//! `vm-images/<os>.toml`: how each guest is obtained, booted and driven.
 //!
 //! The settings here are data, not code: QEMU binary, machine, CPU, memory,
-//! console and the source of the image (built from Debian packages, or
-//! downloaded and verified against a pinned checksum).
+//! console, firmware and the source of the image (built from Debian packages,
+//! or downloaded and verified against a pinned checksum), and for guests
+//! driven over their serial console, the scripts that provision them and run
+//! the payload (`[script.<name>]`: wait for a text, send a line, per step).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::diag::{parse_file, LoadError, LoadErrors};
 use super::platform::shown;
@@ -16,6 +19,8 @@ use super::{toml_files, DataDirs};
 #[serde(deny_unknown_fields)]
 struct VmImageFile {
     image: BTreeMap<String, VmImage>,
+    #[serde(default)]
+    script: BTreeMap<String, ConsoleScript>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -34,15 +39,58 @@ pub struct VmImage {
     pub virtio: VirtioTransport,
     #[serde(default)]
     pub extra_args: Vec<String>,
+    /// Firmware the machine needs and QEMU does not load by itself (`-bios`).
+    #[serde(default)]
+    pub firmware: Option<Firmware>,
     /// Assembled from Debian packages (Linux guests).
     #[serde(default)]
     pub debian: Option<DebianSource>,
     /// Downloaded from the OS project's mirror (BSD guests).
     #[serde(default)]
     pub download: Option<DownloadSource>,
+    /// The guest's name for the payload disk, the second virtio disk of a
+    /// downloaded image or the only one of a Linux guest (`/dev/vda`).
+    #[serde(default = "default_payload_device")]
+    pub payload_device: String,
+    /// Console script (a key of `[script]`) that logs in and starts the
+    /// runner on each test boot; Linux guests start it from their `/init`.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// First-boot provisioning, run once per downloaded image; its result is cached.
+    #[serde(default)]
+    pub provision: Option<Provision>,
+    /// Console text that means the guest kernel panicked.
+    #[serde(default)]
+    pub panic_pattern: Option<String>,
+    /// The scripts `session` and `provision.script` name, filled in at load.
+    #[serde(skip_deserializing)]
+    pub scripts: BTreeMap<String, ConsoleScript>,
     /// The file it came from, for messages.
     #[serde(skip_deserializing)]
     pub source: String,
+}
+
+fn default_payload_device() -> String {
+    "/dev/vda".into()
+}
+
+impl VmImage {
+    /// What a panic looks like on this guest's console.
+    pub fn panic_pattern(&self) -> &str {
+        match &self.panic_pattern {
+            Some(p) => p,
+            None if self.debian.is_some() => "Kernel panic - not syncing",
+            None => "panic: ",
+        }
+    }
+
+    pub fn session_script(&self) -> Option<&ConsoleScript> {
+        self.session.as_ref().and_then(|s| self.scripts.get(s))
+    }
+
+    pub fn provision_script(&self) -> Option<&ConsoleScript> {
+        self.provision.as_ref().and_then(|p| self.scripts.get(&p.script))
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -51,6 +99,26 @@ pub enum VirtioTransport {
     Pci,
     Ccw,
     Mmio,
+}
+
+impl VirtioTransport {
+    /// The QEMU device name of a virtio block device on this transport.
+    pub fn blk_device(self) -> &'static str {
+        match self {
+            VirtioTransport::Pci => "virtio-blk-pci",
+            VirtioTransport::Ccw => "virtio-blk-ccw",
+            VirtioTransport::Mmio => "virtio-blk-device",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Firmware {
+    /// Passed as `-bios <path>`.
+    pub path: String,
+    /// The Debian package that installs it, for the message when it is missing.
+    pub package: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -62,6 +130,25 @@ pub struct DebianSource {
     pub arch: String,
     /// `linux-image-<flavour>` is the kernel's meta-package.
     pub kernel_flavour: String,
+    /// Kernel modules the guest loads (with their dependencies, read from
+    /// each module): the virtio transport and block driver the payload disk
+    /// needs. A module the kernel has built in is skipped.
+    pub modules: Vec<String>,
+    /// What QEMU boots: the packaged `vmlinuz`, or the ELF `vmlinux`
+    /// unpacked from it (x86 guests boot it through PVH, seconds faster under TCG).
+    #[serde(default)]
+    pub kernel_image: KernelImage,
+    /// Added to the kernel command line after the console and panic settings.
+    #[serde(default)]
+    pub kernel_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelImage {
+    #[default]
+    Vmlinuz,
+    Vmlinux,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -71,10 +158,95 @@ pub struct DownloadSource {
     /// Pinned SHA-256 of the file at `url`; without it the image is never used.
     #[serde(default)]
     pub sha256: Option<String>,
+    /// How the file at `url` is compressed.
+    #[serde(default)]
+    pub compression: Compression,
+    /// The disk format once decompressed.
+    #[serde(default)]
+    pub format: DiskFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Compression {
+    #[default]
+    None,
+    Xz,
+    Gzip,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskFormat {
+    #[default]
+    Raw,
+    Qcow2,
+    /// Install media: attached as a CD-ROM beside a new empty disk that provisioning installs onto.
+    Iso,
+}
+
+impl DiskFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiskFormat::Raw => "raw",
+            DiskFormat::Qcow2 => "qcow2",
+            DiskFormat::Iso => "iso",
+        }
+    }
+}
+
+/// First-boot provisioning of a downloaded image.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Provision {
+    /// Console script (a key of `[script]`).
+    pub script: String,
+    /// Size of the disk to install onto, for install media (`format = "iso"`).
+    #[serde(default)]
+    pub disk_gib: Option<u32>,
+}
+
+/// A serial-console conversation: each step waits for a text, then sends a line.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ConsoleScript {
+    pub steps: Vec<ConsoleStep>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ConsoleStep {
+    /// Wait until the console shows this text (after what earlier steps matched).
+    #[serde(default)]
+    pub expect: Option<String>,
+    /// Then type this line (a carriage return is added). `{payload-device}`
+    /// stands for the image's `payload-device`.
+    #[serde(default)]
+    pub send: Option<String>,
+    /// Then wait for the guest to power off (QEMU exits).
+    #[serde(default)]
+    pub wait_exit: bool,
+    /// How long this step may wait.
+    #[serde(default = "default_step_timeout", deserialize_with = "duration", serialize_with = "secs")]
+    pub timeout: Duration,
+}
+
+fn default_step_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(de)?;
+    super::matrix::parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
 }
 
 pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<String, VmImage> {
     let mut images: BTreeMap<String, VmImage> = BTreeMap::new();
+    let mut scripts: BTreeMap<String, (ConsoleScript, String)> = BTreeMap::new();
     for path in toml_files(&dirs.vm_images, &shown(dirs, &dirs.vm_images), errors) {
         let file = shown(dirs, &path);
         let parsed: VmImageFile = match parse_file(&path, &file) {
@@ -84,6 +256,22 @@ pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<Str
                 continue;
             }
         };
+        for (name, script) in parsed.script {
+            for (i, step) in script.steps.iter().enumerate() {
+                if step.expect.is_none() && step.send.is_none() && !step.wait_exit {
+                    errors.push(LoadError::key(
+                        &file,
+                        format!("script.{name}.steps[{i}]"),
+                        "needs `expect`, `send` or `wait-exit`",
+                    ));
+                }
+            }
+            if let Some((_, other)) = scripts.get(&name) {
+                errors.push(LoadError::key(&file, format!("script.{name}"), format!("is already defined in {other}")));
+                continue;
+            }
+            scripts.insert(name, (script, file.clone()));
+        }
         for (id, mut image) in parsed.image {
             let key = |k: &str| format!("image.{id}.{k}");
             match (&image.debian, &image.download) {
@@ -99,6 +287,25 @@ pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<Str
                         errors.push(LoadError::key(&file, key("download.sha256"), "must be 64 hexadecimal digits"));
                     }
                 }
+                if image.session.is_none() {
+                    errors.push(LoadError::key(
+                        &file,
+                        key("session"),
+                        "a downloaded image needs a console script that starts the runner",
+                    ));
+                }
+                if download.format == DiskFormat::Iso && image.provision.as_ref().is_none_or(|p| p.disk_gib.is_none()) {
+                    errors.push(LoadError::key(
+                        &file,
+                        key("provision.disk-gib"),
+                        "install media need a provisioning script and the size of the disk it installs onto",
+                    ));
+                }
+            }
+            if let Some(debian) = &image.debian {
+                if debian.modules.iter().any(|m| m.is_empty() || m.contains('/')) {
+                    errors.push(LoadError::key(&file, key("debian.modules"), "module names have no `/` (`virtio_blk`)"));
+                }
             }
             if image.memory_mib < 64 {
                 errors.push(LoadError::key(&file, key("memory-mib"), "must be at least 64"));
@@ -109,6 +316,27 @@ pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<Str
             }
             image.source = file.clone();
             images.insert(id, image);
+        }
+    }
+    // Scripts may live in any file of the directory: resolve references once all are read.
+    for (id, image) in images.iter_mut() {
+        let wanted: Vec<(String, String)> = image
+            .session
+            .iter()
+            .map(|s| ("session".to_string(), s.clone()))
+            .chain(image.provision.iter().map(|p| ("provision.script".to_string(), p.script.clone())))
+            .collect();
+        for (key, name) in wanted {
+            match scripts.get(&name) {
+                Some((script, _)) => {
+                    image.scripts.insert(name, script.clone());
+                }
+                None => errors.push(LoadError::key(
+                    &image.source,
+                    format!("image.{id}.{key}"),
+                    format!("no script `{name}` in vm-images/ (`[script.{name}]`)"),
+                )),
+            }
         }
     }
     images

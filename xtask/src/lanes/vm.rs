@@ -1,0 +1,300 @@
+//! The VM lane's runner: a cell's test executables run inside a real guest
+//! of the platform's OS and architecture, booted under QEMU from the image
+//! `vm-images/` names for it. Results come back framed on the console and
+//! are read like every other lane's; a guest's failures (kernel panic, QEMU
+//! exiting early, truncated or corrupt results, the cell's timeout) are
+//! told apart, each with the end of the console in the result.
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::{CellCtx, ExeRun, Payload, RunnerOutcome, RunnerSpec};
+use crate::cmd::tail;
+use crate::libtest::{self, Ending};
+use crate::model::{Model, Platform, VmImage};
+use crate::results::Status;
+use crate::toolchain::Missing;
+use crate::vm::frame::{self, FrameError};
+use crate::vm::qemu::{self, Boot, DirectKernel, Disk};
+use crate::vm::session::{self, Until};
+use crate::vm::{accel, bsd, debian, payload, setup};
+
+/// What a VM cell runs on: part of its fingerprint.
+#[derive(Debug, Clone, Serialize)]
+pub struct VmSpec {
+    pub image_id: String,
+    pub image: VmImage,
+    /// The image's content: a Debian image's key (known once its package
+    /// lists are in the cache), a downloaded image's pinned SHA-256.
+    pub content: Option<String>,
+    /// `--version` of the emulator.
+    pub qemu_version: String,
+}
+
+/// Console markers whose first arrival is timed.
+const BOOTED: &str = "@@VHU-BOOTED";
+const START: &str = "@@VHU-START";
+const FIRST_RUN: &str = "@@VHU-RUN";
+const DONE: &str = "@@VHU-DONE";
+
+pub(super) fn resolve(platform: &Platform, model: &Model) -> Result<RunnerSpec, Missing> {
+    let Some(id) = &platform.vm_image else {
+        return Err(Missing::new(format!("{} names no VM image", platform.id), None));
+    };
+    let image = model.vm_images.get(id).ok_or_else(|| Missing::new(format!("no image `{id}` in vm-images/"), None))?;
+    if crate::host::which(&image.qemu).is_none() {
+        return Err(Missing::new(
+            format!("{} is not installed", image.qemu),
+            Some(format!("apt-get install --no-install-recommends {}", setup::qemu_package(&image.qemu))),
+        ));
+    }
+    if let Some(fw) = &image.firmware {
+        if !std::path::Path::new(&fw.path).is_file() {
+            return Err(Missing::new(format!("the firmware {} is missing", fw.path), Some(format!("apt-get install {}", fw.package))));
+        }
+    }
+    let content = if image.debian.is_some() {
+        for (tool, package) in [("apt-get", "apt"), ("apt-cache", "apt"), ("dpkg-deb", "dpkg"), ("xz", "xz-utils")] {
+            if crate::host::which(tool).is_none() {
+                return Err(Missing::new(
+                    format!("{tool} is not installed (Linux guests are built from Debian packages)"),
+                    Some(format!("apt-get install {package}")),
+                ));
+            }
+        }
+        debian::resolve_offline(id, image).map(|r| r.key)
+    } else {
+        let sha = bsd::pinned(id, image).map_err(|err| Missing::new(format!("{err:#}"), Some(format!("cargo xtask vm-images pin {id}"))))?;
+        if bsd::find_ready(id, image).is_none() && !bsd::is_downloaded(id, image) {
+            if crate::host::which("curl").is_none() {
+                return Err(Missing::new("curl is not installed (guest images are downloaded with it)", Some("apt-get install curl".into())));
+            }
+            let url = &image.download.as_ref().expect("a downloaded image").url;
+            if let Err(why) = crate::vm::download::reachable(url) {
+                return Err(Missing::new(
+                    format!("image `{id}` is not in the cache and cannot be downloaded: {why}"),
+                    Some(format!("run `cargo xtask vm-images fetch {id}` where {url} is reachable, then copy {} here", crate::paths::cache_dir().join("vm").display())),
+                ));
+            }
+        }
+        Some(sha)
+    };
+    Ok(RunnerSpec::Vm(Box::new(VmSpec {
+        image_id: id.clone(),
+        image: image.clone(),
+        content,
+        qemu_version: session::qemu_version(&image.qemu).unwrap_or_default(),
+    })))
+}
+
+pub(super) fn run_tests(spec: &VmSpec, payload: &Payload, ctx: &CellCtx<'_>) -> Result<RunnerOutcome> {
+    let image = &spec.image;
+    let id = &spec.image_id;
+    let progress = |m: &str| (ctx.progress)(m);
+    let dir = tempfile::Builder::new().prefix("vhu-payload-").tempdir()?;
+    let tests: Vec<payload::Test> =
+        payload.tests.iter().map(|e| payload::Test { package: e.package.clone(), name: e.name.clone(), path: e.path.clone() }).collect();
+    let spec_payload = payload::Spec {
+        tests: tests.clone(),
+        bins: payload.bins.iter().map(|b| b.path.clone()).collect(),
+        args: libtest::JSON_ARGS.iter().map(|s| s.to_string()).collect(),
+        env: vec![("RUSTC_BOOTSTRAP".into(), "1".into())],
+    };
+    let tar = payload::write(&spec_payload, dir.path())?;
+    let payload_disk = Disk { path: tar, format: crate::model::vm_image::DiskFormat::Raw, read_only: true, snapshot: false };
+
+    let mut details = std::collections::BTreeMap::new();
+    details.insert("vm-image".to_string(), id.clone());
+    details.insert("qemu".to_string(), spec.qemu_version.clone());
+    let (boot, choice, script) = if image.debian.is_some() {
+        progress(&format!("preparing guest image {id}"));
+        let built = debian::build(id, image, false, &progress)?;
+        details.insert("vm-image-key".into(), built.meta.key[..16].to_string());
+        details.insert("kernel".into(), built.meta.kernel_release.clone());
+        let choice = accel::choose(image, &built, &progress);
+        let boot = Boot {
+            kernel: Some(DirectKernel { kernel: built.kernel.clone(), initrd: built.initrd.clone(), append: qemu::linux_append(image, &[]) }),
+            disks: vec![payload_disk],
+            cdrom: None,
+        };
+        (boot, choice, None)
+    } else {
+        progress(&format!("preparing guest image {id}"));
+        let ready = bsd::prepare(id, image, &progress)?;
+        details.insert("vm-image-sha256".into(), spec.content.clone().unwrap_or_default());
+        let boot_disk = Disk { path: ready.path.clone(), format: ready.format, read_only: false, snapshot: true };
+        let boot = Boot { kernel: None, disks: vec![boot_disk, payload_disk], cdrom: None };
+        (boot, accel::choose_for_download(image), image.session_script())
+    };
+    details.insert("accelerator".into(), choice.accel.as_str().to_string());
+    details.insert("accelerator-reason".into(), choice.reason.clone());
+
+    let _memory = ctx.memory.acquire(u64::from(image.memory_mib) + GUEST_OVERHEAD_MIB, &progress);
+    progress(&format!("booting {id} ({}) with {} test executables", choice.accel.as_str(), tests.len()));
+    let req = session::Request {
+        image,
+        accel: choice.accel,
+        boot,
+        script,
+        vars: vec![("payload-device", image.payload_device.as_str())],
+        until: Until::Marker(DONE.into()),
+        deadline: ctx.deadline,
+        progress: &progress,
+    };
+    let out = session::run(req, &[BOOTED, START, FIRST_RUN, DONE], &|t| frame::scan(t).runs.iter().map(|r| r.offset).collect())?;
+    if out.ending == session::Ending::Cancelled {
+        anyhow::bail!("interrupted");
+    }
+    let mut outcome = interpret(&tests, &out, image);
+    outcome.details.extend(details);
+    outcome.commands.push(out.qemu.clone());
+    Ok(outcome)
+}
+
+/// What QEMU and TCG's translation cache take beside the guest's own memory.
+pub const GUEST_OVERHEAD_MIB: u64 = 256;
+
+/// Turns a finished boot into per-executable runs, provenance and, when the
+/// guest itself failed, the fault.
+pub fn interpret(tests: &[payload::Test], out: &session::Outcome, image: &VmImage) -> RunnerOutcome {
+    let scan = frame::scan(&out.transcript);
+    let mut outcome = RunnerOutcome::default();
+    let text = |name: &str| match scan.frame(name) {
+        Some(Ok(bytes)) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        _ => None,
+    };
+    for (i, test) in tests.iter().enumerate() {
+        let n = i + 1;
+        let started = scan.runs.iter().any(|r| r.index == n);
+        let status = text(&format!("{n}.status")).and_then(|s| s.trim().parse::<i32>().ok());
+        let ending = match status {
+            Some(code) if code > 128 && code < 128 + 65 => Ending::Signalled(code - 128),
+            Some(code) => Ending::Exited(code),
+            None if !started => continue,
+            None if out.ending == session::Ending::Deadline => Ending::TimedOut,
+            None => Ending::Lost,
+        };
+        let mut stdout = text(&format!("{n}.out")).unwrap_or_default();
+        if ending != Ending::Exited(0) {
+            if let Some(err) = text(&format!("{n}.err")).filter(|e| !e.trim().is_empty()) {
+                // Plain lines: what a crashing executable said on stderr.
+                stdout.push('\n');
+                stdout.push_str(&err);
+            }
+        }
+        outcome.runs.push(ExeRun { package: test.package.clone(), name: test.name.clone(), stdout, ending, record: None });
+    }
+    if let Some(kernel) = &scan.booted {
+        outcome.details.insert("kernel".into(), kernel.clone());
+    }
+    if let Some(Ok(info)) = scan.frame("info") {
+        outcome.details.insert("guest".into(), String::from_utf8_lossy(info).trim().to_string());
+    }
+    let first_test = out.mark(FIRST_RUN).or(out.mark(START).filter(|_| scan.start == Some(0)));
+    if let Some(secs) = first_test {
+        outcome.details.insert("guest-boot-secs".into(), format!("{secs:.1}"));
+    }
+    if let Some(secs) = out.mark(BOOTED) {
+        outcome.details.insert("kernel-boot-secs".into(), format!("{secs:.1}"));
+    }
+    outcome.fault = fault(tests, out, &scan, image);
+    if outcome.fault.is_some() {
+        outcome.console_tail = Some(readable_tail(&out.transcript));
+    }
+    outcome
+}
+
+fn fault(tests: &[payload::Test], out: &session::Outcome, scan: &frame::Scan, image: &VmImage) -> Option<(Status, String)> {
+    let ran = scan.runs.len();
+    let running = || {
+        scan.runs.last().filter(|r| scan.frame(&format!("{}.status", r.index)).is_none()).map(|r| {
+            let since = out.offsets.iter().find(|(o, _)| *o == r.offset).map(|(_, s)| *s);
+            format!(
+                " while {}::{} was running{}",
+                r.package,
+                r.name,
+                since.map(|s| format!(" (started {s:.0}s after boot began)")).unwrap_or_default()
+            )
+        })
+    };
+    if let Some(line) = out.transcript.lines().find(|l| l.contains(image.panic_pattern())) {
+        return Some((Status::Fail, format!("guest kernel panic{}: {}", running().unwrap_or_default(), line.trim())));
+    }
+    match &out.ending {
+        session::Ending::Deadline => {
+            return Some((
+                Status::Timeout,
+                format!(
+                    "cell timeout: the guest was stopped after {:.0}s{}",
+                    out.qemu.duration_secs,
+                    running().unwrap_or_else(|| format!(" ({ran} of {} test executables started)", tests.len()))
+                ),
+            ))
+        }
+        session::Ending::Step(why) => return Some((Status::Fail, format!("guest session failed: {why}"))),
+        _ => {}
+    }
+    let qemu_failed = out.qemu.exit_code.is_some_and(|c| c != 0) || (out.qemu.exit_code.is_none() && out.ending != session::Ending::Reached);
+    if scan.start.is_none() && scan.booted.is_none() && qemu_failed {
+        let stderr = tail(&out.qemu.stderr_tail, 3, 600);
+        return Some((
+            Status::Fail,
+            format!("qemu exited early ({}){}", out.qemu.describe(), if stderr.is_empty() { String::new() } else { format!(": {stderr}") }),
+        ));
+    }
+    if let Some(err) = scan.notes.iter().find(|n| n.starts_with("ERROR")) {
+        return Some((Status::Fail, format!("guest error: {}", err.trim_start_matches("ERROR ").trim())));
+    }
+    let damaged = scan.damaged();
+    let truncated: Vec<String> =
+        damaged.iter().filter(|(_, e)| matches!(e, FrameError::Truncated { .. })).map(|(n, e)| format!("frame {n} {e}")).collect();
+    let corrupt: Vec<String> = damaged.iter().filter(|(_, e)| matches!(e, FrameError::Corrupt(_))).map(|(n, e)| format!("frame {n} {e}")).collect();
+    if !corrupt.is_empty() {
+        return Some((Status::Fail, format!("results corrupt: {}", corrupt.join("; "))));
+    }
+    if !truncated.is_empty() {
+        return Some((Status::Fail, format!("results truncated: {}", truncated.join("; "))));
+    }
+    if scan.start.is_none() {
+        return Some((Status::Fail, format!("the guest stopped before the runner started (QEMU {})", out.qemu.describe())));
+    }
+    match scan.done {
+        None => Some((
+            Status::Fail,
+            format!(
+                "results truncated: the console ended before the runner finished ({ran} of {} test executables started{}; QEMU {})",
+                tests.len(),
+                running().unwrap_or_default(),
+                out.qemu.describe()
+            ),
+        )),
+        Some(done) if done != tests.len() => Some((
+            Status::Fail,
+            format!("results truncated: the runner ran {done} test executables, the payload has {}", tests.len()),
+        )),
+        Some(_) => None,
+    }
+}
+
+/// The end of the console, with the frames' base64 bodies folded away.
+pub fn readable_tail(transcript: &str) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let mut folded = 0usize;
+    for raw in transcript.lines() {
+        let line = raw.trim_end_matches('\r');
+        let is_b64 = line.len() >= 16 && line.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=');
+        if is_b64 {
+            folded += 1;
+            continue;
+        }
+        if folded > 0 {
+            lines.push(format!("[{folded} lines of base64]"));
+            folded = 0;
+        }
+        lines.push(line.to_string());
+    }
+    if folded > 0 {
+        lines.push(format!("[{folded} lines of base64]"));
+    }
+    tail(&lines.join("\n"), 40, 6000)
+}

@@ -1,0 +1,184 @@
+//! Guests from downloaded images (the BSDs): download and verify, unpack,
+//! provision once over the serial console, and keep the ready disk in the
+//! cache, keyed by the image's checksum and its provisioning script. Test
+//! boots run on a throw-away overlay of that disk (`snapshot=on`).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::download;
+use super::qemu::{Accel, Boot, Disk};
+use super::session::{self, Ending, Until};
+use crate::cmd::Cmd;
+use crate::model::vm_image::{Compression, DiskFormat, DownloadSource};
+use crate::model::VmImage;
+use crate::workspace::hex;
+
+/// A disk a test boot can start from.
+#[derive(Debug, Clone)]
+pub struct ReadyDisk {
+    pub path: PathBuf,
+    pub format: DiskFormat,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ReadyMeta {
+    id: String,
+    sha256: String,
+    format: DiskFormat,
+}
+
+fn downloads_dir() -> PathBuf {
+    crate::paths::cache_dir().join("vm").join("downloads")
+}
+
+fn source(id: &str, image: &VmImage) -> Result<DownloadSource> {
+    image.download.clone().with_context(|| format!("image `{id}` is not downloaded"))
+}
+
+/// The pinned checksum, or why the image cannot be used.
+pub fn pinned(id: &str, image: &VmImage) -> Result<String> {
+    let src = source(id, image)?;
+    src.sha256.with_context(|| {
+        format!("image `{id}` has no pinned checksum ({}: `image.\"{id}\".download.sha256`)", image.source)
+    })
+}
+
+/// Where the ready disk of this image and recipe lives.
+fn ready_dir(id: &str, image: &VmImage, sha256: &str) -> PathBuf {
+    let recipe = serde_json::json!({ "provision": image.provision, "script": image.provision_script() });
+    let recipe = hex(&Sha256::digest(recipe.to_string().as_bytes()));
+    crate::paths::cache_dir().join("vm").join("ready").join(id).join(format!("{}-{}", &sha256[..16], &recipe[..16]))
+}
+
+/// The ready disk, if provisioning already ran.
+pub fn find_ready(id: &str, image: &VmImage) -> Option<ReadyDisk> {
+    let sha = pinned(id, image).ok()?;
+    let dir = ready_dir(id, image, &sha);
+    let meta: ReadyMeta = serde_json::from_str(&std::fs::read_to_string(dir.join("ready.json")).ok()?).ok()?;
+    (meta.sha256 == sha).then(|| ReadyDisk { path: dir.join(format!("disk.{}", meta.format.as_str())), format: meta.format })
+}
+
+/// Whether the downloaded file is already in the cache.
+pub fn is_downloaded(id: &str, image: &VmImage) -> bool {
+    let (Ok(src), Ok(sha)) = (source(id, image), pinned(id, image)) else { return false };
+    download::cached_path(&downloads_dir(), &src.url, &sha).is_file()
+}
+
+/// Downloads, unpacks and provisions as needed; returns the disk test boots start from.
+pub fn prepare(id: &str, image: &VmImage, progress: &dyn Fn(&str)) -> Result<ReadyDisk> {
+    if let Some(ready) = find_ready(id, image) {
+        return Ok(ready);
+    }
+    let src = source(id, image)?;
+    let sha = pinned(id, image)?;
+    let (file, _) = download::fetch(&src.url, Some(&sha), &downloads_dir(), progress)?;
+    let dir = ready_dir(id, image, &sha);
+    let parent = dir.parent().expect("under the cache");
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let _lock = super::FileLock::acquire(&dir.with_extension("lock"))?;
+    if let Some(ready) = find_ready(id, image) {
+        return Ok(ready);
+    }
+    let work = tempfile::Builder::new().prefix(".prepare-").tempdir_in(parent)?;
+    progress(&format!("unpacking {}", file.display()));
+    let unpacked = unpack(&file, src.compression, work.path())?;
+    let (disk, format) = match (&image.provision, src.format) {
+        (Some(p), _) if p.disk_gib.is_some() => {
+            let target = work.path().join("disk.raw");
+            let f = std::fs::File::create(&target)?;
+            f.set_len(u64::from(p.disk_gib.unwrap_or(8)) << 30).context("cannot create the disk to install onto")?;
+            let media = if src.format == DiskFormat::Iso {
+                Boot { disks: vec![rw(&target)], cdrom: Some(unpacked.clone()), ..Boot::default() }
+            } else {
+                Boot {
+                    disks: vec![rw(&target), Disk { path: unpacked.clone(), format: src.format, read_only: true, snapshot: false }],
+                    ..Boot::default()
+                }
+            };
+            provision(id, image, media, progress)?;
+            (target, DiskFormat::Raw)
+        }
+        (Some(_), DiskFormat::Iso) => bail!("image `{id}`: install media need `provision.disk-gib`"),
+        (Some(_), format) => {
+            provision(id, image, Boot { disks: vec![Disk { path: unpacked.clone(), format, read_only: false, snapshot: false }], ..Boot::default() }, progress)?;
+            (unpacked, format)
+        }
+        (None, DiskFormat::Iso) => bail!("image `{id}`: install media need a provisioning script"),
+        (None, format) => (unpacked, format),
+    };
+    let final_disk = work.path().join(format!("disk.{}", format.as_str()));
+    if disk != final_disk {
+        std::fs::rename(&disk, &final_disk)?;
+    }
+    std::fs::write(work.path().join("ready.json"), serde_json::to_string_pretty(&ReadyMeta { id: id.into(), sha256: sha, format })?)?;
+    for leftover in std::fs::read_dir(work.path())?.flatten() {
+        let name = leftover.file_name().to_string_lossy().into_owned();
+        if name != "ready.json" && name != format!("disk.{}", format.as_str()) {
+            let _ = std::fs::remove_file(leftover.path());
+        }
+    }
+    let work = work.keep();
+    std::fs::rename(&work, &dir).with_context(|| format!("cannot move the ready disk to {}", dir.display()))?;
+    find_ready(id, image).context("the ready disk just prepared cannot be read back")
+}
+
+fn rw(path: &Path) -> Disk {
+    Disk { path: path.to_path_buf(), format: DiskFormat::Raw, read_only: false, snapshot: false }
+}
+
+/// Decompresses into `work` (a hard link keeps the verified download intact).
+fn unpack(file: &Path, compression: Compression, work: &Path) -> Result<PathBuf> {
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("image");
+    let copy = work.join(name);
+    if std::fs::hard_link(file, &copy).is_err() {
+        std::fs::copy(file, &copy).with_context(|| format!("cannot copy {}", file.display()))?;
+    }
+    let (tool, suffix) = match compression {
+        Compression::None => return Ok(copy),
+        Compression::Xz => ("xz", ".xz"),
+        Compression::Gzip => ("gzip", ".gz"),
+    };
+    Cmd::new(tool).args(["-d", "-f"]).arg(&copy).timeout(Duration::from_secs(3600)).run()?.ok().with_context(|| format!("cannot unpack {name}"))?;
+    let out = work.join(name.strip_suffix(suffix).unwrap_or(name));
+    if !out.is_file() {
+        bail!("{tool} left no {}", out.display());
+    }
+    Ok(out)
+}
+
+fn provision(id: &str, image: &VmImage, boot: Boot, progress: &dyn Fn(&str)) -> Result<()> {
+    let script = image.provision_script().with_context(|| format!("image `{id}` has no provisioning script"))?;
+    let budget: Duration = script.steps.iter().map(|s| s.timeout).sum::<Duration>() + Duration::from_secs(120);
+    progress(&format!("provisioning {id} over its serial console (up to {} min)", budget.as_secs() / 60));
+    let req = session::Request {
+        image,
+        accel: Accel::Tcg,
+        boot,
+        script: Some(script),
+        vars: vec![("payload-device", image.payload_device.as_str())],
+        until: Until::Exit,
+        deadline: Instant::now() + budget,
+        progress,
+    };
+    let out = session::run(req, &[], &|_| Vec::new())?;
+    if out.ending == Ending::Reached && out.qemu.exit_code == Some(0) {
+        return Ok(());
+    }
+    let log = crate::paths::cache_dir().join("vm").join("logs").join(format!("provision-{id}.log"));
+    if let Some(parent) = log.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let _ = std::fs::write(&log, &out.transcript);
+    bail!(
+        "provisioning {id} failed ({:?}, QEMU {}); console transcript: {}\n{}",
+        out.ending,
+        out.qemu.describe(),
+        log.display(),
+        crate::cmd::tail(&out.transcript, 15, 2000)
+    )
+}

@@ -1,0 +1,64 @@
+#!/bin/sh
+# The guest runner, in POSIX sh for every guest (busybox on Linux, the base
+# system's sh on FreeBSD, NetBSD and OpenBSD). It runs the payload's test
+# executables, one after the other, and prints what each wrote, framed and
+# checksummed, on its standard output: the guest's serial console. The host
+# reads it back with xtask's `vm::frame`; the two change together.
+#
+#   @@VHU-START <executables>@@
+#   @@VHU-RUN <n> <package> <name>@@          before executable n starts
+#   @@VHU-BEGIN <file> <bytes> <sha256>@@     then `uuencode -m` of the file
+#   @@VHU-END <file>@@
+#   @@VHU-DONE <executables run>@@
+#
+# The payload directory holds this script, `manifest` (one line per test
+# executable: package, name, path), `args` (the arguments every test
+# executable gets), `env` (KEY=VALUE lines), `bin/` (the workspace's
+# binaries: MATRIX_BIN_DIR) and the executables.
+
+dir=$(cd "$(dirname "$0")" && pwd) || exit 1
+out="$dir/out"
+mkdir -p "$out" || exit 1
+
+# The first SHA-256 tool this system has: busybox/GNU, FreeBSD/OpenBSD, NetBSD.
+digest() {
+    if command -v sha256sum >/dev/null 2>&1; then
+        sha256sum < "$1" | cut -d ' ' -f 1
+    elif command -v sha256 >/dev/null 2>&1; then
+        sha256 -q "$1"
+    else
+        cksum -a sha256 "$1" | sed 's/.*= //'
+    fi
+}
+
+frame() {
+    size=$(wc -c < "$2" | tr -d ' ')
+    echo "@@VHU-BEGIN $1 $size $(digest "$2")@@"
+    uuencode -m "$1" < "$2"
+    echo "@@VHU-END $1@@"
+}
+
+args=$(cat "$dir/args")
+total=$(grep -c . "$dir/manifest")
+echo "@@VHU-START $total@@"
+uname -a > "$out/info" 2>&1
+frame info "$out/info"
+n=0
+while read -r package name path; do
+    n=$((n + 1))
+    mkdir -p "$dir/work/$package"
+    echo "@@VHU-RUN $n $package $name@@"
+    # The executable's stdin is /dev/null: it must not read the manifest.
+    (
+        cd "$dir/work/$package" || exit 125
+        while IFS= read -r kv; do export "$kv"; done < "$dir/env"
+        export MATRIX_BIN_DIR="$dir/bin"
+        # shellcheck disable=SC2086 # the arguments are words without spaces
+        exec "$dir/$path" $args
+    ) < /dev/null > "$out/$n.out" 2> "$out/$n.err"
+    echo "$?" > "$out/$n.status"
+    frame "$n.out" "$out/$n.out"
+    frame "$n.err" "$out/$n.err"
+    frame "$n.status" "$out/$n.status"
+done < "$dir/manifest"
+echo "@@VHU-DONE $n@@"

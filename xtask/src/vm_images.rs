@@ -1,0 +1,218 @@
+//! `cargo xtask vm-images`: the guest images of the VM lane — list them,
+//! build or download them ahead of a run, and pin a downloaded image's checksum.
+
+use anyhow::{bail, Context, Result};
+
+use crate::model::{self, Model, VmImage};
+use crate::vm::{bsd, debian, download};
+use crate::{exit, BadInput};
+
+/// The guest images of the VM lane (`vm-images/`).
+///
+/// Linux images are assembled from Debian packages; BSD images are
+/// downloaded, checked against their pinned SHA-256 and provisioned once over
+/// the serial console. Everything goes to the cache (`$XTASK_CACHE_DIR`, or
+/// `~/.cache/vhu-matrix`); `cargo xtask matrix` builds what it needs itself.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Directory holding `platforms/`, `matrix/` and `vm-images/` [default: this repository].
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Each image, where it comes from and what the cache holds of it.
+    List,
+    /// Build (Linux) or download and provision (BSD) images; ids may use `*`.
+    Build {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        /// Update the Debian package lists first (newer kernels and libraries make new images).
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// Download an image into the cache and check it against its pinned checksum.
+    Fetch {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Download an image and record its SHA-256 in its `vm-images/` file.
+    Pin {
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Replace a checksum that is already pinned.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    let dirs = crate::matrix::data_dirs(args.data.as_ref(), None);
+    let model = model::load(&dirs)?;
+    let progress = |m: &str| eprintln!("  {m}");
+    match args.command {
+        Command::List => {
+            for (id, image) in &model.vm_images {
+                println!("{id:<28} {}", describe(id, image));
+            }
+            Ok(exit::OK)
+        }
+        Command::Build { ids, refresh } => {
+            let chosen = select(&model, &ids)?;
+            let mut failed = 0;
+            for (id, image) in chosen {
+                eprintln!("{id}:");
+                let result = if image.debian.is_some() {
+                    debian::build(id, image, refresh, &progress).map(|b| {
+                        format!("kernel {}, {} modules, initramfs {} KiB, in {}", b.meta.kernel_release, b.meta.modules.len(), b.meta.initrd_bytes / 1024, b.dir.display())
+                    })
+                } else {
+                    bsd::prepare(id, image, &progress).map(|d| format!("ready disk {}", d.path.display()))
+                };
+                match result {
+                    Ok(what) => println!("{id}: {what}"),
+                    Err(err) => {
+                        failed += 1;
+                        println!("{id}: FAILED: {err:#}");
+                    }
+                }
+            }
+            Ok(if failed > 0 { exit::FAILURES } else { exit::OK })
+        }
+        Command::Fetch { id } => {
+            let image = one(&model, &id)?;
+            let src = image.download.as_ref().ok_or_else(|| BadInput(format!("image `{id}` is built from Debian packages, not downloaded")))?;
+            let sha = bsd::pinned(&id, image).map_err(|e| BadInput(format!("{e:#}; `cargo xtask vm-images pin {id}` records one")))?;
+            let (path, _) = download::fetch(&src.url, Some(&sha), &downloads_dir(), &progress)?;
+            println!("{id}: {}", path.display());
+            Ok(exit::OK)
+        }
+        Command::Pin { id, force } => {
+            let image = one(&model, &id)?;
+            let src = image.download.as_ref().ok_or_else(|| BadInput(format!("image `{id}` is built from Debian packages: nothing to pin")))?;
+            if src.sha256.is_some() && !force {
+                return Err(BadInput(format!("image `{id}` already has a pinned checksum (use --force to replace it)")).into());
+            }
+            let (path, sha) = download::fetch(&src.url, None, &downloads_dir(), &progress)?;
+            let file = dirs.root.join(&image.source);
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let pinned = pin_in_toml(&text, &id, &src.url, &sha)?;
+            crate::results::write_atomic(&file, pinned.as_bytes())?;
+            // Keep the download where a pinned fetch looks for it.
+            let verified = download::cached_path(&downloads_dir(), &src.url, &sha);
+            if let Some(parent) = verified.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::rename(&path, &verified).with_context(|| format!("cannot move the download to {}", verified.display()))?;
+            println!("{id}: sha256 {sha} recorded in {}", image.source);
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn downloads_dir() -> std::path::PathBuf {
+    crate::paths::cache_dir().join("vm").join("downloads")
+}
+
+fn one<'m>(model: &'m Model, id: &str) -> Result<&'m VmImage> {
+    model.vm_images.get(id).ok_or_else(|| {
+        BadInput(format!("no image `{id}` in vm-images/ (images: {})", model.vm_images.keys().cloned().collect::<Vec<_>>().join(", "))).into()
+    })
+}
+
+fn select<'m>(model: &'m Model, patterns: &[String]) -> Result<Vec<(&'m String, &'m VmImage)>> {
+    let chosen: Vec<_> = model.vm_images.iter().filter(|(id, _)| patterns.iter().any(|p| model::glob_match(p, id))).collect();
+    if chosen.is_empty() {
+        bail!(BadInput(format!("no image matches {}; `cargo xtask vm-images list` shows them", patterns.join(", "))));
+    }
+    Ok(chosen)
+}
+
+fn describe(id: &str, image: &VmImage) -> String {
+    if let Some(d) = &image.debian {
+        let state = match debian::resolve_offline(id, image) {
+            None => "package lists not fetched yet".to_string(),
+            Some(r) => match debian::find_built(id, &r.key) {
+                Some(b) => format!("built ({}, kernel {})", &r.key[..16], b.meta.kernel_release),
+                None => format!("not built (would be {})", &r.key[..16]),
+            },
+        };
+        format!("debian {} {} linux-image-{}: {state}", d.suite, d.arch, d.kernel_flavour)
+    } else {
+        let state = if bsd::pinned(id, image).is_err() {
+            "no pinned checksum".to_string()
+        } else if bsd::find_ready(id, image).is_some() {
+            "ready".to_string()
+        } else if bsd::is_downloaded(id, image) {
+            "downloaded, not provisioned".to_string()
+        } else {
+            "not downloaded".to_string()
+        };
+        format!("download {}: {state}", image.download.as_ref().map(|d| d.url.as_str()).unwrap_or(""))
+    }
+}
+
+/// Records `sha256` in the `download = { url = … }` line of `[image."<id>"]`,
+/// leaving the rest of the file as it was.
+pub fn pin_in_toml(text: &str, id: &str, url: &str, sha256: &str) -> Result<String> {
+    let header = format!("[image.\"{id}\"]");
+    let mut out = String::with_capacity(text.len() + 80);
+    let mut in_section = false;
+    let mut done = false;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            in_section = trimmed.trim_end() == header;
+        }
+        if in_section && !done && trimmed.starts_with("download") && line.contains(&format!("url = \"{url}\"")) {
+            let new = if let Some(start) = line.find("sha256 = \"") {
+                let value = start + "sha256 = \"".len();
+                let end = line[value..].find('"').map(|e| value + e).context("unterminated sha256 value")?;
+                format!("{}{sha256}{}", &line[..value], &line[end..])
+            } else {
+                line.replacen(&format!("url = \"{url}\""), &format!("url = \"{url}\", sha256 = \"{sha256}\""), 1)
+            };
+            out.push_str(&new);
+            done = true;
+            continue;
+        }
+        out.push_str(line);
+    }
+    if !done {
+        bail!("cannot find `download = {{ url = \"{url}\" … }}` under {header} to record the checksum in");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_into_the_right_section_only() {
+        let text = "\
+[image.\"a\"]
+qemu = \"q\"
+download = { url = \"https://h.example/x.img\", format = \"raw\" }
+
+[image.\"b\"]
+download = { url = \"https://h.example/x.img\", sha256 = \"00\", format = \"raw\" }
+";
+        let a = pin_in_toml(text, "a", "https://h.example/x.img", "ab12").unwrap();
+        expect_test::expect![[r#"
+            [image."a"]
+            qemu = "q"
+            download = { url = "https://h.example/x.img", sha256 = "ab12", format = "raw" }
+
+            [image."b"]
+            download = { url = "https://h.example/x.img", sha256 = "00", format = "raw" }
+        "#]]
+        .assert_eq(&a);
+        let b = pin_in_toml(text, "b", "https://h.example/x.img", "cd34").unwrap();
+        assert!(b.contains("sha256 = \"cd34\""), "{b}");
+        assert!(pin_in_toml(text, "c", "https://h.example/x.img", "ef").is_err());
+    }
+}
