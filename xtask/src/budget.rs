@@ -20,7 +20,11 @@ pub struct Grant<'a> {
 
 impl Budget {
     pub fn new(total_mib: u64) -> Budget {
-        Budget { total_mib: total_mib.max(1), used: Mutex::new(0), freed: Condvar::new() }
+        Budget {
+            total_mib: total_mib.max(1),
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+        }
     }
 
     pub fn total_mib(&self) -> u64 {
@@ -35,10 +39,17 @@ impl Budget {
         let mut told = false;
         while *used + mib > self.total_mib && !crate::cmd::cancelled() {
             if !told {
-                on_wait(&format!("waiting for {mib} MiB of the {} MiB guest memory budget", self.total_mib));
+                on_wait(&format!(
+                    "waiting for {mib} MiB of the {} MiB guest memory budget",
+                    self.total_mib
+                ));
                 told = true;
             }
-            used = self.freed.wait_timeout(used, Duration::from_millis(200)).unwrap_or_else(|e| e.into_inner()).0;
+            used = self
+                .freed
+                .wait_timeout(used, Duration::from_millis(200))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         *used += mib;
         Grant { budget: self, mib }
@@ -57,7 +68,12 @@ impl Drop for Grant<'_> {
 pub fn default_memory_mib() -> u64 {
     let avail_kib = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("MemAvailable:").and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())))
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("MemAvailable:")
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            })
+        })
         .unwrap_or(4 << 20);
     (avail_kib / 1024) * 3 / 4
 }

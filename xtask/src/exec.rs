@@ -156,7 +156,7 @@ impl Executor<'_> {
         let started = Instant::now();
         std::thread::scope(|scope| {
             for _ in 0..workers {
-                scope.spawn(|| self.worker(plan, &deps, &state, &wake, options, &memory, &save_error));
+                scope.spawn(|| self.worker(plan, &deps, &state, &wake, Limits { options, memory: &memory }, &save_error));
             }
         });
         summary.wall_secs = started.elapsed().as_secs_f64();
@@ -184,10 +184,10 @@ impl Executor<'_> {
         deps: &[Vec<usize>],
         state: &Mutex<Shared>,
         wake: &Condvar,
-        options: &RunOptions,
-        memory: &Budget,
+        limits: Limits<'_>,
         save_error: &Mutex<Option<anyhow::Error>>,
     ) {
+        let Limits { options, memory } = limits;
         loop {
             // Pick the first waiting cell whose dependencies are done.
             let (i, base) = {
@@ -321,6 +321,13 @@ impl Executor<'_> {
             commands: Vec::new(),
         }
     }
+}
+
+/// What bounds the workers: the run's options and the guests' memory.
+#[derive(Clone, Copy)]
+struct Limits<'a> {
+    options: &'a RunOptions,
+    memory: &'a Budget,
 }
 
 struct Shared {

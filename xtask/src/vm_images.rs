@@ -39,6 +39,21 @@ pub enum Command {
         #[arg(value_name = "ID")]
         id: String,
     },
+    /// Run test executables (any harness, built for the guest's target) in a
+    /// guest and print their results: the VM lane without cargo.
+    Run {
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Test executables; each is run with libtest's JSON arguments.
+        #[arg(required = true, value_name = "EXE")]
+        tests: Vec<std::path::PathBuf>,
+        /// Binaries the tests run as siblings (MATRIX_BIN_DIR in the guest).
+        #[arg(long = "bin", value_name = "EXE")]
+        bins: Vec<std::path::PathBuf>,
+        /// Stop the guest after this long.
+        #[arg(long, default_value = "10m", value_parser = crate::model::matrix::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Download an image and record its SHA-256 in its `vm-images/` file.
     Pin {
         #[arg(value_name = "ID")]
@@ -67,10 +82,17 @@ pub fn run(args: Args) -> Result<u8> {
                 eprintln!("{id}:");
                 let result = if image.debian.is_some() {
                     debian::build(id, image, refresh, &progress).map(|b| {
-                        format!("kernel {}, {} modules, initramfs {} KiB, in {}", b.meta.kernel_release, b.meta.modules.len(), b.meta.initrd_bytes / 1024, b.dir.display())
+                        format!(
+                            "kernel {}, {} modules, initramfs {} KiB, in {}",
+                            b.meta.kernel_release,
+                            b.meta.modules.len(),
+                            b.meta.initrd_bytes / 1024,
+                            b.dir.display()
+                        )
                     })
                 } else {
-                    bsd::prepare(id, image, &progress).map(|d| format!("ready disk {}", d.path.display()))
+                    bsd::prepare(id, image, &progress)
+                        .map(|d| format!("ready disk {}", d.path.display()))
                 };
                 match result {
                     Ok(what) => println!("{id}: {what}"),
@@ -84,21 +106,106 @@ pub fn run(args: Args) -> Result<u8> {
         }
         Command::Fetch { id } => {
             let image = one(&model, &id)?;
-            let src = image.download.as_ref().ok_or_else(|| BadInput(format!("image `{id}` is built from Debian packages, not downloaded")))?;
-            let sha = bsd::pinned(&id, image).map_err(|e| BadInput(format!("{e:#}; `cargo xtask vm-images pin {id}` records one")))?;
+            let src = image.download.as_ref().ok_or_else(|| {
+                BadInput(format!(
+                    "image `{id}` is built from Debian packages, not downloaded"
+                ))
+            })?;
+            let sha = bsd::pinned(&id, image).map_err(|e| {
+                BadInput(format!(
+                    "{e:#}; `cargo xtask vm-images pin {id}` records one"
+                ))
+            })?;
             let (path, _) = download::fetch(&src.url, Some(&sha), &downloads_dir(), &progress)?;
             println!("{id}: {}", path.display());
             Ok(exit::OK)
         }
+        Command::Run {
+            id,
+            tests,
+            bins,
+            timeout,
+        } => {
+            let image = one(&model, &id)?;
+            let spec = crate::lanes::vm::resolve_image(&id, image).map_err(|m| {
+                anyhow::anyhow!(
+                    "cannot boot {id}: {}{}",
+                    m.reason,
+                    m.enable
+                        .map(|e| format!(" (enable: {e})"))
+                        .unwrap_or_default()
+                )
+            })?;
+            let tests: Vec<crate::vm::payload::Test> = tests
+                .iter()
+                .map(|p| {
+                    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("test");
+                    // cargo names test executables `<target>-<hash>`.
+                    let name = name
+                        .rsplit_once('-')
+                        .filter(|(_, h)| h.len() == 16)
+                        .map(|(n, _)| n)
+                        .unwrap_or(name);
+                    crate::vm::payload::Test {
+                        package: "payload".into(),
+                        name: name.to_string(),
+                        path: p.clone(),
+                    }
+                })
+                .collect();
+            let memory = crate::budget::Budget::new(crate::budget::default_memory_mib());
+            let deadline = std::time::Instant::now() + timeout;
+            let outcome =
+                crate::lanes::vm::run_payload(&spec, &tests, &bins, deadline, &memory, &progress)?;
+            let mut failed = 0;
+            for run in &outcome.runs {
+                for t in crate::libtest::parse(&run.package, &run.name, &run.stdout, run.ending) {
+                    if matches!(
+                        t.outcome,
+                        crate::results::TestOutcome::Fail | crate::results::TestOutcome::Timeout
+                    ) {
+                        failed += 1;
+                    }
+                    println!(
+                        "{:<10} {}::{}{}",
+                        t.outcome_label(),
+                        t.binary,
+                        t.name,
+                        t.duration_secs
+                            .map(|d| format!(" ({d:.3}s)"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            for (k, v) in &outcome.details {
+                println!("{k}: {v}");
+            }
+            if let Some((status, reason)) = &outcome.fault {
+                println!("{status}: {reason}");
+                if let Some(tail) = &outcome.console_tail {
+                    println!("--- console tail ---\n{tail}");
+                }
+                return Ok(exit::FAILURES);
+            }
+            Ok(if failed > 0 { exit::FAILURES } else { exit::OK })
+        }
         Command::Pin { id, force } => {
             let image = one(&model, &id)?;
-            let src = image.download.as_ref().ok_or_else(|| BadInput(format!("image `{id}` is built from Debian packages: nothing to pin")))?;
+            let src = image.download.as_ref().ok_or_else(|| {
+                BadInput(format!(
+                    "image `{id}` is built from Debian packages: nothing to pin"
+                ))
+            })?;
             if src.sha256.is_some() && !force {
-                return Err(BadInput(format!("image `{id}` already has a pinned checksum (use --force to replace it)")).into());
+                return Err(BadInput(format!(
+                    "image `{id}` already has a pinned checksum (use --force to replace it)"
+                ))
+                .into());
             }
             let (path, sha) = download::fetch(&src.url, None, &downloads_dir(), &progress)?;
             let file = dirs.root.join(&image.source);
-            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
             let pinned = pin_in_toml(&text, &id, &src.url, &sha)?;
             crate::results::write_atomic(&file, pinned.as_bytes())?;
             // Keep the download where a pinned fetch looks for it.
@@ -106,7 +213,8 @@ pub fn run(args: Args) -> Result<u8> {
             if let Some(parent) = verified.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::rename(&path, &verified).with_context(|| format!("cannot move the download to {}", verified.display()))?;
+            std::fs::rename(&path, &verified)
+                .with_context(|| format!("cannot move the download to {}", verified.display()))?;
             println!("{id}: sha256 {sha} recorded in {}", image.source);
             Ok(exit::OK)
         }
@@ -119,14 +227,30 @@ fn downloads_dir() -> std::path::PathBuf {
 
 fn one<'m>(model: &'m Model, id: &str) -> Result<&'m VmImage> {
     model.vm_images.get(id).ok_or_else(|| {
-        BadInput(format!("no image `{id}` in vm-images/ (images: {})", model.vm_images.keys().cloned().collect::<Vec<_>>().join(", "))).into()
+        BadInput(format!(
+            "no image `{id}` in vm-images/ (images: {})",
+            model
+                .vm_images
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into()
     })
 }
 
 fn select<'m>(model: &'m Model, patterns: &[String]) -> Result<Vec<(&'m String, &'m VmImage)>> {
-    let chosen: Vec<_> = model.vm_images.iter().filter(|(id, _)| patterns.iter().any(|p| model::glob_match(p, id))).collect();
+    let chosen: Vec<_> = model
+        .vm_images
+        .iter()
+        .filter(|(id, _)| patterns.iter().any(|p| model::glob_match(p, id)))
+        .collect();
     if chosen.is_empty() {
-        bail!(BadInput(format!("no image matches {}; `cargo xtask vm-images list` shows them", patterns.join(", "))));
+        bail!(BadInput(format!(
+            "no image matches {}; `cargo xtask vm-images list` shows them",
+            patterns.join(", ")
+        )));
     }
     Ok(chosen)
 }
@@ -140,7 +264,10 @@ fn describe(id: &str, image: &VmImage) -> String {
                 None => format!("not built (would be {})", &r.key[..16]),
             },
         };
-        format!("debian {} {} linux-image-{}: {state}", d.suite, d.arch, d.kernel_flavour)
+        format!(
+            "debian {} {} linux-image-{}: {state}",
+            d.suite, d.arch, d.kernel_flavour
+        )
     } else {
         let state = if bsd::pinned(id, image).is_err() {
             "no pinned checksum".to_string()
@@ -151,7 +278,14 @@ fn describe(id: &str, image: &VmImage) -> String {
         } else {
             "not downloaded".to_string()
         };
-        format!("download {}: {state}", image.download.as_ref().map(|d| d.url.as_str()).unwrap_or(""))
+        format!(
+            "download {}: {state}",
+            image
+                .download
+                .as_ref()
+                .map(|d| d.url.as_str())
+                .unwrap_or("")
+        )
     }
 }
 
@@ -167,13 +301,24 @@ pub fn pin_in_toml(text: &str, id: &str, url: &str, sha256: &str) -> Result<Stri
         if trimmed.starts_with('[') {
             in_section = trimmed.trim_end() == header;
         }
-        if in_section && !done && trimmed.starts_with("download") && line.contains(&format!("url = \"{url}\"")) {
+        if in_section
+            && !done
+            && trimmed.starts_with("download")
+            && line.contains(&format!("url = \"{url}\""))
+        {
             let new = if let Some(start) = line.find("sha256 = \"") {
                 let value = start + "sha256 = \"".len();
-                let end = line[value..].find('"').map(|e| value + e).context("unterminated sha256 value")?;
+                let end = line[value..]
+                    .find('"')
+                    .map(|e| value + e)
+                    .context("unterminated sha256 value")?;
                 format!("{}{sha256}{}", &line[..value], &line[end..])
             } else {
-                line.replacen(&format!("url = \"{url}\""), &format!("url = \"{url}\", sha256 = \"{sha256}\""), 1)
+                line.replacen(
+                    &format!("url = \"{url}\""),
+                    &format!("url = \"{url}\", sha256 = \"{sha256}\""),
+                    1,
+                )
             };
             out.push_str(&new);
             done = true;

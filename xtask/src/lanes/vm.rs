@@ -39,35 +39,67 @@ const DONE: &str = "@@VHU-DONE";
 
 pub(super) fn resolve(platform: &Platform, model: &Model) -> Result<RunnerSpec, Missing> {
     let Some(id) = &platform.vm_image else {
-        return Err(Missing::new(format!("{} names no VM image", platform.id), None));
+        return Err(Missing::new(
+            format!("{} names no VM image", platform.id),
+            None,
+        ));
     };
-    let image = model.vm_images.get(id).ok_or_else(|| Missing::new(format!("no image `{id}` in vm-images/"), None))?;
+    let image = model
+        .vm_images
+        .get(id)
+        .ok_or_else(|| Missing::new(format!("no image `{id}` in vm-images/"), None))?;
+    Ok(RunnerSpec::Vm(Box::new(resolve_image(id, image)?)))
+}
+
+/// Whether this host can boot `image` now, and what it would boot.
+pub fn resolve_image(id: &str, image: &VmImage) -> Result<VmSpec, Missing> {
     if crate::host::which(&image.qemu).is_none() {
         return Err(Missing::new(
             format!("{} is not installed", image.qemu),
-            Some(format!("apt-get install --no-install-recommends {}", setup::qemu_package(&image.qemu))),
+            Some(format!(
+                "apt-get install --no-install-recommends {}",
+                setup::qemu_package(&image.qemu)
+            )),
         ));
     }
     if let Some(fw) = &image.firmware {
         if !std::path::Path::new(&fw.path).is_file() {
-            return Err(Missing::new(format!("the firmware {} is missing", fw.path), Some(format!("apt-get install {}", fw.package))));
+            return Err(Missing::new(
+                format!("the firmware {} is missing", fw.path),
+                Some(format!("apt-get install {}", fw.package)),
+            ));
         }
     }
     let content = if image.debian.is_some() {
-        for (tool, package) in [("apt-get", "apt"), ("apt-cache", "apt"), ("dpkg-deb", "dpkg"), ("xz", "xz-utils")] {
+        for (tool, package) in [
+            ("apt-get", "apt"),
+            ("apt-cache", "apt"),
+            ("dpkg-deb", "dpkg"),
+            ("xz", "xz-utils"),
+        ] {
             if crate::host::which(tool).is_none() {
                 return Err(Missing::new(
-                    format!("{tool} is not installed (Linux guests are built from Debian packages)"),
+                    format!(
+                        "{tool} is not installed (Linux guests are built from Debian packages)"
+                    ),
                     Some(format!("apt-get install {package}")),
                 ));
             }
         }
         debian::resolve_offline(id, image).map(|r| r.key)
     } else {
-        let sha = bsd::pinned(id, image).map_err(|err| Missing::new(format!("{err:#}"), Some(format!("cargo xtask vm-images pin {id}"))))?;
+        let sha = bsd::pinned(id, image).map_err(|err| {
+            Missing::new(
+                format!("{err:#}"),
+                Some(format!("cargo xtask vm-images pin {id}")),
+            )
+        })?;
         if bsd::find_ready(id, image).is_none() && !bsd::is_downloaded(id, image) {
             if crate::host::which("curl").is_none() {
-                return Err(Missing::new("curl is not installed (guest images are downloaded with it)", Some("apt-get install curl".into())));
+                return Err(Missing::new(
+                    "curl is not installed (guest images are downloaded with it)",
+                    Some("apt-get install curl".into()),
+                ));
             }
             let url = &image.download.as_ref().expect("a downloaded image").url;
             if let Err(why) = crate::vm::download::reachable(url) {
@@ -79,58 +111,112 @@ pub(super) fn resolve(platform: &Platform, model: &Model) -> Result<RunnerSpec, 
         }
         Some(sha)
     };
-    Ok(RunnerSpec::Vm(Box::new(VmSpec {
-        image_id: id.clone(),
+    Ok(VmSpec {
+        image_id: id.to_string(),
         image: image.clone(),
         content,
         qemu_version: session::qemu_version(&image.qemu).unwrap_or_default(),
-    })))
+    })
 }
 
-pub(super) fn run_tests(spec: &VmSpec, payload: &Payload, ctx: &CellCtx<'_>) -> Result<RunnerOutcome> {
+pub(super) fn run_tests(
+    spec: &VmSpec,
+    payload: &Payload,
+    ctx: &CellCtx<'_>,
+) -> Result<RunnerOutcome> {
+    let tests: Vec<payload::Test> = payload
+        .tests
+        .iter()
+        .map(|e| payload::Test {
+            package: e.package.clone(),
+            name: e.name.clone(),
+            path: e.path.clone(),
+        })
+        .collect();
+    let bins: Vec<std::path::PathBuf> = payload.bins.iter().map(|b| b.path.clone()).collect();
+    let progress = |m: &str| (ctx.progress)(m);
+    run_payload(spec, &tests, &bins, ctx.deadline, ctx.memory, &progress)
+}
+
+/// Boots the guest, runs `tests` in it (with `bins` as their siblings) and
+/// reads the results; `deadline` is when the guest is stopped.
+pub fn run_payload(
+    spec: &VmSpec,
+    tests: &[payload::Test],
+    bins: &[std::path::PathBuf],
+    deadline: std::time::Instant,
+    memory: &crate::budget::Budget,
+    progress: &dyn Fn(&str),
+) -> Result<RunnerOutcome> {
     let image = &spec.image;
     let id = &spec.image_id;
-    let progress = |m: &str| (ctx.progress)(m);
     let dir = tempfile::Builder::new().prefix("vhu-payload-").tempdir()?;
-    let tests: Vec<payload::Test> =
-        payload.tests.iter().map(|e| payload::Test { package: e.package.clone(), name: e.name.clone(), path: e.path.clone() }).collect();
     let spec_payload = payload::Spec {
-        tests: tests.clone(),
-        bins: payload.bins.iter().map(|b| b.path.clone()).collect(),
+        tests: tests.to_vec(),
+        bins: bins.to_vec(),
         args: libtest::JSON_ARGS.iter().map(|s| s.to_string()).collect(),
         env: vec![("RUSTC_BOOTSTRAP".into(), "1".into())],
     };
     let tar = payload::write(&spec_payload, dir.path())?;
-    let payload_disk = Disk { path: tar, format: crate::model::vm_image::DiskFormat::Raw, read_only: true, snapshot: false };
+    let payload_disk = Disk {
+        path: tar,
+        format: crate::model::vm_image::DiskFormat::Raw,
+        read_only: true,
+        snapshot: false,
+    };
 
     let mut details = std::collections::BTreeMap::new();
     details.insert("vm-image".to_string(), id.clone());
     details.insert("qemu".to_string(), spec.qemu_version.clone());
     let (boot, choice, script) = if image.debian.is_some() {
         progress(&format!("preparing guest image {id}"));
-        let built = debian::build(id, image, false, &progress)?;
+        let built = debian::build(id, image, false, progress)?;
         details.insert("vm-image-key".into(), built.meta.key[..16].to_string());
         details.insert("kernel".into(), built.meta.kernel_release.clone());
-        let choice = accel::choose(image, &built, &progress);
+        let choice = accel::choose(image, &built, progress);
         let boot = Boot {
-            kernel: Some(DirectKernel { kernel: built.kernel.clone(), initrd: built.initrd.clone(), append: qemu::linux_append(image, &[]) }),
+            kernel: Some(DirectKernel {
+                kernel: built.kernel.clone(),
+                initrd: built.initrd.clone(),
+                append: qemu::linux_append(image, &[]),
+            }),
             disks: vec![payload_disk],
             cdrom: None,
         };
         (boot, choice, None)
     } else {
         progress(&format!("preparing guest image {id}"));
-        let ready = bsd::prepare(id, image, &progress)?;
-        details.insert("vm-image-sha256".into(), spec.content.clone().unwrap_or_default());
-        let boot_disk = Disk { path: ready.path.clone(), format: ready.format, read_only: false, snapshot: true };
-        let boot = Boot { kernel: None, disks: vec![boot_disk, payload_disk], cdrom: None };
-        (boot, accel::choose_for_download(image), image.session_script())
+        let ready = bsd::prepare(id, image, progress)?;
+        details.insert(
+            "vm-image-sha256".into(),
+            spec.content.clone().unwrap_or_default(),
+        );
+        let boot_disk = Disk {
+            path: ready.path.clone(),
+            format: ready.format,
+            read_only: false,
+            snapshot: true,
+        };
+        let boot = Boot {
+            kernel: None,
+            disks: vec![boot_disk, payload_disk],
+            cdrom: None,
+        };
+        (
+            boot,
+            accel::choose_for_download(image),
+            image.session_script(),
+        )
     };
     details.insert("accelerator".into(), choice.accel.as_str().to_string());
     details.insert("accelerator-reason".into(), choice.reason.clone());
 
-    let _memory = ctx.memory.acquire(u64::from(image.memory_mib) + GUEST_OVERHEAD_MIB, &progress);
-    progress(&format!("booting {id} ({}) with {} test executables", choice.accel.as_str(), tests.len()));
+    let _memory = memory.acquire(u64::from(image.memory_mib) + GUEST_OVERHEAD_MIB, progress);
+    progress(&format!(
+        "booting {id} ({}) with {} test executables",
+        choice.accel.as_str(),
+        tests.len()
+    ));
     let req = session::Request {
         image,
         accel: choice.accel,
@@ -138,14 +224,16 @@ pub(super) fn run_tests(spec: &VmSpec, payload: &Payload, ctx: &CellCtx<'_>) -> 
         script,
         vars: vec![("payload-device", image.payload_device.as_str())],
         until: Until::Marker(DONE.into()),
-        deadline: ctx.deadline,
-        progress: &progress,
+        deadline,
+        progress,
     };
-    let out = session::run(req, &[BOOTED, START, FIRST_RUN, DONE], &|t| frame::scan(t).runs.iter().map(|r| r.offset).collect())?;
+    let out = session::run(req, &[BOOTED, START, FIRST_RUN, DONE], &|t| {
+        frame::scan(t).runs.iter().map(|r| r.offset).collect()
+    })?;
     if out.ending == session::Ending::Cancelled {
         anyhow::bail!("interrupted");
     }
-    let mut outcome = interpret(&tests, &out, image);
+    let mut outcome = interpret(tests, &out, image);
     outcome.details.extend(details);
     outcome.commands.push(out.qemu.clone());
     Ok(outcome)
@@ -156,7 +244,11 @@ pub const GUEST_OVERHEAD_MIB: u64 = 256;
 
 /// Turns a finished boot into per-executable runs, provenance and, when the
 /// guest itself failed, the fault.
-pub fn interpret(tests: &[payload::Test], out: &session::Outcome, image: &VmImage) -> RunnerOutcome {
+pub fn interpret(
+    tests: &[payload::Test],
+    out: &session::Outcome,
+    image: &VmImage,
+) -> RunnerOutcome {
     let scan = frame::scan(&out.transcript);
     let mut outcome = RunnerOutcome::default();
     let text = |name: &str| match scan.frame(name) {
@@ -182,20 +274,35 @@ pub fn interpret(tests: &[payload::Test], out: &session::Outcome, image: &VmImag
                 stdout.push_str(&err);
             }
         }
-        outcome.runs.push(ExeRun { package: test.package.clone(), name: test.name.clone(), stdout, ending, record: None });
+        outcome.runs.push(ExeRun {
+            package: test.package.clone(),
+            name: test.name.clone(),
+            stdout,
+            ending,
+            record: None,
+        });
     }
     if let Some(kernel) = &scan.booted {
         outcome.details.insert("kernel".into(), kernel.clone());
     }
     if let Some(Ok(info)) = scan.frame("info") {
-        outcome.details.insert("guest".into(), String::from_utf8_lossy(info).trim().to_string());
+        outcome.details.insert(
+            "guest".into(),
+            String::from_utf8_lossy(info).trim().to_string(),
+        );
     }
-    let first_test = out.mark(FIRST_RUN).or(out.mark(START).filter(|_| scan.start == Some(0)));
+    let first_test = out
+        .mark(FIRST_RUN)
+        .or(out.mark(START).filter(|_| scan.start == Some(0)));
     if let Some(secs) = first_test {
-        outcome.details.insert("guest-boot-secs".into(), format!("{secs:.1}"));
+        outcome
+            .details
+            .insert("guest-boot-secs".into(), format!("{secs:.1}"));
     }
     if let Some(secs) = out.mark(BOOTED) {
-        outcome.details.insert("kernel-boot-secs".into(), format!("{secs:.1}"));
+        outcome
+            .details
+            .insert("kernel-boot-secs".into(), format!("{secs:.1}"));
     }
     outcome.fault = fault(tests, out, &scan, image);
     if outcome.fault.is_some() {
@@ -204,21 +311,46 @@ pub fn interpret(tests: &[payload::Test], out: &session::Outcome, image: &VmImag
     outcome
 }
 
-fn fault(tests: &[payload::Test], out: &session::Outcome, scan: &frame::Scan, image: &VmImage) -> Option<(Status, String)> {
+fn fault(
+    tests: &[payload::Test],
+    out: &session::Outcome,
+    scan: &frame::Scan,
+    image: &VmImage,
+) -> Option<(Status, String)> {
     let ran = scan.runs.len();
     let running = || {
-        scan.runs.last().filter(|r| scan.frame(&format!("{}.status", r.index)).is_none()).map(|r| {
-            let since = out.offsets.iter().find(|(o, _)| *o == r.offset).map(|(_, s)| *s);
-            format!(
-                " while {}::{} was running{}",
-                r.package,
-                r.name,
-                since.map(|s| format!(" (started {s:.0}s after boot began)")).unwrap_or_default()
-            )
-        })
+        scan.runs
+            .last()
+            .filter(|r| scan.frame(&format!("{}.status", r.index)).is_none())
+            .map(|r| {
+                let since = out
+                    .offsets
+                    .iter()
+                    .find(|(o, _)| *o == r.offset)
+                    .map(|(_, s)| *s);
+                format!(
+                    " while {}::{} was running{}",
+                    r.package,
+                    r.name,
+                    since
+                        .map(|s| format!(" (started {s:.0}s after boot began)"))
+                        .unwrap_or_default()
+                )
+            })
     };
-    if let Some(line) = out.transcript.lines().find(|l| l.contains(image.panic_pattern())) {
-        return Some((Status::Fail, format!("guest kernel panic{}: {}", running().unwrap_or_default(), line.trim())));
+    if let Some(line) = out
+        .transcript
+        .lines()
+        .find(|l| l.contains(image.panic_pattern()))
+    {
+        return Some((
+            Status::Fail,
+            format!(
+                "guest kernel panic{}: {}",
+                running().unwrap_or_default(),
+                line.trim()
+            ),
+        ));
     }
     match &out.ending {
         session::Ending::Deadline => {
@@ -227,36 +359,72 @@ fn fault(tests: &[payload::Test], out: &session::Outcome, scan: &frame::Scan, im
                 format!(
                     "cell timeout: the guest was stopped after {:.0}s{}",
                     out.qemu.duration_secs,
-                    running().unwrap_or_else(|| format!(" ({ran} of {} test executables started)", tests.len()))
+                    running().unwrap_or_else(|| format!(
+                        " ({ran} of {} test executables started)",
+                        tests.len()
+                    ))
                 ),
             ))
         }
-        session::Ending::Step(why) => return Some((Status::Fail, format!("guest session failed: {why}"))),
+        session::Ending::Step(why) => {
+            return Some((Status::Fail, format!("guest session failed: {why}")))
+        }
         _ => {}
     }
-    let qemu_failed = out.qemu.exit_code.is_some_and(|c| c != 0) || (out.qemu.exit_code.is_none() && out.ending != session::Ending::Reached);
+    let qemu_failed = out.qemu.exit_code.is_some_and(|c| c != 0)
+        || (out.qemu.exit_code.is_none() && out.ending != session::Ending::Reached);
     if scan.start.is_none() && scan.booted.is_none() && qemu_failed {
         let stderr = tail(&out.qemu.stderr_tail, 3, 600);
         return Some((
             Status::Fail,
-            format!("qemu exited early ({}){}", out.qemu.describe(), if stderr.is_empty() { String::new() } else { format!(": {stderr}") }),
+            format!(
+                "qemu exited early ({}){}",
+                out.qemu.describe(),
+                if stderr.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {stderr}")
+                }
+            ),
         ));
     }
     if let Some(err) = scan.notes.iter().find(|n| n.starts_with("ERROR")) {
-        return Some((Status::Fail, format!("guest error: {}", err.trim_start_matches("ERROR ").trim())));
+        return Some((
+            Status::Fail,
+            format!("guest error: {}", err.trim_start_matches("ERROR ").trim()),
+        ));
     }
     let damaged = scan.damaged();
-    let truncated: Vec<String> =
-        damaged.iter().filter(|(_, e)| matches!(e, FrameError::Truncated { .. })).map(|(n, e)| format!("frame {n} {e}")).collect();
-    let corrupt: Vec<String> = damaged.iter().filter(|(_, e)| matches!(e, FrameError::Corrupt(_))).map(|(n, e)| format!("frame {n} {e}")).collect();
+    let truncated: Vec<String> = damaged
+        .iter()
+        .filter(|(_, e)| matches!(e, FrameError::Truncated { .. }))
+        .map(|(n, e)| format!("frame {n} {e}"))
+        .collect();
+    let corrupt: Vec<String> = damaged
+        .iter()
+        .filter(|(_, e)| matches!(e, FrameError::Corrupt(_)))
+        .map(|(n, e)| format!("frame {n} {e}"))
+        .collect();
     if !corrupt.is_empty() {
-        return Some((Status::Fail, format!("results corrupt: {}", corrupt.join("; "))));
+        return Some((
+            Status::Fail,
+            format!("results corrupt: {}", corrupt.join("; ")),
+        ));
     }
     if !truncated.is_empty() {
-        return Some((Status::Fail, format!("results truncated: {}", truncated.join("; "))));
+        return Some((
+            Status::Fail,
+            format!("results truncated: {}", truncated.join("; ")),
+        ));
     }
     if scan.start.is_none() {
-        return Some((Status::Fail, format!("the guest stopped before the runner started (QEMU {})", out.qemu.describe())));
+        return Some((
+            Status::Fail,
+            format!(
+                "the guest stopped before the runner started (QEMU {})",
+                out.qemu.describe()
+            ),
+        ));
     }
     match scan.done {
         None => Some((
@@ -282,7 +450,10 @@ pub fn readable_tail(transcript: &str) -> String {
     let mut folded = 0usize;
     for raw in transcript.lines() {
         let line = raw.trim_end_matches('\r');
-        let is_b64 = line.len() >= 16 && line.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=');
+        let is_b64 = line.len() >= 16
+            && line
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=');
         if is_b64 {
             folded += 1;
             continue;

@@ -20,9 +20,21 @@ fn every_platform_with_a_vm_image_names_one_that_boots_its_architecture() {
             "powerpc64le" => qemu_arch == "ppc64",
             other => qemu_arch == other,
         };
-        assert!(ok, "{} runs on {} but its image {} boots {}", p.id, p.arch, p.vm_image.as_ref().unwrap(), image.qemu);
+        assert!(
+            ok,
+            "{} runs on {} but its image {} boots {}",
+            p.id,
+            p.arch,
+            p.vm_image.as_ref().unwrap(),
+            image.qemu
+        );
         if let Some(d) = &image.debian {
-            assert_eq!(Some(&d.arch), p.debian_arch.as_ref(), "{}: the image's Debian architecture", p.id);
+            assert_eq!(
+                Some(&d.arch),
+                p.debian_arch.as_ref(),
+                "{}: the image's Debian architecture",
+                p.id
+            );
         }
     }
 }
@@ -50,7 +62,9 @@ fn vm_image_errors_name_the_file_and_key() {
         }
         std::fs::write(images.join(e.file_name()), text).unwrap();
     }
-    let errors = Model::load(&DataDirs::under(dir.path())).unwrap_err().to_string();
+    let errors = Model::load(&DataDirs::under(dir.path()))
+        .unwrap_err()
+        .to_string();
     expect_test::expect![[r#"
         vm-images/openbsd.toml: key `script.empty-step.steps[0]`: needs `expect`, `send` or `wait-exit`
         vm-images/openbsd.toml: key `image.openbsd-7.8-arm64.session`: no script `no-such-script` in vm-images/ (`[script.no-such-script]`)"#]]

@@ -89,7 +89,9 @@ impl VmImage {
     }
 
     pub fn provision_script(&self) -> Option<&ConsoleScript> {
-        self.provision.as_ref().and_then(|p| self.scripts.get(&p.script))
+        self.provision
+            .as_ref()
+            .and_then(|p| self.scripts.get(&p.script))
     }
 }
 
@@ -227,7 +229,11 @@ pub struct ConsoleStep {
     #[serde(default)]
     pub wait_exit: bool,
     /// How long this step may wait.
-    #[serde(default = "default_step_timeout", deserialize_with = "duration", serialize_with = "secs")]
+    #[serde(
+        default = "default_step_timeout",
+        deserialize_with = "duration",
+        serialize_with = "secs"
+    )]
     pub timeout: Duration,
 }
 
@@ -267,7 +273,11 @@ pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<Str
                 }
             }
             if let Some((_, other)) = scripts.get(&name) {
-                errors.push(LoadError::key(&file, format!("script.{name}"), format!("is already defined in {other}")));
+                errors.push(LoadError::key(
+                    &file,
+                    format!("script.{name}"),
+                    format!("is already defined in {other}"),
+                ));
                 continue;
             }
             scripts.insert(name, (script, file.clone()));
@@ -275,16 +285,26 @@ pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<Str
         for (id, mut image) in parsed.image {
             let key = |k: &str| format!("image.{id}.{k}");
             match (&image.debian, &image.download) {
-                (Some(_), Some(_)) => {
-                    errors.push(LoadError::key(&file, key("download"), "an image has either `debian` or `download`, not both"))
-                }
-                (None, None) => errors.push(LoadError::key(&file, format!("image.{id}"), "needs a source: `debian` or `download`")),
+                (Some(_), Some(_)) => errors.push(LoadError::key(
+                    &file,
+                    key("download"),
+                    "an image has either `debian` or `download`, not both",
+                )),
+                (None, None) => errors.push(LoadError::key(
+                    &file,
+                    format!("image.{id}"),
+                    "needs a source: `debian` or `download`",
+                )),
                 _ => {}
             }
             if let Some(download) = &image.download {
                 if let Some(sum) = &download.sha256 {
                     if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        errors.push(LoadError::key(&file, key("download.sha256"), "must be 64 hexadecimal digits"));
+                        errors.push(LoadError::key(
+                            &file,
+                            key("download.sha256"),
+                            "must be 64 hexadecimal digits",
+                        ));
                     }
                 }
                 if image.session.is_none() {
@@ -294,7 +314,12 @@ pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<Str
                         "a downloaded image needs a console script that starts the runner",
                     ));
                 }
-                if download.format == DiskFormat::Iso && image.provision.as_ref().is_none_or(|p| p.disk_gib.is_none()) {
+                if download.format == DiskFormat::Iso
+                    && image
+                        .provision
+                        .as_ref()
+                        .is_none_or(|p| p.disk_gib.is_none())
+                {
                     errors.push(LoadError::key(
                         &file,
                         key("provision.disk-gib"),
@@ -303,15 +328,31 @@ pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<Str
                 }
             }
             if let Some(debian) = &image.debian {
-                if debian.modules.iter().any(|m| m.is_empty() || m.contains('/')) {
-                    errors.push(LoadError::key(&file, key("debian.modules"), "module names have no `/` (`virtio_blk`)"));
+                if debian
+                    .modules
+                    .iter()
+                    .any(|m| m.is_empty() || m.contains('/'))
+                {
+                    errors.push(LoadError::key(
+                        &file,
+                        key("debian.modules"),
+                        "module names have no `/` (`virtio_blk`)",
+                    ));
                 }
             }
             if image.memory_mib < 64 {
-                errors.push(LoadError::key(&file, key("memory-mib"), "must be at least 64"));
+                errors.push(LoadError::key(
+                    &file,
+                    key("memory-mib"),
+                    "must be at least 64",
+                ));
             }
             if let Some(other) = images.get(&id) {
-                errors.push(LoadError::key(&file, format!("image.{id}"), format!("is already defined in {}", other.source)));
+                errors.push(LoadError::key(
+                    &file,
+                    format!("image.{id}"),
+                    format!("is already defined in {}", other.source),
+                ));
                 continue;
             }
             image.source = file.clone();
@@ -324,7 +365,12 @@ pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<Str
             .session
             .iter()
             .map(|s| ("session".to_string(), s.clone()))
-            .chain(image.provision.iter().map(|p| ("provision.script".to_string(), p.script.clone())))
+            .chain(
+                image
+                    .provision
+                    .iter()
+                    .map(|p| ("provision.script".to_string(), p.script.clone())),
+            )
             .collect();
         for (key, name) in wanted {
             match scripts.get(&name) {

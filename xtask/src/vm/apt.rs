@@ -26,7 +26,13 @@ pub struct Source {
 /// The host's `deb` sources, from `sources.list` and `sources.list.d/` (both formats).
 pub fn host_sources() -> Result<Vec<Source>> {
     let out = Cmd::new("apt-config")
-        .args(["shell", "LIST", "Dir::Etc::sourcelist/f", "PARTS", "Dir::Etc::sourceparts/d"])
+        .args([
+            "shell",
+            "LIST",
+            "Dir::Etc::sourcelist/f",
+            "PARTS",
+            "Dir::Etc::sourceparts/d",
+        ])
         .run()?
         .ok()
         .context("cannot ask apt-config where the sources are")?;
@@ -46,7 +52,9 @@ pub fn host_sources() -> Result<Vec<Source>> {
     if let Ok(text) = std::fs::read_to_string(&list) {
         sources.extend(parse_one_line(&text));
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&parts).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&parts)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
     files.sort();
     for file in files {
         let text = match std::fs::read_to_string(&file) {
@@ -67,11 +75,18 @@ pub fn parse_one_line(text: &str) -> Vec<Source> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
-        let Some(rest) = line.strip_prefix("deb ").or_else(|| line.strip_prefix("deb\t")) else { continue };
+        let Some(rest) = line
+            .strip_prefix("deb ")
+            .or_else(|| line.strip_prefix("deb\t"))
+        else {
+            continue;
+        };
         let mut rest = rest.trim();
         let mut signed_by = None;
         if let Some(opts) = rest.strip_prefix('[') {
-            let Some((opts, after)) = opts.split_once(']') else { continue };
+            let Some((opts, after)) = opts.split_once(']') else {
+                continue;
+            };
             for opt in opts.split_whitespace() {
                 if let Some(v) = opt.strip_prefix("signed-by=") {
                     signed_by = Some(v.to_string());
@@ -112,15 +127,26 @@ pub fn parse_deb822(text: &str) -> Vec<Source> {
             }
         }
         let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
-        let words = |k: &str| get(k).map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>()).unwrap_or_default();
-        if !words("types").iter().any(|t| t == "deb") || get("enabled").is_some_and(|e| e.eq_ignore_ascii_case("no")) {
+        let words = |k: &str| {
+            get(k)
+                .map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        if !words("types").iter().any(|t| t == "deb")
+            || get("enabled").is_some_and(|e| e.eq_ignore_ascii_case("no"))
+        {
             continue;
         }
         let (uris, suites) = (words("uris"), words("suites"));
         if uris.is_empty() || suites.is_empty() {
             continue;
         }
-        out.push(Source { uris, suites, components: words("components"), signed_by: get("signed-by") });
+        out.push(Source {
+            uris,
+            suites,
+            components: words("components"),
+            signed_by: get("signed-by"),
+        });
     }
     out
 }
@@ -132,7 +158,11 @@ pub fn sources_for_suite(host: &[Source], host_codename: &str, suite: &str) -> V
     for source in host {
         // Third-party repositories may reuse the release name; Debian's own
         // entries are signed by its archive keyring (or by the default keys).
-        if source.signed_by.as_deref().is_some_and(|k| !k.contains("debian-archive-keyring")) {
+        if source
+            .signed_by
+            .as_deref()
+            .is_some_and(|k| !k.contains("debian-archive-keyring"))
+        {
             continue;
         }
         let suites: Vec<String> = source
@@ -146,7 +176,11 @@ pub fn sources_for_suite(host: &[Source], host_codename: &str, suite: &str) -> V
         if suites.is_empty() || !source.components.iter().any(|c| c == "main") {
             continue;
         }
-        out.push(Source { suites, components: vec!["main".into()], ..source.clone() });
+        out.push(Source {
+            suites,
+            components: vec!["main".into()],
+            ..source.clone()
+        });
     }
     out
 }
@@ -177,7 +211,12 @@ pub struct PackageRecord {
 impl PackageRecord {
     /// The name `apt-get download` gives the file (the epoch's `:` escaped).
     pub fn deb_name(&self) -> String {
-        format!("{}_{}_{}.deb", self.package, self.version.replace(':', "%3a"), self.architecture)
+        format!(
+            "{}_{}_{}.deb",
+            self.package,
+            self.version.replace(':', "%3a"),
+            self.architecture
+        )
     }
 }
 
@@ -185,10 +224,18 @@ impl PackageRecord {
 pub fn parse_records(text: &str) -> Vec<PackageRecord> {
     let mut out = Vec::new();
     for stanza in text.split("\n\n") {
-        let get = |k: &str| stanza.lines().find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()));
-        let (Some(package), Some(version), Some(architecture), Some(filename), Some(sha256)) =
-            (get("Package:"), get("Version:"), get("Architecture:"), get("Filename:"), get("SHA256:"))
-        else {
+        let get = |k: &str| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+        };
+        let (Some(package), Some(version), Some(architecture), Some(filename), Some(sha256)) = (
+            get("Package:"),
+            get("Version:"),
+            get("Architecture:"),
+            get("Filename:"),
+            get("SHA256:"),
+        ) else {
             continue;
         };
         out.push(PackageRecord {
@@ -215,12 +262,19 @@ impl AptState {
     /// Creates (or reopens) the state under `root`, with sources derived from the host's.
     pub fn open(root: &Path, suite: &str, arch: &str) -> Result<AptState> {
         let dir = root.join(format!("{suite}-{arch}"));
-        for sub in ["lists/partial", "cache/archives/partial", "sources.list.d", "debs"] {
-            std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
+        for sub in [
+            "lists/partial",
+            "cache/archives/partial",
+            "sources.list.d",
+            "debs",
+        ] {
+            std::fs::create_dir_all(dir.join(sub))
+                .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
         }
         let status = dir.join("status");
         if !status.exists() {
-            std::fs::write(&status, "").with_context(|| format!("cannot write {}", status.display()))?;
+            std::fs::write(&status, "")
+                .with_context(|| format!("cannot write {}", status.display()))?;
         }
         let codename = host_codename()?;
         let sources = sources_for_suite(&host_sources()?, &codename, suite);
@@ -230,7 +284,9 @@ impl AptState {
                  add the Debian archive to /etc/apt/sources.list"
             );
         }
-        let mut text = String::from("# Written by `cargo xtask`: the host's Debian sources, for this suite.\n");
+        let mut text = String::from(
+            "# Written by `cargo xtask`: the host's Debian sources, for this suite.\n",
+        );
         for s in &sources {
             text.push_str(&format!(
                 "\nTypes: deb\nURIs: {}\nSuites: {}\nComponents: {}\nArchitectures: {arch}\n",
@@ -244,9 +300,14 @@ impl AptState {
         }
         let file = dir.join("sources.list.d").join("vhu.sources");
         if std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
-            std::fs::write(&file, &text).with_context(|| format!("cannot write {}", file.display()))?;
+            std::fs::write(&file, &text)
+                .with_context(|| format!("cannot write {}", file.display()))?;
         }
-        Ok(AptState { dir, suite: suite.to_string(), arch: arch.to_string() })
+        Ok(AptState {
+            dir,
+            suite: suite.to_string(),
+            arch: arch.to_string(),
+        })
     }
 
     fn options(&self) -> Vec<String> {
@@ -268,7 +329,21 @@ impl AptState {
     /// Whether `apt-get update` has run for this state.
     pub fn has_lists(&self) -> bool {
         std::fs::read_dir(self.dir.join("lists"))
-            .map(|d| d.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().ends_with("_Packages")))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .any(|e| e.file_name().to_string_lossy().contains("_Packages"))
+            })
+            .unwrap_or(false)
+    }
+
+    /// Whether the suite's own `main` list is here (its pockets may be missing).
+    fn has_main_list(&self) -> bool {
+        let wanted = format!("_dists_{}_main_binary-{}_Packages", self.suite, self.arch);
+        std::fs::read_dir(self.dir.join("lists"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .any(|e| e.file_name().to_string_lossy().contains(&wanted))
+            })
             .unwrap_or(false)
     }
 
@@ -280,8 +355,17 @@ impl AptState {
                 d.filter_map(|e| e.ok())
                     .filter_map(|e| {
                         let m = e.metadata().ok()?;
-                        let t = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-                        Some(format!("{} {} {t}", e.file_name().to_string_lossy(), m.len()))
+                        let t = m
+                            .modified()
+                            .ok()?
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .ok()?
+                            .as_secs();
+                        Some(format!(
+                            "{} {} {t}",
+                            e.file_name().to_string_lossy(),
+                            m.len()
+                        ))
                     })
                     .collect()
             })
@@ -290,15 +374,44 @@ impl AptState {
         crate::workspace::hex(&Sha256::digest(entries.join("\n").as_bytes()))
     }
 
-    pub fn update(&self) -> Result<()> {
-        Cmd::new("apt-get")
-            .args(self.options())
-            .args(["-q", "update"])
-            .timeout(std::time::Duration::from_secs(600))
-            .run()?
-            .ok()
-            .with_context(|| format!("cannot update the package lists for {} {}", self.suite, self.arch))?;
-        Ok(())
+    /// `apt-get update`, tried twice (a mirror may be mid-sync). When only
+    /// some lists fail but the suite's own `main` list is here, the update
+    /// counts as done and the returned warning says what is missing.
+    pub fn update(&self) -> Result<Option<String>> {
+        let mut last = None;
+        for _ in 0..2 {
+            let out = Cmd::new("apt-get")
+                .args(self.options())
+                .args(["-q", "update"])
+                .timeout(std::time::Duration::from_secs(600))
+                .run()?;
+            if out.record.success() {
+                return Ok(None);
+            }
+            last = Some(out);
+        }
+        let out = last.expect("two attempts");
+        let errors: Vec<&str> = out
+            .record
+            .stderr_tail
+            .lines()
+            .filter(|l| l.starts_with("E: Failed to fetch"))
+            .collect();
+        if self.has_main_list() && !errors.is_empty() {
+            return Ok(Some(format!(
+                "some {} {} package lists could not be updated; using what is here: {}",
+                self.suite,
+                self.arch,
+                errors.join(" ")
+            )));
+        }
+        out.ok().with_context(|| {
+            format!(
+                "cannot update the package lists for {} {}",
+                self.suite, self.arch
+            )
+        })?;
+        Ok(None)
     }
 
     /// The candidate version of each package (`apt-cache show`).
@@ -309,11 +422,22 @@ impl AptState {
             .args(packages)
             .run()?
             .ok()
-            .with_context(|| format!("cannot look up {} in the {} {} lists", packages.join(", "), self.suite, self.arch))?;
+            .with_context(|| {
+                format!(
+                    "cannot look up {} in the {} {} lists",
+                    packages.join(", "),
+                    self.suite,
+                    self.arch
+                )
+            })?;
         let records = parse_records(&out.stdout_str());
         for p in packages {
             if !records.iter().any(|r| &r.package == p) {
-                bail!("package `{p}` is not in the {} {} lists", self.suite, self.arch);
+                bail!(
+                    "package `{p}` is not in the {} {} lists",
+                    self.suite,
+                    self.arch
+                );
             }
         }
         Ok(records)
@@ -343,10 +467,15 @@ impl AptState {
                 .with_context(|| format!("cannot download {}", wanted.join(", ")))?;
         }
         for (r, path) in records.iter().zip(&paths) {
-            let sum = sha256_file(path).with_context(|| format!("apt-get download left no {}", path.display()))?;
+            let sum = sha256_file(path)
+                .with_context(|| format!("apt-get download left no {}", path.display()))?;
             if sum != r.sha256 {
                 let _ = std::fs::remove_file(path);
-                bail!("{} has SHA-256 {sum}, the archive says {}; removed it", path.display(), r.sha256);
+                bail!(
+                    "{} has SHA-256 {sum}, the archive says {}; removed it",
+                    path.display(),
+                    r.sha256
+                );
             }
         }
         Ok(paths)
@@ -356,11 +485,14 @@ impl AptState {
 pub fn sha256_file(path: &Path) -> Result<String> {
     use sha2::{Digest, Sha256};
     use std::io::Read;
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0; 1 << 20];
     loop {
-        let n = file.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         if n == 0 {
             break;
         }
@@ -405,7 +537,17 @@ Enabled: no
         let mut host = parse_deb822(DEB822);
         host.extend(parse_one_line("deb [arch=amd64 signed-by=/etc/vendor.gpg] https://vendor.example/x bookworm main\ndeb http://mirror.example/debian bookworm main # trailing\n"));
         let got = sources_for_suite(&host, "bookworm", "trixie");
-        let shown: Vec<String> = got.iter().map(|s| format!("{} {} {}", s.uris.join(","), s.suites.join(","), s.components.join(","))).collect();
+        let shown: Vec<String> = got
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} {}",
+                    s.uris.join(","),
+                    s.suites.join(","),
+                    s.components.join(",")
+                )
+            })
+            .collect();
         expect_test::expect![[r#"
             http://mirror.example/debian trixie,trixie-updates main
             http://mirror.example/debian-security trixie-security main
@@ -418,7 +560,13 @@ Enabled: no
         let text = "Package: busybox-static\nVersion: 1:1.35.0-4+deb12u1+b1\nArchitecture: arm64\nFilename: pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_arm64.deb\nSize: 800000\nSHA256: abc\n\nPackage: linux-image-arm64\nVersion: 6.1.192-2\nArchitecture: arm64\nDepends: linux-image-6.1.0-56-arm64 (= 6.1.192-2)\nFilename: pool/x.deb\nSHA256: def\n";
         let records = parse_records(text);
         assert_eq!(records.len(), 2);
-        assert_eq!(records[0].deb_name(), "busybox-static_1%3a1.35.0-4+deb12u1+b1_arm64.deb");
-        assert_eq!(records[1].depends.as_deref(), Some("linux-image-6.1.0-56-arm64 (= 6.1.192-2)"));
+        assert_eq!(
+            records[0].deb_name(),
+            "busybox-static_1%3a1.35.0-4+deb12u1+b1_arm64.deb"
+        );
+        assert_eq!(
+            records[1].depends.as_deref(),
+            Some("linux-image-6.1.0-56-arm64 (= 6.1.192-2)")
+        );
     }
 }

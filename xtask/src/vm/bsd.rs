@@ -37,35 +37,52 @@ fn downloads_dir() -> PathBuf {
 }
 
 fn source(id: &str, image: &VmImage) -> Result<DownloadSource> {
-    image.download.clone().with_context(|| format!("image `{id}` is not downloaded"))
+    image
+        .download
+        .clone()
+        .with_context(|| format!("image `{id}` is not downloaded"))
 }
 
 /// The pinned checksum, or why the image cannot be used.
 pub fn pinned(id: &str, image: &VmImage) -> Result<String> {
     let src = source(id, image)?;
     src.sha256.with_context(|| {
-        format!("image `{id}` has no pinned checksum ({}: `image.\"{id}\".download.sha256`)", image.source)
+        format!(
+            "image `{id}` has no pinned checksum ({}: `image.\"{id}\".download.sha256`)",
+            image.source
+        )
     })
 }
 
 /// Where the ready disk of this image and recipe lives.
 fn ready_dir(id: &str, image: &VmImage, sha256: &str) -> PathBuf {
-    let recipe = serde_json::json!({ "provision": image.provision, "script": image.provision_script() });
+    let recipe =
+        serde_json::json!({ "provision": image.provision, "script": image.provision_script() });
     let recipe = hex(&Sha256::digest(recipe.to_string().as_bytes()));
-    crate::paths::cache_dir().join("vm").join("ready").join(id).join(format!("{}-{}", &sha256[..16], &recipe[..16]))
+    crate::paths::cache_dir()
+        .join("vm")
+        .join("ready")
+        .join(id)
+        .join(format!("{}-{}", &sha256[..16], &recipe[..16]))
 }
 
 /// The ready disk, if provisioning already ran.
 pub fn find_ready(id: &str, image: &VmImage) -> Option<ReadyDisk> {
     let sha = pinned(id, image).ok()?;
     let dir = ready_dir(id, image, &sha);
-    let meta: ReadyMeta = serde_json::from_str(&std::fs::read_to_string(dir.join("ready.json")).ok()?).ok()?;
-    (meta.sha256 == sha).then(|| ReadyDisk { path: dir.join(format!("disk.{}", meta.format.as_str())), format: meta.format })
+    let meta: ReadyMeta =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ready.json")).ok()?).ok()?;
+    (meta.sha256 == sha).then(|| ReadyDisk {
+        path: dir.join(format!("disk.{}", meta.format.as_str())),
+        format: meta.format,
+    })
 }
 
 /// Whether the downloaded file is already in the cache.
 pub fn is_downloaded(id: &str, image: &VmImage) -> bool {
-    let (Ok(src), Ok(sha)) = (source(id, image), pinned(id, image)) else { return false };
+    let (Ok(src), Ok(sha)) = (source(id, image), pinned(id, image)) else {
+        return false;
+    };
     download::cached_path(&downloads_dir(), &src.url, &sha).is_file()
 }
 
@@ -79,33 +96,64 @@ pub fn prepare(id: &str, image: &VmImage, progress: &dyn Fn(&str)) -> Result<Rea
     let (file, _) = download::fetch(&src.url, Some(&sha), &downloads_dir(), progress)?;
     let dir = ready_dir(id, image, &sha);
     let parent = dir.parent().expect("under the cache");
-    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
     let _lock = super::FileLock::acquire(&dir.with_extension("lock"))?;
     if let Some(ready) = find_ready(id, image) {
         return Ok(ready);
     }
-    let work = tempfile::Builder::new().prefix(".prepare-").tempdir_in(parent)?;
+    let work = tempfile::Builder::new()
+        .prefix(".prepare-")
+        .tempdir_in(parent)?;
     progress(&format!("unpacking {}", file.display()));
     let unpacked = unpack(&file, src.compression, work.path())?;
     let (disk, format) = match (&image.provision, src.format) {
         (Some(p), _) if p.disk_gib.is_some() => {
             let target = work.path().join("disk.raw");
             let f = std::fs::File::create(&target)?;
-            f.set_len(u64::from(p.disk_gib.unwrap_or(8)) << 30).context("cannot create the disk to install onto")?;
+            f.set_len(u64::from(p.disk_gib.unwrap_or(8)) << 30)
+                .context("cannot create the disk to install onto")?;
             let media = if src.format == DiskFormat::Iso {
-                Boot { disks: vec![rw(&target)], cdrom: Some(unpacked.clone()), ..Boot::default() }
+                Boot {
+                    disks: vec![rw(&target)],
+                    cdrom: Some(unpacked.clone()),
+                    ..Boot::default()
+                }
             } else {
                 Boot {
-                    disks: vec![rw(&target), Disk { path: unpacked.clone(), format: src.format, read_only: true, snapshot: false }],
+                    disks: vec![
+                        rw(&target),
+                        Disk {
+                            path: unpacked.clone(),
+                            format: src.format,
+                            read_only: true,
+                            snapshot: false,
+                        },
+                    ],
                     ..Boot::default()
                 }
             };
             provision(id, image, media, progress)?;
             (target, DiskFormat::Raw)
         }
-        (Some(_), DiskFormat::Iso) => bail!("image `{id}`: install media need `provision.disk-gib`"),
+        (Some(_), DiskFormat::Iso) => {
+            bail!("image `{id}`: install media need `provision.disk-gib`")
+        }
         (Some(_), format) => {
-            provision(id, image, Boot { disks: vec![Disk { path: unpacked.clone(), format, read_only: false, snapshot: false }], ..Boot::default() }, progress)?;
+            provision(
+                id,
+                image,
+                Boot {
+                    disks: vec![Disk {
+                        path: unpacked.clone(),
+                        format,
+                        read_only: false,
+                        snapshot: false,
+                    }],
+                    ..Boot::default()
+                },
+                progress,
+            )?;
             (unpacked, format)
         }
         (None, DiskFormat::Iso) => bail!("image `{id}`: install media need a provisioning script"),
@@ -115,7 +163,14 @@ pub fn prepare(id: &str, image: &VmImage, progress: &dyn Fn(&str)) -> Result<Rea
     if disk != final_disk {
         std::fs::rename(&disk, &final_disk)?;
     }
-    std::fs::write(work.path().join("ready.json"), serde_json::to_string_pretty(&ReadyMeta { id: id.into(), sha256: sha, format })?)?;
+    std::fs::write(
+        work.path().join("ready.json"),
+        serde_json::to_string_pretty(&ReadyMeta {
+            id: id.into(),
+            sha256: sha,
+            format,
+        })?,
+    )?;
     for leftover in std::fs::read_dir(work.path())?.flatten() {
         let name = leftover.file_name().to_string_lossy().into_owned();
         if name != "ready.json" && name != format!("disk.{}", format.as_str()) {
@@ -123,12 +178,18 @@ pub fn prepare(id: &str, image: &VmImage, progress: &dyn Fn(&str)) -> Result<Rea
         }
     }
     let work = work.keep();
-    std::fs::rename(&work, &dir).with_context(|| format!("cannot move the ready disk to {}", dir.display()))?;
+    std::fs::rename(&work, &dir)
+        .with_context(|| format!("cannot move the ready disk to {}", dir.display()))?;
     find_ready(id, image).context("the ready disk just prepared cannot be read back")
 }
 
 fn rw(path: &Path) -> Disk {
-    Disk { path: path.to_path_buf(), format: DiskFormat::Raw, read_only: false, snapshot: false }
+    Disk {
+        path: path.to_path_buf(),
+        format: DiskFormat::Raw,
+        read_only: false,
+        snapshot: false,
+    }
 }
 
 /// Decompresses into `work` (a hard link keeps the verified download intact).
@@ -143,7 +204,13 @@ fn unpack(file: &Path, compression: Compression, work: &Path) -> Result<PathBuf>
         Compression::Xz => ("xz", ".xz"),
         Compression::Gzip => ("gzip", ".gz"),
     };
-    Cmd::new(tool).args(["-d", "-f"]).arg(&copy).timeout(Duration::from_secs(3600)).run()?.ok().with_context(|| format!("cannot unpack {name}"))?;
+    Cmd::new(tool)
+        .args(["-d", "-f"])
+        .arg(&copy)
+        .timeout(Duration::from_secs(3600))
+        .run()?
+        .ok()
+        .with_context(|| format!("cannot unpack {name}"))?;
     let out = work.join(name.strip_suffix(suffix).unwrap_or(name));
     if !out.is_file() {
         bail!("{tool} left no {}", out.display());
@@ -152,9 +219,15 @@ fn unpack(file: &Path, compression: Compression, work: &Path) -> Result<PathBuf>
 }
 
 fn provision(id: &str, image: &VmImage, boot: Boot, progress: &dyn Fn(&str)) -> Result<()> {
-    let script = image.provision_script().with_context(|| format!("image `{id}` has no provisioning script"))?;
-    let budget: Duration = script.steps.iter().map(|s| s.timeout).sum::<Duration>() + Duration::from_secs(120);
-    progress(&format!("provisioning {id} over its serial console (up to {} min)", budget.as_secs() / 60));
+    let script = image
+        .provision_script()
+        .with_context(|| format!("image `{id}` has no provisioning script"))?;
+    let budget: Duration =
+        script.steps.iter().map(|s| s.timeout).sum::<Duration>() + Duration::from_secs(120);
+    progress(&format!(
+        "provisioning {id} over its serial console (up to {} min)",
+        budget.as_secs() / 60
+    ));
     let req = session::Request {
         image,
         accel: Accel::Tcg,
@@ -169,7 +242,10 @@ fn provision(id: &str, image: &VmImage, boot: Boot, progress: &dyn Fn(&str)) -> 
     if out.ending == Ending::Reached && out.qemu.exit_code == Some(0) {
         return Ok(());
     }
-    let log = crate::paths::cache_dir().join("vm").join("logs").join(format!("provision-{id}.log"));
+    let log = crate::paths::cache_dir()
+        .join("vm")
+        .join("logs")
+        .join(format!("provision-{id}.log"));
     if let Some(parent) = log.parent() {
         let _ = std::fs::create_dir_all(parent);
     }

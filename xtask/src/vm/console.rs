@@ -42,18 +42,29 @@ pub struct Console {
 /// Why a wait ended without its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WaitError {
-    Timeout { expected: String, waited: Duration },
+    Timeout {
+        expected: String,
+        waited: Duration,
+    },
     /// The guest's console closed: QEMU exited (or was stopped).
-    Closed { expected: String },
+    Closed {
+        expected: String,
+    },
 }
 
 impl std::fmt::Display for WaitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             WaitError::Timeout { expected, waited } => {
-                write!(f, "`{expected}` did not appear on the console within {}s", waited.as_secs())
+                write!(
+                    f,
+                    "`{expected}` did not appear on the console within {}s",
+                    waited.as_secs()
+                )
             }
-            WaitError::Closed { expected } => write!(f, "the console closed before `{expected}` appeared"),
+            WaitError::Closed { expected } => {
+                write!(f, "the console closed before `{expected}` appeared")
+            }
         }
     }
 }
@@ -70,10 +81,14 @@ impl Console {
                 Ok(s) => break s,
                 Err(err) => {
                     if !alive() {
-                        anyhow::bail!("QEMU exited before its console socket accepted a connection");
+                        anyhow::bail!(
+                            "QEMU exited before its console socket accepted a connection"
+                        );
                     }
                     if started.elapsed() > timeout {
-                        return Err(err).with_context(|| format!("cannot connect to the console socket {}", socket.display()));
+                        return Err(err).with_context(|| {
+                            format!("cannot connect to the console socket {}", socket.display())
+                        });
                     }
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -84,7 +99,10 @@ impl Console {
 
     /// Wraps a connected stream (a test's socket pair, say).
     pub fn from_stream(stream: UnixStream) -> Console {
-        let shared = Arc::new(Shared { state: Mutex::new(State::default()), changed: Condvar::new() });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        });
         let reader = {
             let shared = shared.clone();
             let mut input = stream.try_clone().expect("a Unix stream can be cloned");
@@ -108,7 +126,12 @@ impl Console {
                 }
             })
         };
-        Console { stream, shared, cursor: 0, reader: Some(reader) }
+        Console {
+            stream,
+            shared,
+            cursor: 0,
+            reader: Some(reader),
+        }
     }
 
     /// Waits until `text` appears after what earlier waits matched; the next wait starts after it.
@@ -122,14 +145,24 @@ impl Console {
                 return Ok(());
             }
             if state.closed {
-                return Err(WaitError::Closed { expected: text.to_string() });
+                return Err(WaitError::Closed {
+                    expected: text.to_string(),
+                });
             }
             let waited = started.elapsed();
             if waited >= timeout {
-                return Err(WaitError::Timeout { expected: text.to_string(), waited });
+                return Err(WaitError::Timeout {
+                    expected: text.to_string(),
+                    waited,
+                });
             }
             let slice = (timeout - waited).min(Duration::from_millis(200));
-            state = self.shared.changed.wait_timeout(state, slice).unwrap_or_else(|e| e.into_inner()).0;
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, slice)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
@@ -137,7 +170,9 @@ impl Console {
     pub fn send_line(&mut self, line: &str) -> Result<()> {
         let mut bytes = line.as_bytes().to_vec();
         bytes.push(b'\r');
-        self.stream.write_all(&bytes).context("cannot write to the guest's console")?;
+        self.stream
+            .write_all(&bytes)
+            .context("cannot write to the guest's console")?;
         Ok(())
     }
 
@@ -148,26 +183,50 @@ impl Console {
         while !state.closed {
             let waited = started.elapsed();
             if waited >= timeout {
-                return Err(WaitError::Timeout { expected: "the guest to power off".into(), waited });
+                return Err(WaitError::Timeout {
+                    expected: "the guest to power off".into(),
+                    waited,
+                });
             }
-            state = self.shared.changed.wait_timeout(state, (timeout - waited).min(Duration::from_millis(200))).unwrap_or_else(|e| e.into_inner()).0;
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, (timeout - waited).min(Duration::from_millis(200)))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         Ok(())
     }
 
     pub fn is_closed(&self) -> bool {
-        self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).closed
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .closed
     }
 
     /// Everything the console printed so far.
     pub fn transcript(&self) -> String {
-        String::from_utf8_lossy(&self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).bytes).into_owned()
+        String::from_utf8_lossy(
+            &self
+                .shared
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .bytes,
+        )
+        .into_owned()
     }
 
     /// When the byte at `offset` arrived.
     pub fn arrival_of(&self, offset: usize) -> Option<Instant> {
         let state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.arrivals.iter().find(|(_, end)| *end > offset).map(|(t, _)| *t)
+        state
+            .arrivals
+            .iter()
+            .find(|(_, end)| *end > offset)
+            .map(|(t, _)| *t)
     }
 
     /// When `text` first appeared, and where.
@@ -189,8 +248,14 @@ impl Console {
         progress: &dyn Fn(&str),
     ) -> Result<(), StepError> {
         for (index, step) in script.steps.iter().enumerate() {
-            let timeout = step.timeout.min(deadline.saturating_duration_since(Instant::now()));
-            let fail = |error: WaitError| StepError { index, step: step.clone(), error };
+            let timeout = step
+                .timeout
+                .min(deadline.saturating_duration_since(Instant::now()));
+            let fail = |error: WaitError| StepError {
+                index,
+                step: step.clone(),
+                error,
+            };
             if let Some(text) = &step.expect {
                 progress(&format!("console: waiting for `{text}`"));
                 self.expect(text, timeout).map_err(fail)?;
@@ -200,7 +265,11 @@ impl Console {
                 for (k, v) in vars {
                     line = line.replace(&format!("{{{k}}}"), v);
                 }
-                self.send_line(&line).map_err(|_| fail(WaitError::Closed { expected: format!("to send `{line}`") }))?;
+                self.send_line(&line).map_err(|_| {
+                    fail(WaitError::Closed {
+                        expected: format!("to send `{line}`"),
+                    })
+                })?;
             }
             if step.wait_exit {
                 progress("console: waiting for the guest to power off");
@@ -266,19 +335,40 @@ mod tests {
             while s.read(&mut byte).unwrap() == 1 && byte[0] != b'\r' {
                 line.push(byte[0]);
             }
-            s.write_all(format!("\r\nwelcome {}\r\n# ", String::from_utf8_lossy(&line)).as_bytes()).unwrap();
+            s.write_all(format!("\r\nwelcome {}\r\n# ", String::from_utf8_lossy(&line)).as_bytes())
+                .unwrap();
             // Then silence until the host hangs up.
             let _ = s.read(&mut byte);
         });
         let mut console = Console::from_stream(ours);
         let script = ConsoleScript {
-            steps: vec![step(Some("login:"), Some("{user}"), 5000), step(Some("welcome root"), None, 5000), step(Some("never"), None, 300)],
+            steps: vec![
+                step(Some("login:"), Some("{user}"), 5000),
+                step(Some("welcome root"), None, 5000),
+                step(Some("never"), None, 300),
+            ],
         };
-        let err = console.run_script(&script, &[("user", "root")], Instant::now() + Duration::from_secs(30), &|_| {}).unwrap_err();
+        let err = console
+            .run_script(
+                &script,
+                &[("user", "root")],
+                Instant::now() + Duration::from_secs(30),
+                &|_| {},
+            )
+            .unwrap_err();
         assert_eq!(err.index, 2);
         assert!(matches!(err.error, WaitError::Timeout { .. }), "{err}");
-        assert_eq!(err.to_string(), "console script step 3: `never` did not appear on the console within 0s");
-        assert!(console.transcript().contains("login: \r\nwelcome root\r\n# "), "{:?}", console.transcript());
+        assert_eq!(
+            err.to_string(),
+            "console script step 3: `never` did not appear on the console within 0s"
+        );
+        assert!(
+            console
+                .transcript()
+                .contains("login: \r\nwelcome root\r\n# "),
+            "{:?}",
+            console.transcript()
+        );
         assert!(console.first("welcome").is_some());
         drop(console);
         guest.join().unwrap();
@@ -290,7 +380,12 @@ mod tests {
         let mut console = Console::from_stream(ours);
         drop(theirs);
         let started = Instant::now();
-        assert_eq!(console.expect("x", Duration::from_secs(30)), Err(WaitError::Closed { expected: "x".into() }));
+        assert_eq!(
+            console.expect("x", Duration::from_secs(30)),
+            Err(WaitError::Closed {
+                expected: "x".into()
+            })
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

@@ -18,7 +18,11 @@ pub struct CpioWriter<W: Write> {
 
 impl<W: Write> CpioWriter<W> {
     pub fn new(out: W) -> CpioWriter<W> {
-        CpioWriter { out, offset: 0, next_ino: 1 }
+        CpioWriter {
+            out,
+            offset: 0,
+            next_ino: 1,
+        }
     }
 
     /// A directory; `path` is relative (`usr/bin`).
@@ -48,15 +52,41 @@ impl<W: Write> CpioWriter<W> {
         Ok(self.out)
     }
 
-    fn entry(&mut self, path: &str, mode: u32, nlink: u32, rdev: (u32, u32), data: &[u8]) -> io::Result<()> {
+    fn entry(
+        &mut self,
+        path: &str,
+        mode: u32,
+        nlink: u32,
+        rdev: (u32, u32),
+        data: &[u8],
+    ) -> io::Result<()> {
         let path = path.trim_start_matches('/');
         if path.is_empty() || path.contains('\0') {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad cpio path `{path}`")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad cpio path `{path}`"),
+            ));
         }
         let ino = self.next_ino;
         self.next_ino += 1;
-        let size = u32::try_from(data.len()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("{path} is over 4 GiB")))?;
-        let fields = [ino, mode, 0, 0, nlink, 0, size, 0, 0, rdev.0, rdev.1, path.len() as u32 + 1, 0];
+        let size = u32::try_from(data.len()).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("{path} is over 4 GiB"))
+        })?;
+        let fields = [
+            ino,
+            mode,
+            0,
+            0,
+            nlink,
+            0,
+            size,
+            0,
+            0,
+            rdev.0,
+            rdev.1,
+            path.len() as u32 + 1,
+            0,
+        ];
         let mut header = String::with_capacity(110);
         header.push_str("070701");
         for f in fields {
@@ -99,13 +129,23 @@ mod tests {
             eprintln!("SKIPPED the cpio cross-check: no `cpio` on PATH");
             return;
         }
-        let out = crate::cmd::Cmd::new("cpio").args(["-t", "-v", "--quiet"]).stdin_bytes(bytes).run().unwrap().ok().unwrap();
+        let out = crate::cmd::Cmd::new("cpio")
+            .args(["-t", "-v", "--quiet"])
+            .stdin_bytes(bytes)
+            .run()
+            .unwrap()
+            .ok()
+            .unwrap();
         let listing: Vec<String> = out
             .stdout_str()
             .lines()
             .map(|l| {
                 let cols: Vec<&str> = l.split_whitespace().collect();
-                format!("{} {}", cols[0], cols[cols.len() - if l.contains("->") { 3 } else { 1 }..].join(" "))
+                format!(
+                    "{} {}",
+                    cols[0],
+                    cols[cols.len() - if l.contains("->") { 3 } else { 1 }..].join(" ")
+                )
             })
             .collect();
         expect_test::expect![[r#"

@@ -57,7 +57,10 @@ pub struct Resolved {
 }
 
 fn debian(id: &str, image: &VmImage) -> Result<DebianSource> {
-    image.debian.clone().with_context(|| format!("image `{id}` is not built from Debian packages"))
+    image
+        .debian
+        .clone()
+        .with_context(|| format!("image `{id}` is not built from Debian packages"))
 }
 
 fn apt_root() -> PathBuf {
@@ -87,15 +90,28 @@ fn resolve_with(apt: &AptState, source: &DebianSource) -> Result<Resolved> {
     // `linux-image-<flavour>` depends on the versioned kernel package first.
     let kernel = depends
         .split(',')
-        .map(|d| d.split('|').next().unwrap_or("").split_whitespace().next().unwrap_or("").to_string())
+        .map(|d| {
+            d.split('|')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
         .find(|d| d.starts_with("linux-image-"))
-        .with_context(|| format!("{meta} depends on no linux-image package (Depends: {depends})"))?;
+        .with_context(|| {
+            format!("{meta} depends on no linux-image package (Depends: {depends})")
+        })?;
     let mut names = vec![kernel];
     names.extend(USERLAND.iter().map(|s| s.to_string()));
     let mut packages = apt.show(&names)?;
     packages.sort_by(|a, b| a.package.cmp(&b.package));
     packages.dedup_by(|a, b| a.package == b.package);
-    Ok(Resolved { key: key_of(source, &packages), packages })
+    Ok(Resolved {
+        key: key_of(source, &packages),
+        packages,
+    })
 }
 
 /// At plan time: the image's key if the package lists are already here,
@@ -111,19 +127,30 @@ pub fn resolve_offline(id: &str, image: &VmImage) -> Option<Resolved> {
         return None;
     }
     let memo = apt.dir.join(format!("resolved-{id}.json"));
-    let stamp = format!("{}|{}", apt.lists_stamp(), serde_json::to_string(source).ok()?);
+    let stamp = format!(
+        "{}|{}",
+        apt.lists_stamp(),
+        serde_json::to_string(source).ok()?
+    );
     #[derive(Serialize, Deserialize)]
     struct Memo {
         stamp: String,
         resolved: Resolved,
     }
-    if let Some(m) = std::fs::read_to_string(&memo).ok().and_then(|t| serde_json::from_str::<Memo>(&t).ok()) {
+    if let Some(m) = std::fs::read_to_string(&memo)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Memo>(&t).ok())
+    {
         if m.stamp == stamp && m.resolved.key == key_of(source, &m.resolved.packages) {
             return Some(m.resolved);
         }
     }
     let resolved = resolve_with(&apt, source).ok()?;
-    let memo_text = serde_json::to_string_pretty(&Memo { stamp, resolved: resolved.clone() }).ok()?;
+    let memo_text = serde_json::to_string_pretty(&Memo {
+        stamp,
+        resolved: resolved.clone(),
+    })
+    .ok()?;
     let _ = crate::results::write_atomic(&memo, memo_text.as_bytes());
     Some(resolved)
 }
@@ -131,30 +158,59 @@ pub fn resolve_offline(id: &str, image: &VmImage) -> Option<Resolved> {
 /// The built image with this key, if there is one.
 pub fn find_built(id: &str, key: &str) -> Option<BuiltImage> {
     let dir = images_root().join(id).join(&key[..16]);
-    let meta: ImageMeta = serde_json::from_str(&std::fs::read_to_string(dir.join("image.json")).ok()?).ok()?;
-    (meta.key == key).then(|| BuiltImage { kernel: dir.join("kernel"), initrd: dir.join("initramfs.cpio"), dir, meta })
+    let meta: ImageMeta =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("image.json")).ok()?).ok()?;
+    (meta.key == key).then(|| BuiltImage {
+        kernel: dir.join("kernel"),
+        initrd: dir.join("initramfs.cpio"),
+        dir,
+        meta,
+    })
 }
 
 /// Builds the image (or finds it built). `refresh` updates the package lists first.
-pub fn build(id: &str, image: &VmImage, refresh: bool, progress: &dyn Fn(&str)) -> Result<BuiltImage> {
+pub fn build(
+    id: &str,
+    image: &VmImage,
+    refresh: bool,
+    progress: &dyn Fn(&str),
+) -> Result<BuiltImage> {
     let source = debian(id, image)?;
-    let apt_lock = FileLock::acquire(&apt_root().join(format!("{}-{}.lock", source.suite, source.arch)))?;
+    let apt_lock =
+        FileLock::acquire(&apt_root().join(format!("{}-{}.lock", source.suite, source.arch)))?;
     let apt = AptState::open(&apt_root(), &source.suite, &source.arch)?;
     if refresh || !apt.has_lists() {
-        progress(&format!("updating the {} {} package lists", source.suite, source.arch));
-        apt.update()?;
+        progress(&format!(
+            "updating the {} {} package lists",
+            source.suite, source.arch
+        ));
+        if let Some(warning) = apt.update()? {
+            progress(&format!("warning: {warning}"));
+        }
     }
     let mut resolved = resolve_with(&apt, &source)?;
     if let Some(built) = find_built(id, &resolved.key) {
         return Ok(built);
     }
-    progress(&format!("downloading {}", resolved.packages.iter().map(|p| p.package.as_str()).collect::<Vec<_>>().join(", ")));
+    progress(&format!(
+        "downloading {}",
+        resolved
+            .packages
+            .iter()
+            .map(|p| p.package.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     let debs = match apt.download(&resolved.packages) {
         Ok(debs) => debs,
         Err(first) if !refresh => {
             // The archive moved on (a superseded version is gone): refresh once.
-            progress(&format!("download failed ({first:#}); updating the package lists"));
-            apt.update()?;
+            progress(&format!(
+                "download failed ({first:#}); updating the package lists"
+            ));
+            if let Some(warning) = apt.update()? {
+                progress(&format!("warning: {warning}"));
+            }
             resolved = resolve_with(&apt, &source)?;
             if let Some(built) = find_built(id, &resolved.key) {
                 return Ok(built);
@@ -172,15 +228,33 @@ pub fn build(id: &str, image: &VmImage, refresh: bool, progress: &dyn Fn(&str)) 
     assemble(id, &source, &resolved, &debs)
 }
 
-fn assemble(id: &str, source: &DebianSource, resolved: &Resolved, debs: &[PathBuf]) -> Result<BuiltImage> {
+fn assemble(
+    id: &str,
+    source: &DebianSource,
+    resolved: &Resolved,
+    debs: &[PathBuf],
+) -> Result<BuiltImage> {
     let root = images_root().join(id);
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
-    let work = tempfile::Builder::new().prefix(".build-").tempdir_in(&root).context("cannot create a build directory")?;
+    let work = tempfile::Builder::new()
+        .prefix(".build-")
+        .tempdir_in(&root)
+        .context("cannot create a build directory")?;
     let kernel_root = work.path().join("kernel-pkg");
     let user_root = work.path().join("userland-pkg");
     for (record, deb) in resolved.packages.iter().zip(debs) {
-        let into = if record.package.starts_with("linux-image-") { &kernel_root } else { &user_root };
-        Cmd::new("dpkg-deb").arg("-x").arg(deb).arg(into).run()?.ok().with_context(|| format!("cannot unpack {}", deb.display()))?;
+        let into = if record.package.starts_with("linux-image-") {
+            &kernel_root
+        } else {
+            &user_root
+        };
+        Cmd::new("dpkg-deb")
+            .arg("-x")
+            .arg(deb)
+            .arg(into)
+            .run()?
+            .ok()
+            .with_context(|| format!("cannot unpack {}", deb.display()))?;
     }
 
     let (release, modules_dir) = find_modules_dir(&kernel_root)?;
@@ -191,10 +265,13 @@ fn assemble(id: &str, source: &DebianSource, resolved: &Resolved, debs: &[PathBu
         .iter()
         .map(|n| kernel_root.join("boot").join(format!("{n}-{release}")))
         .find(|p| p.is_file())
-        .with_context(|| format!("the kernel package has no boot/vmlinuz-{release} or boot/vmlinux-{release}"))?;
+        .with_context(|| {
+            format!("the kernel package has no boot/vmlinuz-{release} or boot/vmlinux-{release}")
+        })?;
     match source.kernel_image {
         KernelImage::Vmlinuz => {
-            std::fs::copy(&packaged, &kernel_path).with_context(|| format!("cannot copy {}", packaged.display()))?;
+            std::fs::copy(&packaged, &kernel_path)
+                .with_context(|| format!("cannot copy {}", packaged.display()))?;
         }
         KernelImage::Vmlinux => {
             let elf = unpack_vmlinux(&packaged)?;
@@ -204,11 +281,30 @@ fn assemble(id: &str, source: &DebianSource, resolved: &Resolved, debs: &[PathBu
 
     let resolution = kmod::resolve(&modules_dir, &source.modules)?;
     let mut tree = Tree::default();
-    for dir in ["usr", "usr/bin", "usr/lib", "usr/lib64", "usr/lib/modules", "usr/lib/modules/vhu", "dev", "proc", "sys", "tmp", "etc", "payload"] {
+    for dir in [
+        "usr",
+        "usr/bin",
+        "usr/lib",
+        "usr/lib64",
+        "usr/lib/modules",
+        "usr/lib/modules/vhu",
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "etc",
+        "payload",
+    ] {
         tree.dir(dir);
     }
-    for (link, target) in [("bin", "usr/bin"), ("sbin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")] {
-        tree.entries.insert(link.into(), Entry::Symlink(target.into()));
+    for (link, target) in [
+        ("bin", "usr/bin"),
+        ("sbin", "usr/bin"),
+        ("lib", "usr/lib"),
+        ("lib64", "usr/lib64"),
+    ] {
+        tree.entries
+            .insert(link.into(), Entry::Symlink(target.into()));
     }
     let busybox = ["bin/busybox", "usr/bin/busybox"]
         .iter()
@@ -219,7 +315,11 @@ fn assemble(id: &str, source: &DebianSource, resolved: &Resolved, debs: &[PathBu
     add_runtime(&mut tree, &user_root)?;
     let mut order = String::new();
     for m in &resolution.modules {
-        tree.file(&format!("usr/lib/modules/vhu/{}.ko", m.name), 0o644, m.bytes.clone());
+        tree.file(
+            &format!("usr/lib/modules/vhu/{}.ko", m.name),
+            0o644,
+            m.bytes.clone(),
+        );
         order.push_str(&format!("{}.ko\n", m.name));
     }
     tree.file("etc/vhu-modules", 0o644, order.into_bytes());
@@ -251,10 +351,13 @@ fn assemble(id: &str, source: &DebianSource, resolved: &Resolved, debs: &[PathBu
     std::fs::write(out.join("image.json"), serde_json::to_string_pretty(&meta)?)?;
     let dest = root.join(&resolved.key[..16]);
     if dest.exists() {
-        std::fs::remove_dir_all(&dest).with_context(|| format!("cannot replace {}", dest.display()))?;
+        std::fs::remove_dir_all(&dest)
+            .with_context(|| format!("cannot replace {}", dest.display()))?;
     }
-    std::fs::rename(&out, &dest).with_context(|| format!("cannot move the image to {}", dest.display()))?;
-    find_built(id, &resolved.key).with_context(|| format!("the image just built at {} cannot be read", dest.display()))
+    std::fs::rename(&out, &dest)
+        .with_context(|| format!("cannot move the image to {}", dest.display()))?;
+    find_built(id, &resolved.key)
+        .with_context(|| format!("the image just built at {} cannot be read", dest.display()))
 }
 
 /// `lib/modules/<release>` (bookworm) or `usr/lib/modules/<release>` (merged /usr).
@@ -283,13 +386,19 @@ fn unpack_vmlinux(bzimage: &Path) -> Result<Vec<u8>> {
         let at = start + i;
         let tail = dir.path().join("tail.xz");
         std::fs::write(&tail, &bytes[at..])?;
-        let out = Cmd::new("xz").args(["-d", "-c", "-q", "--single-stream"]).arg(&tail).run()?;
+        let out = Cmd::new("xz")
+            .args(["-d", "-c", "-q", "--single-stream"])
+            .arg(&tail)
+            .run()?;
         if out.stdout.starts_with(b"\x7fELF") {
             return Ok(out.stdout);
         }
         start = at + 1;
     }
-    bail!("{} holds no xz-compressed ELF kernel (`kernel-image = \"vmlinux\"` needs an xz bzImage)", bzimage.display())
+    bail!(
+        "{} holds no xz-compressed ELF kernel (`kernel-image = \"vmlinux\"` needs an xz bzImage)",
+        bzimage.display()
+    )
 }
 
 #[derive(Default)]
@@ -319,14 +428,16 @@ impl Tree {
         if let Some((parent, _)) = path.rsplit_once('/') {
             self.dir(parent);
         }
-        self.entries.insert(path.to_string(), Entry::File(mode, data));
+        self.entries
+            .insert(path.to_string(), Entry::File(mode, data));
     }
 
     fn symlink(&mut self, path: &str, target: String) {
         if let Some((parent, _)) = path.rsplit_once('/') {
             self.dir(parent);
         }
-        self.entries.insert(path.to_string(), Entry::Symlink(target));
+        self.entries
+            .insert(path.to_string(), Entry::Symlink(target));
     }
 }
 
@@ -334,16 +445,27 @@ impl Tree {
 fn add_runtime(tree: &mut Tree, root: &Path) -> Result<()> {
     let mut todo = vec![root.to_path_buf()];
     while let Some(dir) = todo.pop() {
-        for e in std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        for e in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+        {
             let e = e?;
             let path = e.path();
-            let rel = path.strip_prefix(root).expect("under root").to_string_lossy().into_owned();
-            let Some(mapped) = runtime_path(&rel) else { continue };
+            let rel = path
+                .strip_prefix(root)
+                .expect("under root")
+                .to_string_lossy()
+                .into_owned();
+            let Some(mapped) = runtime_path(&rel) else {
+                continue;
+            };
             let kind = e.file_type()?;
             if kind.is_dir() {
                 todo.push(path);
             } else if kind.is_symlink() {
-                tree.symlink(&mapped, std::fs::read_link(&path)?.to_string_lossy().into_owned());
+                tree.symlink(
+                    &mapped,
+                    std::fs::read_link(&path)?.to_string_lossy().into_owned(),
+                );
             } else if kind.is_file() && mapped.split('/').any(|c| c.contains(".so")) {
                 use std::os::unix::fs::PermissionsExt;
                 let mode = e.metadata()?.permissions().mode() & 0o777;
@@ -357,13 +479,19 @@ fn add_runtime(tree: &mut Tree, root: &Path) -> Result<()> {
 /// Where a packaged path goes in the guest, or `None` to leave it out
 /// (documentation, locales, gconv modules: nothing a test executable loads).
 fn runtime_path(rel: &str) -> Option<String> {
-    let mapped = if rel == "lib" || rel.starts_with("lib/") || rel == "lib64" || rel.starts_with("lib64/") {
-        format!("usr/{rel}")
-    } else if rel == "usr" || rel == "usr/lib" || rel.starts_with("usr/lib/") || rel == "usr/lib64" || rel.starts_with("usr/lib64/") {
-        rel.to_string()
-    } else {
-        return None;
-    };
+    let mapped =
+        if rel == "lib" || rel.starts_with("lib/") || rel == "lib64" || rel.starts_with("lib64/") {
+            format!("usr/{rel}")
+        } else if rel == "usr"
+            || rel == "usr/lib"
+            || rel.starts_with("usr/lib/")
+            || rel == "usr/lib64"
+            || rel.starts_with("usr/lib64/")
+        {
+            rel.to_string()
+        } else {
+            return None;
+        };
     (!mapped.contains("/gconv") && !mapped.contains("/audit")).then_some(mapped)
 }
 
@@ -381,7 +509,10 @@ mod tests {
             "usr/share/doc/libc6/copyright",
             "bin/busybox",
         ];
-        let got: Vec<String> = cases.iter().map(|c| format!("{c} -> {}", runtime_path(c).unwrap_or_else(|| "-".into()))).collect();
+        let got: Vec<String> = cases
+            .iter()
+            .map(|c| format!("{c} -> {}", runtime_path(c).unwrap_or_else(|| "-".into())))
+            .collect();
         expect_test::expect![[r#"
             lib/x86_64-linux-gnu/libc.so.6 -> usr/lib/x86_64-linux-gnu/libc.so.6
             lib64/ld-linux-x86-64.so.2 -> usr/lib64/ld-linux-x86-64.so.2

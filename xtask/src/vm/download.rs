@@ -27,7 +27,13 @@ pub fn cached_path(dir: &Path, url: &str, sha256: &str) -> PathBuf {
 }
 
 fn file_name(url: &str) -> String {
-    let name = url.split(['?', '#']).next().unwrap_or(url).rsplit('/').next().unwrap_or("download");
+    let name = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(url)
+        .rsplit('/')
+        .next()
+        .unwrap_or("download");
     if name.is_empty() {
         "download".into()
     } else {
@@ -38,7 +44,12 @@ fn file_name(url: &str) -> String {
 /// Downloads `url` into `dir` and checks it against `sha256`; returns the
 /// verified file. Without a checksum (pinning), the file is kept under
 /// `dir/unpinned/` and its checksum is returned for the caller to record.
-pub fn fetch(url: &str, sha256: Option<&str>, dir: &Path, progress: &dyn Fn(&str)) -> Result<(PathBuf, String)> {
+pub fn fetch(
+    url: &str,
+    sha256: Option<&str>,
+    dir: &Path,
+    progress: &dyn Fn(&str),
+) -> Result<(PathBuf, String)> {
     let dest = match sha256 {
         Some(sum) => cached_path(dir, url, sum),
         None => dir.join("unpinned").join(file_name(url)),
@@ -49,7 +60,8 @@ pub fn fetch(url: &str, sha256: Option<&str>, dir: &Path, progress: &dyn Fn(&str
         }
     }
     let parent = dest.parent().expect("a file under dir");
-    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
     let _lock = super::FileLock::acquire(&dest.with_extension("lock"))?;
     let part = dest.with_file_name(format!("{}.part", file_name(url)));
     let mut last_error = String::new();
@@ -60,12 +72,22 @@ pub fn fetch(url: &str, sha256: Option<&str>, dir: &Path, progress: &dyn Fn(&str
         }
         let resume = part.metadata().map(|m| m.len()).unwrap_or(0);
         progress(&if resume > 0 {
-            format!("downloading {} (attempt {attempt}, resuming at {resume} bytes)", file_name(url))
+            format!(
+                "downloading {} (attempt {attempt}, resuming at {resume} bytes)",
+                file_name(url)
+            )
         } else {
             format!("downloading {} (attempt {attempt})", file_name(url))
         });
         let mut cmd = Cmd::new("curl")
-            .args(["--fail", "--location", "--silent", "--show-error", "--connect-timeout", "20"])
+            .args([
+                "--fail",
+                "--location",
+                "--silent",
+                "--show-error",
+                "--connect-timeout",
+                "20",
+            ])
             .args(["--speed-limit", "1024", "--speed-time", "60"])
             .arg("--output")
             .arg(&part);
@@ -95,9 +117,20 @@ pub fn fetch(url: &str, sha256: Option<&str>, dir: &Path, progress: &dyn Fn(&str
                 last_error = format!("the server refused to resume ({stderr}); restarting");
                 let _ = std::fs::remove_file(&part);
             }
-            Some(CURL_RESOLVE | CURL_CONNECT) => bail!("cannot download {url}: cannot reach the server ({stderr})"),
+            Some(CURL_RESOLVE | CURL_CONNECT) => {
+                bail!("cannot download {url}: cannot reach the server ({stderr})")
+            }
             Some(CURL_HTTP_ERROR) => bail!("cannot download {url}: {stderr}"),
-            Some(CURL_PARTIAL) | Some(_) => last_error = format!("the transfer broke off ({})", if stderr.is_empty() { out.record.describe() } else { stderr }),
+            Some(CURL_PARTIAL) | Some(_) => {
+                last_error = format!(
+                    "the transfer broke off ({})",
+                    if stderr.is_empty() {
+                        out.record.describe()
+                    } else {
+                        stderr
+                    }
+                )
+            }
             None => bail!("cannot download {url}: curl {}", out.record.describe()),
         }
     }
@@ -111,7 +144,8 @@ pub fn fetch(url: &str, sha256: Option<&str>, dir: &Path, progress: &dyn Fn(&str
             bail!("checksum mismatch for {url}: the pinned SHA-256 is {sum}, the download's is {got}; the download was discarded");
         }
     }
-    std::fs::rename(&part, &dest).with_context(|| format!("cannot move the download to {}", dest.display()))?;
+    std::fs::rename(&part, &dest)
+        .with_context(|| format!("cannot move the download to {}", dest.display()))?;
     Ok((dest, got))
 }
 
@@ -121,7 +155,12 @@ pub fn reachable(url: &str) -> Result<(), String> {
     use std::collections::BTreeMap;
     use std::sync::Mutex;
     static SEEN: Mutex<BTreeMap<String, Result<(), String>>> = Mutex::new(BTreeMap::new());
-    let host = url.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or(url).to_string();
+    let host = url
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or(url)
+        .to_string();
     let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
     seen.entry(host.clone())
         .or_insert_with(|| {
@@ -145,7 +184,10 @@ mod tests {
 
     #[test]
     fn file_names_come_from_the_url() {
-        assert_eq!(file_name("https://h.example/a/b/FreeBSD.raw.xz?x=1"), "FreeBSD.raw.xz");
+        assert_eq!(
+            file_name("https://h.example/a/b/FreeBSD.raw.xz?x=1"),
+            "FreeBSD.raw.xz"
+        );
         assert_eq!(file_name("https://h.example/"), "download");
     }
 }

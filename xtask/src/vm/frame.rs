@@ -52,7 +52,10 @@ impl std::fmt::Display for FrameError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FrameError::Truncated { received_lines } => {
-                write!(f, "truncated: its end never arrived ({received_lines} lines received)")
+                write!(
+                    f,
+                    "truncated: its end never arrived ({received_lines} lines received)"
+                )
             }
             FrameError::Corrupt(why) => write!(f, "corrupt: {why}"),
         }
@@ -62,7 +65,10 @@ impl std::fmt::Display for FrameError {
 impl Scan {
     /// The frames that could not be trusted, as `name: problem` lines.
     pub fn damaged(&self) -> Vec<(String, FrameError)> {
-        self.frames.iter().filter_map(|(name, r)| r.as_ref().err().map(|e| (name.clone(), e.clone()))).collect()
+        self.frames
+            .iter()
+            .filter_map(|(name, r)| r.as_ref().err().map(|e| (name.clone(), e.clone())))
+            .collect()
     }
 
     pub fn frame(&self, name: &str) -> Option<&Result<Vec<u8>, FrameError>> {
@@ -99,7 +105,12 @@ pub fn scan(console: &str) -> Scan {
                 Some(_) => {
                     // Another marker inside a frame: this frame was cut short.
                     let frame = open.take().expect("a frame is open");
-                    scan.frames.insert(frame.name, Err(FrameError::Truncated { received_lines: frame.lines.len() }));
+                    scan.frames.insert(
+                        frame.name,
+                        Err(FrameError::Truncated {
+                            received_lines: frame.lines.len(),
+                        }),
+                    );
                 }
                 None => {
                     frame.lines.push(line.to_string());
@@ -114,12 +125,20 @@ pub fn scan(console: &str) -> Scan {
             "START" => scan.start = words.next().and_then(|w| w.parse().ok()),
             "DONE" => scan.done = words.next().and_then(|w| w.parse().ok()),
             "RUN" => {
-                let (Some(index), Some(package), Some(name)) = (words.next().and_then(|w| w.parse().ok()), words.next(), words.next())
-                else {
+                let (Some(index), Some(package), Some(name)) = (
+                    words.next().and_then(|w| w.parse().ok()),
+                    words.next(),
+                    words.next(),
+                ) else {
                     scan.notes.push(format!("unreadable marker: {line}"));
                     continue;
                 };
-                scan.runs.push(RunMarker { index, package: package.to_string(), name: name.to_string(), offset: line_offset });
+                scan.runs.push(RunMarker {
+                    index,
+                    package: package.to_string(),
+                    name: name.to_string(),
+                    offset: line_offset,
+                });
             }
             "BEGIN" => {
                 let parts: Vec<&str> = words.collect();
@@ -134,17 +153,29 @@ pub fn scan(console: &str) -> Scan {
                         })
                     }
                     [name, ..] => {
-                        scan.frames.insert(name.to_string(), Err(FrameError::Corrupt(format!("unreadable frame header `{line}`"))));
+                        scan.frames.insert(
+                            name.to_string(),
+                            Err(FrameError::Corrupt(format!(
+                                "unreadable frame header `{line}`"
+                            ))),
+                        );
                     }
                     [] => scan.notes.push(format!("unreadable marker: {line}")),
                 }
             }
-            "END" => scan.notes.push(format!("frame end without a beginning: {line}")),
+            "END" => scan
+                .notes
+                .push(format!("frame end without a beginning: {line}")),
             _ => scan.notes.push(format!("{kind} {}", rest.trim())),
         }
     }
     if let Some(frame) = open {
-        scan.frames.insert(frame.name, Err(FrameError::Truncated { received_lines: frame.lines.len() }));
+        scan.frames.insert(
+            frame.name,
+            Err(FrameError::Truncated {
+                received_lines: frame.lines.len(),
+            }),
+        );
     }
     scan
 }
@@ -154,7 +185,8 @@ fn marker_of(line: &str) -> Option<(&str, &str)> {
     let start = line.find(PREFIX)?;
     let body = line[start + PREFIX.len()..].strip_suffix(SUFFIX)?;
     let (kind, rest) = body.split_once(' ').unwrap_or((body, ""));
-    (!kind.is_empty() && kind.bytes().all(|b| b.is_ascii_uppercase() || b == b'-')).then_some((kind, rest))
+    (!kind.is_empty() && kind.bytes().all(|b| b.is_ascii_uppercase() || b == b'-'))
+        .then_some((kind, rest))
 }
 
 fn close(mut frame: Open) -> Result<Vec<u8>, FrameError> {
@@ -162,31 +194,57 @@ fn close(mut frame: Open) -> Result<Vec<u8>, FrameError> {
         return Err(FrameError::Corrupt(problem));
     }
     // `uuencode -m` wraps the base64 in `begin-base64 <mode> <name>` and `====`.
-    let mut lines = frame.lines.iter().map(|l| l.trim_end()).filter(|l| !l.is_empty());
+    let mut lines = frame
+        .lines
+        .iter()
+        .map(|l| l.trim_end())
+        .filter(|l| !l.is_empty());
     match lines.next() {
         Some(first) if first.starts_with("begin-base64 ") => {}
-        Some(first) => return Err(FrameError::Corrupt(format!("expected a `begin-base64` line, got `{}`", shorten(first)))),
+        Some(first) => {
+            return Err(FrameError::Corrupt(format!(
+                "expected a `begin-base64` line, got `{}`",
+                shorten(first)
+            )))
+        }
         None => return Err(FrameError::Corrupt("empty frame".into())),
     }
     let body: Vec<&str> = lines.collect();
     match body.last() {
         Some(&"====") => {}
-        _ => return Err(FrameError::Corrupt("the base64 trailer `====` is missing".into())),
+        _ => {
+            return Err(FrameError::Corrupt(
+                "the base64 trailer `====` is missing".into(),
+            ))
+        }
     }
     let mut text = String::new();
     for l in &body[..body.len() - 1] {
-        if let Some(bad) = l.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '+' || *c == '/' || *c == '=')) {
-            return Err(FrameError::Corrupt(format!("unexpected {bad:?} in the base64 line `{}`", shorten(l))));
+        if let Some(bad) = l
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '+' || *c == '/' || *c == '='))
+        {
+            return Err(FrameError::Corrupt(format!(
+                "unexpected {bad:?} in the base64 line `{}`",
+                shorten(l)
+            )));
         }
         text.push_str(l);
     }
     let data = base64_decode(&text).map_err(FrameError::Corrupt)?;
     if data.len() != frame.size {
-        return Err(FrameError::Corrupt(format!("{} bytes decoded, the header says {}", data.len(), frame.size)));
+        return Err(FrameError::Corrupt(format!(
+            "{} bytes decoded, the header says {}",
+            data.len(),
+            frame.size
+        )));
     }
     let sum = hex(&Sha256::digest(&data));
     if sum != frame.sha256 {
-        return Err(FrameError::Corrupt(format!("SHA-256 {sum} does not match the header's {}", frame.sha256)));
+        return Err(FrameError::Corrupt(format!(
+            "SHA-256 {sum} does not match the header's {}",
+            frame.sha256
+        )));
     }
     Ok(data)
 }
@@ -213,7 +271,10 @@ pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
     }
     let bytes = text.as_bytes();
     if bytes.len() % 4 != 0 {
-        return Err(format!("{} base64 characters is not a multiple of 4", bytes.len()));
+        return Err(format!(
+            "{} base64 characters is not a multiple of 4",
+            bytes.len()
+        ));
     }
     let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
     for (i, chunk) in bytes.chunks(4).enumerate() {
@@ -239,7 +300,10 @@ pub fn encode(name: &str, data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut b64 = String::new();
     for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
         for i in 0..4 {
             if i <= chunk.len() {
                 b64.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -248,7 +312,11 @@ pub fn encode(name: &str, data: &[u8]) -> String {
             }
         }
     }
-    let mut out = format!("@@VHU-BEGIN {name} {} {}@@\r\nbegin-base64 644 {name}\r\n", data.len(), hex(&Sha256::digest(data)));
+    let mut out = format!(
+        "@@VHU-BEGIN {name} {} {}@@\r\nbegin-base64 644 {name}\r\n",
+        data.len(),
+        hex(&Sha256::digest(data))
+    );
     for line in b64.as_bytes().chunks(60) {
         out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
         out.push_str("\r\n");
@@ -273,7 +341,10 @@ mod tests {
         }
         for (name, frame) in &scan.frames {
             match frame {
-                Ok(data) => out.push_str(&format!("frame {name}: {:?}\n", String::from_utf8_lossy(data))),
+                Ok(data) => out.push_str(&format!(
+                    "frame {name}: {:?}\n",
+                    String::from_utf8_lossy(data)
+                )),
                 Err(e) => out.push_str(&format!("frame {name}: {e}\n")),
             }
         }
@@ -297,7 +368,10 @@ mod tests {
     #[test]
     fn scans_noisy_cut_and_flipped_consoles() {
         let good = good_console();
-        let out_frame = encode("1.out", b"{ \"type\": \"test\", \"name\": \"t::ok\", \"event\": \"ok\" }\n");
+        let out_frame = encode(
+            "1.out",
+            b"{ \"type\": \"test\", \"name\": \"t::ok\", \"event\": \"ok\" }\n",
+        );
         let b64_line = out_frame.lines().nth(2).unwrap().to_string();
         let cases: Vec<(&str, String)> = vec![
             ("intact", good.clone()),
@@ -341,7 +415,16 @@ mod tests {
 
     #[test]
     fn base64_round_trips() {
-        for data in [&b""[..], b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar", &[0, 255, 128, 7][..]] {
+        for data in [
+            &b""[..],
+            b"f",
+            b"fo",
+            b"foo",
+            b"foob",
+            b"fooba",
+            b"foobar",
+            &[0, 255, 128, 7][..],
+        ] {
             let framed = encode("x", data);
             assert_eq!(scan(&framed).frames["x"].as_ref().unwrap(), data);
         }
@@ -359,7 +442,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tools = dir.path().join("tools");
         std::fs::create_dir(&tools).unwrap();
-        for applet in ["sh", "cat", "cut", "dirname", "echo", "grep", "mkdir", "sed", "sha256sum", "tr", "uname", "uuencode", "wc"] {
+        for applet in [
+            "sh",
+            "cat",
+            "cut",
+            "dirname",
+            "echo",
+            "grep",
+            "mkdir",
+            "sed",
+            "sha256sum",
+            "tr",
+            "uname",
+            "uuencode",
+            "wc",
+        ] {
             std::os::unix::fs::symlink(&busybox, tools.join(applet)).unwrap();
         }
         let payload = dir.path().join("payload");
@@ -373,7 +470,8 @@ mod tests {
         for t in ["t/1", "t/2"] {
             std::fs::write(payload.join(t), script).unwrap();
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(payload.join(t), std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::set_permissions(payload.join(t), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
         }
         let out = crate::cmd::Cmd::new(tools.join("sh"))
             .arg(payload.join("runner.sh"))
@@ -384,7 +482,13 @@ mod tests {
             .unwrap();
         let scan = scan(&out.stdout_str());
         assert_eq!((scan.start, scan.done), (Some(2), Some(2)));
-        assert_eq!(scan.runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["lib", "it"]);
+        assert_eq!(
+            scan.runs
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>(),
+            ["lib", "it"]
+        );
         let text = |name: &str| String::from_utf8(scan.frames[name].clone().unwrap()).unwrap();
         assert_eq!(text("2.out"), "args=--one --two bootstrap=1 bin=bin\n");
         assert_eq!(text("2.err"), "oops\n");

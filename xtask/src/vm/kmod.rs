@@ -49,7 +49,14 @@ pub fn resolve(modules_dir: &Path, wanted: &[String]) -> Result<Resolution> {
                 modules_dir.display()
             );
         }
-        visit(&name, &files, modules_dir, &mut done, &mut Vec::new(), &mut resolution.modules)?;
+        visit(
+            &name,
+            &files,
+            modules_dir,
+            &mut done,
+            &mut Vec::new(),
+            &mut resolution.modules,
+        )?;
     }
     Ok(resolution)
 }
@@ -66,10 +73,17 @@ fn visit(
         return Ok(());
     }
     if stack.iter().any(|s| s == name) {
-        bail!("kernel modules depend on each other in a cycle: {} -> {name}", stack.join(" -> "));
+        bail!(
+            "kernel modules depend on each other in a cycle: {} -> {name}",
+            stack.join(" -> ")
+        );
     }
     let path = files.get(name).with_context(|| {
-        format!("kernel module `{}` needs `{name}`, which is not under {}", stack.last().map(String::as_str).unwrap_or("?"), modules_dir.display())
+        format!(
+            "kernel module `{}` needs `{name}`, which is not under {}",
+            stack.last().map(String::as_str).unwrap_or("?"),
+            modules_dir.display()
+        )
     })?;
     let bytes = read_module(path)?;
     stack.push(name.to_string());
@@ -78,8 +92,16 @@ fn visit(
     }
     stack.pop();
     done.insert(name.to_string());
-    let rel = path.strip_prefix(modules_dir).unwrap_or(path).display().to_string();
-    out.push(Module { name: name.to_string(), path: rel, bytes });
+    let rel = path
+        .strip_prefix(modules_dir)
+        .unwrap_or(path)
+        .display()
+        .to_string();
+    out.push(Module {
+        name: name.to_string(),
+        path: rel,
+        bytes,
+    });
     Ok(())
 }
 
@@ -88,7 +110,9 @@ fn index(modules_dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
     let mut files = BTreeMap::new();
     let mut todo = vec![modules_dir.to_path_buf()];
     while let Some(dir) = todo.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+        {
             let entry = entry?;
             let path = entry.path();
             if entry.file_type()?.is_dir() {
@@ -103,7 +127,9 @@ fn index(modules_dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
 
 fn module_name(path: &Path) -> Option<String> {
     let file = path.file_name()?.to_str()?;
-    let stem = [".ko", ".ko.xz", ".ko.zst", ".ko.gz"].iter().find_map(|ext| file.strip_suffix(ext))?;
+    let stem = [".ko", ".ko.xz", ".ko.zst", ".ko.gz"]
+        .iter()
+        .find_map(|ext| file.strip_suffix(ext))?;
     Some(normalize(stem))
 }
 
@@ -120,7 +146,10 @@ fn builtin_names(modules_dir: &Path) -> BTreeSet<String> {
 }
 
 fn read_module(path: &Path) -> Result<Vec<u8>> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     let tool = if name.ends_with(".xz") {
         "xz"
     } else if name.ends_with(".zst") {
@@ -130,7 +159,12 @@ fn read_module(path: &Path) -> Result<Vec<u8>> {
     } else {
         return std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
     };
-    let out = Cmd::new(tool).args(["-d", "-c"]).arg(path).run()?.ok().with_context(|| format!("cannot unpack {}", path.display()))?;
+    let out = Cmd::new(tool)
+        .args(["-d", "-c"])
+        .arg(path)
+        .run()?
+        .ok()
+        .with_context(|| format!("cannot unpack {}", path.display()))?;
     Ok(out.stdout)
 }
 
@@ -143,7 +177,11 @@ pub fn depends(module: &[u8]) -> Vec<String> {
         if start == 0 || module[start - 1] == 0 {
             let value = &module[start + KEY.len()..];
             let end = value.iter().position(|&b| b == 0).unwrap_or(value.len());
-            return String::from_utf8_lossy(&value[..end]).split(',').filter(|s| !s.is_empty()).map(normalize).collect();
+            return String::from_utf8_lossy(&value[..end])
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(normalize)
+                .collect();
         }
         at = start + 1;
     }
@@ -173,23 +211,60 @@ mod tests {
             std::fs::write(p, bytes).unwrap();
         };
         put("kernel/drivers/virtio/virtio.ko", ko("virtio", ""));
-        put("kernel/drivers/virtio/virtio_ring.ko", ko("virtio_ring", ""));
-        put("kernel/drivers/virtio/virtio_pci_modern_dev.ko", ko("virtio_pci_modern_dev", ""));
-        put("kernel/drivers/virtio/virtio_pci_legacy_dev.ko", ko("virtio_pci_legacy_dev", ""));
-        put("kernel/drivers/virtio/virtio_pci.ko", ko("virtio_pci", "virtio_pci_modern_dev,virtio_ring,virtio,virtio_pci_legacy_dev"));
-        put("kernel/drivers/block/virtio_blk.ko", ko("virtio_blk", "virtio,virtio_ring"));
-        put("kernel/drivers/char/hw_random/virtio-rng.ko", ko("virtio_rng", "virtio,virtio_ring"));
-        put("modules.builtin", b"kernel/drivers/s390/virtio/virtio_ccw.ko\n".to_vec());
-        let wanted: Vec<String> = ["virtio_ccw", "virtio_pci", "virtio_blk", "virtio-rng"].map(String::from).to_vec();
+        put(
+            "kernel/drivers/virtio/virtio_ring.ko",
+            ko("virtio_ring", ""),
+        );
+        put(
+            "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
+            ko("virtio_pci_modern_dev", ""),
+        );
+        put(
+            "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
+            ko("virtio_pci_legacy_dev", ""),
+        );
+        put(
+            "kernel/drivers/virtio/virtio_pci.ko",
+            ko(
+                "virtio_pci",
+                "virtio_pci_modern_dev,virtio_ring,virtio,virtio_pci_legacy_dev",
+            ),
+        );
+        put(
+            "kernel/drivers/block/virtio_blk.ko",
+            ko("virtio_blk", "virtio,virtio_ring"),
+        );
+        put(
+            "kernel/drivers/char/hw_random/virtio-rng.ko",
+            ko("virtio_rng", "virtio,virtio_ring"),
+        );
+        put(
+            "modules.builtin",
+            b"kernel/drivers/s390/virtio/virtio_ccw.ko\n".to_vec(),
+        );
+        let wanted: Vec<String> = ["virtio_ccw", "virtio_pci", "virtio_blk", "virtio-rng"]
+            .map(String::from)
+            .to_vec();
         let got = resolve(root, &wanted).unwrap();
         let order: Vec<&str> = got.modules.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(
             order,
-            ["virtio_pci_modern_dev", "virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci", "virtio_blk", "virtio_rng"]
+            [
+                "virtio_pci_modern_dev",
+                "virtio_ring",
+                "virtio",
+                "virtio_pci_legacy_dev",
+                "virtio_pci",
+                "virtio_blk",
+                "virtio_rng"
+            ]
         );
         assert_eq!(got.builtin, ["virtio_ccw"]);
         let err = resolve(root, &["nope".to_string()]).unwrap_err();
-        assert!(err.to_string().contains("`nope` is neither a module file"), "{err}");
+        assert!(
+            err.to_string().contains("`nope` is neither a module file"),
+            "{err}"
+        );
         put("kernel/x.ko", ko("x", "missing_dep"));
         let err = resolve(root, &["x".to_string()]).unwrap_err();
         assert!(err.to_string().contains("`x` needs `missing_dep`"), "{err}");

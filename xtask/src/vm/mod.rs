@@ -41,7 +41,8 @@ impl FileLock {
     pub fn acquire(path: &Path) -> Result<FileLock> {
         use std::os::unix::io::AsRawFd;
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -53,7 +54,8 @@ impl FileLock {
         // lock is free and is released when the file is closed.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
         if rc != 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| format!("cannot lock {}", path.display()));
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("cannot lock {}", path.display()));
         }
         Ok(FileLock { _file: file })
     }

@@ -31,7 +31,10 @@ pub struct Spec {
 /// Writes the payload archive to `dir/payload.tar` and returns its path.
 pub fn write(spec: &Spec, dir: &Path) -> Result<PathBuf> {
     let path = dir.join("payload.tar");
-    let file = std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?);
+    let file = std::io::BufWriter::new(
+        std::fs::File::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?,
+    );
     let mut tar = TarWriter::new(file);
     tar.file("runner.sh", 0o755, guest::RUNNER.as_bytes())?;
     let word = |w: &str, what: &str| -> Result<()> {
@@ -43,7 +46,11 @@ pub fn write(spec: &Spec, dir: &Path) -> Result<PathBuf> {
     for a in &spec.args {
         word(a, "test argument")?;
     }
-    tar.file("args", 0o644, format!("{}\n", spec.args.join(" ")).as_bytes())?;
+    tar.file(
+        "args",
+        0o644,
+        format!("{}\n", spec.args.join(" ")).as_bytes(),
+    )?;
     let mut env = String::new();
     for (k, v) in &spec.env {
         word(k, "environment variable")?;
@@ -55,7 +62,10 @@ pub fn write(spec: &Spec, dir: &Path) -> Result<PathBuf> {
     tar.file("env", 0o644, env.as_bytes())?;
     tar.dir("bin")?;
     for bin in &spec.bins {
-        let name = bin.file_name().and_then(|n| n.to_str()).with_context(|| format!("{} has no file name", bin.display()))?;
+        let name = bin
+            .file_name()
+            .and_then(|n| n.to_str())
+            .with_context(|| format!("{} has no file name", bin.display()))?;
         let data = std::fs::read(bin).with_context(|| format!("cannot read {}", bin.display()))?;
         tar.file(&format!("bin/{name}"), 0o755, &data)?;
     }
@@ -65,7 +75,8 @@ pub fn write(spec: &Spec, dir: &Path) -> Result<PathBuf> {
         word(&test.package, "package name")?;
         word(&test.name, "test target name")?;
         let rel = format!("t/{}-{}", i + 1, test.name);
-        let data = std::fs::read(&test.path).with_context(|| format!("cannot read {}", test.path.display()))?;
+        let data = std::fs::read(&test.path)
+            .with_context(|| format!("cannot read {}", test.path.display()))?;
         tar.file(&rel, 0o755, &data)?;
         manifest.push_str(&format!("{} {} {rel}\n", test.package, test.name));
     }

@@ -64,18 +64,34 @@ pub fn arguments(image: &VmImage, accel: Accel, console_socket: &Path, boot: &Bo
     let memory = image.memory_mib.to_string();
     push(&["-m", &memory, "-smp", "1"]);
     // No default devices (VGA, NIC, monitor); the guest's console is its first serial port.
-    push(&["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
-    let chardev = format!("socket,id=console,path={},server=on,wait=on", console_socket.display());
+    push(&[
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+    ]);
+    let chardev = format!(
+        "socket,id=console,path={},server=on,wait=on",
+        console_socket.display()
+    );
     push(&["-chardev", &chardev, "-serial", "chardev:console"]);
     if let Some(fw) = &image.firmware {
         push(&["-bios", &fw.path]);
     }
     if let Some(k) = &boot.kernel {
-        let (kernel, initrd) = (k.kernel.display().to_string(), k.initrd.display().to_string());
+        let (kernel, initrd) = (
+            k.kernel.display().to_string(),
+            k.initrd.display().to_string(),
+        );
         push(&["-kernel", &kernel, "-initrd", &initrd, "-append", &k.append]);
     }
     for (i, disk) in boot.disks.iter().enumerate() {
-        let mut drive = format!("file={},format={},if=none,id=disk{i}", escape(&disk.path), disk.format.as_str());
+        let mut drive = format!(
+            "file={},format={},if=none,id=disk{i}",
+            escape(&disk.path),
+            disk.format.as_str()
+        );
         if disk.read_only {
             drive.push_str(",readonly=on");
         }
@@ -104,7 +120,11 @@ fn escape(path: &Path) -> String {
 
 /// The kernel command line of a Linux guest.
 pub fn linux_append(image: &VmImage, extra: &[&str]) -> String {
-    let mut words = vec![format!("console={}", image.console), "panic=-1".into(), "quiet".into()];
+    let mut words = vec![
+        format!("console={}", image.console),
+        "panic=-1".into(),
+        "quiet".into(),
+    ];
     words.push(format!("vhu.payload={}", image.payload_device));
     if let Some(d) = &image.debian {
         words.extend(d.kernel_args.iter().cloned());
@@ -128,7 +148,12 @@ mod tests {
                 initrd: "/c/initramfs.cpio".into(),
                 append: linux_append(image, &[]),
             }),
-            disks: vec![Disk { path: "/t/payload,1.tar".into(), format: DiskFormat::Raw, read_only: true, snapshot: false }],
+            disks: vec![Disk {
+                path: "/t/payload,1.tar".into(),
+                format: DiskFormat::Raw,
+                read_only: true,
+                snapshot: false,
+            }],
             cdrom: None,
         };
         let args = arguments(image, Accel::Tcg, Path::new("/t/console.sock"), &boot);

@@ -72,15 +72,26 @@ impl Outcome {
 
 /// Boots, runs, stops. `watch` lists texts whose first arrival time is wanted;
 /// `offsets_of` is called on the final transcript for byte offsets to time.
-pub fn run(req: Request<'_>, watch: &[&str], offsets_of: &dyn Fn(&str) -> Vec<usize>) -> Result<Outcome> {
-    let dir = tempfile::Builder::new().prefix("vhu-vm-").tempdir().context("cannot create a directory for the console socket")?;
+pub fn run(
+    req: Request<'_>,
+    watch: &[&str],
+    offsets_of: &dyn Fn(&str) -> Vec<usize>,
+) -> Result<Outcome> {
+    let dir = tempfile::Builder::new()
+        .prefix("vhu-vm-")
+        .tempdir()
+        .context("cannot create a directory for the console socket")?;
     let socket = dir.path().join("console.sock");
     let args = qemu::arguments(req.image, req.accel, &socket, &req.boot);
     let stop = Arc::new(AtomicBool::new(false));
     // A little past the deadline: the console watcher stops QEMU at the
     // deadline itself; this only bounds a QEMU that ignores everything.
-    let hard_limit = req.deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(10);
-    let cmd = Cmd::new(&req.image.qemu).args(&args).timeout(hard_limit).stop_when(stop.clone());
+    let hard_limit =
+        req.deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(10);
+    let cmd = Cmd::new(&req.image.qemu)
+        .args(&args)
+        .timeout(hard_limit)
+        .stop_when(stop.clone());
     let started = Instant::now();
     let finished = Arc::new(AtomicBool::new(false));
     let qemu_thread = {
@@ -98,19 +109,36 @@ pub fn run(req: Request<'_>, watch: &[&str], offsets_of: &dyn Fn(&str) -> Vec<us
             Ok(r) => r?.record,
             Err(_) => anyhow::bail!("the thread running QEMU panicked"),
         };
-        let ending = if crate::cmd::cancelled() { Ending::Cancelled } else { ending };
+        let ending = if crate::cmd::cancelled() {
+            Ending::Cancelled
+        } else {
+            ending
+        };
         let (transcript, marks, offsets) = match &console {
             Some(c) => {
                 let transcript = c.transcript();
                 let secs = |t: Instant| t.saturating_duration_since(started).as_secs_f64();
-                let marks = watch.iter().filter_map(|w| c.first(w).map(|(_, t)| (w.to_string(), secs(t)))).collect();
-                let offsets = offsets_of(&transcript).into_iter().filter_map(|o| c.arrival_of(o).map(|t| (o, secs(t)))).collect();
+                let marks = watch
+                    .iter()
+                    .filter_map(|w| c.first(w).map(|(_, t)| (w.to_string(), secs(t))))
+                    .collect();
+                let offsets = offsets_of(&transcript)
+                    .into_iter()
+                    .filter_map(|o| c.arrival_of(o).map(|t| (o, secs(t))))
+                    .collect();
                 (transcript, marks, offsets)
             }
             None => (String::new(), Vec::new(), Vec::new()),
         };
         drop(console);
-        Ok(Outcome { ending, transcript, qemu: record, started, marks, offsets })
+        Ok(Outcome {
+            ending,
+            transcript,
+            qemu: record,
+            started,
+            marks,
+            offsets,
+        })
     };
 
     let alive = || !finished.load(Ordering::SeqCst);
@@ -123,14 +151,19 @@ pub fn run(req: Request<'_>, watch: &[&str], offsets_of: &dyn Fn(&str) -> Vec<us
         }
     };
     if let Some(script) = req.script {
-        if let Err(StepError { index, step, error }) = console.run_script(script, &req.vars, req.deadline, req.progress) {
+        if let Err(StepError { index, step, error }) =
+            console.run_script(script, &req.vars, req.deadline, req.progress)
+        {
             let ending = match error {
                 WaitError::Closed { .. } => Ending::QemuExited,
                 WaitError::Timeout { .. } if Instant::now() >= req.deadline => Ending::Deadline,
                 WaitError::Timeout { .. } => Ending::Step(format!(
                     "console script step {} ({}) failed: {error}",
                     index + 1,
-                    step.expect.as_deref().map(|e| format!("waiting for `{e}`")).unwrap_or_else(|| "waiting for power-off".into())
+                    step.expect
+                        .as_deref()
+                        .map(|e| format!("waiting for `{e}`"))
+                        .unwrap_or_else(|| "waiting for power-off".into())
                 )),
             };
             return collect(ending, Some(console));
@@ -170,7 +203,10 @@ pub fn qemu_version(binary: &str) -> Option<String> {
         .or_insert_with(|| {
             let path = crate::host::which(binary)?;
             let out = Cmd::new(path).arg("--version").run().ok()?.ok().ok()?;
-            out.stdout_str().lines().next().map(|l| l.trim().to_string())
+            out.stdout_str()
+                .lines()
+                .next()
+                .map(|l| l.trim().to_string())
         })
         .clone()
 }

@@ -9,7 +9,10 @@ pub fn qemu_package(emulator: &str) -> &'static str {
         "qemu-system-x86_64" | "qemu-system-i386" => "qemu-system-x86",
         "qemu-system-aarch64" | "qemu-system-arm" => "qemu-system-arm",
         "qemu-system-ppc64" | "qemu-system-ppc" => "qemu-system-ppc",
-        "qemu-system-mips64el" | "qemu-system-mips" | "qemu-system-mipsel" | "qemu-system-mips64" => "qemu-system-mips",
+        "qemu-system-mips64el"
+        | "qemu-system-mips"
+        | "qemu-system-mipsel"
+        | "qemu-system-mips64" => "qemu-system-mips",
         _ => "qemu-system-misc",
     }
 }
@@ -50,17 +53,49 @@ pub fn prerequisites() -> Vec<Prereq> {
         "qemu-system-mips64el",
         "qemu-system-riscv64",
     ] {
-        list.push(Prereq::program("vm", emulator, &["--version"], &format!("apt-get install --no-install-recommends {}", qemu_package(emulator))));
+        list.push(Prereq::program(
+            "vm",
+            emulator,
+            &["--version"],
+            &format!(
+                "apt-get install --no-install-recommends {}",
+                qemu_package(emulator)
+            ),
+        ));
     }
-    list.push(Prereq::program("vm", "apt-get", &["--version"], "Debian's apt (the guests' packages come from the archive)"));
-    list.push(Prereq::program("vm", "dpkg-deb", &["--version"], "apt-get install dpkg"));
-    list.push(Prereq::program("vm", "xz", &["--version"], "apt-get install xz-utils"));
-    list.push(Prereq::program("vm", "curl", &["--version"], "apt-get install curl"));
+    list.push(Prereq::program(
+        "vm",
+        "apt-get",
+        &["--version"],
+        "Debian's apt (the guests' packages come from the archive)",
+    ));
+    list.push(Prereq::program(
+        "vm",
+        "dpkg-deb",
+        &["--version"],
+        "apt-get install dpkg",
+    ));
+    list.push(Prereq::program(
+        "vm",
+        "xz",
+        &["--version"],
+        "apt-get install xz-utils",
+    ));
+    list.push(Prereq::program(
+        "vm",
+        "curl",
+        &["--version"],
+        "apt-get install curl",
+    ));
     let efi = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd";
     list.push(Prereq {
         lane: "vm",
         name: "QEMU_EFI.fd (aarch64 BSD guests)".into(),
-        found: if std::path::Path::new(efi).is_file() { Ok(efi.into()) } else { Err(format!("{efi} is missing")) },
+        found: if std::path::Path::new(efi).is_file() {
+            Ok(efi.into())
+        } else {
+            Err(format!("{efi} is missing"))
+        },
         install: "apt-get install qemu-efi-aarch64".into(),
     });
     list

@@ -40,7 +40,10 @@ impl<W: Write> TarWriter<W> {
 
     fn header(&mut self, path: &str, mode: u32, size: u64, kind: u8) -> io::Result<()> {
         if path.len() >= 100 || path.starts_with('/') || path.split('/').any(|c| c == "..") {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("payload path `{path}` is not a short relative path")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("payload path `{path}` is not a short relative path"),
+            ));
         }
         let mut h = [0u8; BLOCK];
         h[..path.len()].copy_from_slice(path.as_bytes());
@@ -92,10 +95,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("payload.tar");
         std::fs::write(&archive, &bytes).unwrap();
-        crate::cmd::Cmd::new("tar").arg("-xf").arg(&archive).cwd(dir.path()).run().unwrap().ok().unwrap();
-        assert_eq!(std::fs::read_to_string(dir.path().join("manifest")).unwrap(), "demo lib t/1\n");
+        crate::cmd::Cmd::new("tar")
+            .arg("-xf")
+            .arg(&archive)
+            .cwd(dir.path())
+            .run()
+            .unwrap()
+            .ok()
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("manifest")).unwrap(),
+            "demo lib t/1\n"
+        );
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("bin/run")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("bin/run"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o755);
     }
 
