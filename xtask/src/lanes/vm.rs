@@ -469,3 +469,155 @@ pub fn readable_tail(transcript: &str) -> String {
     }
     tail(&lines.join("\n"), 40, 6000)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::CommandRecord;
+    use crate::vm::frame::encode;
+    use crate::vm::session::{Ending as Boot, Outcome};
+
+    fn model() -> Model {
+        Model::load(&crate::model::DataDirs::under(&crate::repo_root())).unwrap()
+    }
+
+    fn tests() -> Vec<payload::Test> {
+        ["a", "b"]
+            .iter()
+            .map(|n| payload::Test {
+                package: "p".into(),
+                name: n.to_string(),
+                path: "/x".into(),
+            })
+            .collect()
+    }
+
+    fn ran(n: usize, status: &str) -> String {
+        format!(
+            "@@VHU-RUN {n} p {}@@\r\n{}{}{}",
+            if n == 1 { "a" } else { "b" },
+            encode(
+                &format!("{n}.out"),
+                b"{ \"type\": \"test\", \"name\": \"t\", \"event\": \"ok\" }\n"
+            ),
+            encode(&format!("{n}.err"), b""),
+            encode(&format!("{n}.status"), status.as_bytes())
+        )
+    }
+
+    fn outcome(ending: Boot, transcript: String, exit_code: Option<i32>, stderr: &str) -> Outcome {
+        let qemu = CommandRecord {
+            argv: vec!["qemu-system-x86_64".into()],
+            exit_code,
+            signal: if exit_code.is_none() { Some(9) } else { None },
+            duration_secs: 30.0,
+            stderr_tail: stderr.into(),
+            ..CommandRecord::default()
+        };
+        Outcome {
+            ending,
+            transcript,
+            qemu,
+            started: std::time::Instant::now(),
+            marks: Vec::new(),
+            offsets: Vec::new(),
+        }
+    }
+
+    /// Each fault the lane tells apart, from a console transcript and QEMU's end.
+    #[test]
+    fn tells_guest_faults_apart() {
+        let head = "@@VHU-BOOTED 6.1.0@@\r\n@@VHU-START 2@@\r\n".to_string();
+        let cases = vec![
+            ("clean", outcome(Boot::Reached, format!("{head}{}{}@@VHU-DONE 2@@\r\n", ran(1, "0\n"), ran(2, "101\n")), None, "")),
+            (
+                "panic",
+                outcome(
+                    Boot::QemuExited,
+                    format!("{head}{}@@VHU-RUN 2 p b@@\r\n[ 3.1] Kernel panic - not syncing: sysrq triggered crash\r\n", ran(1, "0\n")),
+                    Some(0),
+                    "",
+                ),
+            ),
+            ("hang", outcome(Boot::Deadline, format!("{head}{}@@VHU-RUN 2 p b@@\r\n", ran(1, "0\n")), None, "")),
+            ("qemu exits early", outcome(Boot::QemuExited, String::new(), Some(1), "qemu-system-x86_64: unsupported machine type")),
+            (
+                "corrupt",
+                outcome(Boot::Reached, format!("{head}{}{}@@VHU-DONE 2@@\r\n", ran(1, "0\n"), ran(2, "0\n").replace("====", "=x==")), None, ""),
+            ),
+            ("cut", outcome(Boot::QemuExited, format!("{head}{}", ran(1, "0\n")), Some(0), "")),
+            ("cut mid-frame", outcome(Boot::QemuExited, format!("{head}{}", &ran(1, "0\n")[..150]), Some(0), "")),
+            ("payload disk unreadable", outcome(Boot::QemuExited, "@@VHU-BOOTED 6.1.0@@\r\n@@VHU-ERROR cannot unpack the payload disk /dev/vda@@\r\n".into(), Some(0), "")),
+            ("crash by signal", outcome(Boot::Reached, format!("{head}{}{}@@VHU-DONE 2@@\r\n", ran(1, "0\n"), ran(2, "139\n")), None, "")),
+        ];
+        let image = &model().vm_images["debian12-amd64"];
+        let mut out = String::new();
+        for (name, o) in cases {
+            let got = interpret(&tests(), &o, image);
+            let runs: Vec<String> = got
+                .runs
+                .iter()
+                .map(|r| format!("{}={:?}", r.name, r.ending))
+                .collect();
+            let fault = got
+                .fault
+                .map(|(s, r)| format!("{s}: {r}"))
+                .unwrap_or_else(|| "no fault".into());
+            out.push_str(&format!("{name}: {fault}\n  runs {}\n", runs.join(" ")));
+        }
+        expect_test::expect_file!["vm_faults.txt"].assert_eq(&out);
+    }
+
+    #[test]
+    fn images_that_cannot_boot_here_say_why_and_how_to_fix_it() {
+        let model = model();
+        let mut lines = Vec::new();
+        let mut unpinned = model.vm_images["freebsd-15.0-amd64"].clone();
+        unpinned.download.as_mut().unwrap().sha256 = None;
+        let mut offline = model.vm_images["freebsd-14.3-amd64"].clone();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        offline.download.as_mut().unwrap().url = format!("http://127.0.0.1:{port}/FreeBSD.raw.xz");
+        offline.download.as_mut().unwrap().sha256 = Some("ab".repeat(32));
+        let mut no_firmware = model.vm_images["freebsd-14.3-arm64"].clone();
+        no_firmware.firmware.as_mut().unwrap().path = "/nonexistent/QEMU_EFI.fd".into();
+        let mut no_qemu = model.vm_images["debian12-amd64"].clone();
+        no_qemu.qemu = "qemu-system-nonexistent".into();
+        for (id, image) in [
+            ("unpinned", unpinned),
+            ("offline", offline),
+            ("no-firmware", no_firmware),
+            ("no-qemu", no_qemu),
+        ] {
+            let m = resolve_image(id, &image).unwrap_err();
+            let reason = m
+                .reason
+                .replace(&port.to_string(), "PORT")
+                .replace(&crate::paths::cache_dir().display().to_string(), "CACHE");
+            let enable = m
+                .enable
+                .unwrap_or_default()
+                .replace(&port.to_string(), "PORT")
+                .replace(&crate::paths::cache_dir().display().to_string(), "CACHE");
+            let reason = reason
+                .split(": Failed to connect")
+                .next()
+                .unwrap_or(&reason)
+                .to_string();
+            lines.push(format!("{id}: {reason}\n  enable: {enable}"));
+        }
+        expect_test::expect![[r#"
+            unpinned: image `unpinned` has no pinned checksum (vm-images/freebsd.toml: `image."unpinned".download.sha256`)
+              enable: cargo xtask vm-images pin unpinned
+            offline: image `offline` is not in the cache and cannot be downloaded: cannot reach 127.0.0.1:PORT: curl: (7) Failed to connect to 127.0.0.1 port PORT after 0 ms: Couldn't connect to server
+              enable: run `cargo xtask vm-images fetch offline` where http://127.0.0.1:PORT/FreeBSD.raw.xz is reachable, then copy CACHE/vm here
+            no-firmware: the firmware /nonexistent/QEMU_EFI.fd is missing
+              enable: apt-get install qemu-efi-aarch64
+            no-qemu: qemu-system-nonexistent is not installed
+              enable: apt-get install --no-install-recommends qemu-system-misc"#]]
+        .assert_eq(&lines.join("\n"));
+    }
+}
