@@ -9,7 +9,7 @@
 /// is a valid value and every byte of a value is initialised.
 pub unsafe trait Pod: Copy + Default + 'static {
     /// Size of the body on the wire.
-    const SIZE: usize = std::mem::size_of::<Self>();
+    const SIZE: usize = size_of::<Self>();
 
     /// Reads a value from the start of `bytes`, or `None` if it is too short.
     fn read_from(bytes: &[u8]) -> Option<Self> {

@@ -43,6 +43,58 @@ pub use socket::{recv_with_fds, send_with_fds, RecvResult, MAX_RECV_FDS, MAX_SEN
 
 use std::io;
 
+/// Takes ownership of a socket fd the process inherited from its parent
+/// (a back-end's `--fd N`). Refuses an fd that is not open, not a socket, or
+/// was already taken, so two owners can never close the same fd.
+pub fn take_inherited_socket(fd: std::os::fd::RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    static TAKEN: std::sync::Mutex<Vec<std::os::fd::RawFd>> = std::sync::Mutex::new(Vec::new());
+    let mut taken = TAKEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if fd < 0 || taken.contains(&fd) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "file descriptor already taken or negative"));
+    }
+    // SAFETY: an all-zero stat is a valid out-buffer; fstat only writes it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on an integer fd with a valid out pointer.
+    cvt(unsafe { libc::fstat(fd, &mut st) })?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "file descriptor is not a socket"));
+    }
+    taken.push(fd);
+    // SAFETY: the fd is open (fstat succeeded), it was inherited rather than
+    // opened by this program, and the check above makes this the only owner.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    set_cloexec(std::os::fd::AsFd::as_fd(&owned))?;
+    Ok(owned)
+}
+
+/// Whether a socket has a peer (connected) rather than none (listening).
+pub fn is_connected_socket(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero sockaddr_storage is a valid out-buffer.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: getpeername writes at most `len` bytes into `addr`.
+    let r = unsafe { libc::getpeername(fd.as_raw_fd(), (&mut addr as *mut libc::sockaddr_storage).cast(), &mut len) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ENOTCONN) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Sends SIGTERM to process `pid` (tests use it to check a clean exit).
+pub fn terminate(pid: u32) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: kill takes integer arguments.
+    cvt(unsafe { libc::kill(pid, libc::SIGTERM) })?;
+    Ok(())
+}
+
 /// Turns a `-1` return into the current `errno`.
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret == -1 {

@@ -109,8 +109,11 @@ impl Notifier {
 pub struct NotifyReceiver(OwnedFd);
 
 impl NotifyReceiver {
-    pub fn from_fd(fd: OwnedFd) -> Self {
-        Self(fd)
+    /// Wraps a received fd and makes it non-blocking, so a spurious wake-up
+    /// never blocks the event loop.
+    pub fn from_fd(fd: OwnedFd) -> io::Result<Self> {
+        crate::set_nonblocking(fd.as_fd())?;
+        Ok(Self(fd))
     }
 
     /// Consumes pending signals with a single read; call it when the
@@ -160,7 +163,7 @@ mod tests {
     fn received_ends_interoperate() {
         let n = Notifier::new().unwrap();
         let tx = NotifySender::from_fd(n.write_fd().try_clone_to_owned().unwrap());
-        let rx = NotifyReceiver::from_fd(n.read_fd().try_clone_to_owned().unwrap());
+        let rx = NotifyReceiver::from_fd(n.read_fd().try_clone_to_owned().unwrap()).unwrap();
         tx.notify().unwrap();
         assert!(rx.consume().unwrap());
     }
