@@ -107,6 +107,12 @@ impl Connection {
         self.request(req, U64 { value }.as_bytes(), &[])
     }
 
+    /// Shuts down the sending direction: the back-end sees the end of the
+    /// stream (tests of truncated messages).
+    pub fn shutdown_write(&self) -> Result<(), Error> {
+        self.stream.shutdown(std::net::Shutdown::Write).map_err(|e| Error::Io("shutting down", e))
+    }
+
     /// Waits until the back-end closes the connection; `true` if it did
     /// within `timeout`. Anything it still sends is discarded.
     pub fn wait_closed(&self, timeout: Duration) -> bool {

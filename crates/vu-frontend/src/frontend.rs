@@ -257,6 +257,10 @@ impl Frontend {
     /// Takes one completion from queue `q` if there is one, freeing its
     /// descriptors.
     pub fn poll_used(&mut self, q: u16) -> Result<Option<UsedElem>, Error> {
+        self.poll_used_inner(q, true)
+    }
+
+    fn poll_used_inner(&mut self, q: u16, tracked: bool) -> Result<Option<UsedElem>, Error> {
         let queue = self.queues.get_mut(usize::from(q)).ok_or(Error::NoSuchQueue(q))?;
         let l = queue.layout;
         let used_idx = self.ram.read_u16(l.used + RING_IDX_OFFSET).ok_or(Error::OutOfGuestMemory(0))?;
@@ -269,6 +273,9 @@ impl Frontend {
         self.ram.read(l.used + RING_ENTRIES_OFFSET + split::USED_ELEM_SIZE * slot, &mut raw).ok_or(Error::OutOfGuestMemory(0))?;
         let elem = UsedElem::from_le_bytes(raw);
         queue.last_used = queue.last_used.wrapping_add(1);
+        if !tracked {
+            return Ok(Some(elem));
+        }
         let chain = queue
             .chains
             .get_mut(elem.id as usize)
@@ -281,9 +288,19 @@ impl Frontend {
 
     /// Waits for the next completion on queue `q` (up to the timeout).
     pub fn wait_used(&mut self, q: u16) -> Result<UsedElem, Error> {
+        self.wait_used_inner(q, true)
+    }
+
+    /// Like [`Frontend::wait_used`] for chains written by hand with
+    /// [`Frontend::write_descriptor`]: no descriptor bookkeeping.
+    pub fn wait_used_untracked(&mut self, q: u16) -> Result<UsedElem, Error> {
+        self.wait_used_inner(q, false)
+    }
+
+    fn wait_used_inner(&mut self, q: u16, tracked: bool) -> Result<UsedElem, Error> {
         let deadline = Instant::now() + self.timeout;
         loop {
-            if let Some(e) = self.poll_used(q)? {
+            if let Some(e) = self.poll_used_inner(q, tracked)? {
                 return Ok(e);
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -298,4 +315,9 @@ impl Frontend {
 
     /// Closes the connection (the back-end then accepts the next one).
     pub fn disconnect(self) {}
+
+    /// Gives up the queues and guest memory, keeping only the connection.
+    pub fn into_connection(self) -> Connection {
+        self.conn
+    }
 }
