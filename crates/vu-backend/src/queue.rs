@@ -274,3 +274,123 @@ impl Writer<'_> {
         self.write(data) == data.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vu_protocol::msg::MemoryRegion;
+    use vu_protocol::virtio::split::{VRING_DESC_F_INDIRECT as IND, VRING_DESC_F_NEXT as NEXT, VRING_DESC_F_WRITE as W};
+    use vu_sys::SharedMemory;
+
+    const BASE: u64 = 0x1_0000;
+    const RSIZE: u64 = 0x4000;
+    const RING: RingAddrs = RingAddrs { desc: BASE, avail: BASE + 0x400, used: BASE + 0x800 };
+    const SIZE: u16 = 16;
+
+    /// Two adjacent 16 KiB regions at BASE; the same memory seen from both
+    /// sides (the shm handles write, `GuestMemory` walks).
+    fn memory() -> (Vec<SharedMemory>, GuestMemory) {
+        let shms: Vec<SharedMemory> = (0..2).map(|_| SharedMemory::new(RSIZE).unwrap()).collect();
+        let regions: Vec<MemoryRegion> = (0..2u64)
+            .map(|i| MemoryRegion { guest_phys_addr: BASE + i * RSIZE, memory_size: RSIZE, user_addr: 0x7000_0000 + i * RSIZE, mmap_offset: 0 })
+            .collect();
+        let fds = shms.iter().map(|s| s.fd().try_clone_to_owned().unwrap()).collect();
+        let mem = GuestMemory::map(&regions, fds).unwrap();
+        (shms, mem)
+    }
+
+    fn put(mem: &GuestMemory, index: u16, addr: u64, len: u32, flags: u16, next: u16) {
+        let d = Descriptor { addr, len, flags, next };
+        mem.write(RING.desc + 16 * u64::from(index), &d.to_le_bytes()).unwrap();
+    }
+
+    fn walk(mem: &GuestMemory, head: u16) -> Result<ChainBuf, QueueError> {
+        let mut buf = ChainBuf::default();
+        walk_chain(mem, RING, SIZE, head, &mut buf).map(|()| buf)
+    }
+
+    #[test]
+    fn chain_is_split_at_a_region_boundary_and_read_back() {
+        let (_shm, mem) = memory();
+        let boundary = BASE + RSIZE;
+        // `write` is single-region: place the bytes in two pieces.
+        mem.write(boundary - 4, b"abcd").unwrap();
+        mem.write(boundary, b"efgh").unwrap();
+        put(&mem, 0, boundary - 4, 8, NEXT, 1);
+        put(&mem, 1, BASE + 0x2000, 4, W, 0);
+        let buf = walk(&mem, 0).unwrap();
+        assert_eq!(buf.readable.len(), 2, "split into two pieces");
+        let mut req = Request {
+            reader: Reader { mem: &mem, pieces: &buf.readable, piece: 0, at: 0 },
+            writer: Writer { mem: &mem, pieces: &buf.writable, piece: 0, at: 0, written: 0 },
+        };
+        assert_eq!(req.reader.remaining(), 8);
+        let mut got = [0u8; 8];
+        assert!(req.reader.read_exact(&mut got));
+        assert_eq!(&got, b"abcdefgh");
+        assert!(!req.writer.write_all(b"12345"), "only 4 bytes of room");
+        assert_eq!(req.writer.written(), 4);
+    }
+
+    #[test]
+    fn hostile_chains_are_refused() {
+        let (_shm, mem) = memory();
+        let end = BASE + 2 * RSIZE;
+        put(&mem, 0, BASE, 4, NEXT, 1);
+        put(&mem, 1, BASE, 4, NEXT, 0);
+        assert!(matches!(walk(&mem, 0), Err(QueueError::ChainLoop)));
+        put(&mem, 0, BASE, 4, NEXT, 0);
+        assert!(matches!(walk(&mem, 0), Err(QueueError::ChainLoop)), "self loop");
+        put(&mem, 0, end - 2, 4, 0, 0);
+        assert!(matches!(walk(&mem, 0), Err(QueueError::BufferOutsideMemory { .. })));
+        put(&mem, 0, u64::MAX - 1, 4, 0, 0);
+        assert!(matches!(walk(&mem, 0), Err(QueueError::BufferOutsideMemory { .. })));
+        put(&mem, 0, BASE, 4, NEXT, SIZE);
+        assert!(matches!(walk(&mem, 0), Err(QueueError::NextOutOfRange(16))));
+        put(&mem, 0, BASE, 4, W | NEXT, 1);
+        put(&mem, 1, BASE, 4, 0, 0);
+        assert!(matches!(walk(&mem, 0), Err(QueueError::ReadableAfterWritable)));
+        put(&mem, 0, BASE + 0x3000, 24, IND, 0);
+        assert!(matches!(walk(&mem, 0), Err(QueueError::BadIndirectLength(24))));
+        put(&mem, 0, BASE + 0x3000, 16, IND | NEXT, 1);
+        assert!(matches!(walk(&mem, 0), Err(QueueError::IndirectWithNext)));
+        put(&mem, 0, end - 16, 32, IND, 0);
+        assert!(matches!(walk(&mem, 0), Err(QueueError::BufferOutsideMemory { .. })));
+        // An indirect table whose entries loop.
+        let t = BASE + 0x3000;
+        mem.write(t, &Descriptor { addr: BASE, len: 1, flags: NEXT, next: 1 }.to_le_bytes()).unwrap();
+        mem.write(t + 16, &Descriptor { addr: BASE, len: 1, flags: NEXT, next: 0 }.to_le_bytes()).unwrap();
+        put(&mem, 0, t, 32, IND, 0);
+        assert!(matches!(walk(&mem, 0), Err(QueueError::ChainLoop)));
+        mem.write(t, &Descriptor { addr: t, len: 16, flags: IND, next: 0 }.to_le_bytes()).unwrap();
+        assert!(matches!(walk(&mem, 0), Err(QueueError::NestedIndirect)));
+    }
+
+    #[test]
+    fn drain_serves_in_order_and_refuses_index_jumps() {
+        let (_shm, mem) = memory();
+        let mut v = Vring { size: SIZE, addrs: Some(RING), enabled: true, ..Vring::default() };
+        let mut buf = ChainBuf::default();
+        for i in 0..3u16 {
+            put(&mem, i, BASE + 0x2000 + 64 * u64::from(i), 8, W, 0);
+            mem.write(RING.avail + 4 + 2 * u64::from(i), &i.to_le_bytes()).unwrap();
+        }
+        mem.write_u16(RING.avail + 2, 3).unwrap();
+        let mut seen = Vec::new();
+        let n = drain_ring(&mem, &mut v, &mut buf, |r| {
+            seen.push(r.writer.remaining());
+            r.writer.write(&[1, 2, 3]);
+        })
+        .unwrap();
+        assert_eq!((n, seen.len()), (3, 3));
+        assert_eq!(mem.read_u16(RING.used + 2), Some(3));
+        let mut e = [0u8; 8];
+        mem.read(RING.used + 4 + 8 * 2, &mut e).unwrap();
+        assert_eq!(UsedElem::from_le_bytes(e), UsedElem { id: 2, len: 3 });
+        mem.write_u16(RING.avail + 2, 3 + SIZE + 1).unwrap();
+        assert!(matches!(drain_ring(&mem, &mut v, &mut buf, |_| {}), Err(QueueError::AvailIndexJump(17))));
+        mem.write_u16(RING.avail + 2, 4).unwrap();
+        mem.write(RING.avail + 4 + 2 * 3, &SIZE.to_le_bytes()).unwrap();
+        assert!(matches!(drain_ring(&mem, &mut v, &mut buf, |_| {}), Err(QueueError::HeadOutOfRange(16))));
+    }
+}
