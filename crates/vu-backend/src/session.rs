@@ -260,7 +260,14 @@ impl<'d, D: Device> Session<'d, D> {
                 if s.num > u32::from(max) {
                     return Err(Error::QueueTooLarge { queue: s.index, size: s.num, max });
                 }
-                self.vring(s.index).size = s.num as u16;
+                let v = &mut self.vrings[s.index as usize];
+                v.size = s.num as u16;
+                // Ring addresses were checked against the old size.
+                if let Some(mem) = &self.mem {
+                    if !v.translate(mem) {
+                        return Err(Error::RingAddress(s.index));
+                    }
+                }
             }
             FrontendMsg::SetVringAddr(a) => {
                 let Some(mem) = &self.mem else { return Err(Error::NoMemoryTable(FrontendReq::SetVringAddr)) };
