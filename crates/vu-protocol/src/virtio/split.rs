@@ -28,12 +28,12 @@ pub fn desc_table_size(size: u16) -> u64 {
     DESC_SIZE * u64::from(size)
 }
 
-/// Bytes of an available ring: flags, idx, ring[size], used_event.
+/// Bytes of an available ring: flags, idx, `ring[size]`, used_event.
 pub fn avail_ring_size(size: u16) -> u64 {
     6 + 2 * u64::from(size)
 }
 
-/// Bytes of a used ring: flags, idx, ring[size], avail_event.
+/// Bytes of a used ring: flags, idx, `ring[size]`, avail_event.
 pub fn used_ring_size(size: u16) -> u64 {
     6 + USED_ELEM_SIZE * u64::from(size)
 }
