@@ -14,12 +14,12 @@ use vu_sys::{Poller, TerminationSignal};
 #[derive(Debug, Clone, clap::Args)]
 pub struct ListenerArgs {
     /// Path of the vhost-user Unix socket to listen on
-    #[arg(long, value_name = "PATH", conflicts_with = "fd", required_unless_present = "print_capabilities")]
+    #[arg(long, value_name = "PATH", conflicts_with = "fd", required_unless_present_any = ["print_capabilities", "fd"])]
     pub socket_path: Option<PathBuf>,
 
     /// Inherited vhost-user socket: a listening socket (connections are
     /// accepted one after another) or a connected one (served once)
-    #[arg(long, value_name = "FDNUM", required_unless_present_any = ["print_capabilities", "socket_path"])]
+    #[arg(long, value_name = "FDNUM")]
     pub fd: Option<i32>,
 
     /// Print the back-end capabilities as JSON and exit

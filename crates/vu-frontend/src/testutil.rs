@@ -55,25 +55,58 @@ pub struct BackendProcess {
     dir: TempDir,
 }
 
+/// How a back-end gets its socket.
+enum SocketArg<'a> {
+    Path,
+    Fd(std::os::fd::BorrowedFd<'a>),
+}
+
 impl BackendProcess {
     /// Starts `binary --socket-path <dir>/sock <args>` and waits (bounded)
     /// until the socket accepts connections.
     pub fn spawn<S: AsRef<OsStr>>(binary: &Path, args: &[S]) -> io::Result<Self> {
         let dir = TempDir::new()?;
         let socket = dir.path().join("sock");
+        let mut me = Self::start(binary, args, dir, socket, SocketArg::Path)?;
+        me.wait_ready()?;
+        Ok(me)
+    }
+
+    /// Starts `binary --fd N <args>` with `fd` inherited as N: a listening
+    /// socket bound at `socket` (the test connects there), or a connected
+    /// socket (then `socket` is not used and the back-end serves that one
+    /// connection).
+    pub fn spawn_with_fd<S: AsRef<OsStr>>(binary: &Path, fd: std::os::fd::BorrowedFd<'_>, socket: PathBuf, args: &[S]) -> io::Result<Self> {
+        let dir = TempDir::new()?;
+        Self::start(binary, args, dir, socket, SocketArg::Fd(fd))
+    }
+
+    fn start<S: AsRef<OsStr>>(binary: &Path, args: &[S], dir: TempDir, socket: PathBuf, how: SocketArg<'_>) -> io::Result<Self> {
+        use std::os::fd::AsRawFd;
         let stderr = std::fs::File::create(dir.path().join("stderr"))?;
-        let child = Command::new(binary)
-            .arg("--socket-path")
-            .arg(&socket)
+        let mut cmd = Command::new(binary);
+        // A duplicate without close-on-exec, dropped once the child has it.
+        let inherited = match how {
+            SocketArg::Path => {
+                cmd.arg("--socket-path").arg(&socket);
+                None
+            }
+            SocketArg::Fd(fd) => {
+                let dup = fd.try_clone_to_owned()?;
+                vu_sys::set_inheritable(std::os::fd::AsFd::as_fd(&dup))?;
+                cmd.arg("--fd").arg(dup.as_raw_fd().to_string());
+                Some(dup)
+            }
+        };
+        let child = cmd
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
             .map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", binary.display())))?;
-        let mut me = Self { child, socket, dir };
-        me.wait_ready()?;
-        Ok(me)
+        drop(inherited);
+        Ok(Self { child, socket, dir })
     }
 
     fn wait_ready(&mut self) -> io::Result<()> {
@@ -108,15 +141,20 @@ impl BackendProcess {
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit status.
-    pub fn terminate(mut self) -> io::Result<ExitStatus> {
+    pub fn terminate(self) -> io::Result<ExitStatus> {
         vu_sys::terminate(self.child.id())?;
+        self.wait()
+    }
+
+    /// Waits (bounded) for the process to exit by itself.
+    pub fn wait(mut self) -> io::Result<ExitStatus> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(s) = self.child.try_wait()? {
                 return Ok(s);
             }
             if Instant::now() > deadline {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "back-end ignored SIGTERM"));
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "back-end did not exit"));
             }
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -87,6 +87,17 @@ pub fn is_connected_socket(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<bool> 
     }
 }
 
+/// Clears `FD_CLOEXEC` so a child process inherits `fd` (a back-end
+/// started with `--fd N`).
+pub fn set_inheritable(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl on a borrowed, open fd with integer arguments.
+    let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) })?;
+    // SAFETY: as above.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, flags & !libc::FD_CLOEXEC) })?;
+    Ok(())
+}
+
 /// Sends SIGTERM to process `pid` (tests use it to check a clean exit).
 pub fn terminate(pid: u32) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;

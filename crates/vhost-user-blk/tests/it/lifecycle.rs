@@ -1,7 +1,8 @@
 //! Reconnection, termination and the program conventions.
 
 use crate::*;
-use vu_frontend::blk::status;
+use std::path::PathBuf;
+use vu_frontend::blk::{status, BlkDevice};
 
 #[test]
 fn reconnect_keeps_serving_and_data_persists() {
@@ -60,4 +61,37 @@ fn missing_file_fails_early_with_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot open") && err.contains("missing.img"), "{err}");
     assert!(!dir.path().join("s").exists(), "no socket is created when start-up fails");
+}
+
+#[test]
+fn inherited_listening_socket_accepts_connection_after_connection() {
+    let image = Image::new(&vec![0u8; 1 << 20]);
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("listen");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let args = ["--blk-file".as_ref(), image.path.as_os_str()];
+    let backend = BackendProcess::spawn_with_fd(&binary(), std::os::fd::AsFd::as_fd(&listener), path.clone(), &args).unwrap();
+    drop(listener);
+    for round in 0u8..2 {
+        let mut dev = BlkDevice::connect(&path, &options(1)).unwrap();
+        assert_eq!(dev.write(0, 0, &[round; 512]).unwrap(), status::OK);
+        assert_eq!(dev.read(0, 0, 512).unwrap(), (status::OK, vec![round; 512]));
+    }
+    assert!(backend.terminate().unwrap().success());
+}
+
+#[test]
+fn inherited_connected_socket_is_served_once_then_the_program_exits() {
+    let image = Image::new(&vec![0u8; 1 << 20]);
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let args = ["--blk-file".as_ref(), image.path.as_os_str()];
+    let backend = BackendProcess::spawn_with_fd(&binary(), std::os::fd::AsFd::as_fd(&theirs), PathBuf::new(), &args).unwrap();
+    drop(theirs);
+    let fe = vu_frontend::Frontend::handshake(vu_frontend::Connection::from_stream(ours), &options(1).frontend).unwrap();
+    let mut dev = BlkDevice::new(fe, &options(1)).unwrap();
+    assert_eq!(dev.write(0, 1, &[9; 512]).unwrap(), status::OK);
+    assert_eq!(dev.read(0, 1, 512).unwrap(), (status::OK, vec![9; 512]));
+    drop(dev);
+    let st = backend.wait().unwrap();
+    assert!(st.success(), "{st}");
 }

@@ -83,6 +83,16 @@ fn truncated_message() {
 }
 
 #[test]
+fn truncated_header() {
+    expect_closed("header cut short", |b| {
+        let c = connect_raw(b);
+        c.send_raw(&raw(FrontendReq::GetFeatures.code(), 1, 0, &[])[..6], &[]).unwrap();
+        c.shutdown_write().unwrap();
+        c
+    });
+}
+
+#[test]
 fn more_fds_than_any_message_carries() {
     expect_closed("SET_OWNER with 12 fds", |b| {
         let c = connect_raw(b);
