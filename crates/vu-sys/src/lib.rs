@@ -22,6 +22,11 @@
 //! | [`file::write_zeroes`] | zero range | `fspacectl` | not supported | not supported |
 //! | [`Poller`] | epoll | kqueue | kqueue | kqueue |
 //!
+//! On NetBSD and OpenBSD, if `shm_open` fails (NetBSD needs a tmpfs on
+//! `/var/shm`), shared memory falls back to an unlinked file in the temp
+//! directory. The oldest releases this can run on are those that have the
+//! calls above: FreeBSD 14 (`fspacectl`), NetBSD 10 (`eventfd`).
+//!
 //! A notifier is signalled by writing an 8-byte value and consumed by reading
 //! up to 8 bytes at a time, which works on both an eventfd and a pipe, so a
 //! peer may hand us either kind (the vhost-user specification allows both).
