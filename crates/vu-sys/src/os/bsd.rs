@@ -36,12 +36,12 @@ pub(crate) fn shm_fd() -> io::Result<OwnedFd> {
 /// where `shm_open` does not work (NetBSD without a tmpfs on `/var/shm`),
 /// an unlinked file in the temp directory.
 #[cfg(any(target_os = "netbsd", target_os = "openbsd"))]
-pub(crate) fn posix_shm_fd() -> std::io::Result<std::os::fd::OwnedFd> {
+pub(crate) fn posix_shm_fd() -> io::Result<OwnedFd> {
     shm_open_unlinked().or_else(|_shm_error| unlinked_temp_file())
 }
 
 #[cfg(any(target_os = "netbsd", target_os = "openbsd"))]
-fn unlinked_temp_file() -> std::io::Result<std::os::fd::OwnedFd> {
+fn unlinked_temp_file() -> io::Result<OwnedFd> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let path = std::env::temp_dir().join(format!("vu-sys-shm-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
@@ -51,7 +51,7 @@ fn unlinked_temp_file() -> std::io::Result<std::os::fd::OwnedFd> {
 }
 
 #[cfg(any(target_os = "netbsd", target_os = "openbsd"))]
-fn shm_open_unlinked() -> std::io::Result<std::os::fd::OwnedFd> {
+fn shm_open_unlinked() -> io::Result<OwnedFd> {
     use std::ffi::CString;
     use std::os::fd::FromRawFd;
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -59,19 +59,19 @@ fn shm_open_unlinked() -> std::io::Result<std::os::fd::OwnedFd> {
     let mut attempts = 0;
     loop {
         let name = format!("/vu-sys-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-        let c = CString::new(name).map_err(std::io::Error::other)?;
+        let c = CString::new(name).map_err(io::Error::other)?;
         // SAFETY: `c` is a NUL-terminated string; flags and mode are integers.
         let fd = unsafe { libc::shm_open(c.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600) };
         if fd == -1 {
-            let e = std::io::Error::last_os_error();
+            let e = io::Error::last_os_error();
             attempts += 1;
-            if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 16 {
+            if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 {
                 continue;
             }
             return Err(e);
         }
         // SAFETY: shm_open returned a new fd that nothing else owns.
-        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         // SAFETY: `c` is a NUL-terminated string.
         unsafe { libc::shm_unlink(c.as_ptr()) };
         crate::set_cloexec(std::os::fd::AsFd::as_fd(&fd))?;
