@@ -23,7 +23,9 @@ use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use vu_backend::{Device, Request, Writer};
-use vu_protocol::virtio::blk::{features as bf, req, status, Config, DiscardWriteZeroes, ReqHeader, ID_BYTES, SECTOR_SIZE};
+use vu_protocol::virtio::blk::{
+    features as bf, req, status, Config, DiscardWriteZeroes, ReqHeader, ID_BYTES, SECTOR_SIZE,
+};
 use vu_protocol::ProtocolFeatures;
 
 /// Largest piece of data moved per I/O call.
@@ -75,10 +77,23 @@ impl BlkDevice {
             .read(true)
             .write(!settings.read_only)
             .open(path)
-            .map_err(|source| OpenError::Open { path: path.to_owned(), source })?;
+            .map_err(|source| OpenError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
         // Seeking to the end sizes both regular files and block devices.
-        let bytes = (&file).seek(SeekFrom::End(0)).map_err(|source| OpenError::Size { path: path.to_owned(), source })?;
-        Ok(Self { file, capacity: bytes / SECTOR_SIZE, settings, buf: Vec::new() })
+        let bytes = (&file)
+            .seek(SeekFrom::End(0))
+            .map_err(|source| OpenError::Size {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            file,
+            capacity: bytes / SECTOR_SIZE,
+            settings,
+            buf: Vec::new(),
+        })
     }
 
     /// Capacity in 512-byte sectors.
@@ -122,7 +137,9 @@ impl BlkDevice {
     }
 
     fn do_read(&mut self, sector: u64, w: &mut Writer<'_>, len: usize) -> u8 {
-        let Some(mut off) = self.range(sector, len as u64) else { return status::IOERR };
+        let Some(mut off) = self.range(sector, len as u64) else {
+            return status::IOERR;
+        };
         let mut left = len;
         while left > 0 {
             let n = left.min(CHUNK);
@@ -145,7 +162,9 @@ impl BlkDevice {
             return status::IOERR;
         }
         let len = request.reader.remaining();
-        let Some(mut off) = self.range(sector, len as u64) else { return status::IOERR };
+        let Some(mut off) = self.range(sector, len as u64) else {
+            return status::IOERR;
+        };
         let mut left = len;
         while left > 0 {
             let n = left.min(CHUNK);
@@ -164,12 +183,19 @@ impl BlkDevice {
     }
 
     fn do_discard_or_zeroes(&mut self, kind: u32, request: &mut Request<'_>) -> u8 {
-        let supported = if kind == req::DISCARD { self.discard_supported() } else { self.write_zeroes_supported() };
+        let supported = if kind == req::DISCARD {
+            self.discard_supported()
+        } else {
+            self.write_zeroes_supported()
+        };
         if !supported {
             return status::UNSUPP;
         }
         let count = request.reader.remaining() / DiscardWriteZeroes::SIZE;
-        if count == 0 || count > MAX_DISCARD_SEGMENTS as usize || request.reader.remaining() % DiscardWriteZeroes::SIZE != 0 {
+        if count == 0
+            || count > MAX_DISCARD_SEGMENTS as usize
+            || request.reader.remaining() % DiscardWriteZeroes::SIZE != 0
+        {
             return status::IOERR;
         }
         for _ in 0..count {
@@ -178,12 +204,18 @@ impl BlkDevice {
                 return status::IOERR;
             }
             let seg = DiscardWriteZeroes::from_le_bytes(&raw);
-            let allowed = if kind == req::DISCARD { 0 } else { DiscardWriteZeroes::FLAG_UNMAP };
+            let allowed = if kind == req::DISCARD {
+                0
+            } else {
+                DiscardWriteZeroes::FLAG_UNMAP
+            };
             if seg.flags & !allowed != 0 {
                 return status::UNSUPP;
             }
             let bytes = u64::from(seg.num_sectors) * SECTOR_SIZE;
-            let Some(off) = self.range(seg.sector, bytes) else { return status::IOERR };
+            let Some(off) = self.range(seg.sector, bytes) else {
+                return status::IOERR;
+            };
             let r = if kind == req::DISCARD {
                 vu_sys::file::discard(&self.file, off, bytes)
             } else {

@@ -18,7 +18,11 @@ struct Args {
     listener: ListenerArgs,
 
     /// File or block device to serve
-    #[arg(long, value_name = "PATH", required_unless_present = "print_capabilities")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        required_unless_present = "print_capabilities"
+    )]
     blk_file: Option<PathBuf>,
 
     /// Refuse writes and advertise a read-only device
@@ -60,10 +64,29 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let Some(path) = &args.blk_file else { return Err("--blk-file is required".into()) };
-    let serial = args.serial.clone().unwrap_or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-    let mut device = BlkDevice::open(path, BlkSettings { read_only: args.read_only, num_queues: args.num_queues, serial })?;
-    log::info!("serving {} ({} sectors, {} queues{})", path.display(), device.capacity(), args.num_queues, if args.read_only { ", read-only" } else { "" });
+    let Some(path) = &args.blk_file else {
+        return Err("--blk-file is required".into());
+    };
+    let serial = args.serial.clone().unwrap_or_else(|| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    let mut device = BlkDevice::open(
+        path,
+        BlkSettings {
+            read_only: args.read_only,
+            num_queues: args.num_queues,
+            serial,
+        },
+    )?;
+    log::info!(
+        "serving {} ({} sectors, {} queues{})",
+        path.display(),
+        device.capacity(),
+        args.num_queues,
+        if args.read_only { ", read-only" } else { "" }
+    );
     let listener = Listener::from_args(&args.listener)?;
     serve(&mut device, listener)?;
     Ok(())

@@ -75,8 +75,12 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let source = File::open("/dev/urandom").map_err(|e| format!("cannot open /dev/urandom: {e}"))?;
-    let mut device = RngDevice { source, buf: Vec::new() };
+    let source =
+        File::open("/dev/urandom").map_err(|e| format!("cannot open /dev/urandom: {e}"))?;
+    let mut device = RngDevice {
+        source,
+        buf: Vec::new(),
+    };
     let listener = Listener::from_args(&args.listener)?;
     serve(&mut device, listener)?;
     Ok(())

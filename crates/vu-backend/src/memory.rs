@@ -34,19 +34,29 @@ impl GuestMemory {
         for (index, (r, fd)) in regions.iter().zip(fds).enumerate() {
             let map = MmapRegion::map(fd.as_fd(), r.mmap_offset, r.memory_size)
                 .map_err(|source| crate::Error::Map { index, source })?;
-            out.push(Region { gpa: r.guest_phys_addr, size: r.memory_size, user_addr: r.user_addr, map });
+            out.push(Region {
+                gpa: r.guest_phys_addr,
+                size: r.memory_size,
+                user_addr: r.user_addr,
+                map,
+            });
         }
         Ok(Self { regions: out })
     }
 
     fn find_gpa(&self, gpa: u64) -> Option<usize> {
-        self.regions.iter().position(|r| gpa >= r.gpa && gpa - r.gpa < r.size)
+        self.regions
+            .iter()
+            .position(|r| gpa >= r.gpa && gpa - r.gpa < r.size)
     }
 
     /// Translates a front-end user address range to a guest address; the
     /// whole range must lie in one region (rings are never split).
     pub fn user_to_guest(&self, uva: u64, len: u64) -> Option<u64> {
-        let r = self.regions.iter().find(|r| uva >= r.user_addr && uva - r.user_addr < r.size)?;
+        let r = self
+            .regions
+            .iter()
+            .find(|r| uva >= r.user_addr && uva - r.user_addr < r.size)?;
         let off = uva - r.user_addr;
         if len > r.size - off {
             return None;
@@ -66,11 +76,17 @@ impl GuestMemory {
     /// appending them to `out`; `false` if any byte is outside memory.
     pub(crate) fn translate(&self, mut gpa: u64, mut len: u64, out: &mut Vec<Piece>) -> bool {
         while len > 0 {
-            let Some(i) = self.find_gpa(gpa) else { return false };
+            let Some(i) = self.find_gpa(gpa) else {
+                return false;
+            };
             let r = &self.regions[i];
             let offset = gpa - r.gpa;
             let n = len.min(r.size - offset);
-            out.push(Piece { region: i, offset, len: n });
+            out.push(Piece {
+                region: i,
+                offset,
+                len: n,
+            });
             len -= n;
             gpa = match gpa.checked_add(n) {
                 Some(g) => g,

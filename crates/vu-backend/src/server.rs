@@ -74,7 +74,10 @@ impl Listener {
         }
         UnixListener::bind(path)
             .map(Self::Listen)
-            .map_err(|source| ServeError::Bind { path: path.to_owned(), source })
+            .map_err(|source| ServeError::Bind {
+                path: path.to_owned(),
+                source,
+            })
     }
 
     /// Adopts a socket fd: listening if it has no peer, connected otherwise.
@@ -91,7 +94,8 @@ impl Listener {
         match (&args.socket_path, args.fd) {
             (Some(p), _) => Self::bind(p),
             (None, Some(fd)) => {
-                let owned = vu_sys::take_inherited_socket(fd).map_err(|source| ServeError::Fd { fd, source })?;
+                let owned = vu_sys::take_inherited_socket(fd)
+                    .map_err(|source| ServeError::Fd { fd, source })?;
                 Self::from_fd(owned).map_err(|source| ServeError::Fd { fd, source })
             }
             (None, None) => Err(ServeError::NoSocket),
@@ -114,18 +118,30 @@ pub fn serve<D: Device>(device: &mut D, listener: Listener) -> Result<(), ServeE
     }
 }
 
-fn serve_one<D: Device>(device: &mut D, stream: UnixStream, term: &TerminationSignal) -> Result<End, crate::Error> {
+fn serve_one<D: Device>(
+    device: &mut D,
+    stream: UnixStream,
+    term: &TerminationSignal,
+) -> Result<End, crate::Error> {
     // BSDs pass O_NONBLOCK from the listener to accepted sockets.
     stream.set_nonblocking(false).map_err(crate::Error::Io)?;
-    Session::new(device, stream, term).map_err(crate::Error::Io)?.run()
+    Session::new(device, stream, term)
+        .map_err(crate::Error::Io)?
+        .run()
 }
 
-fn accept_loop<D: Device>(device: &mut D, listener: &UnixListener, term: &TerminationSignal) -> Result<(), ServeError> {
+fn accept_loop<D: Device>(
+    device: &mut D,
+    listener: &UnixListener,
+    term: &TerminationSignal,
+) -> Result<(), ServeError> {
     const KEY_LISTEN: usize = 0;
     const KEY_TERM: usize = 1;
     listener.set_nonblocking(true).map_err(ServeError::Accept)?;
     let mut poller = Poller::new().map_err(ServeError::Poll)?;
-    poller.add(listener.as_fd(), KEY_LISTEN).map_err(ServeError::Poll)?;
+    poller
+        .add(listener.as_fd(), KEY_LISTEN)
+        .map_err(ServeError::Poll)?;
     poller.add(term.fd(), KEY_TERM).map_err(ServeError::Poll)?;
     let mut ready = Vec::new();
     loop {
@@ -140,7 +156,14 @@ fn accept_loop<D: Device>(device: &mut D, listener: &UnixListener, term: &Termin
         }
         let stream = match listener.accept() {
             Ok((s, _)) => s,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
             Err(e) => return Err(ServeError::Accept(e)),
         };
         log::info!("front-end connected");

@@ -9,7 +9,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use vu_protocol::msg::{ConfigHeader, VringState, U64};
 use vu_protocol::virtio::features as vf;
-use vu_protocol::{FrontendMsg, FrontendReq, Header, Limits, Pod, ProtocolFeatures, HEADER_SIZE, VHOST_USER_F_PROTOCOL_FEATURES};
+use vu_protocol::{
+    FrontendMsg, FrontendReq, Header, Limits, Pod, ProtocolFeatures, HEADER_SIZE,
+    VHOST_USER_F_PROTOCOL_FEATURES,
+};
 use vu_sys::{NotifyReceiver, NotifySender, Poller, TerminationSignal};
 
 const KEY_SOCKET: usize = 0;
@@ -17,7 +20,8 @@ const KEY_TERM: usize = 1;
 const KEY_QUEUE0: usize = 2;
 
 /// Protocol features the framework implements itself.
-const BASE_PROTOCOL_FEATURES: ProtocolFeatures = ProtocolFeatures::MQ.union(ProtocolFeatures::REPLY_ACK);
+const BASE_PROTOCOL_FEATURES: ProtocolFeatures =
+    ProtocolFeatures::MQ.union(ProtocolFeatures::REPLY_ACK);
 /// Virtio features the framework implements itself.
 const BASE_FEATURES: u64 = vf::VERSION_1 | vf::RING_INDIRECT_DESC | VHOST_USER_F_PROTOCOL_FEATURES;
 
@@ -50,7 +54,11 @@ pub(crate) struct Session<'d, D: Device> {
 }
 
 impl<'d, D: Device> Session<'d, D> {
-    pub(crate) fn new(device: &'d mut D, stream: UnixStream, term: &'d TerminationSignal) -> io::Result<Self> {
+    pub(crate) fn new(
+        device: &'d mut D,
+        stream: UnixStream,
+        term: &'d TerminationSignal,
+    ) -> io::Result<Self> {
         let poller = Poller::new()?;
         poller.add(stream.as_fd(), KEY_SOCKET)?;
         poller.add(term.fd(), KEY_TERM)?;
@@ -98,8 +106,14 @@ impl<'d, D: Device> Session<'d, D> {
                     KEY_TERM => return Ok(End::Terminated),
                     k => {
                         let q = (k - KEY_QUEUE0) as u16;
-                        let kicked = match self.vrings.get(usize::from(q)).and_then(|v| v.kick.as_ref()) {
-                            Some(kick) => kick.consume().map_err(|e| Error::Notifier(q.into(), e))?,
+                        let kicked = match self
+                            .vrings
+                            .get(usize::from(q))
+                            .and_then(|v| v.kick.as_ref())
+                        {
+                            Some(kick) => {
+                                kick.consume().map_err(|e| Error::Notifier(q.into(), e))?
+                            }
                             None => false,
                         };
                         if kicked {
@@ -124,7 +138,9 @@ impl<'d, D: Device> Session<'d, D> {
                     }
                     continue;
                 }
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset && got == 0 => return Ok(Some(End::Disconnected)),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset && got == 0 => {
+                    return Ok(Some(End::Disconnected))
+                }
                 Err(e) => return Err(Error::Io(e)),
             };
             if r.fds_truncated {
@@ -135,7 +151,11 @@ impl<'d, D: Device> Session<'d, D> {
                 return Err(Error::TooManyFds);
             }
             if r.len == 0 {
-                return if got == 0 { Ok(Some(End::Disconnected)) } else { Err(Error::TruncatedMessage) };
+                return if got == 0 {
+                    Ok(Some(End::Disconnected))
+                } else {
+                    Err(Error::TruncatedMessage)
+                };
             }
             got += r.len;
         }
@@ -158,7 +178,11 @@ impl<'d, D: Device> Session<'d, D> {
                 End::Terminated => Ok(Err(end)),
             };
         }
-        Ok(Ok(Raw { header, payload, fds }))
+        Ok(Ok(Raw {
+            header,
+            payload,
+            fds,
+        }))
     }
 
     fn send(&mut self, header: Header, body: &[u8]) -> Result<(), Error> {
@@ -258,7 +282,11 @@ impl<'d, D: Device> Session<'d, D> {
             FrontendMsg::SetVringNum(s) => {
                 let max = self.device.max_queue_size();
                 if s.num > u32::from(max) {
-                    return Err(Error::QueueTooLarge { queue: s.index, size: s.num, max });
+                    return Err(Error::QueueTooLarge {
+                        queue: s.index,
+                        size: s.num,
+                        max,
+                    });
                 }
                 let v = &mut self.vrings[s.index as usize];
                 v.size = s.num as u16;
@@ -270,18 +298,29 @@ impl<'d, D: Device> Session<'d, D> {
                 }
             }
             FrontendMsg::SetVringAddr(a) => {
-                let Some(mem) = &self.mem else { return Err(Error::NoMemoryTable(FrontendReq::SetVringAddr)) };
+                let Some(mem) = &self.mem else {
+                    return Err(Error::NoMemoryTable(FrontendReq::SetVringAddr));
+                };
                 let v = &mut self.vrings[a.index as usize];
                 if v.size == 0 {
-                    return Err(Error::NoQueueSize { req: FrontendReq::SetVringAddr, queue: a.index });
+                    return Err(Error::NoQueueSize {
+                        req: FrontendReq::SetVringAddr,
+                        queue: a.index,
+                    });
                 }
-                v.user = Some(UserAddrs { desc: a.desc_user_addr, avail: a.avail_user_addr, used: a.used_user_addr });
+                v.user = Some(UserAddrs {
+                    desc: a.desc_user_addr,
+                    avail: a.avail_user_addr,
+                    used: a.used_user_addr,
+                });
                 if !v.translate(mem) {
                     return Err(Error::RingAddress(a.index));
                 }
                 // Resume where the used ring says the driver was.
                 if let Some(r) = v.addrs {
-                    v.used_idx = mem.read_u16(r.used + 2).ok_or(Error::RingAddress(a.index))?;
+                    v.used_idx = mem
+                        .read_u16(r.used + 2)
+                        .ok_or(Error::RingAddress(a.index))?;
                 }
             }
             FrontendMsg::SetVringBase(s) => {
@@ -297,7 +336,10 @@ impl<'d, D: Device> Session<'d, D> {
                 }
                 let v = self.vring(s.index);
                 v.call = None;
-                let body = VringState { index: s.index, num: v.last_avail.into() };
+                let body = VringState {
+                    index: s.index,
+                    num: v.last_avail.into(),
+                };
                 self.send(hdr.reply(VringState::SIZE as u32), body.as_bytes())?;
             }
             FrontendMsg::SetVringKick(k) => {
@@ -312,17 +354,27 @@ impl<'d, D: Device> Session<'d, D> {
                 if let Some(old) = self.vrings[k.index as usize].kick.take() {
                     self.poller.remove(old.as_fd()).map_err(Error::Io)?;
                 }
-                self.poller.add(kick.as_fd(), KEY_QUEUE0 + k.index as usize).map_err(Error::Io)?;
+                self.poller
+                    .add(kick.as_fd(), KEY_QUEUE0 + k.index as usize)
+                    .map_err(Error::Io)?;
                 self.vring(k.index).kick = Some(kick);
                 // Buffers may already be waiting.
                 self.process_queue(k.index as u16)?;
             }
             FrontendMsg::SetVringCall(c) => {
-                let call = if c.has_fd { fds.next().map(NotifySender::from_fd) } else { None };
+                let call = if c.has_fd {
+                    fds.next().map(NotifySender::from_fd)
+                } else {
+                    None
+                };
                 self.vring(c.index).call = call;
             }
             FrontendMsg::SetVringErr(c) => {
-                let err = if c.has_fd { fds.next().map(NotifySender::from_fd) } else { None };
+                let err = if c.has_fd {
+                    fds.next().map(NotifySender::from_fd)
+                } else {
+                    None
+                };
                 self.vring(c.index).err = err;
             }
             FrontendMsg::SetVringEnable(s) => {
@@ -348,16 +400,27 @@ impl<'d, D: Device> Session<'d, D> {
             }
             FrontendMsg::SetConfig(h, data) => {
                 if !self.device.write_config(h.offset, &data) {
-                    return Err(Error::ConfigWriteRefused { offset: h.offset, len: h.size });
+                    return Err(Error::ConfigWriteRefused {
+                        offset: h.offset,
+                        len: h.size,
+                    });
                 }
             }
             other => {
                 log::debug!("refusing {other:?}");
-                return Err(FrontendReq::from_code(hdr.request)
-                    .map_or(Error::Protocol(vu_protocol::ProtocolError::UnknownRequest(hdr.request)), Error::Unsupported));
+                return Err(FrontendReq::from_code(hdr.request).map_or(
+                    Error::Protocol(vu_protocol::ProtocolError::UnknownRequest(hdr.request)),
+                    Error::Unsupported,
+                ));
             }
         }
-        if ack && hdr.need_reply() && self.limits.protocol_features.contains(ProtocolFeatures::REPLY_ACK) {
+        if ack
+            && hdr.need_reply()
+            && self
+                .limits
+                .protocol_features
+                .contains(ProtocolFeatures::REPLY_ACK)
+        {
             self.reply_u64(&hdr, 0)?;
         }
         Ok(None)
@@ -366,7 +429,9 @@ impl<'d, D: Device> Session<'d, D> {
     /// Serves every available request on queue `q` and signals the call fd.
     fn process_queue(&mut self, q: u16) -> Result<(), Error> {
         let Some(mem) = &self.mem else { return Ok(()) };
-        let Some(v) = self.vrings.get_mut(usize::from(q)) else { return Ok(()) };
+        let Some(v) = self.vrings.get_mut(usize::from(q)) else {
+            return Ok(());
+        };
         if !v.ready() {
             return Ok(());
         }

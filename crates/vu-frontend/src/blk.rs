@@ -23,19 +23,37 @@ pub struct BlkOptions {
 
 impl Default for BlkOptions {
     fn default() -> Self {
-        Self { frontend: Options::default(), max_request_bytes: 128 << 10, segment_size: None, depth: 32 }
+        Self {
+            frontend: Options::default(),
+            max_request_bytes: 128 << 10,
+            segment_size: None,
+            depth: 32,
+        }
     }
 }
 
 /// A virtio-blk request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlkRequest<'a> {
-    Read { sector: u64, len: usize },
-    Write { sector: u64, data: &'a [u8] },
+    Read {
+        sector: u64,
+        len: usize,
+    },
+    Write {
+        sector: u64,
+        data: &'a [u8],
+    },
     Flush,
     GetId,
-    Discard { sector: u64, num_sectors: u32 },
-    WriteZeroes { sector: u64, num_sectors: u32, unmap: bool },
+    Discard {
+        sector: u64,
+        num_sectors: u32,
+    },
+    WriteZeroes {
+        sector: u64,
+        num_sectors: u32,
+        unmap: bool,
+    },
 }
 
 /// A finished request.
@@ -106,15 +124,29 @@ impl BlkDevice {
         let segs = opts.segment_size.map_or(1, |s| max.div_ceil(s as usize));
         for q in 0..fe.num_queues() {
             let depth = opts.depth.min(fe.free_descriptors(q)? / (2 + segs)).max(1);
-            let mut qs = QueueSlots { by_head: vec![None; usize::from(fe.layout(q)?.size)], ..QueueSlots::default() };
+            let mut qs = QueueSlots {
+                by_head: vec![None; usize::from(fe.layout(q)?.size)],
+                ..QueueSlots::default()
+            };
             for i in 0..depth {
                 let ram = fe.ram_mut();
-                qs.slots.push(Slot { header: ram.alloc(16, 16, false)?, data: ram.alloc(max as u64, 512, false)?, status: ram.alloc(1, 1, false)? });
+                qs.slots.push(Slot {
+                    header: ram.alloc(16, 16, false)?,
+                    data: ram.alloc(max as u64, 512, false)?,
+                    status: ram.alloc(1, 1, false)?,
+                });
                 qs.free.push(depth - 1 - i);
             }
             queues.push(qs);
         }
-        Ok(Self { fe, config, queues, max_request_bytes: max, segment_size: opts.segment_size, next_tag: 0 })
+        Ok(Self {
+            fe,
+            config,
+            queues,
+            max_request_bytes: max,
+            segment_size: opts.segment_size,
+            next_tag: 0,
+        })
     }
 
     /// The configuration space read at connect time (`None` without the
@@ -150,7 +182,11 @@ impl BlkDevice {
         let mut off = 0;
         while off < len {
             let n = seg.min(len - off);
-            out.push(Buf { gpa: gpa + off as u64, len: n as u32, writable });
+            out.push(Buf {
+                gpa: gpa + off as u64,
+                len: n as u32,
+                writable,
+            });
             off += n;
         }
     }
@@ -158,7 +194,10 @@ impl BlkDevice {
     /// Submits a request on queue `q`; returns its tag. Fails with
     /// `QueueFull` when every slot of the queue is in flight.
     pub fn submit(&mut self, q: u16, request: &BlkRequest<'_>) -> Result<u64, Error> {
-        let qs = self.queues.get_mut(usize::from(q)).ok_or(Error::NoSuchQueue(q))?;
+        let qs = self
+            .queues
+            .get_mut(usize::from(q))
+            .ok_or(Error::NoSuchQueue(q))?;
         let slot_index = *qs.free.last().ok_or(Error::QueueFull(q))?;
         let slot = qs.slots[slot_index];
         let (kind, sector) = match *request {
@@ -171,9 +210,23 @@ impl BlkDevice {
         };
         let ram = self.fe.ram();
         let oom = Error::OutOfGuestMemory(0);
-        ram.write(slot.header, &ReqHeader { kind, ioprio: 0, sector }.to_le_bytes()).ok_or(oom)?;
-        ram.write(slot.status, &[0xff]).ok_or(Error::OutOfGuestMemory(0))?;
-        let mut bufs = vec![Buf { gpa: slot.header, len: ReqHeader::SIZE as u32, writable: false }];
+        ram.write(
+            slot.header,
+            &ReqHeader {
+                kind,
+                ioprio: 0,
+                sector,
+            }
+            .to_le_bytes(),
+        )
+        .ok_or(oom)?;
+        ram.write(slot.status, &[0xff])
+            .ok_or(Error::OutOfGuestMemory(0))?;
+        let mut bufs = vec![Buf {
+            gpa: slot.header,
+            len: ReqHeader::SIZE as u32,
+            writable: false,
+        }];
         let mut read_len = 0;
         match *request {
             BlkRequest::Read { len, .. } => {
@@ -183,38 +236,90 @@ impl BlkDevice {
             }
             BlkRequest::Write { data, .. } => {
                 self.check_len(data.len())?;
-                self.fe.ram().write(slot.data, data).ok_or(Error::OutOfGuestMemory(0))?;
+                self.fe
+                    .ram()
+                    .write(slot.data, data)
+                    .ok_or(Error::OutOfGuestMemory(0))?;
                 self.data_bufs(slot.data, data.len(), false, &mut bufs);
             }
             BlkRequest::Flush => {}
             BlkRequest::GetId => {
-                bufs.push(Buf { gpa: slot.data, len: ID_BYTES as u32, writable: true });
+                bufs.push(Buf {
+                    gpa: slot.data,
+                    len: ID_BYTES as u32,
+                    writable: true,
+                });
                 read_len = ID_BYTES;
             }
-            BlkRequest::Discard { sector, num_sectors } | BlkRequest::WriteZeroes { sector, num_sectors, unmap: false } => {
-                let seg = DiscardWriteZeroes { sector, num_sectors, flags: 0 };
-                self.fe.ram().write(slot.data, &seg.to_le_bytes()).ok_or(Error::OutOfGuestMemory(0))?;
-                bufs.push(Buf { gpa: slot.data, len: DiscardWriteZeroes::SIZE as u32, writable: false });
+            BlkRequest::Discard {
+                sector,
+                num_sectors,
             }
-            BlkRequest::WriteZeroes { sector, num_sectors, unmap: true } => {
-                let seg = DiscardWriteZeroes { sector, num_sectors, flags: DiscardWriteZeroes::FLAG_UNMAP };
-                self.fe.ram().write(slot.data, &seg.to_le_bytes()).ok_or(Error::OutOfGuestMemory(0))?;
-                bufs.push(Buf { gpa: slot.data, len: DiscardWriteZeroes::SIZE as u32, writable: false });
+            | BlkRequest::WriteZeroes {
+                sector,
+                num_sectors,
+                unmap: false,
+            } => {
+                let seg = DiscardWriteZeroes {
+                    sector,
+                    num_sectors,
+                    flags: 0,
+                };
+                self.fe
+                    .ram()
+                    .write(slot.data, &seg.to_le_bytes())
+                    .ok_or(Error::OutOfGuestMemory(0))?;
+                bufs.push(Buf {
+                    gpa: slot.data,
+                    len: DiscardWriteZeroes::SIZE as u32,
+                    writable: false,
+                });
+            }
+            BlkRequest::WriteZeroes {
+                sector,
+                num_sectors,
+                unmap: true,
+            } => {
+                let seg = DiscardWriteZeroes {
+                    sector,
+                    num_sectors,
+                    flags: DiscardWriteZeroes::FLAG_UNMAP,
+                };
+                self.fe
+                    .ram()
+                    .write(slot.data, &seg.to_le_bytes())
+                    .ok_or(Error::OutOfGuestMemory(0))?;
+                bufs.push(Buf {
+                    gpa: slot.data,
+                    len: DiscardWriteZeroes::SIZE as u32,
+                    writable: false,
+                });
             }
         }
-        bufs.push(Buf { gpa: slot.status, len: 1, writable: true });
+        bufs.push(Buf {
+            gpa: slot.status,
+            len: 1,
+            writable: true,
+        });
         let head = self.fe.submit(q, &bufs)?;
         let tag = self.next_tag;
         self.next_tag += 1;
         let qs = &mut self.queues[usize::from(q)];
         qs.free.pop();
-        qs.by_head[usize::from(head)] = Some(InFlight { slot: slot_index, tag, read_len });
+        qs.by_head[usize::from(head)] = Some(InFlight {
+            slot: slot_index,
+            tag,
+            read_len,
+        });
         Ok(tag)
     }
 
     fn check_len(&self, len: usize) -> Result<(), Error> {
         if len > self.max_request_bytes {
-            return Err(Error::RequestTooLarge { len, max: self.max_request_bytes });
+            return Err(Error::RequestTooLarge {
+                len,
+                max: self.max_request_bytes,
+            });
         }
         Ok(())
     }
@@ -222,19 +327,36 @@ impl BlkDevice {
     /// Waits for the next completion on queue `q`.
     pub fn wait(&mut self, q: u16) -> Result<Completion, Error> {
         let used = self.fe.wait_used(q)?;
-        let qs = self.queues.get_mut(usize::from(q)).ok_or(Error::NoSuchQueue(q))?;
+        let qs = self
+            .queues
+            .get_mut(usize::from(q))
+            .ok_or(Error::NoSuchQueue(q))?;
         let f = qs
             .by_head
             .get_mut(used.id as usize)
             .and_then(Option::take)
-            .ok_or(Error::BadUsedId { queue: q, id: used.id })?;
+            .ok_or(Error::BadUsedId {
+                queue: q,
+                id: used.id,
+            })?;
         qs.free.push(f.slot);
         let slot = qs.slots[f.slot];
         let mut st = [0u8];
-        self.fe.ram().read(slot.status, &mut st).ok_or(Error::OutOfGuestMemory(0))?;
+        self.fe
+            .ram()
+            .read(slot.status, &mut st)
+            .ok_or(Error::OutOfGuestMemory(0))?;
         let mut data = vec![0u8; f.read_len];
-        self.fe.ram().read(slot.data, &mut data).ok_or(Error::OutOfGuestMemory(0))?;
-        Ok(Completion { tag: f.tag, status: st[0], used_len: used.len, data })
+        self.fe
+            .ram()
+            .read(slot.data, &mut data)
+            .ok_or(Error::OutOfGuestMemory(0))?;
+        Ok(Completion {
+            tag: f.tag,
+            status: st[0],
+            used_len: used.len,
+            data,
+        })
     }
 
     /// Submits one request and waits for it (nothing else in flight on `q`).
@@ -268,10 +390,33 @@ impl BlkDevice {
     }
 
     pub fn discard(&mut self, q: u16, sector: u64, num_sectors: u32) -> Result<u8, Error> {
-        Ok(self.run(q, &BlkRequest::Discard { sector, num_sectors })?.status)
+        Ok(self
+            .run(
+                q,
+                &BlkRequest::Discard {
+                    sector,
+                    num_sectors,
+                },
+            )?
+            .status)
     }
 
-    pub fn write_zeroes(&mut self, q: u16, sector: u64, num_sectors: u32, unmap: bool) -> Result<u8, Error> {
-        Ok(self.run(q, &BlkRequest::WriteZeroes { sector, num_sectors, unmap })?.status)
+    pub fn write_zeroes(
+        &mut self,
+        q: u16,
+        sector: u64,
+        num_sectors: u32,
+        unmap: bool,
+    ) -> Result<u8, Error> {
+        Ok(self
+            .run(
+                q,
+                &BlkRequest::WriteZeroes {
+                    sector,
+                    num_sectors,
+                    unmap,
+                },
+            )?
+            .status)
     }
 }

@@ -20,19 +20,29 @@ pub struct Connection {
 impl Connection {
     /// Connects to a back-end listening on `path`.
     pub fn connect(path: &Path) -> Result<Self, Error> {
-        let stream = UnixStream::connect(path).map_err(|source| Error::Connect { path: path.to_owned(), source })?;
-        Ok(Self { stream, reply_ack: false })
+        let stream = UnixStream::connect(path).map_err(|source| Error::Connect {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            stream,
+            reply_ack: false,
+        })
     }
 
     /// Wraps an already connected socket.
     pub fn from_stream(stream: UnixStream) -> Self {
-        Self { stream, reply_ack: false }
+        Self {
+            stream,
+            reply_ack: false,
+        }
     }
 
     /// Sends raw bytes with `fds` attached, exactly as given (for tests of
     /// malformed messages).
     pub fn send_raw(&self, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), Error> {
-        let n = vu_sys::send_with_fds(self.stream.as_fd(), bytes, fds).map_err(|e| Error::Io("sending", e))?;
+        let n = vu_sys::send_with_fds(self.stream.as_fd(), bytes, fds)
+            .map_err(|e| Error::Io("sending", e))?;
         if n != bytes.len() {
             // Messages are far smaller than a socket buffer; a short send
             // means the peer is gone.
@@ -42,7 +52,13 @@ impl Connection {
     }
 
     /// Sends one request.
-    pub fn send(&self, req: FrontendReq, body: &[u8], fds: &[BorrowedFd<'_>], need_reply: bool) -> Result<(), Error> {
+    pub fn send(
+        &self,
+        req: FrontendReq,
+        body: &[u8],
+        fds: &[BorrowedFd<'_>],
+        need_reply: bool,
+    ) -> Result<(), Error> {
         let h = Header::request(req.code(), body.len() as u32, need_reply);
         let mut out = Vec::with_capacity(HEADER_SIZE + body.len());
         out.extend_from_slice(h.as_bytes());
@@ -56,7 +72,9 @@ impl Connection {
             let r = match vu_sys::recv_with_fds(self.stream.as_fd(), &mut buf[got..]) {
                 Ok(r) => r,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Err(Error::Closed),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return Err(Error::Closed)
+                }
                 Err(e) => return Err(Error::Io("receiving", e)),
             };
             if r.len == 0 {
@@ -80,7 +98,12 @@ impl Connection {
 
     /// Sends a request that has no reply of its own; waits for the
     /// reply-ack when negotiated.
-    pub fn request(&self, req: FrontendReq, body: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), Error> {
+    pub fn request(
+        &self,
+        req: FrontendReq,
+        body: &[u8],
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(), Error> {
         self.send(req, body, fds, self.reply_ack)?;
         if self.reply_ack {
             let v = self.recv_u64(req)?;
@@ -110,7 +133,9 @@ impl Connection {
     /// Shuts down the sending direction: the back-end sees the end of the
     /// stream (tests of truncated messages).
     pub fn shutdown_write(&self) -> Result<(), Error> {
-        self.stream.shutdown(std::net::Shutdown::Write).map_err(|e| Error::Io("shutting down", e))
+        self.stream
+            .shutdown(std::net::Shutdown::Write)
+            .map_err(|e| Error::Io("shutting down", e))
     }
 
     /// Waits until the back-end closes the connection; `true` if it did

@@ -6,7 +6,9 @@ use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 use vu_protocol::msg::{encode_mem_table, ConfigHeader, VringAddr, VringState};
 use vu_protocol::virtio::features as vf;
-use vu_protocol::virtio::split::{self, Descriptor, UsedElem, RING_ENTRIES_OFFSET, RING_IDX_OFFSET};
+use vu_protocol::virtio::split::{
+    self, Descriptor, UsedElem, RING_ENTRIES_OFFSET, RING_IDX_OFFSET,
+};
 use vu_protocol::{FrontendReq, Pod, ProtocolFeatures, VHOST_USER_F_PROTOCOL_FEATURES};
 use vu_sys::Notifier;
 
@@ -29,7 +31,14 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { num_queues: 1, queue_size: 128, regions: 1, region_size: 16 << 20, device_features: 0xff_ffff, timeout: Duration::from_secs(30) }
+        Self {
+            num_queues: 1,
+            queue_size: 128,
+            regions: 1,
+            region_size: 16 << 20,
+            device_features: 0xff_ffff,
+            timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -83,7 +92,10 @@ impl Frontend {
     pub fn handshake(mut conn: Connection, opts: &Options) -> Result<Self, Error> {
         conn.send(FrontendReq::SetOwner, &[], &[], false)?;
         let offered = conn.get_u64(FrontendReq::GetFeatures)?;
-        let wanted = (opts.device_features & 0xff_ffff) | vf::VERSION_1 | vf::RING_INDIRECT_DESC | VHOST_USER_F_PROTOCOL_FEATURES;
+        let wanted = (opts.device_features & 0xff_ffff)
+            | vf::VERSION_1
+            | vf::RING_INDIRECT_DESC
+            | VHOST_USER_F_PROTOCOL_FEATURES;
         let features = offered & wanted;
         if features & vf::VERSION_1 == 0 {
             return Err(Error::MissingFeature("VIRTIO_F_VERSION_1"));
@@ -91,14 +103,19 @@ impl Frontend {
         let mut protocol_features = ProtocolFeatures::empty();
         if features & VHOST_USER_F_PROTOCOL_FEATURES != 0 {
             let p = ProtocolFeatures(conn.get_u64(FrontendReq::GetProtocolFeatures)?);
-            protocol_features = p.intersection(ProtocolFeatures::MQ | ProtocolFeatures::REPLY_ACK | ProtocolFeatures::CONFIG);
+            protocol_features = p.intersection(
+                ProtocolFeatures::MQ | ProtocolFeatures::REPLY_ACK | ProtocolFeatures::CONFIG,
+            );
             conn.set_u64(FrontendReq::SetProtocolFeatures, protocol_features.bits())?;
             conn.reply_ack = protocol_features.contains(ProtocolFeatures::REPLY_ACK);
         }
         if protocol_features.contains(ProtocolFeatures::MQ) {
             let n = conn.get_u64(FrontendReq::GetQueueNum)?;
             if u64::from(opts.num_queues) > n {
-                return Err(Error::TooManyQueues { requested: opts.num_queues, available: n });
+                return Err(Error::TooManyQueues {
+                    requested: opts.num_queues,
+                    available: n,
+                });
             }
         }
         conn.set_u64(FrontendReq::SetFeatures, features)?;
@@ -126,8 +143,20 @@ impl Frontend {
                 last_used: 0,
             };
             let uaddr = |gpa| ram.user_addr(gpa).ok_or(Error::OutOfGuestMemory(0));
-            conn.request(FrontendReq::SetVringNum, VringState { index, num: n.into() }.as_bytes(), &[])?;
-            conn.request(FrontendReq::SetVringBase, VringState { index, num: 0 }.as_bytes(), &[])?;
+            conn.request(
+                FrontendReq::SetVringNum,
+                VringState {
+                    index,
+                    num: n.into(),
+                }
+                .as_bytes(),
+                &[],
+            )?;
+            conn.request(
+                FrontendReq::SetVringBase,
+                VringState { index, num: 0 }.as_bytes(),
+                &[],
+            )?;
             let addr = VringAddr {
                 index,
                 flags: 0,
@@ -137,14 +166,33 @@ impl Frontend {
                 log_guest_addr: 0,
             };
             conn.request(FrontendReq::SetVringAddr, addr.as_bytes(), &[])?;
-            conn.request(FrontendReq::SetVringCall, &u64::from(index).to_ne_bytes(), &[q.call.write_fd()])?;
-            conn.request(FrontendReq::SetVringKick, &u64::from(index).to_ne_bytes(), &[q.kick.read_fd()])?;
+            conn.request(
+                FrontendReq::SetVringCall,
+                &u64::from(index).to_ne_bytes(),
+                &[q.call.write_fd()],
+            )?;
+            conn.request(
+                FrontendReq::SetVringKick,
+                &u64::from(index).to_ne_bytes(),
+                &[q.kick.read_fd()],
+            )?;
             if features & VHOST_USER_F_PROTOCOL_FEATURES != 0 {
-                conn.request(FrontendReq::SetVringEnable, VringState { index, num: 1 }.as_bytes(), &[])?;
+                conn.request(
+                    FrontendReq::SetVringEnable,
+                    VringState { index, num: 1 }.as_bytes(),
+                    &[],
+                )?;
             }
             queues.push(q);
         }
-        Ok(Self { conn, ram, queues, features, protocol_features, timeout: opts.timeout })
+        Ok(Self {
+            conn,
+            ram,
+            queues,
+            features,
+            protocol_features,
+            timeout: opts.timeout,
+        })
     }
 
     /// The negotiated virtio feature bits.
@@ -191,13 +239,19 @@ impl Frontend {
 
     /// Reads `size` bytes of the device configuration space at `offset`.
     pub fn get_config(&self, offset: u32, size: u32) -> Result<Vec<u8>, Error> {
-        let h = ConfigHeader { offset, size, flags: 0 };
+        let h = ConfigHeader {
+            offset,
+            size,
+            flags: 0,
+        };
         let mut body = h.as_bytes().to_vec();
         body.resize(ConfigHeader::SIZE + size as usize, 0);
         self.conn.send(FrontendReq::GetConfig, &body, &[], false)?;
         match self.conn.recv_reply(FrontendReq::GetConfig, body.len()) {
             Ok(p) => Ok(p[ConfigHeader::SIZE..].to_vec()),
-            Err(Error::Protocol(vu_protocol::ProtocolError::BadSize { got: 0, .. })) => Err(Error::ConfigUnavailable),
+            Err(Error::Protocol(vu_protocol::ProtocolError::BadSize { got: 0, .. })) => {
+                Err(Error::ConfigUnavailable)
+            }
             Err(e) => Err(e),
         }
     }
@@ -212,7 +266,10 @@ impl Frontend {
 
     /// Places a chain without publishing it (see [`Frontend::publish`]).
     pub fn place(&mut self, q: u16, bufs: &[Buf]) -> Result<u16, Error> {
-        let queue = self.queues.get_mut(usize::from(q)).ok_or(Error::NoSuchQueue(q))?;
+        let queue = self
+            .queues
+            .get_mut(usize::from(q))
+            .ok_or(Error::NoSuchQueue(q))?;
         if bufs.is_empty() || queue.free.len() < bufs.len() {
             return Err(Error::QueueFull(q));
         }
@@ -222,11 +279,17 @@ impl Frontend {
             let d = Descriptor {
                 addr: b.gpa,
                 len: b.len,
-                flags: if b.writable { split::VRING_DESC_F_WRITE } else { 0 } | if last { 0 } else { split::VRING_DESC_F_NEXT },
+                flags: if b.writable {
+                    split::VRING_DESC_F_WRITE
+                } else {
+                    0
+                } | if last { 0 } else { split::VRING_DESC_F_NEXT },
                 next: if last { 0 } else { ids[i + 1] },
             };
             let at = queue.layout.desc + split::DESC_SIZE * u64::from(ids[i]);
-            self.ram.write(at, &d.to_le_bytes()).ok_or(Error::OutOfGuestMemory(0))?;
+            self.ram
+                .write(at, &d.to_le_bytes())
+                .ok_or(Error::OutOfGuestMemory(0))?;
         }
         let head = ids[0];
         queue.chains[usize::from(head)] = ids;
@@ -237,19 +300,34 @@ impl Frontend {
     /// chains; the descriptor is not tracked).
     pub fn write_descriptor(&self, q: u16, index: u16, d: Descriptor) -> Result<(), Error> {
         let l = self.queue(q)?.layout;
-        self.ram.write(l.desc + split::DESC_SIZE * u64::from(index), &d.to_le_bytes()).ok_or(Error::OutOfGuestMemory(0))
+        self.ram
+            .write(
+                l.desc + split::DESC_SIZE * u64::from(index),
+                &d.to_le_bytes(),
+            )
+            .ok_or(Error::OutOfGuestMemory(0))
     }
 
     /// Adds `head` to the available ring and kicks.
     pub fn publish(&mut self, q: u16, head: u16) -> Result<(), Error> {
-        let queue = self.queues.get_mut(usize::from(q)).ok_or(Error::NoSuchQueue(q))?;
+        let queue = self
+            .queues
+            .get_mut(usize::from(q))
+            .ok_or(Error::NoSuchQueue(q))?;
         let l = queue.layout;
         let slot = u64::from(queue.avail_idx % l.size);
-        self.ram.write(l.avail + RING_ENTRIES_OFFSET + 2 * slot, &head.to_le_bytes()).ok_or(Error::OutOfGuestMemory(0))?;
+        self.ram
+            .write(
+                l.avail + RING_ENTRIES_OFFSET + 2 * slot,
+                &head.to_le_bytes(),
+            )
+            .ok_or(Error::OutOfGuestMemory(0))?;
         // The entry must be visible before the index that publishes it.
         fence(Ordering::Release);
         queue.avail_idx = queue.avail_idx.wrapping_add(1);
-        self.ram.write_u16(l.avail + RING_IDX_OFFSET, queue.avail_idx).ok_or(Error::OutOfGuestMemory(0))?;
+        self.ram
+            .write_u16(l.avail + RING_IDX_OFFSET, queue.avail_idx)
+            .ok_or(Error::OutOfGuestMemory(0))?;
         fence(Ordering::SeqCst);
         queue.kick.notify().map_err(Error::Notifier)
     }
@@ -261,16 +339,27 @@ impl Frontend {
     }
 
     fn poll_used_inner(&mut self, q: u16, tracked: bool) -> Result<Option<UsedElem>, Error> {
-        let queue = self.queues.get_mut(usize::from(q)).ok_or(Error::NoSuchQueue(q))?;
+        let queue = self
+            .queues
+            .get_mut(usize::from(q))
+            .ok_or(Error::NoSuchQueue(q))?;
         let l = queue.layout;
-        let used_idx = self.ram.read_u16(l.used + RING_IDX_OFFSET).ok_or(Error::OutOfGuestMemory(0))?;
+        let used_idx = self
+            .ram
+            .read_u16(l.used + RING_IDX_OFFSET)
+            .ok_or(Error::OutOfGuestMemory(0))?;
         if used_idx == queue.last_used {
             return Ok(None);
         }
         fence(Ordering::Acquire);
         let slot = u64::from(queue.last_used % l.size);
         let mut raw = [0u8; 8];
-        self.ram.read(l.used + RING_ENTRIES_OFFSET + split::USED_ELEM_SIZE * slot, &mut raw).ok_or(Error::OutOfGuestMemory(0))?;
+        self.ram
+            .read(
+                l.used + RING_ENTRIES_OFFSET + split::USED_ELEM_SIZE * slot,
+                &mut raw,
+            )
+            .ok_or(Error::OutOfGuestMemory(0))?;
         let elem = UsedElem::from_le_bytes(raw);
         queue.last_used = queue.last_used.wrapping_add(1);
         if !tracked {
@@ -281,7 +370,10 @@ impl Frontend {
             .get_mut(elem.id as usize)
             .map(std::mem::take)
             .filter(|c| !c.is_empty())
-            .ok_or(Error::BadUsedId { queue: q, id: elem.id })?;
+            .ok_or(Error::BadUsedId {
+                queue: q,
+                id: elem.id,
+            })?;
         queue.free.extend(chain);
         Ok(Some(elem))
     }
@@ -309,7 +401,10 @@ impl Frontend {
             }
             // The notifier wakes us; the short cap only bounds the cost of
             // a lost wake-up, it does not pace anything.
-            self.queue(q)?.call.wait_timeout(left.min(Duration::from_secs(1))).map_err(Error::Notifier)?;
+            self.queue(q)?
+                .call
+                .wait_timeout(left.min(Duration::from_secs(1)))
+                .map_err(Error::Notifier)?;
         }
     }
 

@@ -25,7 +25,11 @@ impl GuestRam {
             let shm = SharedMemory::new(region_size).map_err(Error::SharedMemory)?;
             regions.push((GUEST_BASE + i * region_size, shm));
         }
-        Ok(Self { regions, region_size, next: GUEST_BASE })
+        Ok(Self {
+            regions,
+            region_size,
+            next: GUEST_BASE,
+        })
     }
 
     /// The memory table to send, with the fds in the same order.
@@ -51,7 +55,11 @@ impl GuestRam {
     /// Allocates `len` bytes aligned to `align` (a power of two). Allocations
     /// may straddle two regions; rings are kept inside one (`within_region`).
     pub fn alloc(&mut self, len: u64, align: u64, within_region: bool) -> Result<u64, Error> {
-        let mut at = self.next.checked_add(align - 1).ok_or(Error::OutOfGuestMemory(len))? & !(align - 1);
+        let mut at = self
+            .next
+            .checked_add(align - 1)
+            .ok_or(Error::OutOfGuestMemory(len))?
+            & !(align - 1);
         if within_region {
             let region_end = at - (at - GUEST_BASE) % self.region_size + self.region_size;
             if at + len > region_end {
@@ -73,7 +81,10 @@ impl GuestRam {
     }
 
     fn region(&self, gpa: u64) -> Option<(u64, &SharedMemory)> {
-        self.regions.iter().find(|(b, _)| gpa >= *b && gpa - b < self.region_size).map(|(b, s)| (*b, s))
+        self.regions
+            .iter()
+            .find(|(b, _)| gpa >= *b && gpa - b < self.region_size)
+            .map(|(b, s)| (*b, s))
     }
 
     /// Copies `data` to `gpa`, across regions if needed.

@@ -18,7 +18,11 @@ impl RngDevice {
     pub fn connect(path: &Path, opts: &Options) -> Result<Self, Error> {
         let mut fe = Frontend::connect(path, opts)?;
         let buf = fe.ram_mut().alloc(Self::MAX_REQUEST as u64, 8, false)?;
-        Ok(Self { fe, buf, max: Self::MAX_REQUEST })
+        Ok(Self {
+            fe,
+            buf,
+            max: Self::MAX_REQUEST,
+        })
     }
 
     /// Asks for `len` bytes on queue 0 and returns what the device wrote.
@@ -26,12 +30,25 @@ impl RngDevice {
         if len > self.max {
             return Err(Error::RequestTooLarge { len, max: self.max });
         }
-        self.fe.ram().write(self.buf, &vec![0u8; len]).ok_or(Error::OutOfGuestMemory(0))?;
-        self.fe.submit(0, &[Buf { gpa: self.buf, len: len as u32, writable: true }])?;
+        self.fe
+            .ram()
+            .write(self.buf, &vec![0u8; len])
+            .ok_or(Error::OutOfGuestMemory(0))?;
+        self.fe.submit(
+            0,
+            &[Buf {
+                gpa: self.buf,
+                len: len as u32,
+                writable: true,
+            }],
+        )?;
         let used = self.fe.wait_used(0)?;
         let n = (used.len as usize).min(len);
         let mut out = vec![0u8; n];
-        self.fe.ram().read(self.buf, &mut out).ok_or(Error::OutOfGuestMemory(0))?;
+        self.fe
+            .ram()
+            .read(self.buf, &mut out)
+            .ok_or(Error::OutOfGuestMemory(0))?;
         Ok(out)
     }
 

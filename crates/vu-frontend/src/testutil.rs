@@ -27,9 +27,15 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     pub fn new() -> io::Result<Self> {
         static N: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
         // Short names: Unix socket paths are limited to about 100 bytes.
-        let p = std::env::temp_dir().join(format!("vu{}-{}-{nanos:x}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let p = std::env::temp_dir().join(format!(
+            "vu{}-{}-{nanos:x}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir(&p)?;
         Ok(Self(p))
     }
@@ -76,12 +82,23 @@ impl BackendProcess {
     /// socket bound at `socket` (the test connects there), or a connected
     /// socket (then `socket` is not used and the back-end serves that one
     /// connection).
-    pub fn spawn_with_fd<S: AsRef<OsStr>>(binary: &Path, fd: std::os::fd::BorrowedFd<'_>, socket: PathBuf, args: &[S]) -> io::Result<Self> {
+    pub fn spawn_with_fd<S: AsRef<OsStr>>(
+        binary: &Path,
+        fd: std::os::fd::BorrowedFd<'_>,
+        socket: PathBuf,
+        args: &[S],
+    ) -> io::Result<Self> {
         let dir = TempDir::new()?;
         Self::start(binary, args, dir, socket, SocketArg::Fd(fd))
     }
 
-    fn start<S: AsRef<OsStr>>(binary: &Path, args: &[S], dir: TempDir, socket: PathBuf, how: SocketArg<'_>) -> io::Result<Self> {
+    fn start<S: AsRef<OsStr>>(
+        binary: &Path,
+        args: &[S],
+        dir: TempDir,
+        socket: PathBuf,
+        how: SocketArg<'_>,
+    ) -> io::Result<Self> {
         use std::os::fd::AsRawFd;
         let stderr = std::fs::File::create(dir.path().join("stderr"))?;
         let mut cmd = Command::new(binary);
@@ -104,7 +121,9 @@ impl BackendProcess {
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", binary.display())))?;
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot start {}: {e}", binary.display()))
+            })?;
         drop(inherited);
         Ok(Self { child, socket, dir })
     }
@@ -113,14 +132,20 @@ impl BackendProcess {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait()? {
-                return Err(io::Error::other(format!("back-end exited early ({status}): {}", self.stderr())));
+                return Err(io::Error::other(format!(
+                    "back-end exited early ({status}): {}",
+                    self.stderr()
+                )));
             }
             // A probe connection: the back-end sees it come and go.
             if UnixStream::connect(&self.socket).is_ok() {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "back-end socket never appeared"));
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "back-end socket never appeared",
+                ));
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -154,7 +179,10 @@ impl BackendProcess {
                 return Ok(s);
             }
             if Instant::now() > deadline {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "back-end did not exit"));
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "back-end did not exit",
+                ));
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -183,9 +211,14 @@ impl Rng {
     /// returned [`SeedReport`] alive for the test: it prints the seed if the
     /// test panics.
     pub fn from_env() -> (Self, SeedReport) {
-        let seed = std::env::var("VU_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
-        });
+        let seed = std::env::var("VU_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
         (Self(seed), SeedReport(seed))
     }
 
@@ -217,7 +250,10 @@ pub struct SeedReport(pub u64);
 impl Drop for SeedReport {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("test failed with seed {0}; rerun with VU_TEST_SEED={0}", self.0);
+            eprintln!(
+                "test failed with seed {0}; rerun with VU_TEST_SEED={0}",
+                self.0
+            );
         }
     }
 }

@@ -15,19 +15,38 @@ pub enum ProtocolError {
     #[error("payload of {size} bytes exceeds the {max}-byte limit")]
     Oversize { size: u32, max: u32 },
     #[error("{req:?}: payload is {got} bytes, expected {expected}")]
-    BadSize { req: FrontendReq, got: usize, expected: usize },
+    BadSize {
+        req: FrontendReq,
+        got: usize,
+        expected: usize,
+    },
     #[error("{req:?}: carries {got} file descriptors, expected {expected}")]
-    BadFdCount { req: FrontendReq, got: usize, expected: usize },
+    BadFdCount {
+        req: FrontendReq,
+        got: usize,
+        expected: usize,
+    },
     #[error("{req:?}: queue index {index} out of range (device has {max} queues)")]
-    BadQueueIndex { req: FrontendReq, index: u32, max: u32 },
+    BadQueueIndex {
+        req: FrontendReq,
+        index: u32,
+        max: u32,
+    },
     #[error("{req:?}: invalid value {value:#x} for {field}")]
-    BadValue { req: FrontendReq, field: &'static str, value: u64 },
+    BadValue {
+        req: FrontendReq,
+        field: &'static str,
+        value: u64,
+    },
     #[error("SET_MEM_TABLE: {count} regions (must be 1 to {max})")]
     BadRegionCount { count: u32, max: usize },
     #[error("memory region {index}: {reason}")]
     BadRegion { index: usize, reason: &'static str },
     #[error("{req:?} needs protocol feature {feature} which was not negotiated")]
-    NotNegotiated { req: FrontendReq, feature: &'static str },
+    NotNegotiated {
+        req: FrontendReq,
+        feature: &'static str,
+    },
     #[error("reply to {got:?} received while waiting for {expected:?}")]
     UnexpectedReply { got: u32, expected: FrontendReq },
     #[error("reply without the reply flag set")]

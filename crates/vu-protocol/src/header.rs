@@ -32,12 +32,20 @@ impl Header {
     /// A request header with the current version.
     pub fn request(request: u32, size: u32, need_reply: bool) -> Self {
         let flags = VERSION | if need_reply { Self::NEED_REPLY } else { 0 };
-        Self { request, flags, size }
+        Self {
+            request,
+            flags,
+            size,
+        }
     }
 
     /// The header of the reply to `self`, carrying `size` payload bytes.
     pub fn reply(&self, size: u32) -> Self {
-        Self { request: self.request, flags: VERSION | Self::REPLY, size }
+        Self {
+            request: self.request,
+            flags: VERSION | Self::REPLY,
+            size,
+        }
     }
 
     /// Whether the sender asked for an acknowledgement.
@@ -63,7 +71,10 @@ impl Header {
             return Err(ProtocolError::BadFlags(self.flags));
         }
         if self.size > crate::MAX_PAYLOAD_SIZE {
-            return Err(ProtocolError::Oversize { size: self.size, max: crate::MAX_PAYLOAD_SIZE });
+            return Err(ProtocolError::Oversize {
+                size: self.size,
+                max: crate::MAX_PAYLOAD_SIZE,
+            });
         }
         Ok(())
     }
@@ -84,10 +95,31 @@ mod tests {
 
     #[test]
     fn validate_rejects_version_flags_and_size() {
-        assert_eq!(Header { request: 1, flags: 2, size: 0 }.validate(), Err(ProtocolError::BadVersion(2)));
-        assert_eq!(Header { request: 1, flags: 0x11, size: 0 }.validate(), Err(ProtocolError::BadFlags(0x11)));
+        assert_eq!(
+            Header {
+                request: 1,
+                flags: 2,
+                size: 0
+            }
+            .validate(),
+            Err(ProtocolError::BadVersion(2))
+        );
+        assert_eq!(
+            Header {
+                request: 1,
+                flags: 0x11,
+                size: 0
+            }
+            .validate(),
+            Err(ProtocolError::BadFlags(0x11))
+        );
         assert!(matches!(
-            Header { request: 1, flags: 1, size: 4097 }.validate(),
+            Header {
+                request: 1,
+                flags: 1,
+                size: 4097
+            }
+            .validate(),
             Err(ProtocolError::Oversize { .. })
         ));
         assert_eq!(Header::request(1, 4096, false).validate(), Ok(()));

@@ -147,7 +147,10 @@ unsafe impl Pod for Inflight {}
 
 /// A full `SET_MEM_TABLE` body, encoded for sending.
 pub fn encode_mem_table(regions: &[MemoryRegion]) -> Vec<u8> {
-    let header = MemoryTableHeader { num_regions: regions.len() as u32, padding: 0 };
+    let header = MemoryTableHeader {
+        num_regions: regions.len() as u32,
+        padding: 0,
+    };
     let mut out = header.as_bytes().to_vec();
     for r in regions {
         out.extend_from_slice(r.as_bytes());
@@ -177,10 +180,18 @@ mod tests {
 
     #[test]
     fn mem_table_encodes_header_then_regions() {
-        let r = MemoryRegion { guest_phys_addr: 1, memory_size: 2, user_addr: 3, mmap_offset: 4 };
+        let r = MemoryRegion {
+            guest_phys_addr: 1,
+            memory_size: 2,
+            user_addr: 3,
+            mmap_offset: 4,
+        };
         let bytes = encode_mem_table(&[r, r]);
         assert_eq!(bytes.len(), 8 + 64);
-        assert_eq!(MemoryTableHeader::read_from(&bytes).map(|h| h.num_regions), Some(2));
+        assert_eq!(
+            MemoryTableHeader::read_from(&bytes).map(|h| h.num_regions),
+            Some(2)
+        );
         assert_eq!(MemoryRegion::read_from(&bytes[40..]), Some(r));
     }
 }

@@ -89,7 +89,10 @@ mod tests {
     #[test]
     fn codes_round_trip() {
         for code in 1..=40 {
-            assert_eq!(FrontendReq::from_code(code).map(FrontendReq::code), Some(code));
+            assert_eq!(
+                FrontendReq::from_code(code).map(FrontendReq::code),
+                Some(code)
+            );
         }
         assert_eq!(FrontendReq::from_code(0), None);
         assert_eq!(FrontendReq::from_code(41), None);

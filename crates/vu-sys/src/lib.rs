@@ -54,16 +54,24 @@ use std::io;
 pub fn take_inherited_socket(fd: std::os::fd::RawFd) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     static TAKEN: std::sync::Mutex<Vec<std::os::fd::RawFd>> = std::sync::Mutex::new(Vec::new());
-    let mut taken = TAKEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut taken = TAKEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if fd < 0 || taken.contains(&fd) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "file descriptor already taken or negative"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "file descriptor already taken or negative",
+        ));
     }
     // SAFETY: an all-zero stat is a valid out-buffer; fstat only writes it.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat on an integer fd with a valid out pointer.
     cvt(unsafe { libc::fstat(fd, &mut st) })?;
     if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "file descriptor is not a socket"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "file descriptor is not a socket",
+        ));
     }
     taken.push(fd);
     // SAFETY: the fd is open (fstat succeeded), it was inherited rather than
@@ -80,7 +88,13 @@ pub fn is_connected_socket(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<bool> 
     let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: getpeername writes at most `len` bytes into `addr`.
-    let r = unsafe { libc::getpeername(fd.as_raw_fd(), (&mut addr as *mut libc::sockaddr_storage).cast(), &mut len) };
+    let r = unsafe {
+        libc::getpeername(
+            fd.as_raw_fd(),
+            (&mut addr as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
     if r == 0 {
         return Ok(true);
     }
@@ -105,7 +119,8 @@ pub fn set_inheritable(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
 
 /// Sends SIGTERM to process `pid` (tests use it to check a clean exit).
 pub fn terminate(pid: u32) -> io::Result<()> {
-    let pid = libc::pid_t::try_from(pid).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let pid =
+        libc::pid_t::try_from(pid).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     // SAFETY: kill takes integer arguments.
     cvt(unsafe { libc::kill(pid, libc::SIGTERM) })?;
     Ok(())

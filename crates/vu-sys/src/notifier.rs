@@ -31,7 +31,10 @@ fn consume(fd: BorrowedFd<'_>) -> io::Result<bool> {
     let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
     if n < 0 {
         let e = io::Error::last_os_error();
-        if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) {
+        if matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+        ) {
             return Ok(false);
         }
         return Err(e);
@@ -42,7 +45,11 @@ fn consume(fd: BorrowedFd<'_>) -> io::Result<bool> {
 /// Waits until `fd` is readable or `timeout` passes; true if readable.
 fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
     let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     // SAFETY: one valid pollfd.
     let n = unsafe { libc::poll(&mut p, 1, ms) };
     if n < 0 {

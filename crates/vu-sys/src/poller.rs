@@ -14,7 +14,10 @@ pub struct Poller {
 
 impl Poller {
     pub fn new() -> io::Result<Self> {
-        Ok(Self { inner: polling::Poller::new()?, events: polling::Events::new() })
+        Ok(Self {
+            inner: polling::Poller::new()?,
+            events: polling::Events::new(),
+        })
     }
 
     /// Watches `fd` for readability (and hang-up), reported as `key`.
@@ -24,7 +27,13 @@ impl Poller {
         // Every caller in this workspace does so; were one to forget, epoll
         // and kqueue drop a closed fd's registration themselves, so the
         // worst outcome is a lost event, never a memory error.
-        unsafe { self.inner.add_with_mode(fd.as_raw_fd(), polling::Event::readable(key), polling::PollMode::Level) }
+        unsafe {
+            self.inner.add_with_mode(
+                fd.as_raw_fd(),
+                polling::Event::readable(key),
+                polling::PollMode::Level,
+            )
+        }
     }
 
     /// Stops watching `fd`.

@@ -44,8 +44,11 @@ impl MmapRegion {
         let page = page_size() as u64;
         let aligned = offset - offset % page;
         let start = offset - aligned;
-        let map_len = start.checked_add(len).ok_or_else(|| invalid("region length overflows"))?;
-        let map_len = usize::try_from(map_len).map_err(|_e| invalid("region does not fit the address space"))?;
+        let map_len = start
+            .checked_add(len)
+            .ok_or_else(|| invalid("region length overflows"))?;
+        let map_len = usize::try_from(map_len)
+            .map_err(|_e| invalid("region does not fit the address space"))?;
         if len == 0 {
             return Err(invalid("empty region"));
         }
@@ -53,13 +56,25 @@ impl MmapRegion {
         // SAFETY: a fresh mapping chosen by the kernel (no fixed address), so
         // no existing memory is affected; failure is checked below.
         let p = unsafe {
-            libc::mmap(std::ptr::null_mut(), map_len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.as_raw_fd(), off)
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                off,
+            )
         };
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
         let base = NonNull::new(p.cast::<u8>()).ok_or_else(|| invalid("mmap returned null"))?;
-        Ok(Self { base, map_len, start: start as usize, len: len as usize })
+        Ok(Self {
+            base,
+            map_len,
+            start: start as usize,
+            len: len as usize,
+        })
     }
 
     /// Length of the region in bytes.
@@ -90,7 +105,10 @@ impl MmapRegion {
 
     /// Whether `len` bytes at `offset` lie inside the region.
     pub fn contains(&self, offset: u64, len: u64) -> bool {
-        usize::try_from(len).ok().and_then(|len| self.ptr(offset, len)).is_some()
+        usize::try_from(len)
+            .ok()
+            .and_then(|len| self.ptr(offset, len))
+            .is_some()
     }
 
     /// Copies `buf.len()` bytes at `offset` into `buf`.

@@ -31,12 +31,22 @@ fn cmsg_space(fds: usize) -> usize {
 }
 
 /// Sends `data` with `fds` attached in one `sendmsg`. Returns the bytes sent.
-pub fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
+pub fn send_with_fds(
+    sock: BorrowedFd<'_>,
+    data: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> io::Result<usize> {
     if fds.len() > MAX_SEND_FDS {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many file descriptors for one message"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "too many file descriptors for one message",
+        ));
     }
     let mut cbuf = CmsgBuf([0; 256]);
-    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
     // SAFETY: an all-zero msghdr is a valid "no name, no control" header.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
@@ -79,7 +89,10 @@ pub fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) 
 /// check for a termination signal before retrying.
 pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<RecvResult> {
     let mut cbuf = CmsgBuf([0; 256]);
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
     // SAFETY: an all-zero msghdr is a valid "no name, no control" header.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
@@ -114,7 +127,11 @@ pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<RecvRes
         crate::set_cloexec(std::os::fd::AsFd::as_fd(fd))?;
     }
     let fds_truncated = msg.msg_flags & libc::MSG_CTRUNC != 0 || fds.len() > MAX_RECV_FDS;
-    Ok(RecvResult { len: n as usize, fds, fds_truncated })
+    Ok(RecvResult {
+        len: n as usize,
+        fds,
+        fds_truncated,
+    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,10 @@ use vu_frontend::blk::{features, status};
 #[test]
 fn config_space_describes_the_image() {
     let image = Image::new(&vec![0u8; 3 * 1024 * 1024 + 512]);
-    let backend = start(&image.path, &["--num-queues", "3", "--serial", "disk-serial-1"]);
+    let backend = start(
+        &image.path,
+        &["--num-queues", "3", "--serial", "disk-serial-1"],
+    );
     let mut dev = connect(&backend, 3);
     let c = *dev.config().expect("CONFIG negotiated");
     assert_eq!(c.capacity, (3 * 1024 * 1024 + 512) / 512);
@@ -38,7 +41,10 @@ fn discard_and_write_zeroes_are_advertised_exactly_where_the_os_has_them() {
     let dev = connect(&backend, 1);
     let linux_or_freebsd = cfg!(any(target_os = "linux", target_os = "freebsd"));
     assert_eq!(dev.features() & features::DISCARD != 0, linux_or_freebsd);
-    assert_eq!(dev.features() & features::WRITE_ZEROES != 0, linux_or_freebsd);
+    assert_eq!(
+        dev.features() & features::WRITE_ZEROES != 0,
+        linux_or_freebsd
+    );
 }
 
 #[test]
@@ -46,5 +52,14 @@ fn more_queues_than_the_device_has_are_refused() {
     let image = Image::new(&vec![0u8; 1 << 20]);
     let backend = start(&image.path, &["--num-queues", "2"]);
     let err = BlkDevice::connect(backend.socket(), &options(3)).unwrap_err();
-    assert!(matches!(err, vu_frontend::Error::TooManyQueues { requested: 3, available: 2 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            vu_frontend::Error::TooManyQueues {
+                requested: 3,
+                available: 2
+            }
+        ),
+        "{err}"
+    );
 }

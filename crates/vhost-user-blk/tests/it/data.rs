@@ -39,7 +39,14 @@ fn random_reads_and_writes_match_the_model_across_queues() {
             if dev.free_slots(*q) == 0 {
                 assert_eq!(dev.wait(*q).unwrap().status, status::OK);
             }
-            dev.submit(*q, &BlkRequest::Write { sector: *sector as u64, data }).unwrap();
+            dev.submit(
+                *q,
+                &BlkRequest::Write {
+                    sector: *sector as u64,
+                    data,
+                },
+            )
+            .unwrap();
             model[sector * SECTOR..sector * SECTOR + data.len()].copy_from_slice(data);
         }
         for q in 0..4u16 {
@@ -54,7 +61,10 @@ fn random_reads_and_writes_match_the_model_across_queues() {
             let &(_, sector, sectors) = reads.iter().find(|r| r.0 == c.tag).expect("known tag");
             assert_eq!(c.status, status::OK);
             assert_eq!(c.used_len as usize, sectors * SECTOR + 1);
-            assert!(c.data == model[sector * SECTOR..(sector + sectors) * SECTOR], "read of {sectors} sectors at {sector} differs from the model");
+            assert!(
+                c.data == model[sector * SECTOR..(sector + sectors) * SECTOR],
+                "read of {sectors} sectors at {sector} differs from the model"
+            );
             checked += 1;
         };
         for _ in 0..12 {
@@ -64,7 +74,15 @@ fn random_reads_and_writes_match_the_model_across_queues() {
             }
             let sectors = 1 + rng.below(128) as usize;
             let sector = rng.below((DISK / SECTOR - sectors) as u64) as usize;
-            let tag = dev.submit(q, &BlkRequest::Read { sector: sector as u64, len: sectors * SECTOR }).unwrap();
+            let tag = dev
+                .submit(
+                    q,
+                    &BlkRequest::Read {
+                        sector: sector as u64,
+                        len: sectors * SECTOR,
+                    },
+                )
+                .unwrap();
             reads.push((tag, sector, sectors));
         }
         for q in 0..4u16 {
@@ -75,7 +93,10 @@ fn random_reads_and_writes_match_the_model_across_queues() {
         assert_eq!(checked, reads.len());
     }
     drop(dev);
-    assert!(image.contents() == model, "image file differs from the model");
+    assert!(
+        image.contents() == model,
+        "image file differs from the model"
+    );
 }
 
 #[test]
@@ -84,9 +105,15 @@ fn out_of_range_io_fails_without_touching_the_file() {
     let backend = start(&image.path, &[]);
     let mut dev = connect(&backend, 1);
     assert_eq!(dev.write(0, 63, &[1u8; 2 * SECTOR]).unwrap(), status::IOERR);
-    assert_eq!(dev.write(0, u64::MAX / 256, &[1u8; SECTOR]).unwrap(), status::IOERR);
+    assert_eq!(
+        dev.write(0, u64::MAX / 256, &[1u8; SECTOR]).unwrap(),
+        status::IOERR
+    );
     assert_eq!(dev.read(0, 64, SECTOR).unwrap().0, status::IOERR);
-    assert_eq!(dev.read(0, 63, SECTOR).unwrap(), (status::OK, vec![7u8; SECTOR]));
+    assert_eq!(
+        dev.read(0, 63, SECTOR).unwrap(),
+        (status::OK, vec![7u8; SECTOR])
+    );
     drop(dev);
     assert_eq!(image.contents(), vec![7u8; 64 * SECTOR]);
 }
@@ -98,8 +125,14 @@ fn read_only_rejects_writes_and_leaves_the_file_unchanged() {
     let backend = start(&image.path, &["--read-only"]);
     let mut dev = connect(&backend, 1);
     assert_ne!(dev.features() & features::RO, 0);
-    assert_eq!(dev.features() & (features::DISCARD | features::WRITE_ZEROES), 0);
-    assert_eq!(dev.write(0, 0, &[0xffu8; 4 * SECTOR]).unwrap(), status::IOERR);
+    assert_eq!(
+        dev.features() & (features::DISCARD | features::WRITE_ZEROES),
+        0
+    );
+    assert_eq!(
+        dev.write(0, 0, &[0xffu8; 4 * SECTOR]).unwrap(),
+        status::IOERR
+    );
     assert_eq!(dev.write_zeroes(0, 0, 8, false).unwrap(), status::UNSUPP);
     assert_eq!(dev.discard(0, 0, 8).unwrap(), status::UNSUPP);
     let (st, data) = dev.read(0, 0, 4 * SECTOR).unwrap();
@@ -130,17 +163,33 @@ fn discard_and_write_zeroes_zero_the_range_where_advertised() {
     if f & features::WRITE_ZEROES != 0 {
         assert_eq!(dev.write_zeroes(0, 8, 16, false).unwrap(), status::OK);
         assert_eq!(dev.write_zeroes(0, 40, 8, true).unwrap(), status::OK);
-        assert_eq!(dev.read(0, 8, 16 * SECTOR).unwrap(), (status::OK, vec![0u8; 16 * SECTOR]));
-        assert_eq!(dev.read(0, 40, 8 * SECTOR).unwrap(), (status::OK, vec![0u8; 8 * SECTOR]));
-        assert_eq!(dev.read(0, 24, SECTOR).unwrap(), (status::OK, vec![0x11u8; SECTOR]));
-        assert_eq!(dev.write_zeroes(0, 250, 16, false).unwrap(), status::IOERR, "past the end");
+        assert_eq!(
+            dev.read(0, 8, 16 * SECTOR).unwrap(),
+            (status::OK, vec![0u8; 16 * SECTOR])
+        );
+        assert_eq!(
+            dev.read(0, 40, 8 * SECTOR).unwrap(),
+            (status::OK, vec![0u8; 8 * SECTOR])
+        );
+        assert_eq!(
+            dev.read(0, 24, SECTOR).unwrap(),
+            (status::OK, vec![0x11u8; SECTOR])
+        );
+        assert_eq!(
+            dev.write_zeroes(0, 250, 16, false).unwrap(),
+            status::IOERR,
+            "past the end"
+        );
     } else {
         assert_eq!(dev.write_zeroes(0, 8, 16, false).unwrap(), status::UNSUPP);
     }
     if f & features::DISCARD != 0 {
         // Discarded blocks read back as zeroes on every OS that offers it here.
         assert_eq!(dev.discard(0, 128, 64).unwrap(), status::OK);
-        assert_eq!(dev.read(0, 128, 64 * SECTOR).unwrap(), (status::OK, vec![0u8; 64 * SECTOR]));
+        assert_eq!(
+            dev.read(0, 128, 64 * SECTOR).unwrap(),
+            (status::OK, vec![0u8; 64 * SECTOR])
+        );
     } else {
         assert_eq!(dev.discard(0, 128, 64).unwrap(), status::UNSUPP);
     }
@@ -166,12 +215,30 @@ fn a_request_spanning_two_memory_regions_is_split_correctly() {
     for i in 0..4u64 {
         let mut data = vec![0u8; 512 << 10];
         rng.fill(&mut data);
-        let tags: Vec<u64> = (0..4).map(|_| dev.submit(0, &BlkRequest::Write { sector: i, data: &data }).unwrap()).collect();
+        let tags: Vec<u64> = (0..4)
+            .map(|_| {
+                dev.submit(
+                    0,
+                    &BlkRequest::Write {
+                        sector: i,
+                        data: &data,
+                    },
+                )
+                .unwrap()
+            })
+            .collect();
         for _ in &tags {
             assert_eq!(dev.wait(0).unwrap().status, status::OK);
         }
         for _ in 0..4 {
-            dev.submit(0, &BlkRequest::Read { sector: i, len: data.len() }).unwrap();
+            dev.submit(
+                0,
+                &BlkRequest::Read {
+                    sector: i,
+                    len: data.len(),
+                },
+            )
+            .unwrap();
         }
         for _ in 0..4 {
             let c = dev.wait(0).unwrap();

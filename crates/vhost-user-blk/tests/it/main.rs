@@ -45,7 +45,13 @@ pub fn start(image: &Path, extra: &[&str]) -> BackendProcess {
 
 pub fn options(num_queues: u16) -> BlkOptions {
     BlkOptions {
-        frontend: Options { num_queues, queue_size: 128, regions: 2, region_size: 8 << 20, ..Options::default() },
+        frontend: Options {
+            num_queues,
+            queue_size: 128,
+            regions: 2,
+            region_size: 8 << 20,
+            ..Options::default()
+        },
         max_request_bytes: 64 << 10,
         segment_size: Some(4096),
         depth: 16,
@@ -60,7 +66,10 @@ pub fn connect(backend: &BackendProcess, num_queues: u16) -> BlkDevice {
 pub fn assert_still_serving(backend: &BackendProcess) {
     let mut dev = connect(backend, 1);
     let data = vec![0x5a; 1024];
-    assert_eq!(dev.write(0, 8, &data).unwrap(), vu_frontend::blk::status::OK);
+    assert_eq!(
+        dev.write(0, 8, &data).unwrap(),
+        vu_frontend::blk::status::OK
+    );
     let (st, back) = dev.read(0, 8, 1024).unwrap();
     assert_eq!(st, vu_frontend::blk::status::OK);
     assert_eq!(back, data);

@@ -60,7 +60,10 @@ fn reconnect_and_sigterm() {
 
 #[test]
 fn print_capabilities_matches_the_descriptor_file() {
-    let out = std::process::Command::new(binary()).arg("--print-capabilities").output().unwrap();
+    let out = std::process::Command::new(binary())
+        .arg("--print-capabilities")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains(r#""type": "rng""#), "{text}");
@@ -73,10 +76,15 @@ fn malformed_message_closes_only_that_connection() {
     let mut backend = start();
     let conn = vu_frontend::Connection::connect(backend.socket()).unwrap();
     // GET_CONFIG without the CONFIG protocol feature (the rng has none).
-    conn.send(vu_protocol::FrontendReq::GetConfig, &[0u8; 16], &[], false).unwrap();
+    conn.send(vu_protocol::FrontendReq::GetConfig, &[0u8; 16], &[], false)
+        .unwrap();
     assert!(conn.wait_closed(std::time::Duration::from_secs(20)));
     let mut dev = connect(&backend);
     check_entropy(&mut dev, 32);
     assert!(backend.is_running());
-    assert!(backend.stderr().contains("closing connection"), "{}", backend.stderr());
+    assert!(
+        backend.stderr().contains("closing connection"),
+        "{}",
+        backend.stderr()
+    );
 }

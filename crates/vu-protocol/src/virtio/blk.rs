@@ -161,15 +161,30 @@ mod tests {
 
     #[test]
     fn config_round_trips_at_spec_offsets() {
-        let c = Config { capacity: 8, blk_size: 4096, num_queues: 3, max_write_zeroes_seg: 1, write_zeroes_may_unmap: 1, ..Config::default() };
+        let c = Config {
+            capacity: 8,
+            blk_size: 4096,
+            num_queues: 3,
+            max_write_zeroes_seg: 1,
+            write_zeroes_may_unmap: 1,
+            ..Config::default()
+        };
         let b = c.to_le_bytes();
         assert_eq!(b[0], 8);
         assert_eq!(&b[20..24], &4096u32.to_le_bytes());
         assert_eq!(b[34], 3);
         assert_eq!(Config::from_le_bytes(&b), c);
-        let h = ReqHeader { kind: req::OUT, ioprio: 0, sector: 9 };
+        let h = ReqHeader {
+            kind: req::OUT,
+            ioprio: 0,
+            sector: 9,
+        };
         assert_eq!(ReqHeader::from_le_bytes(&h.to_le_bytes()), h);
-        let d = DiscardWriteZeroes { sector: 1, num_sectors: 2, flags: 1 };
+        let d = DiscardWriteZeroes {
+            sector: 1,
+            num_sectors: 2,
+            flags: 1,
+        };
         assert_eq!(DiscardWriteZeroes::from_le_bytes(&d.to_le_bytes()), d);
     }
 }

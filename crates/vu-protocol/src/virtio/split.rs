@@ -97,7 +97,10 @@ pub struct UsedElem {
 impl UsedElem {
     pub fn from_le_bytes(b: [u8; 8]) -> Self {
         let [i0, i1, i2, i3, l0, l1, l2, l3] = b;
-        Self { id: u32::from_le_bytes([i0, i1, i2, i3]), len: u32::from_le_bytes([l0, l1, l2, l3]) }
+        Self {
+            id: u32::from_le_bytes([i0, i1, i2, i3]),
+            len: u32::from_le_bytes([l0, l1, l2, l3]),
+        }
     }
 
     pub fn to_le_bytes(self) -> [u8; 8] {
@@ -114,7 +117,12 @@ mod tests {
 
     #[test]
     fn descriptor_round_trips_little_endian() {
-        let d = Descriptor { addr: 0x0102_0304_0506_0708, len: 0x0a0b_0c0d, flags: 3, next: 0x0102 };
+        let d = Descriptor {
+            addr: 0x0102_0304_0506_0708,
+            len: 0x0a0b_0c0d,
+            flags: 3,
+            next: 0x0102,
+        };
         let b = d.to_le_bytes();
         assert_eq!(b[0], 0x08);
         assert_eq!(b[14], 0x02);

@@ -20,7 +20,8 @@ pub(crate) fn notifier_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 pub(crate) fn shm_fd() -> io::Result<OwnedFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: the name is a NUL-terminated literal; flags are integers.
-    let fd = crate::cvt(unsafe { libc::memfd_create(c"vu-sys-guest-ram".as_ptr(), libc::MFD_CLOEXEC) })?;
+    let fd =
+        crate::cvt(unsafe { libc::memfd_create(c"vu-sys-guest-ram".as_ptr(), libc::MFD_CLOEXEC) })?;
     // SAFETY: the fd is new and owned by nothing else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -44,8 +45,16 @@ pub(crate) fn posix_shm_fd() -> io::Result<OwnedFd> {
 fn unlinked_temp_file() -> io::Result<OwnedFd> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let path = std::env::temp_dir().join(format!("vu-sys-shm-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
-    let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+    let path = std::env::temp_dir().join(format!(
+        "vu-sys-shm-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
     std::fs::remove_file(&path)?;
     Ok(file.into())
 }
@@ -58,10 +67,20 @@ fn shm_open_unlinked() -> io::Result<OwnedFd> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let mut attempts = 0;
     loop {
-        let name = format!("/vu-sys-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "/vu-sys-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         let c = CString::new(name).map_err(io::Error::other)?;
         // SAFETY: `c` is a NUL-terminated string; flags and mode are integers.
-        let fd = unsafe { libc::shm_open(c.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600) };
+        let fd = unsafe {
+            libc::shm_open(
+                c.as_ptr(),
+                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
+                0o600,
+            )
+        };
         if fd == -1 {
             let e = io::Error::last_os_error();
             attempts += 1;
@@ -78,7 +97,6 @@ fn shm_open_unlinked() -> io::Result<OwnedFd> {
         return Ok(fd);
     }
 }
-
 
 #[cfg(target_os = "freebsd")]
 mod space {
@@ -99,7 +117,15 @@ mod space {
         // A short deallocation leaves the rest in `range`; repeat until done.
         while range.r_len > 0 {
             // SAFETY: `range` is a valid in/out argument for this call.
-            crate::cvt(unsafe { libc::fspacectl(file.as_raw_fd(), libc::SPACECTL_DEALLOC, &range, 0, &mut range) })?;
+            crate::cvt(unsafe {
+                libc::fspacectl(
+                    file.as_raw_fd(),
+                    libc::SPACECTL_DEALLOC,
+                    &range,
+                    0,
+                    &mut range,
+                )
+            })?;
         }
         Ok(())
     }
