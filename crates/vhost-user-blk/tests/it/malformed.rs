@@ -372,3 +372,49 @@ fn valid_indirect_chain_is_served() {
     assert_eq!(&out[..11], b"indirect-ok");
     assert_eq!(out[20], 0, "status OK");
 }
+
+#[test]
+fn random_messages_never_stop_the_back_end() {
+    let (mut rng, _seed) = vu_frontend::testutil::Rng::from_env();
+    let image = Image::new(&vec![0u8; 1 << 20]);
+    let mut backend = start(&image.path, &[]);
+    for _ in 0..200 {
+        let c = connect_raw(&backend);
+        for _ in 0..1 + rng.below(4) {
+            // Mostly known requests with version 1, sizes near the real ones.
+            let request = if rng.below(8) == 0 {
+                rng.next_u64() as u32
+            } else {
+                1 + rng.below(40) as u32
+            };
+            let flags = if rng.below(8) == 0 {
+                rng.next_u64() as u32
+            } else {
+                1 | (rng.below(2) as u32) << 3
+            };
+            let len = rng.below(64) as usize;
+            let size = if rng.below(8) == 0 {
+                rng.next_u64() as u32
+            } else {
+                len as u32
+            };
+            let mut payload = vec![0u8; len];
+            rng.fill(&mut payload);
+            let n = vu_sys::Notifier::new().unwrap();
+            let fds: Vec<_> = (0..rng.below(3)).map(|_| n.read_fd()).collect();
+            if c.send_raw(&raw(request, flags, size, &payload), &fds)
+                .is_err()
+            {
+                break;
+            }
+        }
+        let _ = c.shutdown_write();
+        assert!(c.wait_closed(CLOSE_WAIT), "connection left open");
+    }
+    assert!(backend.is_running(), "back-end died:\n{}", backend.stderr());
+    let log = backend.stderr();
+    assert!(!log.contains("panicked"), "{log}");
+    // Every connection (plus the readiness probe) was accepted and ended.
+    assert!(log.matches("front-end connected").count() > 200, "{log}");
+    assert_still_serving(&backend);
+}
