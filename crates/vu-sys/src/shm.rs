@@ -19,6 +19,29 @@ fn invalid(msg: &'static str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
+/// A size or offset that does not fit the type the OS call takes.
+#[derive(Debug)]
+struct OutOfRange {
+    what: &'static str,
+    source: std::num::TryFromIntError,
+}
+
+impl std::fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} out of range", self.what)
+    }
+}
+
+impl std::error::Error for OutOfRange {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn out_of_range(what: &'static str) -> impl FnOnce(std::num::TryFromIntError) -> io::Error {
+    move |source| io::Error::new(io::ErrorKind::InvalidInput, OutOfRange { what, source })
+}
+
 /// A `MAP_SHARED`, read-write mapping of (part of) an fd, unmapped on drop.
 #[derive(Debug)]
 pub struct MmapRegion {
@@ -47,12 +70,11 @@ impl MmapRegion {
         let map_len = start
             .checked_add(len)
             .ok_or_else(|| invalid("region length overflows"))?;
-        let map_len = usize::try_from(map_len)
-            .map_err(|_e| invalid("region does not fit the address space"))?;
+        let map_len = usize::try_from(map_len).map_err(out_of_range("region length"))?;
         if len == 0 {
             return Err(invalid("empty region"));
         }
-        let off = libc::off_t::try_from(aligned).map_err(|_e| invalid("mmap offset too large"))?;
+        let off = libc::off_t::try_from(aligned).map_err(out_of_range("mmap offset"))?;
         // SAFETY: a fresh mapping chosen by the kernel (no fixed address), so
         // no existing memory is affected; failure is checked below.
         let p = unsafe {
@@ -181,7 +203,7 @@ impl SharedMemory {
     /// FreeBSD, an unlinked POSIX shared memory object elsewhere).
     pub fn new(size: u64) -> io::Result<Self> {
         let fd = crate::os::shm_fd()?;
-        let len = libc::off_t::try_from(size).map_err(|_e| invalid("size too large"))?;
+        let len = libc::off_t::try_from(size).map_err(out_of_range("shared memory size"))?;
         // SAFETY: ftruncate on an fd we own, with an integer length.
         crate::cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) })?;
         let map = MmapRegion::map(fd.as_fd(), 0, size)?;
