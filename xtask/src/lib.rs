@@ -19,6 +19,7 @@ pub mod progress;
 pub mod render;
 pub mod report;
 pub mod results;
+pub mod test;
 #[doc(hidden)]
 pub mod testing;
 pub mod toolchain;
