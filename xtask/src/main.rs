@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{doctor, exit, matrix, report, BadInput};
+use xtask::{doctor, exit, matrix, msrv, platforms, report, BadInput};
 
 /// Builds and tests a cargo workspace across Linux, FreeBSD, OpenBSD and NetBSD
 /// on many architectures, and reports what it saw.
@@ -19,6 +19,8 @@ enum Command {
     Matrix(Box<matrix::Args>),
     Report(report::Args),
     Doctor(doctor::Args),
+    Platforms(platforms::Args),
+    Msrv(msrv::Args),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +29,8 @@ fn main() -> ExitCode {
         Command::Matrix(args) => matrix::run(*args),
         Command::Report(args) => report::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Platforms(args) => platforms::run(args),
+        Command::Msrv(args) => msrv::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
