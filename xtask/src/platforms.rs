@@ -214,7 +214,11 @@ fn run_tiers(model: &Model, args: TiersArgs) -> Result<u8> {
 }
 
 fn run_refresh(model: &Model, path: &std::path::Path, args: RefreshArgs) -> Result<u8> {
-    let now = crate::host::now_rfc3339();
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(crate::host::now_rfc3339);
     let mut status: RustStatusFile = model.rust_status.clone();
     let wants = |o: OnlyArg| args.only.is_empty() || args.only.contains(&o);
     let only: Vec<Fetcher> = args

@@ -23,6 +23,7 @@ pub const HEADER: &str = "\
 # where it was read (`apt:` = through this host's own apt sources) and when.
 # `stale-since`: refreshes since then could not reach the source (`error` says why);
 # the values shown are the last ones obtained. No `package` and an `error`: never fetched.
+# `error` without `stale-since`: the last answer was incomplete (some lists failed).
 ";
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -109,7 +110,7 @@ pub struct PlatformPackages {
     /// The first refresh after `checked` that could not reach the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale_since: Option<String>,
-    /// Why the last refresh got nothing.
+    /// Why the last refresh got nothing (with `stale-since`), or why its answer is incomplete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Every Rust compiler package the source lists; empty when it lists none

@@ -183,18 +183,28 @@ impl AptState {
             "-oDir::Etc::SourceList=/dev/null".into(),
             format!("-oDir::Etc::SourceParts={d}/sources.list.d"),
             "-oAcquire::Languages=none".into(),
+            // Mirrors mid-sync answer with files of the wrong size now and then.
+            "-oAcquire::Retries=3".into(),
         ]
     }
 
-    pub fn update(&self) -> Result<()> {
-        Cmd::new("apt-get")
-            .args(self.options())
-            .args(["-q", "update"])
-            .timeout(Duration::from_secs(900))
-            .run()?
-            .ok()
-            .with_context(|| format!("cannot update the apt lists for {}", self.arch))?;
-        Ok(())
+    /// `apt-get update`. apt keeps the lists it could download when others
+    /// fail (a mirror mid-sync): then `Ok(Some(errors))`, apt's errors
+    /// without the archive's host, and the answer is incomplete.
+    pub fn update(&self) -> Result<Option<String>> {
+        let out = Cmd::new("apt-get").args(self.options()).args(["-q", "update"]).timeout(Duration::from_secs(900)).run()?;
+        if out.record.success() {
+            return Ok(None);
+        }
+        let errors: Vec<String> = String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.starts_with("E:")).map(redact_hosts).collect();
+        let text = format!("`apt-get update` for {} failed ({}): {}", self.arch, out.record.describe(), errors.join(" "));
+        let has_lists = std::fs::read_dir(self.dir.join("lists"))
+            .map(|d| d.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().contains("_Packages")))
+            .unwrap_or(false);
+        if out.record.timed_out || out.record.cancelled || !has_lists {
+            bail!(text);
+        }
+        Ok(Some(text))
     }
 
     /// `rustc` and its alternatives that this state's lists know.
@@ -248,14 +258,38 @@ pub fn parse_madison(text: &str, arch: &str, now: &str) -> Result<Vec<PackagedRu
     Ok(out)
 }
 
+/// apt's message with every `scheme://host` shortened to `apt:` and `[IP: …]` dropped,
+/// so that what is recorded names no archive host.
+pub fn redact_hosts(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("://") {
+        let start = rest[..i].rfind(|c: char| !c.is_ascii_alphanumeric() && c != '+').map(|s| s + 1).unwrap_or(0);
+        out.push_str(&rest[..start]);
+        out.push_str("apt:");
+        let after = &rest[i + 3..];
+        let host_end = after.find(['/', ' ']).unwrap_or(after.len());
+        rest = after[host_end..].strip_prefix('/').unwrap_or(&after[host_end..]);
+    }
+    out.push_str(rest);
+    match out.find(" [IP:") {
+        Some(i) => {
+            let end = out[i..].find(']').map(|e| i + e + 1).unwrap_or(out.len());
+            format!("{}{}", &out[..i], &out[end..])
+        }
+        None => out,
+    }
+}
+
 /// The path of an archive URI without scheme and host: what the record keeps.
 fn uri_path(uri: &str) -> &str {
     let rest = uri.split_once("://").map(|(_, r)| r).unwrap_or(uri);
     rest.split_once('/').map(|(_, p)| p.trim_end_matches('/')).unwrap_or("")
 }
 
-/// The compiler packages of one release × Debian architecture, live.
-pub fn fetch(cache: &Path, release: &str, debian_arch: &str, now: &str, progress: &dyn Fn(&str)) -> Result<Vec<PackagedRust>> {
+/// The compiler packages of one release × Debian architecture, live, and
+/// what made the answer incomplete, if anything.
+pub fn fetch(cache: &Path, release: &str, debian_arch: &str, now: &str, progress: &dyn Fn(&str)) -> Result<(Vec<PackagedRust>, Option<String>)> {
     let codename = codename(release).with_context(|| format!("no Debian codename known for release `{release}`"))?;
     let os_release = std::fs::read_to_string("/etc/os-release").context("cannot read /etc/os-release")?;
     let host = host_codename(&os_release).context("/etc/os-release has no VERSION_CODENAME: is this host Debian?")?;
@@ -263,12 +297,12 @@ pub fn fetch(cache: &Path, release: &str, debian_arch: &str, now: &str, progress
     let text = retarget(&sources, &host, codename)?;
     let state = AptState::prepare(cache.join("apt").join(format!("{codename}-{debian_arch}")), debian_arch, &text)?;
     progress(&format!("debian: apt-get update for {codename} {debian_arch}"));
-    state.update()?;
+    let incomplete = state.update()?;
     let names = state.compiler_packages()?;
     if names.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), incomplete));
     }
-    parse_madison(&state.madison(&names)?, debian_arch, now)
+    Ok((parse_madison(&state.madison(&names)?, debian_arch, now)?, incomplete))
 }
 
 #[cfg(test)]
@@ -325,6 +359,10 @@ mod tests {
         "#]]
         .assert_debug_eq(&got);
         assert!(parse_madison("rustc | 1.63\n", "arm64", "x").is_err());
+        assert_eq!(
+            redact_hosts("E: Failed to fetch http://archive.example/debian-security/dists/x/Packages.xz  Bad size [IP: 192.0.2.1 80]"),
+            "E: Failed to fetch apt:debian-security/dists/x/Packages.xz  Bad size"
+        );
         assert!(is_compiler("rustc-1.80") && is_compiler("rustc-web") && !is_compiler("rustc-dbgsym"));
     }
 }

@@ -121,7 +121,8 @@ fn mark(cell: &str) -> Option<bool> {
     let c = cell.split("[^").next().unwrap_or("").trim();
     match c {
         "✓" => Some(true),
-        "" => Some(false),
+        // `?`: unknown (1.96 has one such row); not known to build host tools.
+        "" | "?" => Some(false),
         _ => None,
     }
 }
@@ -172,7 +173,7 @@ pub fn parse(text: &str) -> Result<PlatformSupport> {
             let host_tools = match (sec.host_tools, host_col) {
                 (Some(h), _) => h,
                 (None, Some(c)) => mark(row.get(c).map(String::as_str).unwrap_or(""))
-                    .with_context(|| format!("{}: `{target}`: the host column is neither ✓ nor empty", at()))?,
+                    .with_context(|| format!("{}: `{target}`: the host column is neither ✓, ? nor empty", at()))?,
                 (None, None) => unreachable!("checked at the header"),
             };
             let std = match std_col {

@@ -60,10 +60,19 @@ pub struct Summary {
     pub repology: Option<Result<usize, String>>,
 }
 
+/// What a fetch got: the packages, and why the answer may be incomplete.
+pub type Answer = (Vec<PackagedRust>, Option<String>);
+
 /// Folds one fetch's outcome into a platform's entry.
-pub fn apply(old: Option<&PlatformPackages>, fetcher: Fetcher, outcome: Result<Vec<PackagedRust>, String>, now: &str) -> PlatformPackages {
+pub fn apply(old: Option<&PlatformPackages>, fetcher: Fetcher, outcome: Result<Answer, String>, now: &str) -> PlatformPackages {
     match (outcome, old) {
-        (Ok(package), _) => PlatformPackages { fetcher, checked: Some(now.into()), stale_since: None, error: None, package },
+        (Ok((package, incomplete)), _) => PlatformPackages {
+            fetcher,
+            checked: Some(now.into()),
+            stale_since: None,
+            error: incomplete.map(|e| format!("incomplete answer: {e}")),
+            package,
+        },
         (Err(error), Some(old)) => PlatformPackages {
             stale_since: Some(old.stale_since.clone().unwrap_or_else(|| now.into())),
             error: Some(error),
@@ -73,15 +82,16 @@ pub fn apply(old: Option<&PlatformPackages>, fetcher: Fetcher, outcome: Result<V
     }
 }
 
-fn fetch_one(platform: &Platform, fetcher: Fetcher, sources: &Sources, client: &Client, now: &str, progress: &dyn Fn(&str)) -> Result<Vec<PackagedRust>> {
+fn fetch_one(platform: &Platform, fetcher: Fetcher, sources: &Sources, client: &Client, now: &str, progress: &dyn Fn(&str)) -> Result<Answer> {
+    let complete = |r: Result<Vec<PackagedRust>>| r.map(|p| (p, None));
     match fetcher {
         Fetcher::Debian => {
             let arch = platform.debian_arch.as_deref().ok_or_else(|| anyhow::anyhow!("{}: no `debian-arch` in {}", platform.id, platform.source))?;
             debian::fetch(&sources.cache, &platform.release, arch, now, progress)
         }
-        Fetcher::Freebsd => freebsd::fetch(client, &sources.freebsd, &platform.release, &platform.arch, now),
-        Fetcher::Openbsd => openbsd::fetch(client, &sources.openbsd, &platform.release, &platform.arch, now),
-        Fetcher::Netbsd => netbsd::fetch(client, &sources.netbsd, &platform.release, &platform.arch, now),
+        Fetcher::Freebsd => complete(freebsd::fetch(client, &sources.freebsd, &platform.release, &platform.arch, now)),
+        Fetcher::Openbsd => complete(openbsd::fetch(client, &sources.openbsd, &platform.release, &platform.arch, now)),
+        Fetcher::Netbsd => complete(netbsd::fetch(client, &sources.netbsd, &platform.release, &platform.arch, now)),
     }
 }
 
@@ -113,15 +123,18 @@ pub fn refresh(
             fetch_one(platform, fetcher, sources, &client, now, progress).map_err(|err| {
                 let text = format!("{err:#}");
                 if err.downcast_ref::<Unreachable>().is_some() {
-                    let text = format!("not reachable from this host: {text}");
-                    unreachable.insert(fetcher, text.clone());
-                    text
+                    unreachable.insert(fetcher, format!("not reachable from this host (as for {}: {text})", platform.id));
+                    format!("not reachable from this host: {text}")
                 } else {
                     text
                 }
             })
         };
         match &outcome {
+            Ok((_, Some(why))) => {
+                summary.fresh.push(platform.id.clone());
+                summary.failed.insert(platform.id.clone(), format!("incomplete answer, values kept: {why}"));
+            }
             Ok(_) => summary.fresh.push(platform.id.clone()),
             Err(e) => {
                 summary.failed.insert(platform.id.clone(), e.clone());

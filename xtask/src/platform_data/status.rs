@@ -101,9 +101,10 @@ pub fn workspace_msrv(workspace: &crate::workspace::Workspace, excluded: &[Strin
         }
     }
     best.ok_or_else(|| {
-        format!(
-            "no member declares rust-version ({})",
-            members.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
-        )
+        if members.is_empty() {
+            "the workspace has no member the matrix builds".to_string()
+        } else {
+            format!("no member declares rust-version ({})", members.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "))
+        }
     })
 }
