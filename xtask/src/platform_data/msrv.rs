@@ -180,8 +180,11 @@ impl Outcome {
                     Some((f, _)) if w > *f => {
                         let _ = writeln!(out, " is above the floor {}: too new for {}", f.short(), self.too_old.join(", "));
                     }
+                    Some((f, _)) if w == *f => {
+                        let _ = writeln!(out, " is at the floor");
+                    }
                     Some((f, _)) => {
-                        let _ = writeln!(out, " is within the floor {} (it may rise to {})", f.short(), f.short());
+                        let _ = writeln!(out, " is below the floor {}: it may rise to it", f.short());
                     }
                     None => out.push('\n'),
                 }

@@ -283,7 +283,7 @@ target | std | host | notes
         assert_eq!(err.to_string(), "no tier 1 table found: is this rust-lang/rust's platform-support.md?");
         let bad = SMALL.replace("| ✓ | ✓ | ARM64 OpenBSD", "| yes | ✓ | ARM64 OpenBSD");
         let err = parse(&bad).unwrap_err();
-        assert_eq!(err.to_string(), "line 26: `aarch64-unknown-openbsd`: the std column is not ✓, * or ?");
+        assert_eq!(err.to_string(), "line 24: `aarch64-unknown-openbsd`: the std column is not ✓, * or ?");
     }
 
     #[test]
