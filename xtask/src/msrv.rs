@@ -35,17 +35,32 @@ pub fn run(args: Args) -> Result<u8> {
     let dirs = matrix::data_dirs(args.data.as_ref(), None);
     let model = model::load(&dirs)?;
     let Some(policy) = &model.msrv_policy else {
-        return Err(BadInput(format!("no MSRV policy: write {}", dirs.msrv_policy().display())).into());
+        return Err(BadInput(format!(
+            "no MSRV policy: write {}",
+            dirs.msrv_policy().display()
+        ))
+        .into());
     };
     let today = match &args.today {
-        Some(d) => model::msrv_policy::parse_date(d).ok_or_else(|| BadInput(format!("--today {d}: not a YYYY-MM-DD date")))?,
+        Some(d) => model::msrv_policy::parse_date(d)
+            .ok_or_else(|| BadInput(format!("--today {d}: not a YYYY-MM-DD date")))?,
         None => time::OffsetDateTime::now_utc().date(),
     };
     let workspace = platforms::workspace_msrv(&model, args.workspace.as_ref());
     if let Err(why) = &workspace {
         eprintln!("note: {why}");
     }
-    let outcome = msrv::compute(&model.platforms, policy, &model.rust_status, workspace.ok(), today);
+    let outcome = msrv::compute(
+        &model.platforms,
+        policy,
+        &model.rust_status,
+        workspace.ok(),
+        today,
+    );
     print!("{}", outcome.render());
-    Ok(if outcome.too_old.is_empty() { exit::OK } else { exit::FAILURES })
+    Ok(if outcome.too_old.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILURES
+    })
 }

@@ -100,7 +100,10 @@ pub fn run(args: Args) -> Result<u8> {
     match args.command {
         None => {
             let msrv = workspace_msrv(&model, args.workspace.as_ref());
-            print!("{}", table(&model, msrv.as_ref().ok().map(|v| v.to_string()).as_deref()));
+            print!(
+                "{}",
+                table(&model, msrv.as_ref().ok().map(|v| v.to_string()).as_deref())
+            );
             if let Err(why) = &msrv {
                 eprintln!("\nno verdicts: {why}");
             }
@@ -114,7 +117,8 @@ pub fn run(args: Args) -> Result<u8> {
 /// The workspace's `rust-version` (the highest among the members the matrix builds), or why none.
 pub fn workspace_msrv(model: &Model, path: Option<&PathBuf>) -> Result<RustVersion, String> {
     let path = path.cloned().unwrap_or_else(crate::repo_root);
-    let ws = Workspace::load(&path).map_err(|e| format!("cannot read the workspace at {}: {e:#}", path.display()))?;
+    let ws = Workspace::load(&path)
+        .map_err(|e| format!("cannot read the workspace at {}: {e:#}", path.display()))?;
     status::workspace_msrv(&ws, &model.matrix.exclude_packages)
 }
 
@@ -126,7 +130,12 @@ pub fn table(model: &Model, msrv: Option<&str>) -> String {
         .iter()
         .map(|p| {
             let r = status::platform_rust(model, p, msrv);
-            [p.id.clone(), r.tier_label().unwrap_or_else(|| "?".into()), r.packaged_label(), r.verdict.label()]
+            [
+                p.id.clone(),
+                r.tier_label().unwrap_or_else(|| "?".into()),
+                r.packaged_label(),
+                r.verdict.label(),
+            ]
         })
         .collect();
     let mut widths = headers.map(str::len);
@@ -137,12 +146,26 @@ pub fn table(model: &Model, msrv: Option<&str>) -> String {
     }
     let mut out = String::new();
     for row in std::iter::once(headers.map(str::to_string)).chain(rows) {
-        let line = format!("{:<w0$}  {:<w1$}  {:<w2$}  {}", row[0], row[1], row[2], row[3], w0 = widths[0], w1 = widths[1], w2 = widths[2]);
+        let line = format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
         out.push_str(line.trim_end());
         out.push('\n');
     }
     if let Some(t) = &model.rust_status.tiers {
-        out.push_str(&format!("\ntiers: platform-support.md of Rust {} ({}, read {})\n", t.release, t.source, &t.fetched[..t.fetched.len().min(10)]));
+        out.push_str(&format!(
+            "\ntiers: platform-support.md of Rust {} ({}, read {})\n",
+            t.release,
+            t.source,
+            &t.fetched[..t.fetched.len().min(10)]
+        ));
     }
     out
 }
@@ -155,16 +178,30 @@ fn targets(model: &Model) -> Vec<String> {
 }
 
 fn document(release: RustVersion, offline: bool) -> Result<(PlatformSupport, String)> {
-    let fetched = github::platform_support(&crate::paths::cache_dir(), release, &GitHub::from_env(Duration::from_secs(60)), offline)?;
-    let doc = platform_support::parse(&fetched.text).with_context(|| format!("{} is not a platform-support.md", fetched.source))?;
+    let fetched = github::platform_support(
+        &crate::paths::cache_dir(),
+        release,
+        &GitHub::from_env(Duration::from_secs(60)),
+        offline,
+    )?;
+    let doc = platform_support::parse(&fetched.text)
+        .with_context(|| format!("{} is not a platform-support.md", fetched.source))?;
     Ok((doc, fetched.source))
 }
 
 /// `rustc -vV`'s release of a compiler.
 fn rustc_release(rustc: &std::path::Path) -> Result<RustVersion> {
-    let vv = crate::cmd::Cmd::new(rustc).arg("-vV").run()?.ok()?.stdout_str();
-    let release = vv.lines().find_map(|l| l.strip_prefix("release: ")).context("`rustc -vV` printed no release")?;
-    RustVersion::from_package_version(release).with_context(|| format!("`{release}` is not a Rust release"))
+    let vv = crate::cmd::Cmd::new(rustc)
+        .arg("-vV")
+        .run()?
+        .ok()?
+        .stdout_str();
+    let release = vv
+        .lines()
+        .find_map(|l| l.strip_prefix("release: "))
+        .context("`rustc -vV` printed no release")?;
+    RustVersion::from_package_version(release)
+        .with_context(|| format!("`{release}` is not a Rust release"))
 }
 
 fn run_tiers(model: &Model, args: TiersArgs) -> Result<u8> {
@@ -176,29 +213,54 @@ fn run_tiers(model: &Model, args: TiersArgs) -> Result<u8> {
         println!("platform-support.md {from} ({a_src}) → {to} ({b_src})\n");
         println!("targets in platforms/:");
         for t in &targets {
-            let side = |d: &PlatformSupport| d.targets.get(t).map(|s| s.summary()).unwrap_or_else(|| "not listed".into());
-            let moved = if moves.iter().any(|m| &m.target == t) { "  MOVED" } else { "" };
+            let side = |d: &PlatformSupport| {
+                d.targets
+                    .get(t)
+                    .map(|s| s.summary())
+                    .unwrap_or_else(|| "not listed".into())
+            };
+            let moved = if moves.iter().any(|m| &m.target == t) {
+                "  MOVED"
+            } else {
+                ""
+            };
             println!("  {t}: {} → {}{moved}", side(&a), side(&b));
         }
-        let others: Vec<_> = moves.iter().filter(|m| !targets.contains(&m.target)).collect();
+        let others: Vec<_> = moves
+            .iter()
+            .filter(|m| !targets.contains(&m.target))
+            .collect();
         println!("\nother targets that moved ({}):", others.len());
         for m in others {
             println!("  {m}");
         }
         return Ok(exit::OK);
     }
-    let rustc = args.rustc.clone().unwrap_or_else(|| crate::host::which("rustc").unwrap_or_else(|| "rustc".into()));
+    let rustc = args
+        .rustc
+        .clone()
+        .unwrap_or_else(|| crate::host::which("rustc").unwrap_or_else(|| "rustc".into()));
     let release = rustc_release(&rustc)?;
     let (doc, source) = document(release, args.offline)?;
     let label = format!("rustc {release}");
-    println!("{:<36}  {:<28}  platform-support.md {release}", "TARGET", label);
+    println!(
+        "{:<36}  {:<28}  platform-support.md {release}",
+        "TARGET", label
+    );
     let mut disagreements = Vec::new();
     for t in &targets {
-        let meta = crate::toolchain::query_tier(&rustc, &label, t).with_context(|| format!("cannot read {t}'s metadata from {}", rustc.display()))?;
+        let meta = crate::toolchain::query_tier(&rustc, &label, t)
+            .with_context(|| format!("cannot read {t}'s metadata from {}", rustc.display()))?;
         let meta_label = crate::render::tier_label(Some(&meta));
         let std = platform_support::StdSupport::from_metadata(meta.std).as_str();
         let doc_row = doc.targets.get(t);
-        println!("{t:<36}  {:<28}  {}", format!("{meta_label}, {std}"), doc_row.map(|s| s.summary()).unwrap_or_else(|| "not listed".into()));
+        println!(
+            "{t:<36}  {:<28}  {}",
+            format!("{meta_label}, {std}"),
+            doc_row
+                .map(|s| s.summary())
+                .unwrap_or_else(|| "not listed".into())
+        );
         disagreements.extend(tiers::disagreement(t, &meta, doc_row));
     }
     println!("\n(platform-support.md from {source})");
@@ -217,7 +279,10 @@ fn run_refresh(model: &Model, path: &std::path::Path, args: RefreshArgs) -> Resu
     let now = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(crate::host::now_rfc3339);
     let mut status: RustStatusFile = model.rust_status.clone();
     let wants = |o: OnlyArg| args.only.is_empty() || args.only.contains(&o);
@@ -240,23 +305,43 @@ fn run_refresh(model: &Model, path: &std::path::Path, args: RefreshArgs) -> Resu
         };
         match release.and_then(|r| document(r, args.offline).map(|d| (r, d))) {
             Ok((release, (doc, source))) => {
-                status.tiers = Some(tiers::snapshot(&targets(model), &doc, release, &source, &now));
+                status.tiers = Some(tiers::snapshot(
+                    &targets(model),
+                    &doc,
+                    release,
+                    &source,
+                    &now,
+                ));
                 eprintln!("tiers: platform-support.md of Rust {release} from {source}");
             }
             Err(err) => eprintln!("tiers: kept the stored tiers: {err:#}"),
         }
     }
-    let options = Options { offline: args.offline, only: only.clone(), repology: wants(OnlyArg::Repology) };
-    let sources = Sources::default_with(crate::paths::cache_dir(), Duration::from_secs(args.timeout));
+    let options = Options {
+        offline: args.offline,
+        only: only.clone(),
+        repology: wants(OnlyArg::Repology),
+    };
+    let sources =
+        Sources::default_with(crate::paths::cache_dir(), Duration::from_secs(args.timeout));
     let progress = |line: &str| eprintln!("{line}");
     let summary = if fetchers_wanted || options.repology {
-        let platforms: Vec<_> = if fetchers_wanted { model.platforms.clone() } else { Vec::new() };
+        let platforms: Vec<_> = if fetchers_wanted {
+            model.platforms.clone()
+        } else {
+            Vec::new()
+        };
         refresh::refresh(&platforms, &mut status, &options, &sources, &now, &progress)
     } else {
         refresh::Summary::default()
     };
     crate::results::write_atomic(path, status.to_text().as_bytes())?;
-    eprintln!("\n{} platforms refreshed, {} kept as they were; written to {}", summary.fresh.len(), summary.failed.len(), path.display());
+    eprintln!(
+        "\n{} platforms refreshed, {} kept as they were; written to {}",
+        summary.fresh.len(),
+        summary.failed.len(),
+        path.display()
+    );
     let mut by_error: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for (id, err) in &summary.failed {
         by_error.entry(err.as_str()).or_default().push(id.as_str());

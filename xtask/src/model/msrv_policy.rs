@@ -66,15 +66,26 @@ pub struct Exception {
 impl MsrvPolicy {
     /// The exception covering a platform, if any.
     pub fn exception_for(&self, platform: &str) -> Option<&Exception> {
-        self.exception.iter().find(|e| e.platforms.iter().any(|g| glob_match(g, platform)))
+        self.exception
+            .iter()
+            .find(|e| e.platforms.iter().any(|g| glob_match(g, platform)))
     }
 }
 
 pub fn parse_date(text: &str) -> Option<time::Date> {
-    time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]")).ok()
+    time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
 }
 
-pub fn parse(text: &str, file: &str, platforms: &[Platform], errors: &mut LoadErrors) -> Option<MsrvPolicy> {
+pub fn parse(
+    text: &str,
+    file: &str,
+    platforms: &[Platform],
+    errors: &mut LoadErrors,
+) -> Option<MsrvPolicy> {
     let policy: MsrvPolicy = match parse_str(text, file) {
         Ok(p) => p,
         Err(err) => {
@@ -86,7 +97,11 @@ pub fn parse(text: &str, file: &str, platforms: &[Platform], errors: &mut LoadEr
     for (os, rule) in &policy.os {
         let key = |k: &str| format!("os.{os}.{k}");
         if !platforms.iter().any(|p| &p.os == os) {
-            errors.push(LoadError::key(file, format!("os.{os}"), format!("no OS `{os}` in platforms/")));
+            errors.push(LoadError::key(
+                file,
+                format!("os.{os}"),
+                format!("no OS `{os}` in platforms/"),
+            ));
             continue;
         }
         if rule.why.trim().is_empty() {
@@ -94,20 +109,31 @@ pub fn parse(text: &str, file: &str, platforms: &[Platform], errors: &mut LoadEr
         }
         for (name, date) in &rule.released {
             if parse_date(date).is_none() {
-                errors.push(LoadError::key(file, key(&format!("released.{name}")), format!("`{date}` is not a YYYY-MM-DD date")));
+                errors.push(LoadError::key(
+                    file,
+                    key(&format!("released.{name}")),
+                    format!("`{date}` is not a YYYY-MM-DD date"),
+                ));
             }
         }
         match rule.releases {
             ReleaseRule::NewestAndPrevious => {
                 if rule.grace_years.is_none() {
-                    errors.push(LoadError::key(file, key("grace-years"), "is required with `releases = \"newest-and-previous\"`"));
+                    errors.push(LoadError::key(
+                        file,
+                        key("grace-years"),
+                        "is required with `releases = \"newest-and-previous\"`",
+                    ));
                 }
                 for p in platforms.iter().filter(|p| &p.os == os) {
                     if !rule.released.contains_key(&p.release) {
                         errors.push(LoadError::key(
                             file,
                             key("released"),
-                            format!("has no date for release `{}` (from {})", p.release, p.source),
+                            format!(
+                                "has no date for release `{}` (from {})",
+                                p.release, p.source
+                            ),
                         ));
                         break;
                     }
@@ -115,21 +141,37 @@ pub fn parse(text: &str, file: &str, platforms: &[Platform], errors: &mut LoadEr
             }
             ReleaseRule::All => {
                 if rule.grace_years.is_some() {
-                    errors.push(LoadError::key(file, key("grace-years"), "applies to `newest-and-previous` only"));
+                    errors.push(LoadError::key(
+                        file,
+                        key("grace-years"),
+                        "applies to `newest-and-previous` only",
+                    ));
                 }
             }
         }
         if rule.channels.as_ref().is_some_and(Vec::is_empty) {
-            errors.push(LoadError::key(file, key("channels"), "must list at least one channel, or be left out"));
+            errors.push(LoadError::key(
+                file,
+                key("channels"),
+                "must list at least one channel, or be left out",
+            ));
         }
     }
     for (i, ex) in policy.exception.iter().enumerate() {
         if ex.reason.trim().is_empty() {
-            errors.push(LoadError::key(file, format!("exception[{i}].reason"), "must say why"));
+            errors.push(LoadError::key(
+                file,
+                format!("exception[{i}].reason"),
+                "must say why",
+            ));
         }
         for (j, g) in ex.platforms.iter().enumerate() {
             if !platforms.iter().any(|p| glob_match(g, &p.id)) {
-                errors.push(LoadError::key(file, format!("exception[{i}].platforms[{j}]"), format!("`{g}` matches no platform")));
+                errors.push(LoadError::key(
+                    file,
+                    format!("exception[{i}].platforms[{j}]"),
+                    format!("`{g}` matches no platform"),
+                ));
             }
         }
     }
@@ -137,7 +179,12 @@ pub fn parse(text: &str, file: &str, platforms: &[Platform], errors: &mut LoadEr
 }
 
 /// Loads the policy if there is one.
-pub fn load(path: &Path, file: &str, platforms: &[Platform], errors: &mut LoadErrors) -> Option<MsrvPolicy> {
+pub fn load(
+    path: &Path,
+    file: &str,
+    platforms: &[Platform],
+    errors: &mut LoadErrors,
+) -> Option<MsrvPolicy> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse(&text, file, platforms, errors),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,

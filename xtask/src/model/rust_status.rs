@@ -70,7 +70,12 @@ pub enum Fetcher {
 }
 
 impl Fetcher {
-    pub const ALL: [Fetcher; 4] = [Fetcher::Debian, Fetcher::Freebsd, Fetcher::Openbsd, Fetcher::Netbsd];
+    pub const ALL: [Fetcher; 4] = [
+        Fetcher::Debian,
+        Fetcher::Freebsd,
+        Fetcher::Openbsd,
+        Fetcher::Netbsd,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -121,7 +126,13 @@ pub struct PlatformPackages {
 
 impl PlatformPackages {
     pub fn never_fetched(fetcher: Fetcher, error: String, now: &str) -> PlatformPackages {
-        PlatformPackages { fetcher, checked: None, stale_since: Some(now.to_string()), error: Some(error), package: Vec::new() }
+        PlatformPackages {
+            fetcher,
+            checked: None,
+            stale_since: Some(now.to_string()),
+            error: Some(error),
+            package: Vec::new(),
+        }
     }
 }
 
@@ -163,7 +174,10 @@ pub struct RepologySnapshot {
 
 impl RustStatusFile {
     pub fn empty() -> RustStatusFile {
-        RustStatusFile { schema: SCHEMA, ..RustStatusFile::default() }
+        RustStatusFile {
+            schema: SCHEMA,
+            ..RustStatusFile::default()
+        }
     }
 
     /// The file's text: the header, then the values.
@@ -175,12 +189,21 @@ impl RustStatusFile {
 
 fn check_date(file: &str, key: String, value: &str, errors: &mut LoadErrors) {
     if time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).is_err() {
-        errors.push(LoadError::key(file, key, format!("`{value}` is not an RFC 3339 date")));
+        errors.push(LoadError::key(
+            file,
+            key,
+            format!("`{value}` is not an RFC 3339 date"),
+        ));
     }
 }
 
 /// Parses and checks the text of the status file against the platforms.
-pub fn parse(text: &str, file: &str, platforms: &[Platform], errors: &mut LoadErrors) -> Option<RustStatusFile> {
+pub fn parse(
+    text: &str,
+    file: &str,
+    platforms: &[Platform],
+    errors: &mut LoadErrors,
+) -> Option<RustStatusFile> {
     let status: RustStatusFile = match parse_str(text, file) {
         Ok(s) => s,
         Err(err) => {
@@ -190,7 +213,11 @@ pub fn parse(text: &str, file: &str, platforms: &[Platform], errors: &mut LoadEr
     };
     let before = errors.0.len();
     if status.schema != SCHEMA {
-        errors.push(LoadError::key(file, "schema", format!("is {}, this tool reads {SCHEMA}", status.schema)));
+        errors.push(LoadError::key(
+            file,
+            "schema",
+            format!("is {}, this tool reads {SCHEMA}", status.schema),
+        ));
     }
     if let Some(t) = &status.tiers {
         check_date(file, "tiers.fetched".into(), &t.fetched, errors);
@@ -198,13 +225,24 @@ pub fn parse(text: &str, file: &str, platforms: &[Platform], errors: &mut LoadEr
     for (id, entry) in &status.platform {
         let key = |k: &str| format!("platform.{id}{k}");
         let Some(p) = platforms.iter().find(|p| &p.id == id) else {
-            errors.push(LoadError::key(file, key(""), format!("no platform `{id}` in platforms/")));
+            errors.push(LoadError::key(
+                file,
+                key(""),
+                format!("no platform `{id}` in platforms/"),
+            ));
             continue;
         };
         if Fetcher::for_os(&p.os) != Some(entry.fetcher) {
-            errors.push(LoadError::key(file, key(".fetcher"), format!("`{}` does not fetch {} packages", entry.fetcher, p.os)));
+            errors.push(LoadError::key(
+                file,
+                key(".fetcher"),
+                format!("`{}` does not fetch {} packages", entry.fetcher, p.os),
+            ));
         }
-        for (k, v) in [(".checked", &entry.checked), (".stale-since", &entry.stale_since)] {
+        for (k, v) in [
+            (".checked", &entry.checked),
+            (".stale-since", &entry.stale_since),
+        ] {
             if let Some(v) = v {
                 check_date(file, key(k), v, errors);
             }
@@ -219,11 +257,18 @@ pub fn parse(text: &str, file: &str, platforms: &[Platform], errors: &mut LoadEr
                 errors.push(LoadError::key(
                     file,
                     format!("{k}.rust"),
-                    format!("is {} but version `{}` says otherwise", pkg.rust, pkg.version),
+                    format!(
+                        "is {} but version `{}` says otherwise",
+                        pkg.rust, pkg.version
+                    ),
                 ));
             }
             if pkg.source.is_empty() {
-                errors.push(LoadError::key(file, format!("{k}.source"), "must say where the value was read"));
+                errors.push(LoadError::key(
+                    file,
+                    format!("{k}.source"),
+                    "must say where the value was read",
+                ));
             }
         }
     }
@@ -231,7 +276,12 @@ pub fn parse(text: &str, file: &str, platforms: &[Platform], errors: &mut LoadEr
 }
 
 /// Loads the status file if there is one; a missing file is an empty status.
-pub fn load(path: &Path, file: &str, platforms: &[Platform], errors: &mut LoadErrors) -> RustStatusFile {
+pub fn load(
+    path: &Path,
+    file: &str,
+    platforms: &[Platform],
+    errors: &mut LoadErrors,
+) -> RustStatusFile {
     match std::fs::read_to_string(path) {
         Ok(text) => parse(&text, file, platforms, errors).unwrap_or_else(RustStatusFile::empty),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => RustStatusFile::empty(),

@@ -25,7 +25,10 @@ fn copy_of_repo_data() -> (tempfile::TempDir, DataDirs) {
 #[test]
 fn the_repository_data_loads() {
     let model = Model::load(&repo_dirs()).unwrap_or_else(|e| panic!("{e}"));
-    assert!(model.platforms.iter().any(|p| p.id == "linux-debian12-x86_64"));
+    assert!(model
+        .platforms
+        .iter()
+        .any(|p| p.id == "linux-debian12-x86_64"));
     // platforms/rust/ is not an OS file.
     assert!(model.oses.iter().all(|o| o.os != "rust"));
     assert!(model.msrv_policy.is_some());
@@ -66,5 +69,8 @@ fn rust_file_errors_name_file_and_key() {
     .assert_eq(&errors);
     std::fs::write(dirs.rust_status(), "schema = 1\nsurprise = true\n").unwrap();
     let errors = Model::load(&dirs).unwrap_err().to_string();
-    assert!(errors.starts_with("platforms/rust/status.toml:") && errors.contains("surprise"), "{errors}");
+    assert!(
+        errors.starts_with("platforms/rust/status.toml:") && errors.contains("surprise"),
+        "{errors}"
+    );
 }

@@ -57,11 +57,20 @@ pub fn parse_deb822(text: &str) -> Vec<AptSource> {
             }
         }
         let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
-        let words = |k: &str| get(k).map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>()).unwrap_or_default();
+        let words = |k: &str| {
+            get(k)
+                .map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
         if !words("types").iter().any(|t| t == "deb") || get("enabled").is_some_and(|e| e == "no") {
             continue;
         }
-        out.push(AptSource { uris: words("uris"), suites: words("suites"), components: words("components"), signed_by: get("signed-by") });
+        out.push(AptSource {
+            uris: words("uris"),
+            suites: words("suites"),
+            components: words("components"),
+            signed_by: get("signed-by"),
+        });
     }
     out
 }
@@ -71,12 +80,19 @@ pub fn parse_one_line(text: &str) -> Vec<AptSource> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
-        let Some(rest) = line.strip_prefix("deb ") else { continue };
+        let Some(rest) = line.strip_prefix("deb ") else {
+            continue;
+        };
         let mut rest = rest.trim();
         let mut signed_by = None;
         if let Some(opts) = rest.strip_prefix('[') {
-            let Some((opts, after)) = opts.split_once(']') else { continue };
-            signed_by = opts.split_whitespace().find_map(|o| o.strip_prefix("signed-by=")).map(str::to_string);
+            let Some((opts, after)) = opts.split_once(']') else {
+                continue;
+            };
+            signed_by = opts
+                .split_whitespace()
+                .find_map(|o| o.strip_prefix("signed-by="))
+                .map(str::to_string);
             rest = after.trim();
         }
         let words: Vec<&str> = rest.split_whitespace().collect();
@@ -103,7 +119,10 @@ pub fn host_sources(etc: &Path) -> Result<Vec<AptSource>> {
         let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         paths.sort();
         for path in paths {
-            let text = || std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()));
+            let text = || {
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))
+            };
             match path.extension().and_then(|e| e.to_str()) {
                 Some("sources") => out.extend(parse_deb822(&text()?)),
                 Some("list") => out.extend(parse_one_line(&text()?)),
@@ -119,7 +138,10 @@ pub fn host_sources(etc: &Path) -> Result<Vec<AptSource>> {
 
 /// The host's codename (`VERSION_CODENAME` of os-release).
 pub fn host_codename(os_release: &str) -> Option<String> {
-    os_release.lines().find_map(|l| l.strip_prefix("VERSION_CODENAME=")).map(|v| v.trim_matches('"').to_string())
+    os_release
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|v| v.trim_matches('"').to_string())
 }
 
 /// A deb822 sources file for `codename`, made from the host's sources: every
@@ -142,7 +164,12 @@ pub fn retarget(sources: &[AptSource], host: &str, codename: &str) -> Result<Str
         if !out.is_empty() {
             out.push('\n');
         }
-        out.push_str(&format!("Types: deb\nURIs: {}\nSuites: {}\nComponents: {}\n", s.uris.join(" "), suites.join(" "), s.components.join(" ")));
+        out.push_str(&format!(
+            "Types: deb\nURIs: {}\nSuites: {}\nComponents: {}\n",
+            s.uris.join(" "),
+            suites.join(" "),
+            s.components.join(" ")
+        ));
         if let Some(key) = &s.signed_by {
             out.push_str(&format!("Signed-By: {key}\n"));
         }
@@ -163,13 +190,21 @@ impl AptState {
     /// Creates the state's directories and sources under `dir`.
     pub fn prepare(dir: PathBuf, arch: &str, sources_text: &str) -> Result<AptState> {
         for sub in ["lists/partial", "cache/archives/partial", "sources.list.d"] {
-            std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
+            std::fs::create_dir_all(dir.join(sub))
+                .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
         }
-        crate::results::write_atomic(&dir.join("sources.list.d").join("matrix.sources"), sources_text.as_bytes())?;
+        crate::results::write_atomic(
+            &dir.join("sources.list.d").join("matrix.sources"),
+            sources_text.as_bytes(),
+        )?;
         if !dir.join("status").exists() {
-            std::fs::write(dir.join("status"), b"").with_context(|| format!("cannot create {}", dir.join("status").display()))?;
+            std::fs::write(dir.join("status"), b"")
+                .with_context(|| format!("cannot create {}", dir.join("status").display()))?;
         }
-        Ok(AptState { dir, arch: arch.to_string() })
+        Ok(AptState {
+            dir,
+            arch: arch.to_string(),
+        })
     }
 
     fn options(&self) -> Vec<String> {
@@ -192,14 +227,30 @@ impl AptState {
     /// fail (a mirror mid-sync): then `Ok(Some(errors))`, apt's errors
     /// without the archive's host, and the answer is incomplete.
     pub fn update(&self) -> Result<Option<String>> {
-        let out = Cmd::new("apt-get").args(self.options()).args(["-q", "update"]).timeout(Duration::from_secs(900)).run()?;
+        let out = Cmd::new("apt-get")
+            .args(self.options())
+            .args(["-q", "update"])
+            .timeout(Duration::from_secs(900))
+            .run()?;
         if out.record.success() {
             return Ok(None);
         }
-        let errors: Vec<String> = String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.starts_with("E:")).map(redact_hosts).collect();
-        let text = format!("`apt-get update` for {} failed ({}): {}", self.arch, out.record.describe(), errors.join(" "));
+        let errors: Vec<String> = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("E:"))
+            .map(redact_hosts)
+            .collect();
+        let text = format!(
+            "`apt-get update` for {} failed ({}): {}",
+            self.arch,
+            out.record.describe(),
+            errors.join(" ")
+        );
         let has_lists = std::fs::read_dir(self.dir.join("lists"))
-            .map(|d| d.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().contains("_Packages")))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .any(|e| e.file_name().to_string_lossy().contains("_Packages"))
+            })
             .unwrap_or(false);
         if out.record.timed_out || out.record.cancelled || !has_lists {
             bail!(text);
@@ -209,15 +260,31 @@ impl AptState {
 
     /// `rustc` and its alternatives that this state's lists know.
     pub fn compiler_packages(&self) -> Result<Vec<String>> {
-        let out = Cmd::new("apt-cache").args(self.options()).args(["pkgnames", "rustc"]).run()?.ok()?.stdout_str();
-        let mut names: Vec<String> = out.lines().map(str::trim).filter(|n| is_compiler(n)).map(str::to_string).collect();
+        let out = Cmd::new("apt-cache")
+            .args(self.options())
+            .args(["pkgnames", "rustc"])
+            .run()?
+            .ok()?
+            .stdout_str();
+        let mut names: Vec<String> = out
+            .lines()
+            .map(str::trim)
+            .filter(|n| is_compiler(n))
+            .map(str::to_string)
+            .collect();
         names.sort();
         names.dedup();
         Ok(names)
     }
 
     pub fn madison(&self, packages: &[String]) -> Result<String> {
-        Ok(Cmd::new("apt-cache").args(self.options()).arg("madison").args(packages).run()?.ok()?.stdout_str())
+        Ok(Cmd::new("apt-cache")
+            .args(self.options())
+            .arg("madison")
+            .args(packages)
+            .run()?
+            .ok()?
+            .stdout_str())
     }
 }
 
@@ -225,7 +292,10 @@ impl AptState {
 pub fn is_compiler(name: &str) -> bool {
     name == "rustc"
         || name == "rustc-web"
-        || name.strip_prefix("rustc-").and_then(|v| v.parse::<RustVersion>().ok()).is_some()
+        || name
+            .strip_prefix("rustc-")
+            .and_then(|v| v.parse::<RustVersion>().ok())
+            .is_some()
 }
 
 /// Parses `apt-cache madison`: ` rustc | 1.63.0+dfsg1-2 | <uri> bookworm/main amd64 Packages`.
@@ -238,19 +308,27 @@ pub fn parse_madison(text: &str, arch: &str, now: &str) -> Result<Vec<PackagedRu
         };
         let words: Vec<&str> = origin.split_whitespace().collect();
         // Source packages (`Sources`) and other architectures are not this platform's compiler.
-        if words.last() != Some(&"Packages") || words.len() != 4 || (words[2] != arch && words[2] != "all") {
+        if words.last() != Some(&"Packages")
+            || words.len() != 4
+            || (words[2] != arch && words[2] != "all")
+        {
             continue;
         }
         let (uri, dist) = (words[0], words[1]);
         let (suite, component) = dist.split_once('/').unwrap_or((dist, "main"));
-        let rust = RustVersion::from_package_version(version).with_context(|| format!("`{name}` {version}: no Rust release in it"))?;
+        let rust = RustVersion::from_package_version(version)
+            .with_context(|| format!("`{name}` {version}: no Rust release in it"))?;
         out.push(PackagedRust {
             name: name.to_string(),
             version: version.to_string(),
             rust,
             alternative: name != "rustc",
             channel: suite.to_string(),
-            source: format!("apt:{}/dists/{suite}/{component}/binary-{}/Packages", uri_path(uri), words[2]),
+            source: format!(
+                "apt:{}/dists/{suite}/{component}/binary-{}/Packages",
+                uri_path(uri),
+                words[2]
+            ),
             fetched: now.to_string(),
         });
     }
@@ -264,12 +342,17 @@ pub fn redact_hosts(line: &str) -> String {
     let mut out = String::new();
     let mut rest = line;
     while let Some(i) = rest.find("://") {
-        let start = rest[..i].rfind(|c: char| !c.is_ascii_alphanumeric() && c != '+').map(|s| s + 1).unwrap_or(0);
+        let start = rest[..i]
+            .rfind(|c: char| !c.is_ascii_alphanumeric() && c != '+')
+            .map(|s| s + 1)
+            .unwrap_or(0);
         out.push_str(&rest[..start]);
         out.push_str("apt:");
         let after = &rest[i + 3..];
         let host_end = after.find(['/', ' ']).unwrap_or(after.len());
-        rest = after[host_end..].strip_prefix('/').unwrap_or(&after[host_end..]);
+        rest = after[host_end..]
+            .strip_prefix('/')
+            .unwrap_or(&after[host_end..]);
     }
     out.push_str(rest);
     match out.find(" [IP:") {
@@ -284,25 +367,45 @@ pub fn redact_hosts(line: &str) -> String {
 /// The path of an archive URI without scheme and host: what the record keeps.
 fn uri_path(uri: &str) -> &str {
     let rest = uri.split_once("://").map(|(_, r)| r).unwrap_or(uri);
-    rest.split_once('/').map(|(_, p)| p.trim_end_matches('/')).unwrap_or("")
+    rest.split_once('/')
+        .map(|(_, p)| p.trim_end_matches('/'))
+        .unwrap_or("")
 }
 
 /// The compiler packages of one release × Debian architecture, live, and
 /// what made the answer incomplete, if anything.
-pub fn fetch(cache: &Path, release: &str, debian_arch: &str, now: &str, progress: &dyn Fn(&str)) -> Result<(Vec<PackagedRust>, Option<String>)> {
-    let codename = codename(release).with_context(|| format!("no Debian codename known for release `{release}`"))?;
-    let os_release = std::fs::read_to_string("/etc/os-release").context("cannot read /etc/os-release")?;
-    let host = host_codename(&os_release).context("/etc/os-release has no VERSION_CODENAME: is this host Debian?")?;
+pub fn fetch(
+    cache: &Path,
+    release: &str,
+    debian_arch: &str,
+    now: &str,
+    progress: &dyn Fn(&str),
+) -> Result<(Vec<PackagedRust>, Option<String>)> {
+    let codename = codename(release)
+        .with_context(|| format!("no Debian codename known for release `{release}`"))?;
+    let os_release =
+        std::fs::read_to_string("/etc/os-release").context("cannot read /etc/os-release")?;
+    let host = host_codename(&os_release)
+        .context("/etc/os-release has no VERSION_CODENAME: is this host Debian?")?;
     let sources = host_sources(Path::new("/etc/apt"))?;
     let text = retarget(&sources, &host, codename)?;
-    let state = AptState::prepare(cache.join("apt").join(format!("{codename}-{debian_arch}")), debian_arch, &text)?;
-    progress(&format!("debian: apt-get update for {codename} {debian_arch}"));
+    let state = AptState::prepare(
+        cache.join("apt").join(format!("{codename}-{debian_arch}")),
+        debian_arch,
+        &text,
+    )?;
+    progress(&format!(
+        "debian: apt-get update for {codename} {debian_arch}"
+    ));
     let incomplete = state.update()?;
     let names = state.compiler_packages()?;
     if names.is_empty() {
         return Ok((Vec::new(), incomplete));
     }
-    Ok((parse_madison(&state.madison(&names)?, debian_arch, now)?, incomplete))
+    Ok((
+        parse_madison(&state.madison(&names)?, debian_arch, now)?,
+        incomplete,
+    ))
 }
 
 #[cfg(test)]
@@ -332,7 +435,9 @@ mod tests {
             Signed-By: /usr/share/keyrings/k.gpg
         "#]]
         .assert_eq(&text);
-        let one = parse_one_line("deb [arch=amd64 signed-by=/k.gpg] http://a.example/debian bookworm main contrib # x\n");
+        let one = parse_one_line(
+            "deb [arch=amd64 signed-by=/k.gpg] http://a.example/debian bookworm main contrib # x\n",
+        );
         assert_eq!(one[0].signed_by.as_deref(), Some("/k.gpg"));
         assert_eq!(one[0].components, ["main", "contrib"]);
     }
@@ -348,7 +453,12 @@ mod tests {
         let got: Vec<String> = parse_madison(text, "arm64", "2026-11-22T00:00:00Z")
             .unwrap()
             .iter()
-            .map(|p| format!("{} {} {} {} {}", p.name, p.rust, p.alternative, p.channel, p.source))
+            .map(|p| {
+                format!(
+                    "{} {} {} {} {}",
+                    p.name, p.rust, p.alternative, p.channel, p.source
+                )
+            })
             .collect();
         expect_test::expect![[r#"
             [
@@ -363,6 +473,8 @@ mod tests {
             redact_hosts("E: Failed to fetch http://archive.example/debian-security/dists/x/Packages.xz  Bad size [IP: 192.0.2.1 80]"),
             "E: Failed to fetch apt:debian-security/dists/x/Packages.xz  Bad size"
         );
-        assert!(is_compiler("rustc-1.80") && is_compiler("rustc-web") && !is_compiler("rustc-dbgsym"));
+        assert!(
+            is_compiler("rustc-1.80") && is_compiler("rustc-web") && !is_compiler("rustc-dbgsym")
+        );
     }
 }

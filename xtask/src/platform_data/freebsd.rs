@@ -32,28 +32,44 @@ pub fn abi_arch(arch: &str) -> Option<&'static str> {
 
 /// `FreeBSD:14:amd64` for release `14.3` on `x86_64`.
 pub fn abi(release: &str, arch: &str) -> Result<String> {
-    let major = release.split('.').next().filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()));
+    let major = release
+        .split('.')
+        .next()
+        .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()));
     let major = major.with_context(|| format!("release `{release}` has no major number"))?;
     let arch = abi_arch(arch).with_context(|| format!("no pkg ABI name known for `{arch}`"))?;
     Ok(format!("FreeBSD:{major}:{arch}"))
 }
 
 pub fn catalogue_url(mirror: &str, abi: &str, branch: &str) -> String {
-    format!("{}/{abi}/{branch}/packagesite.pkg", mirror.trim_end_matches('/'))
+    format!(
+        "{}/{abi}/{branch}/packagesite.pkg",
+        mirror.trim_end_matches('/')
+    )
 }
 
 /// The `rust` packages of one ABI, one per branch. A branch that cannot be
 /// read fails the whole: a half answer would look like "not packaged".
-pub fn fetch(client: &Client, mirror: &str, release: &str, arch: &str, now: &str) -> Result<Vec<PackagedRust>> {
+pub fn fetch(
+    client: &Client,
+    mirror: &str,
+    release: &str,
+    arch: &str,
+    now: &str,
+) -> Result<Vec<PackagedRust>> {
     let abi = abi(release, arch)?;
     let mut out = Vec::new();
     for branch in BRANCHES {
         let url = catalogue_url(mirror, &abi, branch);
         let bytes = client.get(&url)?;
-        let manifests = packagesite_yaml(&bytes).with_context(|| format!("{url}: not a pkg catalogue"))?;
-        if let Some((name, version)) = find_rust(&manifests).with_context(|| format!("{url}: packagesite.yaml"))? {
-            let rust = RustVersion::from_package_version(&version)
-                .with_context(|| format!("{url}: `{name}` has version `{version}`, not a Rust release"))?;
+        let manifests =
+            packagesite_yaml(&bytes).with_context(|| format!("{url}: not a pkg catalogue"))?;
+        if let Some((name, version)) =
+            find_rust(&manifests).with_context(|| format!("{url}: packagesite.yaml"))?
+        {
+            let rust = RustVersion::from_package_version(&version).with_context(|| {
+                format!("{url}: `{name}` has version `{version}`, not a Rust release")
+            })?;
             out.push(PackagedRust {
                 name,
                 version,
@@ -74,10 +90,15 @@ pub fn packagesite_yaml(bytes: &[u8]) -> Result<String> {
     let mut archive = tar::Archive::new(tar.as_slice());
     for entry in archive.entries().context("not a tar archive")? {
         let mut entry = entry.context("corrupt tar entry")?;
-        let path = entry.path().context("tar entry without a path")?.into_owned();
+        let path = entry
+            .path()
+            .context("tar entry without a path")?
+            .into_owned();
         if path.file_name().is_some_and(|n| n == "packagesite.yaml") {
             let mut text = String::new();
-            entry.read_to_string(&mut text).context("packagesite.yaml is not UTF-8 text")?;
+            entry
+                .read_to_string(&mut text)
+                .context("packagesite.yaml is not UTF-8 text")?;
             return Ok(text);
         }
     }
@@ -88,10 +109,13 @@ pub fn packagesite_yaml(bytes: &[u8]) -> Result<String> {
 fn decompress(bytes: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let mut dec = ruzstd::streaming_decoder::StreamingDecoder::new(bytes).map_err(|e| anyhow::anyhow!("zstd: {e}"))?;
+        let mut dec = ruzstd::streaming_decoder::StreamingDecoder::new(bytes)
+            .map_err(|e| anyhow::anyhow!("zstd: {e}"))?;
         dec.read_to_end(&mut out).context("zstd")?;
     } else if bytes.starts_with(&[0x1f, 0x8b]) {
-        flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).context("gzip")?;
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .context("gzip")?;
     } else if bytes.len() > 262 && &bytes[257..262] == b"ustar" {
         out = bytes.to_vec();
     } else if bytes.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
@@ -111,7 +135,8 @@ pub fn find_rust(manifests: &str) -> Result<Option<(String, String)>> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(line).with_context(|| format!("line {}: not a JSON manifest", i + 1))?;
+        let value: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("line {}: not a JSON manifest", i + 1))?;
         let field = |k: &str| value.get(k).and_then(|v| v.as_str());
         let (Some(name), Some(version)) = (field("name"), field("version")) else {
             bail!("line {}: manifest without `name` and `version`", i + 1);

@@ -33,7 +33,9 @@ impl GitHub {
     /// GitHub's API, with `GITHUB_TOKEN` if set and `XTASK_GITHUB_API` as the API root if set.
     pub fn from_env(timeout: Duration) -> GitHub {
         GitHub {
-            base_uri: std::env::var("XTASK_GITHUB_API").ok().filter(|v| !v.is_empty()),
+            base_uri: std::env::var("XTASK_GITHUB_API")
+                .ok()
+                .filter(|v| !v.is_empty()),
             token: std::env::var("GITHUB_TOKEN").ok().filter(|v| !v.is_empty()),
             timeout,
         }
@@ -43,12 +45,20 @@ impl GitHub {
     pub fn platform_support(&self, release: RustVersion) -> Result<Fetched> {
         let tag = release.to_string();
         let source = format!("github:rust-lang/rust@{tag}:{REPO_PATH}");
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start an async runtime")?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start an async runtime")?;
         let text = runtime
             .block_on(async {
                 tokio::time::timeout(self.timeout, self.get_content(&tag))
                     .await
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out after {}s", self.timeout.as_secs_f64())))
+                    .unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!(
+                            "timed out after {}s",
+                            self.timeout.as_secs_f64()
+                        ))
+                    })
             })
             .with_context(|| format!("cannot fetch {source}"))?;
         Ok(Fetched { text, source })
@@ -59,7 +69,9 @@ impl GitHub {
             .set_connect_timeout(Some(self.timeout))
             .set_read_timeout(Some(self.timeout));
         if let Some(uri) = &self.base_uri {
-            builder = builder.base_uri(uri.as_str()).with_context(|| format!("bad GitHub API root `{uri}`"))?;
+            builder = builder
+                .base_uri(uri.as_str())
+                .with_context(|| format!("bad GitHub API root `{uri}`"))?;
         }
         if let Some(token) = &self.token {
             builder = builder.personal_token(token.clone());
@@ -75,13 +87,27 @@ impl GitHub {
             .map_err(explain)?;
         let items = items.take_items();
         let [item] = items.as_slice() else {
-            bail!("expected one file, GitHub answered with {} items", items.len());
+            bail!(
+                "expected one file, GitHub answered with {} items",
+                items.len()
+            );
         };
         if item.encoding.as_deref() != Some("base64") {
-            bail!("GitHub sent the file with encoding {:?}; expected base64", item.encoding);
+            bail!(
+                "GitHub sent the file with encoding {:?}; expected base64",
+                item.encoding
+            );
         }
-        let encoded: Vec<u8> = item.content.as_deref().unwrap_or("").bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).context("the file's content is not base64")?;
+        let encoded: Vec<u8> = item
+            .content
+            .as_deref()
+            .unwrap_or("")
+            .bytes()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .context("the file's content is not base64")?;
         String::from_utf8(bytes).context("the file is not UTF-8")
     }
 }
@@ -90,9 +116,13 @@ impl GitHub {
 fn explain(err: octocrab::Error) -> anyhow::Error {
     if let octocrab::Error::GitHub { source, .. } = &err {
         let status = source.status_code.as_u16();
-        let limited = (status == 403 || status == 429) && source.message.to_ascii_lowercase().contains("rate limit");
+        let limited = (status == 403 || status == 429)
+            && source.message.to_ascii_lowercase().contains("rate limit");
         if limited {
-            let reset = source.rate_limit_reset.map(|t| format!("; the limit resets at Unix time {t}")).unwrap_or_default();
+            let reset = source
+                .rate_limit_reset
+                .map(|t| format!("; the limit resets at Unix time {t}"))
+                .unwrap_or_default();
             return anyhow::anyhow!(
                 "GitHub's API rate limit is exhausted (HTTP {status}: {}){reset}; set GITHUB_TOKEN to raise it",
                 source.message
@@ -117,10 +147,19 @@ pub fn cached_path(cache: &Path, release: RustVersion) -> PathBuf {
 
 /// The file for `release`: cached or local if there, else from GitHub (then cached).
 /// `offline` stops before GitHub.
-pub fn platform_support(cache: &Path, release: RustVersion, github: &GitHub, offline: bool) -> Result<Fetched> {
+pub fn platform_support(
+    cache: &Path,
+    release: RustVersion,
+    github: &GitHub,
+    offline: bool,
+) -> Result<Fetched> {
     for path in local_candidates(cache, release) {
         if let Ok(text) = std::fs::read_to_string(&path) {
-            let source = if path.starts_with(cache) { format!("github:rust-lang/rust@{release}:{REPO_PATH} (cached)") } else { path.display().to_string() };
+            let source = if path.starts_with(cache) {
+                format!("github:rust-lang/rust@{release}:{REPO_PATH} (cached)")
+            } else {
+                path.display().to_string()
+            };
             return Ok(Fetched { text, source });
         }
     }
@@ -129,7 +168,8 @@ pub fn platform_support(cache: &Path, release: RustVersion, github: &GitHub, off
     }
     let fetched = github.platform_support(release)?;
     // Only a file that parses is worth keeping.
-    super::platform_support::parse(&fetched.text).with_context(|| format!("{} is not a platform-support.md", fetched.source))?;
+    super::platform_support::parse(&fetched.text)
+        .with_context(|| format!("{} is not a platform-support.md", fetched.source))?;
     crate::results::write_atomic(&cached_path(cache, release), fetched.text.as_bytes())?;
     Ok(fetched)
 }

@@ -33,17 +33,20 @@ impl Client {
             .user_agent(USER_AGENT)
             .http_status_as_error(false)
             .build();
-        Client { agent: config.into() }
+        Client {
+            agent: config.into(),
+        }
     }
 
     /// GETs `url`; any status but 200 is an error naming the URL.
     pub fn get(&self, url: &str) -> Result<Vec<u8>> {
         let started = Instant::now();
-        let response = self
-            .agent
-            .get(url)
-            .call()
-            .map_err(|err| anyhow::Error::new(Unreachable(format!("GET {url}: {:#}", describe(err, started)))))?;
+        let response = self.agent.get(url).call().map_err(|err| {
+            anyhow::Error::new(Unreachable(format!(
+                "GET {url}: {:#}",
+                describe(err, started)
+            )))
+        })?;
         let status = response.status();
         if status != 200 {
             bail!("GET {url}: HTTP {status}");
@@ -73,7 +76,9 @@ impl std::error::Error for Unreachable {}
 /// ureq's error, with a timeout said in plain words.
 fn describe(err: ureq::Error, started: Instant) -> anyhow::Error {
     match err {
-        ureq::Error::Timeout(_) => anyhow::anyhow!("timed out after {:.1}s", started.elapsed().as_secs_f64()),
+        ureq::Error::Timeout(_) => {
+            anyhow::anyhow!("timed out after {:.1}s", started.elapsed().as_secs_f64())
+        }
         other => anyhow::Error::new(other),
     }
 }
@@ -87,7 +92,10 @@ pub struct Pacer {
 
 impl Pacer {
     pub fn new(interval: Duration) -> Pacer {
-        Pacer { interval, last: None }
+        Pacer {
+            interval,
+            last: None,
+        }
     }
 
     /// Sleeps until the next request may go.

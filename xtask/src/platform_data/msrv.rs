@@ -55,7 +55,9 @@ pub fn release_counts(rule: &OsRule, release: &str, today: time::Date) -> Counts
                 .collect();
             dated.sort();
             let Some(pos) = dated.iter().position(|(_, n)| *n == release) else {
-                return Counts::No(format!("`{release}` is not released yet or has no release date"));
+                return Counts::No(format!(
+                    "`{release}` is not released yet or has no release date"
+                ));
             };
             let newest = dated.len() - 1;
             if pos == newest {
@@ -63,11 +65,17 @@ pub fn release_counts(rule: &OsRule, release: &str, today: time::Date) -> Counts
             }
             let (succ_date, succ) = dated[pos + 1];
             let years = rule.grace_years.unwrap_or(0) as i32;
-            let until = succ_date.replace_year(succ_date.year() + years).unwrap_or(succ_date);
+            let until = succ_date
+                .replace_year(succ_date.year() + years)
+                .unwrap_or(succ_date);
             if pos + 1 == newest && today < until {
-                Counts::Yes(format!("the previous release, until {until} ({years} years after {succ})"))
+                Counts::Yes(format!(
+                    "the previous release, until {until} ({years} years after {succ})"
+                ))
             } else if pos + 1 == newest {
-                Counts::No(format!("the previous release, no longer since {until} ({years} years after {succ})"))
+                Counts::No(format!(
+                    "the previous release, no longer since {until} ({years} years after {succ})"
+                ))
             } else {
                 Counts::No("older than the previous release".into())
             }
@@ -76,11 +84,17 @@ pub fn release_counts(rule: &OsRule, release: &str, today: time::Date) -> Counts
 }
 
 /// The newest package that counts under `rule`, or why none.
-pub fn best_package<'a>(packages: &'a [PackagedRust], rule: Option<&OsRule>) -> Result<&'a PackagedRust, String> {
+pub fn best_package<'a>(
+    packages: &'a [PackagedRust],
+    rule: Option<&OsRule>,
+) -> Result<&'a PackagedRust, String> {
     let counted: Vec<&PackagedRust> = packages
         .iter()
         .filter(|p| rule.is_none_or(|r| r.alternatives || !p.alternative))
-        .filter(|p| rule.and_then(|r| r.channels.as_ref()).is_none_or(|c| c.contains(&p.channel)))
+        .filter(|p| {
+            rule.and_then(|r| r.channels.as_ref())
+                .is_none_or(|c| c.contains(&p.channel))
+        })
         .collect();
     if let Some(best) = counted.iter().max_by_key(|p| p.rust) {
         return Ok(best);
@@ -88,8 +102,14 @@ pub fn best_package<'a>(packages: &'a [PackagedRust], rule: Option<&OsRule>) -> 
     if packages.is_empty() {
         Err("no Rust compiler package".into())
     } else {
-        let listed: Vec<String> = packages.iter().map(|p| format!("{} {} ({})", p.name, p.rust, p.channel)).collect();
-        Err(format!("none of the packages counts under the policy: {}", listed.join(", ")))
+        let listed: Vec<String> = packages
+            .iter()
+            .map(|p| format!("{} {} ({})", p.name, p.rust, p.channel))
+            .collect();
+        Err(format!(
+            "none of the packages counts under the policy: {}",
+            listed.join(", ")
+        ))
     }
 }
 
@@ -97,12 +117,21 @@ pub fn best_package<'a>(packages: &'a [PackagedRust], rule: Option<&OsRule>) -> 
 pub fn missing_data(status: &RustStatusFile, platform: &str) -> Option<String> {
     match status.platform.get(platform) {
         None => Some("never fetched: run `cargo xtask platforms refresh`".into()),
-        Some(e) if e.checked.is_none() => Some(format!("never fetched: {}", e.error.as_deref().unwrap_or("no answer"))),
+        Some(e) if e.checked.is_none() => Some(format!(
+            "never fetched: {}",
+            e.error.as_deref().unwrap_or("no answer")
+        )),
         Some(_) => None,
     }
 }
 
-pub fn compute(platforms: &[Platform], policy: &MsrvPolicy, status: &RustStatusFile, workspace: Option<RustVersion>, today: time::Date) -> Outcome {
+pub fn compute(
+    platforms: &[Platform],
+    policy: &MsrvPolicy,
+    status: &RustStatusFile,
+    workspace: Option<RustVersion>,
+    today: time::Date,
+) -> Outcome {
     let mut judgements = Vec::new();
     for p in platforms {
         let rule = policy.os.get(&p.os);
@@ -122,28 +151,62 @@ pub fn compute(platforms: &[Platform], policy: &MsrvPolicy, status: &RustStatusF
                 Err(why) => (None, Some(why)),
             },
         };
-        judgements.push(Judgement { platform: p.id.clone(), counts, packaged, missing, stale_since: entry.and_then(|e| e.stale_since.clone()) });
+        judgements.push(Judgement {
+            platform: p.id.clone(),
+            counts,
+            packaged,
+            missing,
+            stale_since: entry.and_then(|e| e.stale_since.clone()),
+        });
     }
-    let counting: Vec<&Judgement> = judgements.iter().filter(|j| matches!(j.counts, Counts::Yes(_))).collect();
-    let floor_version = counting.iter().filter_map(|j| j.packaged.as_ref().map(|p| p.rust)).min();
+    let counting: Vec<&Judgement> = judgements
+        .iter()
+        .filter(|j| matches!(j.counts, Counts::Yes(_)))
+        .collect();
+    let floor_version = counting
+        .iter()
+        .filter_map(|j| j.packaged.as_ref().map(|p| p.rust))
+        .min();
     let floor = floor_version.map(|v| {
-        let at: Vec<String> =
-            counting.iter().filter(|j| j.packaged.as_ref().is_some_and(|p| p.rust == v)).map(|j| j.platform.clone()).collect();
+        let at: Vec<String> = counting
+            .iter()
+            .filter(|j| j.packaged.as_ref().is_some_and(|p| p.rust == v))
+            .map(|j| j.platform.clone())
+            .collect();
         (v, at)
     });
     let too_old = match workspace {
-        Some(w) => counting.iter().filter(|j| j.packaged.as_ref().is_some_and(|p| p.rust < w)).map(|j| j.platform.clone()).collect(),
+        Some(w) => counting
+            .iter()
+            .filter(|j| j.packaged.as_ref().is_some_and(|p| p.rust < w))
+            .map(|j| j.platform.clone())
+            .collect(),
         None => Vec::new(),
     };
-    let unknown = counting.iter().filter(|j| j.packaged.is_none()).map(|j| j.platform.clone()).collect();
-    Outcome { judgements, floor, workspace, too_old, unknown }
+    let unknown = counting
+        .iter()
+        .filter(|j| j.packaged.is_none())
+        .map(|j| j.platform.clone())
+        .collect();
+    Outcome {
+        judgements,
+        floor,
+        workspace,
+        too_old,
+        unknown,
+    }
 }
 
 impl Outcome {
     /// The report `cargo xtask msrv` prints.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let width = self.judgements.iter().map(|j| j.platform.len()).max().unwrap_or(0);
+        let width = self
+            .judgements
+            .iter()
+            .map(|j| j.platform.len())
+            .max()
+            .unwrap_or(0);
         for j in &self.judgements {
             let (mark, why) = match &j.counts {
                 Counts::Yes(why) => ("counts", why.clone()),
@@ -151,40 +214,76 @@ impl Outcome {
                 Counts::Exempt(why) => ("exempt", format!("exception: {why}")),
             };
             let packaged = match (&j.packaged, &j.missing) {
-                (Some(p), _) => format!("{} {} ({}, {})", p.name, p.rust, p.channel, &p.fetched[..p.fetched.len().min(10)]),
+                (Some(p), _) => format!(
+                    "{} {} ({}, {})",
+                    p.name,
+                    p.rust,
+                    p.channel,
+                    &p.fetched[..p.fetched.len().min(10)]
+                ),
                 (None, Some(why)) => format!("unknown: {why}"),
                 (None, None) => "unknown".into(),
             };
-            let stale = j.stale_since.as_ref().map(|s| format!(" [stale since {}]", &s[..s.len().min(10)])).unwrap_or_default();
-            let _ = writeln!(out, "{:<width$}  {mark:<7}  {packaged}{stale}; {why}", j.platform);
+            let stale = j
+                .stale_since
+                .as_ref()
+                .map(|s| format!(" [stale since {}]", &s[..s.len().min(10)]))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{:<width$}  {mark:<7}  {packaged}{stale}; {why}",
+                j.platform
+            );
         }
         out.push('\n');
         match &self.floor {
             Some((v, at)) => {
-                let _ = writeln!(out, "floor: Rust {} (the oldest packaged Rust that counts: {})", v.short(), at.join(", "));
+                let _ = writeln!(
+                    out,
+                    "floor: Rust {} (the oldest packaged Rust that counts: {})",
+                    v.short(),
+                    at.join(", ")
+                );
             }
             None => {
-                let _ = writeln!(out, "floor: unknown (no platform that counts has a known packaged Rust)");
+                let _ = writeln!(
+                    out,
+                    "floor: unknown (no platform that counts has a known packaged Rust)"
+                );
             }
         }
         if !self.unknown.is_empty() {
-            let _ = writeln!(out, "counted but unknown ({}): {}", self.unknown.len(), self.unknown.join(", "));
+            let _ = writeln!(
+                out,
+                "counted but unknown ({}): {}",
+                self.unknown.len(),
+                self.unknown.join(", ")
+            );
         }
         match self.workspace {
             None => {
-                let _ = writeln!(out, "workspace rust-version: none declared, so nothing to compare");
+                let _ = writeln!(
+                    out,
+                    "workspace rust-version: none declared, so nothing to compare"
+                );
             }
             Some(w) => {
                 let _ = write!(out, "workspace rust-version: {}", w.short());
                 match &self.floor {
                     Some((f, _)) if w > *f => {
-                        let _ = writeln!(out, " is above the floor {}: too new for {}", f.short(), self.too_old.join(", "));
+                        let _ = writeln!(
+                            out,
+                            " is above the floor {}: too new for {}",
+                            f.short(),
+                            self.too_old.join(", ")
+                        );
                     }
                     Some((f, _)) if w == *f => {
                         let _ = writeln!(out, " is at the floor");
                     }
                     Some((f, _)) => {
-                        let _ = writeln!(out, " is below the floor {}: it may rise to it", f.short());
+                        let _ =
+                            writeln!(out, " is below the floor {}: it may rise to it", f.short());
                     }
                     None => out.push('\n'),
                 }

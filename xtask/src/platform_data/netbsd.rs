@@ -28,11 +28,21 @@ pub fn arch_dir(arch: &str) -> Option<&'static str> {
 }
 
 pub fn summary_url(mirror: &str, release: &str, arch: &str) -> Result<String> {
-    let dir = arch_dir(arch).with_context(|| format!("no pkgsrc architecture name known for `{arch}`"))?;
-    Ok(format!("{}/{dir}/{release}/All/pkg_summary.gz", mirror.trim_end_matches('/')))
+    let dir = arch_dir(arch)
+        .with_context(|| format!("no pkgsrc architecture name known for `{arch}`"))?;
+    Ok(format!(
+        "{}/{dir}/{release}/All/pkg_summary.gz",
+        mirror.trim_end_matches('/')
+    ))
 }
 
-pub fn fetch(client: &Client, mirror: &str, release: &str, arch: &str, now: &str) -> Result<Vec<PackagedRust>> {
+pub fn fetch(
+    client: &Client,
+    mirror: &str,
+    release: &str,
+    arch: &str,
+    now: &str,
+) -> Result<Vec<PackagedRust>> {
     let url = summary_url(mirror, release, arch)?;
     let bytes = client.get(&url)?;
     let mut text = String::new();
@@ -71,12 +81,20 @@ pub fn find_rust(summary: &str) -> Result<Vec<(String, String, RustVersion)>> {
                 pkgname = Some(value);
             }
         }
-        let pkgname = pkgname.with_context(|| format!("a block has no PKGNAME: `{}`", block.lines().next().unwrap_or("")))?;
+        let pkgname = pkgname.with_context(|| {
+            format!(
+                "a block has no PKGNAME: `{}`",
+                block.lines().next().unwrap_or("")
+            )
+        })?;
         blocks += 1;
         // The version is what follows the last `-`.
-        let Some((name, version)) = pkgname.rsplit_once('-') else { continue };
+        let Some((name, version)) = pkgname.rsplit_once('-') else {
+            continue;
+        };
         if name == "rust" || name == "rust-bin" {
-            let rust = RustVersion::from_package_version(version).with_context(|| format!("`{pkgname}`: no Rust release in it"))?;
+            let rust = RustVersion::from_package_version(version)
+                .with_context(|| format!("`{pkgname}`: no Rust release in it"))?;
             found.push((name.to_string(), version.to_string(), rust));
         }
     }

@@ -27,11 +27,21 @@ pub fn arch_dir(arch: &str) -> Option<&'static str> {
 }
 
 pub fn index_url(mirror: &str, release: &str, arch: &str) -> Result<String> {
-    let dir = arch_dir(arch).with_context(|| format!("no OpenBSD architecture name known for `{arch}`"))?;
-    Ok(format!("{}/{release}/packages/{dir}/index.txt", mirror.trim_end_matches('/')))
+    let dir = arch_dir(arch)
+        .with_context(|| format!("no OpenBSD architecture name known for `{arch}`"))?;
+    Ok(format!(
+        "{}/{release}/packages/{dir}/index.txt",
+        mirror.trim_end_matches('/')
+    ))
 }
 
-pub fn fetch(client: &Client, mirror: &str, release: &str, arch: &str, now: &str) -> Result<Vec<PackagedRust>> {
+pub fn fetch(
+    client: &Client,
+    mirror: &str,
+    release: &str,
+    arch: &str,
+    now: &str,
+) -> Result<Vec<PackagedRust>> {
     let url = index_url(mirror, release, arch)?;
     let bytes = client.get(&url)?;
     let text = String::from_utf8(bytes).with_context(|| format!("{url}: not a text listing"))?;
@@ -64,14 +74,21 @@ pub fn find_rust(listing: &str) -> Result<Vec<(String, RustVersion)>> {
     let mut packages = 0;
     let mut found = Vec::new();
     for line in listing.lines() {
-        let Some(file) = file_of(line.trim()) else { continue };
-        let Some(stem) = file.strip_suffix(".tgz") else { continue };
+        let Some(file) = file_of(line.trim()) else {
+            continue;
+        };
+        let Some(stem) = file.strip_suffix(".tgz") else {
+            continue;
+        };
         packages += 1;
-        let Some(version) = stem.strip_prefix("rust-") else { continue };
+        let Some(version) = stem.strip_prefix("rust-") else {
+            continue;
+        };
         if !version.starts_with(|c: char| c.is_ascii_digit()) {
             continue;
         }
-        let rust = RustVersion::from_package_version(version).with_context(|| format!("`{file}`: no Rust release in it"))?;
+        let rust = RustVersion::from_package_version(version)
+            .with_context(|| format!("`{file}`: no Rust release in it"))?;
         found.push((version.to_string(), rust));
     }
     if packages == 0 {

@@ -58,7 +58,12 @@ pub struct TargetSupport {
 impl TargetSupport {
     /// `tier 2, host tools, std`.
     pub fn summary(&self) -> String {
-        format!("tier {}{}, {}", self.tier, if self.host_tools { ", host tools" } else { "" }, self.std.as_str())
+        format!(
+            "tier {}{}, {}",
+            self.tier,
+            if self.host_tools { ", host tools" } else { "" },
+            self.std.as_str()
+        )
     }
 
     /// Same tier, host tools and std (the notes may be reworded freely).
@@ -105,7 +110,9 @@ fn cells(line: &str) -> Vec<String> {
 
 fn is_separator(line: &str) -> bool {
     let c = cells(line);
-    !c.is_empty() && c.iter().all(|c| !c.is_empty() && c.chars().all(|ch| matches!(ch, '-' | ':' | ' ')))
+    !c.is_empty()
+        && c.iter()
+            .all(|c| !c.is_empty() && c.chars().all(|ch| matches!(ch, '-' | ':' | ' ')))
 }
 
 /// The triple in a target cell: ``[`x`](link)``, `` `x` `` and footnote marks around it.
@@ -128,7 +135,12 @@ fn mark(cell: &str) -> Option<bool> {
 }
 
 fn std_of(cell: &str) -> Option<StdSupport> {
-    let c = cell.split("[^").next().unwrap_or("").trim().trim_start_matches('\\');
+    let c = cell
+        .split("[^")
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches('\\');
     match c {
         "✓" => Some(StdSupport::Full),
         "*" => Some(StdSupport::NoStd),
@@ -152,16 +164,24 @@ pub fn parse(text: &str) -> Result<PlatformSupport> {
             i += 1;
             continue;
         }
-        let (Some(sec), true) = (section, i + 1 < lines.len() && line.contains('|') && is_separator(lines[i + 1])) else {
+        let (Some(sec), true) = (
+            section,
+            i + 1 < lines.len() && line.contains('|') && is_separator(lines[i + 1]),
+        ) else {
             i += 1;
             continue;
         };
         let header: Vec<String> = cells(line).iter().map(|c| c.to_ascii_lowercase()).collect();
         let col = |name: &str| header.iter().position(|h| h == name);
-        let target_col = col("target").with_context(|| format!("line {}: table without a `target` column", i + 1))?;
+        let target_col = col("target")
+            .with_context(|| format!("line {}: table without a `target` column", i + 1))?;
         let (std_col, host_col) = (col("std"), col("host"));
         if sec.host_tools.is_none() && host_col.is_none() {
-            bail!("line {}: tier {} table has no `host` column and its heading does not say", i + 1, sec.tier);
+            bail!(
+                "line {}: tier {} table has no `host` column and its heading does not say",
+                i + 1,
+                sec.tier
+            );
         }
         tables_per_tier[usize::from(sec.tier.min(3))] += 1;
         i += 2;
@@ -173,25 +193,39 @@ pub fn parse(text: &str) -> Result<PlatformSupport> {
             let host_tools = match (sec.host_tools, host_col) {
                 (Some(h), _) => h,
                 (None, Some(c)) => mark(row.get(c).map(String::as_str).unwrap_or(""))
-                    .with_context(|| format!("{}: `{target}`: the host column is neither ✓, ? nor empty", at()))?,
+                    .with_context(|| {
+                        format!(
+                            "{}: `{target}`: the host column is neither ✓, ? nor empty",
+                            at()
+                        )
+                    })?,
                 (None, None) => unreachable!("checked at the header"),
             };
             let std = match std_col {
-                Some(c) => std_of(row.get(c).map(String::as_str).unwrap_or(""))
-                    .with_context(|| format!("{}: `{target}`: the std column is not ✓, * or ?", at()))?,
+                Some(c) => {
+                    std_of(row.get(c).map(String::as_str).unwrap_or("")).with_context(|| {
+                        format!("{}: `{target}`: the std column is not ✓, * or ?", at())
+                    })?
+                }
                 // Tables without a std column are those with host tools: full std, says the file.
                 None => StdSupport::Full,
             };
             let notes_col = col("notes").unwrap_or(header.len().saturating_sub(1));
             let notes = row.get(notes_col).cloned().unwrap_or_default();
-            out.targets.insert(target, TargetSupport { tier: sec.tier, host_tools, std, notes });
+            out.targets.insert(
+                target,
+                TargetSupport {
+                    tier: sec.tier,
+                    host_tools,
+                    std,
+                    notes,
+                },
+            );
             i += 1;
         }
     }
-    for tier in 1..=3 {
-        if tables_per_tier[tier] == 0 {
-            bail!("no tier {tier} table found: is this rust-lang/rust's platform-support.md?");
-        }
+    if let Some(tier) = (1..=3).find(|&t| tables_per_tier[t] == 0) {
+        bail!("no tier {tier} table found: is this rust-lang/rust's platform-support.md?");
     }
     Ok(out)
 }
@@ -206,8 +240,18 @@ pub struct Move {
 
 impl fmt::Display for Move {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let side = |s: &Option<TargetSupport>| s.as_ref().map(TargetSupport::summary).unwrap_or_else(|| "not listed".into());
-        write!(f, "{}: {} → {}", self.target, side(&self.from), side(&self.to))
+        let side = |s: &Option<TargetSupport>| {
+            s.as_ref()
+                .map(TargetSupport::summary)
+                .unwrap_or_else(|| "not listed".into())
+        };
+        write!(
+            f,
+            "{}: {} → {}",
+            self.target,
+            side(&self.from),
+            side(&self.to)
+        )
     }
 }
 
@@ -221,7 +265,11 @@ pub fn moves(from: &PlatformSupport, to: &PlatformSupport) -> Vec<Move> {
         .filter_map(|t| {
             let (a, b) = (from.targets.get(t), to.targets.get(t));
             let same = matches!((a, b), (Some(a), Some(b)) if a.same_support(b));
-            (!same).then(|| Move { target: t.clone(), from: a.cloned(), to: b.cloned() })
+            (!same).then(|| Move {
+                target: t.clone(),
+                from: a.cloned(),
+                to: b.cloned(),
+            })
         })
         .collect()
 }
@@ -262,7 +310,11 @@ target | std | host | notes
     #[test]
     fn reads_the_four_tables() {
         let ps = parse(SMALL).unwrap();
-        let got: Vec<String> = ps.targets.iter().map(|(t, s)| format!("{t}: {}", s.summary())).collect();
+        let got: Vec<String> = ps
+            .targets
+            .iter()
+            .map(|(t, s)| format!("{t}: {}", s.summary()))
+            .collect();
         expect_test::expect![[r#"
             [
                 "aarch64-unknown-openbsd: tier 3, host tools, std",
@@ -280,17 +332,26 @@ target | std | host | notes
     #[test]
     fn malformed_files_are_named() {
         let err = parse("# Platform Support\n\nnothing here\n").unwrap_err();
-        assert_eq!(err.to_string(), "no tier 1 table found: is this rust-lang/rust's platform-support.md?");
+        assert_eq!(
+            err.to_string(),
+            "no tier 1 table found: is this rust-lang/rust's platform-support.md?"
+        );
         let bad = SMALL.replace("| ✓ | ✓ | ARM64 OpenBSD", "| yes | ✓ | ARM64 OpenBSD");
         let err = parse(&bad).unwrap_err();
-        assert_eq!(err.to_string(), "line 24: `aarch64-unknown-openbsd`: the std column is not ✓, * or ?");
+        assert_eq!(
+            err.to_string(),
+            "line 24: `aarch64-unknown-openbsd`: the std column is not ✓, * or ?"
+        );
     }
 
     #[test]
     fn moves_between_releases() {
         let a = parse(SMALL).unwrap();
-        let b = parse(&SMALL.replace("`x86_64-unknown-freebsd` | 64-bit FreeBSD", "`x86_64-unknown-openbsd` | 64-bit OpenBSD"))
-            .unwrap();
+        let b = parse(&SMALL.replace(
+            "`x86_64-unknown-freebsd` | 64-bit FreeBSD",
+            "`x86_64-unknown-openbsd` | 64-bit OpenBSD",
+        ))
+        .unwrap();
         let got: Vec<String> = moves(&a, &b).iter().map(ToString::to_string).collect();
         assert_eq!(
             got,

@@ -14,7 +14,9 @@ use anyhow::Result;
 
 use super::http::{Client, Pacer, Unreachable};
 use super::{debian, freebsd, netbsd, openbsd, repology};
-use crate::model::rust_status::{Fetcher, PackagedRust, PlatformPackages, RepologySnapshot, RustStatusFile};
+use crate::model::rust_status::{
+    Fetcher, PackagedRust, PlatformPackages, RepologySnapshot, RustStatusFile,
+};
 use crate::model::Platform;
 
 /// Where each source lives; tests point them at a local server.
@@ -64,7 +66,12 @@ pub struct Summary {
 pub type Answer = (Vec<PackagedRust>, Option<String>);
 
 /// Folds one fetch's outcome into a platform's entry.
-pub fn apply(old: Option<&PlatformPackages>, fetcher: Fetcher, outcome: Result<Answer, String>, now: &str) -> PlatformPackages {
+pub fn apply(
+    old: Option<&PlatformPackages>,
+    fetcher: Fetcher,
+    outcome: Result<Answer, String>,
+    now: &str,
+) -> PlatformPackages {
     match (outcome, old) {
         (Ok((package, incomplete)), _) => PlatformPackages {
             fetcher,
@@ -82,16 +89,43 @@ pub fn apply(old: Option<&PlatformPackages>, fetcher: Fetcher, outcome: Result<A
     }
 }
 
-fn fetch_one(platform: &Platform, fetcher: Fetcher, sources: &Sources, client: &Client, now: &str, progress: &dyn Fn(&str)) -> Result<Answer> {
+fn fetch_one(
+    platform: &Platform,
+    fetcher: Fetcher,
+    sources: &Sources,
+    client: &Client,
+    now: &str,
+    progress: &dyn Fn(&str),
+) -> Result<Answer> {
     let complete = |r: Result<Vec<PackagedRust>>| r.map(|p| (p, None));
     match fetcher {
         Fetcher::Debian => {
-            let arch = platform.debian_arch.as_deref().ok_or_else(|| anyhow::anyhow!("{}: no `debian-arch` in {}", platform.id, platform.source))?;
+            let arch = platform.debian_arch.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("{}: no `debian-arch` in {}", platform.id, platform.source)
+            })?;
             debian::fetch(&sources.cache, &platform.release, arch, now, progress)
         }
-        Fetcher::Freebsd => complete(freebsd::fetch(client, &sources.freebsd, &platform.release, &platform.arch, now)),
-        Fetcher::Openbsd => complete(openbsd::fetch(client, &sources.openbsd, &platform.release, &platform.arch, now)),
-        Fetcher::Netbsd => complete(netbsd::fetch(client, &sources.netbsd, &platform.release, &platform.arch, now)),
+        Fetcher::Freebsd => complete(freebsd::fetch(
+            client,
+            &sources.freebsd,
+            &platform.release,
+            &platform.arch,
+            now,
+        )),
+        Fetcher::Openbsd => complete(openbsd::fetch(
+            client,
+            &sources.openbsd,
+            &platform.release,
+            &platform.arch,
+            now,
+        )),
+        Fetcher::Netbsd => complete(netbsd::fetch(
+            client,
+            &sources.netbsd,
+            &platform.release,
+            &platform.arch,
+            now,
+        )),
     }
 }
 
@@ -110,7 +144,9 @@ pub fn refresh(
     // its other platforms get the same error at once instead of a timeout each.
     let mut unreachable: BTreeMap<Fetcher, String> = BTreeMap::new();
     for platform in platforms {
-        let Some(fetcher) = Fetcher::for_os(&platform.os) else { continue };
+        let Some(fetcher) = Fetcher::for_os(&platform.os) else {
+            continue;
+        };
         if !options.only.is_empty() && !options.only.contains(&fetcher) {
             continue;
         }
@@ -123,7 +159,13 @@ pub fn refresh(
             fetch_one(platform, fetcher, sources, &client, now, progress).map_err(|err| {
                 let text = format!("{err:#}");
                 if err.downcast_ref::<Unreachable>().is_some() {
-                    unreachable.insert(fetcher, format!("not reachable from this host (as for {}: {text})", platform.id));
+                    unreachable.insert(
+                        fetcher,
+                        format!(
+                            "not reachable from this host (as for {}: {text})",
+                            platform.id
+                        ),
+                    );
                     format!("not reachable from this host: {text}")
                 } else {
                     text
@@ -133,7 +175,10 @@ pub fn refresh(
         match &outcome {
             Ok((_, Some(why))) => {
                 summary.fresh.push(platform.id.clone());
-                summary.failed.insert(platform.id.clone(), format!("incomplete answer, values kept: {why}"));
+                summary.failed.insert(
+                    platform.id.clone(),
+                    format!("incomplete answer, values kept: {why}"),
+                );
             }
             Ok(_) => summary.fresh.push(platform.id.clone()),
             Err(e) => {
@@ -149,18 +194,35 @@ pub fn refresh(
             Err("offline refresh: not fetched".to_string())
         } else {
             progress("repology: project rust");
-            repology::fetch(&client, &mut Pacer::new(Duration::from_secs(1)), &sources.repology).map_err(|e| format!("{e:#}"))
+            repology::fetch(
+                &client,
+                &mut Pacer::new(Duration::from_secs(1)),
+                &sources.repology,
+            )
+            .map_err(|e| format!("{e:#}"))
         };
         summary.repology = Some(outcome.as_ref().map(BTreeMap::len).map_err(Clone::clone));
         let old = status.repology.take();
         status.repology = Some(match (outcome, old) {
-            (Ok(repo), _) => RepologySnapshot { source: url, checked: Some(now.into()), stale_since: None, error: None, repo },
+            (Ok(repo), _) => RepologySnapshot {
+                source: url,
+                checked: Some(now.into()),
+                stale_since: None,
+                error: None,
+                repo,
+            },
             (Err(error), Some(old)) => RepologySnapshot {
                 stale_since: Some(old.stale_since.clone().unwrap_or_else(|| now.into())),
                 error: Some(error),
                 ..old
             },
-            (Err(error), None) => RepologySnapshot { source: url, checked: None, stale_since: Some(now.into()), error: Some(error), repo: BTreeMap::new() },
+            (Err(error), None) => RepologySnapshot {
+                source: url,
+                checked: None,
+                stale_since: Some(now.into()),
+                error: Some(error),
+                repo: BTreeMap::new(),
+            },
         });
     }
     summary
@@ -169,16 +231,24 @@ pub fn refresh(
 /// Repology's newest version per repository against this file's values:
 /// a line per disagreement on the newest Rust an OS packages.
 pub fn cross_check(status: &RustStatusFile) -> Vec<String> {
-    let Some(repology) = status.repology.as_ref().filter(|r| r.checked.is_some()) else { return Vec::new() };
+    let Some(repology) = status.repology.as_ref().filter(|r| r.checked.is_some()) else {
+        return Vec::new();
+    };
     let mut notes = Vec::new();
     for (id, entry) in &status.platform {
         let repo = match entry.fetcher {
-            Fetcher::Debian => id.split('-').nth(1).and_then(|r| r.strip_prefix("debian")).map(|n| format!("debian_{n}")),
+            Fetcher::Debian => id
+                .split('-')
+                .nth(1)
+                .and_then(|r| r.strip_prefix("debian"))
+                .map(|n| format!("debian_{n}")),
             Fetcher::Freebsd => Some("freebsd".to_string()),
             Fetcher::Openbsd => Some("openbsd".to_string()),
             Fetcher::Netbsd => Some("pkgsrc_current".to_string()),
         };
-        let Some(theirs) = repo.as_ref().and_then(|r| repology.repo.get(r)) else { continue };
+        let Some(theirs) = repo.as_ref().and_then(|r| repology.repo.get(r)) else {
+            continue;
+        };
         let ours = entry.package.iter().map(|p| p.rust).max();
         let theirs_v = super::version::RustVersion::from_package_version(theirs);
         if ours.is_some() && theirs_v.is_some() && ours != theirs_v {

@@ -17,7 +17,10 @@ pub const DEFAULT_API: &str = "https://repology.org/api/v1";
 
 /// The repositories worth comparing with `platforms/`.
 pub fn relevant(repo: &str) -> bool {
-    repo.starts_with("debian_") || repo == "freebsd" || repo.starts_with("openbsd") || repo.starts_with("pkgsrc")
+    repo.starts_with("debian_")
+        || repo == "freebsd"
+        || repo.starts_with("openbsd")
+        || repo.starts_with("pkgsrc")
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,7 +46,8 @@ pub fn fetch(client: &Client, pacer: &mut Pacer, api: &str) -> Result<BTreeMap<S
 }
 
 pub fn newest_per_repo(json: &[u8]) -> Result<BTreeMap<String, String>> {
-    let packages: Vec<Package> = serde_json::from_slice(json).context("expected a JSON array of packages")?;
+    let packages: Vec<Package> =
+        serde_json::from_slice(json).context("expected a JSON array of packages")?;
     let mut newest: BTreeMap<String, (RustVersion, String)> = BTreeMap::new();
     for p in packages {
         if !relevant(&p.repo) {
@@ -51,8 +55,19 @@ pub fn newest_per_repo(json: &[u8]) -> Result<BTreeMap<String, String>> {
         }
         // Documentation, sources and tools of the project are other packages.
         let name = p.binname.as_deref().or(p.srcname.as_deref()).unwrap_or("");
-        let compiler = name.is_empty() || ["rustc", "rustc-web", "rust", "lang/rust", "rust-bin", "lang/rust-bin"].contains(&name);
-        let Some(v) = RustVersion::from_package_version(&p.version) else { continue };
+        let compiler = name.is_empty()
+            || [
+                "rustc",
+                "rustc-web",
+                "rust",
+                "lang/rust",
+                "rust-bin",
+                "lang/rust-bin",
+            ]
+            .contains(&name);
+        let Some(v) = RustVersion::from_package_version(&p.version) else {
+            continue;
+        };
         if !compiler {
             continue;
         }
@@ -61,5 +76,8 @@ pub fn newest_per_repo(json: &[u8]) -> Result<BTreeMap<String, String>> {
             *entry = (v, p.version);
         }
     }
-    Ok(newest.into_iter().map(|(repo, (_, text))| (repo, text)).collect())
+    Ok(newest
+        .into_iter()
+        .map(|(repo, (_, text))| (repo, text))
+        .collect())
 }

@@ -9,8 +9,14 @@ use crate::model::{Model, Platform};
 /// Can the OS's own Rust build the workspace?
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    CanBuild { packaged: RustVersion, msrv: RustVersion },
-    TooOld { packaged: RustVersion, msrv: RustVersion },
+    CanBuild {
+        packaged: RustVersion,
+        msrv: RustVersion,
+    },
+    TooOld {
+        packaged: RustVersion,
+        msrv: RustVersion,
+    },
     /// No data, or nothing to compare with: why.
     Unknown(String),
 }
@@ -19,8 +25,12 @@ impl Verdict {
     /// `can build (1.96 ≥ 1.85)`, `too old (1.63 < 1.85)`, `unknown: …`.
     pub fn label(&self) -> String {
         match self {
-            Verdict::CanBuild { packaged, msrv } => format!("can build ({} ≥ {})", packaged.short(), msrv.short()),
-            Verdict::TooOld { packaged, msrv } => format!("too old ({} < {})", packaged.short(), msrv.short()),
+            Verdict::CanBuild { packaged, msrv } => {
+                format!("can build ({} ≥ {})", packaged.short(), msrv.short())
+            }
+            Verdict::TooOld { packaged, msrv } => {
+                format!("too old ({} < {})", packaged.short(), msrv.short())
+            }
             Verdict::Unknown(why) => format!("unknown: {why}"),
         }
     }
@@ -50,8 +60,17 @@ impl PlatformRust {
     pub fn packaged_label(&self) -> String {
         match &self.packaged {
             Some(p) => {
-                let stale = self.stale_since.as_ref().map(|s| format!(", stale since {}", &s[..s.len().min(10)])).unwrap_or_default();
-                format!("{} {} ({}{stale})", p.name, p.rust, &p.fetched[..p.fetched.len().min(10)])
+                let stale = self
+                    .stale_since
+                    .as_ref()
+                    .map(|s| format!(", stale since {}", &s[..s.len().min(10)]))
+                    .unwrap_or_default();
+                format!(
+                    "{} {} ({}{stale})",
+                    p.name,
+                    p.rust,
+                    &p.fetched[..p.fetched.len().min(10)]
+                )
             }
             None => "none known".into(),
         }
@@ -60,18 +79,32 @@ impl PlatformRust {
     pub fn tier_label(&self) -> Option<String> {
         let t = self.tier.as_ref()?;
         if t.tier == 0 {
-            return Some(format!("not listed in {}", self.tier_release.map(|r| r.short()).unwrap_or_default()));
+            return Some(format!(
+                "not listed in {}",
+                self.tier_release.map(|r| r.short()).unwrap_or_default()
+            ));
         }
-        Some(format!("tier {}{}, {}", t.tier, if t.host_tools { " + host tools" } else { "" }, t.std.as_str()))
+        Some(format!(
+            "tier {}{}, {}",
+            t.tier,
+            if t.host_tools { " + host tools" } else { "" },
+            t.std.as_str()
+        ))
     }
 }
 
 /// The facts and the verdict for one platform; `msrv` is the workspace's `rust-version`.
 pub fn platform_rust(model: &Model, platform: &Platform, msrv: Option<&str>) -> PlatformRust {
     let status = &model.rust_status;
-    let tier = status.tiers.as_ref().and_then(|t| t.target.get(&platform.target).cloned());
+    let tier = status
+        .tiers
+        .as_ref()
+        .and_then(|t| t.target.get(&platform.target).cloned());
     let tier_release = status.tiers.as_ref().map(|t| t.release);
-    let rule = model.msrv_policy.as_ref().and_then(|p| p.os.get(&platform.os));
+    let rule = model
+        .msrv_policy
+        .as_ref()
+        .and_then(|p| p.os.get(&platform.os));
     let entry = status.platform.get(&platform.id);
     let stale_since = entry.and_then(|e| e.stale_since.clone());
     let best = match missing_data(status, &platform.id) {
@@ -83,20 +116,41 @@ pub fn platform_rust(model: &Model, platform: &Platform, msrv: Option<&str>) -> 
         (Err(why), _) => Verdict::Unknown(why.clone()),
         (Ok(_), None) => Verdict::Unknown("the workspace declares no rust-version".into()),
         (Ok(_), Some(Err(e))) => Verdict::Unknown(format!("the workspace's rust-version: {e}")),
-        (Ok(p), Some(Ok(m))) if p.rust >= m => Verdict::CanBuild { packaged: p.rust, msrv: m },
-        (Ok(p), Some(Ok(m))) => Verdict::TooOld { packaged: p.rust, msrv: m },
+        (Ok(p), Some(Ok(m))) if p.rust >= m => Verdict::CanBuild {
+            packaged: p.rust,
+            msrv: m,
+        },
+        (Ok(p), Some(Ok(m))) => Verdict::TooOld {
+            packaged: p.rust,
+            msrv: m,
+        },
     };
-    PlatformRust { tier, tier_release, packaged: best.ok(), stale_since, verdict }
+    PlatformRust {
+        tier,
+        tier_release,
+        packaged: best.ok(),
+        stale_since,
+        verdict,
+    }
 }
 
 /// The `rust-version` the workspace must honour: the highest among the members
 /// the matrix builds, or why there is none.
-pub fn workspace_msrv(workspace: &crate::workspace::Workspace, excluded: &[String]) -> Result<RustVersion, String> {
-    let members: Vec<_> = workspace.packages.iter().filter(|p| !excluded.contains(&p.name)).collect();
+pub fn workspace_msrv(
+    workspace: &crate::workspace::Workspace,
+    excluded: &[String],
+) -> Result<RustVersion, String> {
+    let members: Vec<_> = workspace
+        .packages
+        .iter()
+        .filter(|p| !excluded.contains(&p.name))
+        .collect();
     let mut best: Option<RustVersion> = None;
     for p in &members {
         if let Some(v) = &p.rust_version {
-            let v: RustVersion = v.parse().map_err(|e| format!("package `{}`: {e}", p.name))?;
+            let v: RustVersion = v
+                .parse()
+                .map_err(|e| format!("package `{}`: {e}", p.name))?;
             best = best.max(Some(v));
         }
     }
@@ -104,7 +158,14 @@ pub fn workspace_msrv(workspace: &crate::workspace::Workspace, excluded: &[Strin
         if members.is_empty() {
             "the workspace has no member the matrix builds".to_string()
         } else {
-            format!("no member declares rust-version ({})", members.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "))
+            format!(
+                "no member declares rust-version ({})",
+                members
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     })
 }

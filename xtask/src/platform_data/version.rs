@@ -14,7 +14,11 @@ pub struct RustVersion {
 
 impl RustVersion {
     pub const fn new(major: u32, minor: u32, patch: u32) -> RustVersion {
-        RustVersion { major, minor, patch }
+        RustVersion {
+            major,
+            minor,
+            patch,
+        }
     }
 
     /// The Rust release inside a packager's version string: the first
@@ -24,7 +28,9 @@ impl RustVersion {
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
-            if bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b':') {
+            if bytes[i].is_ascii_digit()
+                && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b':')
+            {
                 if let Some(v) = parse_prefix(&text[i..]) {
                     return Some(v);
                 }
@@ -71,11 +77,19 @@ impl FromStr for RustVersion {
     /// Strict: `1.85` or `1.85.0`, nothing else.
     fn from_str(s: &str) -> Result<RustVersion, String> {
         let parts: Vec<&str> = s.split('.').collect();
-        let ok = (2..=3).contains(&parts.len()) && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        let ok = (2..=3).contains(&parts.len())
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
         if !ok {
             return Err(format!("`{s}` is not a Rust version (`1.85` or `1.85.0`)"));
         }
-        let n = |i: usize| parts.get(i).map(|p| p.parse::<u32>().map_err(|e| format!("`{s}`: {e}"))).unwrap_or(Ok(0));
+        let n = |i: usize| {
+            parts
+                .get(i)
+                .map(|p| p.parse::<u32>().map_err(|e| format!("`{s}`: {e}")))
+                .unwrap_or(Ok(0))
+        };
         Ok(RustVersion::new(n(0)?, n(1)?, n(2)?))
     }
 }
@@ -125,7 +139,10 @@ mod tests {
 
     #[test]
     fn strict_parse_and_order() {
-        assert_eq!("1.85".parse::<RustVersion>().unwrap(), RustVersion::new(1, 85, 0));
+        assert_eq!(
+            "1.85".parse::<RustVersion>().unwrap(),
+            RustVersion::new(1, 85, 0)
+        );
         assert!("1.85.0-beta".parse::<RustVersion>().is_err());
         assert!("1".parse::<RustVersion>().is_err());
         assert!(RustVersion::new(1, 9, 0) < RustVersion::new(1, 10, 0));
