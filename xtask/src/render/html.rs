@@ -111,7 +111,7 @@ fn grid_cell(out: &mut String, view: &PlatformView<'_>) {
         class(view.overall()),
         escape(&view.platform.id),
         anchor(&view.platform.id),
-        escape(&tier_label(view.tier))
+        escape(&super::tier_line(view))
     );
     let _ = write!(out, "<span class=\"st rust-{}\">{}</span>", view.rust.verdict.word(), escape(&super::packaged_line(&view.rust)));
     if view.cells.is_empty() {

@@ -70,7 +70,7 @@ pub fn render(grid: &Grid<'_>) -> String {
 }
 
 fn grid_cell(view: &PlatformView<'_>) -> String {
-    let mut lines = vec![tier_label(view.tier)];
+    let mut lines = vec![super::tier_line(view)];
     let stage_line = |stage: crate::model::Stage| -> Option<String> {
         let cells: Vec<&&CellResult> = view.cells.iter().filter(|((s, _), _)| *s == stage).map(|(_, c)| c).collect();
         if cells.is_empty() {

@@ -118,6 +118,14 @@ pub fn tier_label(tier: Option<&Tier>) -> String {
     }
 }
 
+/// The grid's tier: as a cell's compiler stated it, else platform-support.md's (from `platforms refresh`).
+pub fn tier_line(view: &PlatformView<'_>) -> String {
+    match (view.tier, view.rust.tier_label()) {
+        (None, Some(doc)) => doc,
+        (tier, _) => tier_label(tier),
+    }
+}
+
 /// `Rust pkg 1.96 (rustc-web): can build`: the grid cell's line on packaged Rust.
 pub fn packaged_line(rust: &PlatformRust) -> String {
     let verdict = match &rust.verdict {
