@@ -52,6 +52,8 @@ pub struct PlatformRust {
     pub tier_release: Option<RustVersion>,
     pub packaged: Option<PackagedRust>,
     pub stale_since: Option<String>,
+    /// Why the last answer may be incomplete (some package lists failed).
+    pub incomplete: Option<String>,
     pub verdict: Verdict,
 }
 
@@ -107,6 +109,7 @@ pub fn platform_rust(model: &Model, platform: &Platform, msrv: Option<&str>) -> 
         .and_then(|p| p.os.get(&platform.os));
     let entry = status.platform.get(&platform.id);
     let stale_since = entry.and_then(|e| e.stale_since.clone());
+    let incomplete = entry.filter(|e| e.checked.is_some() && e.stale_since.is_none()).and_then(|e| e.error.clone());
     let best = match missing_data(status, &platform.id) {
         Some(why) => Err(why),
         None => best_package(&entry.expect("checked").package, rule).cloned(),
