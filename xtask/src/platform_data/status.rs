@@ -109,7 +109,9 @@ pub fn platform_rust(model: &Model, platform: &Platform, msrv: Option<&str>) -> 
         .and_then(|p| p.os.get(&platform.os));
     let entry = status.platform.get(&platform.id);
     let stale_since = entry.and_then(|e| e.stale_since.clone());
-    let incomplete = entry.filter(|e| e.checked.is_some() && e.stale_since.is_none()).and_then(|e| e.error.clone());
+    let incomplete = entry
+        .filter(|e| e.checked.is_some() && e.stale_since.is_none())
+        .and_then(|e| e.error.clone());
     let best = match missing_data(status, &platform.id) {
         Some(why) => Err(why),
         None => best_package(&entry.expect("checked").package, rule).cloned(),
@@ -133,6 +135,7 @@ pub fn platform_rust(model: &Model, platform: &Platform, msrv: Option<&str>) -> 
         tier_release,
         packaged: best.ok(),
         stale_since,
+        incomplete,
         verdict,
     }
 }

@@ -153,7 +153,8 @@ pub fn packaged_details(rust: &PlatformRust) -> String {
         ),
         None => "none known".to_string(),
     };
-    format!("Packaged Rust: {packaged}; verdict: {}.", rust.verdict.label())
+    let incomplete = rust.incomplete.as_ref().map(|why| format!(" ({why})")).unwrap_or_default();
+    format!("Packaged Rust: {packaged}; verdict: {}.{incomplete}", rust.verdict.label())
 }
 
 /// One-word summary of a test cell: `12/12 passed`, `3 failed`.
