@@ -176,10 +176,13 @@ pub fn run(args: Args) -> Result<u8> {
 
     crate::cmd::install_interrupt_handler()?;
     let results_path = workspace.matrix_dir().join("results.json");
+    let rust_version = crate::platform_data::status::workspace_msrv(&workspace, &model.matrix.exclude_packages).ok().map(|v| v.short());
     let mut results = ResultsFile::load_or_new(
         &results_path,
-        WorkspaceInfo { name: workspace.name.clone(), root: workspace.root.display().to_string() },
+        WorkspaceInfo { name: workspace.name.clone(), root: workspace.root.display().to_string(), rust_version: rust_version.clone() },
     );
+    // The verdicts in the report compare with the workspace as it is now.
+    results.workspace.rust_version = rust_version;
     let reporter = crate::progress::reporter();
     let executor = Executor { workspace: &workspace, host: &host, results_path: results_path.clone(), reporter: &*reporter };
     let options = RunOptions { jobs: args.jobs.unwrap_or(host.cpus), force: args.force, keep_going: args.keep_going };

@@ -30,6 +30,10 @@ pub struct ResultsFile {
 pub struct WorkspaceInfo {
     pub name: String,
     pub root: String,
+    /// The highest `rust-version` among the members the matrix builds, when
+    /// any declares one: what each platform's packaged Rust is judged against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rust_version: Option<String>,
 }
 
 /// How a cell ended. Every cell ends in exactly one of these.

@@ -51,6 +51,7 @@ details { margin: .3rem 0 .3rem 1rem; } summary { cursor: pointer; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .1rem .8rem; margin: .4rem 0; }
 dt { color: #5c6670; } dd { margin: 0; }
 .legend span { margin-right: 1rem; }
+.rust-too-old { color: #b3261e; } .rust-unknown { color: #5c6670; }
 "#;
 
 pub fn render(grid: &Grid<'_>) -> String {
@@ -110,8 +111,9 @@ fn grid_cell(out: &mut String, view: &PlatformView<'_>) {
         class(view.overall()),
         escape(&view.platform.id),
         anchor(&view.platform.id),
-        escape(&tier_label(view.tier))
+        escape(&super::tier_line(view))
     );
+    let _ = write!(out, "<span class=\"st rust-{}\">{}</span>", view.rust.verdict.word(), escape(&super::packaged_line(&view.rust)));
     if view.cells.is_empty() {
         out.push_str("<span class=\"st\">not run</span>");
     }
@@ -148,9 +150,13 @@ fn details(out: &mut String, view: &PlatformView<'_>) {
             t.description.as_deref().map(|d| format!(", “{d}”")).unwrap_or_default(),
             t.source
         ),
-        None => "not known yet (no cell has run)".into(),
+        None => match view.rust.tier_label() {
+            Some(t) => format!("{t} (platform-support.md of Rust {})", view.rust.tier_release.map(|r| r.to_string()).unwrap_or_default()),
+            None => "not known yet (no cell has run)".into(),
+        },
     };
     let _ = writeln!(out, "<p>Upstream Rust: {}</p>", escape(&tier));
+    let _ = writeln!(out, "<p class=\"rust-{}\">{}</p>", view.rust.verdict.word(), escape(&super::packaged_details(&view.rust)));
     if view.cells.is_empty() {
         let _ = writeln!(out, "<p>No results yet: run <code>cargo xtask matrix --platform {}</code>.</p>", escape(&p.id));
     }

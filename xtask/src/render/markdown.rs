@@ -70,7 +70,7 @@ pub fn render(grid: &Grid<'_>) -> String {
 }
 
 fn grid_cell(view: &PlatformView<'_>) -> String {
-    let mut lines = vec![tier_label(view.tier)];
+    let mut lines = vec![super::tier_line(view)];
     let stage_line = |stage: crate::model::Stage| -> Option<String> {
         let cells: Vec<&&CellResult> = view.cells.iter().filter(|((s, _), _)| *s == stage).map(|(_, c)| c).collect();
         if cells.is_empty() {
@@ -90,6 +90,7 @@ fn grid_cell(view: &PlatformView<'_>) -> String {
             .collect();
         Some(format!("{stage}: {}", parts.join(" · ")))
     };
+    lines.push(super::packaged_line(&view.rust));
     let mut any = false;
     for stage in crate::model::Stage::ALL {
         if let Some(line) = stage_line(stage) {
@@ -121,10 +122,16 @@ fn details(out: &mut String, view: &PlatformView<'_>) {
                 t.source
             );
         }
-        None => {
-            let _ = writeln!(out, "Upstream Rust: tier not known yet (no cell has run).\n");
-        }
+        None => match view.rust.tier_label() {
+            Some(t) => {
+                let _ = writeln!(out, "Upstream Rust: {t} (platform-support.md of Rust {}).\n", view.rust.tier_release.map(|r| r.to_string()).unwrap_or_default());
+            }
+            None => {
+                let _ = writeln!(out, "Upstream Rust: tier not known yet (no cell has run).\n");
+            }
+        },
     }
+    let _ = writeln!(out, "{}\n", escape(&super::packaged_details(&view.rust)));
     if view.cells.is_empty() {
         let _ = writeln!(out, "No results yet: run `cargo xtask matrix --platform {}`.", p.id);
         return;
