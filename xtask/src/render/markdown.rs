@@ -71,6 +71,14 @@ pub fn render(grid: &Grid<'_>) -> String {
 
 fn grid_cell(view: &PlatformView<'_>) -> String {
     let mut lines = vec![tier_label(view.tier)];
+    if let Some(p) = &view.packaged_rust {
+        let mark = match p.ok {
+            Some(true) => " ✅",
+            Some(false) => " ❌",
+            None => "",
+        };
+        lines.push(format!("pkg {}{mark}", p.version));
+    }
     let stage_line = |stage: crate::model::Stage| -> Option<String> {
         let cells: Vec<&&CellResult> = view.cells.iter().filter(|((s, _), _)| *s == stage).map(|(_, c)| c).collect();
         if cells.is_empty() {
@@ -125,6 +133,14 @@ fn details(out: &mut String, view: &PlatformView<'_>) {
             let _ = writeln!(out, "Upstream Rust: tier not known yet (no cell has run).\n");
         }
     }
+    if let Some(pr) = &view.packaged_rust {
+        let verdict = match pr.ok {
+            Some(true) => "builds this workspace",
+            Some(false) => "cannot build this workspace",
+            None => "not judged",
+        };
+        let _ = writeln!(out, "Packaged Rust: {} — {verdict}{}.\n", pr.version, pr.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default());
+    }
     if view.cells.is_empty() {
         let _ = writeln!(out, "No results yet: run `cargo xtask matrix --platform {}`.", p.id);
         return;
@@ -169,5 +185,16 @@ fn details(out: &mut String, view: &PlatformView<'_>) {
         }
         facts.extend(prov.details.iter().map(|(k, v)| format!("{k} {v}")));
         let _ = writeln!(out, "  - provenance: {}; on {} at {}", escape(&facts.join(", ")), escape(&prov.host), prov.date);
+        if !cell.other_provenances.is_empty() {
+            let others: Vec<String> =
+                cell.other_provenances.iter().map(|o| format!("{} {} on {} at {}", emoji(o.status), o.status, o.provenance.host, o.provenance.date)).collect();
+            let disagree = cell.other_provenances.iter().any(|o| o.status != cell.status);
+            let _ = writeln!(
+                out,
+                "  - also seen by{}: {}",
+                if disagree { " (the runs disagree; the newest is shown)" } else { "" },
+                escape(&others.join("; "))
+            );
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! output is reproducible and golden-tested.
 
 pub mod html;
+pub mod junit;
 pub mod markdown;
 pub mod table;
 
@@ -37,6 +38,21 @@ pub struct PlatformView<'a> {
     pub tier: Option<&'a Tier>,
     /// Cells by stage, then lane.
     pub cells: BTreeMap<(Stage, Lane), &'a CellResult>,
+    /// The OS's own packaged Rust, judged for this workspace: a hook for the
+    /// platform-status data, rendered wherever it is `Some`.
+    pub packaged_rust: Option<PackagedRust>,
+}
+
+/// Verdict on the Rust toolchain the OS itself packages for a platform
+/// (what a porter gets from `pkg install rust`, `apt-get install rustc`…).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackagedRust {
+    /// As the OS packages it (`rust 1.86.0`).
+    pub version: String,
+    /// Can it build this workspace? `None` when not judged.
+    pub ok: Option<bool>,
+    /// One line: why, or where the data comes from.
+    pub note: Option<String>,
 }
 
 impl PlatformView<'_> {
@@ -80,7 +96,7 @@ impl<'a> Grid<'a> {
             let cells: BTreeMap<(Stage, Lane), &CellResult> =
                 results.cells.iter().filter(|c| c.platform == p.id).map(|c| ((c.stage, c.lane), c)).collect();
             let tier = cells.values().find_map(|c| c.tier.as_ref());
-            row.cells[col] = Some(PlatformView { platform: p, tier, cells });
+            row.cells[col] = Some(PlatformView { platform: p, tier, cells, packaged_rust: None });
         }
         Grid { arches, rows, generated_from: results }
     }
