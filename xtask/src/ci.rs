@@ -21,7 +21,11 @@ use crate::{exit, matrix};
 use yaml::{seq, strs, MapBuilder, Node};
 
 /// The CI files, relative to the repository root, in the order they are written.
-pub const FILES: [&str; 3] = [".gitlab-ci.yml", ".github/workflows/matrix.yml", ".cirrus.yml"];
+pub const FILES: [&str; 3] = [
+    ".gitlab-ci.yml",
+    ".github/workflows/matrix.yml",
+    ".cirrus.yml",
+];
 
 /// The target of the machines the generated jobs run on (x86_64 Debian 12 containers).
 pub const CI_HOST_TARGET: &str = "x86_64-unknown-linux-gnu";
@@ -79,11 +83,15 @@ pub fn run(args: Args) -> Result<u8> {
             eprintln!("the CI files in {} are up to date", root.display());
             return Ok(exit::OK);
         }
-        eprintln!("stale: {}; run `cargo xtask ci generate` and commit", stale.join(", "));
+        eprintln!(
+            "stale: {}; run `cargo xtask ci generate` and commit",
+            stale.join(", ")
+        );
         return Ok(exit::FAILURES);
     }
     for file in generate(&model) {
-        write_atomic(&root.join(file.path), file.text.as_bytes()).with_context(|| format!("cannot write {}", file.path))?;
+        write_atomic(&root.join(file.path), file.text.as_bytes())
+            .with_context(|| format!("cannot write {}", file.path))?;
         eprintln!("wrote {}", root.join(file.path).display());
     }
     Ok(exit::OK)
@@ -93,7 +101,9 @@ pub fn run(args: Args) -> Result<u8> {
 pub fn stale(model: &Model, root: &Path) -> Vec<String> {
     generate(model)
         .into_iter()
-        .filter(|f| std::fs::read_to_string(root.join(f.path)).ok().as_deref() != Some(f.text.as_str()))
+        .filter(|f| {
+            std::fs::read_to_string(root.join(f.path)).ok().as_deref() != Some(f.text.as_str())
+        })
         .map(|f| f.path.to_string())
         .collect()
 }
@@ -144,10 +154,17 @@ impl Job {
 /// The lane groups the data has cells for, in a fixed order.
 pub fn jobs(model: &Model) -> Vec<Job> {
     let m = &model.matrix;
-    let selected: Vec<&Platform> =
-        model.platforms.iter().filter(|p| m.platforms.iter().any(|g| glob_match(g, &p.id))).collect();
+    let selected: Vec<&Platform> = model
+        .platforms
+        .iter()
+        .filter(|p| m.platforms.iter().any(|g| glob_match(g, &p.id)))
+        .collect();
     let ids = |keep: &dyn Fn(&Platform) -> bool| -> Vec<String> {
-        selected.iter().filter(|p| keep(p)).map(|p| p.id.clone()).collect()
+        selected
+            .iter()
+            .filter(|p| keep(p))
+            .map(|p| p.id.clone())
+            .collect()
     };
     let has_stage = |s: Stage| m.stages.contains(&s);
     let tests_on = |l: Lane| has_stage(Stage::Test) && m.test_lanes.contains(&l);
@@ -165,13 +182,22 @@ pub fn jobs(model: &Model) -> Vec<Job> {
             notes: vec![],
         });
     }
-    let build_stages: Vec<&str> = [Stage::Check, Stage::Build].into_iter().filter(|s| has_stage(*s)).map(Stage::as_str).collect();
+    let build_stages: Vec<&str> = [Stage::Check, Stage::Build]
+        .into_iter()
+        .filter(|s| has_stage(*s))
+        .map(Stage::as_str)
+        .collect();
     let cross = ids(&|p| p.target != CI_HOST_TARGET);
     if !build_stages.is_empty() && !cross.is_empty() {
         jobs.push(Job {
             id: "cross-build".into(),
             title: "Cross builds: check and link every other target from this host".into(),
-            filters: vec!["--lane".into(), "cross".into(), "--stage".into(), build_stages.join(",")],
+            filters: vec![
+                "--lane".into(),
+                "cross".into(),
+                "--stage".into(),
+                build_stages.join(","),
+            ],
             platforms: cross,
             timeout_minutes: 180,
             cache: true,
@@ -205,7 +231,10 @@ pub fn jobs(model: &Model) -> Vec<Job> {
     let vm_bsd = ids(&|p| p.os != "linux" && p.vm_image.is_some());
     if tests_on(Lane::Vm) && !vm_bsd.is_empty() {
         let mut oses: Vec<String> = Vec::new();
-        for p in selected.iter().filter(|p| p.os != "linux" && p.vm_image.is_some()) {
+        for p in selected
+            .iter()
+            .filter(|p| p.os != "linux" && p.vm_image.is_some())
+        {
             if !oses.contains(&p.os) {
                 oses.push(p.os.clone());
             }
@@ -230,9 +259,18 @@ pub fn jobs(model: &Model) -> Vec<Job> {
 pub fn generate(model: &Model) -> Vec<GeneratedFile> {
     let jobs = jobs(model);
     vec![
-        GeneratedFile { path: FILES[0], text: gitlab(&jobs) },
-        GeneratedFile { path: FILES[1], text: github(&jobs) },
-        GeneratedFile { path: FILES[2], text: cirrus(&jobs) },
+        GeneratedFile {
+            path: FILES[0],
+            text: gitlab(&jobs),
+        },
+        GeneratedFile {
+            path: FILES[1],
+            text: github(&jobs),
+        },
+        GeneratedFile {
+            path: FILES[2],
+            text: cirrus(&jobs),
+        },
     ]
 }
 
@@ -271,8 +309,10 @@ fn job_comment(job: &Job) -> Vec<String> {
     lines
 }
 
-const REPORT_MERGE: &str = "cargo xtask report merge --out target/ci-report ci-results/*/results.json";
-const REPORT_DIFF: &str = "cargo xtask report diff --allow-missing-old reports/status.json target/ci-report/status.json";
+const REPORT_MERGE: &str =
+    "cargo xtask report merge --out target/ci-report ci-results/*/results.json";
+const REPORT_DIFF: &str =
+    "cargo xtask report diff --allow-missing-old reports/status.json target/ci-report/status.json";
 
 fn gitlab(jobs: &[Job]) -> String {
     let mut root = MapBuilder::new()
@@ -285,23 +325,37 @@ fn gitlab(jobs: &[Job]) -> String {
     for job in jobs {
         let mut j = MapBuilder::new()
             .str("stage", "matrix")
-            .str("timeout", format!("{} minutes", job.timeout_minutes))
-            .entry("script", strs(["cargo xtask setup".to_string(), job.matrix_command()]))
+            .str("timeout", gitlab_duration(job.timeout_minutes))
+            .entry(
+                "script",
+                strs(["cargo xtask setup".to_string(), job.matrix_command()]),
+            )
             .comment("Exit 1 means failing cells (shown in the test report), not a broken job.")
-            .entry("allow_failure", MapBuilder::new().entry("exit_codes", seq([Node::Int(1)])).build())
+            .entry(
+                "allow_failure",
+                MapBuilder::new()
+                    .entry("exit_codes", seq([Node::Int(1)]))
+                    .build(),
+            )
             .entry(
                 "artifacts",
                 MapBuilder::new()
                     .str("when", "always")
                     .str("expire_in", "30 days")
                     .entry("paths", strs([format!("{RESULTS_DIR}/{}/", job.id)]))
-                    .entry("reports", MapBuilder::new().str("junit", job.junit_path()).build())
+                    .entry(
+                        "reports",
+                        MapBuilder::new().str("junit", job.junit_path()).build(),
+                    )
                     .build(),
             );
         if job.cache {
             j = j.entry(
                 "cache",
-                MapBuilder::new().str("key", format!("vhu-matrix-{}", job.id)).entry("paths", strs([".cache/vhu-matrix/"])).build(),
+                MapBuilder::new()
+                    .str("key", format!("vhu-matrix-{}", job.id))
+                    .entry("paths", strs([".cache/vhu-matrix/"]))
+                    .build(),
             );
         }
         root = root.blank();
@@ -310,10 +364,17 @@ fn gitlab(jobs: &[Job]) -> String {
         }
         root = root.entry(job.id.clone(), j.build());
     }
-    let needs = seq(jobs.iter().map(|j| MapBuilder::new().str("job", j.id.clone()).entry("artifacts", Node::Bool(true)).build()));
+    let needs = seq(jobs.iter().map(|j| {
+        MapBuilder::new()
+            .str("job", j.id.clone())
+            .entry("artifacts", Node::Bool(true))
+            .build()
+    }));
     let report = MapBuilder::new()
         .str("stage", "report")
-        .comment("Runs whatever happened to the matrix jobs: partial results are still worth a report.")
+        .comment(
+            "Runs whatever happened to the matrix jobs: partial results are still worth a report.",
+        )
         .str("when", "always")
         .entry("needs", needs)
         .entry("script", strs([REPORT_MERGE, REPORT_DIFF]))
@@ -327,8 +388,20 @@ fn gitlab(jobs: &[Job]) -> String {
                 .build(),
         )
         .build();
-    let root = root.blank().comment("Merges the jobs' results into one report and compares it with the committed one.").entry("report", report);
+    let root = root
+        .blank()
+        .comment("Merges the jobs' results into one report and compares it with the committed one.")
+        .entry("report", report);
     yaml::document(&header(&[]), &root.build())
+}
+
+/// `2h`, `90m`: GitLab's duration syntax.
+fn gitlab_duration(minutes: u32) -> String {
+    if minutes % 60 == 0 {
+        format!("{}h", minutes / 60)
+    } else {
+        format!("{minutes}m")
+    }
 }
 
 fn github(jobs: &[Job]) -> String {
@@ -352,8 +425,18 @@ fn github(jobs: &[Job]) -> String {
                     .build(),
             );
         }
-        steps.push(MapBuilder::new().str("name", "Install prerequisites").str("run", "cargo xtask setup").build());
-        steps.push(MapBuilder::new().str("name", "Run the matrix").str("run", job.matrix_command()).build());
+        steps.push(
+            MapBuilder::new()
+                .str("name", "Install prerequisites")
+                .str("run", "cargo xtask setup")
+                .build(),
+        );
+        steps.push(
+            MapBuilder::new()
+                .str("name", "Run the matrix")
+                .str("run", job.matrix_command())
+                .build(),
+        );
         steps.push(
             MapBuilder::new()
                 .str("name", "Upload results and JUnit XML")
@@ -412,27 +495,44 @@ fn github(jobs: &[Job]) -> String {
     let report = MapBuilder::new()
         .str("name", "Merge the results into one report")
         .entry("needs", strs(jobs.iter().map(|j| j.id.clone())))
-        .comment("Runs whatever happened to the matrix jobs: partial results are still worth a report.")
+        .comment(
+            "Runs whatever happened to the matrix jobs: partial results are still worth a report.",
+        )
         .str("if", "${{ !cancelled() }}")
         .str("runs-on", "ubuntu-24.04")
         .str("container", IMAGE)
-        .entry("permissions", MapBuilder::new().str("contents", "read").str("issues", "write").build())
+        .entry(
+            "permissions",
+            MapBuilder::new()
+                .str("contents", "read")
+                .str("issues", "write")
+                .build(),
+        )
         .entry("steps", Node::Seq(report_steps))
         .build();
-    let jobs_map = jobs_map.blank().comment("Merges the jobs' results into one report and compares it with the committed one.").entry("report", report);
+    let jobs_map = jobs_map
+        .blank()
+        .comment("Merges the jobs' results into one report and compares it with the committed one.")
+        .entry("report", report);
     let root = MapBuilder::new()
         .str("name", "matrix")
         .blank()
         .entry(
             "on",
             MapBuilder::new()
-                .entry("push", MapBuilder::new().entry("branches", strs(["main"])).build())
+                .entry(
+                    "push",
+                    MapBuilder::new().entry("branches", strs(["main"])).build(),
+                )
                 .entry("pull_request", MapBuilder::new().build())
                 .entry("workflow_dispatch", MapBuilder::new().build())
                 .build(),
         )
         .blank()
-        .entry("permissions", MapBuilder::new().str("contents", "read").build())
+        .entry(
+            "permissions",
+            MapBuilder::new().str("contents", "read").build(),
+        )
         .blank()
         .entry("jobs", jobs_map.build())
         .build();
@@ -447,17 +547,34 @@ fn cirrus(jobs: &[Job]) -> String {
             .build()
     };
     let mut root = MapBuilder::new()
-        .entry("container", MapBuilder::new().str("image", IMAGE).entry("cpu", Node::Int(2)).str("memory", "8G").build())
+        .entry(
+            "container",
+            MapBuilder::new()
+                .str("image", IMAGE)
+                .entry("cpu", Node::Int(2))
+                .str("memory", "8G")
+                .build(),
+        )
         .blank()
-        .entry("env", MapBuilder::new().str("XTASK_CACHE_DIR", "$CIRRUS_WORKING_DIR/.cache/vhu-matrix").build());
+        .entry(
+            "env",
+            MapBuilder::new()
+                .str("XTASK_CACHE_DIR", "$CIRRUS_WORKING_DIR/.cache/vhu-matrix")
+                .build(),
+        );
     for job in jobs {
-        let mut t = MapBuilder::new().str("name", job.id.clone()).str("timeout_in", format!("{}m", job.timeout_minutes));
+        let mut t = MapBuilder::new()
+            .str("name", job.id.clone())
+            .str("timeout_in", format!("{}m", job.timeout_minutes));
         if job.cache {
             t = t.entry(
                 "download_cache",
                 MapBuilder::new()
                     .str("folder", ".cache/vhu-matrix")
-                    .str("fingerprint_script", "cat platforms/*.toml vm-images/*.toml")
+                    .str(
+                        "fingerprint_script",
+                        "cat platforms/*.toml vm-images/*.toml",
+                    )
                     .build(),
             );
         }
@@ -484,19 +601,34 @@ fn cirrus(jobs: &[Job]) -> String {
         }
         root = root.entry(format!("{}_task", job.id.replace('-', "_")), t.build());
     }
-    let mut report = MapBuilder::new().str("name", "report").entry("depends_on", strs(jobs.iter().map(|j| j.id.clone())));
+    let mut report = MapBuilder::new()
+        .str("name", "report")
+        .entry("depends_on", strs(jobs.iter().map(|j| j.id.clone())));
     for job in jobs {
-        report = report.entry(format!("results_{}_cache", job.id.replace('-', "_")), build_id_cache(job));
+        report = report.entry(
+            format!("results_{}_cache", job.id.replace('-', "_")),
+            build_id_cache(job),
+        );
     }
     let report = report
         .str("merge_script", REPORT_MERGE)
         .str("diff_script", REPORT_DIFF)
         .entry(
             "always",
-            MapBuilder::new().entry("reports_artifacts", MapBuilder::new().str("path", "target/ci-report/*").build()).build(),
+            MapBuilder::new()
+                .entry(
+                    "reports_artifacts",
+                    MapBuilder::new().str("path", "target/ci-report/*").build(),
+                )
+                .build(),
         )
         .build();
-    let root = root.blank().comment("Merges the tasks' results into one report and compares it with the committed one.").entry("report_task", report);
+    let root = root
+        .blank()
+        .comment(
+            "Merges the tasks' results into one report and compares it with the committed one.",
+        )
+        .entry("report_task", report);
     yaml::document(
         &header(&[
             "Hosted Cirrus CI closed in June 2026. This file keeps Cirrus's format for self-hosted runs",

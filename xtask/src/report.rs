@@ -93,13 +93,19 @@ pub fn run(args: Args) -> Result<u8> {
 }
 
 fn default_results() -> PathBuf {
-    crate::repo_root().join("target").join("matrix").join("results.json")
+    crate::repo_root()
+        .join("target")
+        .join("matrix")
+        .join("results.json")
 }
 
 fn render_run(args: RenderArgs) -> Result<u8> {
     let dirs = matrix::data_dirs(args.data.as_ref(), None);
     let model = model::load(&dirs)?;
-    let out = args.out.clone().unwrap_or_else(|| crate::repo_root().join("reports"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| crate::repo_root().join("reports"));
     if args.check {
         let results = ResultsFile::load(&out.join("status.json"))?;
         let stale = check(&model, &results, &out)?;
@@ -107,11 +113,15 @@ fn render_run(args: RenderArgs) -> Result<u8> {
             eprintln!("{} is up to date", out.display());
             return Ok(exit::OK);
         }
-        eprintln!("stale: {}; run `cargo xtask report` and commit", stale.join(", "));
+        eprintln!(
+            "stale: {}; run `cargo xtask report` and commit",
+            stale.join(", ")
+        );
         return Ok(exit::FAILURES);
     }
     let path = args.results.clone().unwrap_or_else(default_results);
-    let results = ResultsFile::load(&path).with_context(|| "run `cargo xtask matrix` first, or pass --results".to_string())?;
+    let results = ResultsFile::load(&path)
+        .with_context(|| "run `cargo xtask matrix` first, or pass --results".to_string())?;
     let written = write(&model, &results, &out)?;
     eprintln!("report: {}", written.display());
     Ok(exit::OK)
@@ -120,7 +130,10 @@ fn render_run(args: RenderArgs) -> Result<u8> {
 fn junit_run(args: JunitArgs) -> Result<u8> {
     let path = args.results.clone().unwrap_or_else(default_results);
     let results = ResultsFile::load(&path)?;
-    let xml = render::junit::render(&format!("{} matrix", results.workspace.name), &results.cells);
+    let xml = render::junit::render(
+        &format!("{} matrix", results.workspace.name),
+        &results.cells,
+    );
     if args.out.as_os_str() == "-" {
         print!("{xml}");
     } else {
@@ -135,7 +148,11 @@ pub fn render_all(model: &Model, results: &ResultsFile) -> Result<Vec<(&'static 
     let grid = Grid::new(model, results);
     let mut json = serde_json::to_string_pretty(results)?;
     json.push('\n');
-    Ok(vec![("status.json", json), ("status.md", render::markdown::render(&grid)), ("status.html", render::html::render(&grid))])
+    Ok(vec![
+        ("status.json", json),
+        ("status.md", render::markdown::render(&grid)),
+        ("status.html", render::html::render(&grid)),
+    ])
 }
 
 /// Writes the report into `dir` (atomically, file by file); returns the Markdown's path.

@@ -208,23 +208,33 @@ pub fn quote(text: &str) -> String {
 /// a conservative character set, no `: ` or ` #`, and nothing that resolves
 /// to a boolean, null or number.
 fn is_plain_safe(text: &str) -> bool {
-    let Some(first) = text.chars().next() else { return false };
+    let Some(first) = text.chars().next() else {
+        return false;
+    };
     if !(first.is_ascii_alphanumeric() || matches!(first, '_' | '.' | '/' | '$')) {
         return false;
     }
     if text.ends_with(' ') || text.contains("  ") {
         return false;
     }
-    if !text.chars().all(|c| c.is_ascii_alphanumeric() || " _-./,=*$+()@".contains(c)) {
+    if !text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " _-./,=*$+()@".contains(c))
+    {
         return false;
     }
     let lower = text.to_ascii_lowercase();
-    if matches!(lower.as_str(), "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~") {
+    if matches!(
+        lower.as_str(),
+        "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~"
+    ) {
         return false;
     }
     // Anything a YAML 1.1 or 1.2 reader could take for a number: quote it.
     let numeric = lower.trim_start_matches(['+', '-']);
     let looks_numeric = numeric.starts_with(|c: char| c.is_ascii_digit() || c == '.')
-        && numeric.chars().all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | '_' | 'x' | 'o' | 'e' | '+' | '-' | ':'));
+        && numeric.chars().all(|c| {
+            c.is_ascii_hexdigit() || matches!(c, '.' | '_' | 'x' | 'o' | 'e' | '+' | '-' | ':')
+        });
     !(looks_numeric || lower == ".inf" || lower == ".nan")
 }

@@ -41,10 +41,16 @@ struct Suite {
 
 impl Suite {
     fn failures(&self) -> usize {
-        self.cases.iter().filter(|c| matches!(c.verdict, Verdict::Failure { .. })).count()
+        self.cases
+            .iter()
+            .filter(|c| matches!(c.verdict, Verdict::Failure { .. }))
+            .count()
     }
     fn skipped(&self) -> usize {
-        self.cases.iter().filter(|c| matches!(c.verdict, Verdict::Skipped { .. })).count()
+        self.cases
+            .iter()
+            .filter(|c| matches!(c.verdict, Verdict::Skipped { .. }))
+            .count()
     }
 }
 
@@ -59,14 +65,26 @@ struct Case {
 
 enum Verdict {
     Pass,
-    Failure { kind: &'static str, message: String, body: String },
-    Skipped { message: String },
+    Failure {
+        kind: &'static str,
+        message: String,
+        body: String,
+    },
+    Skipped {
+        message: String,
+    },
 }
 
 fn suite(cell: &CellResult) -> Suite {
     let mut cases: Vec<Case> = cell.tests.iter().map(|t| test_case(cell, t)).collect();
-    let any_test_failed = cell.tests.iter().any(|t| matches!(t.outcome, TestOutcome::Fail | TestOutcome::Timeout));
-    let any_expected = cell.tests.iter().any(|t| t.outcome == TestOutcome::ExpectedFail);
+    let any_test_failed = cell
+        .tests
+        .iter()
+        .any(|t| matches!(t.outcome, TestOutcome::Fail | TestOutcome::Timeout));
+    let any_expected = cell
+        .tests
+        .iter()
+        .any(|t| t.outcome == TestOutcome::ExpectedFail);
     // The cell itself is a case when it has no tests, or when its status says
     // more than its tests do (a runner fault, a guest that never booted).
     let cell_case_needed = cell.tests.is_empty()
@@ -93,7 +111,11 @@ fn cell_case(cell: &CellResult) -> Case {
                 body.push_str(&reason);
                 body.push('\n');
             }
-            if let Some(rendered) = cell.first_error.as_ref().and_then(|d| d.rendered.as_deref()) {
+            if let Some(rendered) = cell
+                .first_error
+                .as_ref()
+                .and_then(|d| d.rendered.as_deref())
+            {
                 body.push_str(rendered);
                 body.push('\n');
             } else if let Some(tail) = &cell.output_tail {
@@ -105,34 +127,69 @@ fn cell_case(cell: &CellResult) -> Case {
                 body.push_str(console);
                 body.push('\n');
             }
-            Verdict::Failure { kind: cell.status.as_str(), message, body }
+            Verdict::Failure {
+                kind: cell.status.as_str(),
+                message,
+                body,
+            }
         }
         Status::ExpectedFail => Verdict::Skipped {
-            message: format!("expected failure: {}{}", reason, cell.link.as_deref().map(|l| format!(" ({l})")).unwrap_or_default()),
+            message: format!(
+                "expected failure: {}{}",
+                reason,
+                cell.link
+                    .as_deref()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default()
+            ),
         },
-        Status::Skipped => Verdict::Skipped { message: format!("skipped: {reason}") },
+        Status::Skipped => Verdict::Skipped {
+            message: format!("skipped: {reason}"),
+        },
         Status::Unavailable => Verdict::Skipped {
             message: format!(
                 "unavailable: {reason}{}",
-                cell.enable.as_deref().map(|e| format!("; to enable: {e}")).unwrap_or_default()
+                cell.enable
+                    .as_deref()
+                    .map(|e| format!("; to enable: {e}"))
+                    .unwrap_or_default()
             ),
         },
     };
-    Case { classname: cell.platform.clone(), name, time: Some(cell.duration_secs), verdict, system_out: None }
+    Case {
+        classname: cell.platform.clone(),
+        name,
+        time: Some(cell.duration_secs),
+        verdict,
+        system_out: None,
+    }
 }
 
 fn test_case(cell: &CellResult, t: &TestResult) -> Case {
     let output = t.output.clone().unwrap_or_default();
     let verdict = match t.outcome {
         TestOutcome::Pass => Verdict::Pass,
-        TestOutcome::Fail => Verdict::Failure { kind: "fail", message: "test failed".into(), body: output.clone() },
-        TestOutcome::Timeout => Verdict::Failure { kind: "timeout", message: "test timed out".into(), body: output.clone() },
-        TestOutcome::Ignored => Verdict::Skipped { message: "ignored".into() },
+        TestOutcome::Fail => Verdict::Failure {
+            kind: "fail",
+            message: "test failed".into(),
+            body: output.clone(),
+        },
+        TestOutcome::Timeout => Verdict::Failure {
+            kind: "timeout",
+            message: "test timed out".into(),
+            body: output.clone(),
+        },
+        TestOutcome::Ignored => Verdict::Skipped {
+            message: "ignored".into(),
+        },
         TestOutcome::ExpectedFail => Verdict::Skipped {
             message: format!(
                 "expected failure: {}{}",
                 cell.reason.as_deref().unwrap_or("listed in matrix.toml"),
-                cell.link.as_deref().map(|l| format!(" ({l})")).unwrap_or_default()
+                cell.link
+                    .as_deref()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default()
             ),
         },
     };
@@ -140,7 +197,13 @@ fn test_case(cell: &CellResult, t: &TestResult) -> Case {
         Verdict::Failure { .. } => None,
         _ => t.output.clone().filter(|o| !o.is_empty()),
     };
-    Case { classname: format!("{}::{}", t.package, t.binary), name: t.name.clone(), time: t.duration_secs, verdict, system_out }
+    Case {
+        classname: format!("{}::{}", t.package, t.binary),
+        name: t.name.clone(),
+        time: t.duration_secs,
+        verdict,
+        system_out,
+    }
 }
 
 fn write_suite(out: &mut String, cell: &CellResult, suite: &Suite) {
@@ -157,7 +220,12 @@ fn write_suite(out: &mut String, cell: &CellResult, suite: &Suite) {
     );
     out.push_str("    <properties>\n");
     let mut property = |name: &str, value: &str| {
-        let _ = writeln!(out, "      <property name=\"{}\" value=\"{}\"/>", attr(name), attr(value));
+        let _ = writeln!(
+            out,
+            "      <property name=\"{}\" value=\"{}\"/>",
+            attr(name),
+            attr(value)
+        );
     };
     property("platform", &cell.platform);
     property("target", &cell.target);
@@ -168,16 +236,32 @@ fn write_suite(out: &mut String, cell: &CellResult, suite: &Suite) {
         property("tier", &tier.to_string());
     }
     let prov = &cell.provenance;
-    for (k, v) in [("toolchain", &prov.toolchain), ("rustc", &prov.rustc), ("linker", &prov.linker), ("reused-from", &prov.reused_from)] {
+    for (k, v) in [
+        ("toolchain", &prov.toolchain),
+        ("rustc", &prov.rustc),
+        ("linker", &prov.linker),
+        ("reused-from", &prov.reused_from),
+    ] {
         if let Some(v) = v {
             property(k, v);
         }
     }
     out.push_str("    </properties>\n");
     for case in &suite.cases {
-        let time = case.time.map(|t| format!(" time=\"{t:.3}\"")).unwrap_or_default();
-        let open = format!("    <testcase classname=\"{}\" name=\"{}\"{time}", attr(&case.classname), attr(&case.name));
-        let system_out = case.system_out.as_deref().map(|o| format!("      <system-out>{}</system-out>\n", text(o))).unwrap_or_default();
+        let time = case
+            .time
+            .map(|t| format!(" time=\"{t:.3}\""))
+            .unwrap_or_default();
+        let open = format!(
+            "    <testcase classname=\"{}\" name=\"{}\"{time}",
+            attr(&case.classname),
+            attr(&case.name)
+        );
+        let system_out = case
+            .system_out
+            .as_deref()
+            .map(|o| format!("      <system-out>{}</system-out>\n", text(o)))
+            .unwrap_or_default();
         match &case.verdict {
             Verdict::Pass if system_out.is_empty() => {
                 let _ = writeln!(out, "{open}/>");
@@ -185,7 +269,11 @@ fn write_suite(out: &mut String, cell: &CellResult, suite: &Suite) {
             Verdict::Pass => {
                 let _ = write!(out, "{open}>\n{system_out}    </testcase>\n");
             }
-            Verdict::Failure { kind, message, body } => {
+            Verdict::Failure {
+                kind,
+                message,
+                body,
+            } => {
                 let _ = write!(
                     out,
                     "{open}>\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>\n",
@@ -195,7 +283,11 @@ fn write_suite(out: &mut String, cell: &CellResult, suite: &Suite) {
                 );
             }
             Verdict::Skipped { message } => {
-                let _ = write!(out, "{open}>\n      <skipped message=\"{}\"/>\n{system_out}    </testcase>\n", attr(message));
+                let _ = write!(
+                    out,
+                    "{open}>\n      <skipped message=\"{}\"/>\n{system_out}    </testcase>\n",
+                    attr(message)
+                );
             }
         }
     }
@@ -218,7 +310,8 @@ fn push_char(out: &mut String, c: char, in_attr: bool) {
         '\n' if in_attr => out.push_str("&#10;"),
         '\r' if in_attr => out.push_str("&#13;"),
         '\t' if in_attr => out.push_str("&#9;"),
-        '\t' | '\n' | '\r' => out.push(c),
+        '\r' => out.push_str("&#13;"),
+        '\t' | '\n' => out.push(c),
         c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {
             let _ = write!(out, "\\u{{{:x}}}", c as u32);
         }
@@ -235,8 +328,10 @@ pub fn attr(value: &str) -> String {
     out
 }
 
-/// Escapes character data.
+/// Escapes character data. CRLF (serial consoles) becomes LF, as an XML
+/// reader would make it anyway; a lone CR is kept as `&#13;`.
 pub fn text(value: &str) -> String {
+    let value = value.replace("\r\n", "\n");
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         push_char(&mut out, c, false);

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::merge::ran;
-use crate::results::{CellResult, ResultsFile, Status, TestOutcome};
 use crate::exit;
+use crate::results::{CellResult, ResultsFile, Status, TestOutcome};
 
 /// Compare two results files (an older report and a newer one).
 ///
@@ -35,7 +35,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<u8> {
     let old = if args.allow_missing_old && !args.old.exists() {
-        eprintln!("note: {} does not exist; comparing with an empty report", args.old.display());
+        eprintln!(
+            "note: {} does not exist; comparing with an empty report",
+            args.old.display()
+        );
         None
     } else {
         Some(ResultsFile::load(&args.old)?)
@@ -44,7 +47,11 @@ pub fn run(args: Args) -> Result<u8> {
     let empty = ResultsFile::new(new.workspace.clone());
     let diff = diff(old.as_ref().unwrap_or(&empty), &new);
     print!("{}", diff.render());
-    Ok(if diff.regressions.is_empty() { exit::OK } else { exit::FAILURES })
+    Ok(if diff.regressions.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILURES
+    })
 }
 
 /// One line of a diff: a cell (or one test of it) and its two states.
@@ -76,18 +83,29 @@ fn is_bad(status: Status) -> bool {
 
 /// Compares cell by cell, in id order. Pure.
 pub fn diff(old: &ResultsFile, new: &ResultsFile) -> Diff {
-    let old_cells: BTreeMap<&str, &CellResult> = old.cells.iter().map(|c| (c.id.as_str(), c)).collect();
-    let new_cells: BTreeMap<&str, &CellResult> = new.cells.iter().map(|c| (c.id.as_str(), c)).collect();
+    let old_cells: BTreeMap<&str, &CellResult> =
+        old.cells.iter().map(|c| (c.id.as_str(), c)).collect();
+    let new_cells: BTreeMap<&str, &CellResult> =
+        new.cells.iter().map(|c| (c.id.as_str(), c)).collect();
     let ids: BTreeSet<&str> = old_cells.keys().chain(new_cells.keys()).copied().collect();
     let mut d = Diff::default();
     for id in ids {
         let (o, n) = (old_cells.get(id).copied(), new_cells.get(id).copied());
         let (os, ns) = (o.map(|c| c.status), n.map(|c| c.status));
-        let change = |note: Option<String>| Change { id: id.to_string(), test: None, old: os, new: ns, note };
+        let change = |note: Option<String>| Change {
+            id: id.to_string(),
+            test: None,
+            old: os,
+            new: ns,
+            note,
+        };
         let (old_ran, new_ran) = (os.is_some_and(ran), ns.is_some_and(ran));
         match (old_ran, new_ran) {
             (false, true) => d.newly_covered.push(change(n.and_then(explain))),
-            (true, false) => d.no_longer_covered.push(change(n.and_then(explain).or_else(|| Some("no result in the newer report".into())))),
+            (true, false) => d.no_longer_covered.push(change(
+                n.and_then(explain)
+                    .or_else(|| Some("no result in the newer report".into())),
+            )),
             (false, false) if os == ns => d.unchanged += 1,
             (false, false) => d.other_changes.push(change(n.and_then(explain))),
             (true, true) => {
@@ -97,7 +115,10 @@ pub fn diff(old: &ResultsFile, new: &ResultsFile) -> Diff {
                 } else if is_bad(os) && !is_bad(ns) {
                     d.fixes.push(change(None));
                 } else if os == Status::ExpectedFail && ns == Status::Pass {
-                    d.fixes.push(change(Some("was a known failure; `matrix.toml` may drop its expected-failure entry".into())));
+                    d.fixes.push(change(Some(
+                        "was a known failure; `matrix.toml` may drop its expected-failure entry"
+                            .into(),
+                    )));
                 } else if os != ns {
                     d.other_changes.push(change(explain(n)));
                 } else {
@@ -117,9 +138,12 @@ pub fn diff(old: &ResultsFile, new: &ResultsFile) -> Diff {
 /// Test-level regressions and fixes inside a cell whose status did not change.
 fn test_changes(id: &str, old: &CellResult, new: &CellResult, d: &mut Diff) {
     let key = |t: &crate::results::TestResult| format!("{}::{} {}", t.package, t.binary, t.name);
-    let old_tests: BTreeMap<String, TestOutcome> = old.tests.iter().map(|t| (key(t), t.outcome)).collect();
+    let old_tests: BTreeMap<String, TestOutcome> =
+        old.tests.iter().map(|t| (key(t), t.outcome)).collect();
     for t in &new.tests {
-        let Some(&before) = old_tests.get(&key(t)) else { continue };
+        let Some(&before) = old_tests.get(&key(t)) else {
+            continue;
+        };
         let bad = |o: TestOutcome| matches!(o, TestOutcome::Fail | TestOutcome::Timeout);
         let good = |o: TestOutcome| matches!(o, TestOutcome::Pass);
         let change = Change {
@@ -156,8 +180,20 @@ fn explain(cell: &CellResult) -> Option<String> {
         .map(|t| t.name.as_str())
         .collect();
     if !failing.is_empty() {
-        let more = if failing.len() > 5 { format!(" and {} more", failing.len() - 5) } else { String::new() };
-        return Some(format!("failing: {}{more}", failing.iter().take(5).copied().collect::<Vec<_>>().join(", ")));
+        let more = if failing.len() > 5 {
+            format!(" and {} more", failing.len() - 5)
+        } else {
+            String::new()
+        };
+        return Some(format!(
+            "failing: {}{more}",
+            failing
+                .iter()
+                .take(5)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     if let Some(e) = &cell.first_error {
         return Some(e.short());
@@ -181,7 +217,8 @@ impl Diff {
     /// Markdown: a summary line, then one section per non-empty category.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         let _ = writeln!(
             out,
             "{}, {}, {} newly covered, {} no longer covered, {}, {} unchanged",

@@ -49,8 +49,15 @@ pub fn run(args: Args) -> Result<u8> {
         inputs.push(ResultsFile::load(path)?);
     }
     let merged = merge(&inputs)?;
-    let seen_twice = merged.cells.iter().filter(|c| !c.other_provenances.is_empty()).count();
-    let out = args.out.clone().unwrap_or_else(|| crate::repo_root().join("reports"));
+    let seen_twice = merged
+        .cells
+        .iter()
+        .filter(|c| !c.other_provenances.is_empty())
+        .count();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| crate::repo_root().join("reports"));
     let written = super::write(&model, &merged, &out)?;
     eprintln!(
         "merged {} files: {} cells, {} of them seen by more than one run; report: {}",
@@ -64,7 +71,9 @@ pub fn run(args: Args) -> Result<u8> {
 
 /// Merges `inputs` (in command-line order). Pure: the same inputs give the same output.
 pub fn merge(inputs: &[ResultsFile]) -> Result<ResultsFile> {
-    let first = inputs.first().ok_or_else(|| crate::BadInput("nothing to merge".into()))?;
+    let first = inputs
+        .first()
+        .ok_or_else(|| crate::BadInput("nothing to merge".into()))?;
     let names: Vec<&str> = inputs.iter().map(|f| f.workspace.name.as_str()).collect();
     if names.iter().any(|n| *n != first.workspace.name) {
         anyhow::bail!(crate::BadInput(format!(
@@ -80,7 +89,7 @@ pub fn merge(inputs: &[ResultsFile]) -> Result<ResultsFile> {
     }
     let mut merged = ResultsFile::new(first.workspace.clone());
     for (_, mut candidates) in by_id {
-        candidates.sort_by(|a, b| preference(a, b));
+        candidates.sort_by(preference);
         let (_, winner) = candidates[0];
         let mut kept = winner.clone();
         let mut others: Vec<OtherRun> = winner.other_provenances.clone();
@@ -102,7 +111,11 @@ pub fn merge(inputs: &[ResultsFile]) -> Result<ResultsFile> {
                 .then_with(|| a.provenance.host.cmp(&b.provenance.host))
                 .then_with(|| a.status.cmp(&b.status))
                 .then_with(|| a.provenance.date.cmp(&b.provenance.date))
-                .then_with(|| serde_json::to_string(a).unwrap_or_default().cmp(&serde_json::to_string(b).unwrap_or_default()))
+                .then_with(|| {
+                    serde_json::to_string(a)
+                        .unwrap_or_default()
+                        .cmp(&serde_json::to_string(b).unwrap_or_default())
+                })
         });
         others.dedup();
         kept.other_provenances = others;
@@ -113,7 +126,10 @@ pub fn merge(inputs: &[ResultsFile]) -> Result<ResultsFile> {
 
 /// Did this result come from actually running the cell?
 pub fn ran(status: Status) -> bool {
-    matches!(status, Status::Pass | Status::Fail | Status::ExpectedFail | Status::Timeout)
+    matches!(
+        status,
+        Status::Pass | Status::Fail | Status::ExpectedFail | Status::Timeout
+    )
 }
 
 /// Orders candidates best first: ran before not ran, then newest, then worst,

@@ -78,18 +78,34 @@ impl Token {
     }
 
     pub fn from_env() -> Option<Token> {
-        std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.trim().is_empty()).map(|t| Token(t.trim().to_string()))
+        std::env::var("GITHUB_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| Token(t.trim().to_string()))
     }
 }
 
 /// What publishing did (or, with `--dry-run`, would do).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Created { number: u64, url: String, pinned: bool },
-    Updated { number: u64, url: String },
-    Unchanged { number: u64, url: String },
+    Created {
+        number: u64,
+        url: String,
+        pinned: bool,
+    },
+    Updated {
+        number: u64,
+        url: String,
+    },
+    Unchanged {
+        number: u64,
+        url: String,
+    },
     WouldCreate,
-    WouldUpdate { number: u64, url: String },
+    WouldUpdate {
+        number: u64,
+        url: String,
+    },
 }
 
 pub fn run(args: Args) -> Result<u8> {
@@ -100,7 +116,10 @@ pub fn run(args: Args) -> Result<u8> {
         .ok_or_else(|| crate::BadInput(format!("--repo `{}` is not `owner/name`", args.repo)))?;
     let dirs = matrix::data_dirs(args.data.as_ref(), None);
     let model = model::load(&dirs)?;
-    let path = args.results.clone().unwrap_or_else(|| crate::repo_root().join("reports").join("status.json"));
+    let path = args
+        .results
+        .clone()
+        .unwrap_or_else(|| crate::repo_root().join("reports").join("status.json"));
     let results = ResultsFile::load(&path)?;
     let body = issue_body(&model, &results);
     let token = Token::from_env();
@@ -109,20 +128,48 @@ pub fn run(args: Args) -> Result<u8> {
             "GITHUB_TOKEN is not set: publishing needs a token with Issues: read and write on the repository (or use --dry-run)".into()
         ));
     }
-    let target = Target { owner: owner.to_string(), repo: name.to_string(), title: args.title.clone(), label: args.label.clone() };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the HTTP runtime")?;
+    let target = Target {
+        owner: owner.to_string(),
+        repo: name.to_string(),
+        title: args.title.clone(),
+        label: args.label.clone(),
+        api_url: args.api_url.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the HTTP runtime")?;
     let outcome = runtime.block_on(async {
         let client = client(&args.api_url, token.as_ref())?;
-        publish(&client, &target, &body, args.dry_run, &mut std::io::stdout()).await
+        publish(
+            &client,
+            &target,
+            &body,
+            args.dry_run,
+            &mut std::io::stdout(),
+        )
+        .await
     })?;
     match &outcome {
-        Outcome::Created { number, url, pinned } => {
-            eprintln!("created issue #{number}{}: {url}", if *pinned { " and pinned it" } else { "" })
+        Outcome::Created {
+            number,
+            url,
+            pinned,
+        } => {
+            eprintln!(
+                "created issue #{number}{}: {url}",
+                if *pinned { " and pinned it" } else { "" }
+            )
         }
         Outcome::Updated { number, url } => eprintln!("updated issue #{number}: {url}"),
         Outcome::Unchanged { number, url } => eprintln!("issue #{number} is up to date: {url}"),
-        Outcome::WouldCreate => eprintln!("dry run: would create and pin an issue `{}` labelled `{}`", target.title, target.label),
-        Outcome::WouldUpdate { number, url } => eprintln!("dry run: would update issue #{number}: {url}"),
+        Outcome::WouldCreate => eprintln!(
+            "dry run: would create and pin an issue `{}` labelled `{}`",
+            target.title, target.label
+        ),
+        Outcome::WouldUpdate { number, url } => {
+            eprintln!("dry run: would update issue #{number}: {url}")
+        }
     }
     Ok(exit::OK)
 }
@@ -147,6 +194,8 @@ pub struct Target {
     pub repo: String,
     pub title: String,
     pub label: String,
+    /// For messages.
+    pub api_url: String,
 }
 
 impl Target {
@@ -187,31 +236,55 @@ pub async fn publish(
     out: &mut dyn std::io::Write,
 ) -> Result<Outcome> {
     let route = format!("/repos/{}/{}/issues", target.owner, target.repo);
-    let params = [("state", "open"), ("labels", target.label.as_str()), ("per_page", "100")];
+    let params = [
+        ("state", "open"),
+        ("labels", target.label.as_str()),
+        ("per_page", "100"),
+    ];
     let listed: Vec<Issue> = client
         .get(&route, Some(&params))
         .await
-        .map_err(|e| github_error(e, target, "list its open issues"))?;
+        .map_err(|e| github_error(e, target, "list the open issues"))?;
     let mut ours: Vec<Issue> = listed
         .into_iter()
-        .filter(|i| i.pull_request.is_none() && i.body.as_deref().is_some_and(|b| b.contains(MARKER)))
+        .filter(|i| {
+            i.pull_request.is_none() && i.body.as_deref().is_some_and(|b| b.contains(MARKER))
+        })
         .collect();
     ours.sort_by_key(|i| i.number);
     match ours.into_iter().next() {
         Some(issue) => {
             let current = issue.body.as_deref().unwrap_or("");
             if normalise(current) == normalise(body) {
-                return Ok(Outcome::Unchanged { number: issue.number, url: issue.html_url });
+                return Ok(Outcome::Unchanged {
+                    number: issue.number,
+                    url: issue.html_url,
+                });
             }
             if dry_run {
-                write_diff(out, &format!("issue #{} (current)", issue.number), current, "report (new)", body)?;
-                return Ok(Outcome::WouldUpdate { number: issue.number, url: issue.html_url });
+                write_diff(
+                    out,
+                    &format!("issue #{} (current)", issue.number),
+                    current,
+                    "report (new)",
+                    body,
+                )?;
+                return Ok(Outcome::WouldUpdate {
+                    number: issue.number,
+                    url: issue.html_url,
+                });
             }
             let updated: Issue = client
-                .patch(format!("{route}/{}", issue.number), Some(&serde_json::json!({ "body": body })))
+                .patch(
+                    format!("{route}/{}", issue.number),
+                    Some(&serde_json::json!({ "body": body })),
+                )
                 .await
                 .map_err(|e| github_error(e, target, &format!("update issue #{}", issue.number)))?;
-            Ok(Outcome::Updated { number: updated.number, url: updated.html_url })
+            Ok(Outcome::Updated {
+                number: updated.number,
+                url: updated.html_url,
+            })
         }
         None => {
             if dry_run {
@@ -225,11 +298,18 @@ pub async fn publish(
             let pinned = match pin(client, &created.node_id).await {
                 Ok(()) => true,
                 Err(err) => {
-                    eprintln!("warning: created issue #{} but could not pin it: {err:#}", created.number);
+                    eprintln!(
+                        "warning: created issue #{} but could not pin it: {err:#}",
+                        created.number
+                    );
                     false
                 }
             };
-            Ok(Outcome::Created { number: created.number, url: created.html_url, pinned })
+            Ok(Outcome::Created {
+                number: created.number,
+                url: created.html_url,
+                pinned,
+            })
         }
     }
 }
@@ -240,7 +320,10 @@ async fn pin(client: &Octocrab, node_id: &str) -> Result<()> {
         "query": "mutation($id: ID!) { pinIssue(input: {issueId: $id}) { issue { number } } }",
         "variables": { "id": node_id },
     });
-    let _: serde_json::Value = client.graphql(&query).await.map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    let _: serde_json::Value = client
+        .graphql(&query)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
     Ok(())
 }
 
@@ -249,27 +332,41 @@ fn normalise(text: &str) -> String {
     text.replace("\r\n", "\n").trim_end().to_string()
 }
 
-fn write_diff(out: &mut dyn std::io::Write, old_name: &str, old: &str, new_name: &str, new: &str) -> Result<()> {
+fn write_diff(
+    out: &mut dyn std::io::Write,
+    old_name: &str,
+    old: &str,
+    new_name: &str,
+    new: &str,
+) -> Result<()> {
     let (old, new) = (normalise(old) + "\n", normalise(new) + "\n");
     let diff = similar::TextDiff::from_lines(&old, &new);
-    write!(out, "{}", diff.unified_diff().context_radius(2).header(old_name, new_name))?;
+    write!(
+        out,
+        "{}",
+        diff.unified_diff()
+            .context_radius(2)
+            .header(old_name, new_name)
+    )?;
     Ok(())
 }
 
 /// A short message for an octocrab error; never includes request headers (the token).
 fn describe(err: &octocrab::Error) -> String {
     match err {
-        octocrab::Error::GitHub { source, .. } => format!("{} {}", source.status_code, source.message),
+        octocrab::Error::GitHub { source, .. } => {
+            format!("{} {}", source.status_code, source.message)
+        }
         other => {
-            // Service and transport errors carry their cause as a chain.
-            let mut text = other.to_string();
+            // Transport errors nest their causes, each repeating the one
+            // below it; the deepest says what actually failed (DNS, refused…).
+            let mut deepest = other.to_string();
             let mut cause = std::error::Error::source(other);
             while let Some(c) = cause {
-                text.push_str(": ");
-                text.push_str(&c.to_string());
+                deepest = c.to_string();
                 cause = c.source();
             }
-            text
+            deepest
         }
     }
 }
@@ -292,7 +389,11 @@ fn github_error(err: octocrab::Error, target: &Target, doing: &str) -> anyhow::E
         ),
         Some(404) => format!("GitHub has no repository {repo} that this token can see ({})", describe(&err)),
         Some(_) => format!("GitHub refused to {doing} on {repo}: {}", describe(&err)),
-        None => format!("cannot {doing} on {repo}: {}", describe(&err)),
+        None => format!(
+            "cannot reach the GitHub API at {} to {doing} on {repo}: {}",
+            target.api_url,
+            describe(&err)
+        ),
     };
     anyhow::anyhow!(message)
 }

@@ -8,7 +8,8 @@ use xtask::render::junit;
 #[test]
 fn golden() {
     let results = results_small();
-    expect_test::expect_file!["../../test-data/report-small/junit.xml"].assert_eq(&junit::render("ws-basic matrix", &results.cells));
+    expect_test::expect_file!["../../test-data/report-small/junit.xml"]
+        .assert_eq(&junit::render("ws-basic matrix", &results.cells));
 }
 
 #[test]
@@ -18,39 +19,100 @@ fn parses_as_xml_with_one_suite_per_cell_and_consistent_counts() {
     let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");
-    let suites: Vec<_> = root.children().filter(|n| n.has_tag_name("testsuite")).collect();
+    let suites: Vec<_> = root
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
     assert_eq!(suites.len(), results.cells.len());
-    let count = |n: roxmltree::Node<'_, '_>, a: &str| n.attribute(a).unwrap().parse::<usize>().unwrap();
+    let count =
+        |n: roxmltree::Node<'_, '_>, a: &str| n.attribute(a).unwrap().parse::<usize>().unwrap();
     let mut totals = (0, 0, 0);
     for (suite, cell) in suites.iter().zip(&results.cells) {
         assert_eq!(suite.attribute("name"), Some(cell.id.as_str()));
-        let cases: Vec<_> = suite.children().filter(|n| n.has_tag_name("testcase")).collect();
-        let failures = cases.iter().filter(|c| c.children().any(|n| n.has_tag_name("failure"))).count();
-        let skipped = cases.iter().filter(|c| c.children().any(|n| n.has_tag_name("skipped"))).count();
-        assert_eq!((count(*suite, "tests"), count(*suite, "failures"), count(*suite, "skipped")), (cases.len(), failures, skipped), "{}", cell.id);
-        assert_eq!(failures > 0, cell.status.is_unexpected_failure(), "{}: a suite fails exactly when its cell does", cell.id);
-        totals = (totals.0 + cases.len(), totals.1 + failures, totals.2 + skipped);
+        let cases: Vec<_> = suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        let failures = cases
+            .iter()
+            .filter(|c| c.children().any(|n| n.has_tag_name("failure")))
+            .count();
+        let skipped = cases
+            .iter()
+            .filter(|c| c.children().any(|n| n.has_tag_name("skipped")))
+            .count();
+        assert_eq!(
+            (
+                count(*suite, "tests"),
+                count(*suite, "failures"),
+                count(*suite, "skipped")
+            ),
+            (cases.len(), failures, skipped),
+            "{}",
+            cell.id
+        );
+        assert_eq!(
+            failures > 0,
+            cell.status.is_unexpected_failure(),
+            "{}: a suite fails exactly when its cell does",
+            cell.id
+        );
+        totals = (
+            totals.0 + cases.len(),
+            totals.1 + failures,
+            totals.2 + skipped,
+        );
     }
-    assert_eq!((count(root, "tests"), count(root, "failures"), count(root, "skipped")), totals);
+    assert_eq!(
+        (
+            count(root, "tests"),
+            count(root, "failures"),
+            count(root, "skipped")
+        ),
+        totals
+    );
 
     // A failing test: classname package::binary, its output intact after unescaping.
-    let failing = doc.descendants().find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some("tests::fails_on_purpose")).unwrap();
+    let failing = doc
+        .descendants()
+        .find(|n| {
+            n.has_tag_name("testcase") && n.attribute("name") == Some("tests::fails_on_purpose")
+        })
+        .unwrap();
     assert_eq!(failing.attribute("classname"), Some("demo::demo"));
-    let failure = failing.children().find(|n| n.has_tag_name("failure")).unwrap();
+    let failure = failing
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .unwrap();
     let text = failure.text().unwrap();
     assert!(text.contains("<this> fails & on purpose"), "{text}");
     // The terminal's ESC cannot be in XML 1.0; it is written out, not dropped.
     assert!(text.contains("\\u{1b}[1mnote"), "{text}");
     // An unavailable cell is skipped with the reason and how to enable it.
-    let riscv = suites.iter().find(|s| s.attribute("name") == Some("linux-debian13-riscv64/check@cross")).unwrap();
-    let skipped = riscv.descendants().find(|n| n.has_tag_name("skipped")).unwrap();
-    assert!(skipped.attribute("message").unwrap().starts_with("unavailable: "));
-    assert!(skipped.attribute("message").unwrap().contains("to enable: apt-get install rustc-web"));
+    let riscv = suites
+        .iter()
+        .find(|s| s.attribute("name") == Some("linux-debian13-riscv64/check@cross"))
+        .unwrap();
+    let skipped = riscv
+        .descendants()
+        .find(|n| n.has_tag_name("skipped"))
+        .unwrap();
+    assert!(skipped
+        .attribute("message")
+        .unwrap()
+        .starts_with("unavailable: "));
+    assert!(skipped
+        .attribute("message")
+        .unwrap()
+        .contains("to enable: apt-get install rustc-web"));
 }
 
 #[test]
 fn escaping_keeps_every_character_meaningful() {
-    assert_eq!(junit::attr("a\"b<c>&d\ne\tf"), "a&quot;b&lt;c&gt;&amp;d&#10;e&#9;f");
+    assert_eq!(
+        junit::attr("a\"b<c>&d\ne\tf"),
+        "a&quot;b&lt;c&gt;&amp;d&#10;e&#9;f"
+    );
     assert_eq!(junit::text("x\u{1b}y\u{0}z<"), "x\\u{1b}y\\u{0}z&lt;");
 }
 
@@ -79,10 +141,22 @@ fn matrix_writes_junit_and_this_runs_results() {
         results_path.to_str().unwrap(),
     ];
     let out = xtask(&args, &[]);
-    assert_eq!(out.record.exit_code, Some(1), "the fixture has a failing test:\n{}", stderr(&out));
+    assert_eq!(
+        out.record.exit_code,
+        Some(1),
+        "the fixture has a failing test:\n{}",
+        stderr(&out)
+    );
     let own = xtask::results::ResultsFile::load(&results_path).unwrap();
     let ids: Vec<&str> = own.cells.iter().map(|c| c.id.as_str()).collect();
-    assert_eq!(ids, ["linux-debian12-x86_64/build@host", "linux-debian12-x86_64/check@host", "linux-debian12-x86_64/test@host"]);
+    assert_eq!(
+        ids,
+        [
+            "linux-debian12-x86_64/build@host",
+            "linux-debian12-x86_64/check@host",
+            "linux-debian12-x86_64/test@host"
+        ]
+    );
     let xml = std::fs::read_to_string(&junit_path).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap();
     let failed: Vec<&str> = doc
@@ -91,7 +165,10 @@ fn matrix_writes_junit_and_this_runs_results() {
         .map(|n| n.attribute("name").unwrap())
         .collect();
     assert_eq!(failed, ["tests::fails_on_purpose"]);
-    let passed = doc.descendants().filter(|n| n.has_tag_name("testcase") && n.children().all(|c| !c.is_element())).count();
+    let passed = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase") && n.children().all(|c| !c.is_element()))
+        .count();
     assert_eq!(passed, 4, "check, build and two passing tests:\n{xml}");
 }
 

@@ -41,8 +41,10 @@ impl MockGitHub {
         {
             // Already there: an unrelated issue with the same label, and a pull request.
             let mut s = state.lock().unwrap();
-            s.issues.push(issue(&url, 1, "Port to Haiku", "Not the report.", false));
-            s.issues.push(issue(&url, 7, "Update the report by hand", MARKER, true));
+            s.issues
+                .push(issue(&url, 1, "Port to Haiku", "Not the report.", false));
+            s.issues
+                .push(issue(&url, 7, "Update the report by hand", MARKER, true));
         }
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -58,7 +60,12 @@ impl MockGitHub {
                 }
             })
         };
-        MockGitHub { url, state, stop, thread: Some(thread) }
+        MockGitHub {
+            url,
+            state,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     fn log(&self) -> Vec<String> {
@@ -135,7 +142,8 @@ fn issue(base: &str, number: u64, title: &str, body: &str, pull_request: bool) -
 }
 
 fn serve(conn: TcpStream, state: &Mutex<State>, base: &str) {
-    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
@@ -151,19 +159,31 @@ fn serve(conn: TcpStream, state: &Mutex<State>, base: &str) {
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
-    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let len: usize = header("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let len: usize = header("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body).unwrap();
     let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+    let (method, target) = (
+        parts.next().unwrap_or("").to_string(),
+        parts.next().unwrap_or("").to_string(),
+    );
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let mut s = state.lock().unwrap();
     s.log.push(format!("{method} {path}"));
 
-    let (status, reply) = if header("authorization").as_deref() != Some(&format!("Bearer {TOKEN}")) && method != "GET" {
-        unauthorised()
-    } else if header("authorization").is_some_and(|a| a != format!("Bearer {TOKEN}")) {
+    // Like GitHub: a wrong token is refused everywhere; no token may still read.
+    let auth = header("authorization");
+    let authorised = auth.as_deref() == Some(&format!("Bearer {TOKEN}"));
+    let (status, reply) = if (auth.is_some() && !authorised) || (auth.is_none() && method != "GET")
+    {
         unauthorised()
     } else {
         let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -186,25 +206,61 @@ fn serve(conn: TcpStream, state: &Mutex<State>, base: &str) {
 }
 
 fn unauthorised() -> (u16, Value) {
-    (401, json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"}))
+    (
+        401,
+        json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"}),
+    )
 }
 
-fn route(s: &mut State, method: &str, path: &str, query: &str, request: &Value, base: &str) -> (u16, Value) {
-    let not_found = (404, json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest", "status": "404"}));
+fn route(
+    s: &mut State,
+    method: &str,
+    path: &str,
+    query: &str,
+    request: &Value,
+    base: &str,
+) -> (u16, Value) {
+    let not_found = (
+        404,
+        json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest", "status": "404"}),
+    );
     match (method, path) {
         ("GET", "/repos/octo-org/vhu/issues") => {
-            let label = query.split('&').find_map(|kv| kv.strip_prefix("labels=")).unwrap_or("");
+            let label = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("labels="))
+                .unwrap_or("");
             let open: Vec<Value> = s
                 .issues
                 .iter()
-                .filter(|i| i["state"] == "open" && (label.is_empty() || i["labels"].as_array().unwrap().iter().any(|l| l["name"] == label)))
+                .filter(|i| {
+                    i["state"] == "open"
+                        && (label.is_empty()
+                            || i["labels"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .any(|l| l["name"] == label))
+                })
                 .cloned()
                 .collect();
             (200, Value::Array(open))
         }
         ("POST", "/repos/octo-org/vhu/issues") => {
-            let number = s.issues.iter().map(|i| i["number"].as_u64().unwrap()).max().unwrap_or(0) + 1;
-            let mut created = issue(base, number, request["title"].as_str().unwrap(), request["body"].as_str().unwrap(), false);
+            let number = s
+                .issues
+                .iter()
+                .map(|i| i["number"].as_u64().unwrap())
+                .max()
+                .unwrap_or(0)
+                + 1;
+            let mut created = issue(
+                base,
+                number,
+                request["title"].as_str().unwrap(),
+                request["body"].as_str().unwrap(),
+                false,
+            );
             let labels: Vec<Value> = request["labels"].as_array().unwrap().iter().map(|l| json!({"id": 1, "node_id": "LA_mock", "url": "", "name": l, "description": null, "color": "ededed", "default": false})).collect();
             created["labels"] = Value::Array(labels);
             s.issues.push(created.clone());
@@ -223,20 +279,36 @@ fn route(s: &mut State, method: &str, path: &str, query: &str, request: &Value, 
         }
         ("POST", "/graphql") => {
             let id = request["variables"]["id"].as_str().unwrap_or("");
-            assert!(request["query"].as_str().unwrap().contains("pinIssue"), "{request}");
-            match s.issues.iter().find(|i| i["node_id"] == id).map(|i| i["number"].as_u64().unwrap()) {
+            assert!(
+                request["query"].as_str().unwrap().contains("pinIssue"),
+                "{request}"
+            );
+            match s
+                .issues
+                .iter()
+                .find(|i| i["node_id"] == id)
+                .map(|i| i["number"].as_u64().unwrap())
+            {
                 Some(n) => {
                     s.pinned.push(n);
                     (200, json!({"data": {"pinIssue": {"issue": {"number": n}}}}))
                 }
-                None => (200, json!({"data": null, "errors": [{"type": "NOT_FOUND", "message": format!("Could not resolve to a node with the global id of '{id}'.")}]})),
+                None => (
+                    200,
+                    json!({"data": null, "errors": [{"type": "NOT_FOUND", "message": format!("Could not resolve to a node with the global id of '{id}'.")}]}),
+                ),
             }
         }
         _ => not_found,
     }
 }
 
-fn publish(server: &MockGitHub, results: &std::path::Path, token: Option<&str>, extra: &[&str]) -> xtask::cmd::Finished {
+fn publish(
+    server: &MockGitHub,
+    results: &std::path::Path,
+    token: Option<&str>,
+    extra: &[&str],
+) -> xtask::cmd::Finished {
     let data = data_small_dir();
     let mut args = vec![
         "report",
@@ -254,7 +326,10 @@ fn publish(server: &MockGitHub, results: &std::path::Path, token: Option<&str>, 
     let env: Vec<(&str, &str)> = token.map(|t| vec![("GITHUB_TOKEN", t)]).unwrap_or_default();
     let out = xtask(&args, &env);
     let all = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(!all.contains(TOKEN) && !all.contains("mockTOKEN"), "the token leaked:\n{all}");
+    assert!(
+        !all.contains(TOKEN) && !all.contains("mockTOKEN"),
+        "the token leaked:\n{all}"
+    );
     out
 }
 
@@ -268,8 +343,20 @@ fn first_publish_creates_and_pins_then_updates_and_keeps_unchanged() {
 
     let first = publish(&server, &results_path, Some(TOKEN), &[]);
     assert_eq!(first.record.exit_code, Some(0), "{}", stderr(&first));
-    assert!(stderr(&first).contains("created issue #8 and pinned it: https://github.com/octo-org/vhu/issues/8"), "{}", stderr(&first));
-    assert_eq!(server.log(), ["GET /repos/octo-org/vhu/issues", "POST /repos/octo-org/vhu/issues", "POST /graphql"]);
+    assert!(
+        stderr(&first)
+            .contains("created issue #8 and pinned it: https://github.com/octo-org/vhu/issues/8"),
+        "{}",
+        stderr(&first)
+    );
+    assert_eq!(
+        server.log(),
+        [
+            "GET /repos/octo-org/vhu/issues",
+            "POST /repos/octo-org/vhu/issues",
+            "POST /graphql"
+        ]
+    );
     {
         let s = server.state.lock().unwrap();
         assert_eq!(s.pinned, [8]);
@@ -277,35 +364,91 @@ fn first_publish_creates_and_pins_then_updates_and_keeps_unchanged() {
         assert_eq!(created["title"], "Support status");
         assert_eq!(created["labels"][0]["name"], "support-status");
         let body = created["body"].as_str().unwrap();
-        assert!(body.starts_with(MARKER) && body.contains("# Support status: `ws-basic`"), "{body}");
+        assert!(
+            body.starts_with(MARKER) && body.contains("# Support status: `ws-basic`"),
+            "{body}"
+        );
     }
 
     // A new result: the same issue is updated, nothing is created.
-    let cell = results.cells.iter_mut().find(|c| c.id == "linux-debian12-x86_64/test@host").unwrap();
+    let cell = results
+        .cells
+        .iter_mut()
+        .find(|c| c.id == "linux-debian12-x86_64/test@host")
+        .unwrap();
     cell.status = xtask::results::Status::Pass;
-    cell.tests.iter_mut().for_each(|t| t.outcome = xtask::results::TestOutcome::Pass);
+    cell.tests
+        .iter_mut()
+        .for_each(|t| t.outcome = xtask::results::TestOutcome::Pass);
     cell.reason = None;
     results.save(&results_path).unwrap();
 
     let dry = publish(&server, &results_path, Some(TOKEN), &["--dry-run"]);
     assert_eq!(dry.record.exit_code, Some(0), "{}", stderr(&dry));
-    assert_eq!(server.log(), ["GET /repos/octo-org/vhu/issues"], "a dry run only reads");
+    assert_eq!(
+        server.log(),
+        ["GET /repos/octo-org/vhu/issues"],
+        "a dry run only reads"
+    );
     let diff = stdout(&dry);
-    assert!(diff.starts_with("--- issue #8 (current)\n+++ report (new)\n"), "{diff}");
-    assert!(diff.lines().any(|l| l.starts_with('-') && l.contains("❌ host")), "{diff}");
-    assert!(diff.lines().any(|l| l.starts_with('+') && l.contains("✅ host")), "{diff}");
+    assert!(
+        diff.starts_with("--- issue #8 (current)\n+++ report (new)\n"),
+        "{diff}"
+    );
+    assert!(
+        diff.lines()
+            .any(|l| l.starts_with('-') && l.contains("❌ host")),
+        "{diff}"
+    );
+    assert!(
+        diff.lines()
+            .any(|l| l.starts_with('+') && l.contains("✅ host")),
+        "{diff}"
+    );
     assert!(stderr(&dry).contains("dry run: would update issue #8"));
 
     let second = publish(&server, &results_path, Some(TOKEN), &[]);
     assert_eq!(second.record.exit_code, Some(0), "{}", stderr(&second));
-    assert!(stderr(&second).contains("updated issue #8"), "{}", stderr(&second));
-    assert_eq!(server.log(), ["GET /repos/octo-org/vhu/issues", "PATCH /repos/octo-org/vhu/issues/8"]);
-    assert!(server.state.lock().unwrap().issues.iter().find(|i| i["number"] == 8).unwrap()["body"].as_str().unwrap().contains("✅ host"));
+    assert!(
+        stderr(&second).contains("updated issue #8"),
+        "{}",
+        stderr(&second)
+    );
+    assert_eq!(
+        server.log(),
+        [
+            "GET /repos/octo-org/vhu/issues",
+            "PATCH /repos/octo-org/vhu/issues/8"
+        ]
+    );
+    assert!(server
+        .state
+        .lock()
+        .unwrap()
+        .issues
+        .iter()
+        .find(|i| i["number"] == 8)
+        .unwrap()["body"]
+        .as_str()
+        .unwrap()
+        .contains("✅ host"));
 
     let third = publish(&server, &results_path, Some(TOKEN), &[]);
-    assert!(stderr(&third).contains("issue #8 is up to date"), "{}", stderr(&third));
-    assert_eq!(server.log(), ["GET /repos/octo-org/vhu/issues"], "an unchanged report is not written again");
-    assert_eq!(server.state.lock().unwrap().issues.len(), 3, "one issue was created in all");
+    assert!(
+        stderr(&third).contains("issue #8 is up to date"),
+        "{}",
+        stderr(&third)
+    );
+    assert_eq!(
+        server.log(),
+        ["GET /repos/octo-org/vhu/issues"],
+        "an unchanged report is not written again"
+    );
+    assert_eq!(
+        server.state.lock().unwrap().issues.len(),
+        3,
+        "one issue was created in all"
+    );
 }
 
 #[test]
@@ -314,7 +457,12 @@ fn rejected_token_gives_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let results_path = dir.path().join("status.json");
     results_small().save(&results_path).unwrap();
-    let out = publish(&server, &results_path, Some("ghp_revoked_mockTOKEN_xyz"), &[]);
+    let out = publish(
+        &server,
+        &results_path,
+        Some("ghp_revoked_mockTOKEN_xyz"),
+        &[],
+    );
     assert_eq!(out.record.exit_code, Some(3));
     expect_test::expect![[r#"
         error: GitHub rejected the token in GITHUB_TOKEN (401 Unauthorized Bad credentials): it is missing, expired, revoked or mistyped; give `report publish` a token with Issues: read and write on octo-org/vhu
@@ -332,14 +480,61 @@ fn publishing_without_a_token_is_refused_before_any_request() {
     results_small().save(&results_path).unwrap();
     let out = publish(&server, &results_path, None, &[]);
     assert_eq!(out.record.exit_code, Some(2));
-    assert!(stderr(&out).contains("GITHUB_TOKEN is not set"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("GITHUB_TOKEN is not set"),
+        "{}",
+        stderr(&out)
+    );
     assert!(server.log().is_empty());
     // A dry run needs no token: it reads, and shows the issue it would create.
     let dry = publish(&server, &results_path, None, &["--dry-run"]);
     assert_eq!(dry.record.exit_code, Some(0), "{}", stderr(&dry));
-    assert!(stdout(&dry).starts_with("--- no issue yet\n+++ new issue\n"), "{}", stdout(&dry));
-    assert!(stderr(&dry).contains("would create and pin an issue `Support status` labelled `support-status`"));
+    assert!(
+        stdout(&dry).starts_with("--- no issue yet\n+++ new issue\n"),
+        "{}",
+        stdout(&dry)
+    );
+    assert!(stderr(&dry)
+        .contains("would create and pin an issue `Support status` labelled `support-status`"));
     assert_eq!(server.log(), ["GET /repos/octo-org/vhu/issues"]);
+}
+
+#[test]
+fn an_unreachable_api_is_named() {
+    // Bound and dropped: nothing listens on this port any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = data_small_dir();
+    let results = crate::report_support::results_small_path();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = xtask(
+        &[
+            "report",
+            "publish",
+            "--repo",
+            "octo-org/vhu",
+            "--dry-run",
+            "--api-url",
+            &url,
+            "--data",
+            data.to_str().unwrap(),
+            "--results",
+            results.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.record.exit_code, Some(3));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!(
+            "error: cannot reach the GitHub API at {url} to list the open issues on octo-org/vhu: "
+        )),
+        "{err}"
+    );
+    assert!(err.contains("refused"), "{err}");
 }
 
 #[test]

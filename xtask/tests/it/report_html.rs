@@ -13,13 +13,15 @@ use xtask::render::{html, markdown, Grid, PackagedRust};
 #[test]
 fn golden_html() {
     let (model, results) = (data_small(), results_small());
-    expect_test::expect_file!["../../test-data/report-small/status.html"].assert_eq(&html::render(&Grid::new(&model, &results)));
+    expect_test::expect_file!["../../test-data/report-small/status.html"]
+        .assert_eq(&html::render(&Grid::new(&model, &results)));
 }
 
 #[test]
 fn golden_markdown() {
     let (model, results) = (data_small(), results_small());
-    expect_test::expect_file!["../../test-data/report-small/status.md"].assert_eq(&markdown::render(&Grid::new(&model, &results)));
+    expect_test::expect_file!["../../test-data/report-small/status.md"]
+        .assert_eq(&markdown::render(&Grid::new(&model, &results)));
 }
 
 #[test]
@@ -35,14 +37,26 @@ fn html_escapes_output_and_drops_terminal_controls() {
 fn packaged_rust_verdict_is_shown_when_the_data_has_it() {
     let (model, results) = (data_small(), results_small());
     let mut grid = Grid::new(&model, &results);
-    let view = grid.rows.iter_mut().flat_map(|r| r.cells.iter_mut().flatten()).find(|v| v.platform.id == "freebsd-14.3-x86_64").unwrap();
-    view.packaged_rust = Some(PackagedRust { version: "rust 1.86.0".into(), ok: Some(true), note: Some("FreeBSD ports, lang/rust".into()) });
+    let view = grid
+        .rows
+        .iter_mut()
+        .flat_map(|r| r.cells.iter_mut().flatten())
+        .find(|v| v.platform.id == "freebsd-14.3-x86_64")
+        .unwrap();
+    view.packaged_rust = Some(PackagedRust {
+        version: "rust 1.86.0".into(),
+        ok: Some(true),
+        note: Some("FreeBSD ports, lang/rust".into()),
+    });
     let page = html::render(&grid);
     assert!(page.contains("<span class=\"pkg ok\" title=\"the OS's packaged Rust: FreeBSD ports, lang/rust\">pkg rust 1.86.0 ✓</span>"), "grid badge");
     assert!(page.contains("<dt>packaged Rust</dt><dd>rust 1.86.0 — builds this workspace (FreeBSD ports, lang/rust)</dd>"), "detail row");
     let md = markdown::render(&grid);
     assert!(md.contains("pkg rust 1.86.0 ✅"));
-    assert!(!html::render(&Grid::new(&model, &results)).contains("class=\"pkg"), "no verdict without data");
+    assert!(
+        !html::render(&Grid::new(&model, &results)).contains("class=\"pkg"),
+        "no verdict without data"
+    );
 }
 
 /// What headless Chromium saw of a page: the DOM after scripts ran, and any
@@ -83,7 +97,14 @@ fn load(page: &Path) -> Loaded {
         .ok()
         .expect("chromium --dump-dom succeeds");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    Loaded { dom: out.stdout_str(), console: stderr.lines().filter(|l| l.contains(":CONSOLE")).map(str::to_string).collect() }
+    Loaded {
+        dom: out.stdout_str(),
+        console: stderr
+            .lines()
+            .filter(|l| l.contains(":CONSOLE"))
+            .map(str::to_string)
+            .collect(),
+    }
 }
 
 #[test]
@@ -102,23 +123,53 @@ fn html_report_renders_in_headless_chromium() {
     let broken = dir.join("broken.html");
     std::fs::write(&broken, "<!DOCTYPE html><html><body><script>console.error('seen'); missing();</script></body></html>").unwrap();
     let seen = load(&broken);
-    assert_eq!(seen.console.len(), 2, "the console check must see errors: {:?}", seen.console);
+    assert_eq!(
+        seen.console.len(),
+        2,
+        "the console check must see errors: {:?}",
+        seen.console
+    );
 
     let loaded = load(&page);
-    assert!(loaded.console.is_empty(), "console messages: {:#?}", loaded.console);
-    let start = loaded.dom.find("<table class=\"grid\">").expect("the page has the grid");
+    assert!(
+        loaded.console.is_empty(),
+        "console messages: {:#?}",
+        loaded.console
+    );
+    let start = loaded
+        .dom
+        .find("<table class=\"grid\">")
+        .expect("the page has the grid");
     let grid = &loaded.dom[start..start + loaded.dom[start..].find("</table>").unwrap()];
     let grid_cells = grid.matches("<td").count();
-    let platform_cells = grid.matches("<td class=\"").count() - grid.matches("<td class=\"empty\"").count();
+    let platform_cells =
+        grid.matches("<td class=\"").count() - grid.matches("<td class=\"empty\"").count();
     let rows = 4; // FreeBSD 14.3, Debian 12, Debian 13, OpenBSD 7.8
     let arches = 3; // x86_64, aarch64, riscv64
-    assert_eq!(grid_cells, rows * arches, "one grid cell per release × architecture");
-    assert_eq!(platform_cells, model.platforms.len(), "one coloured cell per platform");
+    assert_eq!(
+        grid_cells,
+        rows * arches,
+        "one grid cell per release × architecture"
+    );
+    assert_eq!(
+        platform_cells,
+        model.platforms.len(),
+        "one coloured cell per platform"
+    );
     for p in &model.platforms {
-        assert!(grid.contains(&format!("data-platform=\"{}\" data-status=", p.id)), "no grid cell for {}", p.id);
+        assert!(
+            grid.contains(&format!("data-platform=\"{}\" data-status=", p.id)),
+            "no grid cell for {}",
+            p.id
+        );
     }
-    assert!(loaded.dom.contains("data-script=\"ran\""), "the page's script ran to its end");
-    assert!(loaded.dom.contains("<td class=\"fail\" data-platform=\"linux-debian12-x86_64\" data-status=\"fail\">"));
+    assert!(
+        loaded.dom.contains("data-script=\"ran\""),
+        "the page's script ran to its end"
+    );
+    assert!(loaded.dom.contains(
+        "<td class=\"fail\" data-platform=\"linux-debian12-x86_64\" data-status=\"fail\">"
+    ));
 
     let shot = dir.join("status.png");
     let _ = std::fs::remove_file(&shot);
@@ -132,6 +183,10 @@ fn html_report_renders_in_headless_chromium() {
         .ok()
         .expect("chromium --screenshot succeeds");
     let png = std::fs::read(&shot).expect("a screenshot was written");
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000, "{} is not a full-page PNG", shot.display());
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000,
+        "{} is not a full-page PNG",
+        shot.display()
+    );
     eprintln!("screenshot kept at {}", shot.display());
 }

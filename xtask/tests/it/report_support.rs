@@ -32,11 +32,16 @@ pub fn results_small() -> ResultsFile {
 /// Runs the built `xtask` with `args` and extra environment, GITHUB_TOKEN and
 /// the command log removed unless given.
 pub fn xtask(args: &[&str], env: &[(&str, &str)]) -> Finished {
-    let mut cmd = Cmd::new(env!("CARGO_BIN_EXE_xtask")).args(args).env_remove("GITHUB_TOKEN").env_remove("XTASK_COMMAND_LOG");
+    let mut cmd = Cmd::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("XTASK_COMMAND_LOG");
     for (k, v) in env {
         cmd = cmd.env(*k, v);
     }
-    cmd.timeout(Duration::from_secs(300)).run().expect("xtask runs")
+    cmd.timeout(Duration::from_secs(300))
+        .run()
+        .expect("xtask runs")
 }
 
 pub fn stdout(f: &Finished) -> String {
@@ -84,9 +89,16 @@ pub fn check_expected(case: &Path, got: &str) -> Result<(), String> {
         return Ok(());
     }
     if std::env::var_os("UPDATE_EXPECT").is_some() {
-        let head = if head.ends_with(marker) { head.to_string() } else { format!("{head}{marker}") };
+        let head = if head.ends_with(marker) {
+            head.to_string()
+        } else {
+            format!("{head}{marker}")
+        };
         std::fs::write(case, format!("{head}{got}")).unwrap();
         return Ok(());
     }
-    Err(format!("{}: expected\n{expected}\ngot\n{got}(UPDATE_EXPECT=1 rewrites it)", case.display()))
+    Err(format!(
+        "{}: expected\n{expected}\ngot\n{got}(UPDATE_EXPECT=1 rewrites it)",
+        case.display()
+    ))
 }
