@@ -502,7 +502,7 @@ fn publishing_without_a_token_is_refused_before_any_request() {
 #[test]
 fn an_unreachable_api_is_named() {
     // Bound and dropped: nothing listens on this port any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
