@@ -542,3 +542,23 @@ fn token_is_redacted_in_debug_output() {
     let dbg = format!("{:?}", xtask::report::publish::Token::new(TOKEN));
     assert_eq!(dbg, "Token(<redacted>)");
 }
+
+#[test]
+fn an_issue_body_too_long_for_github_keeps_the_grid_and_points_to_reports() {
+    let model = crate::report_support::data_small();
+    let mut results = results_small();
+    let small = xtask::report::publish::issue_body(&model, &results);
+    assert!(
+        small.contains("\n## Details\n") && small.contains("### <a id="),
+        "details fit at first"
+    );
+    for cell in &mut results.cells {
+        cell.reason = Some("a very long reason ".repeat(300));
+    }
+    let body = xtask::report::publish::issue_body(&model, &results);
+    assert!(body.chars().count() <= xtask::report::publish::BODY_LIMIT);
+    assert!(body.starts_with(MARKER));
+    assert!(body.contains("| OS / release |"), "the grid stays");
+    assert!(!body.contains("### <a id="), "the per-cell details go");
+    assert!(body.contains("see `reports/status.md` or `reports/status.html` in the repository"));
+}

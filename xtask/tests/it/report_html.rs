@@ -87,11 +87,11 @@ fn chromium_cmd(profile: &Path) -> Cmd {
         .timeout(Duration::from_secs(90))
 }
 
-fn load(page: &Path) -> Loaded {
+fn load(url: &str) -> Loaded {
     let profile = tempfile::tempdir().unwrap();
     let out = chromium_cmd(profile.path())
         .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
-        .arg(format!("file://{}", page.display()))
+        .arg(url)
         .run()
         .unwrap()
         .ok()
@@ -122,7 +122,7 @@ fn html_report_renders_in_headless_chromium() {
     // The detector itself: a page that logs an error must be caught.
     let broken = dir.join("broken.html");
     std::fs::write(&broken, "<!DOCTYPE html><html><body><script>console.error('seen'); missing();</script></body></html>").unwrap();
-    let seen = load(&broken);
+    let seen = load(&format!("file://{}", broken.display()));
     assert_eq!(
         seen.console.len(),
         2,
@@ -130,7 +130,7 @@ fn html_report_renders_in_headless_chromium() {
         seen.console
     );
 
-    let loaded = load(&page);
+    let loaded = load(&format!("file://{}", page.display()));
     assert!(
         loaded.console.is_empty(),
         "console messages: {:#?}",
@@ -170,6 +170,23 @@ fn html_report_renders_in_headless_chromium() {
     assert!(loaded.dom.contains(
         "<td class=\"fail\" data-platform=\"linux-debian12-x86_64\" data-status=\"fail\">"
     ));
+
+    // Following a grid cell's link opens that platform's cells that did not pass.
+    let targeted = load(&format!("file://{}#linux-debian12-x86-64", page.display()));
+    assert!(
+        targeted.console.is_empty(),
+        "console messages: {:#?}",
+        targeted.console
+    );
+    assert!(targeted.dom.contains(
+        "data-cell=\"linux-debian12-x86_64/test@vm\" data-status=\"unavailable\" open=\"\""
+    ));
+    assert!(!loaded.dom.contains(
+        "data-cell=\"linux-debian12-x86_64/test@vm\" data-status=\"unavailable\" open=\"\""
+    ));
+    assert!(targeted
+        .dom
+        .contains("data-cell=\"linux-debian12-x86_64/check@host\" data-status=\"pass\">"));
 
     let shot = dir.join("status.png");
     let _ = std::fs::remove_file(&shot);
