@@ -4,6 +4,7 @@
 //! everything else is library code those modules share. ARCHITECTURE.md has
 //! the map.
 
+pub mod ci;
 pub mod cmd;
 pub mod doctor;
 pub mod exec;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{doctor, exit, matrix, msrv, platforms, report, test, BadInput};
+use xtask::{ci, doctor, exit, matrix, msrv, platforms, report, test, BadInput};
 
 /// Builds and tests a cargo workspace across Linux, FreeBSD, OpenBSD and NetBSD
 /// on many architectures, and reports what it saw.
@@ -22,6 +22,7 @@ enum Command {
     Test(test::Args),
     Platforms(platforms::Args),
     Msrv(msrv::Args),
+    Ci(ci::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Platforms(args) => platforms::run(args),
         Command::Msrv(args) => msrv::run(args),
+        Command::Ci(args) => ci::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -88,10 +88,6 @@ fn globs() {
     assert!(!glob_match("a*a", "a"));
 }
 
-fn repo_dirs() -> DataDirs {
-    DataDirs::under(&crate::repo_root())
-}
-
 /// A copy of the repository's data in a temporary directory, to vary.
 fn copy_of_repo_data() -> (tempfile::TempDir, DataDirs) {
     let tmp = tempfile::tempdir().unwrap();

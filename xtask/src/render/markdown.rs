@@ -70,7 +70,7 @@ pub fn render(grid: &Grid<'_>) -> String {
 }
 
 fn grid_cell(view: &PlatformView<'_>) -> String {
-    let mut lines = vec![super::tier_line(view)];
+    let mut lines = vec![super::tier_line(view), super::packaged_line(&view.rust)];
     let stage_line = |stage: crate::model::Stage| -> Option<String> {
         let cells: Vec<&&CellResult> = view.cells.iter().filter(|((s, _), _)| *s == stage).map(|(_, c)| c).collect();
         if cells.is_empty() {
@@ -90,7 +90,6 @@ fn grid_cell(view: &PlatformView<'_>) -> String {
             .collect();
         Some(format!("{stage}: {}", parts.join(" · ")))
     };
-    lines.push(super::packaged_line(&view.rust));
     let mut any = false;
     for stage in crate::model::Stage::ALL {
         if let Some(line) = stage_line(stage) {
@@ -124,7 +123,8 @@ fn details(out: &mut String, view: &PlatformView<'_>) {
         }
         None => match view.rust.tier_label() {
             Some(t) => {
-                let _ = writeln!(out, "Upstream Rust: {t} (platform-support.md of Rust {}).\n", view.rust.tier_release.map(|r| r.to_string()).unwrap_or_default());
+                let release = view.rust.tier_release.map(|r| r.to_string()).unwrap_or_default();
+                let _ = writeln!(out, "Upstream Rust: {t} (platform-support.md of Rust {release}).\n");
             }
             None => {
                 let _ = writeln!(out, "Upstream Rust: tier not known yet (no cell has run).\n");
@@ -176,5 +176,16 @@ fn details(out: &mut String, view: &PlatformView<'_>) {
         }
         facts.extend(prov.details.iter().map(|(k, v)| format!("{k} {v}")));
         let _ = writeln!(out, "  - provenance: {}; on {} at {}", escape(&facts.join(", ")), escape(&prov.host), prov.date);
+        if !cell.other_provenances.is_empty() {
+            let others: Vec<String> =
+                cell.other_provenances.iter().map(|o| format!("{} {} on {} at {}", emoji(o.status), o.status, o.provenance.host, o.provenance.date)).collect();
+            let disagree = cell.other_provenances.iter().any(|o| o.status != cell.status);
+            let _ = writeln!(
+                out,
+                "  - also seen by{}: {}",
+                if disagree { " (the runs disagree; the newest is shown)" } else { "" },
+                escape(&others.join("; "))
+            );
+        }
     }
 }

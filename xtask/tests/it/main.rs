@@ -1,6 +1,13 @@
 //! xtask's integration tests: the built `xtask` binary run as a user runs it,
-//! and library paths that need a local server. One module per concern.
+//! the library's pure parts on fixture data, and paths that need a local
+//! server. One module per concern.
 
+mod ci;
+mod junit;
 mod matrix;
+mod merge_diff;
 mod platform_data;
+mod publish;
+mod report_html;
+mod report_support;
 mod support;
