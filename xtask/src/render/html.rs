@@ -80,9 +80,9 @@ table.grid td a:hover, table.grid td a:focus { outline: 2px solid #0b57d0; outli
 td.pass, .c-pass { background: var(--pass); } td.fail, .c-fail { background: var(--fail); } td.xfail, .c-xfail { background: var(--xfail); }
 td.timeout, .c-timeout { background: var(--timeout); } td.unavailable, td.skipped, .c-unavailable, .c-skipped { background: var(--na); }
 td.none { background: #fafafa; color: #8a9199; } td.empty { background: repeating-linear-gradient(45deg, #fff, #fff 6px, #f4f5f7 6px, #f4f5f7 12px); }
-.badge { display: inline-block; font-size: .75rem; padding: 0 .4rem; border-radius: .6rem; background: #24292f; color: #fff; white-space: nowrap; }
+.badge { display: inline-block; font-size: .75rem; padding: 0 .4rem; border-radius: .6rem; background: #24292f; color: #fff; max-width: 100%; box-sizing: border-box; }
 .badge.t2 { background: #44505c; } .badge.t3, .badge.t- { background: #8a9199; }
-.pkg { display: inline-block; font-size: .75rem; padding: 0 .4rem; border-radius: .6rem; border: 1px solid #8a9199; white-space: nowrap; }
+.pkg { display: inline-block; font-size: .75rem; padding: 0 .4rem; border-radius: .6rem; border: 1px solid #8a9199; max-width: 100%; box-sizing: border-box; }
 .pkg.ok { border-color: var(--pass-ink); color: var(--pass-ink); } .pkg.bad { border-color: var(--fail-ink); color: var(--fail-ink); }
 .st { display: block; font-size: .82rem; }
 .s-pass { color: var(--pass-ink); } .s-fail { color: var(--fail-ink); font-weight: 600; } .s-expected-fail { color: var(--xfail-ink); }
