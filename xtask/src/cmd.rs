@@ -57,7 +57,7 @@ impl CommandRecord {
     }
 
     pub fn command_line(&self) -> String {
-        self.argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+        shell_quote_argv(&self.argv)
     }
 }
 
@@ -68,6 +68,11 @@ pub fn shell_quote(arg: &str) -> String {
     } else {
         format!("'{}'", arg.replace('\'', "'\\''"))
     }
+}
+
+/// A command line for display (`cargo test --workspace`).
+pub fn shell_quote_argv(argv: &[String]) -> String {
+    argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
 }
 
 /// The result of a finished command.
@@ -273,6 +278,42 @@ impl Cmd {
         let mut record = self.record(started);
         fill_status(&mut record, &output.status, timed_out, &output.stderr);
         Ok(Finished { record, stdout: output.stdout.clone(), stderr: output.stderr.clone() })
+    }
+
+    /// Runs with this process's stdout and stderr (a long command whose output
+    /// the user watches live, such as the test suite); still recorded, killable
+    /// on Ctrl-C and timeout.
+    pub fn run_inherited(&self) -> Result<CommandRecord> {
+        check_cancelled()?;
+        self.log();
+        let started = Instant::now();
+        let mut expr = duct::cmd(&self.program, &self.args).unchecked();
+        for (k, v) in &self.env {
+            expr = expr.env(k, v);
+        }
+        for k in &self.env_remove {
+            expr = expr.env_remove(k);
+        }
+        if let Some(dir) = &self.cwd {
+            expr = expr.dir(dir);
+        }
+        // The child stays in our process group, so a Ctrl-C at the terminal reaches it directly.
+        let handle = expr.start().map_err(|e| self.spawn_error(e))?;
+        let deadline = self.timeout.map(|t| started + t);
+        let mut timed_out = false;
+        let output = loop {
+            if let Some(out) = handle.try_wait().with_context(|| format!("waiting for `{}`", self.program))? {
+                break out;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) && !timed_out {
+                timed_out = true;
+                let _ = handle.kill();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut record = self.record(started);
+        fill_status(&mut record, &output.status, timed_out, &[]);
+        Ok(record)
     }
 
     /// Like [`Cmd::run`], handing each stdout line to `on_line` as it arrives.

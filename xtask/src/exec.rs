@@ -312,6 +312,7 @@ impl Executor<'_> {
                 details: Default::default(),
                 reused_from: None,
             },
+            other_provenances: Vec::new(),
             packages: Vec::new(),
             tests: Vec::new(),
             artifacts: Vec::new(),

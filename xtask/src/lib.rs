@@ -5,6 +5,7 @@
 //! the map.
 
 pub mod budget;
+pub mod ci;
 pub mod cmd;
 pub mod doctor;
 pub mod exec;
@@ -14,12 +15,16 @@ pub mod lanes;
 pub mod libtest;
 pub mod matrix;
 pub mod model;
+pub mod msrv;
 pub mod paths;
 pub mod plan;
+pub mod platform_data;
+pub mod platforms;
 pub mod progress;
 pub mod render;
 pub mod report;
 pub mod results;
+pub mod test;
 #[doc(hidden)]
 pub mod testing;
 pub mod toolchain;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{doctor, exit, matrix, report, vm_images, BadInput};
+use xtask::{ci, doctor, exit, matrix, msrv, platforms, report, test, vm_images, BadInput};
 
 /// Builds and tests a cargo workspace across Linux, FreeBSD, OpenBSD and NetBSD
 /// on many architectures, and reports what it saw.
@@ -19,6 +19,10 @@ enum Command {
     Matrix(Box<matrix::Args>),
     Report(report::Args),
     Doctor(doctor::Args),
+    Test(test::Args),
+    Platforms(platforms::Args),
+    Msrv(msrv::Args),
+    Ci(ci::Args),
     VmImages(vm_images::Args),
 }
 
@@ -28,6 +32,10 @@ fn main() -> ExitCode {
         Command::Matrix(args) => matrix::run(*args),
         Command::Report(args) => report::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Test(args) => test::run(args),
+        Command::Platforms(args) => platforms::run(args),
+        Command::Msrv(args) => msrv::run(args),
+        Command::Ci(args) => ci::run(args),
         Command::VmImages(args) => vm_images::run(args),
     };
     match result {

@@ -88,6 +88,12 @@ pub fn resolve_image(id: &str, image: &VmImage) -> Result<VmSpec, Missing> {
         }
         debian::resolve_offline(id, image).map(|r| r.key)
     } else {
+        if image.session_script().is_none() {
+            return Err(Missing::new(
+                format!("image `{id}` has no console script that starts the runner (`session` in {})", image.source),
+                None,
+            ));
+        }
         let sha = bsd::pinned(id, image).map_err(|err| {
             Missing::new(
                 format!("{err:#}"),

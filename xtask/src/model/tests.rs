@@ -1,72 +1,146 @@
-//! Tidy checks on the repository's own data.
+//! Data-driven tests of loading: each case in `test-data/model/` overlays
+//! files on `base.txt` and states what loading prints.
+
+use std::path::{Path, PathBuf};
 
 use super::*;
 
-fn repo_model() -> Model {
-    Model::load(&DataDirs::under(&crate::repo_root())).unwrap_or_else(|e| panic!("{e}"))
-}
-
-#[test]
-fn every_platform_with_a_vm_image_names_one_that_boots_its_architecture() {
-    let model = repo_model();
-    for p in model.platforms.iter().filter(|p| p.vm_image.is_some()) {
-        let image = &model.vm_images[p.vm_image.as_ref().unwrap()];
-        let qemu_arch = image.qemu.trim_start_matches("qemu-system-");
-        let ok = match p.arch.as_str() {
-            "x86_64" => qemu_arch == "x86_64",
-            "i686" => qemu_arch == "i386",
-            "aarch64" => qemu_arch == "aarch64",
-            "armv7" => qemu_arch == "arm",
-            "powerpc64le" => qemu_arch == "ppc64",
-            other => qemu_arch == other,
-        };
-        assert!(
-            ok,
-            "{} runs on {} but its image {} boots {}",
-            p.id,
-            p.arch,
-            p.vm_image.as_ref().unwrap(),
-            image.qemu
-        );
-        if let Some(d) = &image.debian {
-            assert_eq!(
-                Some(&d.arch),
-                p.debian_arch.as_ref(),
-                "{}: the image's Debian architecture",
-                p.id
-            );
-        }
-    }
-}
-
-#[test]
-fn vm_image_errors_name_the_file_and_key() {
+fn load_case(case: &Path) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
+    let expected = crate::testing::write_model_fixture(dir.path(), &std::fs::read_to_string(case).unwrap());
+    let got = match Model::load(&DataDirs::under(dir.path())) {
+        Ok(model) => format!("ok: {}\n", model.platforms.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")),
+        Err(errors) => format!("{errors}\n"),
+    };
+    (expected, got)
+}
+
+#[test]
+fn model_cases() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("test-data/model");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap() != "base.txt" && p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 5, "test cases are missing from {}", dir.display());
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let (expected, got) = load_case(case);
+        if expected == got {
+            continue;
+        }
+        if update {
+            let text = std::fs::read_to_string(case).unwrap();
+            let head = &text[..text.find("//- expected\n").expect("case has an expected section") + "//- expected\n".len()];
+            std::fs::write(case, format!("{head}{got}")).unwrap();
+        } else {
+            failures.push(format!("{}:\n--- expected\n{expected}--- got\n{got}", case.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}\n(rerun with UPDATE_EXPECT=1 to accept)", failures.join("\n"));
+}
+
+#[test]
+fn the_repository_data_loads() {
     let root = crate::repo_root();
-    for sub in ["platforms", "matrix"] {
-        let to = dir.path().join(sub);
-        std::fs::create_dir_all(&to).unwrap();
-        for e in std::fs::read_dir(root.join(sub)).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    let model = Model::load(&DataDirs::under(&root)).unwrap_or_else(|e| panic!("{e}"));
+    // The default coverage the project promises.
+    for id in [
+        "linux-debian12-x86_64",
+        "linux-debian12-i686",
+        "linux-debian12-aarch64",
+        "linux-debian12-armv7",
+        "linux-debian12-powerpc64le",
+        "linux-debian12-s390x",
+        "linux-debian12-mips64el",
+        "linux-debian13-riscv64",
+        "freebsd-14.3-x86_64",
+        "freebsd-14.3-aarch64",
+        "freebsd-14.3-i686",
+        "netbsd-10.1-x86_64",
+        "netbsd-10.1-aarch64",
+        "openbsd-7.8-x86_64",
+        "openbsd-7.8-aarch64",
+    ] {
+        assert!(model.platform(id).is_some(), "platform {id} is missing from platforms/");
+    }
+    // platforms/rust/ holds data about platforms, not an OS file.
+    assert!(model.oses.iter().all(|o| o.os != "rust"));
+    assert!(model.msrv_policy.is_some());
+    // Tidy: every platform has a guest recipe.
+    for p in &model.platforms {
+        assert!(p.vm_image.is_some(), "{} ({}) has no vm-image", p.id, p.source);
+    }
+}
+
+#[test]
+fn globs() {
+    assert!(glob_match("*", "linux-debian12-x86_64"));
+    assert!(glob_match("linux-*", "linux-debian12-x86_64"));
+    assert!(glob_match("*-x86_64", "freebsd-14.3-x86_64"));
+    assert!(glob_match("freebsd-*-a*64", "freebsd-14.3-aarch64"));
+    assert!(!glob_match("freebsd-*-a*64", "freebsd-14.3-x86_64"));
+    assert!(!glob_match("linux", "linux-debian12-x86_64"));
+    assert!(glob_match("a*b*a", "aba"));
+    assert!(!glob_match("a*a", "a"));
+}
+
+/// A copy of the repository's data in a temporary directory, to vary.
+fn copy_of_repo_data() -> (tempfile::TempDir, DataDirs) {
+    let tmp = tempfile::tempdir().unwrap();
+    for dir in ["platforms", "platforms/rust", "matrix", "vm-images"] {
+        std::fs::create_dir_all(tmp.path().join(dir)).unwrap();
+        for entry in std::fs::read_dir(crate::repo_root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, tmp.path().join(dir).join(path.file_name().unwrap())).unwrap();
+            }
         }
     }
-    let images = dir.path().join("vm-images");
-    std::fs::create_dir_all(&images).unwrap();
-    for e in std::fs::read_dir(root.join("vm-images")).unwrap() {
-        let e = e.unwrap();
-        let mut text = std::fs::read_to_string(e.path()).unwrap();
-        if e.file_name() == "openbsd.toml" {
-            text = text.replace("session = \"openbsd\"\nprovision = { script = \"openbsd-install\", disk-gib = 8 }\ndownload = { url = \"https://cdn.openbsd.org/pub/OpenBSD/7.8/arm64/", "session = \"no-such-script\"\ndownload = { url = \"https://cdn.openbsd.org/pub/OpenBSD/7.8/arm64/");
-            text.push_str("\n[script.empty-step]\nsteps = [{ timeout = \"1m\" }]\n");
-        }
-        std::fs::write(images.join(e.file_name()), text).unwrap();
-    }
-    let errors = Model::load(&DataDirs::under(dir.path()))
-        .unwrap_err()
-        .to_string();
+    let dirs = DataDirs::under(tmp.path());
+    (tmp, dirs)
+}
+
+#[test]
+fn rust_files_are_optional() {
+    let (_tmp, dirs) = copy_of_repo_data();
+    std::fs::remove_dir_all(dirs.rust_dir()).unwrap();
+    let model = Model::load(&dirs).unwrap_or_else(|e| panic!("{e}"));
+    assert!(model.rust_status.platform.is_empty() && model.msrv_policy.is_none());
+}
+
+#[test]
+fn rust_file_errors_name_file_and_key() {
+    let (_tmp, dirs) = copy_of_repo_data();
+    std::fs::write(
+        dirs.rust_status(),
+        "schema = 1\n[platform.linux-nope-x86_64]\nfetcher = \"debian\"\nchecked = \"2026-11-22T00:00:00Z\"\n\
+         [platform.freebsd-14.3-x86_64]\nfetcher = \"debian\"\nchecked = \"yesterday\"\n\
+         [[platform.freebsd-14.3-x86_64.package]]\nname = \"rust\"\nversion = \"1.88.0_1\"\nrust = \"1.87.0\"\nchannel = \"latest\"\nsource = \"x\"\nfetched = \"2026-11-22T00:00:00Z\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dirs.msrv_policy(),
+        "[os.linux]\nreleases = \"newest-and-previous\"\nalternatives = true\nwhy = \"x\"\n[os.linux.released]\ndebian12 = \"2023-06-10\"\n\
+         [os.plan9]\nreleases = \"all\"\nalternatives = false\nwhy = \"x\"\n[[exception]]\nplatforms = [\"nope-*\"]\nreason = \"\"\n",
+    )
+    .unwrap();
+    let errors = Model::load(&dirs).unwrap_err().to_string();
     expect_test::expect![[r#"
-        vm-images/openbsd.toml: key `script.empty-step.steps[0]`: needs `expect`, `send` or `wait-exit`
-        vm-images/openbsd.toml: key `image.openbsd-7.8-arm64.session`: no script `no-such-script` in vm-images/ (`[script.no-such-script]`)"#]]
+        platforms/rust/status.toml:5: key `platform.freebsd-14.3-x86_64`: unknown field `3-x86_64`, expected one of `fetcher`, `checked`, `stale-since`, `error`, `package`
+        platforms/rust/msrv-policy.toml: key `os.linux.grace-years`: is required with `releases = "newest-and-previous"`
+        platforms/rust/msrv-policy.toml: key `os.linux.released`: has no date for release `debian13` (from platforms/linux.toml)
+        platforms/rust/msrv-policy.toml: key `os.plan9`: no OS `plan9` in platforms/
+        platforms/rust/msrv-policy.toml: key `exception[0].reason`: must say why
+        platforms/rust/msrv-policy.toml: key `exception[0].platforms[0]`: `nope-*` matches no platform"#]]
     .assert_eq(&errors);
+    std::fs::write(dirs.rust_status(), "schema = 1\nsurprise = true\n").unwrap();
+    let errors = Model::load(&dirs).unwrap_err().to_string();
+    assert!(
+        errors.starts_with("platforms/rust/status.toml:") && errors.contains("surprise"),
+        "{errors}"
+    );
 }

@@ -84,6 +84,28 @@ impl VmImage {
         }
     }
 
+    /// The kernel modules a Linux guest loads: the virtio transport's (the
+    /// s390 channel-I/O one is built into the kernel), the block driver, then
+    /// the recipe's own.
+    pub fn guest_modules(&self) -> Vec<String> {
+        let transport = match self.virtio {
+            VirtioTransport::Pci => Some("virtio_pci"),
+            VirtioTransport::Mmio => Some("virtio_mmio"),
+            VirtioTransport::Ccw => None,
+        };
+        let mut modules: Vec<String> = transport
+            .into_iter()
+            .chain(["virtio_blk"])
+            .map(String::from)
+            .collect();
+        for m in self.debian.iter().flat_map(|d| &d.modules) {
+            if !modules.contains(m) {
+                modules.push(m.clone());
+            }
+        }
+        modules
+    }
+
     pub fn session_script(&self) -> Option<&ConsoleScript> {
         self.session.as_ref().and_then(|s| self.scripts.get(s))
     }
@@ -132,9 +154,10 @@ pub struct DebianSource {
     pub arch: String,
     /// `linux-image-<flavour>` is the kernel's meta-package.
     pub kernel_flavour: String,
-    /// Kernel modules the guest loads (with their dependencies, read from
-    /// each module): the virtio transport and block driver the payload disk
-    /// needs. A module the kernel has built in is skipped.
+    /// Kernel modules to load beyond those the payload disk needs (the
+    /// virtio transport's and `virtio_blk`, always loaded). Dependencies are
+    /// read from the modules themselves; a module built into the kernel is skipped.
+    #[serde(default)]
     pub modules: Vec<String>,
     /// What QEMU boots: the packaged `vmlinuz`, or the ELF `vmlinux`
     /// unpacked from it (x86 guests boot it through PVH, seconds faster under TCG).
@@ -307,13 +330,6 @@ pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<Str
                         ));
                     }
                 }
-                if image.session.is_none() {
-                    errors.push(LoadError::key(
-                        &file,
-                        key("session"),
-                        "a downloaded image needs a console script that starts the runner",
-                    ));
-                }
                 if download.format == DiskFormat::Iso
                     && image
                         .provision
@@ -386,4 +402,40 @@ pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<Str
         }
     }
     images
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{DataDirs, Model};
+
+    /// Tidy: a platform's image boots that platform's architecture.
+    #[test]
+    fn every_platform_with_a_vm_image_names_one_that_boots_its_architecture() {
+        let model =
+            Model::load(&DataDirs::under(&crate::repo_root())).unwrap_or_else(|e| panic!("{e}"));
+        for p in model.platforms.iter().filter(|p| p.vm_image.is_some()) {
+            let id = p.vm_image.as_ref().unwrap();
+            let image = &model.vm_images[id];
+            let emulated = image.qemu.trim_start_matches("qemu-system-");
+            let expected = match p.arch.as_str() {
+                "i686" => "i386",
+                "armv7" => "arm",
+                "powerpc64le" => "ppc64",
+                other => other,
+            };
+            assert_eq!(
+                emulated, expected,
+                "{} runs on {} but its image {id} boots {}",
+                p.id, p.arch, image.qemu
+            );
+            if let Some(d) = &image.debian {
+                assert_eq!(
+                    Some(&d.arch),
+                    p.debian_arch.as_ref(),
+                    "{}: the image's Debian architecture",
+                    p.id
+                );
+            }
+        }
+    }
 }

@@ -72,18 +72,19 @@ fn images_root() -> PathBuf {
 }
 
 /// The image's key from its recipe and the packages chosen.
-fn key_of(source: &DebianSource, packages: &[PackageRecord]) -> String {
+fn key_of(image: &VmImage, packages: &[PackageRecord]) -> String {
     let inputs = serde_json::json!({
         "builder": BUILDER_VERSION,
         "init": guest::LINUX_INIT,
-        "recipe": source,
+        "recipe": image.debian,
+        "modules": image.guest_modules(),
         "packages": packages.iter().map(|p| (&p.package, &p.version, &p.sha256)).collect::<Vec<_>>(),
     });
     hex(&Sha256::digest(inputs.to_string().as_bytes()))
 }
 
 /// What the lists in the private apt state say the image would be made of.
-fn resolve_with(apt: &AptState, source: &DebianSource) -> Result<Resolved> {
+fn resolve_with(apt: &AptState, image: &VmImage, source: &DebianSource) -> Result<Resolved> {
     let meta = format!("linux-image-{}", source.kernel_flavour);
     let records = apt.show(std::slice::from_ref(&meta))?;
     let depends = records[0].depends.clone().unwrap_or_default();
@@ -109,7 +110,7 @@ fn resolve_with(apt: &AptState, source: &DebianSource) -> Result<Resolved> {
     packages.sort_by(|a, b| a.package.cmp(&b.package));
     packages.dedup_by(|a, b| a.package == b.package);
     Ok(Resolved {
-        key: key_of(source, &packages),
+        key: key_of(image, &packages),
         packages,
     })
 }
@@ -141,11 +142,11 @@ pub fn resolve_offline(id: &str, image: &VmImage) -> Option<Resolved> {
         .ok()
         .and_then(|t| serde_json::from_str::<Memo>(&t).ok())
     {
-        if m.stamp == stamp && m.resolved.key == key_of(source, &m.resolved.packages) {
+        if m.stamp == stamp && m.resolved.key == key_of(image, &m.resolved.packages) {
             return Some(m.resolved);
         }
     }
-    let resolved = resolve_with(&apt, source).ok()?;
+    let resolved = resolve_with(&apt, image, source).ok()?;
     let memo_text = serde_json::to_string_pretty(&Memo {
         stamp,
         resolved: resolved.clone(),
@@ -188,7 +189,7 @@ pub fn build(
             progress(&format!("warning: {warning}"));
         }
     }
-    let mut resolved = resolve_with(&apt, &source)?;
+    let mut resolved = resolve_with(&apt, image, &source)?;
     if let Some(built) = find_built(id, &resolved.key) {
         return Ok(built);
     }
@@ -211,7 +212,7 @@ pub fn build(
             if let Some(warning) = apt.update()? {
                 progress(&format!("warning: {warning}"));
             }
-            resolved = resolve_with(&apt, &source)?;
+            resolved = resolve_with(&apt, image, &source)?;
             if let Some(built) = find_built(id, &resolved.key) {
                 return Ok(built);
             }
@@ -225,11 +226,12 @@ pub fn build(
         return Ok(built);
     }
     progress(&format!("assembling image {id}"));
-    assemble(id, &source, &resolved, &debs)
+    assemble(id, image, &source, &resolved, &debs)
 }
 
 fn assemble(
     id: &str,
+    image: &VmImage,
     source: &DebianSource,
     resolved: &Resolved,
     debs: &[PathBuf],
@@ -279,7 +281,7 @@ fn assemble(
         }
     }
 
-    let resolution = kmod::resolve(&modules_dir, &source.modules)?;
+    let resolution = kmod::resolve(&modules_dir, &image.guest_modules())?;
     let mut tree = Tree::default();
     for dir in [
         "usr",
