@@ -90,7 +90,10 @@ pub fn resolve_image(id: &str, image: &VmImage) -> Result<VmSpec, Missing> {
     } else {
         if image.session_script().is_none() {
             return Err(Missing::new(
-                format!("image `{id}` has no console script that starts the runner (`session` in {})", image.source),
+                format!(
+                    "image `{id}` has no console script that starts the runner (`session` in {})",
+                    image.source
+                ),
                 None,
             ));
         }
