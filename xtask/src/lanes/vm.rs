@@ -7,6 +7,7 @@
 
 use anyhow::Result;
 use serde::Serialize;
+use sha2::Digest;
 
 use super::{CellCtx, ExeRun, Payload, RunnerOutcome, RunnerSpec};
 use crate::cmd::tail;
@@ -29,6 +30,8 @@ pub struct VmSpec {
     pub content: Option<String>,
     /// `--version` of the emulator.
     pub qemu_version: String,
+    /// SHA-256 of the guest runner script: a new runner reruns the cells.
+    pub runner: String,
 }
 
 /// Console markers whose first arrival is timed.
@@ -125,6 +128,7 @@ pub fn resolve_image(id: &str, image: &VmImage) -> Result<VmSpec, Missing> {
         image: image.clone(),
         content,
         qemu_version: session::qemu_version(&image.qemu).unwrap_or_default(),
+        runner: crate::workspace::hex(&sha2::Sha256::digest(crate::vm::guest::RUNNER.as_bytes())),
     })
 }
 

@@ -83,7 +83,7 @@ pub fn choose(image: &VmImage, built: &BuiltImage, progress: &dyn Fn(&str)) -> C
         return tcg("TCG: /dev/kvm is absent or not usable by this user".into());
     }
     let key = format!(
-        "{}|{}|{}",
+        "v2|{}|{}|{}",
         session::qemu_version(&image.qemu).unwrap_or_default(),
         std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .unwrap_or_default()
@@ -155,19 +155,21 @@ fn probe(image: &VmImage, built: &BuiltImage) -> (bool, String) {
                 Ending::Deadline => {
                     format!("did not reach its init within {}s", PROBE_TIMEOUT.as_secs())
                 }
-                Ending::QemuExited => format!("QEMU exited ({})", out.qemu.describe()),
+                Ending::QemuExited => {
+                    let last = out
+                        .qemu
+                        .stderr_tail
+                        .lines()
+                        .last()
+                        .map(|l| format!(": {l}"))
+                        .unwrap_or_default();
+                    format!("made QEMU exit ({}){last}", out.qemu.describe())
+                }
                 other => format!("{other:?}"),
             };
-            let stderr = out
-                .qemu
-                .stderr_tail
-                .lines()
-                .last()
-                .map(|l| format!(": {l}"))
-                .unwrap_or_default();
             (
                 false,
-                format!("TCG: /dev/kvm is present but a probe guest under KVM {what}{stderr}"),
+                format!("TCG: /dev/kvm is present but a probe guest under KVM {what}"),
             )
         }
         Err(err) => (false, format!("TCG: the KVM probe could not run: {err:#}")),
@@ -188,7 +190,7 @@ pub fn choose_for_download(image: &VmImage) -> Choice {
         };
     }
     let prefix = format!(
-        "{}|{}|",
+        "v2|{}|{}|",
         session::qemu_version(&image.qemu).unwrap_or_default(),
         std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .unwrap_or_default()
