@@ -8,6 +8,7 @@ mod matrix;
 mod merge_diff;
 mod platform_data;
 mod publish;
+mod qemu_vhost_user;
 mod report_html;
 mod report_support;
 mod support;
