@@ -51,10 +51,19 @@ impl Prereq {
 
 /// Every lane's prerequisites.
 pub fn prerequisites() -> Vec<Prereq> {
-    vec![
+    let mut out = vec![
         Prereq::program("host", "rustc", &["-V"], "install Rust with rustup"),
         Prereq::program("host", "cargo", &["-V"], "install Rust with rustup"),
-    ]
+    ];
+    // The other lanes' needs depend on what the platforms list.
+    if let Ok(model) = crate::model::load(&crate::model::DataDirs::under(&crate::repo_root())) {
+        let tools = crate::toolchain::HostProbe::new(crate::paths::cache_dir().join("toolchains"));
+        out.extend(crate::toolchain::prerequisites(&model, &tools));
+        out.extend(crate::lanes::qemu_user::prerequisites(&model));
+        let steps = crate::setup::steps(&model);
+        out.extend(crate::setup::prerequisites(&steps, &crate::setup::Facts::probe(&steps)));
+    }
+    out
 }
 
 pub fn run(args: Args) -> Result<u8> {

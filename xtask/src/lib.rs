@@ -5,7 +5,9 @@
 //! the map.
 
 pub mod cmd;
+pub mod debian;
 pub mod doctor;
+pub mod elf;
 pub mod exec;
 pub mod fingerprint;
 pub mod host;
@@ -19,6 +21,7 @@ pub mod progress;
 pub mod render;
 pub mod report;
 pub mod results;
+pub mod setup;
 #[doc(hidden)]
 pub mod testing;
 pub mod toolchain;

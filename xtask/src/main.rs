@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{doctor, exit, matrix, report, BadInput};
+use xtask::{doctor, exit, matrix, report, setup, BadInput};
 
 /// Builds and tests a cargo workspace across Linux, FreeBSD, OpenBSD and NetBSD
 /// on many architectures, and reports what it saw.
@@ -19,6 +19,7 @@ enum Command {
     Matrix(Box<matrix::Args>),
     Report(report::Args),
     Doctor(doctor::Args),
+    Setup(setup::Args),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         Command::Matrix(args) => matrix::run(*args),
         Command::Report(args) => report::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Setup(args) => setup::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -126,7 +126,7 @@ pub fn resolve(model: &Model, host: &Host, workspace: &Workspace, filters: &Filt
         .map(|p| p.name.clone())
         .collect();
 
-    let cache = workspace.matrix_dir().join("cache");
+    let tools = toolchain::HostProbe::new(workspace.matrix_dir().join("cache"));
     let mut toolchains: BTreeMap<String, Result<Toolchain, Missing>> = BTreeMap::new();
     let mut cells = Vec::new();
     for platform in &model.platforms {
@@ -135,7 +135,7 @@ pub fn resolve(model: &Model, host: &Host, workspace: &Workspace, filters: &Filt
         }
         let toolchain = toolchains
             .entry(platform.target.clone())
-            .or_insert_with(|| toolchain::resolve(platform, host, &cache))
+            .or_insert_with(|| toolchain::resolve(platform, host, &tools))
             .clone();
         for &stage in &Stage::ALL {
             if !matrix.stages.contains(&stage) || !(filters.stage.is_empty() || filters.stage.contains(&stage)) {
