@@ -35,12 +35,16 @@ pub fn host_sources() -> Vec<AptSource> {
     }
     let mut out = Vec::new();
     for file in files {
-        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
         let name = file.display().to_string();
         match file.extension().and_then(|e| e.to_str()) {
             Some("sources") => out.extend(parse_deb822(&text, &name)),
             Some("list") => out.extend(parse_one_line(&text, &name)),
-            _ if file.file_name().is_some_and(|n| n == "sources.list") => out.extend(parse_one_line(&text, &name)),
+            _ if file.file_name().is_some_and(|n| n == "sources.list") => {
+                out.extend(parse_one_line(&text, &name))
+            }
             _ => {}
         }
     }
@@ -52,7 +56,12 @@ pub fn parse_one_line(text: &str, file: &str) -> Vec<AptSource> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
-        let Some(rest) = line.strip_prefix("deb ").or_else(|| line.strip_prefix("deb\t")) else { continue };
+        let Some(rest) = line
+            .strip_prefix("deb ")
+            .or_else(|| line.strip_prefix("deb\t"))
+        else {
+            continue;
+        };
         let mut rest = rest.trim_start();
         let mut signed_by = None;
         if let Some(opts) = rest.strip_prefix('[') {
@@ -97,8 +106,14 @@ pub fn parse_deb822(text: &str, file: &str) -> Vec<AptSource> {
             }
         }
         let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
-        let words = |k: &str| get(k).map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>()).unwrap_or_default();
-        if !words("types").iter().any(|t| t == "deb") || get("enabled").is_some_and(|e| e.eq_ignore_ascii_case("no")) {
+        let words = |k: &str| {
+            get(k)
+                .map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        if !words("types").iter().any(|t| t == "deb")
+            || get("enabled").is_some_and(|e| e.eq_ignore_ascii_case("no"))
+        {
             continue;
         }
         let uris = words("uris");
@@ -108,7 +123,13 @@ pub fn parse_deb822(text: &str, file: &str) -> Vec<AptSource> {
         }
         // An inline key has no path; apt then falls back to its trusted keys, as do we.
         let signed_by = get("signed-by").filter(|v| v.starts_with('/'));
-        out.push(AptSource { uris, suites, components: words("components"), signed_by, file: file.to_string() });
+        out.push(AptSource {
+            uris,
+            suites,
+            components: words("components"),
+            signed_by,
+            file: file.to_string(),
+        });
     }
     out
 }
@@ -116,18 +137,32 @@ pub fn parse_deb822(text: &str, file: &str) -> Vec<AptSource> {
 /// The host's Debian suite (`bookworm`), from `/etc/os-release`.
 pub fn host_codename() -> Option<String> {
     let text = std::fs::read_to_string("/etc/os-release").ok()?;
-    text.lines().find_map(|l| l.strip_prefix("VERSION_CODENAME=")).map(|v| v.trim_matches('"').to_string()).filter(|v| !v.is_empty())
+    text.lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// A one-line sources file for `suite`'s main component, made from the host's
 /// own source for `host_suite` (same archive, same keyring).
-pub fn sources_for_suite(sources: &[AptSource], host_suite: &str, suite: &str) -> Result<String, String> {
+pub fn sources_for_suite(
+    sources: &[AptSource],
+    host_suite: &str,
+    suite: &str,
+) -> Result<String, String> {
     let source = sources
         .iter()
         .find(|s| s.suites.iter().any(|x| x == host_suite) && s.components.iter().any(|c| c == "main"))
         .ok_or_else(|| format!("the host's apt sources have no `{host_suite} main` entry to derive a `{suite}` source from"))?;
-    let opts = source.signed_by.as_ref().map(|k| format!("[signed-by={k}] ")).unwrap_or_default();
-    Ok(format!("# Derived by xtask from {} ({host_suite} → {suite}).\ndeb {opts}{} {suite} main\n", source.file, source.uris[0]))
+    let opts = source
+        .signed_by
+        .as_ref()
+        .map(|k| format!("[signed-by={k}] "))
+        .unwrap_or_default();
+    Ok(format!(
+        "# Derived by xtask from {} ({host_suite} → {suite}).\ndeb {opts}{} {suite} main\n",
+        source.file, source.uris[0]
+    ))
 }
 
 /// An apt state of its own for one suite and architecture.
@@ -141,12 +176,20 @@ impl PrivateApt {
     /// Creates (or reuses) the state under `dir`, with a sources file derived from the host's.
     pub fn open(dir: &Path, suite: &str, arch: &str) -> Result<PrivateApt> {
         for sub in ["lists/partial", "cache/archives/partial"] {
-            std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
+            std::fs::create_dir_all(dir.join(sub))
+                .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
         }
-        let host_suite = host_codename().context("cannot tell the host's Debian suite (no VERSION_CODENAME in /etc/os-release)")?;
-        let sources = sources_for_suite(&host_sources(), &host_suite, suite).map_err(anyhow::Error::msg)?;
+        let host_suite = host_codename().context(
+            "cannot tell the host's Debian suite (no VERSION_CODENAME in /etc/os-release)",
+        )?;
+        let sources =
+            sources_for_suite(&host_sources(), &host_suite, suite).map_err(anyhow::Error::msg)?;
         crate::results::write_atomic(&dir.join("sources.list"), sources.as_bytes())?;
-        Ok(PrivateApt { dir: dir.to_path_buf(), suite: suite.to_string(), arch: arch.to_string() })
+        Ok(PrivateApt {
+            dir: dir.to_path_buf(),
+            suite: suite.to_string(),
+            arch: arch.to_string(),
+        })
     }
 
     /// The options that point apt at this state and nothing of the host's but its keys.
@@ -165,19 +208,36 @@ impl PrivateApt {
     }
 
     pub fn lists_present(&self) -> bool {
-        std::fs::read_dir(self.dir.join("lists"))
-            .is_ok_and(|entries| entries.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().contains("_Packages")))
+        std::fs::read_dir(self.dir.join("lists")).is_ok_and(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().contains("_Packages"))
+        })
     }
 
     pub fn update(&self, timeout: Duration) -> Result<CommandRecord> {
-        let out = Cmd::new("apt-get").args(self.options()).arg("update").timeout(timeout).run()?;
+        let out = Cmd::new("apt-get")
+            .args(self.options())
+            .arg("update")
+            .timeout(timeout)
+            .run()?;
         let record = out.record.clone();
-        out.ok().with_context(|| format!("cannot fetch Debian {} {} package lists", self.suite, self.arch))?;
+        out.ok().with_context(|| {
+            format!(
+                "cannot fetch Debian {} {} package lists",
+                self.suite, self.arch
+            )
+        })?;
         Ok(record)
     }
 
     /// Downloads `packages` (this architecture's) into `into`; returns the .deb files.
-    pub fn download(&self, packages: &[String], into: &Path, timeout: Duration) -> Result<Vec<PathBuf>> {
+    pub fn download(
+        &self,
+        packages: &[String],
+        into: &Path,
+        timeout: Duration,
+    ) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(into)?;
         Cmd::new("apt-get")
             .args(self.options())
@@ -187,7 +247,14 @@ impl PrivateApt {
             .timeout(timeout)
             .run()?
             .ok()
-            .with_context(|| format!("cannot download {} for Debian {} {}", packages.join(", "), self.suite, self.arch))?;
+            .with_context(|| {
+                format!(
+                    "cannot download {} for Debian {} {}",
+                    packages.join(", "),
+                    self.suite,
+                    self.arch
+                )
+            })?;
         let mut debs: Vec<PathBuf> = std::fs::read_dir(into)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "deb"))
@@ -199,15 +266,30 @@ impl PrivateApt {
 
 /// `dpkg-deb -f <deb> Package Version` → `libc6 2.36-9+deb12u13`.
 pub fn deb_identity(deb: &Path) -> Result<String> {
-    let out = Cmd::new("dpkg-deb").arg("-f").arg(deb).args(["Package", "Version"]).run()?.ok()?;
+    let out = Cmd::new("dpkg-deb")
+        .arg("-f")
+        .arg(deb)
+        .args(["Package", "Version"])
+        .run()?
+        .ok()?;
     let text = out.stdout_str();
-    let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string())).unwrap_or_default();
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+            .unwrap_or_default()
+    };
     Ok(format!("{} {}", field("Package:"), field("Version:")))
 }
 
 /// `dpkg -x <deb> <dir>`: unpacks the files, runs no maintainer script.
 pub fn extract(deb: &Path, into: &Path) -> Result<()> {
-    Cmd::new("dpkg").arg("-x").arg(deb).arg(into).run()?.ok().with_context(|| format!("cannot unpack {}", deb.display()))?;
+    Cmd::new("dpkg")
+        .arg("-x")
+        .arg(deb)
+        .arg(into)
+        .run()?
+        .ok()
+        .with_context(|| format!("cannot unpack {}", deb.display()))?;
     Ok(())
 }
 
@@ -268,7 +350,11 @@ Components: main
             "/etc/apt/sources.list",
         );
         assert_eq!(
-            sources_for_suite(&one_line, "bookworm", "bookworm").unwrap().lines().nth(1).unwrap(),
+            sources_for_suite(&one_line, "bookworm", "bookworm")
+                .unwrap()
+                .lines()
+                .nth(1)
+                .unwrap(),
             "deb [signed-by=/k.gpg] http://archive.example/debian bookworm main"
         );
         assert_eq!(
@@ -284,7 +370,10 @@ qemu-utils | 1:10.0.2+ds-1~bpo12+1 | http://archive.example/debian bookworm-back
 qemu-utils | 1:7.2+dfsg-7+deb12u18+b3 | http://archive.example/debian bookworm/main amd64 Packages
 qemu-utils | 1:7.2+dfsg-7+deb12u15 | http://archive.example/debian-security bookworm-security/main amd64 Packages
 ";
-        assert_eq!(madison_suite_version(madison, "qemu-utils", "bookworm").as_deref(), Some("1:7.2+dfsg-7+deb12u18+b3"));
+        assert_eq!(
+            madison_suite_version(madison, "qemu-utils", "bookworm").as_deref(),
+            Some("1:7.2+dfsg-7+deb12u18+b3")
+        );
         assert_eq!(madison_suite_version(madison, "qemu-utils", "trixie"), None);
         assert_eq!(upstream_version("1:7.2+dfsg-7+deb12u18+b3"), "7.2+dfsg");
         assert_eq!(upstream_version("1:10.0.2+ds-1~bpo12+1"), "10.0.2+ds");

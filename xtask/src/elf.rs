@@ -41,14 +41,18 @@ pub struct AbiNote {
 impl Identity {
     /// Reads the headers of the file at `path` (only the bytes needed, not the whole file).
     pub fn read(path: &Path) -> Result<Identity> {
-        let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let cache = ReadCache::new(file);
-        Identity::parse(&cache).with_context(|| format!("{} is not a readable ELF executable", path.display()))
+        Identity::parse(&cache)
+            .with_context(|| format!("{} is not a readable ELF executable", path.display()))
     }
 
     pub fn parse<'data, R: ReadRef<'data>>(data: R) -> Result<Identity> {
-        let ident = data.read_bytes_at(0, 16).map_err(|()| anyhow::anyhow!("shorter than an ELF identification"))?;
-        if &ident[..4] != elf::ELFMAG {
+        let ident = data
+            .read_bytes_at(0, 16)
+            .map_err(|()| anyhow::anyhow!("shorter than an ELF identification"))?;
+        if ident[..4] != elf::ELFMAG {
             anyhow::bail!("no ELF magic number");
         }
         // e_ident[EI_CLASS]: the header layout depends on it.
@@ -85,7 +89,10 @@ impl Identity {
     pub fn to_map(&self) -> BTreeMap<String, String> {
         let mut map = BTreeMap::new();
         map.insert("class".into(), format!("ELF{}", self.bits));
-        map.insert("endian".into(), if self.big_endian { "big" } else { "little" }.into());
+        map.insert(
+            "endian".into(),
+            if self.big_endian { "big" } else { "little" }.into(),
+        );
         map.insert("machine".into(), machine_name(self.machine).into());
         map.insert("os-abi".into(), os_abi_name(self.os_abi));
         if self.flags != 0 {
@@ -116,9 +123,13 @@ impl AbiNote {
     }
 }
 
-fn parse_as<'data, H: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(data: R) -> Result<Identity> {
+fn parse_as<'data, H: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
+    data: R,
+) -> Result<Identity> {
     let header = H::parse(data).map_err(|e| anyhow::anyhow!("bad ELF header: {e}"))?;
-    let endian = header.endian().map_err(|e| anyhow::anyhow!("bad ELF header: {e}"))?;
+    let endian = header
+        .endian()
+        .map_err(|e| anyhow::anyhow!("bad ELF header: {e}"))?;
     let mut identity = Identity {
         bits: if header.is_type_64() { 64 } else { 32 },
         big_endian: header.is_big_endian(),
@@ -128,17 +139,30 @@ fn parse_as<'data, H: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(data: 
         interpreter: None,
         abi_note: None,
     };
-    let phdrs = header.program_headers(endian, data).map_err(|e| anyhow::anyhow!("bad program headers: {e}"))?;
+    let phdrs = header
+        .program_headers(endian, data)
+        .map_err(|e| anyhow::anyhow!("bad program headers: {e}"))?;
     for ph in phdrs {
-        if let Some(interp) = ph.interpreter(endian, data).map_err(|e| anyhow::anyhow!("bad PT_INTERP: {e}"))? {
+        if let Some(interp) = ph
+            .interpreter(endian, data)
+            .map_err(|e| anyhow::anyhow!("bad PT_INTERP: {e}"))?
+        {
             identity.interpreter = Some(String::from_utf8_lossy(interp).into_owned());
         }
-        let Some(mut notes) = ph.notes(endian, data).map_err(|e| anyhow::anyhow!("bad PT_NOTE: {e}"))? else {
+        let Some(mut notes) = ph
+            .notes(endian, data)
+            .map_err(|e| anyhow::anyhow!("bad PT_NOTE: {e}"))?
+        else {
             continue;
         };
         while let Some(note) = notes.next().map_err(|e| anyhow::anyhow!("bad note: {e}"))? {
             if identity.abi_note.is_none() {
-                identity.abi_note = abi_note(note.name(), note.n_type(endian), note.desc(), identity.big_endian);
+                identity.abi_note = abi_note(
+                    note.name(),
+                    note.n_type(endian),
+                    note.desc(),
+                    identity.big_endian,
+                );
             }
         }
     }
@@ -148,7 +172,11 @@ fn parse_as<'data, H: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(data: 
 fn abi_note(name: &[u8], kind: u32, desc: &[u8], big_endian: bool) -> Option<AbiNote> {
     let word = |i: usize| -> Option<u32> {
         let bytes: [u8; 4] = desc.get(i * 4..i * 4 + 4)?.try_into().ok()?;
-        Some(if big_endian { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) })
+        Some(if big_endian {
+            u32::from_be_bytes(bytes)
+        } else {
+            u32::from_le_bytes(bytes)
+        })
     };
     // Each OS's ABI tag is note type 1 under its own name; other notes
     // (NetBSD's PaX and MARCH, GNU's build id and properties) are not about the OS.
@@ -158,16 +186,32 @@ fn abi_note(name: &[u8], kind: u32, desc: &[u8], big_endian: bool) -> Option<Abi
     match name {
         b"FreeBSD" => {
             let v = word(0)?;
-            Some(AbiNote { os: "freebsd", version: Some((v / 100_000, (v / 1000) % 100)), raw: v.to_string() })
+            Some(AbiNote {
+                os: "freebsd",
+                version: Some((v / 100_000, (v / 1000) % 100)),
+                raw: v.to_string(),
+            })
         }
         b"NetBSD" => {
             let v = word(0)?;
-            Some(AbiNote { os: "netbsd", version: Some((v / 100_000_000, (v / 1_000_000) % 100)), raw: v.to_string() })
+            Some(AbiNote {
+                os: "netbsd",
+                version: Some((v / 100_000_000, (v / 1_000_000) % 100)),
+                raw: v.to_string(),
+            })
         }
-        b"OpenBSD" => Some(AbiNote { os: "openbsd", version: None, raw: word(0).unwrap_or(0).to_string() }),
+        b"OpenBSD" => Some(AbiNote {
+            os: "openbsd",
+            version: None,
+            raw: word(0).unwrap_or(0).to_string(),
+        }),
         b"GNU" if word(0)? == elf::ELF_NOTE_OS_LINUX => {
             let (major, minor, patch) = (word(1)?, word(2)?, word(3)?);
-            Some(AbiNote { os: "linux", version: Some((major, minor)), raw: format!("{major}.{minor}.{patch}") })
+            Some(AbiNote {
+                os: "linux",
+                version: Some((major, minor)),
+                raw: format!("{major}.{minor}.{patch}"),
+            })
         }
         _ => None,
     }
@@ -180,7 +224,10 @@ fn interpreter_os(path: &str) -> Option<&'static str> {
         "/libexec/ld-elf.so.1" | "/libexec/ld-elf32.so.1" => Some("freebsd"),
         "/usr/libexec/ld.elf_so" | "/libexec/ld.elf_so" => Some("netbsd"),
         "/usr/libexec/ld.so" => Some("openbsd"),
-        _ if (path.starts_with("/lib") && (name.starts_with("ld-linux") || name.starts_with("ld64.so") || name == "ld.so.1"))
+        _ if (path.starts_with("/lib")
+            && (name.starts_with("ld-linux")
+                || name.starts_with("ld64.so")
+                || name == "ld.so.1"))
             || name.starts_with("ld-musl-") =>
         {
             Some("linux")
@@ -203,7 +250,9 @@ pub struct Expected {
 
 impl Expected {
     pub fn for_target(target: &str) -> Result<Expected> {
-        let triple: Triple = target.parse().map_err(|e| anyhow::anyhow!("`{target}` is not a target triple: {e}"))?;
+        let triple: Triple = target
+            .parse()
+            .map_err(|e| anyhow::anyhow!("`{target}` is not a target triple: {e}"))?;
         Expected::for_triple(&triple)
     }
 
@@ -230,15 +279,25 @@ impl Expected {
         // x32 and other ILP32 ABIs on 64-bit machines keep 32-bit ELF files.
         let big_endian = matches!(triple.endianness(), Ok(target_lexicon::Endianness::Big));
         let os = match triple.operating_system {
-            OperatingSystem::Linux | OperatingSystem::Freebsd | OperatingSystem::Netbsd | OperatingSystem::Openbsd => {
-                triple.operating_system.to_string()
-            }
+            OperatingSystem::Linux
+            | OperatingSystem::Freebsd
+            | OperatingSystem::Netbsd
+            | OperatingSystem::Openbsd => triple.operating_system.to_string(),
             other => anyhow::bail!("no ELF identification known for OS {other}"),
         };
         let arm_hard_float = matches!(triple.architecture, Architecture::Arm(_)).then(|| {
-            matches!(triple.environment, Environment::Gnueabihf | Environment::Musleabihf | Environment::Eabihf)
+            matches!(
+                triple.environment,
+                Environment::Gnueabihf | Environment::Musleabihf | Environment::Eabihf
+            )
         });
-        Ok(Expected { bits, big_endian, machine, os, arm_hard_float })
+        Ok(Expected {
+            bits,
+            big_endian,
+            machine,
+            os,
+            arm_hard_float,
+        })
     }
 
     /// Every way `identity` differs from this expectation; empty when it fits.
@@ -247,14 +306,25 @@ impl Expected {
     pub fn mismatches(&self, identity: &Identity, release: Option<&str>) -> Vec<String> {
         let mut out = Vec::new();
         if identity.bits != self.bits {
-            out.push(format!("ELF{} where ELF{} was expected", identity.bits, self.bits));
+            out.push(format!(
+                "ELF{} where ELF{} was expected",
+                identity.bits, self.bits
+            ));
         }
         if identity.big_endian != self.big_endian {
             let name = |big: bool| if big { "big-endian" } else { "little-endian" };
-            out.push(format!("{} where {} was expected", name(identity.big_endian), name(self.big_endian)));
+            out.push(format!(
+                "{} where {} was expected",
+                name(identity.big_endian),
+                name(self.big_endian)
+            ));
         }
         if identity.machine != self.machine {
-            out.push(format!("machine {} where {} was expected", machine_name(identity.machine), machine_name(self.machine)));
+            out.push(format!(
+                "machine {} where {} was expected",
+                machine_name(identity.machine),
+                machine_name(self.machine)
+            ));
         }
         let evidence = identity.os_evidence();
         if evidence.is_empty() {
@@ -262,7 +332,11 @@ impl Expected {
         }
         for (what, os) in &evidence {
             if *os != self.os {
-                out.push(format!("its {what} says {} where {} was expected", os_display(os), os_display(&self.os)));
+                out.push(format!(
+                    "its {what} says {} where {} was expected",
+                    os_display(os),
+                    os_display(&self.os)
+                ));
             }
         }
         if let Some(hard) = self.arm_hard_float {
@@ -275,7 +349,10 @@ impl Expected {
                 ));
             }
         }
-        let needed = identity.abi_note.as_ref().filter(|n| n.os == self.os && matches!(n.os, "freebsd" | "netbsd"));
+        let needed = identity
+            .abi_note
+            .as_ref()
+            .filter(|n| n.os == self.os && matches!(n.os, "freebsd" | "netbsd"));
         if let (Some(note), Some(release)) = (needed, release.and_then(parse_release)) {
             if let Some(needs) = note.version {
                 if needs > release {
@@ -383,10 +460,34 @@ pub(crate) mod tests {
             });
             let mut note_bytes = Vec::new();
             let mut out = Vec::new();
-            let u16b = |v: u16, out: &mut Vec<u8>| out.extend(if self.big_endian { v.to_be_bytes() } else { v.to_le_bytes() });
-            let u32b = |v: u32, out: &mut Vec<u8>| out.extend(if self.big_endian { v.to_be_bytes() } else { v.to_le_bytes() });
-            let u64b = |v: u64, out: &mut Vec<u8>| out.extend(if self.big_endian { v.to_be_bytes() } else { v.to_le_bytes() });
-            let word = |v: u64, out: &mut Vec<u8>| if wide { u64b(v, out) } else { u32b(v as u32, out) };
+            let u16b = |v: u16, out: &mut Vec<u8>| {
+                out.extend(if self.big_endian {
+                    v.to_be_bytes()
+                } else {
+                    v.to_le_bytes()
+                })
+            };
+            let u32b = |v: u32, out: &mut Vec<u8>| {
+                out.extend(if self.big_endian {
+                    v.to_be_bytes()
+                } else {
+                    v.to_le_bytes()
+                })
+            };
+            let u64b = |v: u64, out: &mut Vec<u8>| {
+                out.extend(if self.big_endian {
+                    v.to_be_bytes()
+                } else {
+                    v.to_le_bytes()
+                })
+            };
+            let word = |v: u64, out: &mut Vec<u8>| {
+                if wide {
+                    u64b(v, out)
+                } else {
+                    u32b(v as u32, out)
+                }
+            };
             if let Some((name, kind, desc)) = &self.note {
                 let mut name = name.as_bytes().to_vec();
                 name.push(0);
@@ -406,8 +507,16 @@ pub(crate) mod tests {
             let note_off = (interp_off + interp_len).next_multiple_of(4);
             // e_ident
             out.extend(elf::ELFMAG);
-            out.push(if wide { elf::ELFCLASS64 } else { elf::ELFCLASS32 });
-            out.push(if self.big_endian { elf::ELFDATA2MSB } else { elf::ELFDATA2LSB });
+            out.push(if wide {
+                elf::ELFCLASS64
+            } else {
+                elf::ELFCLASS32
+            });
+            out.push(if self.big_endian {
+                elf::ELFDATA2MSB
+            } else {
+                elf::ELFDATA2LSB
+            });
             out.push(elf::EV_CURRENT);
             out.push(self.os_abi);
             out.extend([0u8; 8]);
@@ -446,8 +555,28 @@ pub(crate) mod tests {
                     u32b(align as u32, out);
                 }
             };
-            phdr(if interp.is_some() { elf::PT_INTERP } else { elf::PT_NULL }, interp_off, interp_len, 1, &mut out);
-            phdr(if self.note.is_some() { elf::PT_NOTE } else { elf::PT_NULL }, note_off, note_bytes.len(), 4, &mut out);
+            phdr(
+                if interp.is_some() {
+                    elf::PT_INTERP
+                } else {
+                    elf::PT_NULL
+                },
+                interp_off,
+                interp_len,
+                1,
+                &mut out,
+            );
+            phdr(
+                if self.note.is_some() {
+                    elf::PT_NOTE
+                } else {
+                    elf::PT_NULL
+                },
+                note_off,
+                note_bytes.len(),
+                4,
+                &mut out,
+            );
             out.extend(interp.unwrap_or_default());
             out.resize(note_off, 0);
             out.extend(note_bytes);
@@ -471,7 +600,12 @@ pub(crate) mod tests {
         let identity = Identity::parse(fake.bytes().as_slice()).unwrap();
         let expected = Expected::for_target(target).unwrap();
         let mismatches = expected.mismatches(&identity, release);
-        let map = identity.to_map().into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+        let map = identity
+            .to_map()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         if mismatches.is_empty() {
             format!("ok: {map}")
         } else {
@@ -512,7 +646,11 @@ pub(crate) mod tests {
             note: None,
             ..freebsd_x86_64()
         };
-        let i686_freebsd = Fake { bits: 32, machine: elf::EM_386, ..freebsd_x86_64() };
+        let i686_freebsd = Fake {
+            bits: 32,
+            machine: elf::EM_386,
+            ..freebsd_x86_64()
+        };
         let cases = [
             ("x86_64-unknown-freebsd", &freebsd, Some("14.3")),
             ("x86_64-unknown-freebsd", &freebsd, Some("13.5")),
@@ -529,7 +667,9 @@ pub(crate) mod tests {
         ];
         let out = cases
             .iter()
-            .map(|(target, fake, release)| format!("{target} @ {release:?}: {}", check(target, fake, *release)))
+            .map(|(target, fake, release)| {
+                format!("{target} @ {release:?}: {}", check(target, fake, *release))
+            })
             .collect::<Vec<_>>()
             .join("\n");
         expect_test::expect![[r#"
@@ -556,7 +696,12 @@ pub(crate) mod tests {
 
     #[test]
     fn a_file_without_os_marker_is_a_mismatch() {
-        let bare = Fake { os_abi: 0, interpreter: None, note: None, ..freebsd_x86_64() };
+        let bare = Fake {
+            os_abi: 0,
+            interpreter: None,
+            note: None,
+            ..freebsd_x86_64()
+        };
         let identity = Identity::parse(bare.bytes().as_slice()).unwrap();
         let expected = Expected::for_target("x86_64-unknown-freebsd").unwrap();
         assert_eq!(
@@ -575,7 +720,8 @@ pub(crate) mod tests {
 
     #[test]
     fn expectations_for_every_platform_target() {
-        let model = crate::model::load(&crate::model::DataDirs::under(&crate::repo_root())).unwrap();
+        let model =
+            crate::model::load(&crate::model::DataDirs::under(&crate::repo_root())).unwrap();
         let mut seen = std::collections::BTreeSet::new();
         let lines: Vec<String> = model
             .platforms
@@ -598,7 +744,8 @@ pub(crate) mod tests {
             aarch64-unknown-netbsd: ELF64 little-endian AArch64 for NetBSD
             x86_64-unknown-netbsd: ELF64 little-endian x86-64 for NetBSD
             aarch64-unknown-openbsd: ELF64 little-endian AArch64 for OpenBSD
-            x86_64-unknown-openbsd: ELF64 little-endian x86-64 for OpenBSD"#]].assert_eq(&lines.join("\n"));
+            x86_64-unknown-openbsd: ELF64 little-endian x86-64 for OpenBSD"#]]
+        .assert_eq(&lines.join("\n"));
     }
 
     #[test]
@@ -608,6 +755,11 @@ pub(crate) mod tests {
         let identity = Identity::read(&exe).unwrap();
         let host = target_lexicon::HOST;
         let expected = Expected::for_triple(&host).unwrap();
-        assert_eq!(expected.mismatches(&identity, None), Vec::<String>::new(), "{:?}", identity.to_map());
+        assert_eq!(
+            expected.mismatches(&identity, None),
+            Vec::<String>::new(),
+            "{:?}",
+            identity.to_map()
+        );
     }
 }

@@ -178,11 +178,15 @@ pub fn run(args: Args) -> Result<u8> {
     if plan.cells.is_empty() {
         return Err(crate::BadInput("the filters select no cell; `cargo xtask matrix --plan` lists them all".into()).into());
     }
+    let hint = setup_hint(&plan);
     if args.plan {
         print!("{}", describe_plan(&plan));
+        if let Some(hint) = hint {
+            eprintln!("{hint}");
+        }
         return Ok(exit::OK);
     }
-    if let Some(hint) = setup_hint(&plan) {
+    if let Some(hint) = hint {
         eprintln!("{hint}");
     }
 

@@ -65,7 +65,10 @@ pub struct SetupStep {
 
 impl SetupStep {
     pub fn new(needed_by: &'static str, requirement: Requirement) -> SetupStep {
-        SetupStep { needed_by, requirement }
+        SetupStep {
+            needed_by,
+            requirement,
+        }
     }
 }
 
@@ -74,9 +77,16 @@ pub enum Requirement {
     /// Debian packages, installed with `--no-install-recommends`.
     Apt(Vec<AptPackage>),
     /// A Python package, run as `python3 -m <module>`.
-    Pip { module: &'static str, package: &'static str, version: &'static str },
+    Pip {
+        module: &'static str,
+        package: &'static str,
+        version: &'static str,
+    },
     /// A binary from `cargo install`.
-    CargoInstall { krate: &'static str, version: &'static str },
+    CargoInstall {
+        krate: &'static str,
+        version: &'static str,
+    },
 }
 
 impl Requirement {
@@ -95,11 +105,17 @@ pub struct AptPackage {
 
 impl AptPackage {
     pub fn any(name: &str) -> AptPackage {
-        AptPackage { name: name.to_string(), at_suite_version: false }
+        AptPackage {
+            name: name.to_string(),
+            at_suite_version: false,
+        }
     }
 
     pub fn at_suite_version(name: &str) -> AptPackage {
-        AptPackage { name: name.to_string(), at_suite_version: true }
+        AptPackage {
+            name: name.to_string(),
+            at_suite_version: true,
+        }
     }
 }
 
@@ -166,7 +182,10 @@ impl Action {
     }
 
     fn is_apt_update(&self) -> bool {
-        self.argv.iter().map(String::as_str).eq(["apt-get", "update"])
+        self.argv
+            .iter()
+            .map(String::as_str)
+            .eq(["apt-get", "update"])
     }
 }
 
@@ -175,7 +194,13 @@ impl std::fmt::Display for Line {
         match self {
             Line::Ok { needed_by, what } => write!(f, "ok    [{needed_by}] {what}"),
             Line::Note(text) => write!(f, "note  {text}"),
-            Line::Run(a) => write!(f, "{}  [{}] {}", if a.root { "root" } else { "run " }, a.needed_by, a.command_line()),
+            Line::Run(a) => write!(
+                f,
+                "{}  [{}] {}",
+                if a.root { "root" } else { "run " },
+                a.needed_by,
+                a.command_line()
+            ),
         }
     }
 }
@@ -187,15 +212,16 @@ pub fn plan(steps: &[SetupStep], facts: &Facts) -> Vec<Line> {
     let mut post_apt: Vec<Line> = Vec::new();
     // Debian packages: one `apt-get install` for everything missing.
     let mut apt: Vec<(String, AptPackage)> = Vec::new();
-    let add_apt = |needed_by: &str, pkg: &AptPackage, apt: &mut Vec<(String, AptPackage)>| {
-        match apt.iter_mut().find(|(_, p)| p.name == pkg.name) {
-            Some((who, _)) if !who.split(", ").any(|w| w == needed_by) => {
-                who.push_str(", ");
-                who.push_str(needed_by);
-            }
-            Some(_) => {}
-            None => apt.push((needed_by.to_string(), pkg.clone())),
+    let add_apt = |needed_by: &str, pkg: &AptPackage, apt: &mut Vec<(String, AptPackage)>| match apt
+        .iter_mut()
+        .find(|(_, p)| p.name == pkg.name)
+    {
+        Some((who, _)) if !who.split(", ").any(|w| w == needed_by) => {
+            who.push_str(", ");
+            who.push_str(needed_by);
         }
+        Some(_) => {}
+        None => apt.push((needed_by.to_string(), pkg.clone())),
     };
     for step in steps {
         match &step.requirement {
@@ -248,18 +274,32 @@ pub fn plan(steps: &[SetupStep], facts: &Facts) -> Vec<Line> {
     let mut ok_by: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (who, pkg) in &apt {
         let installed = facts.installed.get(&pkg.name);
-        let pinned = pkg.at_suite_version.then(|| facts.suite_versions.get(&pkg.name)).flatten();
+        let pinned = pkg
+            .at_suite_version
+            .then(|| facts.suite_versions.get(&pkg.name))
+            .flatten();
         let wanted = match (installed, pkg.at_suite_version, pinned) {
             (Some(v), false, _) => {
-                ok_by.entry(who.clone()).or_default().push(format!("{} {v}", pkg.name));
+                ok_by
+                    .entry(who.clone())
+                    .or_default()
+                    .push(format!("{} {v}", pkg.name));
                 continue;
             }
-            (Some(v), true, Some(p)) if debian::upstream_version(v) == debian::upstream_version(p) => {
-                ok_by.entry(who.clone()).or_default().push(format!("{} {v}", pkg.name));
+            (Some(v), true, Some(p))
+                if debian::upstream_version(v) == debian::upstream_version(p) =>
+            {
+                ok_by
+                    .entry(who.clone())
+                    .or_default()
+                    .push(format!("{} {v}", pkg.name));
                 continue;
             }
             (Some(v), true, None) if facts.apt_lists_fresh => {
-                lines.push(Line::Note(format!("apt-cache madison lists no {suite} version of {} ({v} installed); left as is", pkg.name)));
+                lines.push(Line::Note(format!(
+                    "apt-cache madison lists no {suite} version of {} ({v} installed); left as is",
+                    pkg.name
+                )));
                 continue;
             }
             (Some(_), true, Some(p)) => {
@@ -280,8 +320,13 @@ pub fn plan(steps: &[SetupStep], facts: &Facts) -> Vec<Line> {
             }
         }
     }
-    let mut apt_lines: Vec<Line> =
-        ok_by.into_iter().map(|(who, pkgs)| Line::Ok { needed_by: who, what: format!("{} installed", pkgs.join(", ")) }).collect();
+    let mut apt_lines: Vec<Line> = ok_by
+        .into_iter()
+        .map(|(who, pkgs)| Line::Ok {
+            needed_by: who,
+            what: format!("{} installed", pkgs.join(", ")),
+        })
+        .collect();
     if !install.is_empty() {
         let who = needed_by.join(", ");
         if !facts.apt_lists_fresh {
@@ -296,9 +341,13 @@ pub fn plan(steps: &[SetupStep], facts: &Facts) -> Vec<Line> {
         if downgrade {
             argv.push("--allow-downgrades");
         }
-        let Line::Run(mut install_action) = action(&who, &argv, true) else { unreachable!("action() makes a Run line") };
+        let Line::Run(mut install_action) = action(&who, &argv, true) else {
+            unreachable!("action() makes a Run line")
+        };
         install_action.argv.extend(install);
-        install_action.env.push(("DEBIAN_FRONTEND".into(), "noninteractive".into()));
+        install_action
+            .env
+            .push(("DEBIAN_FRONTEND".into(), "noninteractive".into()));
         apt_lines.push(Line::Run(install_action));
     }
     apt_lines.extend(lines);
@@ -307,7 +356,12 @@ pub fn plan(steps: &[SetupStep], facts: &Facts) -> Vec<Line> {
 }
 
 fn action(needed_by: &str, argv: &[&str], root: bool) -> Line {
-    Line::Run(Action { needed_by: needed_by.into(), argv: argv.iter().map(|s| s.to_string()).collect(), env: Vec::new(), root })
+    Line::Run(Action {
+        needed_by: needed_by.into(),
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        env: Vec::new(),
+        root,
+    })
 }
 
 impl Facts {
@@ -333,16 +387,32 @@ impl Facts {
                 Requirement::CargoInstall { krate, .. } => {
                     if let Some(path) = which(krate) {
                         if let Ok(out) = Cmd::new(path).arg("--version").run() {
-                            facts.binaries.insert(krate.to_string(), out.stdout_str().lines().next().unwrap_or_default().trim().to_string());
+                            facts.binaries.insert(
+                                krate.to_string(),
+                                out.stdout_str()
+                                    .lines()
+                                    .next()
+                                    .unwrap_or_default()
+                                    .trim()
+                                    .to_string(),
+                            );
                         }
                     }
                 }
             }
         }
         // The venv route may add these.
-        let names: Vec<&str> = apt.iter().map(|p| p.name.as_str()).chain(["python3", "python3-venv"]).collect();
+        let names: Vec<&str> = apt
+            .iter()
+            .map(|p| p.name.as_str())
+            .chain(["python3", "python3-venv"])
+            .collect();
         facts.installed = dpkg_installed(&names);
-        let pinned: Vec<&str> = apt.iter().filter(|p| p.at_suite_version).map(|p| p.name.as_str()).collect();
+        let pinned: Vec<&str> = apt
+            .iter()
+            .filter(|p| p.at_suite_version)
+            .map(|p| p.name.as_str())
+            .collect();
         if let (Some(suite), false) = (&facts.suite, pinned.is_empty()) {
             if let Ok(out) = Cmd::new("apt-cache").arg("madison").args(&pinned).run() {
                 let text = out.stdout_str();
@@ -358,7 +428,9 @@ impl Facts {
 }
 
 fn apt_lists_fresh() -> bool {
-    let Ok(entries) = std::fs::read_dir("/var/lib/apt/lists") else { return false };
+    let Ok(entries) = std::fs::read_dir("/var/lib/apt/lists") else {
+        return false;
+    };
     let mut newest: Option<SystemTime> = None;
     let mut packages = false;
     for entry in entries.filter_map(|e| e.ok()) {
@@ -370,14 +442,21 @@ fn apt_lists_fresh() -> bool {
             }
         }
     }
-    packages && newest.and_then(|t| t.elapsed().ok()).is_some_and(|age| age < Duration::from_secs(24 * 3600))
+    packages
+        && newest
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < Duration::from_secs(24 * 3600))
 }
 
 /// `dpkg-query -W`: the installed version of each of `names` that is installed.
 fn dpkg_installed(names: &[&str]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     // dpkg-query exits 1 when some name is unknown, and still lists the others.
-    let Ok(found) = Cmd::new("dpkg-query").args(["-W", "-f", "${Package}\t${Version}\t${db:Status-Abbrev}\n"]).args(names).run() else {
+    let Ok(found) = Cmd::new("dpkg-query")
+        .args(["-W", "-f", "${Package}\t${Version}\t${db:Status-Abbrev}\n"])
+        .args(names)
+        .run()
+    else {
         return out;
     };
     for line in found.stdout_str().lines() {
@@ -397,18 +476,37 @@ fn probe_python() -> Option<PythonFacts> {
                   writable = os.access(sysconfig.get_path('purelib'), os.W_OK)\n\
                   print(int(u.find_spec('pip') is not None and not managed and writable))\n\
                   print(int(u.find_spec('venv') is not None and u.find_spec('ensurepip') is not None))\n";
-    let out = Cmd::new(python).args(["-c", script]).run().ok()?.ok().ok()?.stdout_str();
+    let out = Cmd::new(python)
+        .args(["-c", script])
+        .run()
+        .ok()?
+        .ok()
+        .ok()?
+        .stdout_str();
     let mut answers = out.lines().map(|l| l.trim() == "1");
-    Some(PythonFacts { pip_usable: answers.next().unwrap_or(false), venv_usable: answers.next().unwrap_or(false) })
+    Some(PythonFacts {
+        pip_usable: answers.next().unwrap_or(false),
+        venv_usable: answers.next().unwrap_or(false),
+    })
 }
 
 /// `python3 -m <module> version` (then the private venv's python), as ziglang answers.
 fn python_module_version(module: &str) -> Option<String> {
     let venv_python = zig_venv().join("bin/python3");
-    let candidates = [which("python3"), venv_python.is_file().then_some(venv_python)];
+    let candidates = [
+        which("python3"),
+        venv_python.is_file().then_some(venv_python),
+    ];
     candidates.into_iter().flatten().find_map(|python| {
-        let out = Cmd::new(python).args(["-m", module, "version"]).timeout(Duration::from_secs(60)).run().ok()?;
-        out.record.success().then(|| out.stdout_str().trim().to_string()).filter(|v| !v.is_empty())
+        let out = Cmd::new(python)
+            .args(["-m", module, "version"])
+            .timeout(Duration::from_secs(60))
+            .run()
+            .ok()?;
+        out.record
+            .success()
+            .then(|| out.stdout_str().trim().to_string())
+            .filter(|v| !v.is_empty())
     })
 }
 
@@ -426,7 +524,10 @@ pub fn run(args: Args) -> Result<u8> {
         return Ok(exit::OK);
     }
     if facts.root {
-        if let Some(Line::Run(update)) = lines.iter().find(|l| matches!(l, Line::Run(a) if a.is_apt_update())) {
+        if let Some(Line::Run(update)) = lines
+            .iter()
+            .find(|l| matches!(l, Line::Run(a) if a.is_apt_update()))
+        {
             println!("{}", Line::Run(update.clone()));
             execute(update)?;
             // Versions held to the suite are known only now.
@@ -449,7 +550,14 @@ pub fn run(args: Args) -> Result<u8> {
         }
     }
     if !for_root.is_empty() {
-        println!("\nas root (or with sudo), run:\n{}", for_root.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"));
+        println!(
+            "\nas root (or with sudo), run:\n{}",
+            for_root
+                .iter()
+                .map(|c| format!("  {c}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         return Ok(exit::ENVIRONMENT);
     }
     println!("setup: everything the lanes need is in place");
@@ -464,7 +572,10 @@ fn execute(action: &Action) -> Result<()> {
             argv[0] = cargo.to_string_lossy().into_owned();
         }
     }
-    let record = Cmd::new(&argv[0]).args(&argv[1..]).envs(&action.env).run_inherited()?;
+    let record = Cmd::new(&argv[0])
+        .args(&argv[1..])
+        .envs(&action.env)
+        .run_inherited()?;
     if !record.success() {
         anyhow::bail!("`{}` failed ({})", action.command_line(), record.describe());
     }
@@ -483,31 +594,58 @@ pub fn prerequisites(steps: &[SetupStep], facts: &Facts) -> Vec<crate::doctor::P
                     if !seen.insert(p.name.clone()) {
                         continue;
                     }
-                    let held = p.at_suite_version.then(|| facts.suite_versions.get(&p.name)).flatten();
+                    let held = p
+                        .at_suite_version
+                        .then(|| facts.suite_versions.get(&p.name))
+                        .flatten();
                     let found = match (facts.installed.get(&p.name), held) {
-                        (Some(v), Some(h)) if debian::upstream_version(v) != debian::upstream_version(h) => {
-                            Err(format!("{v} installed; the lanes need {h} (the host suite's)"))
+                        (Some(v), Some(h))
+                            if debian::upstream_version(v) != debian::upstream_version(h) =>
+                        {
+                            Err(format!(
+                                "{v} installed; the lanes need {h} (the host suite's)"
+                            ))
                         }
                         (Some(v), _) => Ok(v.clone()),
                         (None, _) => Err("not installed".to_string()),
                     };
                     let install = match held {
-                        Some(h) => format!("apt-get install -y --allow-downgrades --no-install-recommends {}={h}", p.name),
+                        Some(h) => format!(
+                            "apt-get install -y --allow-downgrades --no-install-recommends {}={h}",
+                            p.name
+                        ),
                         None => format!("apt-get install -y --no-install-recommends {}", p.name),
                     };
-                    out.push(crate::doctor::Prereq { lane: lane_label(lane), name: format!("apt: {}", p.name), found, install });
+                    out.push(crate::doctor::Prereq {
+                        lane: lane_label(lane),
+                        name: format!("apt: {}", p.name),
+                        found,
+                        install,
+                    });
                 }
             }
-            Requirement::Pip { module, package, version } => out.push(crate::doctor::Prereq {
+            Requirement::Pip {
+                module,
+                package,
+                version,
+            } => out.push(crate::doctor::Prereq {
                 lane: lane_label(lane),
                 name: format!("python3 -m {module}"),
-                found: facts.python_modules.get(*module).cloned().ok_or_else(|| "not found".to_string()),
+                found: facts
+                    .python_modules
+                    .get(*module)
+                    .cloned()
+                    .ok_or_else(|| "not found".to_string()),
                 install: format!("python3 -m pip install {package}=={version}"),
             }),
             Requirement::CargoInstall { krate, version } => out.push(crate::doctor::Prereq {
                 lane: lane_label(lane),
                 name: krate.to_string(),
-                found: facts.binaries.get(*krate).cloned().ok_or_else(|| "not found on PATH".to_string()),
+                found: facts
+                    .binaries
+                    .get(*krate)
+                    .cloned()
+                    .ok_or_else(|| "not found on PATH".to_string()),
                 install: format!("cargo install {krate} --version {version} --locked"),
             }),
         }
@@ -528,17 +666,25 @@ mod tests {
     use super::*;
 
     fn steps() -> Vec<SetupStep> {
-        let model = crate::model::load(&crate::model::DataDirs::under(&crate::repo_root())).unwrap();
+        let model =
+            crate::model::load(&crate::model::DataDirs::under(&crate::repo_root())).unwrap();
         super::steps(&model)
     }
 
     fn render(lines: &[Line]) -> String {
         let venv = zig_venv().display().to_string();
-        lines.iter().map(|l| l.to_string().replace(&venv, "<cache>/ziglang-venv")).collect::<Vec<_>>().join("\n")
+        lines
+            .iter()
+            .map(|l| l.to_string().replace(&venv, "<cache>/ziglang-venv"))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn suite_versions() -> BTreeMap<String, String> {
-        ["qemu-utils", "qemu-system-common"].iter().map(|p| (p.to_string(), "1:7.2+dfsg-7+deb12u18+b3".to_string())).collect()
+        ["qemu-utils", "qemu-system-common"]
+            .iter()
+            .map(|p| (p.to_string(), "1:7.2+dfsg-7+deb12u18+b3".to_string()))
+            .collect()
     }
 
     #[test]
@@ -547,12 +693,18 @@ mod tests {
             root: true,
             suite: Some("bookworm".into()),
             apt_lists_fresh: false,
-            installed: [("qemu-utils", "1:10.0.2+ds-1~bpo12+1"), ("python3", "3.11.2-1+b1")]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            installed: [
+                ("qemu-utils", "1:10.0.2+ds-1~bpo12+1"),
+                ("python3", "3.11.2-1+b1"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
             suite_versions: suite_versions(),
-            python: Some(PythonFacts { pip_usable: false, venv_usable: true }),
+            python: Some(PythonFacts {
+                pip_usable: false,
+                venv_usable: true,
+            }),
             ..Facts::default()
         };
         expect_test::expect![[r#"
@@ -572,7 +724,11 @@ mod tests {
                 _ => vec![],
             })
             .map(|name| {
-                let v = if name.starts_with("qemu") { "1:7.2+dfsg-7+deb12u19" } else { "1.0-1" };
+                let v = if name.starts_with("qemu") {
+                    "1:7.2+dfsg-7+deb12u19"
+                } else {
+                    "1.0-1"
+                };
                 (name, v.to_string())
             })
             .collect();
@@ -582,12 +738,23 @@ mod tests {
             apt_lists_fresh: true,
             installed: all,
             suite_versions: suite_versions(),
-            python: Some(PythonFacts { pip_usable: true, venv_usable: true }),
+            python: Some(PythonFacts {
+                pip_usable: true,
+                venv_usable: true,
+            }),
             python_modules: [("ziglang".to_string(), "0.17.0".to_string())].into(),
-            binaries: [("cargo-zigbuild".to_string(), "cargo-zigbuild 0.24.1".to_string())].into(),
+            binaries: [(
+                "cargo-zigbuild".to_string(),
+                "cargo-zigbuild 0.24.1".to_string(),
+            )]
+            .into(),
         };
         let lines = plan(&steps(), &facts);
-        assert!(lines.iter().all(|l| matches!(l, Line::Ok { .. })), "{}", render(&lines));
+        assert!(
+            lines.iter().all(|l| matches!(l, Line::Ok { .. })),
+            "{}",
+            render(&lines)
+        );
         expect_test::expect![[r#"
             ok    [build-std] rustc-web 1.0-1, cargo-web 1.0-1, rust-web-src 1.0-1 installed
             ok    [gcc] gcc-aarch64-linux-gnu 1.0-1, libc6-dev-arm64-cross 1.0-1, gcc-arm-linux-gnueabihf 1.0-1, libc6-dev-armhf-cross 1.0-1, gcc-i686-linux-gnu 1.0-1, libc6-dev-i386-cross 1.0-1, gcc-mips64el-linux-gnuabi64 1.0-1, libc6-dev-mips64el-cross 1.0-1, gcc-powerpc64le-linux-gnu 1.0-1, libc6-dev-ppc64el-cross 1.0-1, gcc-s390x-linux-gnu 1.0-1, libc6-dev-s390x-cross 1.0-1, gcc-riscv64-linux-gnu 1.0-1, libc6-dev-riscv64-cross 1.0-1 installed
@@ -604,12 +771,24 @@ mod tests {
             suite: Some("bookworm".into()),
             apt_lists_fresh: true,
             suite_versions: suite_versions(),
-            python: Some(PythonFacts { pip_usable: true, venv_usable: true }),
+            python: Some(PythonFacts {
+                pip_usable: true,
+                venv_usable: true,
+            }),
             python_modules: [("ziglang".to_string(), "0.16.0".to_string())].into(),
             ..Facts::default()
         };
         let lines = plan(&steps(), &facts);
-        let roots: Vec<bool> = lines.iter().filter_map(|l| if let Line::Run(a) = l { Some(a.root) } else { None }).collect();
+        let roots: Vec<bool> = lines
+            .iter()
+            .filter_map(|l| {
+                if let Line::Run(a) = l {
+                    Some(a.root)
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert_eq!(roots, [true, false], "{}", render(&lines));
         expect_test::expect![[r#"
             root  [build-std, gcc, qemu-user, vm] DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rustc-web cargo-web rust-web-src gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-i686-linux-gnu libc6-dev-i386-cross gcc-mips64el-linux-gnuabi64 libc6-dev-mips64el-cross gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross gcc-s390x-linux-gnu libc6-dev-s390x-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross qemu-user-static qemu-utils=1:7.2+dfsg-7+deb12u18+b3 qemu-system-common=1:7.2+dfsg-7+deb12u18+b3 qemu-system-x86 qemu-system-arm qemu-system-ppc qemu-system-misc qemu-system-mips busybox-static cpio

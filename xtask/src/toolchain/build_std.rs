@@ -17,30 +17,57 @@ pub const BUILD_STD: &str = "std,panic_abort";
 /// The Debian packages that provide a compiler with matching std sources.
 pub const DEBIAN_PACKAGES: [&str; 3] = ["rustc-web", "cargo-web", "rust-web-src"];
 
-pub(super) fn resolve(platform: &Platform, host: &Host, tools: &dyn HostTools) -> Result<Toolchain, Missing> {
+pub(super) fn resolve(
+    platform: &Platform,
+    host: &Host,
+    tools: &dyn HostTools,
+) -> Result<Toolchain, Missing> {
     let target = &platform.target;
     let compilers = tools.build_std_compilers();
-    let Some((compiler, src)) = compilers.iter().find_map(|c| c.rust_src.as_ref().ok().map(|s| (c, s))) else {
+    let Some((compiler, src)) = compilers
+        .iter()
+        .find_map(|c| c.rust_src.as_ref().ok().map(|s| (c, s)))
+    else {
         let tried = if compilers.is_empty() {
             "no compiler found".to_string()
         } else {
             compilers
                 .iter()
-                .map(|c| format!("{} at {}: {}", c.rustc_version, c.rustc.display(), c.rust_src.as_ref().err().map_or("", |e| e.as_str())))
+                .map(|c| {
+                    format!(
+                        "{} at {}: {}",
+                        c.rustc_version,
+                        c.rustc.display(),
+                        c.rust_src.as_ref().err().map_or("", |e| e.as_str())
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         };
         return Err(Missing::new(
             format!("no compiler with matching std sources ({tried})"),
-            Some(crate::setup::enable_hint(&format!("apt-get install --no-install-recommends {}", DEBIAN_PACKAGES.join(" ")))),
+            Some(crate::setup::enable_hint(&format!(
+                "apt-get install --no-install-recommends {}",
+                DEBIAN_PACKAGES.join(" ")
+            ))),
         ));
     };
     let link = linker::resolve(platform, host, tools)?;
     let mut details = link.details.clone();
-    details.insert("std".into(), format!("built from source ({BUILD_STD}) from {} ({})", src.path.display(), src.evidence));
+    details.insert(
+        "std".into(),
+        format!(
+            "built from source ({BUILD_STD}) from {} ({})",
+            src.path.display(),
+            src.evidence
+        ),
+    );
     let (cargo, build_subcommand) = match &link.cargo_program {
         Some((program, sub)) => (vec![program.clone()], sub.clone()),
-        None => (vec![compiler.cargo.display().to_string()], "build".to_string()),
+        None => (
+            vec![compiler.cargo.display().to_string()],
+            "build".to_string(),
+        ),
     };
     let mut env = vec![
         ("RUSTC".to_string(), compiler.rustc.display().to_string()),

@@ -10,15 +10,31 @@ use crate::model::{LinkerKind, Platform, ToolchainKind};
 pub const ENABLE: &str =
     "install and start Docker or Podman (cross-rs runs every build in a container), then `cargo install cross --locked`";
 
-pub(super) fn resolve(platform: &Platform, _host: &Host, tools: &dyn HostTools) -> Result<Toolchain, Missing> {
-    let engine = tools.container_engine().map_err(|why| Missing::new(why, Some(ENABLE.into())))?;
+pub(super) fn resolve(
+    platform: &Platform,
+    _host: &Host,
+    tools: &dyn HostTools,
+) -> Result<Toolchain, Missing> {
+    let engine = tools
+        .container_engine()
+        .map_err(|why| Missing::new(why, Some(ENABLE.into())))?;
     let Some(cross) = tools.cross() else {
-        return Err(Missing::new(format!("{engine} answers but `cross` is not on PATH"), Some("cargo install cross --locked".into())));
+        return Err(Missing::new(
+            format!("{engine} answers but `cross` is not on PATH"),
+            Some("cargo install cross --locked".into()),
+        ));
     };
     let Some(compiler) = tools.default_compiler() else {
-        return Err(Missing::new("no rustc on PATH (cross-rs uses the host's rustup toolchain)", Some("install Rust with rustup".into())));
+        return Err(Missing::new(
+            "no rustc on PATH (cross-rs uses the host's rustup toolchain)",
+            Some("install Rust with rustup".into()),
+        ));
     };
-    let engine_name = engine.split_whitespace().next().unwrap_or("docker").to_string();
+    let engine_name = engine
+        .split_whitespace()
+        .next()
+        .unwrap_or("docker")
+        .to_string();
     let mut details = std::collections::BTreeMap::new();
     details.insert("container-engine".into(), engine.clone());
     details.insert("linker".into(), "the cross-rs image's".into());

@@ -23,7 +23,11 @@ pub struct LinkerChoice {
     pub details: BTreeMap<String, String>,
 }
 
-pub fn resolve(platform: &Platform, host: &Host, tools: &dyn HostTools) -> Result<LinkerChoice, Missing> {
+pub fn resolve(
+    platform: &Platform,
+    host: &Host,
+    tools: &dyn HostTools,
+) -> Result<LinkerChoice, Missing> {
     let mut missing = Vec::new();
     for &kind in &platform.linkers {
         let attempt = match kind {
@@ -37,13 +41,20 @@ pub fn resolve(platform: &Platform, host: &Host, tools: &dyn HostTools) -> Resul
         }
     }
     if missing.is_empty() {
-        return Err(Missing::new(format!("{} lists no linker", platform.source), None));
+        return Err(Missing::new(
+            format!("{} lists no linker", platform.source),
+            None,
+        ));
     }
     Err(Missing {
         reason: format!(
             "no linker for {}: {}",
             platform.target,
-            missing.iter().map(|(k, m)| format!("{} — {}", k.as_str(), m.reason)).collect::<Vec<_>>().join("; ")
+            missing
+                .iter()
+                .map(|(k, m)| format!("{} — {}", k.as_str(), m.reason))
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
         enable: missing.iter().find_map(|(_, m)| m.enable.clone()),
     })
@@ -51,46 +62,76 @@ pub fn resolve(platform: &Platform, host: &Host, tools: &dyn HostTools) -> Resul
 
 fn native(platform: &Platform, host: &Host) -> Result<LinkerChoice, Missing> {
     if platform.target != host.triple {
-        return Err(Missing::new(format!("the host's cc links only {}", host.triple), None));
+        return Err(Missing::new(
+            format!("the host's cc links only {}", host.triple),
+            None,
+        ));
     }
     let mut details = BTreeMap::new();
     details.insert("linker".into(), "the host's cc".into());
-    Ok(LinkerChoice { kind: LinkerKind::Native, cargo_program: None, env: Vec::new(), details })
+    Ok(LinkerChoice {
+        kind: LinkerKind::Native,
+        cargo_program: None,
+        env: Vec::new(),
+        details,
+    })
 }
 
 fn gcc(platform: &Platform, tools: &dyn HostTools) -> Result<LinkerChoice, Missing> {
-    let triple = Triple::from_str(&platform.target).map_err(|e| Missing::new(format!("bad target: {e}"), None))?;
+    let triple = Triple::from_str(&platform.target)
+        .map_err(|e| Missing::new(format!("bad target: {e}"), None))?;
     if triple.operating_system != OperatingSystem::Linux {
-        return Err(Missing::new("Debian's cross gcc links Linux targets only", None));
+        return Err(Missing::new(
+            "Debian's cross gcc links Linux targets only",
+            None,
+        ));
     }
     let gnu = gnu_triple(&triple);
     let packages = gcc_packages(platform).join(" ");
     let found = tools.gcc(&gnu).map_err(|why| {
-        Missing::new(why, Some(crate::setup::enable_hint(&format!("apt-get install --no-install-recommends {packages}"))))
+        Missing::new(
+            why,
+            Some(crate::setup::enable_hint(&format!(
+                "apt-get install --no-install-recommends {packages}"
+            ))),
+        )
     })?;
     let mut details = BTreeMap::new();
     details.insert("linker".into(), found.version.clone());
     Ok(LinkerChoice {
         kind: LinkerKind::Gcc,
         cargo_program: None,
-        env: vec![(linker_env_var(&platform.target), found.path.display().to_string())],
+        env: vec![(
+            linker_env_var(&platform.target),
+            found.path.display().to_string(),
+        )],
         details,
     })
 }
 
 fn zig(platform: &Platform, tools: &dyn HostTools) -> Result<LinkerChoice, Missing> {
-    let triple = Triple::from_str(&platform.target).map_err(|e| Missing::new(format!("bad target: {e}"), None))?;
+    let triple = Triple::from_str(&platform.target)
+        .map_err(|e| Missing::new(format!("bad target: {e}"), None))?;
     let os = match triple.operating_system {
-        OperatingSystem::Linux | OperatingSystem::Freebsd | OperatingSystem::Netbsd | OperatingSystem::Openbsd => {
-            triple.operating_system.to_string()
+        OperatingSystem::Linux
+        | OperatingSystem::Freebsd
+        | OperatingSystem::Netbsd
+        | OperatingSystem::Openbsd => triple.operating_system.to_string(),
+        other => {
+            return Err(Missing::new(
+                format!("this project links {other} targets with zig only for ELF systems"),
+                None,
+            ))
         }
-        other => return Err(Missing::new(format!("this project links {other} targets with zig only for ELF systems"), None)),
     };
     let zig = tools.zig()?;
     let mut details = BTreeMap::new();
     details.insert(
         "linker".into(),
-        format!("zig {} ({}) via {}", zig.zig_version, zig.zig_command, zig.cargo_zigbuild_version),
+        format!(
+            "zig {} ({}) via {}",
+            zig.zig_version, zig.zig_command, zig.cargo_zigbuild_version
+        ),
     );
     // cargo-zigbuild passes no OS version for BSD targets, so zig links
     // against its own default release of that OS; the build reads the
@@ -102,9 +143,15 @@ fn zig(platform: &Platform, tools: &dyn HostTools) -> Result<LinkerChoice, Missi
         (arch, _) => arch.to_string(),
     };
     let zig_target = if os == "linux" {
-        format!("{zig_arch}-linux-{} (zig's default glibc)", triple.environment)
+        format!(
+            "{zig_arch}-linux-{} (zig's default glibc)",
+            triple.environment
+        )
     } else {
-        format!("{zig_arch}-{os} (zig's default {} release)", crate::elf::os_display(&os))
+        format!(
+            "{zig_arch}-{os} (zig's default {} release)",
+            crate::elf::os_display(&os)
+        )
     };
     details.insert("zig-target".into(), zig_target);
     Ok(LinkerChoice {
@@ -128,7 +175,9 @@ pub fn gnu_triple(triple: &Triple) -> String {
 
 /// The Debian packages that give `platform` a cross gcc able to link a program.
 pub fn gcc_packages(platform: &Platform) -> Vec<String> {
-    let Ok(triple) = Triple::from_str(&platform.target) else { return Vec::new() };
+    let Ok(triple) = Triple::from_str(&platform.target) else {
+        return Vec::new();
+    };
     let mut out = vec![format!("gcc-{}", gnu_triple(&triple))];
     // The C library comes only as a Recommends of the compiler, which
     // --no-install-recommends leaves out.
@@ -140,7 +189,10 @@ pub fn gcc_packages(platform: &Platform) -> Vec<String> {
 
 /// `CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER`.
 pub fn linker_env_var(target: &str) -> String {
-    format!("CARGO_TARGET_{}_LINKER", target.to_uppercase().replace(['-', '.'], "_"))
+    format!(
+        "CARGO_TARGET_{}_LINKER",
+        target.to_uppercase().replace(['-', '.'], "_")
+    )
 }
 
 #[cfg(test)]
@@ -173,6 +225,9 @@ mod tests {
                 "riscv64-linux-gnu"
             ]
         );
-        assert_eq!(linker_env_var("riscv64gc-unknown-linux-gnu"), "CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_LINKER");
+        assert_eq!(
+            linker_env_var("riscv64gc-unknown-linux-gnu"),
+            "CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_LINKER"
+        );
     }
 }

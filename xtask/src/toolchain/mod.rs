@@ -295,3 +295,6 @@ pub fn prerequisites(model: &crate::model::Model, tools: &dyn HostTools) -> Vec<
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

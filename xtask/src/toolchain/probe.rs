@@ -126,7 +126,11 @@ impl HostTools for HostProbe {
         self.default_compiler
             .get_or_init(|| {
                 let rustc = which("rustc")?;
-                let cargo = std::env::var("CARGO").ok().filter(|c| !c.is_empty()).map(PathBuf::from).or_else(|| which("cargo"))?;
+                let cargo = std::env::var("CARGO")
+                    .ok()
+                    .filter(|c| !c.is_empty())
+                    .map(PathBuf::from)
+                    .or_else(|| which("cargo"))?;
                 probe_compiler(&rustc, &cargo, "the default toolchain on PATH", &self.cache)
             })
             .as_ref()
@@ -139,9 +143,17 @@ impl HostTools for HostProbe {
                 out.push(c.clone());
             }
             let distro = Path::new(DISTRO_RUSTC);
-            if distro.is_file() && !out.iter().any(|c| c.sysroot == Path::new("/usr")) {
-                if let Some(c) = probe_compiler(distro, Path::new(DISTRO_CARGO), "the distribution's (/usr/bin)", &self.cache) {
-                    out.push(c);
+            if distro.is_file() {
+                if let Some(c) = probe_compiler(
+                    distro,
+                    Path::new(DISTRO_CARGO),
+                    "the distribution's (/usr/bin)",
+                    &self.cache,
+                ) {
+                    // Without rustup, the default compiler is this one.
+                    if !out.iter().any(|o| o.sysroot == c.sysroot) {
+                        out.push(c);
+                    }
                 }
             }
             out
@@ -152,11 +164,21 @@ impl HostTools for HostProbe {
         self.rustup_targets
             .get_or_init(|| {
                 let rustup = which("rustup")?;
-                let out = Cmd::new(rustup).args(["target", "list"]).timeout(Duration::from_secs(30)).run().ok()?.ok().ok()?;
+                let out = Cmd::new(rustup)
+                    .args(["target", "list"])
+                    .timeout(Duration::from_secs(30))
+                    .run()
+                    .ok()?
+                    .ok()
+                    .ok()?;
                 Some(
                     out.stdout_str()
                         .lines()
-                        .filter_map(|l| l.split_whitespace().next().map(|t| (t.to_string(), l.contains("(installed)"))))
+                        .filter_map(|l| {
+                            l.split_whitespace()
+                                .next()
+                                .map(|t| (t.to_string(), l.contains("(installed)")))
+                        })
                         .collect(),
                 )
             })
@@ -170,7 +192,10 @@ impl HostTools for HostProbe {
 
     fn gcc(&self, gnu_triple: &str) -> Result<Gcc, String> {
         let mut cache = self.gcc.lock().unwrap_or_else(|e| e.into_inner());
-        cache.entry(gnu_triple.to_string()).or_insert_with(|| probe_gcc(gnu_triple)).clone()
+        cache
+            .entry(gnu_triple.to_string())
+            .or_insert_with(|| probe_gcc(gnu_triple))
+            .clone()
     }
 
     fn container_engine(&self) -> Result<String, String> {
@@ -183,8 +208,18 @@ impl HostTools for HostProbe {
 }
 
 fn probe_compiler(rustc: &Path, cargo: &Path, origin: &str, cache: &Path) -> Option<Compiler> {
-    let (identity, rustc_version, cargo_version) = versions(rustc, &[cargo.display().to_string()], &[], cache).ok()?;
-    let sysroot = PathBuf::from(Cmd::new(rustc).args(["--print", "sysroot"]).run().ok()?.ok().ok()?.stdout_str().trim());
+    let (identity, rustc_version, cargo_version) =
+        versions(rustc, &[cargo.display().to_string()], &[], cache).ok()?;
+    let sysroot = PathBuf::from(
+        Cmd::new(rustc)
+            .args(["--print", "sysroot"])
+            .run()
+            .ok()?
+            .ok()
+            .ok()?
+            .stdout_str()
+            .trim(),
+    );
     let installed_std = installed_std(&sysroot);
     let rust_src = check_rust_src(&sysroot, release_of(&identity));
     Some(Compiler {
@@ -201,12 +236,17 @@ fn probe_compiler(rustc: &Path, cargo: &Path, origin: &str, cache: &Path) -> Opt
 }
 
 pub(crate) fn release_of(identity: &str) -> &str {
-    identity.lines().find_map(|l| l.strip_prefix("release: ")).unwrap_or("?")
+    identity
+        .lines()
+        .find_map(|l| l.strip_prefix("release: "))
+        .unwrap_or("?")
 }
 
 /// `<sysroot>/lib/rustlib/<target>/lib` holding a `libstd-*.rlib`.
 fn installed_std(sysroot: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(sysroot.join("lib/rustlib")) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(sysroot.join("lib/rustlib")) else {
+        return Vec::new();
+    };
     let mut out: Vec<String> = entries
         .filter_map(|e| e.ok())
         .filter(|e| {
@@ -232,19 +272,32 @@ fn installed_std(sysroot: &Path) -> Vec<String> {
 pub fn check_rust_src(sysroot: &Path, release: &str) -> Result<RustSrc, String> {
     let src = sysroot.join("lib/rustlib/src/rust");
     if !src.join("library/std/Cargo.toml").is_file() {
-        return Err(format!("no rust-src at {} (library/std is missing)", src.display()));
+        return Err(format!(
+            "no rust-src at {} (library/std is missing)",
+            src.display()
+        ));
     }
     if let Ok(version) = std::fs::read_to_string(src.join("src/version")) {
         let version = version.trim();
         return if version == release {
-            Ok(RustSrc { path: src, evidence: format!("src/version says {version}") })
+            Ok(RustSrc {
+                path: src,
+                evidence: format!("src/version says {version}"),
+            })
         } else {
-            Err(format!("rust-src at {} is {version}, the compiler is {release}", src.display()))
+            Err(format!(
+                "rust-src at {} is {version}, the compiler is {release}",
+                src.display()
+            ))
         };
     }
-    let components = std::fs::read_to_string(sysroot.join("lib/rustlib/components")).unwrap_or_default();
+    let components =
+        std::fs::read_to_string(sysroot.join("lib/rustlib/components")).unwrap_or_default();
     if components.lines().any(|l| l.trim() == "rust-src") {
-        return Ok(RustSrc { path: src, evidence: "rustup's rust-src component of this toolchain".into() });
+        return Ok(RustSrc {
+            path: src,
+            evidence: "rustup's rust-src component of this toolchain".into(),
+        });
     }
     Err(format!("cannot tell which Rust version the rust-src at {} is (no src/version, not a rustup component)", src.display()))
 }
@@ -263,10 +316,17 @@ fn probe_zig() -> Result<Zig, Missing> {
         .ok()
         .and_then(|o| o.ok().ok())
         .map(|o| o.stdout_str().trim().to_string())
-        .ok_or_else(|| Missing::new(format!("`{} --version` failed", cargo_zigbuild.display()), enable.clone()))?;
+        .ok_or_else(|| {
+            Missing::new(
+                format!("`{} --version` failed", cargo_zigbuild.display()),
+                enable.clone(),
+            )
+        })?;
     // cargo-zigbuild's own search order: Python's ziglang package, then `zig` on
     // PATH; then the private Python environment `cargo xtask setup` may have made.
-    let mut candidates: Vec<(PathBuf, Vec<String>, Vec<(String, String)>)> = Vec::new();
+    // (program, its leading arguments, environment that makes cargo-zigbuild choose it)
+    type Candidate = (PathBuf, Vec<String>, Vec<(String, String)>);
+    let mut candidates: Vec<Candidate> = Vec::new();
     let python = std::env::var("CARGO_ZIGBUILD_PYTHON_PATH").unwrap_or_else(|_| "python3".into());
     if let Some(py) = which(&python) {
         candidates.push((py, vec!["-m".into(), "ziglang".into()], Vec::new()));
@@ -280,20 +340,45 @@ fn probe_zig() -> Result<Zig, Missing> {
         candidates.push((
             venv_python.clone(),
             vec!["-m".into(), "ziglang".into()],
-            vec![("CARGO_ZIGBUILD_PYTHON_PATH".into(), venv_python.display().to_string())],
+            vec![(
+                "CARGO_ZIGBUILD_PYTHON_PATH".into(),
+                venv_python.display().to_string(),
+            )],
         ));
     }
     for (program, args, env) in candidates {
-        let Ok(out) = Cmd::new(&program).args(&args).arg("version").timeout(Duration::from_secs(60)).run() else { continue };
+        let Ok(out) = Cmd::new(&program)
+            .args(&args)
+            .arg("version")
+            .timeout(Duration::from_secs(60))
+            .run()
+        else {
+            continue;
+        };
         let version = out.stdout_str().trim().to_string();
-        if out.record.success() && version.split('.').count() >= 2 && version.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-            let zig_command = std::iter::once(program.display().to_string()).chain(args).collect::<Vec<_>>().join(" ");
-            return Ok(Zig { cargo_zigbuild, cargo_zigbuild_version, zig_command, zig_version: version, env });
+        if out.record.success()
+            && version.split('.').count() >= 2
+            && version.chars().next().is_some_and(|c| c.is_ascii_digit())
+        {
+            let zig_command = std::iter::once(program.display().to_string())
+                .chain(args)
+                .collect::<Vec<_>>()
+                .join(" ");
+            return Ok(Zig {
+                cargo_zigbuild,
+                cargo_zigbuild_version,
+                zig_command,
+                zig_version: version,
+                env,
+            });
         }
     }
     Err(Missing::new(
         "cargo-zigbuild finds no zig (neither `python3 -m ziglang` nor `zig` on PATH)",
-        Some(crate::setup::enable_hint(&format!("python3 -m pip install ziglang=={}", crate::setup::ZIGLANG_VERSION))),
+        Some(crate::setup::enable_hint(&format!(
+            "python3 -m pip install ziglang=={}",
+            crate::setup::ZIGLANG_VERSION
+        ))),
     ))
 }
 
@@ -305,12 +390,26 @@ fn probe_gcc(gnu_triple: &str) -> Result<Gcc, String> {
         .run()
         .ok()
         .and_then(|o| o.ok().ok())
-        .map(|o| o.stdout_str().lines().next().unwrap_or_default().trim().to_string())
+        .map(|o| {
+            o.stdout_str()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
         .ok_or_else(|| format!("`{program} --version` failed"))?;
     // Without the cross C library the compiler runs but cannot link a program.
-    let crt = Cmd::new(&path).arg("-print-file-name=crt1.o").run().ok().map(|o| o.stdout_str().trim().to_string()).unwrap_or_default();
+    let crt = Cmd::new(&path)
+        .arg("-print-file-name=crt1.o")
+        .run()
+        .ok()
+        .map(|o| o.stdout_str().trim().to_string())
+        .unwrap_or_default();
     if !crt.starts_with('/') {
-        return Err(format!("{program} has no C library to link against (crt1.o not found)"));
+        return Err(format!(
+            "{program} has no C library to link against (crt1.o not found)"
+        ));
     }
     Ok(Gcc { path, version })
 }
@@ -320,13 +419,24 @@ fn probe_container_engine() -> Result<String, String> {
     for engine in ["docker", "podman"] {
         let Some(path) = which(engine) else { continue };
         // A client binary proves nothing: `info` needs the daemon (or podman's runtime) to answer.
-        match Cmd::new(&path).args(["info", "--format", "{{.ServerVersion}}"]).timeout(Duration::from_secs(15)).run() {
+        match Cmd::new(&path)
+            .args(["info", "--format", "{{.ServerVersion}}"])
+            .timeout(Duration::from_secs(15))
+            .run()
+        {
             Ok(out) if out.record.success() => {
                 let version = out.stdout_str().trim().to_string();
                 return Ok(format!("{engine} {version}").trim().to_string());
             }
             Ok(out) => {
-                let why = out.record.stderr_tail.lines().last().unwrap_or("no answer").trim().to_string();
+                let why = out
+                    .record
+                    .stderr_tail
+                    .lines()
+                    .last()
+                    .unwrap_or("no answer")
+                    .trim()
+                    .to_string();
                 seen.push(format!("`{engine} info` failed: {why}"));
             }
             Err(err) => seen.push(format!("`{engine} info`: {err:#}")),
@@ -364,16 +474,28 @@ impl HostTools for FakeTools {
         &self.build_std
     }
     fn rustup_can_add(&self, target: &str) -> Option<bool> {
-        self.rustup_targets.as_ref().map(|t| t.iter().any(|x| x == target))
+        self.rustup_targets
+            .as_ref()
+            .map(|t| t.iter().any(|x| x == target))
     }
     fn zig(&self) -> Result<Zig, Missing> {
-        self.zig.clone().ok_or_else(|| Missing::new("cargo-zigbuild is not on PATH", Some("cargo xtask setup".into())))
+        self.zig.clone().ok_or_else(|| {
+            Missing::new(
+                "cargo-zigbuild is not on PATH",
+                Some("cargo xtask setup".into()),
+            )
+        })
     }
     fn gcc(&self, gnu_triple: &str) -> Result<Gcc, String> {
-        self.gcc.get(gnu_triple).cloned().ok_or_else(|| format!("{gnu_triple}-gcc is not on PATH"))
+        self.gcc
+            .get(gnu_triple)
+            .cloned()
+            .ok_or_else(|| format!("{gnu_triple}-gcc is not on PATH"))
     }
     fn container_engine(&self) -> Result<String, String> {
-        self.container.clone().ok_or_else(|| "no container engine (neither docker nor podman is on PATH)".into())
+        self.container
+            .clone()
+            .ok_or_else(|| "no container engine (neither docker nor podman is on PATH)".into())
     }
     fn cross(&self) -> Option<PathBuf> {
         self.cross.clone()
@@ -389,23 +511,42 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sysroot = dir.path();
         let src = sysroot.join("lib/rustlib/src/rust");
-        assert!(check_rust_src(sysroot, "1.96.0").unwrap_err().contains("no rust-src"));
+        assert!(check_rust_src(sysroot, "1.96.0")
+            .unwrap_err()
+            .contains("no rust-src"));
         std::fs::create_dir_all(src.join("library/std")).unwrap();
         std::fs::write(src.join("library/std/Cargo.toml"), "").unwrap();
-        assert!(check_rust_src(sysroot, "1.96.0").unwrap_err().starts_with("cannot tell which Rust version"));
-        std::fs::write(sysroot.join("lib/rustlib/components"), "rustc-x86_64-unknown-linux-gnu\nrust-src\n").unwrap();
-        assert_eq!(check_rust_src(sysroot, "1.96.0").unwrap().evidence, "rustup's rust-src component of this toolchain");
+        assert!(check_rust_src(sysroot, "1.96.0")
+            .unwrap_err()
+            .starts_with("cannot tell which Rust version"));
+        std::fs::write(
+            sysroot.join("lib/rustlib/components"),
+            "rustc-x86_64-unknown-linux-gnu\nrust-src\n",
+        )
+        .unwrap();
+        assert_eq!(
+            check_rust_src(sysroot, "1.96.0").unwrap().evidence,
+            "rustup's rust-src component of this toolchain"
+        );
         std::fs::create_dir_all(src.join("src")).unwrap();
         std::fs::write(src.join("src/version"), "1.95.0\n").unwrap();
-        assert!(check_rust_src(sysroot, "1.96.0").unwrap_err().ends_with("is 1.95.0, the compiler is 1.96.0"));
+        assert!(check_rust_src(sysroot, "1.96.0")
+            .unwrap_err()
+            .ends_with("is 1.95.0, the compiler is 1.96.0"));
         std::fs::write(src.join("src/version"), "1.96.0\n").unwrap();
-        assert_eq!(check_rust_src(sysroot, "1.96.0").unwrap().evidence, "src/version says 1.96.0");
+        assert_eq!(
+            check_rust_src(sysroot, "1.96.0").unwrap().evidence,
+            "src/version says 1.96.0"
+        );
     }
 
     #[test]
     fn installed_std_lists_targets_with_a_std_rlib() {
         let dir = tempfile::tempdir().unwrap();
-        for (target, file) in [("x86_64-unknown-linux-gnu", "libstd-abc.rlib"), ("aarch64-unknown-linux-gnu", "libcore-abc.rlib")] {
+        for (target, file) in [
+            ("x86_64-unknown-linux-gnu", "libstd-abc.rlib"),
+            ("aarch64-unknown-linux-gnu", "libcore-abc.rlib"),
+        ] {
             let lib = dir.path().join("lib/rustlib").join(target).join("lib");
             std::fs::create_dir_all(&lib).unwrap();
             std::fs::write(lib.join(file), "").unwrap();
