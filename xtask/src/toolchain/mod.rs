@@ -108,6 +108,16 @@ pub fn resolve(platform: &Platform, host: &Host, tools: &dyn HostTools) -> Resul
     Err(Missing { reason: format!("no toolchain for {}: {reason}", platform.target), enable })
 }
 
+/// The `cross-rs` provider alone, for `--lane cross-rs`: says why not when
+/// the platform does not list it or this host cannot run it.
+pub fn resolve_cross_rs(platform: &Platform, host: &Host, tools: &dyn HostTools) -> Result<Toolchain, Missing> {
+    if !platform.toolchains.contains(&ToolchainKind::CrossRs) {
+        return Err(Missing::new(format!("{} does not list cross-rs for {}", platform.source, platform.arch), None));
+    }
+    cross_rs::resolve(platform, host, tools)
+        .map_err(|m| Missing { reason: format!("cross-rs: {}", m.reason), enable: m.enable })
+}
+
 /// `rustc -vV`, `rustc -V` and `cargo -V` of a toolchain, for provenance and
 /// fingerprints. The cargo answer is cached by the compiler's identity and
 /// cargo's path, so an unchanged rerun spawns no cargo at all.

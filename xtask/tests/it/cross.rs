@@ -250,3 +250,41 @@ fn aarch64_tests_run_under_qemu_user() {
     );
     assert_eq!(test["provenance"]["linker"], "gcc");
 }
+
+#[test]
+fn the_cross_rs_lane_says_what_it_needs() {
+    let ws = fixture_workspace("ws-basic");
+    let out = run(
+        &[
+            "matrix",
+            "--workspace",
+            ws.path().to_str().unwrap(),
+            "--lane",
+            "cross-rs",
+            "--arch",
+            "aarch64",
+            "--stage",
+            "build",
+            "--plan",
+        ],
+        None,
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let line = |id: &str| {
+        all.lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("no {id} in:\n{all}"))
+            .to_string()
+    };
+    assert!(line("openbsd-7.8-aarch64/build@cross-rs")
+        .ends_with("unavailable: platforms/openbsd.toml does not list cross-rs for aarch64"));
+    // Without a container engine that answers (these machines have none) the
+    // cell says so and how to get one; with one, cross-rs is the toolchain.
+    let linux = line("linux-debian12-aarch64/build@cross-rs");
+    assert!(
+        linux.contains("ready: cross-rs")
+            || (linux.contains("unavailable: cross-rs: ") && linux.contains("(enable: ")),
+        "{linux}"
+    );
+}
