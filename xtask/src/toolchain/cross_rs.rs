@@ -37,7 +37,7 @@ pub(super) fn resolve(
         .to_string();
     let mut details = std::collections::BTreeMap::new();
     details.insert("container-engine".into(), engine.clone());
-    details.insert("linker".into(), "the cross-rs image's".into());
+    details.insert("linker-version".into(), "the cross-rs image's".into());
     Ok(Toolchain {
         kind: ToolchainKind::CrossRs,
         linker: LinkerKind::Gcc,

@@ -68,7 +68,7 @@ fn native(platform: &Platform, host: &Host) -> Result<LinkerChoice, Missing> {
         ));
     }
     let mut details = BTreeMap::new();
-    details.insert("linker".into(), "the host's cc".into());
+    details.insert("linker-version".into(), "the host's cc".into());
     Ok(LinkerChoice {
         kind: LinkerKind::Native,
         cargo_program: None,
@@ -97,7 +97,7 @@ fn gcc(platform: &Platform, tools: &dyn HostTools) -> Result<LinkerChoice, Missi
         )
     })?;
     let mut details = BTreeMap::new();
-    details.insert("linker".into(), found.version.clone());
+    details.insert("linker-version".into(), found.version.clone());
     Ok(LinkerChoice {
         kind: LinkerKind::Gcc,
         cargo_program: None,
@@ -127,7 +127,7 @@ fn zig(platform: &Platform, tools: &dyn HostTools) -> Result<LinkerChoice, Missi
     let zig = tools.zig()?;
     let mut details = BTreeMap::new();
     details.insert(
-        "linker".into(),
+        "linker-version".into(),
         format!(
             "zig {} ({}) via {}",
             zig.zig_version, zig.zig_command, zig.cargo_zigbuild_version

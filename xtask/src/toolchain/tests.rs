@@ -224,7 +224,7 @@ fn provider_and_linker_resolution() {
         BSD: build-std with zig (x86_64-unknown-freebsd):
           build-std + zig: /home/u/.cargo/bin/cargo-zigbuild zigbuild -Zbuild-std=std,panic_abort
             env RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO=/usr/bin/cargo
-            dir build-std-zig-x86_64-unknown-freebsd; linker: zig 0.17.0 (python3 -m ziglang) via cargo-zigbuild 0.24.1; std: built from source (std,panic_abort) from /usr/lib/rustlib/src/rust (src/version says 1.96.0); zig-target: x86_64-freebsd (zig's default FreeBSD release)
+            dir build-std-zig-x86_64-unknown-freebsd; linker-version: zig 0.17.0 (python3 -m ziglang) via cargo-zigbuild 0.24.1; std: built from source (std,panic_abort) from /usr/lib/rustlib/src/rust (src/version says 1.96.0); zig-target: x86_64-freebsd (zig's default FreeBSD release)
         BSD: no zig (aarch64-unknown-freebsd):
           UNAVAILABLE no toolchain for aarch64-unknown-freebsd: rustup-target: rustc 1.95.0 has no std for aarch64-unknown-freebsd; build-std: no linker for aarch64-unknown-freebsd: zig — cargo-zigbuild is not on PATH
             enable: cargo xtask setup
@@ -234,15 +234,15 @@ fn provider_and_linker_resolution() {
         Linux: gcc first (aarch64-unknown-linux-gnu):
           build-std + gcc: /usr/bin/cargo build -Zbuild-std=std,panic_abort
             env RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=/usr/bin/aarch64-linux-gnu-gcc
-            dir build-std-gcc-aarch64-unknown-linux-gnu; linker: aarch64-linux-gnu-gcc (Debian 12.2.0-14) 12.2.0; std: built from source (std,panic_abort) from /usr/lib/rustlib/src/rust (src/version says 1.96.0)
+            dir build-std-gcc-aarch64-unknown-linux-gnu; linker-version: aarch64-linux-gnu-gcc (Debian 12.2.0-14) 12.2.0; std: built from source (std,panic_abort) from /usr/lib/rustlib/src/rust (src/version says 1.96.0)
         Linux: no gcc, zig next (s390x-unknown-linux-gnu):
           build-std + zig: /home/u/.cargo/bin/cargo-zigbuild zigbuild -Zbuild-std=std,panic_abort
             env RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO=/usr/bin/cargo
-            dir build-std-zig-s390x-unknown-linux-gnu; linker: zig 0.17.0 (python3 -m ziglang) via cargo-zigbuild 0.24.1; std: built from source (std,panic_abort) from /usr/lib/rustlib/src/rust (src/version says 1.96.0); zig-target: s390x-linux-gnu (zig's default glibc)
+            dir build-std-zig-s390x-unknown-linux-gnu; linker-version: zig 0.17.0 (python3 -m ziglang) via cargo-zigbuild 0.24.1; std: built from source (std,panic_abort) from /usr/lib/rustlib/src/rust (src/version says 1.96.0); zig-target: s390x-linux-gnu (zig's default glibc)
         Linux: rustup has the std (aarch64-unknown-linux-gnu):
           rustup-target + gcc: /home/u/.rustup/toolchains/stable/bin/cargo build 
             env RUSTC=/home/u/.rustup/toolchains/stable/bin/rustc CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=/usr/bin/aarch64-linux-gnu-gcc
-            dir rustup-gcc-aarch64-unknown-linux-gnu; linker: aarch64-linux-gnu-gcc (Debian 12.2.0-14) 12.2.0; std: installed by rustup in /home/u/.rustup/toolchains/stable
+            dir rustup-gcc-aarch64-unknown-linux-gnu; linker-version: aarch64-linux-gnu-gcc (Debian 12.2.0-14) 12.2.0; std: installed by rustup in /home/u/.rustup/toolchains/stable
         cross-rs, no engine (s390x-unknown-linux-gnu):
           UNAVAILABLE no toolchain for s390x-unknown-linux-gnu: cross-rs: no container engine (neither docker nor podman is on PATH)
             enable: install and start Docker or Podman (cross-rs runs every build in a container), then `cargo install cross --locked`
@@ -252,7 +252,7 @@ fn provider_and_linker_resolution() {
         cross-rs (s390x-unknown-linux-gnu):
           cross-rs + gcc: /home/u/.cargo/bin/cross build 
             env CROSS_CONTAINER_ENGINE=podman
-            dir cross-rs-s390x-unknown-linux-gnu; container-engine: podman 4.3.1; linker: the cross-rs image's"#]].assert_eq(&out.join("\n"));
+            dir cross-rs-s390x-unknown-linux-gnu; container-engine: podman 4.3.1; linker-version: the cross-rs image's"#]].assert_eq(&out.join("\n"));
 }
 
 #[test]
