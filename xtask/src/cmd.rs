@@ -57,7 +57,7 @@ impl CommandRecord {
     }
 
     pub fn command_line(&self) -> String {
-        self.argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+        shell_quote_argv(&self.argv)
     }
 }
 
@@ -68,6 +68,11 @@ pub fn shell_quote(arg: &str) -> String {
     } else {
         format!("'{}'", arg.replace('\'', "'\\''"))
     }
+}
+
+/// A command line for display (`cargo test --workspace`).
+pub fn shell_quote_argv(argv: &[String]) -> String {
+    argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
 }
 
 /// The result of a finished command.

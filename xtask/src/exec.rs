@@ -298,6 +298,7 @@ impl Executor<'_> {
                 details,
                 reused_from: None,
             },
+            other_provenances: Vec::new(),
             packages: Vec::new(),
             tests: Vec::new(),
             artifacts: Vec::new(),

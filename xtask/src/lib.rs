@@ -4,6 +4,7 @@
 //! everything else is library code those modules share. ARCHITECTURE.md has
 //! the map.
 
+pub mod ci;
 pub mod cmd;
 pub mod debian;
 pub mod doctor;
@@ -15,13 +16,17 @@ pub mod lanes;
 pub mod libtest;
 pub mod matrix;
 pub mod model;
+pub mod msrv;
 pub mod paths;
 pub mod plan;
+pub mod platform_data;
+pub mod platforms;
 pub mod progress;
 pub mod render;
 pub mod report;
 pub mod results;
 pub mod setup;
+pub mod test;
 #[doc(hidden)]
 pub mod testing;
 pub mod toolchain;

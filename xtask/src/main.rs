@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{doctor, exit, matrix, report, setup, BadInput};
+use xtask::{ci, doctor, exit, matrix, msrv, platforms, report, setup, test, BadInput};
 
 /// Builds and tests a cargo workspace across Linux, FreeBSD, OpenBSD and NetBSD
 /// on many architectures, and reports what it saw.
@@ -20,6 +20,10 @@ enum Command {
     Report(report::Args),
     Doctor(doctor::Args),
     Setup(setup::Args),
+    Test(test::Args),
+    Platforms(platforms::Args),
+    Msrv(msrv::Args),
+    Ci(ci::Args),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +33,10 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Setup(args) => setup::run(args),
+        Command::Test(args) => test::run(args),
+        Command::Platforms(args) => platforms::run(args),
+        Command::Msrv(args) => msrv::run(args),
+        Command::Ci(args) => ci::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -63,6 +63,13 @@ pub struct Args {
     /// Run `cargo xtask setup` first (installs what the lanes need; Debian, as root).
     #[arg(long)]
     pub setup: bool,
+    /// Also write this run's cells as JUnit XML (one testsuite per cell), for CI test reports.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write this run's cells, and only them, as a results file: what a
+    /// CI job uploads for `cargo xtask report merge`.
+    #[arg(long, value_name = "FILE")]
+    pub results_out: Option<PathBuf>,
 }
 
 /// Narrow the run; each flag repeats or takes a comma-separated list.
@@ -192,10 +199,13 @@ pub fn run(args: Args) -> Result<u8> {
 
     crate::cmd::install_interrupt_handler()?;
     let results_path = workspace.matrix_dir().join("results.json");
+    let rust_version = crate::platform_data::status::workspace_msrv(&workspace, &model.matrix.exclude_packages).ok().map(|v| v.short());
     let mut results = ResultsFile::load_or_new(
         &results_path,
-        WorkspaceInfo { name: workspace.name.clone(), root: workspace.root.display().to_string() },
+        WorkspaceInfo { name: workspace.name.clone(), root: workspace.root.display().to_string(), rust_version: rust_version.clone() },
     );
+    // The verdicts in the report compare with the workspace as it is now.
+    results.workspace.rust_version = rust_version;
     let reporter = crate::progress::reporter();
     let executor = Executor { workspace: &workspace, host: &host, results_path: results_path.clone(), reporter: &*reporter };
     let options = RunOptions { jobs: args.jobs.unwrap_or(host.cpus), force: args.force, keep_going: args.keep_going };
@@ -205,6 +215,19 @@ pub fn run(args: Args) -> Result<u8> {
         Format::Table => print!("{}", render::table::text(&summary.cells)),
         Format::Json => print!("{}", render::table::json(&summary.cells)),
         Format::Markdown => print!("{}", render::table::markdown(&summary.cells)),
+    }
+    if let Some(path) = &args.junit {
+        let xml = render::junit::render(&format!("{} matrix", workspace.name), &summary.cells);
+        crate::results::write_atomic(path, xml.as_bytes())?;
+        eprintln!("junit: {}", path.display());
+    }
+    if let Some(path) = &args.results_out {
+        let mut own = ResultsFile::new(results.workspace.clone());
+        for cell in &summary.cells {
+            own.upsert(cell.clone());
+        }
+        own.save(path)?;
+        eprintln!("this run's results: {}", path.display());
     }
     let failures = summary.unexpected_failures();
     eprintln!(

@@ -30,6 +30,10 @@ pub struct ResultsFile {
 pub struct WorkspaceInfo {
     pub name: String,
     pub root: String,
+    /// The highest `rust-version` among the members the matrix builds, when
+    /// any declares one: what each platform's packaged Rust is judged against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rust_version: Option<String>,
 }
 
 /// How a cell ended. Every cell ends in exactly one of these.
@@ -106,6 +110,11 @@ pub struct CellResult {
     #[serde(default)]
     pub duration_secs: f64,
     pub provenance: Provenance,
+    /// Other runs of the same cell that `cargo xtask report merge` set aside
+    /// (older, or as new from another runner), newest first: a merge keeps
+    /// the newest result but drops no runner's word.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_provenances: Vec<OtherRun>,
     /// Per package: built/tested, or excluded with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub packages: Vec<PackageResult>,
@@ -186,6 +195,19 @@ pub struct Provenance {
     /// Set when the result was reused from an earlier run with the same fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused_from: Option<String>,
+}
+
+/// Another runner's (or an earlier) result for a cell, as a merge kept it:
+/// what it saw, and where and when.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtherRun {
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    pub provenance: Provenance,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

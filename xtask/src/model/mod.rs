@@ -5,14 +5,18 @@
 
 mod diag;
 pub mod matrix;
+pub mod msrv_policy;
 pub mod platform;
+pub mod rust_status;
 pub mod vm_image;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use diag::{LoadError, LoadErrors};
+pub use diag::{parse_str, LoadError, LoadErrors};
 pub use matrix::{ExpectedFailure, Exclusion, Lane, MatrixFile, Stage};
+pub use msrv_policy::MsrvPolicy;
+pub use rust_status::RustStatusFile;
 pub use platform::{LinkerKind, OsFile, Platform, ToolchainKind};
 pub use vm_image::VmImage;
 
@@ -26,6 +30,20 @@ pub struct DataDirs {
 }
 
 impl DataDirs {
+    /// `platforms/rust/`: Rust facts per platform (generated) and the MSRV
+    /// policy (by hand). A subdirectory, so that it is not read as an OS file.
+    pub fn rust_dir(&self) -> PathBuf {
+        self.platforms.join("rust")
+    }
+
+    pub fn rust_status(&self) -> PathBuf {
+        self.rust_dir().join("status.toml")
+    }
+
+    pub fn msrv_policy(&self) -> PathBuf {
+        self.rust_dir().join("msrv-policy.toml")
+    }
+
     /// The standard layout under a repository root.
     pub fn under(root: &Path) -> DataDirs {
         DataDirs {
@@ -45,6 +63,10 @@ pub struct Model {
     pub platforms: Vec<Platform>,
     pub matrix: MatrixFile,
     pub vm_images: BTreeMap<String, VmImage>,
+    /// `platforms/rust/status.toml`; empty when the file is absent.
+    pub rust_status: RustStatusFile,
+    /// `platforms/rust/msrv-policy.toml`, when present.
+    pub msrv_policy: Option<MsrvPolicy>,
 }
 
 impl Model {
@@ -53,8 +75,11 @@ impl Model {
         let vm_images = vm_image::load_dir(dirs, &mut errors);
         let (oses, platforms) = platform::load_dir(dirs, &vm_images, &mut errors);
         let matrix = matrix::load(dirs, &platforms, &mut errors);
+        let shown = |p: &Path| platform::shown(dirs, p);
+        let rust_status = rust_status::load(&dirs.rust_status(), &shown(&dirs.rust_status()), &platforms, &mut errors);
+        let msrv_policy = msrv_policy::load(&dirs.msrv_policy(), &shown(&dirs.msrv_policy()), &platforms, &mut errors);
         match matrix {
-            Some(matrix) if errors.is_empty() => Ok(Model { oses, platforms, matrix, vm_images }),
+            Some(matrix) if errors.is_empty() => Ok(Model { oses, platforms, matrix, vm_images, rust_status, msrv_policy }),
             _ => Err(errors),
         }
     }

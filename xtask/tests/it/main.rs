@@ -1,5 +1,14 @@
-//! xtask's integration tests: the built `xtask` binary run as a user runs it.
+//! xtask's integration tests: the built `xtask` binary run as a user runs it,
+//! the library's pure parts on fixture data, and paths that need a local
+//! server. One module per concern.
 
+mod ci;
 mod cross;
+mod junit;
 mod matrix;
+mod merge_diff;
+mod platform_data;
+mod publish;
+mod report_html;
+mod report_support;
 mod support;

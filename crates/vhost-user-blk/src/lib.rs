@@ -1,0 +1,318 @@
+//! A virtio-blk device for `vu-backend`, backed by a file or block device.
+//!
+//! # Design
+//!
+//! [`BlkDevice`] owns the file and implements `vu_backend::Device`; the
+//! framework calls it from its single event loop, so it needs no locks.
+//! Data moves in bounded chunks (at most [`CHUNK`] bytes of host memory per
+//! request, whatever the guest asks). Every request is checked against the
+//! capacity before any I/O; a request that does not fit, or that the chain
+//! is too short for, completes with `IOERR`.
+//!
+//! * Writes to a `--read-only` device complete with `IOERR`, and `RO` is
+//!   advertised so a guest does not try.
+//! * Flush is `fdatasync` (`File::sync_data`).
+//! * Discard and write-zeroes are advertised only where `vu_sys::file` can
+//!   do them (Linux: punch hole / zero range; FreeBSD: `fspacectl`), and
+//!   never on a read-only device. NetBSD and OpenBSD get neither feature,
+//!   and a request for them completes with `UNSUPP`.
+//! * `GET_ID` returns the `--serial` string (20 bytes, NUL padded).
+
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use vu_backend::{Device, Request, Writer};
+use vu_protocol::virtio::blk::{
+    features as bf, req, status, Config, DiscardWriteZeroes, ReqHeader, ID_BYTES, SECTOR_SIZE,
+};
+use vu_protocol::ProtocolFeatures;
+
+/// Largest piece of data moved per I/O call.
+pub const CHUNK: usize = 1 << 20;
+/// Largest queue size accepted (`seg_max` is derived from it).
+pub const MAX_QUEUE_SIZE: u16 = 1024;
+/// Discard/write-zeroes segments per request.
+const MAX_DISCARD_SEGMENTS: u32 = 1;
+
+/// Why the device could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open {path}")]
+    Open {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot determine the size of {path}")]
+    Size {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Device settings from the command line.
+#[derive(Debug, Clone)]
+pub struct BlkSettings {
+    pub read_only: bool,
+    pub num_queues: u16,
+    /// Returned by `GET_ID`; at most 20 bytes are used.
+    pub serial: String,
+}
+
+/// The virtio-blk device.
+#[derive(Debug)]
+pub struct BlkDevice {
+    file: File,
+    capacity: u64,
+    settings: BlkSettings,
+    buf: Vec<u8>,
+}
+
+impl BlkDevice {
+    /// Opens `path` (read-write unless read-only) and sizes it.
+    pub fn open(path: &Path, settings: BlkSettings) -> Result<Self, OpenError> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(!settings.read_only)
+            .open(path)
+            .map_err(|source| OpenError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        // Seeking to the end sizes both regular files and block devices.
+        let bytes = (&file)
+            .seek(SeekFrom::End(0))
+            .map_err(|source| OpenError::Size {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            file,
+            capacity: bytes / SECTOR_SIZE,
+            settings,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Capacity in 512-byte sectors.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    fn discard_supported(&self) -> bool {
+        vu_sys::file::DISCARD_SUPPORTED && !self.settings.read_only
+    }
+
+    fn write_zeroes_supported(&self) -> bool {
+        vu_sys::file::WRITE_ZEROES_SUPPORTED && !self.settings.read_only
+    }
+
+    /// The configuration space.
+    pub fn config(&self) -> Config {
+        let max_sectors = u32::MAX / SECTOR_SIZE as u32;
+        let discard = self.discard_supported();
+        let zeroes = self.write_zeroes_supported();
+        Config {
+            capacity: self.capacity,
+            size_max: 0,
+            seg_max: u32::from(MAX_QUEUE_SIZE) - 2,
+            blk_size: SECTOR_SIZE as u32,
+            num_queues: self.settings.num_queues,
+            max_discard_sectors: if discard { max_sectors } else { 0 },
+            max_discard_seg: if discard { MAX_DISCARD_SEGMENTS } else { 0 },
+            discard_sector_alignment: if discard { 1 } else { 0 },
+            max_write_zeroes_sectors: if zeroes { max_sectors } else { 0 },
+            max_write_zeroes_seg: if zeroes { MAX_DISCARD_SEGMENTS } else { 0 },
+            write_zeroes_may_unmap: u8::from(zeroes),
+        }
+    }
+
+    /// Byte range of `sectors`/`bytes` at `sector`, if inside the device.
+    fn range(&self, sector: u64, bytes: u64) -> Option<u64> {
+        let off = sector.checked_mul(SECTOR_SIZE)?;
+        let end = off.checked_add(bytes)?;
+        (end <= self.capacity * SECTOR_SIZE).then_some(off)
+    }
+
+    fn do_read(&mut self, sector: u64, w: &mut Writer<'_>, len: usize) -> u8 {
+        let Some(mut off) = self.range(sector, len as u64) else {
+            return status::IOERR;
+        };
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(CHUNK);
+            self.buf.resize(n, 0);
+            if let Err(e) = self.file.read_exact_at(&mut self.buf[..n], off) {
+                log::warn!("read at {off}: {e}");
+                return status::IOERR;
+            }
+            if !w.write_all(&self.buf[..n]) {
+                return status::IOERR;
+            }
+            off += n as u64;
+            left -= n;
+        }
+        status::OK
+    }
+
+    fn do_write(&mut self, sector: u64, request: &mut Request<'_>) -> u8 {
+        if self.settings.read_only {
+            return status::IOERR;
+        }
+        let len = request.reader.remaining();
+        let Some(mut off) = self.range(sector, len as u64) else {
+            return status::IOERR;
+        };
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(CHUNK);
+            self.buf.resize(n, 0);
+            if !request.reader.read_exact(&mut self.buf[..n]) {
+                return status::IOERR;
+            }
+            if let Err(e) = self.file.write_all_at(&self.buf[..n], off) {
+                log::warn!("write at {off}: {e}");
+                return status::IOERR;
+            }
+            off += n as u64;
+            left -= n;
+        }
+        status::OK
+    }
+
+    fn do_discard_or_zeroes(&mut self, kind: u32, request: &mut Request<'_>) -> u8 {
+        let supported = if kind == req::DISCARD {
+            self.discard_supported()
+        } else {
+            self.write_zeroes_supported()
+        };
+        if !supported {
+            return status::UNSUPP;
+        }
+        let count = request.reader.remaining() / DiscardWriteZeroes::SIZE;
+        if count == 0
+            || count > MAX_DISCARD_SEGMENTS as usize
+            || request.reader.remaining() % DiscardWriteZeroes::SIZE != 0
+        {
+            return status::IOERR;
+        }
+        for _ in 0..count {
+            let mut raw = [0u8; DiscardWriteZeroes::SIZE];
+            if !request.reader.read_exact(&mut raw) {
+                return status::IOERR;
+            }
+            let seg = DiscardWriteZeroes::from_le_bytes(&raw);
+            let allowed = if kind == req::DISCARD {
+                0
+            } else {
+                DiscardWriteZeroes::FLAG_UNMAP
+            };
+            if seg.flags & !allowed != 0 {
+                return status::UNSUPP;
+            }
+            let bytes = u64::from(seg.num_sectors) * SECTOR_SIZE;
+            let Some(off) = self.range(seg.sector, bytes) else {
+                return status::IOERR;
+            };
+            let r = if kind == req::DISCARD {
+                vu_sys::file::discard(&self.file, off, bytes)
+            } else {
+                vu_sys::file::write_zeroes(&self.file, off, bytes)
+            };
+            if let Err(e) = r {
+                log::warn!("discard/write-zeroes at {off}+{bytes}: {e}");
+                return status::IOERR;
+            }
+        }
+        status::OK
+    }
+}
+
+/// Pads the writable area with zeroes up to its last byte, then writes the
+/// status there (the status byte is always the last writable byte).
+fn finish(w: &mut Writer<'_>, st: u8) {
+    let zeroes = [0u8; 512];
+    while w.remaining() > 1 {
+        let n = (w.remaining() - 1).min(zeroes.len());
+        w.write(&zeroes[..n]);
+    }
+    w.write(&[st]);
+}
+
+impl Device for BlkDevice {
+    fn num_queues(&self) -> u16 {
+        self.settings.num_queues
+    }
+
+    fn max_queue_size(&self) -> u16 {
+        MAX_QUEUE_SIZE
+    }
+
+    fn features(&self) -> u64 {
+        let mut f = bf::SEG_MAX | bf::BLK_SIZE | bf::FLUSH | bf::MQ;
+        if self.settings.read_only {
+            f |= bf::RO;
+        }
+        if self.discard_supported() {
+            f |= bf::DISCARD;
+        }
+        if self.write_zeroes_supported() {
+            f |= bf::WRITE_ZEROES;
+        }
+        f
+    }
+
+    fn protocol_features(&self) -> ProtocolFeatures {
+        ProtocolFeatures::CONFIG
+    }
+
+    fn read_config(&self, offset: u32, buf: &mut [u8]) -> bool {
+        let c = self.config().to_le_bytes();
+        let start = offset as usize;
+        // Reads past the fields we define return zeroes, as for any device
+        // with a shorter configuration layout.
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = c.get(start + i).copied().unwrap_or(0);
+        }
+        true
+    }
+
+    fn process(&mut self, _queue: u16, request: &mut Request<'_>) {
+        let mut raw = [0u8; ReqHeader::SIZE];
+        if request.writer.remaining() == 0 {
+            // Nowhere to put a status: complete with nothing written.
+            return;
+        }
+        if !request.reader.read_exact(&mut raw) {
+            finish(&mut request.writer, status::IOERR);
+            return;
+        }
+        let h = ReqHeader::from_le_bytes(&raw);
+        let data_in = request.writer.remaining() - 1;
+        let st = match h.kind {
+            req::IN => self.do_read(h.sector, &mut request.writer, data_in),
+            req::OUT => self.do_write(h.sector, request),
+            req::FLUSH => match self.file.sync_data() {
+                Ok(()) => status::OK,
+                Err(e) => {
+                    log::warn!("flush: {e}");
+                    status::IOERR
+                }
+            },
+            req::GET_ID => {
+                let mut id = [0u8; ID_BYTES];
+                let s = self.settings.serial.as_bytes();
+                let n = s.len().min(ID_BYTES);
+                id[..n].copy_from_slice(&s[..n]);
+                let n = data_in.min(ID_BYTES);
+                request.writer.write(&id[..n]);
+                status::OK
+            }
+            req::DISCARD | req::WRITE_ZEROES => self.do_discard_or_zeroes(h.kind, request),
+            _ => status::UNSUPP,
+        };
+        finish(&mut request.writer, st);
+    }
+}

@@ -1,0 +1,249 @@
+//! Data integrity against an in-memory model.
+
+use crate::*;
+use vu_frontend::blk::{features, status, BlkRequest};
+use vu_frontend::testutil::Rng;
+
+const DISK: usize = 4 << 20;
+
+#[test]
+fn random_reads_and_writes_match_the_model_across_queues() {
+    let (mut rng, _seed) = Rng::from_env();
+    let mut model = vec![0u8; DISK];
+    rng.fill(&mut model);
+    let image = Image::new(&model);
+    let backend = start(&image.path, &["--num-queues", "4"]);
+    let mut dev = connect(&backend, 4);
+    let slots: Vec<usize> = (0..4).map(|q| dev.free_slots(q)).collect();
+    assert!(slots.iter().all(|&s| s >= 4), "slots per queue: {slots:?}");
+
+    for _round in 0..40 {
+        // A batch of non-overlapping writes spread over the queues, all in
+        // flight together, then reads of random ranges checked against the
+        // model.
+        let mut batch: Vec<(u16, usize, Vec<u8>)> = Vec::new();
+        let mut taken: Vec<(usize, usize)> = Vec::new();
+        for _ in 0..12 {
+            let sectors = 1 + rng.below(128) as usize;
+            let sector = rng.below((DISK / SECTOR - sectors) as u64) as usize;
+            let (start, end) = (sector * SECTOR, (sector + sectors) * SECTOR);
+            if taken.iter().any(|&(s, e)| start < e && s < end) {
+                continue;
+            }
+            taken.push((start, end));
+            let mut data = vec![0u8; end - start];
+            rng.fill(&mut data);
+            batch.push((rng.below(4) as u16, sector, data));
+        }
+        for (q, sector, data) in &batch {
+            if dev.free_slots(*q) == 0 {
+                assert_eq!(dev.wait(*q).unwrap().status, status::OK);
+            }
+            dev.submit(
+                *q,
+                &BlkRequest::Write {
+                    sector: *sector as u64,
+                    data,
+                },
+            )
+            .unwrap();
+            model[sector * SECTOR..sector * SECTOR + data.len()].copy_from_slice(data);
+        }
+        for q in 0..4u16 {
+            while dev.free_slots(q) < slots[usize::from(q)] {
+                assert_eq!(dev.wait(q).unwrap().status, status::OK);
+            }
+        }
+        let mut reads = Vec::new();
+        let mut checked = 0;
+        let mut check = |dev: &mut BlkDevice, q: u16, reads: &[(u64, usize, usize)]| {
+            let c = dev.wait(q).unwrap();
+            let &(_, sector, sectors) = reads.iter().find(|r| r.0 == c.tag).expect("known tag");
+            assert_eq!(c.status, status::OK);
+            assert_eq!(c.used_len as usize, sectors * SECTOR + 1);
+            assert!(
+                c.data == model[sector * SECTOR..(sector + sectors) * SECTOR],
+                "read of {sectors} sectors at {sector} differs from the model"
+            );
+            checked += 1;
+        };
+        for _ in 0..12 {
+            let q = rng.below(4) as u16;
+            if dev.free_slots(q) == 0 {
+                check(&mut dev, q, &reads);
+            }
+            let sectors = 1 + rng.below(128) as usize;
+            let sector = rng.below((DISK / SECTOR - sectors) as u64) as usize;
+            let tag = dev
+                .submit(
+                    q,
+                    &BlkRequest::Read {
+                        sector: sector as u64,
+                        len: sectors * SECTOR,
+                    },
+                )
+                .unwrap();
+            reads.push((tag, sector, sectors));
+        }
+        for q in 0..4u16 {
+            while dev.free_slots(q) < slots[usize::from(q)] {
+                check(&mut dev, q, &reads);
+            }
+        }
+        assert_eq!(checked, reads.len());
+    }
+    drop(dev);
+    assert!(
+        image.contents() == model,
+        "image file differs from the model"
+    );
+}
+
+#[test]
+fn out_of_range_io_fails_without_touching_the_file() {
+    let image = Image::new(&vec![7u8; 64 * SECTOR]);
+    let backend = start(&image.path, &[]);
+    let mut dev = connect(&backend, 1);
+    assert_eq!(dev.write(0, 63, &[1u8; 2 * SECTOR]).unwrap(), status::IOERR);
+    assert_eq!(
+        dev.write(0, u64::MAX / 256, &[1u8; SECTOR]).unwrap(),
+        status::IOERR
+    );
+    assert_eq!(dev.read(0, 64, SECTOR).unwrap().0, status::IOERR);
+    assert_eq!(
+        dev.read(0, 63, SECTOR).unwrap(),
+        (status::OK, vec![7u8; SECTOR])
+    );
+    drop(dev);
+    assert_eq!(image.contents(), vec![7u8; 64 * SECTOR]);
+}
+
+#[test]
+fn read_only_rejects_writes_and_leaves_the_file_unchanged() {
+    let original: Vec<u8> = (0..256 * SECTOR).map(|i| (i % 251) as u8).collect();
+    let image = Image::new(&original);
+    let backend = start(&image.path, &["--read-only"]);
+    let mut dev = connect(&backend, 1);
+    assert_ne!(dev.features() & features::RO, 0);
+    assert_eq!(
+        dev.features() & (features::DISCARD | features::WRITE_ZEROES),
+        0
+    );
+    assert_eq!(
+        dev.write(0, 0, &[0xffu8; 4 * SECTOR]).unwrap(),
+        status::IOERR
+    );
+    assert_eq!(dev.write_zeroes(0, 0, 8, false).unwrap(), status::UNSUPP);
+    assert_eq!(dev.discard(0, 0, 8).unwrap(), status::UNSUPP);
+    let (st, data) = dev.read(0, 0, 4 * SECTOR).unwrap();
+    assert_eq!(st, status::OK);
+    assert_eq!(data, original[..4 * SECTOR]);
+    drop(dev);
+    assert_eq!(image.contents(), original);
+}
+
+#[test]
+fn flush_succeeds_and_data_reaches_the_file() {
+    let image = Image::new(&vec![0u8; 64 * SECTOR]);
+    let backend = start(&image.path, &[]);
+    let mut dev = connect(&backend, 1);
+    assert_eq!(dev.write(0, 3, &[0xabu8; SECTOR]).unwrap(), status::OK);
+    assert_eq!(dev.flush(0).unwrap(), status::OK);
+    let on_disk = image.contents();
+    assert_eq!(on_disk[3 * SECTOR..4 * SECTOR], [0xabu8; SECTOR]);
+    assert_eq!(on_disk[..3 * SECTOR], vec![0u8; 3 * SECTOR]);
+}
+
+#[test]
+fn discard_and_write_zeroes_zero_the_range_where_advertised() {
+    let image = Image::new(&vec![0x11u8; 256 * SECTOR]);
+    let backend = start(&image.path, &[]);
+    let mut dev = connect(&backend, 1);
+    let f = dev.features();
+    if f & features::WRITE_ZEROES != 0 {
+        assert_eq!(dev.write_zeroes(0, 8, 16, false).unwrap(), status::OK);
+        assert_eq!(dev.write_zeroes(0, 40, 8, true).unwrap(), status::OK);
+        assert_eq!(
+            dev.read(0, 8, 16 * SECTOR).unwrap(),
+            (status::OK, vec![0u8; 16 * SECTOR])
+        );
+        assert_eq!(
+            dev.read(0, 40, 8 * SECTOR).unwrap(),
+            (status::OK, vec![0u8; 8 * SECTOR])
+        );
+        assert_eq!(
+            dev.read(0, 24, SECTOR).unwrap(),
+            (status::OK, vec![0x11u8; SECTOR])
+        );
+        assert_eq!(
+            dev.write_zeroes(0, 250, 16, false).unwrap(),
+            status::IOERR,
+            "past the end"
+        );
+    } else {
+        assert_eq!(dev.write_zeroes(0, 8, 16, false).unwrap(), status::UNSUPP);
+    }
+    if f & features::DISCARD != 0 {
+        // Discarded blocks read back as zeroes on every OS that offers it here.
+        assert_eq!(dev.discard(0, 128, 64).unwrap(), status::OK);
+        assert_eq!(
+            dev.read(0, 128, 64 * SECTOR).unwrap(),
+            (status::OK, vec![0u8; 64 * SECTOR])
+        );
+    } else {
+        assert_eq!(dev.discard(0, 128, 64).unwrap(), status::UNSUPP);
+    }
+    drop(dev);
+    assert_eq!(image.contents().len(), 256 * SECTOR, "size unchanged");
+}
+
+#[test]
+fn a_request_spanning_two_memory_regions_is_split_correctly() {
+    let image = Image::new(&vec![0u8; 1 << 20]);
+    let backend = start(&image.path, &[]);
+    let mut opts = options(1);
+    opts.segment_size = None;
+    opts.max_request_bytes = 512 << 10;
+    let mut fe_opts = opts.frontend.clone();
+    fe_opts.region_size = 1 << 20;
+    fe_opts.regions = 3;
+    opts.frontend = fe_opts;
+    opts.depth = 4;
+    // 4 slots of 512 KiB over 1 MiB regions: some slots straddle a boundary.
+    let mut dev = BlkDevice::connect(backend.socket(), &opts).unwrap();
+    let (mut rng, _seed) = Rng::from_env();
+    for i in 0..4u64 {
+        let mut data = vec![0u8; 512 << 10];
+        rng.fill(&mut data);
+        let tags: Vec<u64> = (0..4)
+            .map(|_| {
+                dev.submit(
+                    0,
+                    &BlkRequest::Write {
+                        sector: i,
+                        data: &data,
+                    },
+                )
+                .unwrap()
+            })
+            .collect();
+        for _ in &tags {
+            assert_eq!(dev.wait(0).unwrap().status, status::OK);
+        }
+        for _ in 0..4 {
+            dev.submit(
+                0,
+                &BlkRequest::Read {
+                    sector: i,
+                    len: data.len(),
+                },
+            )
+            .unwrap();
+        }
+        for _ in 0..4 {
+            let c = dev.wait(0).unwrap();
+            assert_eq!(c.status, status::OK);
+            assert!(c.data == data);
+        }
+    }
+}

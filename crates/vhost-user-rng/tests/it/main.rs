@@ -1,0 +1,90 @@
+//! Out-of-process tests: each spawns the `vhost-user-rng` binary and reads
+//! entropy through `vu-frontend`.
+
+use std::path::PathBuf;
+use vu_frontend::rng::RngDevice;
+use vu_frontend::testutil::{backend_binary, BackendProcess};
+use vu_frontend::Options;
+
+fn binary() -> PathBuf {
+    backend_binary("vhost-user-rng", env!("CARGO_BIN_EXE_vhost-user-rng"))
+}
+
+fn start() -> BackendProcess {
+    BackendProcess::spawn::<&str>(&binary(), &[]).expect("start vhost-user-rng")
+}
+
+fn connect(b: &BackendProcess) -> RngDevice {
+    RngDevice::connect(b.socket(), &Options::default()).expect("connect and set up")
+}
+
+/// Entropy of the requested length that is not constant; two reads differ.
+fn check_entropy(dev: &mut RngDevice, len: usize) -> Vec<u8> {
+    let a = dev.read(len).unwrap();
+    assert_eq!(a.len(), len);
+    if len >= 16 {
+        assert!(a.iter().any(|&b| b != a[0]), "constant bytes: {a:?}");
+    }
+    a
+}
+
+#[test]
+fn returns_requested_lengths_of_varying_data() {
+    let backend = start();
+    let mut dev = connect(&backend);
+    for len in [1, 16, 64, 4096, RngDevice::MAX_REQUEST] {
+        check_entropy(&mut dev, len);
+    }
+    let a = check_entropy(&mut dev, 64);
+    let b = check_entropy(&mut dev, 64);
+    assert_ne!(a, b, "two reads returned the same 64 bytes");
+    // Not degenerate: all 256 byte values are likely in 64 KiB; require many.
+    let big = check_entropy(&mut dev, RngDevice::MAX_REQUEST);
+    let mut seen = [false; 256];
+    for &x in &big {
+        seen[usize::from(x)] = true;
+    }
+    assert!(seen.iter().filter(|&&s| s).count() > 200);
+}
+
+#[test]
+fn reconnect_and_sigterm() {
+    let backend = start();
+    for _ in 0..3 {
+        let mut dev = connect(&backend);
+        check_entropy(&mut dev, 128);
+    }
+    let st = backend.terminate().unwrap();
+    assert!(st.success(), "{st}");
+}
+
+#[test]
+fn print_capabilities_matches_the_descriptor_file() {
+    let out = std::process::Command::new(binary())
+        .arg("--print-capabilities")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(r#""type": "rng""#), "{text}");
+    let descriptor = include_str!("../../50-vhost-user-rng.json");
+    assert!(descriptor.contains(r#""type": "rng""#));
+}
+
+#[test]
+fn malformed_message_closes_only_that_connection() {
+    let mut backend = start();
+    let conn = vu_frontend::Connection::connect(backend.socket()).unwrap();
+    // GET_CONFIG without the CONFIG protocol feature (the rng has none).
+    conn.send(vu_protocol::FrontendReq::GetConfig, &[0u8; 16], &[], false)
+        .unwrap();
+    assert!(conn.wait_closed(std::time::Duration::from_secs(20)));
+    let mut dev = connect(&backend);
+    check_entropy(&mut dev, 32);
+    assert!(backend.is_running());
+    assert!(
+        backend.stderr().contains("closing connection"),
+        "{}",
+        backend.stderr()
+    );
+}

@@ -1,0 +1,92 @@
+//! A vhost-user back-end framework for devices that own their state.
+//!
+//! # Design
+//!
+//! * **Threading.** One thread, one event loop. [`serve`] accepts a
+//!   connection, then waits (through `vu_sys::Poller`: epoll or kqueue) on
+//!   the socket, every queue's kick notifier and the termination signal. A
+//!   request on a queue calls [`Device::process`] with `&mut self`, so a
+//!   device keeps its state in plain fields: no locks, no framework threads.
+//!   Queues of a multi-queue device are served in turn by that loop; a device
+//!   that wants parallelism can hand work to its own threads, but nothing
+//!   here forces it to.
+//! * **Messages.** Every message is parsed and validated by
+//!   `vu_protocol::FrontendMsg::parse` first, then handled by one `match` in
+//!   `session.rs`. Any error (malformed message, message out of order,
+//!   broken descriptor chain, an unmappable region) is logged and closes
+//!   that connection; the device is reset and the next connection is
+//!   accepted. Nothing the front-end sends can make the process panic or exit.
+//! * **Memory.** [`GuestMemory`] holds the regions from `SET_MEM_TABLE`,
+//!   each an mmap of its fd. Ring addresses (front-end user addresses) are
+//!   translated to guest addresses once, at `SET_VRING_ADDR` and again on a
+//!   new memory table; every descriptor buffer is translated and
+//!   bounds-checked before the device sees it, and a buffer that crosses
+//!   from one region into an adjacent one is split. Devices only ever see
+//!   [`Reader`] and [`Writer`], which copy in and out of checked ranges.
+//! * **Virtqueues.** Split rings only. A descriptor chain is walked with a
+//!   bound of the table size (so a loop ends as an error), lengths are summed
+//!   with overflow checks, readable buffers must precede writable ones, and
+//!   an indirect table must be non-empty, a multiple of 16 bytes, inside guest
+//!   memory and not nested. Requests complete in order, one used element each.
+//! * **Not offered:** packed rings, event index, IOMMU, logging/migration,
+//!   inflight tracking, postcopy, in-band notifications, the back-end request
+//!   channel. The front-end is never offered these, so it does not send them;
+//!   if it does, the connection is closed.
+
+mod error;
+mod logger;
+mod memory;
+mod queue;
+mod server;
+mod session;
+
+pub use error::{Error, QueueError};
+pub use logger::init_logging;
+pub use memory::GuestMemory;
+pub use queue::{Reader, Request, Writer};
+pub use server::{error_chain, serve, Listener, ListenerArgs, ServeError};
+
+use vu_protocol::ProtocolFeatures;
+
+/// A virtio device served over vhost-user.
+pub trait Device {
+    /// Number of queues; the front-end may use fewer.
+    fn num_queues(&self) -> u16;
+
+    /// Largest queue size accepted.
+    fn max_queue_size(&self) -> u16 {
+        1024
+    }
+
+    /// Device feature bits. `VIRTIO_F_VERSION_1`, `RING_INDIRECT_DESC` and
+    /// `VHOST_USER_F_PROTOCOL_FEATURES` are added by the framework.
+    fn features(&self) -> u64;
+
+    /// Protocol features besides `MQ` and `REPLY_ACK`, which are always
+    /// offered; a device with a configuration space returns `CONFIG`.
+    fn protocol_features(&self) -> ProtocolFeatures {
+        ProtocolFeatures::empty()
+    }
+
+    /// Called when the front-end acknowledges features (all bits, including
+    /// the framework's).
+    fn set_features(&mut self, _features: u64) {}
+
+    /// Reads the configuration space at `offset` into `buf`; `false` if the
+    /// range is not readable.
+    fn read_config(&self, _offset: u32, _buf: &mut [u8]) -> bool {
+        false
+    }
+
+    /// Writes the configuration space; `false` refuses the write.
+    fn write_config(&mut self, _offset: u32, _data: &[u8]) -> bool {
+        false
+    }
+
+    /// Handles one request taken from queue `queue`. The bytes written
+    /// through `request.writer` become the used length.
+    fn process(&mut self, queue: u16, request: &mut Request<'_>);
+
+    /// Returns to the state of a fresh connection (the front-end left).
+    fn reset(&mut self) {}
+}

@@ -1,0 +1,546 @@
+//! Split virtqueues: ring state, bounded descriptor-chain walking, and the
+//! [`Reader`]/[`Writer`] a device uses to reach a request's buffers.
+
+use crate::memory::{GuestMemory, Piece};
+use crate::QueueError;
+use std::sync::atomic::{fence, Ordering};
+use vu_protocol::virtio::split::{
+    self, Descriptor, UsedElem, DESC_SIZE, RING_ENTRIES_OFFSET, RING_IDX_OFFSET,
+};
+use vu_sys::{NotifyReceiver, NotifySender};
+
+/// Guest addresses of a ring's three parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RingAddrs {
+    pub(crate) desc: u64,
+    pub(crate) avail: u64,
+    pub(crate) used: u64,
+}
+
+/// Front-end user addresses of a ring, kept to re-translate on a new table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UserAddrs {
+    pub(crate) desc: u64,
+    pub(crate) avail: u64,
+    pub(crate) used: u64,
+}
+
+/// One queue's state on the back-end side.
+#[derive(Debug, Default)]
+pub(crate) struct Vring {
+    pub(crate) size: u16,
+    pub(crate) user: Option<UserAddrs>,
+    pub(crate) addrs: Option<RingAddrs>,
+    pub(crate) last_avail: u16,
+    pub(crate) used_idx: u16,
+    pub(crate) kick: Option<NotifyReceiver>,
+    pub(crate) call: Option<NotifySender>,
+    pub(crate) err: Option<NotifySender>,
+    pub(crate) enabled: bool,
+}
+
+impl Vring {
+    /// Translates and checks the ring addresses against `mem`.
+    pub(crate) fn translate(&mut self, mem: &GuestMemory) -> bool {
+        let Some(u) = self.user else { return true };
+        let n = self.size;
+        let t = |uva, len| mem.user_to_guest(uva, len);
+        match (
+            t(u.desc, split::desc_table_size(n)),
+            t(u.avail, split::avail_ring_size(n)),
+            t(u.used, split::used_ring_size(n)),
+        ) {
+            (Some(desc), Some(avail), Some(used)) => {
+                self.addrs = Some(RingAddrs { desc, avail, used });
+                true
+            }
+            _ => {
+                self.addrs = None;
+                false
+            }
+        }
+    }
+
+    /// Whether requests can be taken from the ring.
+    pub(crate) fn ready(&self) -> bool {
+        self.enabled && self.kick.is_some() && self.addrs.is_some() && self.size > 0
+    }
+}
+
+/// Reusable buffers for walking chains (no allocation per request).
+#[derive(Debug, Default)]
+pub(crate) struct ChainBuf {
+    readable: Vec<Piece>,
+    writable: Vec<Piece>,
+}
+
+/// Walks the chain starting at `head`, checking every bound, and fills
+/// `buf` with the translated readable and writable pieces.
+fn walk_chain(
+    mem: &GuestMemory,
+    ring: RingAddrs,
+    size: u16,
+    head: u16,
+    buf: &mut ChainBuf,
+) -> Result<(), QueueError> {
+    buf.readable.clear();
+    buf.writable.clear();
+    let mut table = ring.desc;
+    let mut table_len = u32::from(size);
+    let mut index = head;
+    let mut in_indirect = false;
+    let mut seen = 0u32;
+    let mut total: u32 = 0;
+    let mut writing = false;
+    loop {
+        seen += 1;
+        if seen > table_len {
+            return Err(QueueError::ChainLoop);
+        }
+        let at = table + DESC_SIZE * u64::from(index);
+        let mut raw = [0u8; 16];
+        mem.read(at, &mut raw)
+            .ok_or(QueueError::BufferOutsideMemory {
+                addr: at,
+                len: DESC_SIZE,
+            })?;
+        let d = Descriptor::from_le_bytes(raw);
+        if d.is_indirect() {
+            if in_indirect {
+                return Err(QueueError::NestedIndirect);
+            }
+            if d.has_next() {
+                return Err(QueueError::IndirectWithNext);
+            }
+            if d.len == 0 || d.len % DESC_SIZE as u32 != 0 {
+                return Err(QueueError::BadIndirectLength(d.len));
+            }
+            if !mem.contains(d.addr, u64::from(d.len)) {
+                return Err(QueueError::BufferOutsideMemory {
+                    addr: d.addr,
+                    len: u64::from(d.len),
+                });
+            }
+            in_indirect = true;
+            table = d.addr;
+            table_len = d.len / DESC_SIZE as u32;
+            index = 0;
+            seen = 0;
+            continue;
+        }
+        total = total.checked_add(d.len).ok_or(QueueError::LengthOverflow)?;
+        let out = if d.is_write_only() {
+            writing = true;
+            &mut buf.writable
+        } else if writing {
+            return Err(QueueError::ReadableAfterWritable);
+        } else {
+            &mut buf.readable
+        };
+        if !mem.translate(d.addr, u64::from(d.len), out) {
+            return Err(QueueError::BufferOutsideMemory {
+                addr: d.addr,
+                len: u64::from(d.len),
+            });
+        }
+        if !d.has_next() {
+            return Ok(());
+        }
+        if u32::from(d.next) >= table_len {
+            return Err(QueueError::NextOutOfRange(d.next));
+        }
+        index = d.next;
+    }
+}
+
+/// Takes every available request from `ring`, hands each to `handle`, and
+/// publishes the used elements. Returns how many were completed.
+pub(crate) fn drain_ring(
+    mem: &GuestMemory,
+    vring: &mut Vring,
+    buf: &mut ChainBuf,
+    mut handle: impl FnMut(&mut Request<'_>),
+) -> Result<u32, QueueError> {
+    let (Some(ring), size) = (vring.addrs, vring.size) else {
+        return Ok(0);
+    };
+    let mut done = 0;
+    loop {
+        let avail_idx = mem
+            .read_u16(ring.avail + RING_IDX_OFFSET)
+            .ok_or(QueueError::RingOutsideMemory)?;
+        // Read the ring entries only after seeing the index that covers them.
+        fence(Ordering::Acquire);
+        let pending = avail_idx.wrapping_sub(vring.last_avail);
+        if pending == 0 {
+            return Ok(done);
+        }
+        if pending > size {
+            return Err(QueueError::AvailIndexJump(pending));
+        }
+        while vring.last_avail != avail_idx {
+            let slot = u64::from(vring.last_avail % size);
+            let head = mem
+                .read_u16(ring.avail + RING_ENTRIES_OFFSET + 2 * slot)
+                .ok_or(QueueError::RingOutsideMemory)?;
+            if head >= size {
+                return Err(QueueError::HeadOutOfRange(head));
+            }
+            walk_chain(mem, ring, size, head, buf)?;
+            let mut req = Request {
+                reader: Reader {
+                    mem,
+                    pieces: &buf.readable,
+                    piece: 0,
+                    at: 0,
+                },
+                writer: Writer {
+                    mem,
+                    pieces: &buf.writable,
+                    piece: 0,
+                    at: 0,
+                    written: 0,
+                },
+            };
+            handle(&mut req);
+            let elem = UsedElem {
+                id: u32::from(head),
+                len: req.writer.written as u32,
+            };
+            let uslot = u64::from(vring.used_idx % size);
+            mem.write(
+                ring.used + RING_ENTRIES_OFFSET + split::USED_ELEM_SIZE * uslot,
+                &elem.to_le_bytes(),
+            )
+            .ok_or(QueueError::RingOutsideMemory)?;
+            // The element must be visible before the index that publishes it.
+            fence(Ordering::Release);
+            vring.used_idx = vring.used_idx.wrapping_add(1);
+            mem.write_u16(ring.used + RING_IDX_OFFSET, vring.used_idx)
+                .ok_or(QueueError::RingOutsideMemory)?;
+            vring.last_avail = vring.last_avail.wrapping_add(1);
+            done += 1;
+        }
+    }
+}
+
+/// A request's buffers: what the driver gave to read and room to write.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub reader: Reader<'a>,
+    pub writer: Writer<'a>,
+}
+
+/// Sequential reads over the device-readable buffers of a chain.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    mem: &'a GuestMemory,
+    pieces: &'a [Piece],
+    piece: usize,
+    at: u64,
+}
+
+impl Reader<'_> {
+    /// Bytes left to read.
+    pub fn remaining(&self) -> usize {
+        let rest: u64 = self.pieces.iter().skip(self.piece).map(|p| p.len).sum();
+        (rest - self.at) as usize
+    }
+
+    /// Copies up to `buf.len()` bytes; returns how many.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let mut n = 0;
+        while n < buf.len() {
+            let Some(p) = self.pieces.get(self.piece) else {
+                break;
+            };
+            let take = ((p.len - self.at) as usize).min(buf.len() - n);
+            if self
+                .mem
+                .piece_read(p, self.at, &mut buf[n..n + take])
+                .is_none()
+            {
+                break;
+            }
+            n += take;
+            self.at += take as u64;
+            if self.at == p.len {
+                self.piece += 1;
+                self.at = 0;
+            }
+        }
+        n
+    }
+
+    /// Fills `buf` completely, or returns `false` (and consumes what was
+    /// there) if the chain is too short.
+    pub fn read_exact(&mut self, buf: &mut [u8]) -> bool {
+        self.read(buf) == buf.len()
+    }
+}
+
+/// Sequential writes over the device-writable buffers of a chain.
+#[derive(Debug)]
+pub struct Writer<'a> {
+    mem: &'a GuestMemory,
+    pieces: &'a [Piece],
+    piece: usize,
+    at: u64,
+    written: usize,
+}
+
+impl Writer<'_> {
+    /// Room left.
+    pub fn remaining(&self) -> usize {
+        let rest: u64 = self.pieces.iter().skip(self.piece).map(|p| p.len).sum();
+        (rest - self.at) as usize
+    }
+
+    /// Bytes written so far (the used length reported to the driver).
+    pub fn written(&self) -> usize {
+        self.written
+    }
+
+    /// Copies up to `data.len()` bytes; returns how many.
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        let mut n = 0;
+        while n < data.len() {
+            let Some(p) = self.pieces.get(self.piece) else {
+                break;
+            };
+            let take = ((p.len - self.at) as usize).min(data.len() - n);
+            if self
+                .mem
+                .piece_write(p, self.at, &data[n..n + take])
+                .is_none()
+            {
+                break;
+            }
+            n += take;
+            self.at += take as u64;
+            if self.at == p.len {
+                self.piece += 1;
+                self.at = 0;
+            }
+        }
+        self.written += n;
+        n
+    }
+
+    /// Writes all of `data`, or returns `false` if there is not enough room.
+    pub fn write_all(&mut self, data: &[u8]) -> bool {
+        self.write(data) == data.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vu_protocol::msg::MemoryRegion;
+    use vu_protocol::virtio::split::{
+        VRING_DESC_F_INDIRECT as IND, VRING_DESC_F_NEXT as NEXT, VRING_DESC_F_WRITE as W,
+    };
+    use vu_sys::SharedMemory;
+
+    const BASE: u64 = 0x1_0000;
+    const RSIZE: u64 = 0x4000;
+    const RING: RingAddrs = RingAddrs {
+        desc: BASE,
+        avail: BASE + 0x400,
+        used: BASE + 0x800,
+    };
+    const SIZE: u16 = 16;
+
+    /// Two adjacent 16 KiB regions at BASE; the same memory seen from both
+    /// sides (the shm handles write, `GuestMemory` walks).
+    fn memory() -> (Vec<SharedMemory>, GuestMemory) {
+        let shms: Vec<SharedMemory> = (0..2).map(|_| SharedMemory::new(RSIZE).unwrap()).collect();
+        let regions: Vec<MemoryRegion> = (0..2u64)
+            .map(|i| MemoryRegion {
+                guest_phys_addr: BASE + i * RSIZE,
+                memory_size: RSIZE,
+                user_addr: 0x7000_0000 + i * RSIZE,
+                mmap_offset: 0,
+            })
+            .collect();
+        let fds = shms
+            .iter()
+            .map(|s| s.fd().try_clone_to_owned().unwrap())
+            .collect();
+        let mem = GuestMemory::map(&regions, fds).unwrap();
+        (shms, mem)
+    }
+
+    fn put(mem: &GuestMemory, index: u16, addr: u64, len: u32, flags: u16, next: u16) {
+        let d = Descriptor {
+            addr,
+            len,
+            flags,
+            next,
+        };
+        mem.write(RING.desc + 16 * u64::from(index), &d.to_le_bytes())
+            .unwrap();
+    }
+
+    fn walk(mem: &GuestMemory, head: u16) -> Result<ChainBuf, QueueError> {
+        let mut buf = ChainBuf::default();
+        walk_chain(mem, RING, SIZE, head, &mut buf).map(|()| buf)
+    }
+
+    #[test]
+    fn chain_is_split_at_a_region_boundary_and_read_back() {
+        let (_shm, mem) = memory();
+        let boundary = BASE + RSIZE;
+        // `write` is single-region: place the bytes in two pieces.
+        mem.write(boundary - 4, b"abcd").unwrap();
+        mem.write(boundary, b"efgh").unwrap();
+        put(&mem, 0, boundary - 4, 8, NEXT, 1);
+        put(&mem, 1, BASE + 0x2000, 4, W, 0);
+        let buf = walk(&mem, 0).unwrap();
+        assert_eq!(buf.readable.len(), 2, "split into two pieces");
+        let mut req = Request {
+            reader: Reader {
+                mem: &mem,
+                pieces: &buf.readable,
+                piece: 0,
+                at: 0,
+            },
+            writer: Writer {
+                mem: &mem,
+                pieces: &buf.writable,
+                piece: 0,
+                at: 0,
+                written: 0,
+            },
+        };
+        assert_eq!(req.reader.remaining(), 8);
+        let mut got = [0u8; 8];
+        assert!(req.reader.read_exact(&mut got));
+        assert_eq!(&got, b"abcdefgh");
+        assert!(!req.writer.write_all(b"12345"), "only 4 bytes of room");
+        assert_eq!(req.writer.written(), 4);
+    }
+
+    #[test]
+    fn hostile_chains_are_refused() {
+        let (_shm, mem) = memory();
+        let end = BASE + 2 * RSIZE;
+        put(&mem, 0, BASE, 4, NEXT, 1);
+        put(&mem, 1, BASE, 4, NEXT, 0);
+        assert!(matches!(walk(&mem, 0), Err(QueueError::ChainLoop)));
+        put(&mem, 0, BASE, 4, NEXT, 0);
+        assert!(
+            matches!(walk(&mem, 0), Err(QueueError::ChainLoop)),
+            "self loop"
+        );
+        put(&mem, 0, end - 2, 4, 0, 0);
+        assert!(matches!(
+            walk(&mem, 0),
+            Err(QueueError::BufferOutsideMemory { .. })
+        ));
+        put(&mem, 0, u64::MAX - 1, 4, 0, 0);
+        assert!(matches!(
+            walk(&mem, 0),
+            Err(QueueError::BufferOutsideMemory { .. })
+        ));
+        put(&mem, 0, BASE, 4, NEXT, SIZE);
+        assert!(matches!(walk(&mem, 0), Err(QueueError::NextOutOfRange(16))));
+        put(&mem, 0, BASE, 4, W | NEXT, 1);
+        put(&mem, 1, BASE, 4, 0, 0);
+        assert!(matches!(
+            walk(&mem, 0),
+            Err(QueueError::ReadableAfterWritable)
+        ));
+        put(&mem, 0, BASE + 0x3000, 24, IND, 0);
+        assert!(matches!(
+            walk(&mem, 0),
+            Err(QueueError::BadIndirectLength(24))
+        ));
+        put(&mem, 0, BASE + 0x3000, 16, IND | NEXT, 1);
+        assert!(matches!(walk(&mem, 0), Err(QueueError::IndirectWithNext)));
+        put(&mem, 0, end - 16, 32, IND, 0);
+        assert!(matches!(
+            walk(&mem, 0),
+            Err(QueueError::BufferOutsideMemory { .. })
+        ));
+        // An indirect table whose entries loop.
+        let t = BASE + 0x3000;
+        mem.write(
+            t,
+            &Descriptor {
+                addr: BASE,
+                len: 1,
+                flags: NEXT,
+                next: 1,
+            }
+            .to_le_bytes(),
+        )
+        .unwrap();
+        mem.write(
+            t + 16,
+            &Descriptor {
+                addr: BASE,
+                len: 1,
+                flags: NEXT,
+                next: 0,
+            }
+            .to_le_bytes(),
+        )
+        .unwrap();
+        put(&mem, 0, t, 32, IND, 0);
+        assert!(matches!(walk(&mem, 0), Err(QueueError::ChainLoop)));
+        mem.write(
+            t,
+            &Descriptor {
+                addr: t,
+                len: 16,
+                flags: IND,
+                next: 0,
+            }
+            .to_le_bytes(),
+        )
+        .unwrap();
+        assert!(matches!(walk(&mem, 0), Err(QueueError::NestedIndirect)));
+    }
+
+    #[test]
+    fn drain_serves_in_order_and_refuses_index_jumps() {
+        let (_shm, mem) = memory();
+        let mut v = Vring {
+            size: SIZE,
+            addrs: Some(RING),
+            enabled: true,
+            ..Vring::default()
+        };
+        let mut buf = ChainBuf::default();
+        for i in 0..3u16 {
+            put(&mem, i, BASE + 0x2000 + 64 * u64::from(i), 8, W, 0);
+            mem.write(RING.avail + 4 + 2 * u64::from(i), &i.to_le_bytes())
+                .unwrap();
+        }
+        mem.write_u16(RING.avail + 2, 3).unwrap();
+        let mut seen = Vec::new();
+        let n = drain_ring(&mem, &mut v, &mut buf, |r| {
+            seen.push(r.writer.remaining());
+            r.writer.write(&[1, 2, 3]);
+        })
+        .unwrap();
+        assert_eq!((n, seen.len()), (3, 3));
+        assert_eq!(mem.read_u16(RING.used + 2), Some(3));
+        let mut e = [0u8; 8];
+        mem.read(RING.used + 4 + 8 * 2, &mut e).unwrap();
+        assert_eq!(UsedElem::from_le_bytes(e), UsedElem { id: 2, len: 3 });
+        mem.write_u16(RING.avail + 2, 3 + SIZE + 1).unwrap();
+        assert!(matches!(
+            drain_ring(&mem, &mut v, &mut buf, |_| {}),
+            Err(QueueError::AvailIndexJump(17))
+        ));
+        mem.write_u16(RING.avail + 2, 4).unwrap();
+        mem.write(RING.avail + 4 + 2 * 3, &SIZE.to_le_bytes())
+            .unwrap();
+        assert!(matches!(
+            drain_ring(&mem, &mut v, &mut buf, |_| {}),
+            Err(QueueError::HeadOutOfRange(16))
+        ));
+    }
+}

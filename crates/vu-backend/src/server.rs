@@ -1,0 +1,193 @@
+//! Where connections come from (`--socket-path` or `--fd`), and the accept
+//! loop that serves them one after another.
+
+use crate::session::{End, Session};
+use crate::Device;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use vu_sys::{Poller, TerminationSignal};
+
+/// The socket options every back-end program takes (QEMU's back-end
+/// program conventions).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListenerArgs {
+    /// Path of the vhost-user Unix socket to listen on
+    #[arg(long, value_name = "PATH", conflicts_with = "fd", required_unless_present_any = ["print_capabilities", "fd"])]
+    pub socket_path: Option<PathBuf>,
+
+    /// Inherited vhost-user socket: a listening socket (connections are
+    /// accepted one after another) or a connected one (served once)
+    #[arg(long, value_name = "FDNUM")]
+    pub fd: Option<i32>,
+
+    /// Print the back-end capabilities as JSON and exit
+    #[arg(long)]
+    pub print_capabilities: bool,
+}
+
+/// Where front-ends connect.
+#[derive(Debug)]
+pub enum Listener {
+    /// Accept connections, one at a time, until terminated.
+    Listen(UnixListener),
+    /// Serve this one connection, then return.
+    Connected(UnixStream),
+}
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    #[error("cannot listen on {path}")]
+    Bind {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("--fd {fd} is not a usable socket")]
+    Fd {
+        fd: i32,
+        #[source]
+        source: io::Error,
+    },
+    #[error("neither --socket-path nor --fd was given")]
+    NoSocket,
+    #[error("cannot install signal handlers")]
+    Signals(#[source] io::Error),
+    #[error("event loop failed")]
+    Poll(#[source] io::Error),
+    #[error("cannot accept a connection")]
+    Accept(#[source] io::Error),
+    #[error("the connection failed")]
+    Connection(#[source] crate::Error),
+}
+
+impl Listener {
+    /// Binds `path`, replacing a stale socket file left by an earlier run
+    /// (any other kind of file is left alone and the bind fails).
+    pub fn bind(path: &std::path::Path) -> Result<Self, ServeError> {
+        use std::os::unix::fs::FileTypeExt;
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+            let _ = std::fs::remove_file(path);
+        }
+        UnixListener::bind(path)
+            .map(Self::Listen)
+            .map_err(|source| ServeError::Bind {
+                path: path.to_owned(),
+                source,
+            })
+    }
+
+    /// Adopts a socket fd: listening if it has no peer, connected otherwise.
+    pub fn from_fd(fd: OwnedFd) -> io::Result<Self> {
+        if vu_sys::is_connected_socket(fd.as_fd())? {
+            Ok(Self::Connected(UnixStream::from(fd)))
+        } else {
+            Ok(Self::Listen(UnixListener::from(fd)))
+        }
+    }
+
+    /// Opens what `args` names.
+    pub fn from_args(args: &ListenerArgs) -> Result<Self, ServeError> {
+        match (&args.socket_path, args.fd) {
+            (Some(p), _) => Self::bind(p),
+            (None, Some(fd)) => {
+                let owned = vu_sys::take_inherited_socket(fd)
+                    .map_err(|source| ServeError::Fd { fd, source })?;
+                Self::from_fd(owned).map_err(|source| ServeError::Fd { fd, source })
+            }
+            (None, None) => Err(ServeError::NoSocket),
+        }
+    }
+}
+
+/// Serves front-ends with `device` until SIGTERM/SIGINT (then `Ok`), or, for
+/// a connected `--fd`, until that connection ends. A connection that fails
+/// is logged and closed, the device is reset, and the next one is accepted.
+pub fn serve<D: Device>(device: &mut D, listener: Listener) -> Result<(), ServeError> {
+    let term = TerminationSignal::install().map_err(ServeError::Signals)?;
+    match listener {
+        Listener::Connected(stream) => {
+            let end = serve_one(device, stream, &term);
+            device.reset();
+            end.map(|_| ()).map_err(ServeError::Connection)
+        }
+        Listener::Listen(listener) => accept_loop(device, &listener, &term),
+    }
+}
+
+fn serve_one<D: Device>(
+    device: &mut D,
+    stream: UnixStream,
+    term: &TerminationSignal,
+) -> Result<End, crate::Error> {
+    // BSDs pass O_NONBLOCK from the listener to accepted sockets.
+    stream.set_nonblocking(false).map_err(crate::Error::Io)?;
+    Session::new(device, stream, term)
+        .map_err(crate::Error::Io)?
+        .run()
+}
+
+fn accept_loop<D: Device>(
+    device: &mut D,
+    listener: &UnixListener,
+    term: &TerminationSignal,
+) -> Result<(), ServeError> {
+    const KEY_LISTEN: usize = 0;
+    const KEY_TERM: usize = 1;
+    listener.set_nonblocking(true).map_err(ServeError::Accept)?;
+    let mut poller = Poller::new().map_err(ServeError::Poll)?;
+    poller
+        .add(listener.as_fd(), KEY_LISTEN)
+        .map_err(ServeError::Poll)?;
+    poller.add(term.fd(), KEY_TERM).map_err(ServeError::Poll)?;
+    let mut ready = Vec::new();
+    loop {
+        ready.clear();
+        poller.wait(&mut ready, None).map_err(ServeError::Poll)?;
+        if term.requested() || ready.contains(&KEY_TERM) {
+            log::info!("terminating on signal");
+            return Ok(());
+        }
+        if !ready.contains(&KEY_LISTEN) {
+            continue;
+        }
+        let stream = match listener.accept() {
+            Ok((s, _)) => s,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
+            Err(e) => return Err(ServeError::Accept(e)),
+        };
+        log::info!("front-end connected");
+        let end = serve_one(device, stream, term);
+        device.reset();
+        match end {
+            Ok(End::Disconnected) => log::info!("front-end disconnected"),
+            Ok(End::Terminated) => {
+                log::info!("terminating on signal");
+                return Ok(());
+            }
+            Err(e) => log::error!("closing connection: {}", error_chain(&e)),
+        }
+    }
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,448 @@
+//! One front-end connection: receiving messages, the dispatch `match`, and
+//! serving the queues when their kick fds fire.
+
+use crate::memory::GuestMemory;
+use crate::queue::{drain_ring, ChainBuf, UserAddrs, Vring};
+use crate::{Device, Error};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use vu_protocol::msg::{ConfigHeader, VringState, U64};
+use vu_protocol::virtio::features as vf;
+use vu_protocol::{
+    FrontendMsg, FrontendReq, Header, Limits, Pod, ProtocolFeatures, HEADER_SIZE,
+    VHOST_USER_F_PROTOCOL_FEATURES,
+};
+use vu_sys::{NotifyReceiver, NotifySender, Poller, TerminationSignal};
+
+const KEY_SOCKET: usize = 0;
+const KEY_TERM: usize = 1;
+const KEY_QUEUE0: usize = 2;
+
+/// Protocol features the framework implements itself.
+const BASE_PROTOCOL_FEATURES: ProtocolFeatures =
+    ProtocolFeatures::MQ.union(ProtocolFeatures::REPLY_ACK);
+/// Virtio features the framework implements itself.
+const BASE_FEATURES: u64 = vf::VERSION_1 | vf::RING_INDIRECT_DESC | VHOST_USER_F_PROTOCOL_FEATURES;
+
+/// How a connection ended without error.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    /// The front-end closed the connection.
+    Disconnected,
+    /// SIGTERM or SIGINT arrived.
+    Terminated,
+}
+
+/// A received, not yet parsed message.
+struct Raw {
+    header: Header,
+    payload: Vec<u8>,
+    fds: Vec<OwnedFd>,
+}
+
+pub(crate) struct Session<'d, D: Device> {
+    device: &'d mut D,
+    stream: UnixStream,
+    poller: Poller,
+    term: &'d TerminationSignal,
+    mem: Option<GuestMemory>,
+    vrings: Vec<Vring>,
+    limits: Limits,
+    acked_features: u64,
+    chain: ChainBuf,
+}
+
+impl<'d, D: Device> Session<'d, D> {
+    pub(crate) fn new(
+        device: &'d mut D,
+        stream: UnixStream,
+        term: &'d TerminationSignal,
+    ) -> io::Result<Self> {
+        let poller = Poller::new()?;
+        poller.add(stream.as_fd(), KEY_SOCKET)?;
+        poller.add(term.fd(), KEY_TERM)?;
+        let n = device.num_queues();
+        Ok(Self {
+            device,
+            stream,
+            poller,
+            term,
+            mem: None,
+            vrings: (0..n).map(|_| Vring::default()).collect(),
+            limits: Limits::new(u32::from(n)),
+            acked_features: 0,
+            chain: ChainBuf::default(),
+        })
+    }
+
+    /// Serves the connection until it closes, fails, or a signal arrives.
+    pub(crate) fn run(mut self) -> Result<End, Error> {
+        let result = self.event_loop();
+        // Deregister kick fds before they are closed with the session.
+        for v in &self.vrings {
+            if let Some(k) = &v.kick {
+                let _ = self.poller.remove(k.as_fd());
+            }
+        }
+        result
+    }
+
+    fn event_loop(&mut self) -> Result<End, Error> {
+        let mut ready = Vec::new();
+        loop {
+            ready.clear();
+            self.poller.wait(&mut ready, None).map_err(Error::Io)?;
+            if self.term.requested() {
+                return Ok(End::Terminated);
+            }
+            for &key in &ready {
+                match key {
+                    KEY_SOCKET => {
+                        if let Some(end) = self.handle_message()? {
+                            return Ok(end);
+                        }
+                    }
+                    KEY_TERM => return Ok(End::Terminated),
+                    k => {
+                        let q = (k - KEY_QUEUE0) as u16;
+                        let kicked = match self
+                            .vrings
+                            .get(usize::from(q))
+                            .and_then(|v| v.kick.as_ref())
+                        {
+                            Some(kick) => {
+                                kick.consume().map_err(|e| Error::Notifier(q.into(), e))?
+                            }
+                            None => false,
+                        };
+                        if kicked {
+                            self.process_queue(q)?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads exactly `buf.len()` bytes, collecting any fds; `Ok(false)` on
+    /// a clean end of stream before the first byte.
+    fn recv_exact(&mut self, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> Result<Option<End>, Error> {
+        let mut got = 0;
+        while got < buf.len() {
+            let r = match vu_sys::recv_with_fds(self.stream.as_fd(), &mut buf[got..]) {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    if self.term.requested() {
+                        return Ok(Some(End::Terminated));
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset && got == 0 => {
+                    return Ok(Some(End::Disconnected))
+                }
+                Err(e) => return Err(Error::Io(e)),
+            };
+            if r.fds_truncated {
+                return Err(Error::TooManyFds);
+            }
+            fds.extend(r.fds);
+            if fds.len() > vu_sys::MAX_RECV_FDS {
+                return Err(Error::TooManyFds);
+            }
+            if r.len == 0 {
+                return if got == 0 {
+                    Ok(Some(End::Disconnected))
+                } else {
+                    Err(Error::TruncatedMessage)
+                };
+            }
+            got += r.len;
+        }
+        Ok(None)
+    }
+
+    fn receive(&mut self) -> Result<Result<Raw, End>, Error> {
+        let mut fds = Vec::new();
+        let mut hbuf = [0u8; HEADER_SIZE];
+        if let Some(end) = self.recv_exact(&mut hbuf, &mut fds)? {
+            return Ok(Err(end));
+        }
+        let header = Header::read_from(&hbuf).unwrap_or_default();
+        // Refuse bad versions and oversize payloads before reading them.
+        header.validate()?;
+        let mut payload = vec![0u8; header.size as usize];
+        if let Some(end) = self.recv_exact(&mut payload, &mut fds)? {
+            return match end {
+                End::Disconnected => Err(Error::TruncatedMessage),
+                End::Terminated => Ok(Err(end)),
+            };
+        }
+        Ok(Ok(Raw {
+            header,
+            payload,
+            fds,
+        }))
+    }
+
+    fn send(&mut self, header: Header, body: &[u8]) -> Result<(), Error> {
+        let mut out = Vec::with_capacity(HEADER_SIZE + body.len());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(body);
+        vu_sys::send_with_fds(self.stream.as_fd(), &out, &[]).map_err(Error::Io)?;
+        Ok(())
+    }
+
+    fn reply_u64(&mut self, req: &Header, value: u64) -> Result<(), Error> {
+        self.send(req.reply(8), U64 { value }.as_bytes())
+    }
+
+    fn offered_features(&self) -> u64 {
+        self.device.features() | BASE_FEATURES
+    }
+
+    fn offered_protocol_features(&self) -> ProtocolFeatures {
+        self.device.protocol_features() | BASE_PROTOCOL_FEATURES
+    }
+
+    fn protocol_features_negotiated(&self) -> bool {
+        self.acked_features & VHOST_USER_F_PROTOCOL_FEATURES != 0
+    }
+
+    fn vring(&mut self, index: u32) -> &mut Vring {
+        // Indexes were checked against the queue count by the parser.
+        &mut self.vrings[index as usize]
+    }
+
+    /// Receives one message and acts on it; `Some` when the connection ends.
+    fn handle_message(&mut self) -> Result<Option<End>, Error> {
+        let raw = match self.receive()? {
+            Ok(raw) => raw,
+            Err(end) => return Ok(Some(end)),
+        };
+        let hdr = raw.header;
+        let msg = FrontendMsg::parse(&hdr, &raw.payload, raw.fds.len(), &self.limits)?;
+        log::debug!("{msg:?}");
+        let mut fds = raw.fds.into_iter();
+        // Whether the reply-ack below is owed (requests with their own reply
+        // never get one).
+        let mut ack = true;
+        match msg {
+            FrontendMsg::GetFeatures => {
+                ack = false;
+                let f = self.offered_features();
+                self.reply_u64(&hdr, f)?;
+            }
+            FrontendMsg::SetFeatures(f) => {
+                let extra = f & !self.offered_features();
+                if extra != 0 {
+                    return Err(Error::FeaturesNotOffered(extra));
+                }
+                self.acked_features = f;
+                self.device.set_features(f);
+                // Without protocol features, rings start enabled.
+                let enabled = !self.protocol_features_negotiated();
+                for v in &mut self.vrings {
+                    v.enabled |= enabled;
+                }
+            }
+            FrontendMsg::SetOwner => {}
+            FrontendMsg::ResetOwner => {
+                for v in &mut self.vrings {
+                    v.enabled = false;
+                }
+            }
+            FrontendMsg::GetProtocolFeatures => {
+                ack = false;
+                let f = self.offered_protocol_features();
+                self.reply_u64(&hdr, f.bits())?;
+            }
+            FrontendMsg::SetProtocolFeatures(f) => {
+                let extra = f & !self.offered_protocol_features().bits();
+                if extra != 0 {
+                    return Err(Error::ProtocolFeaturesNotOffered(extra));
+                }
+                self.limits.protocol_features = ProtocolFeatures(f);
+            }
+            FrontendMsg::GetQueueNum => {
+                ack = false;
+                let n = self.device.num_queues();
+                self.reply_u64(&hdr, n.into())?;
+            }
+            FrontendMsg::SetMemTable(regions) => {
+                let mem = GuestMemory::map(&regions, fds.by_ref().collect())?;
+                for (i, v) in self.vrings.iter_mut().enumerate() {
+                    if !v.translate(&mem) {
+                        return Err(Error::RingAddress(i as u32));
+                    }
+                }
+                // The old mappings are unmapped here.
+                self.mem = Some(mem);
+            }
+            FrontendMsg::SetVringNum(s) => {
+                let max = self.device.max_queue_size();
+                if s.num > u32::from(max) {
+                    return Err(Error::QueueTooLarge {
+                        queue: s.index,
+                        size: s.num,
+                        max,
+                    });
+                }
+                let v = &mut self.vrings[s.index as usize];
+                v.size = s.num as u16;
+                // Ring addresses were checked against the old size.
+                if let Some(mem) = &self.mem {
+                    if !v.translate(mem) {
+                        return Err(Error::RingAddress(s.index));
+                    }
+                }
+            }
+            FrontendMsg::SetVringAddr(a) => {
+                let Some(mem) = &self.mem else {
+                    return Err(Error::NoMemoryTable(FrontendReq::SetVringAddr));
+                };
+                let v = &mut self.vrings[a.index as usize];
+                if v.size == 0 {
+                    return Err(Error::NoQueueSize {
+                        req: FrontendReq::SetVringAddr,
+                        queue: a.index,
+                    });
+                }
+                v.user = Some(UserAddrs {
+                    desc: a.desc_user_addr,
+                    avail: a.avail_user_addr,
+                    used: a.used_user_addr,
+                });
+                if !v.translate(mem) {
+                    return Err(Error::RingAddress(a.index));
+                }
+                // Resume where the used ring says the driver was.
+                if let Some(r) = v.addrs {
+                    v.used_idx = mem
+                        .read_u16(r.used + 2)
+                        .ok_or(Error::RingAddress(a.index))?;
+                }
+            }
+            FrontendMsg::SetVringBase(s) => {
+                let v = self.vring(s.index);
+                v.last_avail = s.num as u16;
+                v.used_idx = s.num as u16;
+            }
+            FrontendMsg::GetVringBase(s) => {
+                ack = false;
+                // Stops the ring: no kick is served until a new one is set.
+                if let Some(kick) = self.vrings[s.index as usize].kick.take() {
+                    self.poller.remove(kick.as_fd()).map_err(Error::Io)?;
+                }
+                let v = self.vring(s.index);
+                v.call = None;
+                let body = VringState {
+                    index: s.index,
+                    num: v.last_avail.into(),
+                };
+                self.send(hdr.reply(VringState::SIZE as u32), body.as_bytes())?;
+            }
+            FrontendMsg::SetVringKick(k) => {
+                if self.mem.is_none() {
+                    return Err(Error::NoMemoryTable(FrontendReq::SetVringKick));
+                }
+                let fd = match (k.has_fd, fds.next()) {
+                    (true, Some(fd)) => fd,
+                    _ => return Err(Error::NoKickFd(k.index)),
+                };
+                let kick = NotifyReceiver::from_fd(fd).map_err(|e| Error::Notifier(k.index, e))?;
+                if let Some(old) = self.vrings[k.index as usize].kick.take() {
+                    self.poller.remove(old.as_fd()).map_err(Error::Io)?;
+                }
+                self.poller
+                    .add(kick.as_fd(), KEY_QUEUE0 + k.index as usize)
+                    .map_err(Error::Io)?;
+                self.vring(k.index).kick = Some(kick);
+                // Buffers may already be waiting.
+                self.process_queue(k.index as u16)?;
+            }
+            FrontendMsg::SetVringCall(c) => {
+                let call = if c.has_fd {
+                    fds.next().map(NotifySender::from_fd)
+                } else {
+                    None
+                };
+                self.vring(c.index).call = call;
+            }
+            FrontendMsg::SetVringErr(c) => {
+                let err = if c.has_fd {
+                    fds.next().map(NotifySender::from_fd)
+                } else {
+                    None
+                };
+                self.vring(c.index).err = err;
+            }
+            FrontendMsg::SetVringEnable(s) => {
+                if !self.protocol_features_negotiated() {
+                    return Err(Error::NeedsProtocolFeatures(FrontendReq::SetVringEnable));
+                }
+                self.vring(s.index).enabled = s.num == 1;
+                if s.num == 1 {
+                    self.process_queue(s.index as u16)?;
+                }
+            }
+            FrontendMsg::GetConfig(h) => {
+                ack = false;
+                let mut buf = vec![0u8; h.size as usize];
+                let ok = self.device.read_config(h.offset, &mut buf);
+                let mut body = Vec::with_capacity(ConfigHeader::SIZE + buf.len());
+                // A zero-length payload tells the front-end the read failed.
+                if ok {
+                    body.extend_from_slice(h.as_bytes());
+                    body.extend_from_slice(&buf);
+                }
+                self.send(hdr.reply(body.len() as u32), &body)?;
+            }
+            FrontendMsg::SetConfig(h, data) => {
+                if !self.device.write_config(h.offset, &data) {
+                    return Err(Error::ConfigWriteRefused {
+                        offset: h.offset,
+                        len: h.size,
+                    });
+                }
+            }
+            other => {
+                log::debug!("refusing {other:?}");
+                return Err(FrontendReq::from_code(hdr.request).map_or(
+                    Error::Protocol(vu_protocol::ProtocolError::UnknownRequest(hdr.request)),
+                    Error::Unsupported,
+                ));
+            }
+        }
+        if ack
+            && hdr.need_reply()
+            && self
+                .limits
+                .protocol_features
+                .contains(ProtocolFeatures::REPLY_ACK)
+        {
+            self.reply_u64(&hdr, 0)?;
+        }
+        Ok(None)
+    }
+
+    /// Serves every available request on queue `q` and signals the call fd.
+    fn process_queue(&mut self, q: u16) -> Result<(), Error> {
+        let Some(mem) = &self.mem else { return Ok(()) };
+        let Some(v) = self.vrings.get_mut(usize::from(q)) else {
+            return Ok(());
+        };
+        if !v.ready() {
+            return Ok(());
+        }
+        let device = &mut *self.device;
+        let done = drain_ring(mem, v, &mut self.chain, |req| device.process(q, req))
+            .map_err(|source| Error::Queue { queue: q, source })?;
+        if done > 0 {
+            if let Some(call) = &v.call {
+                call.notify().map_err(|e| Error::Notifier(q.into(), e))?;
+            }
+        }
+        Ok(())
+    }
+}

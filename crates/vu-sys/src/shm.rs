@@ -1,0 +1,244 @@
+//! Shared memory: creating it (front-end) and mapping received fds
+//! (back-end), with bounds-checked copies in and out.
+//!
+//! The other process may write the memory at any time, so no Rust reference
+//! into it is ever handed out: data is copied with raw-pointer operations,
+//! and ring indexes are read and written as single aligned volatile accesses.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::ptr::NonNull;
+
+fn page_size() -> usize {
+    // SAFETY: sysconf with a valid name has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+fn invalid(msg: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// A size or offset that does not fit the type the OS call takes.
+#[derive(Debug)]
+struct OutOfRange {
+    what: &'static str,
+    source: std::num::TryFromIntError,
+}
+
+impl std::fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} out of range", self.what)
+    }
+}
+
+impl std::error::Error for OutOfRange {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn out_of_range(what: &'static str) -> impl FnOnce(std::num::TryFromIntError) -> io::Error {
+    move |source| io::Error::new(io::ErrorKind::InvalidInput, OutOfRange { what, source })
+}
+
+/// A `MAP_SHARED`, read-write mapping of (part of) an fd, unmapped on drop.
+#[derive(Debug)]
+pub struct MmapRegion {
+    /// Start of the whole mapping (page-aligned).
+    base: NonNull<u8>,
+    map_len: usize,
+    /// Offset of byte 0 of the region inside the mapping.
+    start: usize,
+    len: usize,
+}
+
+// SAFETY: the region is plain shared memory with no thread affinity; all
+// access goes through raw copies that take `&self` and are bounds-checked.
+unsafe impl Send for MmapRegion {}
+// SAFETY: as above; concurrent copies are as sound as concurrent access
+// from the peer process, which the design already assumes.
+unsafe impl Sync for MmapRegion {}
+
+impl MmapRegion {
+    /// Maps `len` bytes of `fd` starting at `offset`, which need not be
+    /// page-aligned (the mapping starts at the page below it).
+    pub fn map(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<Self> {
+        let page = page_size() as u64;
+        let aligned = offset - offset % page;
+        let start = offset - aligned;
+        let map_len = start
+            .checked_add(len)
+            .ok_or_else(|| invalid("region length overflows"))?;
+        let map_len = usize::try_from(map_len).map_err(out_of_range("region length"))?;
+        if len == 0 {
+            return Err(invalid("empty region"));
+        }
+        let off = libc::off_t::try_from(aligned).map_err(out_of_range("mmap offset"))?;
+        // SAFETY: a fresh mapping chosen by the kernel (no fixed address), so
+        // no existing memory is affected; failure is checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                off,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = NonNull::new(p.cast::<u8>()).ok_or_else(|| invalid("mmap returned null"))?;
+        Ok(Self {
+            base,
+            map_len,
+            start: start as usize,
+            len: len as usize,
+        })
+    }
+
+    /// Length of the region in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The address of the region in this process (the "user address" a
+    /// front-end reports for it).
+    pub fn addr(&self) -> u64 {
+        self.base.as_ptr() as u64 + self.start as u64
+    }
+
+    /// Pointer to `len` bytes at `offset`, if they lie inside the region.
+    fn ptr(&self, offset: u64, len: usize) -> Option<*mut u8> {
+        let offset = usize::try_from(offset).ok()?;
+        let end = offset.checked_add(len)?;
+        if end > self.len {
+            return None;
+        }
+        // SAFETY: start + offset + len <= map_len, inside the mapping.
+        Some(unsafe { self.base.as_ptr().add(self.start + offset) })
+    }
+
+    /// Whether `len` bytes at `offset` lie inside the region.
+    pub fn contains(&self, offset: u64, len: u64) -> bool {
+        usize::try_from(len)
+            .ok()
+            .and_then(|len| self.ptr(offset, len))
+            .is_some()
+    }
+
+    /// Copies `buf.len()` bytes at `offset` into `buf`.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Option<()> {
+        let p = self.ptr(offset, buf.len())?;
+        // SAFETY: `p..p+len` is inside the live mapping; `buf` is a distinct
+        // Rust buffer, so the ranges cannot overlap.
+        unsafe { std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) };
+        Some(())
+    }
+
+    /// Copies `data` to `offset`.
+    pub fn write(&self, offset: u64, data: &[u8]) -> Option<()> {
+        let p = self.ptr(offset, data.len())?;
+        // SAFETY: as in `read`, with the direction reversed.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
+        Some(())
+    }
+
+    /// Fills `len` bytes at `offset` with `byte`.
+    pub fn fill(&self, offset: u64, len: usize, byte: u8) -> Option<()> {
+        let p = self.ptr(offset, len)?;
+        // SAFETY: `p..p+len` is inside the live mapping.
+        unsafe { std::ptr::write_bytes(p, byte, len) };
+        Some(())
+    }
+
+    /// Reads a little-endian `u16` with one aligned volatile load (ring
+    /// indexes the peer updates concurrently). `None` if out of bounds or
+    /// misaligned.
+    pub fn read_u16_le(&self, offset: u64) -> Option<u16> {
+        let p = self.ptr(offset, 2)?;
+        if (p as usize) % 2 != 0 {
+            return None;
+        }
+        // SAFETY: in bounds and 2-byte aligned.
+        Some(u16::from_le(unsafe { p.cast::<u16>().read_volatile() }))
+    }
+
+    /// Writes a little-endian `u16` with one aligned volatile store.
+    pub fn write_u16_le(&self, offset: u64, v: u16) -> Option<()> {
+        let p = self.ptr(offset, 2)?;
+        if (p as usize) % 2 != 0 {
+            return None;
+        }
+        // SAFETY: in bounds and 2-byte aligned.
+        unsafe { p.cast::<u16>().write_volatile(v.to_le()) };
+        Some(())
+    }
+}
+
+impl Drop for MmapRegion {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`map_len` are exactly what mmap returned, and no
+        // pointer into the mapping outlives `self` (none is handed out).
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.map_len) };
+    }
+}
+
+/// Anonymous shared memory created here, to be sent to a peer: the fd and
+/// this process's mapping of it.
+#[derive(Debug)]
+pub struct SharedMemory {
+    fd: OwnedFd,
+    map: MmapRegion,
+}
+
+impl SharedMemory {
+    /// Creates `size` bytes of zeroed shared memory (memfd on Linux and
+    /// FreeBSD, an unlinked POSIX shared memory object elsewhere).
+    pub fn new(size: u64) -> io::Result<Self> {
+        let fd = crate::os::shm_fd()?;
+        let len = libc::off_t::try_from(size).map_err(out_of_range("shared memory size"))?;
+        // SAFETY: ftruncate on an fd we own, with an integer length.
+        crate::cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) })?;
+        let map = MmapRegion::map(fd.as_fd(), 0, size)?;
+        Ok(Self { fd, map })
+    }
+
+    /// The fd to send to the peer.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// This process's mapping.
+    pub fn region(&self) -> &MmapRegion {
+        &self.map
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_mappings_see_each_other() {
+        let shm = SharedMemory::new(3 * 4096).unwrap();
+        let other = MmapRegion::map(shm.fd(), 4096 + 16, 100).unwrap();
+        assert_eq!(other.len(), 100);
+        shm.region().write(4096 + 16 + 10, b"abc").unwrap();
+        let mut buf = [0; 3];
+        other.read(10, &mut buf).unwrap();
+        assert_eq!(&buf, b"abc");
+        other.write_u16_le(20, 0xbeef).unwrap();
+        assert_eq!(shm.region().read_u16_le(4096 + 16 + 20), Some(0xbeef));
+        assert!(other.read(98, &mut buf).is_none());
+        assert!(other.read(u64::MAX, &mut buf).is_none());
+        assert!(other.read_u16_le(21).is_none());
+        assert!(other.contains(0, 100) && !other.contains(1, 100));
+    }
+}

@@ -1,0 +1,22 @@
+//! Rust on each platform, from outside this host: upstream's tier for each
+//! target (platform-support.md and rustc's own metadata), the Rust each OS
+//! release packages (Debian through apt; FreeBSD, OpenBSD and NetBSD package
+//! indexes; Repology as a cross-check), and the MSRV policy built on them.
+//!
+//! Fetchers are library code tested against local servers; `platforms.rs`
+//! and `msrv.rs` are the subcommands. What they learn is written to
+//! `platforms/rust/status.toml` (see `crate::model::rust_status`).
+
+pub mod debian;
+pub mod freebsd;
+pub mod github;
+pub mod http;
+pub mod msrv;
+pub mod netbsd;
+pub mod openbsd;
+pub mod platform_support;
+pub mod refresh;
+pub mod repology;
+pub mod status;
+pub mod tiers;
+pub mod version;
