@@ -276,14 +276,15 @@ impl Executor<'_> {
     }
 
     fn base_result(&self, cell: &PlannedCell) -> CellResult {
-        let (toolchain, rustc, cargo, linker) = match &cell.state {
+        let (toolchain, rustc, cargo, linker, details) = match &cell.state {
             CellState::Ready(spec) => (
                 Some(spec.toolchain.kind.as_str().to_string()),
                 Some(spec.toolchain.rustc_version.clone()),
                 Some(spec.toolchain.cargo_version.clone()),
                 Some(spec.toolchain.linker.as_str().to_string()),
+                spec.toolchain.details.clone(),
             ),
-            _ => (None, None, None, None),
+            _ => (None, None, None, None, Default::default()),
         };
         CellResult {
             id: cell.id.clone(),
@@ -309,7 +310,7 @@ impl Executor<'_> {
                 rustc,
                 cargo,
                 linker,
-                details: Default::default(),
+                details,
                 reused_from: None,
             },
             other_provenances: Vec::new(),

@@ -7,7 +7,9 @@
 pub mod budget;
 pub mod ci;
 pub mod cmd;
+pub mod debian;
 pub mod doctor;
+pub mod elf;
 pub mod exec;
 pub mod fingerprint;
 pub mod host;
@@ -24,6 +26,7 @@ pub mod progress;
 pub mod render;
 pub mod report;
 pub mod results;
+pub mod setup;
 pub mod test;
 #[doc(hidden)]
 pub mod testing;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{ci, doctor, exit, matrix, msrv, platforms, report, test, vm_images, BadInput};
+use xtask::{ci, doctor, exit, matrix, msrv, platforms, report, setup, test, vm_images, BadInput};
 
 /// Builds and tests a cargo workspace across Linux, FreeBSD, OpenBSD and NetBSD
 /// on many architectures, and reports what it saw.
@@ -19,6 +19,7 @@ enum Command {
     Matrix(Box<matrix::Args>),
     Report(report::Args),
     Doctor(doctor::Args),
+    Setup(setup::Args),
     Test(test::Args),
     Platforms(platforms::Args),
     Msrv(msrv::Args),
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         Command::Matrix(args) => matrix::run(*args),
         Command::Report(args) => report::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Setup(args) => setup::run(args),
         Command::Test(args) => test::run(args),
         Command::Platforms(args) => platforms::run(args),
         Command::Msrv(args) => msrv::run(args),

@@ -65,6 +65,9 @@ pub struct Args {
     /// Where the report goes [default: reports/ for this repository, <target>/matrix/report otherwise].
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Run `cargo xtask setup` first (installs what the lanes need; Debian, as root).
+    #[arg(long)]
+    pub setup: bool,
     /// Also write this run's cells as JUnit XML (one testsuite per cell), for CI test reports.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -166,6 +169,12 @@ pub fn data_dirs(data: Option<&PathBuf>, matrix: Option<&PathBuf>) -> DataDirs {
 }
 
 pub fn run(args: Args) -> Result<u8> {
+    if args.setup {
+        let code = crate::setup::run(crate::setup::Args { dry_run: false, data: args.data.clone() })?;
+        if code != exit::OK {
+            eprintln!("warning: setup is incomplete; cells that need what it would install stay unavailable");
+        }
+    }
     let dirs = data_dirs(args.data.as_ref(), args.matrix.as_ref());
     let model = model::load(&dirs)?;
     let repo = crate::repo_root();
@@ -181,9 +190,16 @@ pub fn run(args: Args) -> Result<u8> {
     if plan.cells.is_empty() {
         return Err(crate::BadInput("the filters select no cell; `cargo xtask matrix --plan` lists them all".into()).into());
     }
+    let hint = setup_hint(&plan);
     if args.plan {
         print!("{}", describe_plan(&plan));
+        if let Some(hint) = hint {
+            eprintln!("{hint}");
+        }
         return Ok(exit::OK);
+    }
+    if let Some(hint) = hint {
+        eprintln!("{hint}");
     }
 
     crate::cmd::install_interrupt_handler()?;
@@ -266,6 +282,22 @@ pub fn run(args: Args) -> Result<u8> {
         exit::FAILURES
     } else {
         exit::OK
+    })
+}
+
+/// One line when cells are unavailable for want of what `cargo xtask setup` installs.
+pub fn setup_hint(plan: &plan::Plan) -> Option<String> {
+    let n = plan
+        .cells
+        .iter()
+        .filter(|c| matches!(&c.state, CellState::Unavailable { enable: Some(e), .. } if crate::setup::is_setup_hint(e)))
+        .count();
+    (n > 0).then(|| {
+        format!(
+            "note: {n} cell{} unavailable until `cargo xtask setup` installs what {} (run it as root, or pass --setup)",
+            if n == 1 { " is" } else { "s are" },
+            if n == 1 { "it needs" } else { "they need" }
+        )
     })
 }
 

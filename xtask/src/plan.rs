@@ -126,8 +126,11 @@ pub fn resolve(model: &Model, host: &Host, workspace: &Workspace, filters: &Filt
         .map(|p| p.name.clone())
         .collect();
 
-    let cache = workspace.matrix_dir().join("cache");
+    let tools = toolchain::HostProbe::new(workspace.matrix_dir().join("cache"));
     let mut toolchains: BTreeMap<String, Result<Toolchain, Missing>> = BTreeMap::new();
+    // `--lane cross-rs` alone asks for that provider even where an earlier one would win.
+    let only_cross_rs = filters.lane.contains(&Lane::CrossRs)
+        && !filters.lane.iter().any(|l| matches!(l, Lane::Cross | Lane::Host));
     let mut cells = Vec::new();
     for platform in &model.platforms {
         if !matrix.platforms.iter().any(|g| glob_match(g, &platform.id)) || !filters.keeps_platform(platform) {
@@ -135,14 +138,17 @@ pub fn resolve(model: &Model, host: &Host, workspace: &Workspace, filters: &Filt
         }
         let toolchain = toolchains
             .entry(platform.target.clone())
-            .or_insert_with(|| toolchain::resolve(platform, host, &cache))
+            .or_insert_with(|| match only_cross_rs {
+                true => toolchain::resolve_cross_rs(platform, host, &tools),
+                false => toolchain::resolve(platform, host, &tools),
+            })
             .clone();
         for &stage in &Stage::ALL {
             if !matrix.stages.contains(&stage) || !(filters.stage.is_empty() || filters.stage.contains(&stage)) {
                 continue;
             }
             let lanes: Vec<Lane> = match stage {
-                Stage::Check | Stage::Build => vec![build_lane(&toolchain)],
+                Stage::Check | Stage::Build => vec![build_lane(&toolchain, only_cross_rs)],
                 Stage::Test => matrix.test_lanes.iter().copied().filter(|l| lanes::applies(*l, platform, host)).collect(),
             };
             for lane in lanes {
@@ -156,8 +162,9 @@ pub fn resolve(model: &Model, host: &Host, workspace: &Workspace, filters: &Filt
     Ok(Plan { cells, warnings })
 }
 
-fn build_lane(toolchain: &Result<Toolchain, Missing>) -> Lane {
+fn build_lane(toolchain: &Result<Toolchain, Missing>, only_cross_rs: bool) -> Lane {
     match toolchain {
+        _ if only_cross_rs => Lane::CrossRs,
         Ok(t) if t.kind == crate::model::ToolchainKind::Host => Lane::Host,
         Ok(t) if t.kind == crate::model::ToolchainKind::CrossRs => Lane::CrossRs,
         Ok(_) => Lane::Cross,

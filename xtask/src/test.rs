@@ -26,6 +26,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<u8> {
+    if !args.fast && !args.no_setup {
+        let code = crate::setup::run(crate::setup::Args::default())?;
+        if code != exit::OK {
+            eprintln!("warning: setup is incomplete; slow tests whose prerequisites are missing will fail");
+        }
+    }
     let root = crate::repo_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Cmd::new(cargo).args(["test", "--workspace", "--locked"]).args(&args.cargo_args).cwd(&root);

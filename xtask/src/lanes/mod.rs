@@ -9,6 +9,8 @@
 pub mod cargo;
 mod host;
 pub mod vm;
+pub mod qemu_user;
+pub mod vm_setup;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,6 +38,8 @@ pub enum RunnerSpec {
     Native,
     /// Inside a guest booted under QEMU.
     Vm(Box<vm::VmSpec>),
+    /// Under qemu-user with a Debian sysroot.
+    QemuUser(qemu_user::QemuUserSpec),
 }
 
 /// Does `lane` make sense as a test lane for `platform` on this host at all?
@@ -56,6 +60,7 @@ pub fn resolve_runner(stage: Stage, lane: Lane, platform: &Platform, model: &Mod
     match lane {
         Lane::Host => host::resolve(platform, host),
         Lane::Vm => vm::resolve(platform, model),
+        Lane::QemuUser => qemu_user::resolve(platform, model),
         other => Err(Missing::new(format!("the `{other}` test lane is not available in this build of xtask"), None)),
     }
 }
@@ -161,6 +166,19 @@ fn run_stages(cell: &PlannedCell, spec: &ExecSpec, ctx: &CellCtx<'_>, result: &m
             identity: None,
         })
         .collect();
+    let wrong = identify_artifacts(&run.executables, &mut result.artifacts, &cell.platform, &mut result.provenance.details);
+    if !wrong.is_empty() {
+        result.status = Status::Fail;
+        result.reason = Some(format!(
+            "{} of {} executables are not {}: {}",
+            wrong.len(),
+            run.executables.len(),
+            crate::elf::Expected::for_target(&cell.platform.target).map(|e| e.to_string()).unwrap_or_else(|_| cell.platform.target.clone()),
+            wrong[0]
+        ));
+        result.output_tail = Some(wrong.join("\n"));
+        return Ok(());
+    }
     if cell.stage != Stage::Test {
         result.status = Status::Pass;
         return Ok(());
@@ -173,6 +191,7 @@ fn run_stages(cell: &PlannedCell, spec: &ExecSpec, ctx: &CellCtx<'_>, result: &m
     let outcome = match &spec.runner {
         RunnerSpec::Native => host::run_tests(&payload, ctx)?,
         RunnerSpec::Vm(spec) => vm::run_tests(spec, &payload, ctx)?,
+        RunnerSpec::QemuUser(qemu) => qemu_user::run_tests(qemu, &payload, ctx)?,
         RunnerSpec::None => anyhow::bail!("the test stage has no runner"),
     };
     result.provenance.details.extend(outcome.details);
@@ -210,6 +229,93 @@ fn run_stages(cell: &PlannedCell, spec: &ExecSpec, ctx: &CellCtx<'_>, result: &m
         result.status = Status::Pass;
     }
     Ok(())
+}
+
+/// Reads each executable's ELF identity into its artifact and compares it
+/// with what the platform's target needs; returns one line per executable
+/// that does not fit (or cannot be read). The OS release an executable was
+/// linked for (its ABI note) goes into the provenance.
+fn identify_artifacts(
+    executables: &[Executable],
+    artifacts: &mut [Artifact],
+    platform: &Platform,
+    details: &mut BTreeMap<String, String>,
+) -> Vec<String> {
+    let expected = match crate::elf::Expected::for_target(&platform.target) {
+        Ok(e) => e,
+        Err(err) => {
+            details.insert("artifact-check".into(), format!("not checked: {err:#}"));
+            return Vec::new();
+        }
+    };
+    let mut wrong = Vec::new();
+    let mut notes = std::collections::BTreeSet::new();
+    for (exe, artifact) in executables.iter().zip(artifacts.iter_mut()) {
+        match crate::elf::Identity::read(&exe.path) {
+            Ok(identity) => {
+                let mismatches = expected.mismatches(&identity, Some(&platform.release));
+                if !mismatches.is_empty() {
+                    wrong.push(format!("{} ({}): {}", exe.name, exe.kind.as_str(), mismatches.join("; ")));
+                }
+                if let Some(note) = &identity.abi_note {
+                    notes.insert(note.describe());
+                }
+                artifact.identity = Some(identity.to_map());
+            }
+            Err(err) => wrong.push(format!("{} ({}): {err:#}", exe.name, exe.kind.as_str())),
+        }
+    }
+    if !executables.is_empty() {
+        details.insert("artifact-check".into(), format!("{} executables read: {expected}", executables.len()));
+    }
+    if !notes.is_empty() {
+        details.insert("abi-note".into(), notes.into_iter().collect::<Vec<_>>().join(", "));
+    }
+    wrong
+}
+
+/// Runs each test executable in turn, as `command(exe)` plus libtest's JSON
+/// arguments, with `MATRIX_BIN_DIR` pointing at `bin_dir` when there are binaries.
+pub(crate) fn run_each(
+    payload: &Payload,
+    ctx: &CellCtx<'_>,
+    bin_dir: Option<&std::path::Path>,
+    command: impl Fn(&Executable) -> crate::cmd::Cmd,
+) -> anyhow::Result<RunnerOutcome> {
+    let mut outcome = RunnerOutcome::default();
+    for (i, exe) in payload.tests.iter().enumerate() {
+        (ctx.progress)(&format!("testing {}::{} ({}/{})", exe.package, exe.name, i + 1, payload.tests.len()));
+        let mut cmd = command(exe)
+            .args(libtest::JSON_ARGS)
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("CARGO_MANIFEST_DIR", &exe.manifest_dir)
+            .cwd(&exe.manifest_dir)
+            .timeout(ctx.remaining());
+        if let Some(dir) = bin_dir {
+            cmd = cmd.env("MATRIX_BIN_DIR", dir);
+        }
+        let finished = cmd.run()?;
+        let ending = if finished.record.timed_out {
+            Ending::TimedOut
+        } else if let Some(code) = finished.record.exit_code {
+            Ending::Exited(code)
+        } else if let Some(sig) = finished.record.signal {
+            Ending::Signalled(sig)
+        } else {
+            Ending::Lost
+        };
+        outcome.runs.push(ExeRun {
+            package: exe.package.clone(),
+            name: exe.name.clone(),
+            stdout: finished.stdout_str(),
+            ending,
+            record: Some(finished.record),
+        });
+        if ending == Ending::TimedOut || crate::cmd::cancelled() {
+            break;
+        }
+    }
+    Ok(outcome)
 }
 
 /// Turns covered failures into expected failures, per test and per cell.

@@ -28,5 +28,6 @@ pub(super) fn resolve(platform: &Platform, host: &Host, cache: &std::path::Path)
         rustc_version,
         cargo_version,
         identity,
+        details: Default::default(),
     })
 }

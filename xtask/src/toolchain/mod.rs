@@ -7,8 +7,17 @@
 //! none is there, the cell is unavailable, and the reasons of every provider
 //! tried, with the step that would enable the first, go into the cell.
 
+mod build_std;
+mod cross_rs;
 mod host;
+pub mod linker;
+pub mod probe;
+mod rustup_target;
 
+pub use build_std::{BUILD_STD, DEBIAN_PACKAGES as BUILD_STD_DEBIAN_PACKAGES};
+pub use probe::{HostProbe, HostTools};
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -41,8 +50,12 @@ pub struct Toolchain {
     pub cargo_version: String,
     /// `rustc -vV`, part of every fingerprint.
     pub identity: String,
-    /// Directory name under `target/matrix/build/` for this toolchain's artifacts.
+    /// Directory name under `target/matrix/build/` for this toolchain's
+    /// artifacts: one per provider, linker and target, stable between runs so
+    /// that a std built from source is built once.
     pub target_dir_name: String,
+    /// Provenance facts: linker and its version, where std comes from.
+    pub details: BTreeMap<String, String>,
 }
 
 impl Toolchain {
@@ -72,16 +85,14 @@ impl Missing {
 }
 
 /// Resolves the first provider this host has for `platform`, or says why none.
-/// `cache` is a directory for answers that only change with the toolchain (versions).
-pub fn resolve(platform: &Platform, host: &Host, cache: &std::path::Path) -> Result<Toolchain, Missing> {
+pub fn resolve(platform: &Platform, host: &Host, tools: &dyn HostTools) -> Result<Toolchain, Missing> {
     let mut missing = Vec::new();
     for &kind in &platform.toolchains {
         let attempt = match kind {
-            ToolchainKind::Host => host::resolve(platform, host, cache),
-            ToolchainKind::RustupTarget | ToolchainKind::BuildStd | ToolchainKind::CrossRs => Err(Missing::new(
-                format!("the `{}` provider is not available in this build of xtask", kind.as_str()),
-                None,
-            )),
+            ToolchainKind::Host => host::resolve(platform, host, tools.cache_dir()),
+            ToolchainKind::RustupTarget => rustup_target::resolve(platform, host, tools),
+            ToolchainKind::BuildStd => build_std::resolve(platform, host, tools),
+            ToolchainKind::CrossRs => cross_rs::resolve(platform, host, tools),
         };
         match attempt {
             Ok(toolchain) => return Ok(toolchain),
@@ -95,6 +106,16 @@ pub fn resolve(platform: &Platform, host: &Host, cache: &std::path::Path) -> Res
         .join("; ");
     let enable = missing.iter().find_map(|(_, why)| why.enable.clone());
     Err(Missing { reason: format!("no toolchain for {}: {reason}", platform.target), enable })
+}
+
+/// The `cross-rs` provider alone, for `--lane cross-rs`: says why not when
+/// the platform does not list it or this host cannot run it.
+pub fn resolve_cross_rs(platform: &Platform, host: &Host, tools: &dyn HostTools) -> Result<Toolchain, Missing> {
+    if !platform.toolchains.contains(&ToolchainKind::CrossRs) {
+        return Err(Missing::new(format!("{} does not list cross-rs for {}", platform.source, platform.arch), None));
+    }
+    cross_rs::resolve(platform, host, tools)
+        .map_err(|m| Missing { reason: format!("cross-rs: {}", m.reason), enable: m.enable })
 }
 
 /// `rustc -vV`, `rustc -V` and `cargo -V` of a toolchain, for provenance and
@@ -116,7 +137,7 @@ pub(crate) fn versions(
     };
     let key = format!("{}|{}|{}", cargo.join(" "), env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","), vv);
     let cache_path = cache.join("cargo-versions.json");
-    let mut cache: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&cache_path)
+    let mut cache: BTreeMap<String, String> = std::fs::read_to_string(&cache_path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
@@ -136,7 +157,7 @@ pub(crate) fn versions(
 #[derive(Debug, Default)]
 pub struct TierCache {
     path: Option<PathBuf>,
-    entries: std::collections::BTreeMap<String, Option<Tier>>,
+    entries: BTreeMap<String, Option<Tier>>,
     dirty: bool,
 }
 
@@ -185,3 +206,105 @@ pub fn query_tier(rustc: &std::path::Path, rustc_version: &str, target: &str) ->
         source: rustc_version.split(" (").next().unwrap_or(rustc_version).to_string(),
     })
 }
+
+/// What the providers and linkers the platforms list need installed.
+pub fn setup_steps(model: &crate::model::Model) -> Vec<crate::setup::SetupStep> {
+    use crate::setup::{Requirement, SetupStep};
+    let lists = |kind: ToolchainKind| model.platforms.iter().any(|p| p.toolchains.contains(&kind));
+    let links = |kind: LinkerKind| model.platforms.iter().any(|p| p.linkers.contains(&kind));
+    let mut out = Vec::new();
+    if lists(ToolchainKind::BuildStd) {
+        out.push(SetupStep::new("build-std", Requirement::apt(&build_std::DEBIAN_PACKAGES)));
+    }
+    if links(LinkerKind::Gcc) {
+        let mut packages: Vec<String> = Vec::new();
+        for p in model.platforms.iter().filter(|p| p.linkers.contains(&LinkerKind::Gcc)) {
+            for name in linker::gcc_packages(p) {
+                if !packages.contains(&name) {
+                    packages.push(name);
+                }
+            }
+        }
+        let names: Vec<&str> = packages.iter().map(String::as_str).collect();
+        out.push(SetupStep::new("gcc", Requirement::apt(&names)));
+    }
+    if links(LinkerKind::Zig) {
+        out.push(SetupStep::new(
+            "zig",
+            Requirement::Pip { module: "ziglang", package: "ziglang", version: crate::setup::ZIGLANG_VERSION },
+        ));
+        out.push(SetupStep::new(
+            "zig",
+            Requirement::CargoInstall { krate: "cargo-zigbuild", version: crate::setup::CARGO_ZIGBUILD_VERSION },
+        ));
+    }
+    out
+}
+
+/// `cargo xtask doctor`'s view of the providers: does each one work here, and how to get it.
+pub fn prerequisites(model: &crate::model::Model, tools: &dyn HostTools) -> Vec<crate::doctor::Prereq> {
+    use crate::doctor::Prereq;
+    let mut out = Vec::new();
+    let apt = |names: &[String]| format!("apt-get install --no-install-recommends {}", names.join(" "));
+    if model.platforms.iter().any(|p| p.toolchains.contains(&ToolchainKind::BuildStd)) {
+        let compilers = tools.build_std_compilers();
+        let found = compilers
+            .iter()
+            .find_map(|c| c.rust_src.as_ref().ok().map(|s| format!("{} at {}; {}", c.rustc_version, c.rustc.display(), s.evidence)))
+            .ok_or_else(|| {
+                let tried: Vec<String> =
+                    compilers.iter().map(|c| format!("{}: {}", c.rustc.display(), c.rust_src.as_ref().err().cloned().unwrap_or_default())).collect();
+                if tried.is_empty() { "no compiler found".to_string() } else { tried.join("; ") }
+            });
+        let names: Vec<String> = build_std::DEBIAN_PACKAGES.iter().map(|s| s.to_string()).collect();
+        out.push(Prereq { lane: "cross", name: "build-std: compiler + matching rust-src".into(), found, install: apt(&names) });
+    }
+    if model.platforms.iter().any(|p| p.linkers.contains(&LinkerKind::Zig)) {
+        let (found, install) = match tools.zig() {
+            Ok(z) => (Ok(format!("zig {} ({}) via {}", z.zig_version, z.zig_command, z.cargo_zigbuild_version)), String::new()),
+            Err(m) => (Err(m.reason), m.enable.unwrap_or_default()),
+        };
+        let install = if install.is_empty() {
+            format!(
+                "python3 -m pip install ziglang=={}; cargo install cargo-zigbuild --version {} --locked",
+                crate::setup::ZIGLANG_VERSION,
+                crate::setup::CARGO_ZIGBUILD_VERSION
+            )
+        } else {
+            install
+        };
+        out.push(Prereq { lane: "cross", name: "linker: zig via cargo-zigbuild".into(), found, install });
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for p in model.platforms.iter().filter(|p| p.linkers.contains(&LinkerKind::Gcc)) {
+        let Ok(triple) = p.target.parse::<target_lexicon::Triple>() else { continue };
+        let gnu = linker::gnu_triple(&triple);
+        if !seen.insert(gnu.clone()) {
+            continue;
+        }
+        out.push(Prereq {
+            lane: "cross",
+            name: format!("linker: {gnu}-gcc"),
+            found: tools.gcc(&gnu).map(|g| g.version),
+            install: apt(&linker::gcc_packages(p)),
+        });
+    }
+    if model.platforms.iter().any(|p| p.toolchains.contains(&ToolchainKind::CrossRs)) {
+        out.push(Prereq {
+            lane: "cross-rs",
+            name: "container engine".into(),
+            found: tools.container_engine(),
+            install: cross_rs::ENABLE.into(),
+        });
+        out.push(Prereq {
+            lane: "cross-rs",
+            name: "cross".into(),
+            found: tools.cross().map(|p| p.display().to_string()).ok_or_else(|| "not found on PATH".to_string()),
+            install: "cargo install cross --locked".into(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,7 @@
 //! server. One module per concern.
 
 mod ci;
+mod cross;
 mod junit;
 mod matrix;
 mod merge_diff;

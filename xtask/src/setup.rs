@@ -1,0 +1,798 @@
+//! `cargo xtask setup`: installs on Debian, idempotently, what the lanes need.
+//!
+//! Each toolchain provider and lane lists its requirements as
+//! [`SetupStep`]s; [`plan`] turns them and the host's state ([`Facts`]) into
+//! the actions still needed, as a pure function; [`run`] prints every line
+//! and runs the actions (or, without root, prints the commands that need it).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Result;
+
+use crate::cmd::{shell_quote, Cmd};
+use crate::debian;
+use crate::exit;
+use crate::host::which;
+use crate::model::Model;
+
+/// The Zig release linking is verified with (PyPI's `ziglang`).
+pub const ZIGLANG_VERSION: &str = "0.17.0";
+/// The cargo-zigbuild release linking is verified with.
+pub const CARGO_ZIGBUILD_VERSION: &str = "0.24.1";
+
+/// Install what the lanes need on this Debian host: Debian's Rust with its std
+/// sources (build-std), cross linkers (Debian's cross gcc, Zig with
+/// cargo-zigbuild), qemu-user emulators and the VM lane's QEMU.
+///
+/// Every requirement is checked first and skipped, with a line saying so,
+/// when present. Without root, the apt commands are printed instead of run.
+/// Exit status 0 when everything is in place, 3 when commands remain for root.
+#[derive(Debug, Default, clap::Args)]
+pub struct Args {
+    /// Print what would be done, and do nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Directory holding `platforms/`, `matrix/` and `vm-images/` [default: this repository].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
+/// `` `cargo xtask setup` (or: <command>) ``: the enable hint of anything setup installs.
+pub fn enable_hint(command: &str) -> String {
+    format!("`cargo xtask setup` (or: {command})")
+}
+
+/// Does this enable hint point at `cargo xtask setup`?
+pub fn is_setup_hint(enable: &str) -> bool {
+    enable.starts_with("`cargo xtask setup`")
+}
+
+/// A private Python environment for ziglang, used when the system Python
+/// refuses packages (PEP 668) or cannot be written.
+pub fn zig_venv() -> PathBuf {
+    crate::paths::cache_dir().join("ziglang-venv")
+}
+
+/// One thing a provider or lane needs installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupStep {
+    /// Who needs it (`build-std`, `gcc`, `zig`, `qemu-user`, `vm`).
+    pub needed_by: &'static str,
+    pub requirement: Requirement,
+}
+
+impl SetupStep {
+    pub fn new(needed_by: &'static str, requirement: Requirement) -> SetupStep {
+        SetupStep {
+            needed_by,
+            requirement,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    /// Debian packages, installed with `--no-install-recommends`.
+    Apt(Vec<AptPackage>),
+    /// A Python package, run as `python3 -m <module>`.
+    Pip {
+        module: &'static str,
+        package: &'static str,
+        version: &'static str,
+    },
+    /// A binary from `cargo install`.
+    CargoInstall {
+        krate: &'static str,
+        version: &'static str,
+    },
+}
+
+impl Requirement {
+    pub fn apt(names: &[&str]) -> Requirement {
+        Requirement::Apt(names.iter().map(|n| AptPackage::any(n)).collect())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AptPackage {
+    pub name: String,
+    /// Held to the version the host's own suite has (a newer backport
+    /// installed on the machine is downgraded).
+    pub at_suite_version: bool,
+}
+
+impl AptPackage {
+    pub fn any(name: &str) -> AptPackage {
+        AptPackage {
+            name: name.to_string(),
+            at_suite_version: false,
+        }
+    }
+
+    pub fn at_suite_version(name: &str) -> AptPackage {
+        AptPackage {
+            name: name.to_string(),
+            at_suite_version: true,
+        }
+    }
+}
+
+/// Every provider's and lane's requirements for the platforms in `model`.
+pub fn steps(model: &Model) -> Vec<SetupStep> {
+    let mut out = crate::toolchain::setup_steps(model);
+    out.extend(crate::lanes::qemu_user::setup_steps());
+    out.extend(crate::lanes::vm_setup::setup_steps());
+    out
+}
+
+/// The host's state, as far as the steps care.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub root: bool,
+    /// The host's Debian suite (`bookworm`).
+    pub suite: Option<String>,
+    /// apt's package lists exist and were fetched within a day.
+    pub apt_lists_fresh: bool,
+    /// Installed Debian packages and their versions (only those the steps name).
+    pub installed: BTreeMap<String, String>,
+    /// For packages held to the suite's version: that version (`apt-cache madison`).
+    pub suite_versions: BTreeMap<String, String>,
+    /// `None` without python3.
+    pub python: Option<PythonFacts>,
+    /// Python modules found with their versions (`ziglang` → `0.17.0`).
+    pub python_modules: BTreeMap<String, String>,
+    /// `cargo install`ed binaries found, with their `--version` line.
+    pub binaries: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PythonFacts {
+    /// `python3 -m pip install` would work (pip present, not externally managed, writable).
+    pub pip_usable: bool,
+    /// `python3 -m venv` would work.
+    pub venv_usable: bool,
+}
+
+/// One line of the plan: something already there, a remark, or an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    Ok { needed_by: String, what: String },
+    Note(String),
+    Run(Action),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub needed_by: String,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub root: bool,
+}
+
+impl Action {
+    pub fn command_line(&self) -> String {
+        self.env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", shell_quote(v)))
+            .chain(self.argv.iter().map(|a| shell_quote(a)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn is_apt_update(&self) -> bool {
+        self.argv
+            .iter()
+            .map(String::as_str)
+            .eq(["apt-get", "update"])
+    }
+}
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Line::Ok { needed_by, what } => write!(f, "ok    [{needed_by}] {what}"),
+            Line::Note(text) => write!(f, "note  {text}"),
+            Line::Run(a) => write!(
+                f,
+                "{}  [{}] {}",
+                if a.root { "root" } else { "run " },
+                a.needed_by,
+                a.command_line()
+            ),
+        }
+    }
+}
+
+/// What remains to be done, given the host's state. Pure: the same steps and
+/// facts always give the same lines.
+pub fn plan(steps: &[SetupStep], facts: &Facts) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let mut post_apt: Vec<Line> = Vec::new();
+    // Debian packages: one `apt-get install` for everything missing.
+    let mut apt: Vec<(String, AptPackage)> = Vec::new();
+    let add_apt = |needed_by: &str, pkg: &AptPackage, apt: &mut Vec<(String, AptPackage)>| match apt
+        .iter_mut()
+        .find(|(_, p)| p.name == pkg.name)
+    {
+        Some((who, _)) if !who.split(", ").any(|w| w == needed_by) => {
+            who.push_str(", ");
+            who.push_str(needed_by);
+        }
+        Some(_) => {}
+        None => apt.push((needed_by.to_string(), pkg.clone())),
+    };
+    for step in steps {
+        match &step.requirement {
+            Requirement::Apt(packages) => packages.iter().for_each(|p| add_apt(step.needed_by, p, &mut apt)),
+            Requirement::Pip { module, package, version } => match facts.python_modules.get(*module) {
+                Some(found) if found == version => lines.push(Line::Ok {
+                    needed_by: step.needed_by.into(),
+                    what: format!("{package} {found} (python3 -m {module})"),
+                }),
+                Some(found) => lines.push(Line::Ok {
+                    needed_by: step.needed_by.into(),
+                    what: format!("{package} {found} (python3 -m {module}; the project verified {version}, keeping yours)"),
+                }),
+                None => {
+                    let spec = format!("{package}=={version}");
+                    let python = facts.python.unwrap_or_default();
+                    if python.pip_usable {
+                        post_apt.push(action(step.needed_by, &["python3", "-m", "pip", "install", &spec], false));
+                    } else {
+                        if !python.venv_usable {
+                            for name in ["python3", "python3-venv"] {
+                                add_apt(step.needed_by, &AptPackage::any(name), &mut apt);
+                            }
+                        }
+                        let venv = zig_venv();
+                        let venv_python = venv.join("bin/python3").display().to_string();
+                        post_apt.push(action(step.needed_by, &["python3", "-m", "venv", &venv.display().to_string()], false));
+                        post_apt.push(action(step.needed_by, &[&venv_python, "-m", "pip", "install", &spec], false));
+                    }
+                }
+            },
+            Requirement::CargoInstall { krate, version } => match facts.binaries.get(*krate) {
+                Some(found) if found.split_whitespace().any(|w| w.trim_start_matches('v') == *version) => {
+                    lines.push(Line::Ok { needed_by: step.needed_by.into(), what: found.clone() })
+                }
+                Some(found) => lines.push(Line::Ok {
+                    needed_by: step.needed_by.into(),
+                    what: format!("{found} (the project verified {version}, keeping yours)"),
+                }),
+                None => post_apt.push(action(step.needed_by, &["cargo", "install", krate, "--version", version, "--locked"], false)),
+            },
+        }
+    }
+
+    let suite = facts.suite.as_deref().unwrap_or("the host's suite");
+    let mut install: Vec<String> = Vec::new();
+    let mut needed_by: Vec<String> = Vec::new();
+    let mut downgrade = false;
+    let mut unknown_pin = false;
+    let mut ok_by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (who, pkg) in &apt {
+        let installed = facts.installed.get(&pkg.name);
+        let pinned = pkg
+            .at_suite_version
+            .then(|| facts.suite_versions.get(&pkg.name))
+            .flatten();
+        let wanted = match (installed, pkg.at_suite_version, pinned) {
+            (Some(v), false, _) => {
+                ok_by
+                    .entry(who.clone())
+                    .or_default()
+                    .push(format!("{} {v}", pkg.name));
+                continue;
+            }
+            (Some(v), true, Some(p))
+                if debian::upstream_version(v) == debian::upstream_version(p) =>
+            {
+                ok_by
+                    .entry(who.clone())
+                    .or_default()
+                    .push(format!("{} {v}", pkg.name));
+                continue;
+            }
+            (Some(v), true, None) if facts.apt_lists_fresh => {
+                lines.push(Line::Note(format!(
+                    "apt-cache madison lists no {suite} version of {} ({v} installed); left as is",
+                    pkg.name
+                )));
+                continue;
+            }
+            (Some(_), true, Some(p)) => {
+                downgrade = true;
+                format!("{}={p}", pkg.name)
+            }
+            (None, true, Some(p)) => format!("{}={p}", pkg.name),
+            (_, true, None) => {
+                unknown_pin = true;
+                pkg.name.clone()
+            }
+            (None, false, _) => pkg.name.clone(),
+        };
+        install.push(wanted);
+        for w in who.split(", ") {
+            if !needed_by.iter().any(|n| n == w) {
+                needed_by.push(w.to_string());
+            }
+        }
+    }
+    let mut apt_lines: Vec<Line> = ok_by
+        .into_iter()
+        .map(|(who, pkgs)| Line::Ok {
+            needed_by: who,
+            what: format!("{} installed", pkgs.join(", ")),
+        })
+        .collect();
+    if !install.is_empty() {
+        let who = needed_by.join(", ");
+        if !facts.apt_lists_fresh {
+            apt_lines.push(action(&who, &["apt-get", "update"], true));
+        }
+        if unknown_pin {
+            apt_lines.push(Line::Note(format!(
+                "some packages are held to the {suite} version, which `apt-cache madison` tells after `apt-get update`"
+            )));
+        }
+        let mut argv = vec!["apt-get", "install", "-y", "--no-install-recommends"];
+        if downgrade {
+            argv.push("--allow-downgrades");
+        }
+        let Line::Run(mut install_action) = action(&who, &argv, true) else {
+            unreachable!("action() makes a Run line")
+        };
+        install_action.argv.extend(install);
+        install_action
+            .env
+            .push(("DEBIAN_FRONTEND".into(), "noninteractive".into()));
+        apt_lines.push(Line::Run(install_action));
+    }
+    apt_lines.extend(lines);
+    apt_lines.extend(post_apt);
+    apt_lines
+}
+
+fn action(needed_by: &str, argv: &[&str], root: bool) -> Line {
+    Line::Run(Action {
+        needed_by: needed_by.into(),
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        env: Vec::new(),
+        root,
+    })
+}
+
+impl Facts {
+    /// Looks at this host for what `steps` name.
+    pub fn probe(steps: &[SetupStep]) -> Facts {
+        let mut facts = Facts {
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            root: unsafe { libc::geteuid() } == 0,
+            suite: debian::host_codename(),
+            apt_lists_fresh: apt_lists_fresh(),
+            ..Facts::default()
+        };
+        let mut apt: Vec<&AptPackage> = Vec::new();
+        for step in steps {
+            match &step.requirement {
+                Requirement::Apt(packages) => apt.extend(packages),
+                Requirement::Pip { module, .. } => {
+                    facts.python = probe_python();
+                    if let Some(v) = python_module_version(module) {
+                        facts.python_modules.insert(module.to_string(), v);
+                    }
+                }
+                Requirement::CargoInstall { krate, .. } => {
+                    if let Some(path) = which(krate) {
+                        if let Ok(out) = Cmd::new(path).arg("--version").run() {
+                            facts.binaries.insert(
+                                krate.to_string(),
+                                out.stdout_str()
+                                    .lines()
+                                    .next()
+                                    .unwrap_or_default()
+                                    .trim()
+                                    .to_string(),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // The venv route may add these.
+        let names: Vec<&str> = apt
+            .iter()
+            .map(|p| p.name.as_str())
+            .chain(["python3", "python3-venv"])
+            .collect();
+        facts.installed = dpkg_installed(&names);
+        let pinned: Vec<&str> = apt
+            .iter()
+            .filter(|p| p.at_suite_version)
+            .map(|p| p.name.as_str())
+            .collect();
+        if let (Some(suite), false) = (&facts.suite, pinned.is_empty()) {
+            if let Ok(out) = Cmd::new("apt-cache").arg("madison").args(&pinned).run() {
+                let text = out.stdout_str();
+                for name in pinned {
+                    if let Some(v) = debian::madison_suite_version(&text, name, suite) {
+                        facts.suite_versions.insert(name.to_string(), v);
+                    }
+                }
+            }
+        }
+        facts
+    }
+}
+
+fn apt_lists_fresh() -> bool {
+    let Ok(entries) = std::fs::read_dir("/var/lib/apt/lists") else {
+        return false;
+    };
+    let mut newest: Option<SystemTime> = None;
+    let mut packages = false;
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        packages |= name.contains("_Packages");
+        if name.ends_with("Release") {
+            if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+                newest = newest.max(Some(modified));
+            }
+        }
+    }
+    packages
+        && newest
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < Duration::from_secs(24 * 3600))
+}
+
+/// `dpkg-query -W`: the installed version of each of `names` that is installed.
+fn dpkg_installed(names: &[&str]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    // dpkg-query exits 1 when some name is unknown, and still lists the others.
+    let Ok(found) = Cmd::new("dpkg-query")
+        .args(["-W", "-f", "${Package}\t${Version}\t${db:Status-Abbrev}\n"])
+        .args(names)
+        .run()
+    else {
+        return out;
+    };
+    for line in found.stdout_str().lines() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() == 3 && cols[2].starts_with("ii") {
+            out.insert(cols[0].to_string(), cols[1].to_string());
+        }
+    }
+    out
+}
+
+fn probe_python() -> Option<PythonFacts> {
+    let python = which("python3")?;
+    // One small program instead of four spawns; every answer is a line of 0/1.
+    let script = "import importlib.util as u, os, sysconfig\n\
+                  managed = os.path.exists(os.path.join(sysconfig.get_path('stdlib'), 'EXTERNALLY-MANAGED'))\n\
+                  writable = os.access(sysconfig.get_path('purelib'), os.W_OK)\n\
+                  print(int(u.find_spec('pip') is not None and not managed and writable))\n\
+                  print(int(u.find_spec('venv') is not None and u.find_spec('ensurepip') is not None))\n";
+    let out = Cmd::new(python)
+        .args(["-c", script])
+        .run()
+        .ok()?
+        .ok()
+        .ok()?
+        .stdout_str();
+    let mut answers = out.lines().map(|l| l.trim() == "1");
+    Some(PythonFacts {
+        pip_usable: answers.next().unwrap_or(false),
+        venv_usable: answers.next().unwrap_or(false),
+    })
+}
+
+/// `python3 -m <module> version` (then the private venv's python), as ziglang answers.
+fn python_module_version(module: &str) -> Option<String> {
+    let venv_python = zig_venv().join("bin/python3");
+    let candidates = [
+        which("python3"),
+        venv_python.is_file().then_some(venv_python),
+    ];
+    candidates.into_iter().flatten().find_map(|python| {
+        let out = Cmd::new(python)
+            .args(["-m", module, "version"])
+            .timeout(Duration::from_secs(60))
+            .run()
+            .ok()?;
+        out.record
+            .success()
+            .then(|| out.stdout_str().trim().to_string())
+            .filter(|v| !v.is_empty())
+    })
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    let dirs = crate::matrix::data_dirs(args.data.as_ref(), None);
+    let model = crate::model::load(&dirs)?;
+    let steps = steps(&model);
+    let mut facts = Facts::probe(&steps);
+    let mut lines = plan(&steps, &facts);
+    if args.dry_run {
+        println!("cargo xtask setup --dry-run: nothing is changed");
+        for line in &lines {
+            println!("{line}");
+        }
+        return Ok(exit::OK);
+    }
+    if facts.root {
+        if let Some(Line::Run(update)) = lines
+            .iter()
+            .find(|l| matches!(l, Line::Run(a) if a.is_apt_update()))
+        {
+            println!("{}", Line::Run(update.clone()));
+            execute(update)?;
+            // Versions held to the suite are known only now.
+            facts = Facts::probe(&steps);
+            lines = plan(&steps, &facts);
+        }
+    }
+    let mut for_root = Vec::new();
+    for line in &lines {
+        match line {
+            Line::Run(action) if action.root && !facts.root => {
+                println!("{line}   (not run: needs root)");
+                for_root.push(action.command_line());
+            }
+            Line::Run(action) => {
+                println!("{line}");
+                execute(action)?;
+            }
+            other => println!("{other}"),
+        }
+    }
+    if !for_root.is_empty() {
+        println!(
+            "\nas root (or with sudo), run:\n{}",
+            for_root
+                .iter()
+                .map(|c| format!("  {c}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        return Ok(exit::ENVIRONMENT);
+    }
+    println!("setup: everything the lanes need is in place");
+    Ok(exit::OK)
+}
+
+fn execute(action: &Action) -> Result<()> {
+    let mut argv = action.argv.clone();
+    if argv[0] == "cargo" {
+        // The cargo that runs this xtask, not whichever is first on PATH.
+        if let Some(cargo) = std::env::var_os("CARGO") {
+            argv[0] = cargo.to_string_lossy().into_owned();
+        }
+    }
+    let record = Cmd::new(&argv[0])
+        .args(&argv[1..])
+        .envs(&action.env)
+        .run_inherited()?;
+    if !record.success() {
+        anyhow::bail!("`{}` failed ({})", action.command_line(), record.describe());
+    }
+    Ok(())
+}
+
+/// Prerequisites `cargo xtask doctor` lists for the requirements setup installs.
+pub fn prerequisites(steps: &[SetupStep], facts: &Facts) -> Vec<crate::doctor::Prereq> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for step in steps {
+        let lane = step.needed_by;
+        match &step.requirement {
+            Requirement::Apt(packages) => {
+                for p in packages {
+                    if !seen.insert(p.name.clone()) {
+                        continue;
+                    }
+                    let held = p
+                        .at_suite_version
+                        .then(|| facts.suite_versions.get(&p.name))
+                        .flatten();
+                    let found = match (facts.installed.get(&p.name), held) {
+                        (Some(v), Some(h))
+                            if debian::upstream_version(v) != debian::upstream_version(h) =>
+                        {
+                            Err(format!(
+                                "{v} installed; the lanes need {h} (the host suite's)"
+                            ))
+                        }
+                        (Some(v), _) => Ok(v.clone()),
+                        (None, _) => Err("not installed".to_string()),
+                    };
+                    let install = match held {
+                        Some(h) => format!(
+                            "apt-get install -y --allow-downgrades --no-install-recommends {}={h}",
+                            p.name
+                        ),
+                        None => format!("apt-get install -y --no-install-recommends {}", p.name),
+                    };
+                    out.push(crate::doctor::Prereq {
+                        lane: lane_label(lane),
+                        name: format!("apt: {}", p.name),
+                        found,
+                        install,
+                    });
+                }
+            }
+            Requirement::Pip {
+                module,
+                package,
+                version,
+            } => out.push(crate::doctor::Prereq {
+                lane: lane_label(lane),
+                name: format!("python3 -m {module}"),
+                found: facts
+                    .python_modules
+                    .get(*module)
+                    .cloned()
+                    .ok_or_else(|| "not found".to_string()),
+                install: format!("python3 -m pip install {package}=={version}"),
+            }),
+            Requirement::CargoInstall { krate, version } => out.push(crate::doctor::Prereq {
+                lane: lane_label(lane),
+                name: krate.to_string(),
+                found: facts
+                    .binaries
+                    .get(*krate)
+                    .cloned()
+                    .ok_or_else(|| "not found on PATH".to_string()),
+                install: format!("cargo install {krate} --version {version} --locked"),
+            }),
+        }
+    }
+    out
+}
+
+/// Doctor groups prerequisites by lane; the build providers all serve the `cross` lane.
+fn lane_label(needed_by: &'static str) -> &'static str {
+    match needed_by {
+        "build-std" | "gcc" | "zig" => "cross",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps() -> Vec<SetupStep> {
+        let model =
+            crate::model::load(&crate::model::DataDirs::under(&crate::repo_root())).unwrap();
+        super::steps(&model)
+    }
+
+    fn render(lines: &[Line]) -> String {
+        let venv = zig_venv().display().to_string();
+        lines
+            .iter()
+            .map(|l| l.to_string().replace(&venv, "<cache>/ziglang-venv"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn suite_versions() -> BTreeMap<String, String> {
+        ["qemu-utils", "qemu-system-common"]
+            .iter()
+            .map(|p| (p.to_string(), "1:7.2+dfsg-7+deb12u18+b3".to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn fresh_machine_with_the_qemu_backport() {
+        let facts = Facts {
+            root: true,
+            suite: Some("bookworm".into()),
+            apt_lists_fresh: false,
+            installed: [
+                ("qemu-utils", "1:10.0.2+ds-1~bpo12+1"),
+                ("python3", "3.11.2-1+b1"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            suite_versions: suite_versions(),
+            python: Some(PythonFacts {
+                pip_usable: false,
+                venv_usable: true,
+            }),
+            ..Facts::default()
+        };
+        expect_test::expect![[r#"
+            root  [build-std, gcc, qemu-user, vm] apt-get update
+            root  [build-std, gcc, qemu-user, vm] DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends --allow-downgrades rustc-web cargo-web rust-web-src gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-i686-linux-gnu libc6-dev-i386-cross gcc-mips64el-linux-gnuabi64 libc6-dev-mips64el-cross gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross gcc-s390x-linux-gnu libc6-dev-s390x-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross qemu-user-static qemu-utils=1:7.2+dfsg-7+deb12u18+b3 qemu-system-common=1:7.2+dfsg-7+deb12u18+b3 qemu-system-x86 qemu-system-arm qemu-system-ppc qemu-system-misc qemu-system-mips busybox-static cpio
+            run   [zig] python3 -m venv <cache>/ziglang-venv
+            run   [zig] <cache>/ziglang-venv/bin/python3 -m pip install ziglang==0.17.0
+            run   [zig] cargo install cargo-zigbuild --version 0.24.1 --locked"#]].assert_eq(&render(&plan(&steps(), &facts)));
+    }
+
+    #[test]
+    fn everything_present_is_a_no_op() {
+        let all: BTreeMap<String, String> = steps()
+            .iter()
+            .flat_map(|s| match &s.requirement {
+                Requirement::Apt(p) => p.iter().map(|p| p.name.clone()).collect(),
+                _ => vec![],
+            })
+            .map(|name| {
+                let v = if name.starts_with("qemu") {
+                    "1:7.2+dfsg-7+deb12u19"
+                } else {
+                    "1.0-1"
+                };
+                (name, v.to_string())
+            })
+            .collect();
+        let facts = Facts {
+            root: false,
+            suite: Some("bookworm".into()),
+            apt_lists_fresh: true,
+            installed: all,
+            suite_versions: suite_versions(),
+            python: Some(PythonFacts {
+                pip_usable: true,
+                venv_usable: true,
+            }),
+            python_modules: [("ziglang".to_string(), "0.17.0".to_string())].into(),
+            binaries: [(
+                "cargo-zigbuild".to_string(),
+                "cargo-zigbuild 0.24.1".to_string(),
+            )]
+            .into(),
+        };
+        let lines = plan(&steps(), &facts);
+        assert!(
+            lines.iter().all(|l| matches!(l, Line::Ok { .. })),
+            "{}",
+            render(&lines)
+        );
+        expect_test::expect![[r#"
+            ok    [build-std] rustc-web 1.0-1, cargo-web 1.0-1, rust-web-src 1.0-1 installed
+            ok    [gcc] gcc-aarch64-linux-gnu 1.0-1, libc6-dev-arm64-cross 1.0-1, gcc-arm-linux-gnueabihf 1.0-1, libc6-dev-armhf-cross 1.0-1, gcc-i686-linux-gnu 1.0-1, libc6-dev-i386-cross 1.0-1, gcc-mips64el-linux-gnuabi64 1.0-1, libc6-dev-mips64el-cross 1.0-1, gcc-powerpc64le-linux-gnu 1.0-1, libc6-dev-ppc64el-cross 1.0-1, gcc-s390x-linux-gnu 1.0-1, libc6-dev-s390x-cross 1.0-1, gcc-riscv64-linux-gnu 1.0-1, libc6-dev-riscv64-cross 1.0-1 installed
+            ok    [qemu-user] qemu-user-static 1:7.2+dfsg-7+deb12u19 installed
+            ok    [vm] qemu-utils 1:7.2+dfsg-7+deb12u19, qemu-system-common 1:7.2+dfsg-7+deb12u19, qemu-system-x86 1:7.2+dfsg-7+deb12u19, qemu-system-arm 1:7.2+dfsg-7+deb12u19, qemu-system-ppc 1:7.2+dfsg-7+deb12u19, qemu-system-misc 1:7.2+dfsg-7+deb12u19, qemu-system-mips 1:7.2+dfsg-7+deb12u19, busybox-static 1.0-1, cpio 1.0-1 installed
+            ok    [zig] ziglang 0.17.0 (python3 -m ziglang)
+            ok    [zig] cargo-zigbuild 0.24.1"#]].assert_eq(&render(&lines));
+    }
+
+    #[test]
+    fn without_root_only_apt_needs_root() {
+        let facts = Facts {
+            root: false,
+            suite: Some("bookworm".into()),
+            apt_lists_fresh: true,
+            suite_versions: suite_versions(),
+            python: Some(PythonFacts {
+                pip_usable: true,
+                venv_usable: true,
+            }),
+            python_modules: [("ziglang".to_string(), "0.16.0".to_string())].into(),
+            ..Facts::default()
+        };
+        let lines = plan(&steps(), &facts);
+        let roots: Vec<bool> = lines
+            .iter()
+            .filter_map(|l| {
+                if let Line::Run(a) = l {
+                    Some(a.root)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(roots, [true, false], "{}", render(&lines));
+        expect_test::expect![[r#"
+            root  [build-std, gcc, qemu-user, vm] DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rustc-web cargo-web rust-web-src gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-i686-linux-gnu libc6-dev-i386-cross gcc-mips64el-linux-gnuabi64 libc6-dev-mips64el-cross gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross gcc-s390x-linux-gnu libc6-dev-s390x-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross qemu-user-static qemu-utils=1:7.2+dfsg-7+deb12u18+b3 qemu-system-common=1:7.2+dfsg-7+deb12u18+b3 qemu-system-x86 qemu-system-arm qemu-system-ppc qemu-system-misc qemu-system-mips busybox-static cpio
+            ok    [zig] ziglang 0.16.0 (python3 -m ziglang; the project verified 0.17.0, keeping yours)
+            run   [zig] cargo install cargo-zigbuild --version 0.24.1 --locked"#]].assert_eq(&render(&lines));
+    }
+}
