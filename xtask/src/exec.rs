@@ -143,6 +143,7 @@ impl Executor<'_> {
                 .enumerate()
                 .map(|(i, _)| if pending.iter().any(|(p, _)| *p == i) { Job::Waiting } else { Job::Done(slots[i].as_ref().unwrap().status) })
                 .collect(),
+            building: BTreeSet::new(),
             slots,
             results: std::mem::replace(results, ResultsFile::new(Default::default())),
             stop: false,
@@ -207,6 +208,11 @@ impl Executor<'_> {
                             continue;
                         }
                         any_waiting = true;
+                        // Cargo locks a build directory: a cell whose directory is
+                        // in use would only wait, so pick other work meanwhile.
+                        if build_dir_key(&plan.cells[i]).is_some_and(|k| shared.building.contains(&k)) {
+                            continue;
+                        }
                         let dep_states: Vec<Job> = deps[i].iter().map(|&d| shared.jobs[d]).collect();
                         if dep_states.iter().all(|d| matches!(d, Job::Done(_) | Job::NotRun)) {
                             pick = Some((i, dep_states));
@@ -235,6 +241,9 @@ impl Executor<'_> {
                                 continue;
                             }
                             shared.jobs[i] = Job::Running;
+                            if let Some(key) = build_dir_key(&plan.cells[i]) {
+                                shared.building.insert(key);
+                            }
                             break (i, shared.slots[i].clone().unwrap());
                         }
                         None if !any_waiting => return,
@@ -247,8 +256,22 @@ impl Executor<'_> {
             let CellState::Ready(spec) = &cell.state else { unreachable!("only ready cells wait") };
             self.reporter.cell_started(&cell.id);
             let progress = |msg: &str| self.reporter.cell_message(&cell.id, msg);
-            let ctx = CellCtx { workspace: self.workspace, deadline: Instant::now() + cell.timeout, progress: &progress, memory };
+            let key = build_dir_key(cell);
+            let build_done = || {
+                if let Some(key) = &key {
+                    state.lock().unwrap().building.remove(key);
+                    wake.notify_all();
+                }
+            };
+            let ctx = CellCtx {
+                workspace: self.workspace,
+                deadline: Instant::now() + cell.timeout,
+                progress: &progress,
+                memory,
+                build_done: &build_done,
+            };
             let mut result = lanes::run_cell(cell, spec, &ctx, base);
+            build_done();
             result.provenance.date = now_rfc3339();
 
             let mut shared = state.lock().unwrap();
@@ -334,11 +357,21 @@ struct Limits<'a> {
 
 struct Shared {
     jobs: Vec<Job>,
+    /// Build directories cargo is working in right now.
+    building: BTreeSet<String>,
     slots: Vec<Option<CellResult>>,
     results: ResultsFile,
     stop: bool,
     ran: usize,
     cell_secs: f64,
+}
+
+/// The cargo build directory a ready cell uses: one per toolchain and target.
+fn build_dir_key(cell: &PlannedCell) -> Option<String> {
+    match &cell.state {
+        CellState::Ready(spec) => Some(format!("{}/{}", spec.toolchain.target_dir_name, spec.toolchain.target)),
+        _ => None,
+    }
 }
 
 /// check → build → test within a platform, for the stages present in the plan.

@@ -109,6 +109,9 @@ pub struct CellCtx<'a> {
     pub progress: &'a (dyn Fn(&str) + Sync),
     /// What guests' memory is drawn from.
     pub memory: &'a crate::budget::Budget,
+    /// Called once cargo is done with the cell's build directory, so that the
+    /// scheduler can start another cell that builds there.
+    pub build_done: &'a (dyn Fn() + Sync),
 }
 
 impl CellCtx<'_> {
@@ -136,7 +139,9 @@ pub fn run_cell(cell: &PlannedCell, spec: &ExecSpec, ctx: &CellCtx<'_>, mut resu
 fn run_stages(cell: &PlannedCell, spec: &ExecSpec, ctx: &CellCtx<'_>, result: &mut CellResult) -> anyhow::Result<()> {
     let cargo_stage = if cell.stage == Stage::Check { CargoStage::Check } else { CargoStage::Build };
     let mut progress = |msg: &str| (ctx.progress)(msg);
-    let run = cargo::run(cargo_stage, ctx.workspace, &spec.toolchain, &cell.packages, ctx.remaining(), &mut progress)?;
+    let run = cargo::run(cargo_stage, ctx.workspace, &spec.toolchain, &cell.packages, ctx.remaining(), &mut progress);
+    (ctx.build_done)();
+    let run = run?;
     result.commands.push(run.record.clone());
     result.packages = cell
         .packages
