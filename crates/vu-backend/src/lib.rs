@@ -34,6 +34,8 @@
 //!   if it does, the connection is closed.
 
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod logger;
 mod memory;
 mod queue;
