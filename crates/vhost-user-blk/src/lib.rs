@@ -4,8 +4,10 @@
 //!
 //! [`BlkDevice`] owns the file and implements `vu_backend::Device`; the
 //! framework calls it from its single event loop, so it needs no locks.
-//! Data moves in bounded chunks (at most [`CHUNK`] bytes of host memory per
-//! request, whatever the guest asks). Every request is checked against the
+//! Data moves between the file and guest memory with one vectored call
+//! (`preadv`/`pwritev` over the chain's bounds-checked buffers, through
+//! `Writer::write_from_file_at` and `Reader::write_to_file_at`): no host
+//! buffer, whatever the guest asks. Every request is checked against the
 //! capacity before any I/O; a request that does not fit, or that the chain
 //! is too short for, completes with `IOERR`.
 //!
@@ -20,7 +22,7 @@
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
+use std::os::fd::AsFd;
 use std::path::Path;
 use vu_backend::{Device, Request, Writer};
 use vu_protocol::virtio::blk::{
@@ -28,8 +30,6 @@ use vu_protocol::virtio::blk::{
 };
 use vu_protocol::ProtocolFeatures;
 
-/// Largest piece of data moved per I/O call.
-pub const CHUNK: usize = 1 << 20;
 /// Largest queue size accepted (`seg_max` is derived from it).
 pub const MAX_QUEUE_SIZE: u16 = 1024;
 /// Discard/write-zeroes segments per request.
@@ -67,7 +67,6 @@ pub struct BlkDevice {
     file: File,
     capacity: u64,
     settings: BlkSettings,
-    buf: Vec<u8>,
 }
 
 impl BlkDevice {
@@ -92,7 +91,6 @@ impl BlkDevice {
             file,
             capacity: bytes / SECTOR_SIZE,
             settings,
-            buf: Vec::new(),
         })
     }
 
@@ -137,24 +135,16 @@ impl BlkDevice {
     }
 
     fn do_read(&mut self, sector: u64, w: &mut Writer<'_>, len: usize) -> u8 {
-        let Some(mut off) = self.range(sector, len as u64) else {
+        let Some(off) = self.range(sector, len as u64) else {
             return status::IOERR;
         };
-        let mut left = len;
-        while left > 0 {
-            let n = left.min(CHUNK);
-            self.buf.resize(n, 0);
-            if let Err(e) = self.file.read_exact_at(&mut self.buf[..n], off) {
-                log::warn!("read at {off}: {e}");
-                return status::IOERR;
+        match w.write_from_file_at(self.file.as_fd(), off, len) {
+            Ok(()) => status::OK,
+            Err(e) => {
+                log::warn!("read at {off}+{len}: {e}");
+                status::IOERR
             }
-            if !w.write_all(&self.buf[..n]) {
-                return status::IOERR;
-            }
-            off += n as u64;
-            left -= n;
         }
-        status::OK
     }
 
     fn do_write(&mut self, sector: u64, request: &mut Request<'_>) -> u8 {
@@ -162,24 +152,16 @@ impl BlkDevice {
             return status::IOERR;
         }
         let len = request.reader.remaining();
-        let Some(mut off) = self.range(sector, len as u64) else {
+        let Some(off) = self.range(sector, len as u64) else {
             return status::IOERR;
         };
-        let mut left = len;
-        while left > 0 {
-            let n = left.min(CHUNK);
-            self.buf.resize(n, 0);
-            if !request.reader.read_exact(&mut self.buf[..n]) {
-                return status::IOERR;
+        match request.reader.write_to_file_at(self.file.as_fd(), off, len) {
+            Ok(()) => status::OK,
+            Err(e) => {
+                log::warn!("write at {off}+{len}: {e}");
+                status::IOERR
             }
-            if let Err(e) = self.file.write_all_at(&self.buf[..n], off) {
-                log::warn!("write at {off}: {e}");
-                return status::IOERR;
-            }
-            off += n as u64;
-            left -= n;
         }
-        status::OK
     }
 
     fn do_discard_or_zeroes(&mut self, kind: u32, request: &mut Request<'_>) -> u8 {

@@ -3,6 +3,8 @@
 
 use crate::memory::{GuestMemory, Piece};
 use crate::QueueError;
+use std::io;
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{fence, Ordering};
 use vu_protocol::virtio::split::{
     self, Descriptor, UsedElem, DESC_SIZE, RING_ENTRIES_OFFSET, RING_IDX_OFFSET,
@@ -277,6 +279,75 @@ impl Reader<'_> {
     pub fn read_exact(&mut self, buf: &mut [u8]) -> bool {
         self.read(buf) == buf.len()
     }
+
+    /// Writes the next `len` readable bytes to `file` at `offset`, straight
+    /// from guest memory (`pwritev`, no bounce buffer), and consumes them.
+    /// Fails with `InvalidInput` if fewer than `len` bytes are left; on an
+    /// I/O error nothing is consumed.
+    pub fn write_to_file_at(
+        &mut self,
+        file: BorrowedFd<'_>,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<()> {
+        let (slices, end) = slices(self.mem, self.pieces, self.piece, self.at, len)?;
+        if vu_sys::write_file_from(file, offset, slices)? != len {
+            return Err(lost_piece());
+        }
+        (self.piece, self.at) = end;
+        Ok(())
+    }
+}
+
+/// A piece that was checked when the chain was walked no longer maps to
+/// memory: cannot happen while the chain's memory table is alive.
+fn lost_piece() -> io::Error {
+    io::Error::other("buffer no longer inside guest memory")
+}
+
+/// The region slices covering `len` bytes of `pieces` from position
+/// (`piece`, `at`), and the position after them; `InvalidInput` if the
+/// pieces hold fewer bytes.
+#[allow(clippy::type_complexity)]
+fn slices<'m>(
+    mem: &'m GuestMemory,
+    pieces: &'m [Piece],
+    piece: usize,
+    at: u64,
+    len: usize,
+) -> io::Result<(
+    impl Iterator<Item = vu_sys::RegionSlice<'m>> + 'm,
+    (usize, u64),
+)> {
+    let short = || io::Error::new(io::ErrorKind::InvalidInput, "chain too short");
+    // Find the end position first, so nothing is done for a short chain.
+    let (mut end_piece, mut end_at, mut left) = (piece, at, len as u64);
+    while left > 0 {
+        let p = pieces.get(end_piece).ok_or_else(short)?;
+        let take = (p.len - end_at).min(left);
+        left -= take;
+        end_at += take;
+        if end_at == p.len {
+            end_piece += 1;
+            end_at = 0;
+        }
+    }
+    let mut left = len as u64;
+    let mut pos = at;
+    let iter = pieces[piece..].iter().map_while(move |p| {
+        if left == 0 {
+            return None;
+        }
+        let take = (p.len - pos).min(left);
+        let s = mem.piece_slice(p, pos, take);
+        left -= take;
+        pos = 0;
+        // Pieces were translated and checked when the chain was walked, so
+        // a slice always exists; a missing one ends the iteration, and the
+        // caller sees the short count.
+        s
+    });
+    Ok((iter, (end_piece, end_at)))
 }
 
 /// Sequential writes over the device-writable buffers of a chain.
@@ -330,6 +401,26 @@ impl Writer<'_> {
     /// Writes all of `data`, or returns `false` if there is not enough room.
     pub fn write_all(&mut self, data: &[u8]) -> bool {
         self.write(data) == data.len()
+    }
+
+    /// Fills the next `len` writable bytes from `file` at `offset`, straight
+    /// into guest memory (`preadv`, no bounce buffer). Fails with
+    /// `InvalidInput` if there is less room; on an I/O error (an end of file
+    /// included) nothing counts as written, though some bytes may have
+    /// landed.
+    pub fn write_from_file_at(
+        &mut self,
+        file: BorrowedFd<'_>,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<()> {
+        let (slices, end) = slices(self.mem, self.pieces, self.piece, self.at, len)?;
+        if vu_sys::read_file_into(file, offset, slices)? != len {
+            return Err(lost_piece());
+        }
+        (self.piece, self.at) = end;
+        self.written += len;
+        Ok(())
     }
 }
 

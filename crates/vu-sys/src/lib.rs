@@ -33,6 +33,7 @@
 
 mod os;
 mod poller;
+mod region_io;
 mod shm;
 mod signal;
 mod socket;
@@ -42,6 +43,7 @@ pub mod notifier;
 
 pub use notifier::{Notifier, NotifyReceiver, NotifySender};
 pub use poller::Poller;
+pub use region_io::{read_file_into, write_file_from, RegionSlice};
 pub use shm::{MmapRegion, SharedMemory};
 pub use signal::TerminationSignal;
 pub use socket::{recv_with_fds, send_with_fds, RecvResult, MAX_RECV_FDS, MAX_SEND_FDS};

@@ -138,7 +138,7 @@ impl MmapRegion {
     }
 
     /// Pointer to `len` bytes at `offset`, if they lie inside the region.
-    fn ptr(&self, offset: u64, len: usize) -> Option<*mut u8> {
+    pub(crate) fn ptr(&self, offset: u64, len: usize) -> Option<*mut u8> {
         let offset = usize::try_from(offset).ok()?;
         let end = offset.checked_add(len)?;
         if end > self.len {
