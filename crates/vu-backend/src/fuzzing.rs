@@ -44,13 +44,15 @@ impl Queue {
         })
     }
 
-    /// Serves every available request with `handle`, as on a kick.
+    /// Serves available requests with `handle`, as on a kick: at most
+    /// `budget`; returns how many, and whether requests may be left.
     pub fn drain(
         &mut self,
         mem: &GuestMemory,
+        budget: u32,
         handle: impl FnMut(&mut Request<'_>),
-    ) -> Result<u32, QueueError> {
-        drain_ring(mem, &mut self.vring, &mut self.chain, handle)
+    ) -> Result<(u32, bool), QueueError> {
+        drain_ring(mem, &mut self.vring, &mut self.chain, budget, handle).map(|d| (d.done, d.more))
     }
 
     /// The next available-ring index to serve.

@@ -155,32 +155,72 @@ fn walk_chain(
     }
 }
 
-/// Takes every available request from `ring`, hands each to `handle`, and
-/// publishes the used elements. Returns how many were completed.
+/// What one [`drain_ring`] call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Drained {
+    /// Requests completed.
+    pub(crate) done: u32,
+    /// The budget ran out with requests possibly left: call again soon
+    /// (kick notifications stay suppressed until then).
+    pub(crate) more: bool,
+}
+
+/// Takes available requests from `vring`, at most `budget` of them, hands
+/// each to `handle`, and publishes each used element as soon as it is done.
+///
+/// Notifications, without `EVENT_IDX` (virtio 1.x 2.7.7, 2.7.10):
+/// * Kicks: `VRING_USED_F_NO_NOTIFY` is set while draining, so a driver
+///   adding requests meanwhile need not kick; before returning, the flag is
+///   cleared and the available index read once more (after a full fence, the
+///   mirror of the driver's publish-fence-check), so no request is missed.
+/// * Calls: the driver is signalled at the first completion it can see,
+///   then not again until it shows it woke up (it sets
+///   `VRING_AVAIL_F_NO_INTERRUPT` while it reaps), and once at the end for
+///   completions not yet signalled. The flag is read after each used index
+///   store, behind a full fence, so a driver that clears it and then finds
+///   the used ring empty is always called.
 pub(crate) fn drain_ring(
     mem: &GuestMemory,
     vring: &mut Vring,
     buf: &mut ChainBuf,
+    budget: u32,
     mut handle: impl FnMut(&mut Request<'_>),
-) -> Result<u32, QueueError> {
+) -> Result<Drained, QueueError> {
     let (Some(ring), size) = (vring.addrs, vring.size) else {
-        return Ok(0);
+        return Ok(Drained {
+            done: 0,
+            more: false,
+        });
     };
+    let mut calls = Calls {
+        armed: true,
+        owed: false,
+    };
+    set_used_flags(mem, ring, split::VRING_USED_F_NO_NOTIFY)?;
     let mut done = 0;
     loop {
-        let avail_idx = mem
-            .read_u16(ring.avail + RING_IDX_OFFSET)
-            .ok_or(QueueError::RingOutsideMemory)?;
-        // Read the ring entries only after seeing the index that covers them.
-        fence(Ordering::Acquire);
-        let pending = avail_idx.wrapping_sub(vring.last_avail);
-        if pending == 0 {
-            return Ok(done);
+        let mut avail_idx = avail_index(mem, ring)?;
+        if avail_idx == vring.last_avail {
+            // Re-enable kicks, then look once more: a request published
+            // before the driver could see the flag cleared is caught here.
+            set_used_flags(mem, ring, 0)?;
+            fence(Ordering::SeqCst);
+            avail_idx = avail_index(mem, ring)?;
+            if avail_idx == vring.last_avail {
+                calls.finish(mem, ring, vring)?;
+                return Ok(Drained { done, more: false });
+            }
+            set_used_flags(mem, ring, split::VRING_USED_F_NO_NOTIFY)?;
         }
+        let pending = avail_idx.wrapping_sub(vring.last_avail);
         if pending > size {
             return Err(QueueError::AvailIndexJump(pending));
         }
         while vring.last_avail != avail_idx {
+            if done == budget {
+                calls.finish(mem, ring, vring)?;
+                return Ok(Drained { done, more: true });
+            }
             let slot = u64::from(vring.last_avail % size);
             let head = mem
                 .read_u16(ring.avail + RING_ENTRIES_OFFSET + 2 * slot)
@@ -222,7 +262,72 @@ pub(crate) fn drain_ring(
                 .ok_or(QueueError::RingOutsideMemory)?;
             vring.last_avail = vring.last_avail.wrapping_add(1);
             done += 1;
+            calls.completed(mem, ring, vring)?;
         }
+    }
+}
+
+/// Reads the available index; entries are read only after it (acquire).
+fn avail_index(mem: &GuestMemory, ring: RingAddrs) -> Result<u16, QueueError> {
+    let idx = mem
+        .read_u16(ring.avail + RING_IDX_OFFSET)
+        .ok_or(QueueError::RingOutsideMemory)?;
+    fence(Ordering::Acquire);
+    Ok(idx)
+}
+
+fn set_used_flags(mem: &GuestMemory, ring: RingAddrs, flags: u16) -> Result<(), QueueError> {
+    mem.write_u16(ring.used, flags)
+        .ok_or(QueueError::RingOutsideMemory)
+}
+
+/// The call-notification state of one drain (see [`drain_ring`]).
+struct Calls {
+    /// The next completion may signal at once.
+    armed: bool,
+    /// Completions published since the last signal, not covered by the
+    /// driver's `NO_INTERRUPT`.
+    owed: bool,
+}
+
+impl Calls {
+    /// Whether the driver asked not to be interrupted, read after the used
+    /// index store that precedes it.
+    fn suppressed(mem: &GuestMemory, ring: RingAddrs) -> Result<bool, QueueError> {
+        fence(Ordering::SeqCst);
+        let flags = mem.read_u16(ring.avail).ok_or(QueueError::RingOutsideMemory)?;
+        Ok(flags & split::VRING_AVAIL_F_NO_INTERRUPT != 0)
+    }
+
+    fn completed(&mut self, mem: &GuestMemory, ring: RingAddrs, vring: &Vring) -> Result<(), QueueError> {
+        if Self::suppressed(mem, ring)? {
+            // The driver is awake and will look; once it clears the flag
+            // again, the next completion signals at once.
+            self.armed = true;
+            self.owed = false;
+        } else if self.armed {
+            signal(vring)?;
+            self.armed = false;
+            self.owed = false;
+        } else {
+            self.owed = true;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, mem: &GuestMemory, ring: RingAddrs, vring: &Vring) -> Result<(), QueueError> {
+        if self.owed && !Self::suppressed(mem, ring)? {
+            signal(vring)?;
+        }
+        self.owed = false;
+        Ok(())
+    }
+}
+
+fn signal(vring: &Vring) -> Result<(), QueueError> {
+    match &vring.call {
+        Some(call) => call.notify().map_err(QueueError::Call),
+        None => Ok(()),
     }
 }
 
@@ -611,27 +716,138 @@ mod tests {
         }
         mem.write_u16(RING.avail + 2, 3).unwrap();
         let mut seen = Vec::new();
-        let n = drain_ring(&mem, &mut v, &mut buf, |r| {
+        let d = drain_ring(&mem, &mut v, &mut buf, 64, |r| {
             seen.push(r.writer.remaining());
             r.writer.write(&[1, 2, 3]);
         })
         .unwrap();
-        assert_eq!((n, seen.len()), (3, 3));
+        assert_eq!((d.done, d.more, seen.len()), (3, false, 3));
         assert_eq!(mem.read_u16(RING.used + 2), Some(3));
         let mut e = [0u8; 8];
         mem.read(RING.used + 4 + 8 * 2, &mut e).unwrap();
         assert_eq!(UsedElem::from_le_bytes(e), UsedElem { id: 2, len: 3 });
         mem.write_u16(RING.avail + 2, 3 + SIZE + 1).unwrap();
         assert!(matches!(
-            drain_ring(&mem, &mut v, &mut buf, |_| {}),
+            drain_ring(&mem, &mut v, &mut buf, 64, |_| {}),
             Err(QueueError::AvailIndexJump(17))
         ));
         mem.write_u16(RING.avail + 2, 4).unwrap();
         mem.write(RING.avail + 4 + 2 * 3, &SIZE.to_le_bytes())
             .unwrap();
         assert!(matches!(
-            drain_ring(&mem, &mut v, &mut buf, |_| {}),
+            drain_ring(&mem, &mut v, &mut buf, 64, |_| {}),
             Err(QueueError::HeadOutOfRange(16))
         ));
+    }
+
+    /// Publishes `n` one-descriptor requests (heads 0..n) after what is
+    /// already on the available ring.
+    fn offer(mem: &GuestMemory, from: u16, n: u16) {
+        for i in from..from + n {
+            let head = i % SIZE;
+            put(mem, head, BASE + 0x2000 + 64 * u64::from(head), 8, W, 0);
+            mem.write(RING.avail + 4 + 2 * u64::from(i % SIZE), &head.to_le_bytes())
+                .unwrap();
+        }
+        mem.write_u16(RING.avail + 2, from + n).unwrap();
+    }
+
+    #[test]
+    fn budget_leaves_the_rest_pending_with_kicks_suppressed() {
+        let (_shm, mem) = memory();
+        let mut v = Vring {
+            size: SIZE,
+            addrs: Some(RING),
+            enabled: true,
+            ..Vring::default()
+        };
+        let mut buf = ChainBuf::default();
+        offer(&mem, 0, 10);
+        let d = drain_ring(&mem, &mut v, &mut buf, 4, |_| {}).unwrap();
+        assert_eq!((d.done, d.more), (4, true));
+        assert_eq!(
+            mem.read_u16(RING.used),
+            Some(split::VRING_USED_F_NO_NOTIFY),
+            "no kick needed while requests are pending"
+        );
+        let d = drain_ring(&mem, &mut v, &mut buf, 100, |_| {}).unwrap();
+        assert_eq!((d.done, d.more), (6, false));
+        assert_eq!(mem.read_u16(RING.used), Some(0), "kicks wanted again");
+        assert_eq!(mem.read_u16(RING.used + 2), Some(10));
+    }
+
+    /// A handler that keeps adding requests (as a driver refilling the ring
+    /// while the device works) cannot keep one drain going for ever.
+    #[test]
+    fn a_ring_refilled_during_the_drain_is_bounded_by_the_budget() {
+        let (_shm, mem) = memory();
+        let mut v = Vring {
+            size: SIZE,
+            addrs: Some(RING),
+            enabled: true,
+            ..Vring::default()
+        };
+        let mut buf = ChainBuf::default();
+        offer(&mem, 0, 1);
+        let mut next = 1u16;
+        let d = drain_ring(&mem, &mut v, &mut buf, 50, |_| {
+            offer(&mem, next, 1);
+            next += 1;
+        })
+        .unwrap();
+        assert_eq!((d.done, d.more), (50, true));
+    }
+
+    #[test]
+    fn calls_follow_the_drivers_no_interrupt_flag() {
+        let (_shm, mem) = memory();
+        let call = vu_sys::Notifier::new().unwrap();
+        let mut v = Vring {
+            size: SIZE,
+            addrs: Some(RING),
+            enabled: true,
+            call: Some(NotifySender::from_fd(
+                call.write_fd().try_clone_to_owned().unwrap(),
+            )),
+            ..Vring::default()
+        };
+        let mut buf = ChainBuf::default();
+        let count = |call: &vu_sys::Notifier| {
+            let mut n = 0;
+            while call.drain().unwrap() {
+                n += 1;
+            }
+            n
+        };
+        // A driver that never sets NO_INTERRUPT: signalled at the first
+        // completion and once at the end, not once per request.
+        offer(&mem, 0, 5);
+        let mut signals = Vec::new();
+        drain_ring(&mem, &mut v, &mut buf, 64, |_| signals.push(count(&call))).unwrap();
+        assert_eq!(signals, [0, 1, 0, 0, 0], "first completion signalled at once");
+        assert_eq!(count(&call), 1, "the rest signalled at the end");
+
+        // A driver with NO_INTERRUPT set throughout: never signalled.
+        mem.write_u16(RING.avail, split::VRING_AVAIL_F_NO_INTERRUPT)
+            .unwrap();
+        offer(&mem, 5, 3);
+        drain_ring(&mem, &mut v, &mut buf, 64, |_| {}).unwrap();
+        assert_eq!(count(&call), 0);
+
+        // A driver that wakes (sets the flag), then goes back to sleep
+        // (clears it): the next completion signals at once.
+        mem.write_u16(RING.avail, 0).unwrap();
+        offer(&mem, 8, 4);
+        let mut k = 0;
+        let mut signals = Vec::new();
+        drain_ring(&mem, &mut v, &mut buf, 64, |_| {
+            signals.push(count(&call));
+            k += 1;
+            let flags = if k == 2 { split::VRING_AVAIL_F_NO_INTERRUPT } else { 0 };
+            mem.write_u16(RING.avail, flags).unwrap();
+        })
+        .unwrap();
+        assert_eq!(signals, [0, 1, 0, 1], "re-armed by the flag going up and down");
+        assert_eq!(count(&call), 1, "the last completion signalled at the end");
     }
 }

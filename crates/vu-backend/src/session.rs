@@ -51,6 +51,8 @@ pub(crate) struct Session<'d, D: Device> {
     limits: Limits,
     acked_features: u64,
     chain: ChainBuf,
+    /// Queues whose last drain ran out of budget with requests left.
+    pending: Vec<bool>,
 }
 
 impl<'d, D: Device> Session<'d, D> {
@@ -73,6 +75,7 @@ impl<'d, D: Device> Session<'d, D> {
             limits: Limits::new(u32::from(n)),
             acked_features: 0,
             chain: ChainBuf::default(),
+            pending: vec![false; usize::from(n)],
         })
     }
 
@@ -92,7 +95,10 @@ impl<'d, D: Device> Session<'d, D> {
         let mut ready = Vec::new();
         loop {
             ready.clear();
-            self.poller.wait(&mut ready, None).map_err(Error::Io)?;
+            // With a queue left pending, only look for other work.
+            let busy = self.pending.contains(&true);
+            let timeout = busy.then_some(std::time::Duration::ZERO);
+            self.poller.wait(&mut ready, timeout).map_err(Error::Io)?;
             if self.term.requested() {
                 return Ok(End::Terminated);
             }
@@ -119,6 +125,15 @@ impl<'d, D: Device> Session<'d, D> {
                         if kicked {
                             self.process_queue(q)?;
                         }
+                    }
+                }
+            }
+            // Continue the queues that ran out of budget, after the socket
+            // and the other queues had their turn.
+            if busy {
+                for q in 0..self.pending.len() {
+                    if self.pending[q] {
+                        self.process_queue(q as u16)?;
                     }
                 }
             }
@@ -426,8 +441,15 @@ impl<'d, D: Device> Session<'d, D> {
         Ok(None)
     }
 
-    /// Serves every available request on queue `q` and signals the call fd.
+    /// Serves the requests available on queue `q`, at most one ring's worth
+    /// (then the queue is left pending and the event loop comes back to it
+    /// after looking at the socket and the other queues), signalling the
+    /// call fd as `drain_ring` decides.
     fn process_queue(&mut self, q: u16) -> Result<(), Error> {
+        let Some(pending) = self.pending.get_mut(usize::from(q)) else {
+            return Ok(());
+        };
+        *pending = false;
         let Some(mem) = &self.mem else { return Ok(()) };
         let Some(v) = self.vrings.get_mut(usize::from(q)) else {
             return Ok(());
@@ -436,13 +458,12 @@ impl<'d, D: Device> Session<'d, D> {
             return Ok(());
         }
         let device = &mut *self.device;
-        let done = drain_ring(mem, v, &mut self.chain, |req| device.process(q, req))
-            .map_err(|source| Error::Queue { queue: q, source })?;
-        if done > 0 {
-            if let Some(call) = &v.call {
-                call.notify().map_err(|e| Error::Notifier(q.into(), e))?;
-            }
-        }
+        let budget = u32::from(v.size);
+        let drained = drain_ring(mem, v, &mut self.chain, budget, |req| {
+            device.process(q, req)
+        })
+        .map_err(|source| Error::Queue { queue: q, source })?;
+        *pending = drained.more;
         Ok(())
     }
 }

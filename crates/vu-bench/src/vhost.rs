@@ -95,6 +95,10 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
         dev.kick(q).map_err(e)?;
     }
 
+    // Calls are wanted only while this side sleeps (see `sleep`).
+    for q in 0..p.queues {
+        dev.frontend_mut().set_interrupts(q, false).map_err(e)?;
+    }
     let started = Instant::now();
     let measure_from = started + p.warmup;
     let end = measure_from + p.duration;
@@ -102,7 +106,6 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
     let mut ops = 0u64;
     let mut window_start = measure_from;
     let mut last_progress = Instant::now();
-    let mut ready = Vec::new();
     let mut in_flight = usize::from(p.queues) * p.depth;
     loop {
         let mut reaped = 0;
@@ -163,20 +166,39 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
         if now - last_progress > STALL {
             return Err(format!("no completion for {STALL:?}: the back-end is stuck"));
         }
-        // Nothing reaped: consume the call notifications, look once more
-        // (a completion published before the consume is seen now, one after
-        // it signals again), then sleep until a call.
-        for q in 0..p.queues {
-            dev.frontend().clear_call(q).map_err(e)?;
-        }
-        if (0..p.queues).any(|q| has_used(&dev, q)) {
+        // Nothing to reap: ask for calls, look once more (a completion
+        // published before that is seen now, one after it is signalled),
+        // then sleep until a call.
+        if !sleep(&mut dev, &mut poller, p.queues, Duration::from_secs(1))? {
             continue;
         }
-        ready.clear();
-        poller
-            .wait(&mut ready, Some(Duration::from_secs(1)))
-            .map_err(|e| format!("poll failed: {e}"))?;
     }
+}
+
+/// Enables calls on every queue and, if still nothing is there to reap,
+/// waits for one (at most `timeout`); then disables calls again, as a
+/// driver does while it reaps. Returns whether it waited.
+fn sleep(dev: &mut BlkDevice, poller: &mut Poller, queues: u16, timeout: Duration) -> Result<bool, String> {
+    let e = |e: vu_frontend::Error| chain(&e);
+    for q in 0..queues {
+        dev.frontend_mut().set_interrupts(q, true).map_err(e)?;
+    }
+    let waited = if (0..queues).any(|q| has_used(dev, q)) {
+        false
+    } else {
+        let mut ready = Vec::new();
+        poller
+            .wait(&mut ready, Some(timeout))
+            .map_err(|e| format!("poll failed: {e}"))?;
+        for q in 0..queues {
+            dev.frontend().clear_call(q).map_err(e)?;
+        }
+        true
+    };
+    for q in 0..queues {
+        dev.frontend_mut().set_interrupts(q, false).map_err(e)?;
+    }
+    Ok(waited)
 }
 
 /// Whether queue `q` has a completion to reap.
@@ -187,7 +209,6 @@ fn has_used(dev: &BlkDevice, q: u16) -> bool {
 /// Waits for `in_flight` outstanding requests without submitting more.
 fn drain(dev: &mut BlkDevice, poller: &mut Poller, queues: u16, mut in_flight: usize) -> Result<(), String> {
     let deadline = Instant::now() + STALL;
-    let mut ready = Vec::new();
     while in_flight > 0 {
         let mut reaped = false;
         for q in 0..queues {
@@ -202,16 +223,7 @@ fn drain(dev: &mut BlkDevice, poller: &mut Poller, queues: u16, mut in_flight: u
         if Instant::now() > deadline {
             return Err(format!("{in_flight} requests never completed"));
         }
-        for q in 0..queues {
-            dev.frontend().clear_call(q).map_err(|e| chain(&e))?;
-        }
-        if (0..queues).any(|q| has_used(dev, q)) {
-            continue;
-        }
-        ready.clear();
-        poller
-            .wait(&mut ready, Some(Duration::from_millis(100)))
-            .map_err(|e| format!("poll failed: {e}"))?;
+        sleep(dev, poller, queues, Duration::from_millis(100))?;
     }
     Ok(())
 }

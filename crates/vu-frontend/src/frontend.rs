@@ -360,6 +360,25 @@ impl Frontend {
         Ok(true)
     }
 
+    /// Asks the back-end to signal completions on queue `q` (`true`), or
+    /// not to (`false`: `VRING_AVAIL_F_NO_INTERRUPT`, while this side is
+    /// reaping anyway). After enabling, check [`Frontend::used_pending`]
+    /// before sleeping: the store is fenced, so a completion published
+    /// before it is seen there, and one after it is signalled.
+    pub fn set_interrupts(&mut self, q: u16, enabled: bool) -> Result<(), Error> {
+        let avail = self.queue(q)?.layout.avail;
+        let flags = if enabled {
+            0
+        } else {
+            split::VRING_AVAIL_F_NO_INTERRUPT
+        };
+        self.ram
+            .write_u16(avail, flags)
+            .ok_or(Error::OutOfGuestMemory(0))?;
+        fence(Ordering::SeqCst);
+        Ok(())
+    }
+
     /// The fd the back-end signals when it completes requests on queue `q`
     /// (to wait on several queues with one poller).
     pub fn call_fd(&self, q: u16) -> Result<std::os::fd::BorrowedFd<'_>, Error> {
