@@ -4,10 +4,12 @@
 //! everything else is library code those modules share. ARCHITECTURE.md has
 //! the map.
 
+pub mod bench;
 pub mod cmd;
 pub mod doctor;
 pub mod exec;
 pub mod fingerprint;
+pub mod fuzz;
 pub mod host;
 pub mod lanes;
 pub mod libtest;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{doctor, exit, matrix, report, BadInput};
+use xtask::{bench, doctor, exit, fuzz, matrix, report, BadInput};
 
 /// Builds and tests a cargo workspace across Linux, FreeBSD, OpenBSD and NetBSD
 /// on many architectures, and reports what it saw.
@@ -19,6 +19,8 @@ enum Command {
     Matrix(Box<matrix::Args>),
     Report(report::Args),
     Doctor(doctor::Args),
+    Bench(bench::Args),
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +29,8 @@ fn main() -> ExitCode {
         Command::Matrix(args) => matrix::run(*args),
         Command::Report(args) => report::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,7 +1,7 @@
 //! `vu-bench`: the benchmark driver behind `cargo xtask bench blk`.
 //!
 //! Three subcommands, each printing one JSON object (see `report.rs`):
-//! `make-file` writes the test file, `vhost-user` drives a vhost-user-blk
+//! `prepare-file` writes (or checks and reads) the test file, `vhost-user` drives a vhost-user-blk
 //! back-end listening on a socket (ours or any other), and `pread` measures
 //! the ceiling: the same reads straight from the file. Built in release mode
 //! by the xtask; it is portable (vu-frontend and vu-sys only).
@@ -48,8 +48,10 @@ struct Workload {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Write the test file: self-describing 4 KiB blocks, synced
-    MakeFile {
+    /// Make sure the test file exists (self-describing 4 KiB blocks of the
+    /// given size; rewritten otherwise) and is in the page cache (an
+    /// existing file is read once)
+    PrepareFile {
         #[arg(long)]
         path: PathBuf,
         /// Size in MiB
@@ -95,10 +97,15 @@ fn check_block(w: &Workload) -> Result<(), String> {
 fn run(cli: Cli) -> Result<String, String> {
     let json = |r: &report::Report| serde_json::to_string(r).map_err(|e| e.to_string());
     match cli.command {
-        Command::MakeFile { path, size_mib } => {
-            workload::make_file(&path, size_mib << 20)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            Ok(format!("{{\"file\":{:?},\"bytes\":{}}}", path.display().to_string(), size_mib << 20))
+        Command::PrepareFile { path, size_mib } => {
+            let made = workload::prepare_file(&path, size_mib << 20)
+                .map_err(|e| format!("cannot prepare {}: {e}", path.display()))?;
+            let v = serde_json::json!({
+                "file": path.display().to_string(),
+                "bytes": size_mib << 20,
+                "written": made,
+            });
+            Ok(v.to_string())
         }
         Command::VhostUser { socket, depth, queues, workload: w } => {
             check_block(&w)?;

@@ -2,13 +2,18 @@
 //! requests in flight on each queue of a virtio-blk back-end and counts
 //! completions.
 //!
-//! It drives the rings the way a guest driver does, and the same way for
-//! every back-end: a batch of requests is published with one kick (skipped
-//! while the back-end has set `VRING_USED_F_NO_NOTIFY`), completions are
-//! reaped from the used ring and each one is replaced at once, and the
-//! driver sleeps on the call notifiers when no completion is there (no busy
-//! polling, which would take a CPU a back-end may need). The data stays in
-//! guest memory; only the first eight bytes are read, to check them.
+//! It drives the rings the way a guest driver (Linux's virtio-blk) does, and
+//! the same way for every back-end:
+//! * a batch of requests is published with one kick, skipped while the
+//!   back-end has set `VRING_USED_F_NO_NOTIFY`;
+//! * completions are reaped from the used ring and each is replaced at once,
+//!   with `VRING_AVAIL_F_NO_INTERRUPT` set while this side is busy reaping;
+//! * with nothing to reap, it clears that flag, looks once more, and sleeps
+//!   on the call notifiers (no busy polling, which would take a CPU that a
+//!   back-end may need).
+//!
+//! The data stays in guest memory; only its first eight bytes are read, to
+//! check them. No `EVENT_IDX`: the driver does not negotiate it.
 
 use crate::report::Report;
 use crate::workload::{check, Offsets, Pattern};

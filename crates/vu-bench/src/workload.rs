@@ -112,6 +112,43 @@ pub fn make_file(path: &Path, size: u64) -> io::Result<()> {
     file.sync_all()
 }
 
+/// Makes `path` a test file of `size` bytes: an existing one whose size,
+/// first and last blocks are right is kept and read once in full (so it is
+/// in the page cache, as a freshly written one is); anything else is
+/// rewritten. Returns whether it wrote the file.
+pub fn prepare_file(path: &Path, size: u64) -> io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    if let Ok(file) = std::fs::File::open(path) {
+        let looks_right = || -> io::Result<bool> {
+            if file.metadata()?.len() != size || size < BLOCK {
+                return Ok(false);
+            }
+            let mut b = [0u8; 8];
+            for off in [0, size - BLOCK] {
+                file.read_exact_at(&mut b, off)?;
+                if !check(off, b) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        };
+        if looks_right()? {
+            let mut buf = vec![0u8; 1 << 20];
+            let mut off = 0;
+            while off < size {
+                let n = file.read_at(&mut buf, off)?;
+                if n == 0 {
+                    break;
+                }
+                off += n as u64;
+            }
+            return Ok(false);
+        }
+    }
+    make_file(path, size)?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +179,10 @@ mod tests {
         }
         assert!(!check(0, data[4096..4104].try_into().unwrap()));
         assert!(make_file(&path, 100).is_err());
+        assert!(!prepare_file(&path, 3 * BLOCK).unwrap(), "kept");
+        assert!(prepare_file(&path, 2 * BLOCK).unwrap(), "wrong size: rewritten");
+        std::fs::write(&path, vec![0u8; 2 * BLOCK as usize]).unwrap();
+        assert!(prepare_file(&path, 2 * BLOCK).unwrap(), "wrong contents: rewritten");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
