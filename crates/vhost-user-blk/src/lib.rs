@@ -215,7 +215,8 @@ impl BlkDevice {
 /// Pads the writable area with zeroes up to its last byte, then writes the
 /// status there (the status byte is always the last writable byte).
 fn finish(w: &mut Writer<'_>, st: u8) {
-    let zeroes = [0u8; 512];
+    static ZEROES: [u8; 512] = [0; 512];
+    let zeroes = &ZEROES;
     while w.remaining() > 1 {
         let n = (w.remaining() - 1).min(zeroes.len());
         w.write(&zeroes[..n]);

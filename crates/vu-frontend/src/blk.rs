@@ -145,7 +145,8 @@ impl BlkDevice {
                 let ram = fe.ram_mut();
                 qs.slots.push(Slot {
                     header: ram.alloc(16, 16, false)?,
-                    data: ram.alloc(max as u64, 512, false)?,
+                    // Page-aligned, as a guest's page-cache I/O is.
+                    data: ram.alloc(max as u64, 4096, false)?,
                     status: ram.alloc(1, 1, false)?,
                 });
                 qs.free.push(depth - 1 - i);

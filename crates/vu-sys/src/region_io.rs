@@ -19,8 +19,9 @@ pub struct RegionSlice<'a> {
     pub len: usize,
 }
 
-/// Iovecs passed per system call (well under every OS's `IOV_MAX`).
-const BATCH: usize = 64;
+/// Iovecs passed per system call (well under every OS's `IOV_MAX`; small,
+/// as the array is initialised on every call).
+const BATCH: usize = 16;
 
 #[derive(Clone, Copy)]
 enum Dir {
@@ -89,12 +90,16 @@ fn transfer<'a>(
             let off = libc::off_t::try_from(file_offset)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             let (p, cnt) = (iov[first..].as_ptr(), (n - first) as libc::c_int);
+            let one = iov[first];
             // SAFETY: `iov[first..n]` describe live, bounds-checked ranges of
-            // mapped regions that outlive the call; `cnt <= BATCH`.
+            // mapped regions that outlive the call; `cnt <= BATCH`. A single
+            // range goes through pread/pwrite, which skip importing an iovec.
             let r = unsafe {
-                match dir {
-                    Dir::Read => libc::preadv(fd.as_raw_fd(), p, cnt, off),
-                    Dir::Write => libc::pwritev(fd.as_raw_fd(), p, cnt, off),
+                match (dir, cnt) {
+                    (Dir::Read, 1) => libc::pread(fd.as_raw_fd(), one.iov_base, one.iov_len, off),
+                    (Dir::Write, 1) => libc::pwrite(fd.as_raw_fd(), one.iov_base, one.iov_len, off),
+                    (Dir::Read, _) => libc::preadv(fd.as_raw_fd(), p, cnt, off),
+                    (Dir::Write, _) => libc::pwritev(fd.as_raw_fd(), p, cnt, off),
                 }
             };
             if r < 0 {
