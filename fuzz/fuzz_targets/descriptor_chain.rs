@@ -149,7 +149,10 @@ fuzz_target!(|data: &[u8]| {
     });
     if let Ok((done, more)) = result {
         assert_eq!(done, completions);
-        assert!(!more || done == budget, "only a spent budget leaves requests");
+        assert!(
+            !more || done == budget,
+            "only a spent budget leaves requests"
+        );
         let served = queue.last_avail().wrapping_sub(base);
         assert_eq!(u32::from(served), done);
         assert_eq!(queue.used_idx().wrapping_sub(base), served);

@@ -81,16 +81,20 @@ fn check_accepted(msg: &FrontendMsg, payload: &[u8], fds: usize, limits: &Limits
             for (i, r) in regions.iter().enumerate() {
                 check_region(r);
                 for o in &regions[..i] {
-                    let disjoint = |a: u64, b: u64| {
-                        a + r.memory_size <= b || b + o.memory_size <= a
-                    };
-                    assert!(disjoint(r.guest_phys_addr, o.guest_phys_addr), "guest overlap");
+                    let disjoint =
+                        |a: u64, b: u64| a + r.memory_size <= b || b + o.memory_size <= a;
+                    assert!(
+                        disjoint(r.guest_phys_addr, o.guest_phys_addr),
+                        "guest overlap"
+                    );
                     assert!(disjoint(r.user_addr, o.user_addr), "user overlap");
                 }
             }
         }
         FrontendMsg::AddMemReg(r) => {
-            assert!(limits.protocol_features.contains(ProtocolFeatures::CONFIGURE_MEM_SLOTS));
+            assert!(limits
+                .protocol_features
+                .contains(ProtocolFeatures::CONFIGURE_MEM_SLOTS));
             assert_eq!(fds, 1);
             check_region(r);
         }
@@ -114,7 +118,9 @@ fn check_accepted(msg: &FrontendMsg, payload: &[u8], fds: usize, limits: &Limits
             queue_ok(s.index);
             assert!(s.num <= 1);
         }
-        FrontendMsg::SetVringKick(v) | FrontendMsg::SetVringCall(v) | FrontendMsg::SetVringErr(v) => {
+        FrontendMsg::SetVringKick(v)
+        | FrontendMsg::SetVringCall(v)
+        | FrontendMsg::SetVringErr(v) => {
             queue_ok(v.index);
             // An fd is attached exactly when the NOFD bit is clear.
             assert_eq!(fds, usize::from(v.has_fd));

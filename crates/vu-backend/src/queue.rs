@@ -307,12 +307,20 @@ impl Calls {
     /// index stores that precede it.
     fn suppressed(mem: &GuestMemory, ring: RingAddrs) -> Result<bool, QueueError> {
         fence(Ordering::SeqCst);
-        let flags = mem.read_u16(ring.avail).ok_or(QueueError::RingOutsideMemory)?;
+        let flags = mem
+            .read_u16(ring.avail)
+            .ok_or(QueueError::RingOutsideMemory)?;
         Ok(flags & split::VRING_AVAIL_F_NO_INTERRUPT != 0)
     }
 
     /// After a completion, with `left` requests known to be waiting.
-    fn completed(&mut self, mem: &GuestMemory, ring: RingAddrs, vring: &Vring, left: u16) -> Result<(), QueueError> {
+    fn completed(
+        &mut self,
+        mem: &GuestMemory,
+        ring: RingAddrs,
+        vring: &Vring,
+        left: u16,
+    ) -> Result<(), QueueError> {
         self.unsignalled += 1;
         if !self.waking && self.unsignalled >= u32::from(left).clamp(1, CALL_BATCH) {
             self.flush(mem, ring, vring)?;
@@ -321,7 +329,12 @@ impl Calls {
     }
 
     /// Signals the unsignalled completions unless the driver is reaping.
-    fn flush(&mut self, mem: &GuestMemory, ring: RingAddrs, vring: &Vring) -> Result<(), QueueError> {
+    fn flush(
+        &mut self,
+        mem: &GuestMemory,
+        ring: RingAddrs,
+        vring: &Vring,
+    ) -> Result<(), QueueError> {
         if self.unsignalled > 0 {
             if Self::suppressed(mem, ring)? {
                 self.waking = false;
@@ -757,8 +770,11 @@ mod tests {
         for i in from..from + n {
             let head = i % SIZE;
             put(mem, head, BASE + 0x2000 + 64 * u64::from(head), 8, W, 0);
-            mem.write(RING.avail + 4 + 2 * u64::from(i % SIZE), &head.to_le_bytes())
-                .unwrap();
+            mem.write(
+                RING.avail + 4 + 2 * u64::from(i % SIZE),
+                &head.to_le_bytes(),
+            )
+            .unwrap();
         }
         mem.write_u16(RING.avail + 2, from + n).unwrap();
     }
@@ -835,7 +851,11 @@ mod tests {
         let mut seen = Vec::new();
         drain_ring(&mem, &mut v, &mut buf, 64, |_| seen.push(signalled(&call))).unwrap();
         let at: Vec<usize> = (0..seen.len()).filter(|&i| seen[i]).collect();
-        assert_eq!(at, [SIZE as usize / 2], "signalled half-way, seen by the next request");
+        assert_eq!(
+            at,
+            [SIZE as usize / 2],
+            "signalled half-way, seen by the next request"
+        );
         assert!(signalled(&call), "the second half, at the end");
 
         // A driver with NO_INTERRUPT set throughout: never signalled.

@@ -89,7 +89,11 @@ fn secs(s: f64) -> Result<Duration, String> {
 
 fn check_block(w: &Workload) -> Result<(), String> {
     if w.block_size == 0 || w.block_size % workload::BLOCK != 0 {
-        return Err(format!("--block-size {} is not a multiple of {}", w.block_size, workload::BLOCK));
+        return Err(format!(
+            "--block-size {} is not a multiple of {}",
+            w.block_size,
+            workload::BLOCK
+        ));
     }
     Ok(())
 }
@@ -107,7 +111,12 @@ fn run(cli: Cli) -> Result<String, String> {
             });
             Ok(v.to_string())
         }
-        Command::VhostUser { socket, depth, queues, workload: w } => {
+        Command::VhostUser {
+            socket,
+            depth,
+            queues,
+            workload: w,
+        } => {
             check_block(&w)?;
             if depth == 0 || queues == 0 {
                 return Err("--depth and --queues must be at least 1".into());
@@ -123,7 +132,11 @@ fn run(cli: Cli) -> Result<String, String> {
             };
             json(&vhost::run(&socket, &p)?)
         }
-        Command::Pread { file, threads, workload: w } => {
+        Command::Pread {
+            file,
+            threads,
+            workload: w,
+        } => {
             check_block(&w)?;
             if threads == 0 {
                 return Err("--threads must be at least 1".into());

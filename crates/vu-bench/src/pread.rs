@@ -43,7 +43,8 @@ pub fn run(path: &Path, p: &Params) -> Result<Report, String> {
     let failure = std::sync::Mutex::new(None::<String>);
     let window = std::thread::scope(|s| {
         for t in 0..p.threads {
-            let (file, measuring, stop, counted, failure) = (&file, &measuring, &stop, &counted, &failure);
+            let (file, measuring, stop, counted, failure) =
+                (&file, &measuring, &stop, &counted, &failure);
             let slot_count = (size / p.block_size).max(1);
             let start = slot_count / p.threads as u64 * t as u64;
             let mut offsets = Offsets::new(p.pattern, p.block_size, size, p.seed + t as u64, start);

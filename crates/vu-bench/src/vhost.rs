@@ -82,7 +82,13 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
     let mut streams: Vec<Offsets> = (0..p.queues)
         .map(|q| {
             let start = slots / u64::from(p.queues) * u64::from(q);
-            Offsets::new(p.pattern, p.block_size, capacity, p.seed + u64::from(q), start)
+            Offsets::new(
+                p.pattern,
+                p.block_size,
+                capacity,
+                p.seed + u64::from(q),
+                start,
+            )
         })
         .collect();
     // Offset of each in-flight request, by tag.
@@ -93,7 +99,13 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
         for _ in 0..p.depth {
             let off = streams[usize::from(q)].next_offset();
             let tag = dev
-                .enqueue(q, &BlkRequest::Read { sector: off / SECTOR_SIZE, len })
+                .enqueue(
+                    q,
+                    &BlkRequest::Read {
+                        sector: off / SECTOR_SIZE,
+                        len,
+                    },
+                )
                 .map_err(e)?;
             offsets.insert(tag, off);
         }
@@ -119,12 +131,17 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
             while let Some(done) = dev.try_complete(q).map_err(e)? {
                 reaped += 1;
                 in_flight -= 1;
-                let off = offsets.remove(&done.tag).ok_or("completion of an unknown request")?;
+                let off = offsets
+                    .remove(&done.tag)
+                    .ok_or("completion of an unknown request")?;
                 if done.status != status::OK {
                     return Err(format!("read at {off}: status {}", done.status));
                 }
                 let mut first = [0u8; 8];
-                dev.frontend().ram().read(done.data, &mut first).ok_or("data outside guest memory")?;
+                dev.frontend()
+                    .ram()
+                    .read(done.data, &mut first)
+                    .ok_or("data outside guest memory")?;
                 if !check(off, first) {
                     return Err(format!("read at {off} returned the wrong data"));
                 }
@@ -133,7 +150,13 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
                 }
                 let off = streams[usize::from(q)].next_offset();
                 let tag = dev
-                    .enqueue(q, &BlkRequest::Read { sector: off / SECTOR_SIZE, len })
+                    .enqueue(
+                        q,
+                        &BlkRequest::Read {
+                            sector: off / SECTOR_SIZE,
+                            len,
+                        },
+                    )
                     .map_err(e)?;
                 offsets.insert(tag, off);
                 in_flight += 1;
@@ -169,7 +192,9 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
             continue;
         }
         if now - last_progress > STALL {
-            return Err(format!("no completion for {STALL:?}: the back-end is stuck"));
+            return Err(format!(
+                "no completion for {STALL:?}: the back-end is stuck"
+            ));
         }
         // Nothing to reap: ask for calls, look once more (a completion
         // published before that is seen now, one after it is signalled),
@@ -183,7 +208,12 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
 /// Enables calls on every queue and, if still nothing is there to reap,
 /// waits for one (at most `timeout`); then disables calls again, as a
 /// driver does while it reaps. Returns whether it waited.
-fn sleep(dev: &mut BlkDevice, poller: &mut Poller, queues: u16, timeout: Duration) -> Result<bool, String> {
+fn sleep(
+    dev: &mut BlkDevice,
+    poller: &mut Poller,
+    queues: u16,
+    timeout: Duration,
+) -> Result<bool, String> {
     let e = |e: vu_frontend::Error| chain(&e);
     for q in 0..queues {
         dev.frontend_mut().set_interrupts(q, true).map_err(e)?;
@@ -212,7 +242,12 @@ fn has_used(dev: &BlkDevice, q: u16) -> bool {
 }
 
 /// Waits for `in_flight` outstanding requests without submitting more.
-fn drain(dev: &mut BlkDevice, poller: &mut Poller, queues: u16, mut in_flight: usize) -> Result<(), String> {
+fn drain(
+    dev: &mut BlkDevice,
+    poller: &mut Poller,
+    queues: u16,
+    mut in_flight: usize,
+) -> Result<(), String> {
     let deadline = Instant::now() + STALL;
     while in_flight > 0 {
         let mut reaped = false;

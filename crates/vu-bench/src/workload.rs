@@ -56,7 +56,13 @@ pub struct Offsets {
 impl Offsets {
     /// Offsets of `block_size`-byte requests inside a file of `file_size`
     /// bytes; sequential streams start at `start_slot`.
-    pub fn new(pattern: Pattern, block_size: u64, file_size: u64, seed: u64, start_slot: u64) -> Self {
+    pub fn new(
+        pattern: Pattern,
+        block_size: u64,
+        file_size: u64,
+        seed: u64,
+        start_slot: u64,
+    ) -> Self {
         let slots = (file_size / block_size).max(1);
         Self {
             pattern,
@@ -180,9 +186,15 @@ mod tests {
         assert!(!check(0, data[4096..4104].try_into().unwrap()));
         assert!(make_file(&path, 100).is_err());
         assert!(!prepare_file(&path, 3 * BLOCK).unwrap(), "kept");
-        assert!(prepare_file(&path, 2 * BLOCK).unwrap(), "wrong size: rewritten");
+        assert!(
+            prepare_file(&path, 2 * BLOCK).unwrap(),
+            "wrong size: rewritten"
+        );
         std::fs::write(&path, vec![0u8; 2 * BLOCK as usize]).unwrap();
-        assert!(prepare_file(&path, 2 * BLOCK).unwrap(), "wrong contents: rewritten");
+        assert!(
+            prepare_file(&path, 2 * BLOCK).unwrap(),
+            "wrong contents: rewritten"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

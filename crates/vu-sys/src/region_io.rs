@@ -151,9 +151,21 @@ mod tests {
         let data: Vec<u8> = (0..=255u8).cycle().take(300).collect();
         file.write_all(&data).unwrap();
         let slices = [
-            RegionSlice { region: a.region(), offset: 4000, len: 96 },
-            RegionSlice { region: b.region(), offset: 0, len: 0 },
-            RegionSlice { region: b.region(), offset: 10, len: 100 },
+            RegionSlice {
+                region: a.region(),
+                offset: 4000,
+                len: 96,
+            },
+            RegionSlice {
+                region: b.region(),
+                offset: 0,
+                len: 0,
+            },
+            RegionSlice {
+                region: b.region(),
+                offset: 10,
+                len: 100,
+            },
         ];
         assert_eq!(read_file_into(file.as_fd(), 50, slices).unwrap(), 196);
         let mut got = vec![0u8; 96];
@@ -164,7 +176,11 @@ mod tests {
         assert_eq!(got, data[146..246]);
 
         // Outside a region: refused before any I/O.
-        let bad = [RegionSlice { region: a.region(), offset: 4000, len: 97 }];
+        let bad = [RegionSlice {
+            region: a.region(),
+            offset: 4000,
+            len: 97,
+        }];
         let err = read_file_into(file.as_fd(), 0, bad).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
 
@@ -186,7 +202,11 @@ mod tests {
         file.write_all(&data).unwrap();
         // 200 one-byte slices, in reverse order in memory: > BATCH iovecs.
         let slices: Vec<RegionSlice<'_>> = (0..200u64)
-            .map(|i| RegionSlice { region: shm.region(), offset: 1000 - i, len: 1 })
+            .map(|i| RegionSlice {
+                region: shm.region(),
+                offset: 1000 - i,
+                len: 1,
+            })
             .collect();
         read_file_into(file.as_fd(), 0, slices).unwrap();
         for (i, want) in data.iter().enumerate() {

@@ -266,15 +266,28 @@ fn batched_kicks_and_suppressed_calls_lose_no_request() {
     let mut dev = connect(&backend, 2);
     let mut poller = vu_sys::Poller::new().unwrap();
     for q in 0..2u16 {
-        poller.add(dev.frontend().call_fd(q).unwrap(), usize::from(q)).unwrap();
+        poller
+            .add(dev.frontend().call_fd(q).unwrap(), usize::from(q))
+            .unwrap();
         dev.frontend_mut().set_interrupts(q, false).unwrap();
     }
     let mut in_flight: HashMap<u64, (usize, usize)> = HashMap::new();
-    let submit = |dev: &mut BlkDevice, rng: &mut Rng, q: u16, in_flight: &mut HashMap<u64, (usize, usize)>| {
+    let submit = |dev: &mut BlkDevice,
+                  rng: &mut Rng,
+                  q: u16,
+                  in_flight: &mut HashMap<u64, (usize, usize)>| {
         let sectors = 1 + rng.below(64) as usize;
         let sector = rng.below((DISK / SECTOR - sectors) as u64) as usize;
         let len = sectors * SECTOR;
-        let tag = dev.enqueue(q, &BlkRequest::Read { sector: sector as u64, len }).unwrap();
+        let tag = dev
+            .enqueue(
+                q,
+                &BlkRequest::Read {
+                    sector: sector as u64,
+                    len,
+                },
+            )
+            .unwrap();
         in_flight.insert(tag, (sector * SECTOR, len));
     };
     let (mut completed, mut sleeps, total) = (0, 0, 4000);
@@ -297,7 +310,10 @@ fn batched_kicks_and_suppressed_calls_lose_no_request() {
                 let (at, len) = in_flight.remove(&done.tag).expect("known request");
                 let mut got = vec![0u8; len];
                 dev.frontend().ram().read(done.data, &mut got).unwrap();
-                assert!(got == model[at..at + len], "read at {at}+{len} returned wrong data");
+                assert!(
+                    got == model[at..at + len],
+                    "read at {at}+{len} returned wrong data"
+                );
                 if submitted < total {
                     submit(&mut dev, &mut rng, q, &mut in_flight);
                     submitted += 1;
@@ -316,8 +332,13 @@ fn batched_kicks_and_suppressed_calls_lose_no_request() {
         }
         if !(0..2u16).any(|q| dev.frontend().used_pending(q).unwrap()) {
             let mut ready = Vec::new();
-            poller.wait(&mut ready, Some(Duration::from_secs(10))).unwrap();
-            assert!(!ready.is_empty(), "no call within 10 s: a lost notification ({completed} of {total} done)");
+            poller
+                .wait(&mut ready, Some(Duration::from_secs(10)))
+                .unwrap();
+            assert!(
+                !ready.is_empty(),
+                "no call within 10 s: a lost notification ({completed} of {total} done)"
+            );
             for q in 0..2u16 {
                 dev.frontend().clear_call(q).unwrap();
             }
@@ -328,5 +349,8 @@ fn batched_kicks_and_suppressed_calls_lose_no_request() {
         }
     }
     assert!(in_flight.is_empty());
-    assert!(sleeps > 0, "the driver slept at least once, so calls were exercised");
+    assert!(
+        sleeps > 0,
+        "the driver slept at least once, so calls were exercised"
+    );
 }
