@@ -89,15 +89,40 @@ pub struct Workload {
     pub depth: usize,
 }
 
-/// What `vu-bench` prints for one run.
+/// What `vu-bench` prints for one run, and the server's CPU time.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Sample {
+    #[serde(default)]
     pub target: String,
     pub secs: f64,
     pub ops: u64,
     pub iops: f64,
     pub mib_s: f64,
     pub verified: u64,
+    /// vu-bench's own CPU in the window (the driver, or the pread threads).
+    pub cpu_secs: f64,
+    /// Requests over the whole vu-bench run, warm-up included.
+    pub total_ops: u64,
+    /// The back-end's CPU time over the whole vu-bench run (all threads;
+    /// from /proc), for ours and qsd.
+    #[serde(default)]
+    pub server_cpu_secs: Option<f64>,
+}
+
+impl Sample {
+    /// CPU microseconds the serving side spent per request: the back-end
+    /// process for ours and qsd, the pread threads for the ceiling.
+    pub fn serve_cpu_us(&self) -> Option<f64> {
+        match self.server_cpu_secs {
+            Some(s) => (self.total_ops > 0).then(|| s * 1e6 / self.total_ops as f64),
+            None => (self.target == "ceiling" && self.ops > 0).then(|| self.cpu_secs * 1e6 / self.ops as f64),
+        }
+    }
+
+    /// CPU microseconds the driver spent per request (vhost-user targets).
+    pub fn driver_cpu_us(&self) -> Option<f64> {
+        (self.target != "ceiling" && self.ops > 0).then(|| self.cpu_secs * 1e6 / self.ops as f64)
+    }
 }
 
 /// Medians and spread of one workload on one target.
@@ -107,6 +132,10 @@ pub struct Stat {
     pub median_mib_s: f64,
     pub min_iops: f64,
     pub max_iops: f64,
+    /// Median CPU µs per request on the serving side (see `Sample::serve_cpu_us`).
+    pub median_serve_cpu_us: Option<f64>,
+    /// Median CPU µs per request in the driver (vhost-user targets).
+    pub median_driver_cpu_us: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -246,6 +275,12 @@ fn blk(a: BlkArgs) -> Result<u8> {
                     "ceiling" => cmd.args(["--threads", &queues]),
                     _ => cmd.args(["--queues", &queues, "--depth", &workload.depth.to_string()]),
                 };
+                let server_pid = match target {
+                    "ours" => ours.pid(),
+                    "qsd" => peer.pid(),
+                    _ => None,
+                };
+                let cpu_before = server_pid.and_then(process_cpu_secs);
                 let out = cmd
                     .args(["--pattern", &workload.pattern, "--block-size", &workload.block_size.to_string()])
                     .args(["--secs", &a.secs.to_string(), "--warmup-secs", &a.warmup_secs.to_string()])
@@ -256,6 +291,10 @@ fn blk(a: BlkArgs) -> Result<u8> {
                 let mut sample: Sample = serde_json::from_slice(&out.stdout)
                     .with_context(|| format!("cannot parse vu-bench output: {}", out.stdout_str()))?;
                 sample.target = target.to_string();
+                sample.server_cpu_secs = match (cpu_before, server_pid.and_then(process_cpu_secs)) {
+                    (Some(a), Some(b)) => Some(b - a),
+                    _ => None,
+                };
                 samples[w].push(sample);
             }
         }
@@ -319,6 +358,20 @@ fn qemu_escape(path: &Path) -> String {
     path.display().to_string().replace(',', ",,")
 }
 
+/// User + system CPU seconds of process `pid` (all its threads), from
+/// `/proc/<pid>/stat`; `None` where there is no procfs.
+fn process_cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may contain spaces: state is
+    // field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf with a valid name has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| ticks / hz as f64)
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
 }
@@ -333,13 +386,20 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn stat(runs: &[Sample], target: &str) -> Stat {
-    let of = |f: fn(&Sample) -> f64| runs.iter().filter(|s| s.target == target).map(f).collect::<Vec<f64>>();
+    let mine = || runs.iter().filter(|s| s.target == target);
+    let of = |f: fn(&Sample) -> f64| mine().map(f).collect::<Vec<f64>>();
+    let opt = |f: fn(&Sample) -> Option<f64>| {
+        let v: Vec<f64> = mine().filter_map(f).collect();
+        (!v.is_empty()).then(|| median(v))
+    };
     let iops = of(|s| s.iops);
     Stat {
         median_iops: median(iops.clone()),
         median_mib_s: median(of(|s| s.mib_s)),
         min_iops: iops.iter().copied().fold(f64::INFINITY, f64::min),
         max_iops: iops.iter().copied().fold(0.0, f64::max),
+        median_serve_cpu_us: opt(Sample::serve_cpu_us),
+        median_driver_cpu_us: opt(Sample::driver_cpu_us),
     }
 }
 
@@ -364,7 +424,7 @@ pub fn render(s: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\nvhost-user-blk, {} queue(s), {} MiB file, page cache warm; medians of {} runs of {} s (min-max IOPS)",
+        "\nvhost-user-blk, {} queue(s), {} MiB file, page cache warm; medians of {} runs of {} s (min-max IOPS; CPU us per request)",
         s.queues,
         s.file_bytes >> 20,
         s.runs,
@@ -389,6 +449,12 @@ pub fn render(s: &Summary) -> String {
         );
         let spread = |st: &Stat| format!("{:.0}-{:.0}", st.min_iops, st.max_iops);
         let _ = writeln!(out, "{:<12} {:>26} {:>26} {:>26}", "", spread(&r.ours), spread(&r.qsd), spread(&r.ceiling));
+        let cpu = |st: &Stat| match (st.median_serve_cpu_us, st.median_driver_cpu_us) {
+            (Some(s), Some(d)) => format!("{s:.2} (+{d:.2} driver)"),
+            (Some(s), None) => format!("{s:.2}"),
+            _ => "-".to_string(),
+        };
+        let _ = writeln!(out, "{:<12} {:>26} {:>26} {:>26}", "  CPU us/req", cpu(&r.ours), cpu(&r.qsd), cpu(&r.ceiling));
     }
     let _ = writeln!(out, "ceiling: {}", s.ceiling);
     let _ = writeln!(out, "load average before: {}; after: {}", s.load_before, s.load_after);
@@ -400,7 +466,18 @@ mod tests {
     use super::*;
 
     fn sample(target: &str, iops: f64) -> Sample {
-        Sample { target: target.into(), secs: 1.0, ops: iops as u64, iops, mib_s: iops / 256.0, verified: iops as u64 }
+        let server_cpu_secs = (target != "ceiling").then_some(iops / 1e6);
+        Sample {
+            target: target.into(),
+            secs: 1.0,
+            ops: iops as u64,
+            iops,
+            mib_s: iops / 256.0,
+            verified: iops as u64,
+            cpu_secs: iops / 2e6,
+            total_ops: iops as u64 * 2,
+            server_cpu_secs,
+        }
     }
 
     #[test]
@@ -423,6 +500,22 @@ mod tests {
         assert!((r.ours_over_qsd - 200.0 / 150.0).abs() < 1e-9);
         assert!((r.ours_over_ceiling - 0.4).abs() < 1e-9);
         assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        // Server: iops/1e6 s over 2*iops requests = 0.5 us; driver and
+        // ceiling: iops/2e6 s over iops requests = 0.5 us.
+        assert_eq!(r.ours.median_serve_cpu_us, Some(0.5));
+        assert_eq!(r.ours.median_driver_cpu_us, Some(0.5));
+        assert_eq!((r.ceiling.median_serve_cpu_us, r.ceiling.median_driver_cpu_us), (Some(0.5), None));
+    }
+
+    #[test]
+    fn reads_a_processs_cpu_time() {
+        let busy = std::time::Instant::now();
+        while busy.elapsed() < Duration::from_millis(50) {
+            std::hint::black_box(0u64);
+        }
+        let cpu = process_cpu_secs(std::process::id()).expect("procfs");
+        assert!(cpu > 0.0 && cpu < 1e6, "{cpu}");
+        assert_eq!(process_cpu_secs(u32::MAX), None);
     }
 
     #[test]

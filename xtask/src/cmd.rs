@@ -383,6 +383,11 @@ impl Cmd {
 }
 
 impl Spawned {
+    /// The child's process id (its process group's id too).
+    pub fn pid(&self) -> Option<u32> {
+        self.handle.pids().first().copied()
+    }
+
     /// Whether the child has exited already (then its record says how).
     pub fn try_finished(&mut self) -> Result<Option<CommandRecord>> {
         match self.handle.try_wait().with_context(|| format!("waiting for `{}`", self.record.argv[0]))? {

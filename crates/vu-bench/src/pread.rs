@@ -10,7 +10,7 @@
 //! synchronous thread keeps "queue depth" requests busy as well as any
 //! asynchronous interface could on the same number of threads.
 
-use crate::report::Report;
+use crate::report::{cpu_now, Report};
 use crate::workload::{check, Offsets, Pattern};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -40,11 +40,12 @@ pub fn run(path: &Path, p: &Params) -> Result<Report, String> {
     let measuring = AtomicBool::new(false);
     let stop = AtomicBool::new(false);
     let counted = AtomicU64::new(0);
+    let all = AtomicU64::new(0);
     let failure = std::sync::Mutex::new(None::<String>);
     let window = std::thread::scope(|s| {
         for t in 0..p.threads {
-            let (file, measuring, stop, counted, failure) =
-                (&file, &measuring, &stop, &counted, &failure);
+            let (file, measuring, stop, counted, all, failure) =
+                (&file, &measuring, &stop, &counted, &all, &failure);
             let slot_count = (size / p.block_size).max(1);
             let start = slot_count / p.threads as u64 * t as u64;
             let mut offsets = Offsets::new(p.pattern, p.block_size, size, p.seed + t as u64, start);
@@ -56,6 +57,7 @@ pub fn run(path: &Path, p: &Params) -> Result<Report, String> {
                 let skew = storage.as_ptr().align_offset(4096);
                 let buf = &mut storage[skew..skew + block];
                 let mut ops = 0u64;
+                let mut total = 0u64;
                 let mut was_measuring = false;
                 while !stop.load(Ordering::Relaxed) {
                     let m = measuring.load(Ordering::Relaxed);
@@ -73,17 +75,20 @@ pub fn run(path: &Path, p: &Params) -> Result<Report, String> {
                         break;
                     }
                     ops += 1;
+                    total += 1;
                 }
                 counted.fetch_add(ops, Ordering::Relaxed);
+                all.fetch_add(total, Ordering::Relaxed);
             });
         }
         std::thread::sleep(p.warmup);
         measuring.store(true, Ordering::Relaxed);
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), cpu_now());
         std::thread::sleep(p.duration);
         stop.store(true, Ordering::Relaxed);
-        started.elapsed()
+        (started.elapsed(), cpu_now() - cpu)
     });
+    let (window, cpu) = window;
     if let Some(f) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
         return Err(f);
     }
@@ -95,5 +100,7 @@ pub fn run(path: &Path, p: &Params) -> Result<Report, String> {
         p.threads,
         window,
         counted.load(Ordering::Relaxed),
+        cpu,
+        all.load(Ordering::Relaxed),
     ))
 }

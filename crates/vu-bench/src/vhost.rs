@@ -15,7 +15,7 @@
 //! The data stays in guest memory; only its first eight bytes are read, to
 //! check them. No `EVENT_IDX`: the driver does not negotiate it.
 
-use crate::report::Report;
+use crate::report::{cpu_now, Report};
 use crate::workload::{check, Offsets, Pattern};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -122,6 +122,8 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
     let mut measuring = false;
     let mut ops = 0u64;
     let mut window_start = measure_from;
+    let mut window_cpu = 0.0;
+    let mut total = 0u64;
     let mut last_progress = Instant::now();
     let mut in_flight = usize::from(p.queues) * p.depth;
     loop {
@@ -130,6 +132,7 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
             let mut resubmitted = false;
             while let Some(done) = dev.try_complete(q).map_err(e)? {
                 reaped += 1;
+                total += 1;
                 in_flight -= 1;
                 let off = offsets
                     .remove(&done.tag)
@@ -173,9 +176,13 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
                 measuring = true;
                 ops = 0;
                 window_start = now;
+                window_cpu = cpu_now();
             }
             if measuring && now >= end {
                 let window = now - window_start;
+                let cpu = cpu_now() - window_cpu;
+                // Let the requests in flight finish before disconnecting.
+                total += drain(&mut dev, &mut poller, p.queues, in_flight)?;
                 let report = Report::new(
                     "vhost-user",
                     p.pattern,
@@ -184,9 +191,9 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
                     usize::from(p.queues),
                     window,
                     ops,
+                    cpu,
+                    total,
                 );
-                // Let the requests in flight finish before disconnecting.
-                drain(&mut dev, &mut poller, p.queues, in_flight)?;
                 return Ok(report);
             }
             continue;
@@ -241,13 +248,15 @@ fn has_used(dev: &BlkDevice, q: u16) -> bool {
     dev.frontend().used_pending(q).unwrap_or(false)
 }
 
-/// Waits for `in_flight` outstanding requests without submitting more.
+/// Waits for `in_flight` outstanding requests without submitting more;
+/// returns how many completed.
 fn drain(
     dev: &mut BlkDevice,
     poller: &mut Poller,
     queues: u16,
     mut in_flight: usize,
-) -> Result<(), String> {
+) -> Result<u64, String> {
+    let outstanding = in_flight as u64;
     let deadline = Instant::now() + STALL;
     while in_flight > 0 {
         let mut reaped = false;
@@ -265,7 +274,7 @@ fn drain(
         }
         sleep(dev, poller, queues, Duration::from_millis(100))?;
     }
-    Ok(())
+    Ok(outstanding)
 }
 
 /// An error and its causes on one line.
