@@ -509,7 +509,7 @@ mod tests {
 
     #[test]
     fn reads_a_processs_cpu_time() {
-        let busy = std::time::Instant::now();
+        let busy = Instant::now();
         while busy.elapsed() < Duration::from_millis(50) {
             std::hint::black_box(0u64);
         }
