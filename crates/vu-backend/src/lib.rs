@@ -7,9 +7,12 @@
 //!   the socket, every queue's kick notifier and the termination signal. A
 //!   request on a queue calls [`Device::process`] with `&mut self`, so a
 //!   device keeps its state in plain fields: no locks, no framework threads.
-//!   Queues of a multi-queue device are served in turn by that loop; a device
-//!   that wants parallelism can hand work to its own threads, but nothing
-//!   here forces it to.
+//!   Queues of a multi-queue device are served in turn by that loop, at
+//!   most one ring's worth of requests per turn (a queue with more left is
+//!   kept pending and served again after the socket and the other queues
+//!   had their turn), so no queue, and no control message, waits behind a
+//!   busy one. A device that wants parallelism can hand work to its own
+//!   threads, but nothing here forces it to.
 //! * **Messages.** Every message is parsed and validated by
 //!   `vu_protocol::FrontendMsg::parse` first, then handled by one `match` in
 //!   `session.rs`. Any error (malformed message, message out of order,
@@ -22,12 +25,24 @@
 //!   new memory table; every descriptor buffer is translated and
 //!   bounds-checked before the device sees it, and a buffer that crosses
 //!   from one region into an adjacent one is split. Devices only ever see
-//!   [`Reader`] and [`Writer`], which copy in and out of checked ranges.
+//!   [`Reader`] and [`Writer`], which copy in and out of checked ranges, or
+//!   move data between a file and those ranges with one `preadv`/`pwritev`
+//!   (`Writer::write_from_file_at`, `Reader::write_to_file_at`). A region
+//!   whose fd is a file shorter than the region is refused at mapping time
+//!   (it would raise `SIGBUS` on first touch).
 //! * **Virtqueues.** Split rings only. A descriptor chain is walked with a
 //!   bound of the table size (so a loop ends as an error), lengths are summed
 //!   with overflow checks, readable buffers must precede writable ones, and
 //!   an indirect table must be non-empty, a multiple of 16 bytes, inside guest
-//!   memory and not nested. Requests complete in order, one used element each.
+//!   memory and not nested. Requests complete in order, one used element
+//!   each, published as soon as it is done.
+//! * **Notifications** (no `EVENT_IDX`). While a ring is drained,
+//!   `VRING_USED_F_NO_NOTIFY` tells the driver not to kick; it is cleared,
+//!   and the ring checked once more behind a full fence, before the loop
+//!   sleeps. Calls are coalesced: one when the unsignalled completions match
+//!   the requests still queued (about half the queue depth; at once for a
+//!   lone request), none while the driver shows `VRING_AVAIL_F_NO_INTERRUPT`,
+//!   and one when the drain ends. See `queue::drain_ring`.
 //! * **Not offered:** packed rings, event index, IOMMU, logging/migration,
 //!   inflight tracking, postcopy, in-band notifications, the back-end request
 //!   channel. The front-end is never offered these, so it does not send them;

@@ -31,6 +31,10 @@
 //! up to 8 bytes at a time, which works on both an eventfd and a pipe, so a
 //! peer may hand us either kind (the vhost-user specification allows both).
 
+//! [`read_file_into`] and [`write_file_from`] move data between a file and
+//! bounds-checked slices of mapped regions with `preadv`/`pwritev` (one copy,
+//! by the kernel), for block back-ends.
+
 mod os;
 mod poller;
 mod region_io;
