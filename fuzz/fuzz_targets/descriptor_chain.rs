@@ -5,8 +5,10 @@
 //!
 //! The memory table goes through `FrontendMsg::parse` first, as in the
 //! session, so only tables the back-end would accept get mapped. The handler
-//! reads every readable byte and writes a fuzzer-chosen amount, so the
-//! `Reader`/`Writer` bounds are exercised on whatever chain was accepted.
+//! reads every readable byte and writes a fuzzer-chosen amount, either by
+//! copying or as the block device does, straight between guest memory and a
+//! file (`preadv`/`pwritev`), so the `Reader`/`Writer` bounds are exercised
+//! on whatever chain was accepted.
 //!
 //! Input layout (little-endian): `[regions: u8]`, per region `[gpa: u32]
 //! [size: u32][user: u32][mmap offset: u16]` (two regions), `[queue size
@@ -28,6 +30,15 @@ use vu_sys::SharedMemory;
 const SHM: u64 = 64 << 10;
 const REGIONS: usize = 2;
 const FIXED: usize = 1 + REGIONS * 14 + 1 + 6 + 2 + 2;
+
+/// Size of the file the direct-I/O paths read and write.
+const DISK: u64 = 256 << 10;
+
+/// The "disk" for `Reader::write_to_file_at` / `Writer::write_from_file_at`.
+fn disk() -> &'static SharedMemory {
+    static DISK_FILE: OnceLock<SharedMemory> = OnceLock::new();
+    DISK_FILE.get_or_init(|| SharedMemory::new(DISK).expect("shared memory"))
+}
 
 /// Created once: making memfds per input would only measure the kernel.
 fn shms() -> &'static [SharedMemory; REGIONS] {
@@ -127,9 +138,40 @@ fuzz_target!(|data: &[u8]| {
 
     let mut scratch = vec![0u8; 4096];
     let mut completions = 0u32;
+    let disk = disk().fd();
     let result = queue.drain(&mem, budget, |req| {
         completions += 1;
         let readable = req.reader.remaining();
+        let room = req.writer.remaining();
+        if write_amount & 1 == 1 && readable as u64 <= DISK && room as u64 <= DISK {
+            // The block device's path: straight between guest memory and a
+            // file. Too much room is refused up front, with nothing done.
+            let e = req
+                .writer
+                .write_from_file_at(disk, 0, room + 1)
+                .unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+            assert_eq!((req.writer.written(), req.writer.remaining()), (0, room));
+            // Writes stay inside the file, so it never grows and every
+            // input sees the same file.
+            let at = (write_amount as u64 >> 1) % (DISK - readable as u64 + 1);
+            match req.reader.write_to_file_at(disk, at, readable) {
+                Ok(()) => assert_eq!(req.reader.remaining(), 0),
+                Err(e) => panic!("pwritev of {readable} bytes at {at}: {e}"),
+            }
+            let want = room.min(write_amount);
+            match req.writer.write_from_file_at(disk, at, want) {
+                Ok(()) => assert_eq!(req.writer.written(), want),
+                // Past the end of the file: nothing counts as written.
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+                    assert!(at + want as u64 > DISK);
+                    assert_eq!(req.writer.written(), 0);
+                }
+            }
+            assert_eq!(req.writer.remaining(), room - req.writer.written());
+            return;
+        }
         let mut got = 0;
         loop {
             let n = req.reader.read(&mut scratch);
@@ -140,7 +182,6 @@ fuzz_target!(|data: &[u8]| {
         }
         assert_eq!(got, readable, "reader delivered what it announced");
         assert_eq!(req.reader.remaining(), 0);
-        let room = req.writer.remaining();
         let want = write_amount.min(scratch.len());
         let wrote = req.writer.write(&scratch[..want]);
         assert_eq!(wrote, want.min(room), "writer stops exactly at the end");
