@@ -74,9 +74,15 @@ pub struct BlkArgs {
 }
 
 pub fn run(args: Args) -> Result<u8> {
-    match args.what {
+    let result = match args.what {
         What::Blk(a) => blk(a),
+    };
+    if crate::cmd::cancelled() {
+        // The servers and the driver were killed with their process groups.
+        eprintln!("bench: interrupted; nothing written");
+        return Ok(exit::INTERRUPTED);
     }
+    result
 }
 
 /// One workload: what every target is asked to do.

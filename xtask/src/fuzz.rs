@@ -54,6 +54,15 @@ pub struct Outcome {
 }
 
 pub fn run(args: Args) -> Result<u8> {
+    let result = fuzz(args);
+    if crate::cmd::cancelled() {
+        eprintln!("fuzz: interrupted (the corpus so far is kept in fuzz/corpus/)");
+        return Ok(exit::INTERRUPTED);
+    }
+    result
+}
+
+fn fuzz(args: Args) -> Result<u8> {
     crate::cmd::install_interrupt_handler()?;
     let root = crate::repo_root();
     let fuzz_dir = root.join("fuzz");
