@@ -2,8 +2,11 @@
 //!
 //! # Design
 //!
-//! [`BlkDevice`] owns the file and implements `vu_backend::Device`; the
-//! framework calls it from its single event loop, so it needs no locks.
+//! [`BlkDevice`] owns the file and implements `vu_backend::Device`. Each
+//! queue is served on a thread of its own by a clone of the device (see
+//! `Device::queue_handler`): its own handle on the same file and a copy of
+//! the settings, nothing mutable shared, so no locks. Positioned I/O
+//! (`pread`/`pwrite` family) keeps the handles independent.
 //! Data moves between the file and guest memory with one vectored call
 //! (`preadv`/`pwritev` over the chain's bounds-checked buffers, through
 //! `Writer::write_from_file_at` and `Reader::write_to_file_at`): no host
@@ -24,7 +27,7 @@ use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::os::fd::AsFd;
 use std::path::Path;
-use vu_backend::{Device, Request, Writer};
+use vu_backend::{Device, QueueHandler, Request, Writer};
 use vu_protocol::virtio::blk::{
     features as bf, req, status, Config, DiscardWriteZeroes, ReqHeader, ID_BYTES, SECTOR_SIZE,
 };
@@ -97,6 +100,15 @@ impl BlkDevice {
     /// Capacity in 512-byte sectors.
     pub fn capacity(&self) -> u64 {
         self.capacity
+    }
+
+    /// The same device on a new handle to the same file.
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self {
+            file: self.file.try_clone()?,
+            capacity: self.capacity,
+            settings: self.settings.clone(),
+        })
     }
 
     fn discard_supported(&self) -> bool {
@@ -263,6 +275,30 @@ impl Device for BlkDevice {
     }
 
     fn process(&mut self, _queue: u16, request: &mut Request<'_>) {
+        self.serve(request);
+    }
+
+    fn queue_handler(&mut self, queue: u16) -> Option<Box<dyn QueueHandler>> {
+        match self.try_clone() {
+            Ok(d) => Some(Box::new(d)),
+            Err(e) => {
+                // The event loop serves the queue instead.
+                log::warn!("queue {queue}: cannot clone the file handle ({e}); no worker thread");
+                None
+            }
+        }
+    }
+}
+
+impl QueueHandler for BlkDevice {
+    fn process(&mut self, request: &mut Request<'_>) {
+        self.serve(request);
+    }
+}
+
+impl BlkDevice {
+    /// Handles one request (from the event loop or a queue worker).
+    fn serve(&mut self, request: &mut Request<'_>) {
         let mut raw = [0u8; ReqHeader::SIZE];
         if request.writer.remaining() == 0 {
             // Nowhere to put a status: complete with nothing written.

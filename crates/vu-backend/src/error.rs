@@ -80,4 +80,12 @@ pub enum Error {
     ConfigWriteRefused { offset: u32, len: u32 },
     #[error("unsupported request {0:?}")]
     Unsupported(FrontendReq),
+    #[error("queue {queue}: worker thread failed")]
+    Worker {
+        queue: u16,
+        #[source]
+        source: io::Error,
+    },
+    #[error("queue {0}: the device's handler panicked")]
+    WorkerPanicked(u16),
 }

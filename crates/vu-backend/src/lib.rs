@@ -7,6 +7,14 @@
 //!   the socket, every queue's kick notifier and the termination signal. A
 //!   request on a queue calls [`Device::process`] with `&mut self`, so a
 //!   device keeps its state in plain fields: no locks, no framework threads.
+//!   A device may opt in to a thread per queue: [`Device::queue_handler`]
+//!   hands out a [`QueueHandler`] that owns what the queue needs (shared
+//!   read-only settings, its own file handle); that queue's kick is then
+//!   served by a worker thread that owns the ring state and the handler
+//!   while it runs. Before any message that could change a queue or guest
+//!   memory, the event loop stops the workers and takes their state back;
+//!   afterwards it restarts those still ready, so message handling stays
+//!   single-threaded and no state changes under a worker (`worker.rs`).
 //!   Queues of a multi-queue device are served in turn by that loop, at
 //!   most one ring's worth of requests per turn (a queue with more left is
 //!   kept pending and served again after the socket and the other queues
@@ -56,6 +64,7 @@ mod memory;
 mod queue;
 mod server;
 mod session;
+mod worker;
 
 pub use error::{Error, QueueError};
 pub use logger::init_logging;
@@ -64,6 +73,16 @@ pub use queue::{Reader, Request, Writer};
 pub use server::{error_chain, serve, Listener, ListenerArgs, ServeError};
 
 use vu_protocol::ProtocolFeatures;
+
+/// The part of a device that serves one queue on a thread of its own (see
+/// [`Device::queue_handler`]). It owns its state; the thread owns it while
+/// the queue runs, and it returns to the framework whenever the front-end
+/// reconfigures anything.
+pub trait QueueHandler: Send {
+    /// Handles one request taken from this handler's queue, as
+    /// [`Device::process`] does.
+    fn process(&mut self, request: &mut Request<'_>);
+}
 
 /// A virtio device served over vhost-user.
 pub trait Device {
@@ -103,6 +122,15 @@ pub trait Device {
     /// Handles one request taken from queue `queue`. The bytes written
     /// through `request.writer` become the used length.
     fn process(&mut self, queue: u16, request: &mut Request<'_>);
+
+    /// Opt-in parallelism: a handler owning everything queue `queue` needs
+    /// (a cloned file, a copy of the settings), so that the framework can
+    /// serve that queue on a thread of its own. Asked once per connection,
+    /// before any message. `None`, the default, keeps the queue on the
+    /// event loop, which calls [`Device::process`].
+    fn queue_handler(&mut self, _queue: u16) -> Option<Box<dyn QueueHandler>> {
+        None
+    }
 
     /// Returns to the state of a fresh connection (the front-end left).
     fn reset(&mut self) {}
