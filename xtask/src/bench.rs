@@ -29,11 +29,19 @@ pub enum What {
 /// Builds `vu-bench` and `vhost-user-blk` in release mode, writes a test file
 /// (self-describing 4 KiB blocks, so every read is checked), starts our
 /// back-end (`--read-only`) and `qemu-storage-daemon` (`driver=file`,
-/// `cache.direct=off`, `writable=off`) on it with the same number of queues,
-/// and has the same front-end driver run each workload against both, then
-/// the ceiling: `pread` loops on the file in as many threads as there are
-/// queues, with the same offsets. Workloads: 4 KiB random reads at each
-/// `--qd`, and 1 MiB sequential reads at `--seq-qd`.
+/// `cache.direct=off`, `read-only=on`; export `writable=off`) on it with the
+/// same number of queues, and has the same front-end driver run each
+/// workload against both, then the ceiling: `pread` loops on the file in as
+/// many threads as there are queues, with the same offsets. Workloads: 4 KiB
+/// random reads at each `--qd` (per queue), and 1 MiB sequential reads at
+/// `--seq-qd`.
+///
+/// The driver (`vu-bench vhost-user`, one thread for all queues) treats both
+/// back-ends as a guest's virtio-blk driver would: one kick per batch,
+/// calls suppressed while it reaps, no busy polling, no `EVENT_IDX`. CPU per
+/// request is the back-end process's (all threads, from /proc, over the
+/// whole run) and the driver's (in the window); for the ceiling, its
+/// threads'.
 ///
 /// The page cache is warm: the file is written (or read once) just before,
 /// and nothing drops the cache, so this compares the back-ends' CPU paths,
