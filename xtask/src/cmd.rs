@@ -373,6 +373,96 @@ impl Cmd {
     }
 }
 
+/// A child left running in the background (a server a benchmark talks to):
+/// its own process group, killed on Ctrl-C with every other child, and on
+/// drop if it was not stopped first.
+pub struct Spawned {
+    handle: duct::Handle,
+    guard: Running,
+    record: CommandRecord,
+    started: Instant,
+    /// Reaped already: its group id may belong to someone else by now.
+    reaped: bool,
+}
+
+impl Cmd {
+    /// Starts the command and returns at once; stdout is discarded and
+    /// stderr kept for [`Spawned::stop`]'s record.
+    pub fn spawn(&self) -> Result<Spawned> {
+        check_cancelled()?;
+        self.log();
+        let started = Instant::now();
+        let handle = self.expression().stdout_null().start().map_err(|e| self.spawn_error(e))?;
+        let guard = Running::register(&handle.pids());
+        Ok(Spawned { handle, guard, record: self.record(started), started, reaped: false })
+    }
+}
+
+impl Spawned {
+    /// The child's process id (its process group's id too).
+    pub fn pid(&self) -> Option<u32> {
+        self.handle.pids().first().copied()
+    }
+
+    /// Whether the child has exited already (then its record says how).
+    pub fn try_finished(&mut self) -> Result<Option<CommandRecord>> {
+        match self.handle.try_wait().with_context(|| format!("waiting for `{}`", self.record.argv[0]))? {
+            Some(out) => {
+                self.reaped = true;
+                let mut record = self.record.clone();
+                record.duration_secs = self.started.elapsed().as_secs_f64();
+                fill_status(&mut record, &out.status, false, &out.stderr);
+                Ok(Some(record))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Sends SIGTERM to the child's process group and waits up to `grace`
+    /// for it to exit, then kills it. Returns how it ended.
+    pub fn stop(mut self, grace: Duration) -> Result<CommandRecord> {
+        for &pgid in self.guard.pgids.iter().filter(|_| !self.reaped) {
+            // SAFETY: plain syscall on the group `process_group(0)` made.
+            unsafe {
+                libc::kill(-pgid, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + grace;
+        let mut timed_out = false;
+        let out = loop {
+            if let Some(out) = self.handle.try_wait().with_context(|| format!("waiting for `{}`", self.record.argv[0]))? {
+                break out.clone();
+            }
+            if Instant::now() >= deadline && !timed_out {
+                timed_out = true;
+                self.guard.kill();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        self.reaped = true;
+        let mut record = std::mem::take(&mut self.record);
+        record.duration_secs = self.started.elapsed().as_secs_f64();
+        fill_status(&mut record, &out.status, timed_out, &out.stderr);
+        Ok(record)
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        // Stopped children are gone already; this catches early returns.
+        if !self.reaped {
+            self.guard.kill();
+            let _ = self.handle.wait();
+        }
+    }
+}
+
+impl std::fmt::Debug for Spawned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spawned").field("argv", &self.record.argv).field("pgids", &self.guard.pgids).finish()
+    }
+}
+
 fn fill_status(record: &mut CommandRecord, status: &std::process::ExitStatus, timed_out: bool, stderr: &[u8]) {
     use std::os::unix::process::ExitStatusExt;
     record.exit_code = status.code();
@@ -544,6 +634,31 @@ mod tests {
     fn missing_program_names_it() {
         let err = Cmd::new("no-such-program-xyz").run().unwrap_err();
         assert_eq!(err.to_string(), "cannot run `no-such-program-xyz`: not found on PATH");
+    }
+
+    #[test]
+    fn spawned_children_stop_on_sigterm_or_are_killed() {
+        let started = Instant::now();
+        let child = Cmd::new("sh").args(["-c", "echo started >&2; exec sleep 30"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let record = child.stop(Duration::from_secs(5)).unwrap();
+        assert_eq!(record.signal, Some(libc::SIGTERM));
+        assert!(!record.timed_out);
+        assert_eq!(record.stderr_tail, "started");
+        // A child that ignores SIGTERM is killed after the grace period.
+        let child = Cmd::new("sh").args(["-c", "trap '' TERM; while :; do sleep 0.05; done"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let record = child.stop(Duration::from_millis(300)).unwrap();
+        assert!(record.timed_out && record.signal == Some(libc::SIGKILL), "{record:?}");
+        let mut done = Cmd::new("true").spawn().unwrap();
+        let record = loop {
+            if let Some(r) = done.try_finished().unwrap() {
+                break r;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(record.success());
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! everything else is library code those modules share. ARCHITECTURE.md has
 //! the map.
 
+pub mod bench;
 pub mod budget;
 pub mod ci;
 pub mod cmd;
@@ -12,6 +13,7 @@ pub mod doctor;
 pub mod elf;
 pub mod exec;
 pub mod fingerprint;
+pub mod fuzz;
 pub mod host;
 pub mod lanes;
 pub mod libtest;

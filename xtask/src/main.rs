@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{ci, doctor, exit, matrix, msrv, platforms, report, setup, test, vm_images, BadInput};
+use xtask::{bench, ci, doctor, exit, fuzz, matrix, msrv, platforms, report, setup, test, vm_images, BadInput};
 
 /// Builds and tests a cargo workspace across Linux, FreeBSD, OpenBSD and NetBSD
 /// on many architectures, and reports what it saw.
@@ -25,6 +25,8 @@ enum Command {
     Msrv(msrv::Args),
     Ci(ci::Args),
     VmImages(vm_images::Args),
+    Bench(bench::Args),
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +41,8 @@ fn main() -> ExitCode {
         Command::Msrv(args) => msrv::run(args),
         Command::Ci(args) => ci::run(args),
         Command::VmImages(args) => vm_images::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

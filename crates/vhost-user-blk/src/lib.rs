@@ -2,10 +2,15 @@
 //!
 //! # Design
 //!
-//! [`BlkDevice`] owns the file and implements `vu_backend::Device`; the
-//! framework calls it from its single event loop, so it needs no locks.
-//! Data moves in bounded chunks (at most [`CHUNK`] bytes of host memory per
-//! request, whatever the guest asks). Every request is checked against the
+//! [`BlkDevice`] owns the file and implements `vu_backend::Device`. Each
+//! queue is served on a thread of its own by a clone of the device (see
+//! `Device::queue_handler`): its own handle on the same file and a copy of
+//! the settings, nothing mutable shared, so no locks. Positioned I/O
+//! (`pread`/`pwrite` family) keeps the handles independent.
+//! Data moves between the file and guest memory with one vectored call
+//! (`preadv`/`pwritev` over the chain's bounds-checked buffers, through
+//! `Writer::write_from_file_at` and `Reader::write_to_file_at`): no host
+//! buffer, whatever the guest asks. Every request is checked against the
 //! capacity before any I/O; a request that does not fit, or that the chain
 //! is too short for, completes with `IOERR`.
 //!
@@ -20,16 +25,14 @@
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
+use std::os::fd::AsFd;
 use std::path::Path;
-use vu_backend::{Device, Request, Writer};
+use vu_backend::{Device, QueueHandler, Request, Writer};
 use vu_protocol::virtio::blk::{
     features as bf, req, status, Config, DiscardWriteZeroes, ReqHeader, ID_BYTES, SECTOR_SIZE,
 };
 use vu_protocol::ProtocolFeatures;
 
-/// Largest piece of data moved per I/O call.
-pub const CHUNK: usize = 1 << 20;
 /// Largest queue size accepted (`seg_max` is derived from it).
 pub const MAX_QUEUE_SIZE: u16 = 1024;
 /// Discard/write-zeroes segments per request.
@@ -67,7 +70,6 @@ pub struct BlkDevice {
     file: File,
     capacity: u64,
     settings: BlkSettings,
-    buf: Vec<u8>,
 }
 
 impl BlkDevice {
@@ -92,13 +94,21 @@ impl BlkDevice {
             file,
             capacity: bytes / SECTOR_SIZE,
             settings,
-            buf: Vec::new(),
         })
     }
 
     /// Capacity in 512-byte sectors.
     pub fn capacity(&self) -> u64 {
         self.capacity
+    }
+
+    /// The same device on a new handle to the same file.
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self {
+            file: self.file.try_clone()?,
+            capacity: self.capacity,
+            settings: self.settings.clone(),
+        })
     }
 
     fn discard_supported(&self) -> bool {
@@ -137,24 +147,16 @@ impl BlkDevice {
     }
 
     fn do_read(&mut self, sector: u64, w: &mut Writer<'_>, len: usize) -> u8 {
-        let Some(mut off) = self.range(sector, len as u64) else {
+        let Some(off) = self.range(sector, len as u64) else {
             return status::IOERR;
         };
-        let mut left = len;
-        while left > 0 {
-            let n = left.min(CHUNK);
-            self.buf.resize(n, 0);
-            if let Err(e) = self.file.read_exact_at(&mut self.buf[..n], off) {
-                log::warn!("read at {off}: {e}");
-                return status::IOERR;
+        match w.write_from_file_at(self.file.as_fd(), off, len) {
+            Ok(()) => status::OK,
+            Err(e) => {
+                log::warn!("read at {off}+{len}: {e}");
+                status::IOERR
             }
-            if !w.write_all(&self.buf[..n]) {
-                return status::IOERR;
-            }
-            off += n as u64;
-            left -= n;
         }
-        status::OK
     }
 
     fn do_write(&mut self, sector: u64, request: &mut Request<'_>) -> u8 {
@@ -162,24 +164,16 @@ impl BlkDevice {
             return status::IOERR;
         }
         let len = request.reader.remaining();
-        let Some(mut off) = self.range(sector, len as u64) else {
+        let Some(off) = self.range(sector, len as u64) else {
             return status::IOERR;
         };
-        let mut left = len;
-        while left > 0 {
-            let n = left.min(CHUNK);
-            self.buf.resize(n, 0);
-            if !request.reader.read_exact(&mut self.buf[..n]) {
-                return status::IOERR;
+        match request.reader.write_to_file_at(self.file.as_fd(), off, len) {
+            Ok(()) => status::OK,
+            Err(e) => {
+                log::warn!("write at {off}+{len}: {e}");
+                status::IOERR
             }
-            if let Err(e) = self.file.write_all_at(&self.buf[..n], off) {
-                log::warn!("write at {off}: {e}");
-                return status::IOERR;
-            }
-            off += n as u64;
-            left -= n;
         }
-        status::OK
     }
 
     fn do_discard_or_zeroes(&mut self, kind: u32, request: &mut Request<'_>) -> u8 {
@@ -233,7 +227,8 @@ impl BlkDevice {
 /// Pads the writable area with zeroes up to its last byte, then writes the
 /// status there (the status byte is always the last writable byte).
 fn finish(w: &mut Writer<'_>, st: u8) {
-    let zeroes = [0u8; 512];
+    static ZEROES: [u8; 512] = [0; 512];
+    let zeroes = &ZEROES;
     while w.remaining() > 1 {
         let n = (w.remaining() - 1).min(zeroes.len());
         w.write(&zeroes[..n]);
@@ -280,6 +275,30 @@ impl Device for BlkDevice {
     }
 
     fn process(&mut self, _queue: u16, request: &mut Request<'_>) {
+        self.serve(request);
+    }
+
+    fn queue_handler(&mut self, queue: u16) -> Option<Box<dyn QueueHandler>> {
+        match self.try_clone() {
+            Ok(d) => Some(Box::new(d)),
+            Err(e) => {
+                // The event loop serves the queue instead.
+                log::warn!("queue {queue}: cannot clone the file handle ({e}); no worker thread");
+                None
+            }
+        }
+    }
+}
+
+impl QueueHandler for BlkDevice {
+    fn process(&mut self, request: &mut Request<'_>) {
+        self.serve(request);
+    }
+}
+
+impl BlkDevice {
+    /// Handles one request (from the event loop or a queue worker).
+    fn serve(&mut self, request: &mut Request<'_>) {
         let mut raw = [0u8; ReqHeader::SIZE];
         if request.writer.remaining() == 0 {
             // Nowhere to put a status: complete with nothing written.

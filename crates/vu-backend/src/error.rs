@@ -4,7 +4,7 @@ use std::io;
 use vu_protocol::{FrontendReq, ProtocolError};
 
 /// A broken virtqueue: the front-end published something no well-behaved
-/// driver would.
+/// driver would, or the queue's call notifier failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum QueueError {
@@ -30,6 +30,8 @@ pub enum QueueError {
     IndirectWithNext,
     #[error("indirect table of {0} bytes (must be a non-zero multiple of 16)")]
     BadIndirectLength(u32),
+    #[error("cannot signal the call notifier")]
+    Call(#[source] io::Error),
 }
 
 /// Why a connection ended with an error.
@@ -78,4 +80,12 @@ pub enum Error {
     ConfigWriteRefused { offset: u32, len: u32 },
     #[error("unsupported request {0:?}")]
     Unsupported(FrontendReq),
+    #[error("queue {queue}: worker thread failed")]
+    Worker {
+        queue: u16,
+        #[source]
+        source: io::Error,
+    },
+    #[error("queue {0}: the device's handler panicked")]
+    WorkerPanicked(u16),
 }

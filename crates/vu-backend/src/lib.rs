@@ -7,9 +7,20 @@
 //!   the socket, every queue's kick notifier and the termination signal. A
 //!   request on a queue calls [`Device::process`] with `&mut self`, so a
 //!   device keeps its state in plain fields: no locks, no framework threads.
-//!   Queues of a multi-queue device are served in turn by that loop; a device
-//!   that wants parallelism can hand work to its own threads, but nothing
-//!   here forces it to.
+//!   A device may opt in to a thread per queue: [`Device::queue_handler`]
+//!   hands out a [`QueueHandler`] that owns what the queue needs (shared
+//!   read-only settings, its own file handle); that queue's kick is then
+//!   served by a worker thread that owns the ring state and the handler
+//!   while it runs. Before any message that could change a queue or guest
+//!   memory, the event loop stops the workers and takes their state back;
+//!   afterwards it restarts those still ready, so message handling stays
+//!   single-threaded and no state changes under a worker (`worker.rs`).
+//!   Queues of a multi-queue device are served in turn by that loop, at
+//!   most one ring's worth of requests per turn (a queue with more left is
+//!   kept pending and served again after the socket and the other queues
+//!   had their turn), so no queue, and no control message, waits behind a
+//!   busy one. A device that wants parallelism can hand work to its own
+//!   threads, but nothing here forces it to.
 //! * **Messages.** Every message is parsed and validated by
 //!   `vu_protocol::FrontendMsg::parse` first, then handled by one `match` in
 //!   `session.rs`. Any error (malformed message, message out of order,
@@ -22,23 +33,38 @@
 //!   new memory table; every descriptor buffer is translated and
 //!   bounds-checked before the device sees it, and a buffer that crosses
 //!   from one region into an adjacent one is split. Devices only ever see
-//!   [`Reader`] and [`Writer`], which copy in and out of checked ranges.
+//!   [`Reader`] and [`Writer`], which copy in and out of checked ranges, or
+//!   move data between a file and those ranges with one `preadv`/`pwritev`
+//!   (`Writer::write_from_file_at`, `Reader::write_to_file_at`). A region
+//!   whose fd is a file shorter than the region is refused at mapping time
+//!   (it would raise `SIGBUS` on first touch).
 //! * **Virtqueues.** Split rings only. A descriptor chain is walked with a
 //!   bound of the table size (so a loop ends as an error), lengths are summed
 //!   with overflow checks, readable buffers must precede writable ones, and
 //!   an indirect table must be non-empty, a multiple of 16 bytes, inside guest
-//!   memory and not nested. Requests complete in order, one used element each.
+//!   memory and not nested. Requests complete in order, one used element
+//!   each, published as soon as it is done.
+//! * **Notifications** (no `EVENT_IDX`). While a ring is drained,
+//!   `VRING_USED_F_NO_NOTIFY` tells the driver not to kick; it is cleared,
+//!   and the ring checked once more behind a full fence, before the loop
+//!   sleeps. Calls are coalesced: one when the unsignalled completions match
+//!   the requests still queued (about half the queue depth; at once for a
+//!   lone request), none while the driver shows `VRING_AVAIL_F_NO_INTERRUPT`,
+//!   and one when the drain ends. See `queue::drain_ring`.
 //! * **Not offered:** packed rings, event index, IOMMU, logging/migration,
 //!   inflight tracking, postcopy, in-band notifications, the back-end request
 //!   channel. The front-end is never offered these, so it does not send them;
 //!   if it does, the connection is closed.
 
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod logger;
 mod memory;
 mod queue;
 mod server;
 mod session;
+mod worker;
 
 pub use error::{Error, QueueError};
 pub use logger::init_logging;
@@ -47,6 +73,16 @@ pub use queue::{Reader, Request, Writer};
 pub use server::{error_chain, serve, Listener, ListenerArgs, ServeError};
 
 use vu_protocol::ProtocolFeatures;
+
+/// The part of a device that serves one queue on a thread of its own (see
+/// [`Device::queue_handler`]). It owns its state; the thread owns it while
+/// the queue runs, and it returns to the framework whenever the front-end
+/// reconfigures anything.
+pub trait QueueHandler: Send {
+    /// Handles one request taken from this handler's queue, as
+    /// [`Device::process`] does.
+    fn process(&mut self, request: &mut Request<'_>);
+}
 
 /// A virtio device served over vhost-user.
 pub trait Device {
@@ -86,6 +122,15 @@ pub trait Device {
     /// Handles one request taken from queue `queue`. The bytes written
     /// through `request.writer` become the used length.
     fn process(&mut self, queue: u16, request: &mut Request<'_>);
+
+    /// Opt-in parallelism: a handler owning everything queue `queue` needs
+    /// (a cloned file, a copy of the settings), so that the framework can
+    /// serve that queue on a thread of its own. Asked once per connection,
+    /// before any message. `None`, the default, keeps the queue on the
+    /// event loop, which calls [`Device::process`].
+    fn queue_handler(&mut self, _queue: u16) -> Option<Box<dyn QueueHandler>> {
+        None
+    }
 
     /// Returns to the state of a fresh connection (the front-end left).
     fn reset(&mut self) {}

@@ -2,7 +2,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use vu_protocol::msg::MemoryRegion;
-use vu_sys::MmapRegion;
+use vu_sys::{MmapRegion, RegionSlice};
 
 #[derive(Debug)]
 struct Region {
@@ -127,6 +127,18 @@ impl GuestMemory {
 
     pub(crate) fn piece_read(&self, p: &Piece, at: u64, buf: &mut [u8]) -> Option<()> {
         self.regions.get(p.region)?.map.read(p.offset + at, buf)
+    }
+
+    /// `len` bytes of piece `p` from `at`, for vectored file I/O.
+    pub(crate) fn piece_slice(&self, p: &Piece, at: u64, len: u64) -> Option<RegionSlice<'_>> {
+        if at.checked_add(len)? > p.len {
+            return None;
+        }
+        Some(RegionSlice {
+            region: &self.regions.get(p.region)?.map,
+            offset: p.offset + at,
+            len: usize::try_from(len).ok()?,
+        })
     }
 
     pub(crate) fn piece_write(&self, p: &Piece, at: u64, data: &[u8]) -> Option<()> {

@@ -3,21 +3,25 @@
 
 use crate::memory::GuestMemory;
 use crate::queue::{drain_ring, ChainBuf, UserAddrs, Vring};
-use crate::{Device, Error};
+use crate::worker::{Worker, WorkerError};
+use crate::{Device, Error, QueueHandler};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use vu_protocol::msg::{ConfigHeader, VringState, U64};
 use vu_protocol::virtio::features as vf;
 use vu_protocol::{
     FrontendMsg, FrontendReq, Header, Limits, Pod, ProtocolFeatures, HEADER_SIZE,
     VHOST_USER_F_PROTOCOL_FEATURES,
 };
-use vu_sys::{NotifyReceiver, NotifySender, Poller, TerminationSignal};
+use vu_sys::{Notifier, NotifyReceiver, NotifySender, Poller, TerminationSignal};
 
 const KEY_SOCKET: usize = 0;
 const KEY_TERM: usize = 1;
-const KEY_QUEUE0: usize = 2;
+/// A queue worker stopped on an error.
+const KEY_WORKER: usize = 2;
+const KEY_QUEUE0: usize = 3;
 
 /// Protocol features the framework implements itself.
 const BASE_PROTOCOL_FEATURES: ProtocolFeatures =
@@ -46,11 +50,22 @@ pub(crate) struct Session<'d, D: Device> {
     stream: UnixStream,
     poller: Poller,
     term: &'d TerminationSignal,
-    mem: Option<GuestMemory>,
+    mem: Option<Arc<GuestMemory>>,
+    /// Ring state of each queue; a queue whose worker runs has a default
+    /// placeholder here until the worker is stopped.
     vrings: Vec<Vring>,
     limits: Limits,
     acked_features: u64,
     chain: ChainBuf,
+    /// Queues whose last drain ran out of budget with requests left.
+    pending: Vec<bool>,
+    /// Whether each queue is served by a worker thread (the device handed
+    /// out a handler), and the handler while no worker holds it.
+    threaded: Vec<bool>,
+    handlers: Vec<Option<Box<dyn QueueHandler>>>,
+    workers: Vec<Option<Worker>>,
+    /// Signalled by a worker that stopped on an error.
+    exited: Notifier,
 }
 
 impl<'d, D: Device> Session<'d, D> {
@@ -63,6 +78,10 @@ impl<'d, D: Device> Session<'d, D> {
         poller.add(stream.as_fd(), KEY_SOCKET)?;
         poller.add(term.fd(), KEY_TERM)?;
         let n = device.num_queues();
+        let handlers: Vec<Option<Box<dyn QueueHandler>>> =
+            (0..n).map(|q| device.queue_handler(q)).collect();
+        let exited = Notifier::new()?;
+        poller.add(exited.read_fd(), KEY_WORKER)?;
         Ok(Self {
             device,
             stream,
@@ -73,26 +92,105 @@ impl<'d, D: Device> Session<'d, D> {
             limits: Limits::new(u32::from(n)),
             acked_features: 0,
             chain: ChainBuf::default(),
+            pending: vec![false; usize::from(n)],
+            threaded: handlers.iter().map(Option::is_some).collect(),
+            handlers,
+            workers: (0..n).map(|_| None).collect(),
+            exited,
         })
     }
 
     /// Serves the connection until it closes, fails, or a signal arrives.
     pub(crate) fn run(mut self) -> Result<End, Error> {
         let result = self.event_loop();
+        // Workers end before the memory and the fds they use go away; an
+        // error one of them hit is reported unless something else was.
+        let stopped = self.stop_workers();
         // Deregister kick fds before they are closed with the session.
-        for v in &self.vrings {
-            if let Some(k) = &v.kick {
+        for (v, &threaded) in self.vrings.iter().zip(&self.threaded) {
+            if let (Some(k), false) = (&v.kick, threaded) {
                 let _ = self.poller.remove(k.as_fd());
             }
         }
-        result
+        let _ = self.poller.remove(self.exited.read_fd());
+        match (result, stopped) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(end), Ok(())) => Ok(end),
+        }
+    }
+
+    /// Stops every running worker and takes its queue state back; the
+    /// first error a worker stopped with is returned (after all stopped).
+    fn stop_workers(&mut self) -> Result<(), Error> {
+        let mut first = Ok(());
+        for q in 0..self.workers.len() {
+            let Some(w) = self.workers[q].take() else {
+                continue;
+            };
+            let stopped = w.stop();
+            if let Some(v) = stopped.vring {
+                self.vrings[q] = v;
+            }
+            self.handlers[q] = stopped.handler;
+            if let (Err(e), Ok(())) = (stopped.result, &first) {
+                let queue = q as u16;
+                first = Err(match e {
+                    WorkerError::Queue(source) => Error::Queue { queue, source },
+                    WorkerError::Io(source) => Error::Worker { queue, source },
+                    WorkerError::Panicked => Error::WorkerPanicked(queue),
+                });
+            }
+        }
+        first
+    }
+
+    /// Starts a worker for every threaded queue that is ready and has none.
+    fn start_workers(&mut self) -> Result<(), Error> {
+        let Some(mem) = &self.mem else { return Ok(()) };
+        for q in 0..self.workers.len() {
+            if !self.threaded[q] || self.workers[q].is_some() || !self.vrings[q].ready() {
+                continue;
+            }
+            // A handler lost to a panic leaves its queue unserved; the
+            // panic already closed the connection that lost it.
+            let Some(handler) = self.handlers[q].take() else {
+                continue;
+            };
+            let queue = q as u16;
+            let io = |source| Error::Worker { queue, source };
+            let exited = self.exited.write_fd().try_clone_to_owned().map_err(io)?;
+            let vring = std::mem::take(&mut self.vrings[q]);
+            let worker = Worker::start(
+                queue,
+                vring,
+                mem.clone(),
+                handler,
+                NotifySender::from_fd(exited),
+            )
+            .map_err(io)?;
+            self.workers[q] = Some(worker);
+        }
+        Ok(())
+    }
+
+    /// After a worker signalled that it stopped on an error: joins them all
+    /// (the signal comes just before the thread ends, so joining is the way
+    /// to be sure) and returns the error, which closes the connection.
+    fn check_workers(&mut self) -> Result<(), Error> {
+        self.exited.drain().map_err(Error::Io)?;
+        self.stop_workers()?;
+        self.start_workers()
     }
 
     fn event_loop(&mut self) -> Result<End, Error> {
         let mut ready = Vec::new();
         loop {
             ready.clear();
-            self.poller.wait(&mut ready, None).map_err(Error::Io)?;
+            // With a queue left pending, only look for other work.
+            let busy = self.pending.contains(&true);
+            let timeout = busy.then_some(std::time::Duration::ZERO);
+            self.poller.wait(&mut ready, timeout).map_err(Error::Io)?;
             if self.term.requested() {
                 return Ok(End::Terminated);
             }
@@ -104,6 +202,7 @@ impl<'d, D: Device> Session<'d, D> {
                         }
                     }
                     KEY_TERM => return Ok(End::Terminated),
+                    KEY_WORKER => self.check_workers()?,
                     k => {
                         let q = (k - KEY_QUEUE0) as u16;
                         let kicked = match self
@@ -119,6 +218,15 @@ impl<'d, D: Device> Session<'d, D> {
                         if kicked {
                             self.process_queue(q)?;
                         }
+                    }
+                }
+            }
+            // Continue the queues that ran out of budget, after the socket
+            // and the other queues had their turn.
+            if busy {
+                for q in 0..self.pending.len() {
+                    if self.pending[q] {
+                        self.process_queue(q as u16)?;
                     }
                 }
             }
@@ -223,6 +331,18 @@ impl<'d, D: Device> Session<'d, D> {
         let hdr = raw.header;
         let msg = FrontendMsg::parse(&hdr, &raw.payload, raw.fds.len(), &self.limits)?;
         log::debug!("{msg:?}");
+        // Anything but a pure query may touch a queue or guest memory: the
+        // workers hand their state back first, and restart at the end.
+        let query = matches!(
+            msg,
+            FrontendMsg::GetFeatures
+                | FrontendMsg::GetProtocolFeatures
+                | FrontendMsg::GetQueueNum
+                | FrontendMsg::GetConfig(_)
+        );
+        if !query {
+            self.stop_workers()?;
+        }
         let mut fds = raw.fds.into_iter();
         // Whether the reply-ack below is owed (requests with their own reply
         // never get one).
@@ -276,8 +396,8 @@ impl<'d, D: Device> Session<'d, D> {
                         return Err(Error::RingAddress(i as u32));
                     }
                 }
-                // The old mappings are unmapped here.
-                self.mem = Some(mem);
+                // The old mappings are unmapped here (no worker holds them).
+                self.mem = Some(Arc::new(mem));
             }
             FrontendMsg::SetVringNum(s) => {
                 let max = self.device.max_queue_size();
@@ -331,8 +451,11 @@ impl<'d, D: Device> Session<'d, D> {
             FrontendMsg::GetVringBase(s) => {
                 ack = false;
                 // Stops the ring: no kick is served until a new one is set.
-                if let Some(kick) = self.vrings[s.index as usize].kick.take() {
-                    self.poller.remove(kick.as_fd()).map_err(Error::Io)?;
+                let q = s.index as usize;
+                if let Some(kick) = self.vrings[q].kick.take() {
+                    if !self.threaded[q] {
+                        self.poller.remove(kick.as_fd()).map_err(Error::Io)?;
+                    }
                 }
                 let v = self.vring(s.index);
                 v.call = None;
@@ -351,12 +474,18 @@ impl<'d, D: Device> Session<'d, D> {
                     _ => return Err(Error::NoKickFd(k.index)),
                 };
                 let kick = NotifyReceiver::from_fd(fd).map_err(|e| Error::Notifier(k.index, e))?;
+                // A threaded queue's kick is waited on by its worker.
+                let threaded = self.threaded[k.index as usize];
                 if let Some(old) = self.vrings[k.index as usize].kick.take() {
-                    self.poller.remove(old.as_fd()).map_err(Error::Io)?;
+                    if !threaded {
+                        self.poller.remove(old.as_fd()).map_err(Error::Io)?;
+                    }
                 }
-                self.poller
-                    .add(kick.as_fd(), KEY_QUEUE0 + k.index as usize)
-                    .map_err(Error::Io)?;
+                if !threaded {
+                    self.poller
+                        .add(kick.as_fd(), KEY_QUEUE0 + k.index as usize)
+                        .map_err(Error::Io)?;
+                }
                 self.vring(k.index).kick = Some(kick);
                 // Buffers may already be waiting.
                 self.process_queue(k.index as u16)?;
@@ -414,6 +543,7 @@ impl<'d, D: Device> Session<'d, D> {
                 ));
             }
         }
+        self.start_workers()?;
         if ack
             && hdr.need_reply()
             && self
@@ -426,8 +556,19 @@ impl<'d, D: Device> Session<'d, D> {
         Ok(None)
     }
 
-    /// Serves every available request on queue `q` and signals the call fd.
+    /// Serves the requests available on queue `q`, at most one ring's worth
+    /// (then the queue is left pending and the event loop comes back to it
+    /// after looking at the socket and the other queues), signalling the
+    /// call fd as `drain_ring` decides.
     fn process_queue(&mut self, q: u16) -> Result<(), Error> {
+        if self.threaded.get(usize::from(q)) != Some(&false) {
+            // Served by its worker (started after the current message).
+            return Ok(());
+        }
+        let Some(pending) = self.pending.get_mut(usize::from(q)) else {
+            return Ok(());
+        };
+        *pending = false;
         let Some(mem) = &self.mem else { return Ok(()) };
         let Some(v) = self.vrings.get_mut(usize::from(q)) else {
             return Ok(());
@@ -436,13 +577,12 @@ impl<'d, D: Device> Session<'d, D> {
             return Ok(());
         }
         let device = &mut *self.device;
-        let done = drain_ring(mem, v, &mut self.chain, |req| device.process(q, req))
-            .map_err(|source| Error::Queue { queue: q, source })?;
-        if done > 0 {
-            if let Some(call) = &v.call {
-                call.notify().map_err(|e| Error::Notifier(q.into(), e))?;
-            }
-        }
+        let budget = u32::from(v.size);
+        let drained = drain_ring(mem, v, &mut self.chain, budget, |req| {
+            device.process(q, req)
+        })
+        .map_err(|source| Error::Queue { queue: q, source })?;
+        *pending = drained.more;
         Ok(())
     }
 }

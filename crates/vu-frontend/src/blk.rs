@@ -69,6 +69,19 @@ pub struct Completion {
     pub data: Vec<u8>,
 }
 
+/// A finished request whose data was left in guest memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Done {
+    /// What [`BlkDevice::enqueue`] or [`BlkDevice::submit`] returned.
+    pub tag: u64,
+    pub status: u8,
+    /// Bytes the device reported writing (data and status).
+    pub used_len: u32,
+    /// Guest address of the request's data buffer; valid until the next
+    /// request is submitted on the queue.
+    pub data: u64,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     header: u64,
@@ -132,7 +145,8 @@ impl BlkDevice {
                 let ram = fe.ram_mut();
                 qs.slots.push(Slot {
                     header: ram.alloc(16, 16, false)?,
-                    data: ram.alloc(max as u64, 512, false)?,
+                    // Page-aligned, as a guest's page-cache I/O is.
+                    data: ram.alloc(max as u64, 4096, false)?,
                     status: ram.alloc(1, 1, false)?,
                 });
                 qs.free.push(depth - 1 - i);
@@ -194,6 +208,21 @@ impl BlkDevice {
     /// Submits a request on queue `q`; returns its tag. Fails with
     /// `QueueFull` when every slot of the queue is in flight.
     pub fn submit(&mut self, q: u16, request: &BlkRequest<'_>) -> Result<u64, Error> {
+        self.submit_inner(q, request, true)
+    }
+
+    /// Like [`BlkDevice::submit`] without the kick: submit a batch this way,
+    /// then [`BlkDevice::kick`] once, as a guest driver does.
+    pub fn enqueue(&mut self, q: u16, request: &BlkRequest<'_>) -> Result<u64, Error> {
+        self.submit_inner(q, request, false)
+    }
+
+    /// Notifies the back-end of enqueued requests (see [`Frontend::kick`]).
+    pub fn kick(&mut self, q: u16) -> Result<bool, Error> {
+        self.fe.kick(q)
+    }
+
+    fn submit_inner(&mut self, q: u16, request: &BlkRequest<'_>, kick: bool) -> Result<u64, Error> {
         let qs = self
             .queues
             .get_mut(usize::from(q))
@@ -301,7 +330,12 @@ impl BlkDevice {
             len: 1,
             writable: true,
         });
-        let head = self.fe.submit(q, &bufs)?;
+        let head = self.fe.place(q, &bufs)?;
+        if kick {
+            self.fe.publish(q, head)?;
+        } else {
+            self.fe.push_avail(q, head)?;
+        }
         let tag = self.next_tag;
         self.next_tag += 1;
         let qs = &mut self.queues[usize::from(q)];
@@ -322,6 +356,40 @@ impl BlkDevice {
             });
         }
         Ok(())
+    }
+
+    /// Takes the next completion of queue `q` if there is one, without
+    /// waiting and without copying the data out (a benchmark reads what it
+    /// checks through [`Frontend::ram`] at [`Done::data`]).
+    pub fn try_complete(&mut self, q: u16) -> Result<Option<Done>, Error> {
+        let Some(used) = self.fe.poll_used(q)? else {
+            return Ok(None);
+        };
+        let qs = self
+            .queues
+            .get_mut(usize::from(q))
+            .ok_or(Error::NoSuchQueue(q))?;
+        let f = qs
+            .by_head
+            .get_mut(used.id as usize)
+            .and_then(Option::take)
+            .ok_or(Error::BadUsedId {
+                queue: q,
+                id: used.id,
+            })?;
+        qs.free.push(f.slot);
+        let slot = qs.slots[f.slot];
+        let mut st = [0u8];
+        self.fe
+            .ram()
+            .read(slot.status, &mut st)
+            .ok_or(Error::OutOfGuestMemory(0))?;
+        Ok(Some(Done {
+            tag: f.tag,
+            status: st[0],
+            used_len: used.len,
+            data: slot.data,
+        }))
     }
 
     /// Waits for the next completion on queue `q`.

@@ -310,6 +310,15 @@ impl Frontend {
 
     /// Adds `head` to the available ring and kicks.
     pub fn publish(&mut self, q: u16, head: u16) -> Result<(), Error> {
+        self.push_avail(q, head)?;
+        fence(Ordering::SeqCst);
+        self.queue(q)?.kick.notify().map_err(Error::Notifier)
+    }
+
+    /// Adds `head` to the available ring without kicking: a driver that
+    /// submits a batch publishes every chain, then calls [`Frontend::kick`]
+    /// once.
+    pub fn push_avail(&mut self, q: u16, head: u16) -> Result<(), Error> {
         let queue = self
             .queues
             .get_mut(usize::from(q))
@@ -327,9 +336,58 @@ impl Frontend {
         queue.avail_idx = queue.avail_idx.wrapping_add(1);
         self.ram
             .write_u16(l.avail + RING_IDX_OFFSET, queue.avail_idx)
+            .ok_or(Error::OutOfGuestMemory(0))
+    }
+
+    /// Notifies the back-end of what [`Frontend::push_avail`] published,
+    /// unless it set `VRING_USED_F_NO_NOTIFY` (it is busy draining the ring
+    /// and will see the new entries without a kick). Returns whether it
+    /// kicked.
+    pub fn kick(&mut self, q: u16) -> Result<bool, Error> {
+        let queue = self.queue(q)?;
+        // The index store must be visible before the flag is read; the
+        // back-end clears the flag, fences, then re-reads the index, so one
+        // of the two sides always sees the other.
+        fence(Ordering::SeqCst);
+        let flags = self
+            .ram
+            .read_u16(queue.layout.used)
+            .ok_or(Error::OutOfGuestMemory(0))?;
+        if flags & split::VRING_USED_F_NO_NOTIFY != 0 {
+            return Ok(false);
+        }
+        queue.kick.notify().map_err(Error::Notifier)?;
+        Ok(true)
+    }
+
+    /// Asks the back-end to signal completions on queue `q` (`true`), or
+    /// not to (`false`: `VRING_AVAIL_F_NO_INTERRUPT`, while this side is
+    /// reaping anyway). After enabling, check [`Frontend::used_pending`]
+    /// before sleeping: the store is fenced, so a completion published
+    /// before it is seen there, and one after it is signalled.
+    pub fn set_interrupts(&mut self, q: u16, enabled: bool) -> Result<(), Error> {
+        let avail = self.queue(q)?.layout.avail;
+        let flags = if enabled {
+            0
+        } else {
+            split::VRING_AVAIL_F_NO_INTERRUPT
+        };
+        self.ram
+            .write_u16(avail, flags)
             .ok_or(Error::OutOfGuestMemory(0))?;
         fence(Ordering::SeqCst);
-        queue.kick.notify().map_err(Error::Notifier)
+        Ok(())
+    }
+
+    /// The fd the back-end signals when it completes requests on queue `q`
+    /// (to wait on several queues with one poller).
+    pub fn call_fd(&self, q: u16) -> Result<std::os::fd::BorrowedFd<'_>, Error> {
+        Ok(self.queue(q)?.call.read_fd())
+    }
+
+    /// Consumes pending call notifications of queue `q`; whether any were.
+    pub fn clear_call(&self, q: u16) -> Result<bool, Error> {
+        self.queue(q)?.call.drain().map_err(Error::Notifier)
     }
 
     /// Takes one completion from queue `q` if there is one, freeing its
@@ -376,6 +434,17 @@ impl Frontend {
             })?;
         queue.free.extend(chain);
         Ok(Some(elem))
+    }
+
+    /// Whether queue `q` has a completion that [`Frontend::poll_used`]
+    /// would return.
+    pub fn used_pending(&self, q: u16) -> Result<bool, Error> {
+        let queue = self.queue(q)?;
+        let used_idx = self
+            .ram
+            .read_u16(queue.layout.used + RING_IDX_OFFSET)
+            .ok_or(Error::OutOfGuestMemory(0))?;
+        Ok(used_idx != queue.last_used)
     }
 
     /// Waits for the next completion on queue `q` (up to the timeout).

@@ -13,12 +13,18 @@
 //!   addresses, call, kick and enable) and drives split rings: [`Frontend::submit`]
 //!   places a descriptor chain and kicks, [`Frontend::wait_used`] waits on
 //!   the call notifier for completions. Requests may complete in any order;
-//!   the head index identifies them.
+//!   the head index identifies them. A driver that batches uses
+//!   [`Frontend::push_avail`] for each chain and [`Frontend::kick`] once
+//!   (skipped while the back-end sets `VRING_USED_F_NO_NOTIFY`), and
+//!   [`Frontend::set_interrupts`] to ask for calls only before it sleeps.
 //! * [`blk::BlkDevice`] and [`rng::RngDevice`] are typed helpers on top.
 //!   `BlkDevice` keeps one pre-allocated slot (header, data, status buffers)
 //!   per in-flight request, so a benchmark can keep N requests in flight on
 //!   each queue with [`blk::BlkDevice::submit`] and [`blk::BlkDevice::wait`]
-//!   and never allocates guest memory on the hot path.
+//!   and never allocates guest memory on the hot path;
+//!   [`blk::BlkDevice::enqueue`], [`blk::BlkDevice::kick`] and
+//!   [`blk::BlkDevice::try_complete`] batch submissions and reap completions
+//!   without copying the data out (the benchmark driver, `vu-bench`).
 //!
 //! Everything here is portable and self-contained so the same tests run in
 //! BSD and Linux guests: no `/proc`, no shell, no files from the source tree.

@@ -31,8 +31,13 @@
 //! up to 8 bytes at a time, which works on both an eventfd and a pipe, so a
 //! peer may hand us either kind (the vhost-user specification allows both).
 
+//! [`read_file_into`] and [`write_file_from`] move data between a file and
+//! bounds-checked slices of mapped regions with `preadv`/`pwritev` (one copy,
+//! by the kernel), for block back-ends.
+
 mod os;
 mod poller;
+mod region_io;
 mod shm;
 mod signal;
 mod socket;
@@ -42,6 +47,7 @@ pub mod notifier;
 
 pub use notifier::{Notifier, NotifyReceiver, NotifySender};
 pub use poller::Poller;
+pub use region_io::{read_file_into, write_file_from, RegionSlice};
 pub use shm::{MmapRegion, SharedMemory};
 pub use signal::TerminationSignal;
 pub use socket::{recv_with_fds, send_with_fds, RecvResult, MAX_RECV_FDS, MAX_SEND_FDS};

@@ -42,6 +42,22 @@ fn out_of_range(what: &'static str) -> impl FnOnce(std::num::TryFromIntError) ->
     move |source| io::Error::new(io::ErrorKind::InvalidInput, OutOfRange { what, source })
 }
 
+/// Fails unless a regular file `fd` has at least `offset + len` bytes.
+fn check_file_covers(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
+    // SAFETY: an all-zero stat is a valid out-buffer; fstat only writes it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on a borrowed, open fd with a valid out pointer.
+    crate::cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Ok(());
+    }
+    let size = u64::try_from(st.st_size).unwrap_or(0);
+    match offset.checked_add(len) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(invalid("region extends past the end of its file")),
+    }
+}
+
 /// A `MAP_SHARED`, read-write mapping of (part of) an fd, unmapped on drop.
 #[derive(Debug)]
 pub struct MmapRegion {
@@ -63,7 +79,14 @@ unsafe impl Sync for MmapRegion {}
 impl MmapRegion {
     /// Maps `len` bytes of `fd` starting at `offset`, which need not be
     /// page-aligned (the mapping starts at the page below it).
+    ///
+    /// A regular file (memfd and POSIX shared memory objects included) must
+    /// hold the whole range: touching a mapped page past the end of a file
+    /// raises `SIGBUS`, so a peer that names more memory than it sent is
+    /// refused here. (A peer that shrinks its file later can still cause
+    /// that; the vhost-user protocol has no way to forbid it.)
     pub fn map(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<Self> {
+        check_file_covers(fd, offset, len)?;
         let page = page_size() as u64;
         let aligned = offset - offset % page;
         let start = offset - aligned;
@@ -115,7 +138,7 @@ impl MmapRegion {
     }
 
     /// Pointer to `len` bytes at `offset`, if they lie inside the region.
-    fn ptr(&self, offset: u64, len: usize) -> Option<*mut u8> {
+    pub(crate) fn ptr(&self, offset: u64, len: usize) -> Option<*mut u8> {
         let offset = usize::try_from(offset).ok()?;
         let end = offset.checked_add(len)?;
         if end > self.len {
@@ -240,5 +263,18 @@ mod tests {
         assert!(other.read(u64::MAX, &mut buf).is_none());
         assert!(other.read_u16_le(21).is_none());
         assert!(other.contains(0, 100) && !other.contains(1, 100));
+    }
+
+    /// Found by the `descriptor_chain` fuzz target: a region longer than its
+    /// file was mapped, and the first access past the end raised SIGBUS.
+    #[test]
+    fn region_past_the_end_of_its_file_is_refused() {
+        let shm = SharedMemory::new(2 * 4096).unwrap();
+        assert!(MmapRegion::map(shm.fd(), 0, 2 * 4096).is_ok());
+        assert!(MmapRegion::map(shm.fd(), 4096, 4096).is_ok());
+        let err = MmapRegion::map(shm.fd(), 4096, 4097).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(MmapRegion::map(shm.fd(), 3 * 4096, 1).is_err());
+        assert!(MmapRegion::map(shm.fd(), u64::MAX, 2).is_err());
     }
 }

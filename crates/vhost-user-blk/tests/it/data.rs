@@ -247,3 +247,110 @@ fn a_request_spanning_two_memory_regions_is_split_correctly() {
         }
     }
 }
+
+/// Drives the rings as a guest driver (and `vu-bench`) does: batches
+/// published with one kick, skipped while the back-end sets
+/// `VRING_USED_F_NO_NOTIFY`, and calls asked for only before sleeping
+/// (`VRING_AVAIL_F_NO_INTERRUPT` otherwise). A lost kick or call would stall
+/// a queue, which the poll timeout turns into a failure; every read is
+/// checked against the image.
+#[test]
+fn batched_kicks_and_suppressed_calls_lose_no_request() {
+    use std::collections::HashMap;
+    use std::time::Duration;
+    let (mut rng, _seed) = Rng::from_env();
+    let mut model = vec![0u8; DISK];
+    rng.fill(&mut model);
+    let image = Image::new(&model);
+    let backend = start(&image.path, &["--num-queues", "2", "--read-only"]);
+    let mut dev = connect(&backend, 2);
+    let mut poller = vu_sys::Poller::new().unwrap();
+    for q in 0..2u16 {
+        poller
+            .add(dev.frontend().call_fd(q).unwrap(), usize::from(q))
+            .unwrap();
+        dev.frontend_mut().set_interrupts(q, false).unwrap();
+    }
+    let mut in_flight: HashMap<u64, (usize, usize)> = HashMap::new();
+    let submit = |dev: &mut BlkDevice,
+                  rng: &mut Rng,
+                  q: u16,
+                  in_flight: &mut HashMap<u64, (usize, usize)>| {
+        let sectors = 1 + rng.below(64) as usize;
+        let sector = rng.below((DISK / SECTOR - sectors) as u64) as usize;
+        let len = sectors * SECTOR;
+        let tag = dev
+            .enqueue(
+                q,
+                &BlkRequest::Read {
+                    sector: sector as u64,
+                    len,
+                },
+            )
+            .unwrap();
+        in_flight.insert(tag, (sector * SECTOR, len));
+    };
+    let (mut completed, mut sleeps, total) = (0, 0, 4000);
+    let mut submitted = 0;
+    for q in 0..2u16 {
+        while dev.free_slots(q) > 0 {
+            submit(&mut dev, &mut rng, q, &mut in_flight);
+            submitted += 1;
+        }
+        dev.kick(q).unwrap();
+    }
+    while completed < total {
+        let mut reaped = 0;
+        for q in 0..2u16 {
+            let mut refilled = false;
+            while let Some(done) = dev.try_complete(q).unwrap() {
+                reaped += 1;
+                completed += 1;
+                assert_eq!(done.status, status::OK);
+                let (at, len) = in_flight.remove(&done.tag).expect("known request");
+                let mut got = vec![0u8; len];
+                dev.frontend().ram().read(done.data, &mut got).unwrap();
+                assert!(
+                    got == model[at..at + len],
+                    "read at {at}+{len} returned wrong data"
+                );
+                if submitted < total {
+                    submit(&mut dev, &mut rng, q, &mut in_flight);
+                    submitted += 1;
+                    refilled = true;
+                }
+            }
+            if refilled {
+                dev.kick(q).unwrap();
+            }
+        }
+        if reaped > 0 || completed == total {
+            continue;
+        }
+        for q in 0..2u16 {
+            dev.frontend_mut().set_interrupts(q, true).unwrap();
+        }
+        if !(0..2u16).any(|q| dev.frontend().used_pending(q).unwrap()) {
+            let mut ready = Vec::new();
+            poller
+                .wait(&mut ready, Some(Duration::from_secs(10)))
+                .unwrap();
+            assert!(
+                !ready.is_empty(),
+                "no call within 10 s: a lost notification ({completed} of {total} done)"
+            );
+            for q in 0..2u16 {
+                dev.frontend().clear_call(q).unwrap();
+            }
+            sleeps += 1;
+        }
+        for q in 0..2u16 {
+            dev.frontend_mut().set_interrupts(q, false).unwrap();
+        }
+    }
+    assert!(in_flight.is_empty());
+    assert!(
+        sleeps > 0,
+        "the driver slept at least once, so calls were exercised"
+    );
+}

@@ -139,3 +139,53 @@ fn inherited_connected_socket_is_served_once_then_the_program_exits() {
     let st = backend.wait().unwrap();
     assert!(st.success(), "{st}");
 }
+
+/// Each queue is served by a worker thread that hands its ring state back
+/// before any message that may change it: requests keep completing across
+/// such messages, and `GET_VRING_BASE` reports exactly what was served.
+#[test]
+fn ring_state_survives_messages_while_queues_are_served() {
+    use vu_protocol::msg::VringState;
+    use vu_protocol::{FrontendReq, Pod};
+    let contents: Vec<u8> = (0..1u32 << 20).map(|i| (i / 512) as u8).collect();
+    let image = Image::new(&contents);
+    let backend = start(&image.path, &["--num-queues", "2"]);
+    let mut dev = connect(&backend, 2);
+    let mut served = [0u32; 2];
+    for round in 0..20u64 {
+        for q in 0..2u16 {
+            let sector = (round * 7 + u64::from(q) * 3) % 2040;
+            let (st, data) = dev.read(q, sector, 4096).unwrap();
+            assert_eq!(st, status::OK);
+            let want: Vec<u8> = (0..4096u64).map(|i| (sector + i / 512) as u8).collect();
+            assert_eq!(data, want, "round {round}, queue {q}");
+            served[usize::from(q)] += 1;
+        }
+        // A message that touches a queue: both workers stop and restart.
+        dev.frontend()
+            .connection()
+            .request(
+                FrontendReq::SetVringEnable,
+                VringState {
+                    index: (round % 2) as u32,
+                    num: 1,
+                }
+                .as_bytes(),
+                &[],
+            )
+            .unwrap();
+    }
+    let conn = dev.frontend().connection();
+    for q in 0..2u32 {
+        let body = VringState { index: q, num: 0 };
+        conn.send(FrontendReq::GetVringBase, body.as_bytes(), &[], false)
+            .unwrap();
+        let reply = conn
+            .recv_reply(FrontendReq::GetVringBase, VringState::SIZE)
+            .unwrap();
+        let state = VringState::read_from(&reply).unwrap();
+        assert_eq!((state.index, state.num), (q, served[q as usize]));
+    }
+    drop(dev);
+    assert_still_serving(&backend);
+}

@@ -1,0 +1,165 @@
+//! Queue workers: a queue whose device handed out a [`QueueHandler`] is
+//! served on a thread of its own, which owns that queue's ring state and
+//! handler while it runs.
+//!
+//! The session stops a queue's worker (and gets the ring state and the
+//! handler back) before it handles any message that could touch a queue or
+//! guest memory, and starts it again afterwards if the queue is still ready;
+//! so a worker never sees state change under it, and the message handling
+//! in `session.rs` stays single-threaded. A worker that meets a broken ring
+//! stops and signals the session, which closes the connection.
+
+use crate::memory::GuestMemory;
+use crate::queue::{drain_ring, ChainBuf, Vring};
+use crate::{QueueError, QueueHandler};
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use vu_sys::{Notifier, NotifyReceiver, NotifySender, Poller};
+
+/// Why a worker stopped on its own.
+#[derive(Debug)]
+pub(crate) enum WorkerError {
+    Queue(QueueError),
+    Io(io::Error),
+    /// The handler panicked; the queue's state is lost with the thread.
+    Panicked,
+}
+
+/// What a stopped worker hands back.
+pub(crate) struct Stopped {
+    pub(crate) vring: Option<Vring>,
+    pub(crate) handler: Option<Box<dyn QueueHandler>>,
+    pub(crate) result: Result<(), WorkerError>,
+}
+
+type Returned = (Vring, Box<dyn QueueHandler>, Result<(), WorkerError>);
+
+/// A running queue worker.
+pub(crate) struct Worker {
+    thread: JoinHandle<Returned>,
+    stop: Arc<AtomicBool>,
+    wake: Notifier,
+}
+
+const KEY_KICK: usize = 0;
+const KEY_WAKE: usize = 1;
+/// How long an idle worker sleeps before it looks at the stop flag anyway.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+impl Worker {
+    /// Starts serving `vring` (which must be ready) with `handler`;
+    /// `exited` is signalled if the worker stops on an error.
+    pub(crate) fn start(
+        queue: u16,
+        vring: Vring,
+        mem: Arc<GuestMemory>,
+        handler: Box<dyn QueueHandler>,
+        exited: NotifySender,
+    ) -> io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake = Notifier::new()?;
+        let wake_rx = NotifyReceiver::from_fd(wake.read_fd().try_clone_to_owned()?)?;
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("vu-queue-{queue}"))
+            .spawn(move || {
+                let (mut vring, mut handler) = (vring, handler);
+                let result = serve(&mut vring, &mem, handler.as_mut(), &flag, &wake_rx);
+                if result.is_err() {
+                    // Best effort: the session also finds out when it next
+                    // stops this worker.
+                    let _ = exited.notify();
+                }
+                (vring, handler, result)
+            })?;
+        Ok(Self { thread, stop, wake })
+    }
+
+    /// Stops the worker and takes back what it owned.
+    pub(crate) fn stop(self) -> Stopped {
+        self.stop.store(true, Ordering::Release);
+        // Should the wake-up fail, the worker still sees the flag within
+        // `IDLE_CHECK`.
+        let _ = self.wake.notify();
+        match self.thread.join() {
+            Ok((vring, handler, result)) => Stopped {
+                vring: Some(vring),
+                handler: Some(handler),
+                result,
+            },
+            Err(_) => Stopped {
+                vring: None,
+                handler: None,
+                result: Err(WorkerError::Panicked),
+            },
+        }
+    }
+}
+
+/// The worker's loop: drain on a kick (one ring's worth at a time, polling
+/// without sleeping while requests are left), until told to stop.
+fn serve(
+    vring: &mut Vring,
+    mem: &GuestMemory,
+    handler: &mut dyn QueueHandler,
+    stop: &AtomicBool,
+    wake: &NotifyReceiver,
+) -> Result<(), WorkerError> {
+    // The kick is used here, not by `drain_ring`: hold it apart meanwhile.
+    let Some(kick) = vring.kick.take() else {
+        return Ok(());
+    };
+    let result = (|| {
+        let mut poller = Poller::new().map_err(WorkerError::Io)?;
+        poller
+            .add(kick.as_fd(), KEY_KICK)
+            .map_err(WorkerError::Io)?;
+        poller
+            .add(wake.as_fd(), KEY_WAKE)
+            .map_err(WorkerError::Io)?;
+        let result = event_loop(vring, mem, handler, stop, &kick, &mut poller);
+        let _ = poller.remove(kick.as_fd());
+        let _ = poller.remove(wake.as_fd());
+        result
+    })();
+    vring.kick = Some(kick);
+    result
+}
+
+fn event_loop(
+    vring: &mut Vring,
+    mem: &GuestMemory,
+    handler: &mut dyn QueueHandler,
+    stop: &AtomicBool,
+    kick: &NotifyReceiver,
+    poller: &mut Poller,
+) -> Result<(), WorkerError> {
+    let mut chain = ChainBuf::default();
+    let mut ready = Vec::new();
+    // Requests may be waiting already.
+    let mut pending = true;
+    loop {
+        if stop.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if pending {
+            let budget = u32::from(vring.size);
+            let drained = drain_ring(mem, vring, &mut chain, budget, |req| handler.process(req))
+                .map_err(WorkerError::Queue)?;
+            pending = drained.more;
+        }
+        ready.clear();
+        let timeout = if pending { Duration::ZERO } else { IDLE_CHECK };
+        poller
+            .wait(&mut ready, Some(timeout))
+            .map_err(WorkerError::Io)?;
+        if ready.contains(&KEY_KICK) && kick.consume().map_err(WorkerError::Io)? {
+            pending = true;
+        }
+        // A wake-up only means "look at the stop flag", done above.
+    }
+}

@@ -1,0 +1,539 @@
+//! `cargo xtask bench blk`: our vhost-user-blk back-end against
+//! qemu-storage-daemon's vhost-user-blk export and a pread ceiling, on the
+//! same file, with the same front-end driver (`crates/vu-bench`).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::cmd::{Cmd, Spawned};
+use crate::exit;
+use crate::host::which;
+
+/// Benchmark a back-end against its peers.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub what: What,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum What {
+    Blk(BlkArgs),
+}
+
+/// Benchmark vhost-user-blk: ours, qemu-storage-daemon's export, and a pread ceiling.
+///
+/// Builds `vu-bench` and `vhost-user-blk` in release mode, writes a test file
+/// (self-describing 4 KiB blocks, so every read is checked), starts our
+/// back-end (`--read-only`) and `qemu-storage-daemon` (`driver=file`,
+/// `cache.direct=off`, `read-only=on`; export `writable=off`) on it with the
+/// same number of queues, and has the same front-end driver run each
+/// workload against both, then the ceiling: `pread` loops on the file in as
+/// many threads as there are queues, with the same offsets. Workloads: 4 KiB
+/// random reads at each `--qd` (per queue), and 1 MiB sequential reads at
+/// `--seq-qd`.
+///
+/// The driver (`vu-bench vhost-user`, one thread for all queues) treats both
+/// back-ends as a guest's virtio-blk driver would: one kick per batch,
+/// calls suppressed while it reaps, no busy polling, no `EVENT_IDX`. CPU per
+/// request is the back-end process's (all threads, from /proc, over the
+/// whole run) and the driver's (in the window); for the ceiling, its
+/// threads'.
+///
+/// The page cache is warm: the file is written (or read once) just before,
+/// and nothing drops the cache, so this compares the back-ends' CPU paths,
+/// not a disk. Targets run interleaved within each of `--runs` rounds; the
+/// table shows medians with the min–max spread, and the ratios ours/qsd and
+/// ours/ceiling of the medians. Everything, raw runs included, goes to
+/// `target/bench/blk.json`.
+#[derive(Debug, clap::Args)]
+pub struct BlkArgs {
+    /// Size of the test file in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub size_mib: u64,
+    /// Test file [default: <target>/bench/blk.img]; rewritten unless it is
+    /// already a test file of the right size.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Rounds; each runs every workload on every target once.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Seconds measured per workload and target.
+    #[arg(long, default_value_t = 3.0)]
+    pub secs: f64,
+    /// Seconds of warm-up before each measurement.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup_secs: f64,
+    /// Queues, for both back-ends (the ceiling gets as many threads).
+    #[arg(long, default_value_t = 1)]
+    pub queues: u16,
+    /// Queue depths of the 4 KiB random-read workload.
+    #[arg(long = "qd", default_values_t = [1usize, 32])]
+    pub depths: Vec<usize>,
+    /// Queue depth of the 1 MiB sequential-read workload.
+    #[arg(long, default_value_t = 1)]
+    pub seq_qd: usize,
+    /// Output file [default: <target>/bench/blk.json].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    let result = match args.what {
+        What::Blk(a) => blk(a),
+    };
+    if crate::cmd::cancelled() {
+        // The servers and the driver were killed with their process groups.
+        eprintln!("bench: interrupted; nothing written");
+        return Ok(exit::INTERRUPTED);
+    }
+    result
+}
+
+/// One workload: what every target is asked to do.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Workload {
+    pub name: String,
+    /// `rand` or `seq`.
+    pub pattern: String,
+    pub block_size: u64,
+    pub depth: usize,
+}
+
+/// What `vu-bench` prints for one run, and the server's CPU time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Sample {
+    #[serde(default)]
+    pub target: String,
+    pub secs: f64,
+    pub ops: u64,
+    pub iops: f64,
+    pub mib_s: f64,
+    pub verified: u64,
+    /// vu-bench's own CPU in the window (the driver, or the pread threads).
+    pub cpu_secs: f64,
+    /// Requests over the whole vu-bench run, warm-up included.
+    pub total_ops: u64,
+    /// The back-end's CPU time over the whole vu-bench run (all threads;
+    /// from /proc), for ours and qsd.
+    #[serde(default)]
+    pub server_cpu_secs: Option<f64>,
+}
+
+impl Sample {
+    /// CPU microseconds the serving side spent per request: the back-end
+    /// process for ours and qsd, the pread threads for the ceiling.
+    pub fn serve_cpu_us(&self) -> Option<f64> {
+        match self.server_cpu_secs {
+            Some(s) => (self.total_ops > 0).then(|| s * 1e6 / self.total_ops as f64),
+            None => (self.target == "ceiling" && self.ops > 0).then(|| self.cpu_secs * 1e6 / self.ops as f64),
+        }
+    }
+
+    /// CPU microseconds the driver spent per request (vhost-user targets).
+    pub fn driver_cpu_us(&self) -> Option<f64> {
+        (self.target != "ceiling" && self.ops > 0).then(|| self.cpu_secs * 1e6 / self.ops as f64)
+    }
+}
+
+/// Medians and spread of one workload on one target.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Stat {
+    pub median_iops: f64,
+    pub median_mib_s: f64,
+    pub min_iops: f64,
+    pub max_iops: f64,
+    /// Median CPU µs per request on the serving side (see `Sample::serve_cpu_us`).
+    pub median_serve_cpu_us: Option<f64>,
+    /// Median CPU µs per request in the driver (vhost-user targets).
+    pub median_driver_cpu_us: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Row {
+    pub workload: Workload,
+    pub ours: Stat,
+    pub qsd: Stat,
+    pub ceiling: Stat,
+    /// ours / qsd, of the median IOPS.
+    pub ours_over_qsd: f64,
+    /// ours / ceiling, of the median IOPS.
+    pub ours_over_ceiling: f64,
+    /// Every run, in order: (target, sample).
+    pub runs: Vec<Sample>,
+}
+
+/// The JSON summary written to `target/bench/blk.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub started: String,
+    pub host: String,
+    pub file: String,
+    pub file_bytes: u64,
+    pub page_cache: String,
+    pub ceiling: String,
+    pub queues: u16,
+    pub runs: usize,
+    pub secs: f64,
+    pub warmup_secs: f64,
+    pub qsd_version: String,
+    pub ours_command: Vec<String>,
+    pub qsd_command: Vec<String>,
+    /// `/proc/loadavg` before and after.
+    pub load_before: String,
+    pub load_after: String,
+    pub rows: Vec<Row>,
+}
+
+const TARGETS: [&str; 3] = ["ours", "qsd", "ceiling"];
+
+fn blk(a: BlkArgs) -> Result<u8> {
+    if a.runs == 0 || a.queues == 0 || a.depths.is_empty() || a.depths.contains(&0) || a.seq_qd == 0 {
+        return Err(crate::BadInput("--runs, --queues, --qd and --seq-qd must be at least 1".into()).into());
+    }
+    crate::cmd::install_interrupt_handler()?;
+    let qsd = which("qemu-storage-daemon").context(
+        "qemu-storage-daemon not found on PATH (it comes with Debian's qemu-utils: `apt-get install qemu-utils`)",
+    )?;
+    let root = crate::repo_root();
+    let ws = crate::workspace::Workspace::load(&root)?;
+    let dir = ws.target_dir.join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+
+    eprintln!("bench: building vu-bench and vhost-user-blk (release)");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let build = Cmd::new(&cargo)
+        .args(["build", "--release", "-p", "vu-bench", "-p", "vhost-user-blk"])
+        .cwd(&root)
+        .run_inherited()?;
+    if !build.success() {
+        bail!("`{}` failed ({})", build.command_line(), build.describe());
+    }
+    let bin = ws.target_dir.join("release");
+    let driver = bin.join("vu-bench");
+    let ours_bin = bin.join("vhost-user-blk");
+
+    let file = a.file.clone().unwrap_or_else(|| dir.join("blk.img"));
+    let bytes = a.size_mib << 20;
+    eprintln!("bench: preparing {} ({} MiB)", file.display(), a.size_mib);
+    Cmd::new(&driver)
+        .args(["prepare-file", "--path"])
+        .arg(&file)
+        .args(["--size-mib", &a.size_mib.to_string()])
+        .run()?
+        .ok()
+        .context("cannot prepare the test file")?;
+
+    let qsd_version = Cmd::new(&qsd)
+        .arg("--version")
+        .run()
+        .ok()
+        .and_then(|o| o.stdout_str().lines().next().map(str::to_string))
+        .unwrap_or_default();
+    let load_before = loadavg();
+    let started = crate::host::now_rfc3339();
+
+    let sock_dir = tempfile::Builder::new().prefix("vu-bench").tempdir().context("cannot create a socket directory")?;
+    let ours_sock = sock_dir.path().join("ours.sock");
+    let qsd_sock = sock_dir.path().join("qsd.sock");
+    let queues = a.queues.to_string();
+    let ours_cmd = Cmd::new(&ours_bin)
+        .arg("--socket-path")
+        .arg(&ours_sock)
+        .arg("--blk-file")
+        .arg(&file)
+        .args(["--read-only", "--num-queues", &queues])
+        .env("VU_LOG", "warn");
+    let qsd_cmd = Cmd::new(&qsd)
+        .arg("--blockdev")
+        .arg(format!("driver=file,node-name=file0,filename={},cache.direct=off,read-only=on", qemu_escape(&file)))
+        .arg("--export")
+        .arg(format!(
+            "type=vhost-user-blk,id=exp0,node-name=file0,addr.type=unix,addr.path={},writable=off,num-queues={queues}",
+            qemu_escape(&qsd_sock)
+        ));
+    let mut ours = start_server(&ours_cmd, &ours_sock)?;
+    let mut peer = start_server(&qsd_cmd, &qsd_sock)?;
+
+    let mut workloads: Vec<Workload> = a
+        .depths
+        .iter()
+        .map(|&d| Workload { name: format!("4k-rand-qd{d}"), pattern: "rand".into(), block_size: 4096, depth: d })
+        .collect();
+    workloads.push(Workload { name: format!("1m-seq-qd{}", a.seq_qd), pattern: "seq".into(), block_size: 1 << 20, depth: a.seq_qd });
+
+    let total = a.runs * workloads.len() * TARGETS.len();
+    let mut done = 0;
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); workloads.len()];
+    let clock = Instant::now();
+    for round in 1..=a.runs {
+        for (w, workload) in workloads.iter().enumerate() {
+            for target in TARGETS {
+                done += 1;
+                eprintln!("bench: [{done}/{total}] round {round}: {} on {target}", workload.name);
+                for (name, server) in [("our back-end", &mut ours), ("qemu-storage-daemon", &mut peer)] {
+                    if let Some(r) = server.try_finished()? {
+                        bail!("{name} exited during the benchmark ({}):\n{}", r.describe(), r.stderr_tail);
+                    }
+                }
+                let mut cmd = Cmd::new(&driver);
+                cmd = match target {
+                    "ours" => cmd.arg("vhost-user").arg("--socket").arg(&ours_sock),
+                    "qsd" => cmd.arg("vhost-user").arg("--socket").arg(&qsd_sock),
+                    _ => cmd.arg("pread").arg("--file").arg(&file),
+                };
+                cmd = match target {
+                    "ceiling" => cmd.args(["--threads", &queues]),
+                    _ => cmd.args(["--queues", &queues, "--depth", &workload.depth.to_string()]),
+                };
+                let server_pid = match target {
+                    "ours" => ours.pid(),
+                    "qsd" => peer.pid(),
+                    _ => None,
+                };
+                let cpu_before = server_pid.and_then(process_cpu_secs);
+                let out = cmd
+                    .args(["--pattern", &workload.pattern, "--block-size", &workload.block_size.to_string()])
+                    .args(["--secs", &a.secs.to_string(), "--warmup-secs", &a.warmup_secs.to_string()])
+                    .timeout(Duration::from_secs_f64(a.secs + a.warmup_secs + 60.0))
+                    .run()?
+                    .ok()
+                    .with_context(|| format!("{} on {target} failed", workload.name))?;
+                let mut sample: Sample = serde_json::from_slice(&out.stdout)
+                    .with_context(|| format!("cannot parse vu-bench output: {}", out.stdout_str()))?;
+                sample.target = target.to_string();
+                sample.server_cpu_secs = match (cpu_before, server_pid.and_then(process_cpu_secs)) {
+                    (Some(a), Some(b)) => Some(b - a),
+                    _ => None,
+                };
+                samples[w].push(sample);
+            }
+        }
+    }
+    let load_after = loadavg();
+    let ours_record = ours.stop(Duration::from_secs(5))?;
+    let qsd_record = peer.stop(Duration::from_secs(5))?;
+    eprintln!("bench: {} measurements in {:.0} s", total, clock.elapsed().as_secs_f64());
+
+    let rows: Vec<Row> = workloads.into_iter().zip(samples).map(|(w, runs)| row(w, runs)).collect();
+    let summary = Summary {
+        started,
+        host: crate::host::Host::probe().map(|h| h.description).unwrap_or_default(),
+        file: file.display().to_string(),
+        file_bytes: bytes,
+        page_cache: "warm: the file was written or read in full just before; caches are not dropped".into(),
+        ceiling: format!(
+            "{} thread(s) (one per queue), each a synchronous pread loop of the workload's block size into its own \
+             buffer at the same offsets, checking the data like the driver does; no transport, no second process",
+            a.queues
+        ),
+        queues: a.queues,
+        runs: a.runs,
+        secs: a.secs,
+        warmup_secs: a.warmup_secs,
+        qsd_version,
+        ours_command: ours_record.argv,
+        qsd_command: qsd_record.argv,
+        load_before,
+        load_after,
+        rows,
+    };
+    print!("{}", render(&summary));
+    let out = a.out.clone().unwrap_or_else(|| dir.join("blk.json"));
+    let json = serde_json::to_string_pretty(&summary)? + "\n";
+    crate::results::write_atomic(&out, json.as_bytes()).with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("bench: summary in {}", out.display());
+    Ok(exit::OK)
+}
+
+/// Starts a server and waits until its socket accepts connections.
+fn start_server(cmd: &Cmd, socket: &Path) -> Result<Spawned> {
+    let mut server = cmd.spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            return Ok(server);
+        }
+        if let Some(r) = server.try_finished()? {
+            bail!("`{}` exited before listening ({}):\n{}", r.command_line(), r.describe(), r.stderr_tail);
+        }
+        if Instant::now() > deadline {
+            bail!("`{}` did not listen on {} within 20 s", cmd.argv().join(" "), socket.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// QEMU option values escape a comma by doubling it.
+fn qemu_escape(path: &Path) -> String {
+    path.display().to_string().replace(',', ",,")
+}
+
+/// User + system CPU seconds of process `pid` (all its threads), from
+/// `/proc/<pid>/stat`; `None` where there is no procfs.
+fn process_cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may contain spaces: state is
+    // field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf with a valid name has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| ticks / hz as f64)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn stat(runs: &[Sample], target: &str) -> Stat {
+    let mine = || runs.iter().filter(|s| s.target == target);
+    let of = |f: fn(&Sample) -> f64| mine().map(f).collect::<Vec<f64>>();
+    let opt = |f: fn(&Sample) -> Option<f64>| {
+        let v: Vec<f64> = mine().filter_map(f).collect();
+        (!v.is_empty()).then(|| median(v))
+    };
+    let iops = of(|s| s.iops);
+    Stat {
+        median_iops: median(iops.clone()),
+        median_mib_s: median(of(|s| s.mib_s)),
+        min_iops: iops.iter().copied().fold(f64::INFINITY, f64::min),
+        max_iops: iops.iter().copied().fold(0.0, f64::max),
+        median_serve_cpu_us: opt(Sample::serve_cpu_us),
+        median_driver_cpu_us: opt(Sample::driver_cpu_us),
+    }
+}
+
+/// Medians and ratios of one workload's runs.
+pub fn row(workload: Workload, runs: Vec<Sample>) -> Row {
+    let (ours, qsd, ceiling) = (stat(&runs, "ours"), stat(&runs, "qsd"), stat(&runs, "ceiling"));
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    Row {
+        ours_over_qsd: ratio(ours.median_iops, qsd.median_iops),
+        ours_over_ceiling: ratio(ours.median_iops, ceiling.median_iops),
+        workload,
+        ours,
+        qsd,
+        ceiling,
+        runs,
+    }
+}
+
+/// The table printed at the end.
+pub fn render(s: &Summary) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nvhost-user-blk, {} queue(s), {} MiB file, page cache warm; medians of {} runs of {} s (min-max IOPS; CPU us per request)",
+        s.queues,
+        s.file_bytes >> 20,
+        s.runs,
+        s.secs
+    );
+    let _ = writeln!(
+        out,
+        "{:<12} {:>26} {:>26} {:>26} {:>8} {:>8}",
+        "workload", "ours IOPS  MiB/s", "qsd IOPS  MiB/s", "ceiling IOPS  MiB/s", "ours/qsd", "ours/ceil"
+    );
+    for r in &s.rows {
+        let cell = |st: &Stat| format!("{:>9.0} {:>8.1}", st.median_iops, st.median_mib_s);
+        let _ = writeln!(
+            out,
+            "{:<12} {:>26} {:>26} {:>26} {:>8.2} {:>8.2}",
+            r.workload.name,
+            cell(&r.ours),
+            cell(&r.qsd),
+            cell(&r.ceiling),
+            r.ours_over_qsd,
+            r.ours_over_ceiling
+        );
+        let spread = |st: &Stat| format!("{:.0}-{:.0}", st.min_iops, st.max_iops);
+        let _ = writeln!(out, "{:<12} {:>26} {:>26} {:>26}", "", spread(&r.ours), spread(&r.qsd), spread(&r.ceiling));
+        let cpu = |st: &Stat| match (st.median_serve_cpu_us, st.median_driver_cpu_us) {
+            (Some(s), Some(d)) => format!("{s:.2} (+{d:.2} driver)"),
+            (Some(s), None) => format!("{s:.2}"),
+            _ => "-".to_string(),
+        };
+        let _ = writeln!(out, "{:<12} {:>26} {:>26} {:>26}", "  CPU us/req", cpu(&r.ours), cpu(&r.qsd), cpu(&r.ceiling));
+    }
+    let _ = writeln!(out, "ceiling: {}", s.ceiling);
+    let _ = writeln!(out, "load average before: {}; after: {}", s.load_before, s.load_after);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(target: &str, iops: f64) -> Sample {
+        let server_cpu_secs = (target != "ceiling").then_some(iops / 1e6);
+        Sample {
+            target: target.into(),
+            secs: 1.0,
+            ops: iops as u64,
+            iops,
+            mib_s: iops / 256.0,
+            verified: iops as u64,
+            cpu_secs: iops / 2e6,
+            total_ops: iops as u64 * 2,
+            server_cpu_secs,
+        }
+    }
+
+    #[test]
+    fn rows_take_medians_and_ratios() {
+        let w = Workload { name: "4k-rand-qd32".into(), pattern: "rand".into(), block_size: 4096, depth: 32 };
+        let runs = vec![
+            sample("ours", 300.0),
+            sample("qsd", 100.0),
+            sample("ceiling", 1000.0),
+            sample("ours", 100.0),
+            sample("qsd", 200.0),
+            sample("ceiling", 400.0),
+            sample("ours", 200.0),
+            sample("qsd", 150.0),
+            sample("ceiling", 500.0),
+        ];
+        let r = row(w, runs);
+        assert_eq!((r.ours.median_iops, r.qsd.median_iops, r.ceiling.median_iops), (200.0, 150.0, 500.0));
+        assert_eq!((r.ours.min_iops, r.ours.max_iops), (100.0, 300.0));
+        assert!((r.ours_over_qsd - 200.0 / 150.0).abs() < 1e-9);
+        assert!((r.ours_over_ceiling - 0.4).abs() < 1e-9);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        // Server: iops/1e6 s over 2*iops requests = 0.5 us; driver and
+        // ceiling: iops/2e6 s over iops requests = 0.5 us.
+        assert_eq!(r.ours.median_serve_cpu_us, Some(0.5));
+        assert_eq!(r.ours.median_driver_cpu_us, Some(0.5));
+        assert_eq!((r.ceiling.median_serve_cpu_us, r.ceiling.median_driver_cpu_us), (Some(0.5), None));
+    }
+
+    #[test]
+    fn reads_a_processs_cpu_time() {
+        let busy = Instant::now();
+        while busy.elapsed() < Duration::from_millis(50) {
+            std::hint::black_box(0u64);
+        }
+        let cpu = process_cpu_secs(std::process::id()).expect("procfs");
+        assert!(cpu > 0.0 && cpu < 1e6, "{cpu}");
+        assert_eq!(process_cpu_secs(u32::MAX), None);
+    }
+
+    #[test]
+    fn qemu_option_values_double_commas() {
+        assert_eq!(qemu_escape(Path::new("/a,b/c")), "/a,,b/c");
+    }
+}

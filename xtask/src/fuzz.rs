@@ -1,0 +1,260 @@
+//! `cargo xtask fuzz`: runs the cargo-fuzz targets in `fuzz/` and reports
+//! executions, time, coverage and crashes.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::cmd::Cmd;
+use crate::exit;
+use crate::host::which;
+
+/// The cargo-fuzz release this project uses; installed when missing.
+pub const CARGO_FUZZ_VERSION: &str = "0.13.1";
+
+/// Run the fuzz targets (libFuzzer, nightly toolchain).
+///
+/// Builds `fuzz/` with `cargo +nightly fuzz build -O -a` (optimised, with
+/// debug assertions and overflow checks, AddressSanitizer), then runs each
+/// target (or only TARGET) for `--runs` executions, keeping the corpus in
+/// `fuzz/corpus/<target>` between runs. Installs cargo-fuzz with `cargo
+/// install` when it is not on PATH, and says so. Exit status 1 when a target
+/// crashes (the input is saved under `fuzz/artifacts/<target>/`); the
+/// figures go to `<target>/fuzz/summary.json`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this target (a file name in fuzz/fuzz_targets/, without `.rs`).
+    pub target: Option<String>,
+    /// Executions per target.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub runs: u64,
+    /// Stop a target after this many seconds even if --runs is not reached.
+    #[arg(long, value_name = "SECS")]
+    pub max_total_time: Option<u64>,
+}
+
+/// What one target's run showed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Outcome {
+    pub target: String,
+    pub executions: u64,
+    pub secs: f64,
+    pub execs_per_sec: u64,
+    /// libFuzzer's coverage counters at the end: edges (`cov`), features
+    /// (`ft`), corpus entries and bytes.
+    pub cov: u64,
+    pub ft: u64,
+    pub corpus_units: u64,
+    pub corpus_bytes: String,
+    pub peak_rss_mb: u64,
+    /// The saved input of a crash, if the target crashed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash: Option<String>,
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    let result = fuzz(args);
+    if crate::cmd::cancelled() {
+        eprintln!("fuzz: interrupted (the corpus so far is kept in fuzz/corpus/)");
+        return Ok(exit::INTERRUPTED);
+    }
+    result
+}
+
+fn fuzz(args: Args) -> Result<u8> {
+    crate::cmd::install_interrupt_handler()?;
+    let root = crate::repo_root();
+    let fuzz_dir = root.join("fuzz");
+    let targets = targets(&fuzz_dir)?;
+    let chosen: Vec<String> = match &args.target {
+        Some(t) if targets.contains(t) => vec![t.clone()],
+        Some(t) => return Err(crate::BadInput(format!("no fuzz target `{t}`; targets: {}", targets.join(", "))).into()),
+        None => targets,
+    };
+
+    let nightly = Cmd::new("cargo").args(["+nightly", "--version"]).run()?;
+    if !nightly.record.success() {
+        bail!("the nightly toolchain is needed (`rustup toolchain install nightly`):\n{}", nightly.record.stderr_tail);
+    }
+    if which("cargo-fuzz").is_none() {
+        eprintln!(
+            "fuzz: cargo-fuzz is not installed; installing cargo-fuzz {CARGO_FUZZ_VERSION} \
+             (`cargo install cargo-fuzz --version {CARGO_FUZZ_VERSION} --locked`)"
+        );
+        let r = Cmd::new("cargo")
+            .args(["install", "cargo-fuzz", "--version", CARGO_FUZZ_VERSION, "--locked"])
+            .run_inherited()?;
+        if !r.success() {
+            bail!("`{}` failed ({})", r.command_line(), r.describe());
+        }
+    }
+
+    eprintln!("fuzz: building the targets");
+    let build = Cmd::new("cargo").args(["+nightly", "fuzz", "build", "-O", "-a"]).cwd(&root).run_inherited()?;
+    if !build.success() {
+        bail!("`{}` failed ({})", build.command_line(), build.describe());
+    }
+
+    let mut outcomes = Vec::new();
+    for target in &chosen {
+        eprintln!("fuzz: {target}: {} executions{}", args.runs, match args.max_total_time {
+            Some(s) => format!(", at most {s} s"),
+            None => String::new(),
+        });
+        let corpus = fuzz_dir.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus).with_context(|| format!("cannot create {}", corpus.display()))?;
+        let mut cmd = Cmd::new("cargo")
+            .args(["+nightly", "fuzz", "run", "-O", "-a", target, "--"])
+            .arg(format!("-runs={}", args.runs))
+            .arg("-print_final_stats=1");
+        if let Some(s) = args.max_total_time {
+            cmd = cmd.arg(format!("-max_total_time={s}"));
+        }
+        let out = cmd.cwd(&root).run()?;
+        let log = String::from_utf8_lossy(&out.stderr);
+        let mut outcome = parse(target, &log);
+        if !out.record.success() && outcome.crash.is_none() {
+            bail!("`{}` failed ({}):\n{}", out.record.command_line(), out.record.describe(), out.record.stderr_tail);
+        }
+        if outcome.crash.is_some() && out.record.success() {
+            // libFuzzer saved an input but exited 0: not a crash after all.
+            outcome.crash = None;
+        }
+        eprintln!("{}", describe(&outcome));
+        outcomes.push(outcome);
+    }
+
+    let ws = crate::workspace::Workspace::load(&root)?;
+    let summary = ws.target_dir.join("fuzz").join("summary.json");
+    std::fs::create_dir_all(summary.parent().expect("has a parent")).context("cannot create target/fuzz")?;
+    crate::results::write_atomic(&summary, (serde_json::to_string_pretty(&outcomes)? + "\n").as_bytes())?;
+    eprintln!("fuzz: summary in {}", summary.display());
+    let crashed: Vec<&Outcome> = outcomes.iter().filter(|o| o.crash.is_some()).collect();
+    if crashed.is_empty() {
+        Ok(exit::OK)
+    } else {
+        for o in crashed {
+            eprintln!(
+                "fuzz: {} crashed; reproduce with `cargo +nightly fuzz run -O -a {} {}`",
+                o.target,
+                o.target,
+                o.crash.as_deref().unwrap_or_default()
+            );
+        }
+        Ok(exit::FAILURES)
+    }
+}
+
+/// The targets: `fuzz/fuzz_targets/*.rs`, sorted.
+pub fn targets(fuzz_dir: &Path) -> Result<Vec<String>> {
+    let dir = fuzz_dir.join("fuzz_targets");
+    let mut out: Vec<String> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| PathBuf::from(e.file_name())))
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// One line for the terminal.
+pub fn describe(o: &Outcome) -> String {
+    format!(
+        "fuzz: {}: {} executions in {:.0} s ({}/s), cov {} ft {} corpus {} ({}), peak RSS {} MB{}",
+        o.target,
+        o.executions,
+        o.secs,
+        o.execs_per_sec,
+        o.cov,
+        o.ft,
+        o.corpus_units,
+        o.corpus_bytes,
+        o.peak_rss_mb,
+        match &o.crash {
+            Some(path) => format!(", CRASH saved to {path}"),
+            None => ", no crash".into(),
+        }
+    )
+}
+
+/// Reads libFuzzer's log (stderr, with `-print_final_stats=1`).
+pub fn parse(target: &str, log: &str) -> Outcome {
+    let mut o = Outcome { target: target.to_string(), ..Outcome::default() };
+    let field = |line: &str, key: &str| -> Option<String> {
+        let rest = line.split(key).nth(1)?;
+        rest.split_whitespace().next().map(str::to_string)
+    };
+    for line in log.lines() {
+        if let Some(v) = line.strip_prefix("stat::number_of_executed_units:") {
+            o.executions = v.trim().parse().unwrap_or(0);
+        } else if let Some(v) = line.strip_prefix("stat::average_exec_per_sec:") {
+            o.execs_per_sec = v.trim().parse().unwrap_or(0);
+        } else if let Some(v) = line.strip_prefix("stat::peak_rss_mb:") {
+            o.peak_rss_mb = v.trim().parse().unwrap_or(0);
+        } else if let Some(rest) = line.strip_prefix("Done ") {
+            // "Done 1000000 runs in 35 second(s)"
+            if let Some(s) = rest.split(" in ").nth(1).and_then(|t| t.split_whitespace().next()) {
+                o.secs = s.parse().unwrap_or(0.0);
+            }
+        } else if let Some(path) = line.split("Test unit written to ").nth(1) {
+            o.crash = Some(path.trim().to_string());
+        }
+        if line.contains(" cov: ") && line.starts_with('#') {
+            o.cov = field(line, " cov: ").and_then(|v| v.parse().ok()).unwrap_or(o.cov);
+            o.ft = field(line, " ft: ").and_then(|v| v.parse().ok()).unwrap_or(o.ft);
+            if let Some(c) = field(line, " corp: ") {
+                let (units, bytes) = c.split_once('/').unwrap_or((&c, ""));
+                o.corpus_units = units.parse().unwrap_or(o.corpus_units);
+                o.corpus_bytes = bytes.to_string();
+            }
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_libfuzzer_log() {
+        let log = "\
+INFO: Seed: 1
+#2\tINITED cov: 40 ft: 41 corp: 1/1b exec/s: 0 rss: 30Mb
+#500000\tREDUCE cov: 325 ft: 865 corp: 122/9920b lim: 3643 exec/s: 31149 rss: 464Mb L: 143/236 MS: 2 ChangeBit-EraseBytes-
+#1000000\tDONE   cov: 326 ft: 870 corp: 123/9921b lim: 4096 exec/s: 31250 rss: 464Mb
+Done 1000000 runs in 32 second(s)
+stat::number_of_executed_units: 1000000
+stat::average_exec_per_sec:     31250
+stat::new_units_added:          1
+stat::slowest_unit_time_sec:    0
+stat::peak_rss_mb:              464
+";
+        let o = parse("descriptor_chain", log);
+        assert_eq!(
+            o,
+            Outcome {
+                target: "descriptor_chain".into(),
+                executions: 1_000_000,
+                secs: 32.0,
+                execs_per_sec: 31250,
+                cov: 326,
+                ft: 870,
+                corpus_units: 123,
+                corpus_bytes: "9921b".into(),
+                peak_rss_mb: 464,
+                crash: None,
+            }
+        );
+        let crash = "==1==ERROR: AddressSanitizer: BUS\nartifact_prefix='a/'; Test unit written to a/crash-abc\n";
+        assert_eq!(parse("t", crash).crash.as_deref(), Some("a/crash-abc"));
+    }
+
+    #[test]
+    fn lists_the_repositorys_targets() {
+        let t = targets(&crate::repo_root().join("fuzz")).unwrap();
+        assert_eq!(t, ["descriptor_chain", "frontend_message"]);
+    }
+}
