@@ -27,9 +27,19 @@ pub struct ListenerArgs {
     pub print_capabilities: bool,
 }
 
-/// Where front-ends connect.
+/// Where front-ends connect, with the termination signals already caught.
+///
+/// The handlers are installed before the socket exists: a supervisor that
+/// sends SIGTERM as soon as the socket appears must get a clean exit, never
+/// the default action that kills the process outright.
 #[derive(Debug)]
-pub enum Listener {
+pub struct Listener {
+    socket: Socket,
+    term: TerminationSignal,
+}
+
+#[derive(Debug)]
+enum Socket {
     /// Accept connections, one at a time, until terminated.
     Listen(UnixListener),
     /// Serve this one connection, then return.
@@ -69,24 +79,32 @@ impl Listener {
     /// (any other kind of file is left alone and the bind fails).
     pub fn bind(path: &std::path::Path) -> Result<Self, ServeError> {
         use std::os::unix::fs::FileTypeExt;
+        let term = TerminationSignal::install().map_err(ServeError::Signals)?;
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
             let _ = std::fs::remove_file(path);
         }
-        UnixListener::bind(path)
-            .map(Self::Listen)
-            .map_err(|source| ServeError::Bind {
-                path: path.to_owned(),
-                source,
-            })
+        let listener = UnixListener::bind(path).map_err(|source| ServeError::Bind {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            socket: Socket::Listen(listener),
+            term,
+        })
     }
 
     /// Adopts a socket fd: listening if it has no peer, connected otherwise.
-    pub fn from_fd(fd: OwnedFd) -> io::Result<Self> {
-        if vu_sys::is_connected_socket(fd.as_fd())? {
-            Ok(Self::Connected(UnixStream::from(fd)))
+    pub fn from_fd(fd: OwnedFd) -> Result<Self, ServeError> {
+        let term = TerminationSignal::install().map_err(ServeError::Signals)?;
+        let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        let connected =
+            vu_sys::is_connected_socket(fd.as_fd()).map_err(|source| ServeError::Fd { fd: raw, source })?;
+        let socket = if connected {
+            Socket::Connected(UnixStream::from(fd))
         } else {
-            Ok(Self::Listen(UnixListener::from(fd)))
-        }
+            Socket::Listen(UnixListener::from(fd))
+        };
+        Ok(Self { socket, term })
     }
 
     /// Opens what `args` names.
@@ -96,7 +114,7 @@ impl Listener {
             (None, Some(fd)) => {
                 let owned = vu_sys::take_inherited_socket(fd)
                     .map_err(|source| ServeError::Fd { fd, source })?;
-                Self::from_fd(owned).map_err(|source| ServeError::Fd { fd, source })
+                Self::from_fd(owned)
             }
             (None, None) => Err(ServeError::NoSocket),
         }
@@ -107,14 +125,14 @@ impl Listener {
 /// a connected `--fd`, until that connection ends. A connection that fails
 /// is logged and closed, the device is reset, and the next one is accepted.
 pub fn serve<D: Device>(device: &mut D, listener: Listener) -> Result<(), ServeError> {
-    let term = TerminationSignal::install().map_err(ServeError::Signals)?;
-    match listener {
-        Listener::Connected(stream) => {
+    let Listener { socket, term } = listener;
+    match socket {
+        Socket::Connected(stream) => {
             let end = serve_one(device, stream, &term);
             device.reset();
             end.map(|_| ()).map_err(ServeError::Connection)
         }
-        Listener::Listen(listener) => accept_loop(device, &listener, &term),
+        Socket::Listen(listener) => accept_loop(device, &listener, &term),
     }
 }
 
