@@ -390,17 +390,10 @@ impl Facts {
                 }
                 Requirement::CargoInstall { krate, .. } => {
                     if let Some(path) = which(krate) {
-                        if let Ok(out) = Cmd::new(path).arg("--version").run() {
-                            facts.binaries.insert(
-                                krate.to_string(),
-                                out.stdout_str()
-                                    .lines()
-                                    .next()
-                                    .unwrap_or_default()
-                                    .trim()
-                                    .to_string(),
-                            );
-                        }
+                        let version = crate::host::version_line(path, &["--version"]);
+                        facts
+                            .binaries
+                            .insert(krate.to_string(), version.unwrap_or_default());
                     }
                 }
             }

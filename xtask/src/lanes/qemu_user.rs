@@ -90,19 +90,7 @@ pub fn sysroot_dir(suite: &str, arch: &str) -> PathBuf {
 
 fn probe(emulator: &str, suite: Option<&str>, arch: &str) -> QemuFacts {
     let emulator = which(emulator).map(|path| {
-        let version = Cmd::new(&path)
-            .arg("--version")
-            .run()
-            .ok()
-            .map(|o| {
-                o.stdout_str()
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string()
-            })
-            .unwrap_or_default();
+        let version = crate::host::version_line(&path, &["--version"]).unwrap_or_default();
         (path, version)
     });
     let sysroot_ready = suite.is_some_and(|s| sysroot_dir(s, arch).join("manifest.txt").is_file());
