@@ -190,7 +190,8 @@ impl Cmd {
         std::iter::once(self.program.clone()).chain(self.args.iter().cloned()).collect()
     }
 
-    fn expression(&self) -> duct::Expression {
+    /// The program, arguments, environment and directory; no stdio or process-group choices.
+    fn base_expression(&self) -> duct::Expression {
         let mut expr = duct::cmd(&self.program, &self.args);
         for (k, v) in &self.env {
             expr = expr.env(k, v);
@@ -201,6 +202,11 @@ impl Cmd {
         if let Some(dir) = &self.cwd {
             expr = expr.dir(dir);
         }
+        expr
+    }
+
+    fn expression(&self) -> duct::Expression {
+        let mut expr = self.base_expression();
         expr = match &self.stdin {
             Some(bytes) => expr.stdin_bytes(bytes.clone()),
             None => expr.stdin_null(),
@@ -287,16 +293,7 @@ impl Cmd {
         check_cancelled()?;
         self.log();
         let started = Instant::now();
-        let mut expr = duct::cmd(&self.program, &self.args).unchecked();
-        for (k, v) in &self.env {
-            expr = expr.env(k, v);
-        }
-        for k in &self.env_remove {
-            expr = expr.env_remove(k);
-        }
-        if let Some(dir) = &self.cwd {
-            expr = expr.dir(dir);
-        }
+        let expr = self.base_expression().unchecked();
         // The child stays in our process group, so a Ctrl-C at the terminal reaches it directly.
         let handle = expr.start().map_err(|e| self.spawn_error(e))?;
         let deadline = self.timeout.map(|t| started + t);

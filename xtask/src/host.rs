@@ -42,6 +42,14 @@ fn os_release() -> Option<String> {
         .map(|v| v.trim_matches('"').to_string())
 }
 
+/// The first line `program args…` prints (on stdout, else on stderr where
+/// some tools print their version), trimmed; `None` if it cannot run or fails.
+pub fn version_line(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Option<String> {
+    let out = Cmd::new(program).args(args).run().ok()?.ok().ok()?;
+    let text = if out.stdout.is_empty() { String::from_utf8_lossy(&out.stderr).into_owned() } else { out.stdout_str() };
+    Some(text.lines().next().unwrap_or_default().trim().to_string())
+}
+
 /// The first `name` on PATH, if any.
 pub fn which(name: &str) -> Option<PathBuf> {
     if name.contains('/') {

@@ -4,11 +4,11 @@
 //! everything else is library code those modules share. ARCHITECTURE.md has
 //! the map.
 
+pub mod apt;
 pub mod bench;
 pub mod budget;
 pub mod ci;
 pub mod cmd;
-pub mod debian;
 pub mod doctor;
 pub mod elf;
 pub mod exec;

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 
+use crate::apt::{host_codename, madison_suite_version, upstream_version};
 use crate::cmd::{shell_quote, Cmd};
-use crate::debian;
 use crate::exit;
 use crate::host::which;
 use crate::model::Model;
@@ -24,7 +24,8 @@ pub const CARGO_ZIGBUILD_VERSION: &str = "0.24.1";
 
 /// Install what the lanes need on this Debian host: Debian's Rust with its std
 /// sources (build-std), cross linkers (Debian's cross gcc, Zig with
-/// cargo-zigbuild), qemu-user emulators and the VM lane's QEMU.
+/// cargo-zigbuild), qemu-user emulators, the VM lane's QEMU, firmware and
+/// tools, and what the project's own tests use (busybox, cpio, Chromium).
 ///
 /// Every requirement is checked first and skipped, with a line saying so,
 /// when present. Without root, the apt commands are printed instead of run.
@@ -58,7 +59,7 @@ pub fn zig_venv() -> PathBuf {
 /// One thing a provider or lane needs installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetupStep {
-    /// Who needs it (`build-std`, `gcc`, `zig`, `qemu-user`, `vm`).
+    /// Who needs it (`build-std`, `gcc`, `zig`, `qemu-user`, `vm`, `vm-tests`, `report`).
     pub needed_by: &'static str,
     pub requirement: Requirement,
 }
@@ -119,11 +120,16 @@ impl AptPackage {
     }
 }
 
-/// Every provider's and lane's requirements for the platforms in `model`.
+/// Every provider's and lane's requirements for the platforms and images in
+/// `model`, and what the report's own checks need.
 pub fn steps(model: &Model) -> Vec<SetupStep> {
     let mut out = crate::toolchain::setup_steps(model);
     out.extend(crate::lanes::qemu_user::setup_steps());
-    out.extend(crate::lanes::vm_setup::setup_steps());
+    out.extend(crate::vm::setup::setup_steps(model));
+    out.push(SetupStep::new(
+        "report",
+        Requirement::apt(crate::report::setup_apt_packages()),
+    ));
     out
 }
 
@@ -286,9 +292,7 @@ pub fn plan(steps: &[SetupStep], facts: &Facts) -> Vec<Line> {
                     .push(format!("{} {v}", pkg.name));
                 continue;
             }
-            (Some(v), true, Some(p))
-                if debian::upstream_version(v) == debian::upstream_version(p) =>
-            {
+            (Some(v), true, Some(p)) if upstream_version(v) == upstream_version(p) => {
                 ok_by
                     .entry(who.clone())
                     .or_default()
@@ -370,7 +374,7 @@ impl Facts {
         let mut facts = Facts {
             // SAFETY: geteuid has no preconditions and cannot fail.
             root: unsafe { libc::geteuid() } == 0,
-            suite: debian::host_codename(),
+            suite: host_codename().ok(),
             apt_lists_fresh: apt_lists_fresh(),
             ..Facts::default()
         };
@@ -386,17 +390,10 @@ impl Facts {
                 }
                 Requirement::CargoInstall { krate, .. } => {
                     if let Some(path) = which(krate) {
-                        if let Ok(out) = Cmd::new(path).arg("--version").run() {
-                            facts.binaries.insert(
-                                krate.to_string(),
-                                out.stdout_str()
-                                    .lines()
-                                    .next()
-                                    .unwrap_or_default()
-                                    .trim()
-                                    .to_string(),
-                            );
-                        }
+                        let version = crate::host::version_line(path, &["--version"]);
+                        facts
+                            .binaries
+                            .insert(krate.to_string(), version.unwrap_or_default());
                     }
                 }
             }
@@ -417,7 +414,7 @@ impl Facts {
             if let Ok(out) = Cmd::new("apt-cache").arg("madison").args(&pinned).run() {
                 let text = out.stdout_str();
                 for name in pinned {
-                    if let Some(v) = debian::madison_suite_version(&text, name, suite) {
+                    if let Some(v) = madison_suite_version(&text, name, suite) {
                         facts.suite_versions.insert(name.to_string(), v);
                     }
                 }
@@ -599,13 +596,9 @@ pub fn prerequisites(steps: &[SetupStep], facts: &Facts) -> Vec<crate::doctor::P
                         .then(|| facts.suite_versions.get(&p.name))
                         .flatten();
                     let found = match (facts.installed.get(&p.name), held) {
-                        (Some(v), Some(h))
-                            if debian::upstream_version(v) != debian::upstream_version(h) =>
-                        {
-                            Err(format!(
-                                "{v} installed; the lanes need {h} (the host suite's)"
-                            ))
-                        }
+                        (Some(v), Some(h)) if upstream_version(v) != upstream_version(h) => Err(
+                            format!("{v} installed; the lanes need {h} (the host suite's)"),
+                        ),
                         (Some(v), _) => Ok(v.clone()),
                         (None, _) => Err("not installed".to_string()),
                     };
@@ -621,6 +614,7 @@ pub fn prerequisites(steps: &[SetupStep], facts: &Facts) -> Vec<crate::doctor::P
                         name: format!("apt: {}", p.name),
                         found,
                         install,
+                        covers: vec![p.name.clone()],
                     });
                 }
             }
@@ -637,6 +631,7 @@ pub fn prerequisites(steps: &[SetupStep], facts: &Facts) -> Vec<crate::doctor::P
                     .cloned()
                     .ok_or_else(|| "not found".to_string()),
                 install: format!("python3 -m pip install {package}=={version}"),
+                covers: vec![package.to_string()],
             }),
             Requirement::CargoInstall { krate, version } => out.push(crate::doctor::Prereq {
                 lane: lane_label(lane),
@@ -647,6 +642,7 @@ pub fn prerequisites(steps: &[SetupStep], facts: &Facts) -> Vec<crate::doctor::P
                     .cloned()
                     .ok_or_else(|| "not found on PATH".to_string()),
                 install: format!("cargo install {krate} --version {version} --locked"),
+                covers: vec![krate.to_string()],
             }),
         }
     }
@@ -708,8 +704,8 @@ mod tests {
             ..Facts::default()
         };
         expect_test::expect![[r#"
-            root  [build-std, gcc, qemu-user, vm] apt-get update
-            root  [build-std, gcc, qemu-user, vm] DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends --allow-downgrades rustc-web cargo-web rust-web-src gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-i686-linux-gnu libc6-dev-i386-cross gcc-mips64el-linux-gnuabi64 libc6-dev-mips64el-cross gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross gcc-s390x-linux-gnu libc6-dev-s390x-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross qemu-user-static qemu-utils=1:7.2+dfsg-7+deb12u18+b3 qemu-system-common=1:7.2+dfsg-7+deb12u18+b3 qemu-system-x86 qemu-system-arm qemu-system-ppc qemu-system-misc qemu-system-mips busybox-static cpio
+            root  [build-std, gcc, qemu-user, vm, vm-tests, report] apt-get update
+            root  [build-std, gcc, qemu-user, vm, vm-tests, report] DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends --allow-downgrades rustc-web cargo-web rust-web-src gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-i686-linux-gnu libc6-dev-i386-cross gcc-mips64el-linux-gnuabi64 libc6-dev-mips64el-cross gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross gcc-s390x-linux-gnu libc6-dev-s390x-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross qemu-user-static qemu-utils=1:7.2+dfsg-7+deb12u18+b3 qemu-system-common=1:7.2+dfsg-7+deb12u18+b3 qemu-system-x86 qemu-system-arm qemu-system-mips qemu-system-ppc qemu-system-misc qemu-efi-aarch64 dpkg xz-utils zstd curl busybox-static cpio chromium
             run   [zig] python3 -m venv <cache>/ziglang-venv
             run   [zig] <cache>/ziglang-venv/bin/python3 -m pip install ziglang==0.17.0
             run   [zig] cargo install cargo-zigbuild --version 0.24.1 --locked"#]].assert_eq(&render(&plan(&steps(), &facts)));
@@ -759,7 +755,9 @@ mod tests {
             ok    [build-std] rustc-web 1.0-1, cargo-web 1.0-1, rust-web-src 1.0-1 installed
             ok    [gcc] gcc-aarch64-linux-gnu 1.0-1, libc6-dev-arm64-cross 1.0-1, gcc-arm-linux-gnueabihf 1.0-1, libc6-dev-armhf-cross 1.0-1, gcc-i686-linux-gnu 1.0-1, libc6-dev-i386-cross 1.0-1, gcc-mips64el-linux-gnuabi64 1.0-1, libc6-dev-mips64el-cross 1.0-1, gcc-powerpc64le-linux-gnu 1.0-1, libc6-dev-ppc64el-cross 1.0-1, gcc-s390x-linux-gnu 1.0-1, libc6-dev-s390x-cross 1.0-1, gcc-riscv64-linux-gnu 1.0-1, libc6-dev-riscv64-cross 1.0-1 installed
             ok    [qemu-user] qemu-user-static 1:7.2+dfsg-7+deb12u19 installed
-            ok    [vm] qemu-utils 1:7.2+dfsg-7+deb12u19, qemu-system-common 1:7.2+dfsg-7+deb12u19, qemu-system-x86 1:7.2+dfsg-7+deb12u19, qemu-system-arm 1:7.2+dfsg-7+deb12u19, qemu-system-ppc 1:7.2+dfsg-7+deb12u19, qemu-system-misc 1:7.2+dfsg-7+deb12u19, qemu-system-mips 1:7.2+dfsg-7+deb12u19, busybox-static 1.0-1, cpio 1.0-1 installed
+            ok    [report] chromium 1.0-1 installed
+            ok    [vm] qemu-utils 1:7.2+dfsg-7+deb12u19, qemu-system-common 1:7.2+dfsg-7+deb12u19, qemu-system-x86 1:7.2+dfsg-7+deb12u19, qemu-system-arm 1:7.2+dfsg-7+deb12u19, qemu-system-mips 1:7.2+dfsg-7+deb12u19, qemu-system-ppc 1:7.2+dfsg-7+deb12u19, qemu-system-misc 1:7.2+dfsg-7+deb12u19, qemu-efi-aarch64 1:7.2+dfsg-7+deb12u19, dpkg 1.0-1, xz-utils 1.0-1, zstd 1.0-1, curl 1.0-1 installed
+            ok    [vm-tests] busybox-static 1.0-1, cpio 1.0-1 installed
             ok    [zig] ziglang 0.17.0 (python3 -m ziglang)
             ok    [zig] cargo-zigbuild 0.24.1"#]].assert_eq(&render(&lines));
     }
@@ -791,7 +789,7 @@ mod tests {
             .collect();
         assert_eq!(roots, [true, false], "{}", render(&lines));
         expect_test::expect![[r#"
-            root  [build-std, gcc, qemu-user, vm] DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rustc-web cargo-web rust-web-src gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-i686-linux-gnu libc6-dev-i386-cross gcc-mips64el-linux-gnuabi64 libc6-dev-mips64el-cross gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross gcc-s390x-linux-gnu libc6-dev-s390x-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross qemu-user-static qemu-utils=1:7.2+dfsg-7+deb12u18+b3 qemu-system-common=1:7.2+dfsg-7+deb12u18+b3 qemu-system-x86 qemu-system-arm qemu-system-ppc qemu-system-misc qemu-system-mips busybox-static cpio
+            root  [build-std, gcc, qemu-user, vm, vm-tests, report] DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rustc-web cargo-web rust-web-src gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-i686-linux-gnu libc6-dev-i386-cross gcc-mips64el-linux-gnuabi64 libc6-dev-mips64el-cross gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross gcc-s390x-linux-gnu libc6-dev-s390x-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross qemu-user-static qemu-utils=1:7.2+dfsg-7+deb12u18+b3 qemu-system-common=1:7.2+dfsg-7+deb12u18+b3 qemu-system-x86 qemu-system-arm qemu-system-mips qemu-system-ppc qemu-system-misc qemu-efi-aarch64 dpkg xz-utils zstd curl busybox-static cpio chromium
             ok    [zig] ziglang 0.16.0 (python3 -m ziglang; the project verified 0.17.0, keeping yours)
             run   [zig] cargo install cargo-zigbuild --version 0.24.1 --locked"#]].assert_eq(&render(&lines));
     }

@@ -10,7 +10,6 @@ pub mod cargo;
 mod host;
 pub mod vm;
 pub mod qemu_user;
-pub mod vm_setup;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

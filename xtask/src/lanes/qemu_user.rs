@@ -15,8 +15,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::{CellCtx, Payload, RunnerOutcome, RunnerSpec};
+use crate::apt::{self, AptState};
 use crate::cmd::Cmd;
-use crate::debian::{self, PrivateApt};
 use crate::host::which;
 use crate::model::{Model, Platform};
 use crate::setup::{enable_hint, Requirement, SetupStep};
@@ -64,7 +64,7 @@ pub(super) fn resolve(platform: &Platform, model: &Model) -> Result<RunnerSpec, 
             None,
         ));
     };
-    let host_suite = debian::host_codename();
+    let host_suite = apt::host_codename().ok();
     let suite = suite_for(platform, model, host_suite.as_deref());
     let facts = probe(emulator, suite.as_deref(), arch);
     resolve_with(platform, suite, &facts).map(RunnerSpec::QemuUser)
@@ -90,19 +90,7 @@ pub fn sysroot_dir(suite: &str, arch: &str) -> PathBuf {
 
 fn probe(emulator: &str, suite: Option<&str>, arch: &str) -> QemuFacts {
     let emulator = which(emulator).map(|path| {
-        let version = Cmd::new(&path)
-            .arg("--version")
-            .run()
-            .ok()
-            .map(|o| {
-                o.stdout_str()
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string()
-            })
-            .unwrap_or_default();
+        let version = crate::host::version_line(&path, &["--version"]).unwrap_or_default();
         (path, version)
     });
     let sysroot_ready = suite.is_some_and(|s| sysroot_dir(s, arch).join("manifest.txt").is_file());
@@ -110,17 +98,14 @@ fn probe(emulator: &str, suite: Option<&str>, arch: &str) -> QemuFacts {
         None
     } else if which("apt-get").is_none() || which("dpkg").is_none() {
         Some("apt-get and dpkg are needed to fetch the sysroot's Debian packages".to_string())
+    } else if let Some(suite) = suite {
+        apt::derived_sources(suite).err().map(|e| format!("{e:#}"))
     } else {
-        match (debian::host_codename(), suite) {
-            (Some(host), Some(suite)) => {
-                debian::sources_for_suite(&debian::host_sources(), &host, suite).err()
-            }
-            _ => Some("this host is not Debian (no VERSION_CODENAME in /etc/os-release)".into()),
-        }
+        Some("this host is not Debian (no VERSION_CODENAME in /etc/os-release)".into())
     };
     QemuFacts {
         emulator,
-        host_suite: debian::host_codename(),
+        host_suite: apt::host_codename().ok(),
         sysroot_ready,
         cannot_fetch,
     }
@@ -161,9 +146,10 @@ pub fn resolve_with(
     })
 }
 
-/// Makes the sysroot if it is not there yet: a private apt state, the
-/// packages downloaded and unpacked, a manifest of what went in. Built in a
-/// temporary directory and renamed, so a half-made sysroot is never used.
+/// Makes the sysroot if it is not there yet: the packages downloaded through
+/// the suite × architecture's private apt state, unpacked, a manifest of what
+/// went in. Built in a temporary directory and renamed, so a half-made
+/// sysroot is never used.
 pub fn ensure_sysroot(
     spec: &QemuUserSpec,
     timeout: Duration,
@@ -178,25 +164,33 @@ pub fn ensure_sysroot(
     if let Ok(text) = std::fs::read_to_string(&manifest) {
         return Ok(text.trim().lines().collect::<Vec<_>>().join(", "));
     }
-    let apt = PrivateApt::open(&base.join("apt"), &spec.suite, &spec.debian_arch)?;
+    let deadline = std::time::Instant::now() + timeout;
+    let apt = AptState::open(&apt::cache_root(), &spec.suite, &spec.debian_arch)?;
+    let lock = apt.lock()?;
     progress(&format!(
         "fetching Debian {} {} package lists",
         spec.suite, spec.debian_arch
     ));
-    apt.update(timeout)?;
+    if let Some(warning) = apt.update(&lock, timeout)? {
+        progress(&format!("warning: {warning}"));
+    }
     progress(&format!(
         "downloading {} ({})",
         spec.packages.join(", "),
         spec.debian_arch
     ));
+    let records = apt.show(&spec.packages)?;
+    let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+    let debs = apt.download(&lock, &records, remaining)?;
+    drop(lock);
+    std::fs::create_dir_all(&base).with_context(|| format!("cannot create {}", base.display()))?;
     let work =
         tempfile::tempdir_in(&base).context("cannot make a temporary directory for the sysroot")?;
-    let debs = apt.download(&spec.packages, &work.path().join("debs"), timeout)?;
     let root = work.path().join("root");
     let mut lines = Vec::new();
-    for deb in &debs {
-        debian::extract(deb, &root)?;
-        lines.push(debian::deb_identity(deb)?);
+    for (record, deb) in records.iter().zip(&debs) {
+        apt::extract(deb, &root)?;
+        lines.push(record.identity());
     }
     make_self_contained(&root)?;
     match std::fs::rename(&root, &spec.sysroot) {
@@ -355,27 +349,31 @@ pub fn prerequisites(model: &Model) -> Vec<crate::doctor::Prereq> {
     for p in &model.platforms {
         if let Some(emulator) = &p.qemu_user {
             if seen.insert(emulator.clone()) {
-                out.push(Prereq::program(
-                    "qemu-user",
-                    emulator,
-                    &["--version"],
-                    install,
-                ));
+                out.push(
+                    Prereq::program("qemu-user", emulator, &["--version"], install)
+                        .covering(&["qemu-user-static"]),
+                );
             }
         }
     }
-    out.push(Prereq::program(
-        "qemu-user",
-        "apt-get",
-        &["--version"],
-        "(part of every Debian system)",
-    ));
-    out.push(Prereq::program(
-        "qemu-user",
-        "dpkg-deb",
-        &["--version"],
-        "(part of every Debian system)",
-    ));
+    out.push(
+        Prereq::program(
+            "qemu-user",
+            "apt-get",
+            &["--version"],
+            "(part of every Debian system)",
+        )
+        .covering(&["apt"]),
+    );
+    out.push(
+        Prereq::program(
+            "qemu-user",
+            "dpkg-deb",
+            &["--version"],
+            "(part of every Debian system)",
+        )
+        .covering(&["dpkg"]),
+    );
     out
 }
 

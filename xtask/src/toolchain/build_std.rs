@@ -62,30 +62,15 @@ pub(super) fn resolve(
             src.evidence
         ),
     );
-    let (cargo, build_subcommand) = match &link.cargo_program {
-        Some((program, sub)) => (vec![program.clone()], sub.clone()),
-        None => (
-            vec![compiler.cargo.display().to_string()],
-            "build".to_string(),
-        ),
-    };
-    let mut env = vec![
-        ("RUSTC".to_string(), compiler.rustc.display().to_string()),
-        ("RUSTC_BOOTSTRAP".to_string(), "1".to_string()),
-    ];
-    if link.cargo_program.is_some() {
-        // cargo-zigbuild runs the cargo named here, not the first on PATH.
-        env.push(("CARGO".into(), compiler.cargo.display().to_string()));
-    }
-    env.extend(link.env.iter().cloned());
+    let run = link.cargo_for(compiler, &[("RUSTC_BOOTSTRAP", "1")]);
     Ok(Toolchain {
         kind: ToolchainKind::BuildStd,
         linker: link.kind,
         target: target.clone(),
-        cargo,
-        build_subcommand,
+        cargo: run.cargo,
+        build_subcommand: run.build_subcommand,
         rustc: compiler.rustc.clone(),
-        env,
+        env: run.env,
         cargo_args: vec![format!("-Zbuild-std={BUILD_STD}")],
         rustc_version: compiler.rustc_version.clone(),
         cargo_version: compiler.cargo_version.clone(),

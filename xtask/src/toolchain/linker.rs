@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use target_lexicon::{Architecture, OperatingSystem, Triple};
 
-use super::probe::HostTools;
+use super::probe::{Compiler, HostTools};
 use super::Missing;
 use crate::host::Host;
 use crate::model::{LinkerKind, Platform};
@@ -21,6 +21,41 @@ pub struct LinkerChoice {
     pub env: Vec<(String, String)>,
     /// For the cell's provenance.
     pub details: BTreeMap<String, String>,
+}
+
+/// How a provider runs cargo with one compiler and this linker.
+pub struct CargoInvocation {
+    /// `cargo`, or cargo-zigbuild standing in for it.
+    pub cargo: Vec<String>,
+    /// `build`, or cargo-zigbuild's `zigbuild`.
+    pub build_subcommand: String,
+    pub env: Vec<(String, String)>,
+}
+
+impl LinkerChoice {
+    /// Cargo for `compiler` linking this way: `RUSTC` names the compiler,
+    /// `env` follows, then the linker's own variables.
+    pub fn cargo_for(&self, compiler: &Compiler, env: &[(&str, &str)]) -> CargoInvocation {
+        let (cargo, build_subcommand) = match &self.cargo_program {
+            Some((program, sub)) => (vec![program.clone()], sub.clone()),
+            None => (
+                vec![compiler.cargo.display().to_string()],
+                "build".to_string(),
+            ),
+        };
+        let mut all = vec![("RUSTC".to_string(), compiler.rustc.display().to_string())];
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        if self.cargo_program.is_some() {
+            // cargo-zigbuild runs the cargo named here, not the first on PATH.
+            all.push(("CARGO".into(), compiler.cargo.display().to_string()));
+        }
+        all.extend(self.env.iter().cloned());
+        CargoInvocation {
+            cargo,
+            build_subcommand,
+            env: all,
+        }
+    }
 }
 
 pub fn resolve(

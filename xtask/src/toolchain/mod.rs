@@ -257,7 +257,7 @@ pub fn prerequisites(model: &crate::model::Model, tools: &dyn HostTools) -> Vec<
                 if tried.is_empty() { "no compiler found".to_string() } else { tried.join("; ") }
             });
         let names: Vec<String> = build_std::DEBIAN_PACKAGES.iter().map(|s| s.to_string()).collect();
-        out.push(Prereq { lane: "cross", name: "build-std: compiler + matching rust-src".into(), found, install: apt(&names) });
+        out.push(Prereq { lane: "cross", name: "build-std: compiler + matching rust-src".into(), found, install: apt(&names), covers: names });
     }
     if model.platforms.iter().any(|p| p.linkers.contains(&LinkerKind::Zig)) {
         let (found, install) = match tools.zig() {
@@ -273,7 +273,8 @@ pub fn prerequisites(model: &crate::model::Model, tools: &dyn HostTools) -> Vec<
         } else {
             install
         };
-        out.push(Prereq { lane: "cross", name: "linker: zig via cargo-zigbuild".into(), found, install });
+        let covers = vec!["ziglang".into(), "cargo-zigbuild".into()];
+        out.push(Prereq { lane: "cross", name: "linker: zig via cargo-zigbuild".into(), found, install, covers });
     }
     let mut seen = std::collections::BTreeSet::new();
     for p in model.platforms.iter().filter(|p| p.linkers.contains(&LinkerKind::Gcc)) {
@@ -287,6 +288,7 @@ pub fn prerequisites(model: &crate::model::Model, tools: &dyn HostTools) -> Vec<
             name: format!("linker: {gnu}-gcc"),
             found: tools.gcc(&gnu).map(|g| g.version),
             install: apt(&linker::gcc_packages(p)),
+            covers: linker::gcc_packages(p),
         });
     }
     if model.platforms.iter().any(|p| p.toolchains.contains(&ToolchainKind::CrossRs)) {
@@ -295,12 +297,14 @@ pub fn prerequisites(model: &crate::model::Model, tools: &dyn HostTools) -> Vec<
             name: "container engine".into(),
             found: tools.container_engine(),
             install: cross_rs::ENABLE.into(),
+            covers: Vec::new(),
         });
         out.push(Prereq {
             lane: "cross-rs",
             name: "cross".into(),
             found: tools.cross().map(|p| p.display().to_string()).ok_or_else(|| "not found on PATH".to_string()),
             install: "cargo install cross --locked".into(),
+            covers: Vec::new(),
         });
     }
     out

@@ -385,19 +385,7 @@ fn probe_zig() -> Result<Zig, Missing> {
 fn probe_gcc(gnu_triple: &str) -> Result<Gcc, String> {
     let program = format!("{gnu_triple}-gcc");
     let path = which(&program).ok_or_else(|| format!("{program} is not on PATH"))?;
-    let version = Cmd::new(&path)
-        .arg("--version")
-        .run()
-        .ok()
-        .and_then(|o| o.ok().ok())
-        .map(|o| {
-            o.stdout_str()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_string()
-        })
+    let version = crate::host::version_line(&path, &["--version"])
         .ok_or_else(|| format!("`{program} --version` failed"))?;
     // Without the cross C library the compiler runs but cannot link a program.
     let crt = Cmd::new(&path)

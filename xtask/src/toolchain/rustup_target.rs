@@ -36,26 +36,15 @@ pub(super) fn resolve(
         "std".into(),
         format!("installed by rustup in {}", compiler.sysroot.display()),
     );
-    let (cargo, build_subcommand) = match &link.cargo_program {
-        Some((program, sub)) => (vec![program.clone()], sub.clone()),
-        None => (
-            vec![compiler.cargo.display().to_string()],
-            "build".to_string(),
-        ),
-    };
-    let mut env = vec![("RUSTC".to_string(), compiler.rustc.display().to_string())];
-    if link.cargo_program.is_some() {
-        env.push(("CARGO".into(), compiler.cargo.display().to_string()));
-    }
-    env.extend(link.env.iter().cloned());
+    let run = link.cargo_for(compiler, &[]);
     Ok(Toolchain {
         kind: ToolchainKind::RustupTarget,
         linker: link.kind,
         target: target.clone(),
-        cargo,
-        build_subcommand,
+        cargo: run.cargo,
+        build_subcommand: run.build_subcommand,
         rustc: compiler.rustc.clone(),
-        env,
+        env: run.env,
         cargo_args: Vec::new(),
         rustc_version: compiler.rustc_version.clone(),
         cargo_version: compiler.cargo_version.clone(),

@@ -98,7 +98,7 @@ pub fn prepare(id: &str, image: &VmImage, progress: &dyn Fn(&str)) -> Result<Rea
     let parent = dir.parent().expect("under the cache");
     std::fs::create_dir_all(parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
-    let _lock = super::FileLock::acquire(&dir.with_extension("lock"))?;
+    let _lock = crate::paths::FileLock::acquire(&dir.with_extension("lock"))?;
     if let Some(ready) = find_ready(id, image) {
         return Ok(ready);
     }

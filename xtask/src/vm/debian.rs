@@ -8,21 +8,26 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::apt::{AptState, PackageRecord};
 use super::cpio::CpioWriter;
-use super::{guest, kmod, FileLock};
+use super::{guest, kmod};
+use crate::apt::{self, AptState, PackageRecord};
 use crate::cmd::Cmd;
 use crate::model::vm_image::{DebianSource, KernelImage};
 use crate::model::VmImage;
+use crate::paths::FileLock;
 use crate::workspace::hex;
 
 /// Bumped whenever the same packages would be assembled differently.
 pub const BUILDER_VERSION: u32 = 1;
+
+/// How long downloading an image's packages (a kernel is tens of MB) may take.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// Userland packages every guest carries beside its kernel.
 const USERLAND: [&str; 3] = ["busybox-static", "libc6", "libgcc-s1"];
@@ -61,10 +66,6 @@ fn debian(id: &str, image: &VmImage) -> Result<DebianSource> {
         .debian
         .clone()
         .with_context(|| format!("image `{id}` is not built from Debian packages"))
-}
-
-fn apt_root() -> PathBuf {
-    crate::paths::cache_dir().join("vm").join("apt")
 }
 
 fn images_root() -> PathBuf {
@@ -119,11 +120,11 @@ fn resolve_with(apt: &AptState, image: &VmImage, source: &DebianSource) -> Resul
 /// without touching the network (`None` otherwise). Memoized by the lists' stamp.
 pub fn resolve_offline(id: &str, image: &VmImage) -> Option<Resolved> {
     let source = image.debian.as_ref()?;
-    let state = apt_root().join(format!("{}-{}", source.suite, source.arch));
+    let state = AptState::dir_for(&apt::cache_root(), &source.suite, &source.arch);
     if !state.join("lists").is_dir() {
         return None;
     }
-    let apt = AptState::open(&apt_root(), &source.suite, &source.arch).ok()?;
+    let apt = AptState::open(&apt::cache_root(), &source.suite, &source.arch).ok()?;
     if !apt.has_lists() {
         return None;
     }
@@ -177,15 +178,14 @@ pub fn build(
     progress: &dyn Fn(&str),
 ) -> Result<BuiltImage> {
     let source = debian(id, image)?;
-    let apt_lock =
-        FileLock::acquire(&apt_root().join(format!("{}-{}.lock", source.suite, source.arch)))?;
-    let apt = AptState::open(&apt_root(), &source.suite, &source.arch)?;
+    let apt = AptState::open(&apt::cache_root(), &source.suite, &source.arch)?;
+    let apt_lock = apt.lock()?;
     if refresh || !apt.has_lists() {
         progress(&format!(
             "updating the {} {} package lists",
             source.suite, source.arch
         ));
-        if let Some(warning) = apt.update()? {
+        if let Some(warning) = apt.update(&apt_lock, apt::UPDATE_TIMEOUT)? {
             progress(&format!("warning: {warning}"));
         }
     }
@@ -202,21 +202,21 @@ pub fn build(
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let debs = match apt.download(&resolved.packages) {
+    let debs = match apt.download(&apt_lock, &resolved.packages, DOWNLOAD_TIMEOUT) {
         Ok(debs) => debs,
         Err(first) if !refresh => {
             // The archive moved on (a superseded version is gone): refresh once.
             progress(&format!(
                 "download failed ({first:#}); updating the package lists"
             ));
-            if let Some(warning) = apt.update()? {
+            if let Some(warning) = apt.update(&apt_lock, apt::UPDATE_TIMEOUT)? {
                 progress(&format!("warning: {warning}"));
             }
             resolved = resolve_with(&apt, image, &source)?;
             if let Some(built) = find_built(id, &resolved.key) {
                 return Ok(built);
             }
-            apt.download(&resolved.packages)?
+            apt.download(&apt_lock, &resolved.packages, DOWNLOAD_TIMEOUT)?
         }
         Err(err) => return Err(err),
     };
@@ -250,13 +250,7 @@ fn assemble(
         } else {
             &user_root
         };
-        Cmd::new("dpkg-deb")
-            .arg("-x")
-            .arg(deb)
-            .arg(into)
-            .run()?
-            .ok()
-            .with_context(|| format!("cannot unpack {}", deb.display()))?;
+        apt::extract(deb, into)?;
     }
 
     let (release, modules_dir) = find_modules_dir(&kernel_root)?;

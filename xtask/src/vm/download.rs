@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use super::apt::sha256_file;
 use crate::cmd::Cmd;
+use crate::workspace::sha256_file;
 
 /// How many transfers one download may take (each resumes the last).
 const ATTEMPTS: usize = 6;
@@ -62,7 +62,7 @@ pub fn fetch(
     let parent = dest.parent().expect("a file under dir");
     std::fs::create_dir_all(parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
-    let _lock = super::FileLock::acquire(&dest.with_extension("lock"))?;
+    let _lock = crate::paths::FileLock::acquire(&dest.with_extension("lock"))?;
     let part = dest.with_file_name(format!("{}.part", file_name(url)));
     let mut last_error = String::new();
     let mut done = false;

@@ -200,13 +200,6 @@ pub fn qemu_version(binary: &str) -> Option<String> {
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     cache
         .entry(binary.to_string())
-        .or_insert_with(|| {
-            let path = crate::host::which(binary)?;
-            let out = Cmd::new(path).arg("--version").run().ok()?.ok().ok()?;
-            out.stdout_str()
-                .lines()
-                .next()
-                .map(|l| l.trim().to_string())
-        })
+        .or_insert_with(|| crate::host::version_line(crate::host::which(binary)?, &["--version"]))
         .clone()
 }

@@ -1,7 +1,17 @@
-//! What the VM lane needs on a Debian host: the packages `cargo xtask setup`
-//! installs and the prerequisites `cargo xtask doctor` checks.
+//! What the VM lane needs on a Debian host, derived from `vm-images/`: the
+//! packages `cargo xtask setup` installs and the prerequisites `cargo xtask
+//! doctor` checks.
+//!
+//! The guests' own packages (kernel, busybox, libc) come from the archive per
+//! architecture into the cache (`crate::apt`), without installing anything
+//! on the host; the host needs only the emulators, their firmware and the
+//! tools that unpack and download.
+
+use std::collections::BTreeSet;
 
 use crate::doctor::Prereq;
+use crate::model::Model;
+use crate::setup::{AptPackage, Requirement, SetupStep};
 
 /// The Debian package that ships a QEMU system emulator.
 pub fn qemu_package(emulator: &str) -> &'static str {
@@ -17,86 +27,121 @@ pub fn qemu_package(emulator: &str) -> &'static str {
     }
 }
 
-/// Debian packages the VM lane uses, for `cargo xtask setup`. The guests'
-/// own packages (kernel, busybox, libc) come from the archive per
-/// architecture, into the cache, without installing anything on the host.
-///
-/// qemu-system 7.2 may need `qemu-utils`/`qemu-system-common` downgraded to
-/// the release's version first (see FACTS.md); setup handles the versions.
-pub fn setup_steps() -> Vec<&'static str> {
+/// Host tools the lane runs, with the program checked and its package:
+/// `dpkg-deb` unpacks guest packages, `xz` and `zstd` kernels and modules,
+/// `curl` downloads the BSD images.
+const TOOLS: [(&str, &str); 5] = [
+    ("apt-get", "apt"),
+    ("dpkg-deb", "dpkg"),
+    ("xz", "xz-utils"),
+    ("zstd", "zstd"),
+    ("curl", "curl"),
+];
+
+/// The images' emulators, each once.
+fn emulators(model: &Model) -> Vec<&str> {
+    let mut seen = BTreeSet::new();
+    model
+        .vm_images
+        .values()
+        .map(|i| i.qemu.as_str())
+        .filter(|e| seen.insert(*e))
+        .collect()
+}
+
+/// The images' firmware files and their packages, each once.
+fn firmware(model: &Model) -> Vec<(&str, &str)> {
+    let mut seen = BTreeSet::new();
+    model
+        .vm_images
+        .values()
+        .filter_map(|i| i.firmware.as_ref())
+        .map(|f| (f.path.as_str(), f.package.as_str()))
+        .filter(|f| seen.insert(*f))
+        .collect()
+}
+
+/// Debian packages the VM lane uses, for `cargo xtask setup`.
+pub fn setup_steps(model: &Model) -> Vec<SetupStep> {
+    if model.vm_images.is_empty() {
+        return Vec::new();
+    }
+    // The machine image's qemu-utils backport `Breaks:` the suite's
+    // qemu-system; both are held to the version of the host's own suite.
+    let mut packages = vec![
+        AptPackage::at_suite_version("qemu-utils"),
+        AptPackage::at_suite_version("qemu-system-common"),
+    ];
+    let mut names: Vec<&str> = emulators(model).into_iter().map(qemu_package).collect();
+    names.extend(firmware(model).into_iter().map(|(_, package)| package));
+    names.extend(
+        TOOLS
+            .iter()
+            .map(|(_, package)| *package)
+            .filter(|p| *p != "apt"),
+    );
+    let mut seen = BTreeSet::new();
+    packages.extend(
+        names
+            .into_iter()
+            .filter(|n| seen.insert(*n))
+            .map(AptPackage::any),
+    );
     vec![
-        "qemu-system-x86",
-        "qemu-system-arm",
-        "qemu-system-ppc",
-        "qemu-system-misc",
-        "qemu-system-mips",
-        // UEFI firmware for the aarch64 BSD guests.
-        "qemu-efi-aarch64",
-        // Unpacking guest packages, modules and images; downloading BSD images.
-        "dpkg",
-        "xz-utils",
-        "zstd",
-        "curl",
+        SetupStep::new("vm", Requirement::Apt(packages)),
+        // Not the lane's: tests cross-check the guest runner script with the
+        // host's busybox and the initramfs writer with GNU cpio.
+        SetupStep::new("vm-tests", Requirement::apt(&["busybox-static", "cpio"])),
     ]
 }
 
 /// The VM lane's prerequisites for `cargo xtask doctor`.
-pub fn prerequisites() -> Vec<Prereq> {
+pub fn prerequisites(model: &Model) -> Vec<Prereq> {
     let mut list = Vec::new();
-    for emulator in [
-        "qemu-system-x86_64",
-        "qemu-system-i386",
-        "qemu-system-aarch64",
-        "qemu-system-arm",
-        "qemu-system-ppc64",
-        "qemu-system-s390x",
-        "qemu-system-mips64el",
-        "qemu-system-riscv64",
-    ] {
-        list.push(Prereq::program(
-            "vm",
-            emulator,
-            &["--version"],
-            &format!(
-                "apt-get install --no-install-recommends {}",
-                qemu_package(emulator)
-            ),
-        ));
+    for emulator in emulators(model) {
+        let package = qemu_package(emulator);
+        list.push(
+            Prereq::program(
+                "vm",
+                emulator,
+                &["--version"],
+                &format!("apt-get install --no-install-recommends {package}"),
+            )
+            .covering(&[package]),
+        );
     }
-    list.push(Prereq::program(
-        "vm",
-        "apt-get",
-        &["--version"],
-        "Debian's apt (the guests' packages come from the archive)",
-    ));
-    list.push(Prereq::program(
-        "vm",
-        "dpkg-deb",
-        &["--version"],
-        "apt-get install dpkg",
-    ));
-    list.push(Prereq::program(
-        "vm",
-        "xz",
-        &["--version"],
-        "apt-get install xz-utils",
-    ));
-    list.push(Prereq::program(
-        "vm",
-        "curl",
-        &["--version"],
-        "apt-get install curl",
-    ));
-    let efi = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd";
-    list.push(Prereq {
-        lane: "vm",
-        name: "QEMU_EFI.fd (aarch64 BSD guests)".into(),
-        found: if std::path::Path::new(efi).is_file() {
-            Ok(efi.into())
-        } else {
-            Err(format!("{efi} is missing"))
-        },
-        install: "apt-get install qemu-efi-aarch64".into(),
-    });
+    if list.is_empty() {
+        return list;
+    }
+    for (program, package) in TOOLS {
+        list.push(
+            Prereq::program(
+                "vm",
+                program,
+                &["--version"],
+                &format!("apt-get install {package}"),
+            )
+            .covering(&[package]),
+        );
+    }
+    for (path, package) in firmware(model) {
+        let name = std::path::Path::new(path)
+            .file_name()
+            .map_or(path.into(), |n| n.to_string_lossy());
+        list.push(
+            Prereq {
+                lane: "vm",
+                name: format!("{name} (firmware)"),
+                found: if std::path::Path::new(path).is_file() {
+                    Ok(path.into())
+                } else {
+                    Err(format!("{path} is missing"))
+                },
+                install: format!("apt-get install {package}"),
+                covers: Vec::new(),
+            }
+            .covering(&[package]),
+        );
+    }
     list
 }

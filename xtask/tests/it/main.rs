@@ -2,6 +2,7 @@
 //! the library's pure parts on fixture data, and paths that need a local
 //! server. One module per concern.
 
+mod apt;
 mod ci;
 mod cross;
 mod junit;

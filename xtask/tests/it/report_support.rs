@@ -53,17 +53,7 @@ pub fn stderr(f: &Finished) -> String {
 }
 
 /// Splits `//- name` sections (rust-analyzer's fixture style) into (name, body) pairs.
-pub fn sections(text: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for line in text.split_inclusive('\n') {
-        if let Some(name) = line.strip_prefix("//- ") {
-            out.push((name.trim().to_string(), String::new()));
-        } else if let Some(last) = out.last_mut() {
-            last.1.push_str(line);
-        }
-    }
-    out
-}
+pub use xtask::testing::fixture_sections as sections;
 
 /// The `*.txt` case files of `test-data/<dir>`, sorted.
 pub fn case_files(dir: &str) -> Vec<PathBuf> {
