@@ -12,7 +12,7 @@ use crate::plan::{ExecSpec, PlannedCell};
 use crate::workspace::hex;
 
 /// Bumped whenever what a lane does with the same inputs changes.
-pub const LANE_VERSION: u32 = 2;
+pub const LANE_VERSION: u32 = 3;
 
 pub fn cell(cell: &PlannedCell, spec: &ExecSpec, source_digest: &str) -> String {
     let inputs = json!({

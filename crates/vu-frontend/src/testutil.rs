@@ -171,8 +171,21 @@ impl BackendProcess {
         self.wait()
     }
 
+    /// Like [`BackendProcess::terminate`], with what the back-end wrote on
+    /// stderr, for assertion messages.
+    pub fn terminate_with_stderr(mut self) -> io::Result<(ExitStatus, String)> {
+        vu_sys::terminate(self.child.id())?;
+        let path = self.dir.path().join("stderr");
+        let status = self.wait_inner()?;
+        Ok((status, std::fs::read_to_string(path).unwrap_or_default()))
+    }
+
     /// Waits (bounded) for the process to exit by itself.
     pub fn wait(mut self) -> io::Result<ExitStatus> {
+        self.wait_inner()
+    }
+
+    fn wait_inner(&mut self) -> io::Result<ExitStatus> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(s) = self.child.try_wait()? {

@@ -37,13 +37,13 @@ fn reconnect_keeps_serving_and_data_persists() {
 fn sigterm_exits_cleanly_when_idle_and_when_connected() {
     let image = Image::new(&vec![0u8; 1 << 20]);
     let backend = start(&image.path, &[]);
-    let st = backend.terminate().unwrap();
-    assert!(st.success(), "idle: {st}");
+    let (st, stderr) = backend.terminate_with_stderr().unwrap();
+    assert!(st.success(), "idle: {st}\n{stderr}");
 
     let backend = start(&image.path, &[]);
     let dev = connect(&backend, 1);
-    let st = backend.terminate().unwrap();
-    assert!(st.success(), "connected: {st}");
+    let (st, stderr) = backend.terminate_with_stderr().unwrap();
+    assert!(st.success(), "connected: {st}\n{stderr}");
     drop(dev);
 }
 
@@ -111,7 +111,8 @@ fn inherited_listening_socket_accepts_connection_after_connection() {
         assert_eq!(dev.write(0, 0, &[round; 512]).unwrap(), status::OK);
         assert_eq!(dev.read(0, 0, 512).unwrap(), (status::OK, vec![round; 512]));
     }
-    assert!(backend.terminate().unwrap().success());
+    let (st, stderr) = backend.terminate_with_stderr().unwrap();
+    assert!(st.success(), "{st}\n{stderr}");
 }
 
 #[test]

@@ -14,9 +14,12 @@
 # The payload directory holds this script, `manifest` (one line per test
 # executable: package, name, path), `args` (the arguments every test
 # executable gets), `env` (KEY=VALUE lines), `bin/` (the workspace's
-# binaries: MATRIX_BIN_DIR) and the executables.
+# binaries: MATRIX_BIN_DIR) and the executables (under `t/`). Given the
+# archive as its argument, the runner unpacks each test executable from it
+# just before running it and removes it afterwards.
 
 dir=$(cd "$(dirname "$0")" && pwd) || exit 1
+archive=${1:-}
 out="$dir/out"
 mkdir -p "$out" || exit 1
 
@@ -47,6 +50,9 @@ n=0
 while read -r package name path; do
     n=$((n + 1))
     mkdir -p "$dir/work/$package"
+    if [ -n "$archive" ] && [ ! -e "$dir/$path" ]; then
+        (cd "$dir" && tar -xf "$archive" "$path")
+    fi
     echo "@@VHU-RUN $n $package $name@@"
     # The executable's stdin is /dev/null: it must not read the manifest.
     (
@@ -57,6 +63,9 @@ while read -r package name path; do
         exec "$dir/$path" $args
     ) < /dev/null > "$out/$n.out" 2> "$out/$n.err"
     echo "$?" > "$out/$n.status"
+    if [ -n "$archive" ]; then
+        rm -f "$dir/$path"
+    fi
     frame "$n.out" "$out/$n.out"
     frame "$n.err" "$out/$n.err"
     frame "$n.status" "$out/$n.status"
