@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::cmd::CommandRecord;
 use crate::host::Host;
 use crate::libtest::{self, Ending};
-use crate::model::{Lane, Model, Platform, Stage};
+use crate::model::{ExpectedFailure, Lane, Model, Platform, Stage};
 use crate::plan::{ExecSpec, PlannedCell};
 use crate::results::{Artifact, CellResult, PackageResult, Status, TestOutcome, TestResult};
 use crate::toolchain::Missing;
@@ -328,25 +328,35 @@ fn apply_expectations(cell: &PlannedCell, result: &mut CellResult) {
         return;
     }
     let per_test: Vec<_> = cell.expected.iter().filter(|x| x.tests.is_some()).collect();
-    let mut covering = None;
+    // The entries that cover a failing test, in matrix.toml's order.
+    let mut covering: Vec<&ExpectedFailure> = Vec::new();
     for t in result.tests.iter_mut().filter(|t| t.outcome == TestOutcome::Fail) {
         if let Some(x) = per_test.iter().find(|x| x.covers_test(&t.package, &t.name)) {
             t.outcome = TestOutcome::ExpectedFail;
-            covering = Some(*x);
+            if !covering.iter().any(|c| std::ptr::eq(*c, *x)) {
+                covering.push(x);
+            }
         }
     }
+    covering.sort_by_key(|x| cell.expected.iter().position(|e| std::ptr::eq(e, *x)));
     let whole_cell = cell.expected.iter().find(|x| x.tests.is_none() && x.packages.is_none());
     // Every failing test is known to fail, and nothing else went wrong.
-    let all_covered = covering.is_some()
+    let all_covered = !covering.is_empty()
         && result.status == Status::Fail
         && !result.tests.iter().any(|t| matches!(t.outcome, TestOutcome::Fail | TestOutcome::Timeout));
-    let matched = whole_cell.or(if all_covered { covering } else { None });
-    if let Some(x) = matched {
+    let matched: Vec<&ExpectedFailure> = match whole_cell {
+        Some(x) => vec![x],
+        None if all_covered => covering,
+        None => Vec::new(),
+    };
+    if !matched.is_empty() {
+        let known = matched.iter().map(|x| x.reason.as_str()).collect::<Vec<_>>().join("; ");
         result.status = Status::ExpectedFail;
         result.reason = Some(match &result.reason {
-            Some(r) => format!("{} (failure: {r})", x.reason),
-            None => x.reason.clone(),
+            Some(r) => format!("{known} (failure: {r})"),
+            None => known,
         });
-        result.link = x.link.clone();
+        let links: Vec<&str> = matched.iter().filter_map(|x| x.link.as_deref()).collect();
+        result.link = (!links.is_empty()).then(|| links.join(" "));
     }
 }
