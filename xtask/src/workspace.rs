@@ -82,7 +82,8 @@ impl Workspace {
             })
             .collect();
         packages.sort_by(|a, b| a.name.cmp(&b.name));
-        let cached = Cached { target_dir: meta.target_directory.as_std_path().to_path_buf(), packages };
+        let name = meta.workspace_metadata.pointer("/matrix/name").and_then(|n| n.as_str()).map(str::to_string);
+        let cached = Cached { target_dir: meta.target_directory.as_std_path().to_path_buf(), packages, name };
         if std::fs::create_dir_all(&cache_dir).is_ok() {
             let _ = crate::results::write_atomic(&cache, serde_json::to_string(&cached)?.as_bytes());
         }
@@ -146,11 +147,17 @@ impl Workspace {
 struct Cached {
     target_dir: PathBuf,
     packages: Vec<Package>,
+    /// `[workspace.metadata.matrix] name`, the report's title.
+    #[serde(default)]
+    name: Option<String>,
 }
 
 impl Cached {
     fn into_workspace(self, root: PathBuf) -> Workspace {
-        let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "workspace".into());
+        let name = self
+            .name
+            .or_else(|| root.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "workspace".into());
         Workspace { root, name, target_dir: self.target_dir, packages: self.packages }
     }
 }
