@@ -37,6 +37,10 @@ pub struct QemuUserSpec {
     pub packages: Vec<String>,
     /// Where the sysroot is (or will be) unpacked.
     pub sysroot: PathBuf,
+    /// libtest's `--test-threads`: 1, because a test that forks while other
+    /// threads of the emulated program run can deadlock the child inside
+    /// qemu-user (seen on ppc64le: a spawned back-end hung in its fork).
+    pub test_threads: u32,
 }
 
 /// What resolution needs to know about the host, gathered by [`probe`] or written by a test.
@@ -143,6 +147,7 @@ pub fn resolve_with(
         suite: suite.clone(),
         packages: SYSROOT_PACKAGES.iter().map(|s| s.to_string()).collect(),
         sysroot: sysroot_dir(&suite, &arch).join("root"),
+        test_threads: 1,
     })
 }
 
@@ -315,9 +320,11 @@ pub(super) fn run_tests(
             .arg("-L")
             .arg(&spec.sysroot)
             .arg(&exe.path)
+            .arg(format!("--test-threads={}", spec.test_threads))
     })?;
     let mut details = BTreeMap::new();
     details.insert("emulator".into(), spec.emulator_version.clone());
+    details.insert("test-threads".into(), spec.test_threads.to_string());
     details.insert(
         "sysroot".into(),
         format!("Debian {} {}: {sysroot}", spec.suite, spec.debian_arch),
@@ -491,6 +498,7 @@ mod tests {
             suite: "bookworm".into(),
             packages: vec![],
             sysroot: dir.path().join("sys root"),
+            test_threads: 1,
         };
         let bin_dir = dir.path().join("bin");
         write_wrappers(
