@@ -205,12 +205,11 @@ pub fn run(args: Args) -> Result<u8> {
     crate::cmd::install_interrupt_handler()?;
     let results_path = workspace.matrix_dir().join("results.json");
     let rust_version = crate::platform_data::status::workspace_msrv(&workspace, &model.matrix.exclude_packages).ok().map(|v| v.short());
-    let mut results = ResultsFile::load_or_new(
-        &results_path,
-        WorkspaceInfo { name: workspace.name.clone(), root: workspace.root.display().to_string(), rust_version: rust_version.clone() },
-    );
-    // The verdicts in the report compare with the workspace as it is now.
-    results.workspace.rust_version = rust_version;
+    let info = WorkspaceInfo { name: workspace.name.clone(), root: workspace.root.display().to_string(), rust_version };
+    let mut results = ResultsFile::load_or_new(&results_path, info.clone());
+    // The report describes the workspace as it is now (its name, and the
+    // rust-version the verdicts compare with).
+    results.workspace = info;
     let reporter = crate::progress::reporter();
     let executor = Executor { workspace: &workspace, host: &host, results_path: results_path.clone(), reporter: &*reporter };
     let options = RunOptions {

@@ -218,3 +218,13 @@ fn html_report_renders_in_headless_chromium() {
     );
     eprintln!("screenshot kept at {}", shot.display());
 }
+
+/// `reports/` is generated: its Markdown and HTML must be what its status.json renders to.
+#[test]
+fn committed_report_matches_its_results() {
+    let root = xtask::repo_root();
+    let model = xtask::model::load(&xtask::model::DataDirs::under(&root)).unwrap();
+    let results = xtask::results::ResultsFile::load(&root.join("reports/status.json")).unwrap();
+    let stale = xtask::report::check(&model, &results, &root.join("reports")).unwrap();
+    assert!(stale.is_empty(), "stale: {}; run `cargo xtask report` and commit", stale.join(", "));
+}
