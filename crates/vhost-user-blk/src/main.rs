@@ -4,7 +4,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use vhost_user_blk::{BlkDevice, BlkSettings};
-use vu_backend::{error_chain, serve, Listener, ListenerArgs};
+use vu_backend::{program_main, serve, Listener, ListenerArgs};
 
 /// vhost-user virtio-blk back-end.
 ///
@@ -49,18 +49,7 @@ const CAPABILITIES: &str = r#"{
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if args.listener.print_capabilities {
-        println!("{CAPABILITIES}");
-        return ExitCode::SUCCESS;
-    }
-    vu_backend::init_logging("vhost-user-blk");
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vhost-user-blk: error: {}", error_chain(e.as_ref()));
-            ExitCode::FAILURE
-        }
-    }
+    program_main("vhost-user-blk", CAPABILITIES, &args.listener, || run(&args))
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {

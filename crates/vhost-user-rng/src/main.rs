@@ -10,7 +10,7 @@ use clap::Parser;
 use std::fs::File;
 use std::io::Read;
 use std::process::ExitCode;
-use vu_backend::{error_chain, serve, Device, Listener, ListenerArgs, Request};
+use vu_backend::{program_main, serve, Device, Listener, ListenerArgs, Request};
 
 /// Largest amount of entropy given per request.
 const MAX_REQUEST: usize = 64 << 10;
@@ -60,18 +60,7 @@ const CAPABILITIES: &str = r#"{
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if args.listener.print_capabilities {
-        println!("{CAPABILITIES}");
-        return ExitCode::SUCCESS;
-    }
-    vu_backend::init_logging("vhost-user-rng");
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vhost-user-rng: error: {}", error_chain(e.as_ref()));
-            ExitCode::FAILURE
-        }
-    }
+    program_main("vhost-user-rng", CAPABILITIES, &args.listener, || run(&args))
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -70,7 +70,7 @@ pub use error::{Error, QueueError};
 pub use logger::init_logging;
 pub use memory::GuestMemory;
 pub use queue::{Reader, Request, Writer};
-pub use server::{error_chain, serve, Listener, ListenerArgs, ServeError};
+pub use server::{error_chain, program_main, serve, Listener, ListenerArgs, ServeError};
 
 use vu_protocol::ProtocolFeatures;
 

@@ -199,6 +199,30 @@ fn accept_loop<D: Device>(
 }
 
 /// An error and its causes on one line.
+/// The `main` every back-end program shares (QEMU's back-end program
+/// conventions): `--print-capabilities` prints `capabilities` and exits;
+/// otherwise logging starts and `run` serves, and an error is printed with
+/// its causes and a failing exit status.
+pub fn program_main(
+    program: &'static str,
+    capabilities: &str,
+    listener: &ListenerArgs,
+    run: impl FnOnce() -> Result<(), Box<dyn std::error::Error>>,
+) -> std::process::ExitCode {
+    if listener.print_capabilities {
+        println!("{capabilities}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    crate::init_logging(program);
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: error: {}", error_chain(e.as_ref()));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
