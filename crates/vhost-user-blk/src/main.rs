@@ -49,7 +49,9 @@ const CAPABILITIES: &str = r#"{
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    program_main("vhost-user-blk", CAPABILITIES, &args.listener, || run(&args))
+    program_main("vhost-user-blk", CAPABILITIES, &args.listener, || {
+        run(&args)
+    })
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {

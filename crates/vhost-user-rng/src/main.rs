@@ -60,7 +60,9 @@ const CAPABILITIES: &str = r#"{
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    program_main("vhost-user-rng", CAPABILITIES, &args.listener, || run(&args))
+    program_main("vhost-user-rng", CAPABILITIES, &args.listener, || {
+        run(&args)
+    })
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -97,8 +97,8 @@ impl Listener {
     pub fn from_fd(fd: OwnedFd) -> Result<Self, ServeError> {
         let term = TerminationSignal::install().map_err(ServeError::Signals)?;
         let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
-        let connected =
-            vu_sys::is_connected_socket(fd.as_fd()).map_err(|source| ServeError::Fd { fd: raw, source })?;
+        let connected = vu_sys::is_connected_socket(fd.as_fd())
+            .map_err(|source| ServeError::Fd { fd: raw, source })?;
         let socket = if connected {
             Socket::Connected(UnixStream::from(fd))
         } else {

@@ -305,12 +305,18 @@ fn batched_kicks_and_suppressed_calls_lose_no_request() {
             assert!(!ready.is_empty(), "no call within 10 s for queue {q}");
         }
         dev.frontend().clear_call(q).unwrap();
-        let done = dev.try_complete(q).unwrap().expect("the called-for request is done");
+        let done = dev
+            .try_complete(q)
+            .unwrap()
+            .expect("the called-for request is done");
         assert_eq!(done.status, status::OK);
         let (at, len) = in_flight.remove(&done.tag).expect("known request");
         let mut got = vec![0u8; len];
         dev.frontend().ram().read(done.data, &mut got).unwrap();
-        assert!(got == model[at..at + len], "read at {at}+{len} returned wrong data");
+        assert!(
+            got == model[at..at + len],
+            "read at {at}+{len} returned wrong data"
+        );
         dev.frontend_mut().set_interrupts(q, false).unwrap();
     }
     let (mut completed, total) = (0, 4000);
