@@ -358,25 +358,18 @@ impl BlkDevice {
         Ok(())
     }
 
-    /// Takes the next completion of queue `q` if there is one, without
-    /// waiting and without copying the data out (a benchmark reads what it
-    /// checks through [`Frontend::ram`] at [`Done::data`]).
-    pub fn try_complete(&mut self, q: u16) -> Result<Option<Done>, Error> {
-        let Some(used) = self.fe.poll_used(q)? else {
-            return Ok(None);
-        };
+    /// Retires the request whose chain head the device returned: frees its
+    /// slot and reads the status byte the device wrote.
+    fn finish(&mut self, q: u16, head: u32) -> Result<(InFlight, Slot, u8), Error> {
         let qs = self
             .queues
             .get_mut(usize::from(q))
             .ok_or(Error::NoSuchQueue(q))?;
         let f = qs
             .by_head
-            .get_mut(used.id as usize)
+            .get_mut(head as usize)
             .and_then(Option::take)
-            .ok_or(Error::BadUsedId {
-                queue: q,
-                id: used.id,
-            })?;
+            .ok_or(Error::BadUsedId { queue: q, id: head })?;
         qs.free.push(f.slot);
         let slot = qs.slots[f.slot];
         let mut st = [0u8];
@@ -384,9 +377,20 @@ impl BlkDevice {
             .ram()
             .read(slot.status, &mut st)
             .ok_or(Error::OutOfGuestMemory(0))?;
+        Ok((f, slot, st[0]))
+    }
+
+    /// Takes the next completion of queue `q` if there is one, without
+    /// waiting and without copying the data out (a benchmark reads what it
+    /// checks through [`Frontend::ram`] at [`Done::data`]).
+    pub fn try_complete(&mut self, q: u16) -> Result<Option<Done>, Error> {
+        let Some(used) = self.fe.poll_used(q)? else {
+            return Ok(None);
+        };
+        let (f, slot, status) = self.finish(q, used.id)?;
         Ok(Some(Done {
             tag: f.tag,
-            status: st[0],
+            status,
             used_len: used.len,
             data: slot.data,
         }))
@@ -395,25 +399,7 @@ impl BlkDevice {
     /// Waits for the next completion on queue `q`.
     pub fn wait(&mut self, q: u16) -> Result<Completion, Error> {
         let used = self.fe.wait_used(q)?;
-        let qs = self
-            .queues
-            .get_mut(usize::from(q))
-            .ok_or(Error::NoSuchQueue(q))?;
-        let f = qs
-            .by_head
-            .get_mut(used.id as usize)
-            .and_then(Option::take)
-            .ok_or(Error::BadUsedId {
-                queue: q,
-                id: used.id,
-            })?;
-        qs.free.push(f.slot);
-        let slot = qs.slots[f.slot];
-        let mut st = [0u8];
-        self.fe
-            .ram()
-            .read(slot.status, &mut st)
-            .ok_or(Error::OutOfGuestMemory(0))?;
+        let (f, slot, status) = self.finish(q, used.id)?;
         let mut data = vec![0u8; f.read_len];
         self.fe
             .ram()
@@ -421,7 +407,7 @@ impl BlkDevice {
             .ok_or(Error::OutOfGuestMemory(0))?;
         Ok(Completion {
             tag: f.tag,
-            status: st[0],
+            status,
             used_len: used.len,
             data,
         })
