@@ -1,10 +1,12 @@
 //! `vhost-user-blk`: serves a file or block device as a virtio-blk device.
+#![forbid(unsafe_code)]
 
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use vhost_user_blk::{BlkDevice, BlkSettings};
-use vu_backend::{program_main, serve, Listener, ListenerArgs};
+use vu_backend::serve;
+use vu_cli::{program_main, ListenerArgs};
 
 /// vhost-user virtio-blk back-end.
 ///
@@ -78,7 +80,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         args.num_queues,
         if args.read_only { ", read-only" } else { "" }
     );
-    let listener = Listener::from_args(&args.listener)?;
+    let listener = args.listener.listener()?;
     serve(&mut device, listener)?;
     Ok(())
 }

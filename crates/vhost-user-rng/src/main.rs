@@ -5,12 +5,14 @@
 //! is seeded; it is opened once at start-up, so a missing device fails early.
 //! Each request is filled up to [`MAX_REQUEST`] bytes; the used length tells
 //! the driver how much it got.
+#![forbid(unsafe_code)]
 
 use clap::Parser;
 use std::fs::File;
 use std::io::Read;
 use std::process::ExitCode;
-use vu_backend::{program_main, serve, Device, Listener, ListenerArgs, Request};
+use vu_backend::{serve, Device, Request};
+use vu_cli::{program_main, ListenerArgs};
 
 /// Largest amount of entropy given per request.
 const MAX_REQUEST: usize = 64 << 10;
@@ -72,7 +74,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         source,
         buf: Vec::new(),
     };
-    let listener = Listener::from_args(&args.listener)?;
+    let listener = args.listener.listener()?;
     serve(&mut device, listener)?;
     Ok(())
 }

@@ -55,11 +55,11 @@
 //!   inflight tracking, postcopy, in-band notifications, the back-end request
 //!   channel. The front-end is never offered these, so it does not send them;
 //!   if it does, the connection is closed.
+#![forbid(unsafe_code)]
 
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-mod logger;
 mod memory;
 mod queue;
 mod server;
@@ -67,10 +67,9 @@ mod session;
 mod worker;
 
 pub use error::{Error, QueueError};
-pub use logger::init_logging;
 pub use memory::GuestMemory;
 pub use queue::{Reader, Request, Writer};
-pub use server::{error_chain, program_main, serve, Listener, ListenerArgs, ServeError};
+pub use server::{error_chain, serve, Listener, ServeError};
 
 use vu_protocol::ProtocolFeatures;
 

@@ -1,5 +1,5 @@
-//! Where connections come from (`--socket-path` or `--fd`), and the accept
-//! loop that serves them one after another.
+//! Where connections come from (a socket path, or an inherited socket fd),
+//! and the accept loop that serves them one after another.
 
 use crate::session::{End, Session};
 use crate::Device;
@@ -8,24 +8,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use vu_sys::{Poller, TerminationSignal};
-
-/// The socket options every back-end program takes (QEMU's back-end
-/// program conventions).
-#[derive(Debug, Clone, clap::Args)]
-pub struct ListenerArgs {
-    /// Path of the vhost-user Unix socket to listen on
-    #[arg(long, value_name = "PATH", conflicts_with = "fd", required_unless_present_any = ["print_capabilities", "fd"])]
-    pub socket_path: Option<PathBuf>,
-
-    /// Inherited vhost-user socket: a listening socket (connections are
-    /// accepted one after another) or a connected one (served once)
-    #[arg(long, value_name = "FDNUM")]
-    pub fd: Option<i32>,
-
-    /// Print the back-end capabilities as JSON and exit
-    #[arg(long)]
-    pub print_capabilities: bool,
-}
 
 /// Where front-ends connect, with the termination signals already caught.
 ///
@@ -56,14 +38,12 @@ pub enum ServeError {
         #[source]
         source: io::Error,
     },
-    #[error("--fd {fd} is not a usable socket")]
+    #[error("fd {fd} is not a usable socket")]
     Fd {
         fd: i32,
         #[source]
         source: io::Error,
     },
-    #[error("neither --socket-path nor --fd was given")]
-    NoSocket,
     #[error("cannot install signal handlers")]
     Signals(#[source] io::Error),
     #[error("event loop failed")]
@@ -105,19 +85,6 @@ impl Listener {
             Socket::Listen(UnixListener::from(fd))
         };
         Ok(Self { socket, term })
-    }
-
-    /// Opens what `args` names.
-    pub fn from_args(args: &ListenerArgs) -> Result<Self, ServeError> {
-        match (&args.socket_path, args.fd) {
-            (Some(p), _) => Self::bind(p),
-            (None, Some(fd)) => {
-                let owned = vu_sys::take_inherited_socket(fd)
-                    .map_err(|source| ServeError::Fd { fd, source })?;
-                Self::from_fd(owned)
-            }
-            (None, None) => Err(ServeError::NoSocket),
-        }
     }
 }
 
@@ -199,30 +166,6 @@ fn accept_loop<D: Device>(
 }
 
 /// An error and its causes on one line.
-/// The `main` every back-end program shares (QEMU's back-end program
-/// conventions): `--print-capabilities` prints `capabilities` and exits;
-/// otherwise logging starts and `run` serves, and an error is printed with
-/// its causes and a failing exit status.
-pub fn program_main(
-    program: &'static str,
-    capabilities: &str,
-    listener: &ListenerArgs,
-    run: impl FnOnce() -> Result<(), Box<dyn std::error::Error>>,
-) -> std::process::ExitCode {
-    if listener.print_capabilities {
-        println!("{capabilities}");
-        return std::process::ExitCode::SUCCESS;
-    }
-    crate::init_logging(program);
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{program}: error: {}", error_chain(e.as_ref()));
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();

@@ -1,5 +1,6 @@
 //! Out-of-process tests: each spawns the `vhost-user-rng` binary and reads
 //! entropy through `vu-frontend`.
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use vu_frontend::rng::RngDevice;

@@ -1,4 +1,4 @@
-//! A minimal stderr logger for back-end programs.
+//! A minimal stderr logger for the back-end programs (`VU_LOG` sets the level).
 
 use std::io::Write;
 
