@@ -5,6 +5,7 @@
 //! back-end listening on a socket (ours or any other), and `pread` measures
 //! the ceiling: the same reads straight from the file. Built in release mode
 //! by the xtask; it is portable (vu-frontend and vu-sys only).
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod pread;
 mod report;

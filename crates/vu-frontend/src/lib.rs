@@ -28,6 +28,7 @@
 //!
 //! Everything here is portable and self-contained so the same tests run in
 //! BSD and Linux guests: no `/proc`, no shell, no files from the source tree.
+#![forbid(unsafe_code)]
 
 mod connection;
 mod error;

@@ -1,6 +1,6 @@
 //! The 12-byte header in front of every vhost-user message.
 
-use crate::pod::Pod;
+use crate::pod::pod;
 use crate::ProtocolError;
 
 /// Protocol version carried in the low two bits of `flags`.
@@ -10,18 +10,15 @@ pub const HEADER_SIZE: usize = 12;
 
 const VERSION_MASK: u32 = 0x3;
 
-/// Message header: request code, flags (version, reply, need-reply) and
-/// payload size.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Header {
-    pub request: u32,
-    pub flags: u32,
-    pub size: u32,
+pod! {
+    /// Message header: request code, flags (version, reply, need-reply) and
+    /// payload size.
+    pub struct Header {
+        pub request: u32,
+        pub flags: u32,
+        pub size: u32,
+    } = 12;
 }
-
-// SAFETY: three `u32`s under `repr(C)`: no padding, every pattern valid.
-unsafe impl Pod for Header {}
 
 impl Header {
     /// Set on every reply.
@@ -83,6 +80,7 @@ impl Header {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Pod;
 
     #[test]
     fn header_is_twelve_bytes_native_endian() {

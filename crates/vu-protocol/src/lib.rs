@@ -21,6 +21,7 @@
 //!
 //! The front-end and the back-end share this crate, so what one sends is
 //! checked by the same code the other one uses to accept it.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod error;
 mod features;

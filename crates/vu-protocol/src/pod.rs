@@ -28,3 +28,54 @@ pub unsafe trait Pod: Copy + Default + 'static {
         unsafe { std::slice::from_raw_parts((self as *const Self).cast::<u8>(), Self::SIZE) }
     }
 }
+
+// SAFETY: integers: every bit pattern is valid, no padding.
+unsafe impl Pod for u8 {}
+// SAFETY: as above.
+unsafe impl Pod for u16 {}
+// SAFETY: as above.
+unsafe impl Pod for u32 {}
+// SAFETY: as above.
+unsafe impl Pod for u64 {}
+// SAFETY: an array of `Pod` elements has no padding between them (the
+// element size is a multiple of its alignment) and any pattern is valid.
+unsafe impl<T: Pod, const N: usize> Pod for [T; N] where [T; N]: Default {}
+
+/// Declares `#[repr(C)]` message bodies and implements [`Pod`] for them,
+/// with compile-time proof of what `Pod` requires: every field's type is
+/// itself `Pod` (integers, arrays of them, other bodies), and the fields
+/// fill the struct exactly (the sum of their sizes is the struct's size, so
+/// there is no padding) and as many bytes as the wire format says.
+macro_rules! pod {
+    ($(
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty ),* $(,)?
+        } = $size:literal;
+    )*) => {$(
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $ty ),*
+        }
+
+        const _: () = {
+            const fn is_pod<T: $crate::pod::Pod>() {}
+            $( is_pod::<$ty>(); )*
+            assert!(
+                ::core::mem::size_of::<$name>() == 0 $( + ::core::mem::size_of::<$ty>() )*,
+                concat!(stringify!($name), " has padding")
+            );
+            assert!(
+                ::core::mem::size_of::<$name>() == $size,
+                concat!(stringify!($name), " is not the size of its wire format")
+            );
+        };
+
+        // SAFETY: `repr(C)`, every field is `Pod` and the fields leave no
+        // padding, both asserted at compile time just above.
+        unsafe impl $crate::pod::Pod for $name {}
+    )*};
+}
+pub(crate) use pod;

@@ -34,6 +34,7 @@
 //! [`read_file_into`] and [`write_file_from`] move data between a file and
 //! bounds-checked slices of mapped regions with `preadv`/`pwritev` (one copy,
 //! by the kernel), for block back-ends.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod os;
 mod poller;

@@ -1,5 +1,6 @@
 //! Out-of-process tests: each spawns the `vhost-user-blk` binary and drives
 //! it over a real Unix socket with `vu-frontend`.
+#![forbid(unsafe_code)]
 
 mod config;
 mod data;
