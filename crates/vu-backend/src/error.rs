@@ -30,6 +30,14 @@ pub enum QueueError {
     IndirectWithNext,
     #[error("indirect table of {0} bytes (must be a non-zero multiple of 16)")]
     BadIndirectLength(u32),
+    #[error("indirect table of {entries} descriptors, more than the queue size {size}")]
+    IndirectTooLong { entries: u32, size: u16 },
+    #[error("descriptor chain of more buffers than the queue size {size}")]
+    ChainTooLong { size: u16 },
+    #[error("zero-length buffer at {addr:#x}")]
+    ZeroLengthBuffer { addr: u64 },
+    #[error("descriptor chain split into more than {max} pieces of guest memory")]
+    TooManyPieces { max: usize },
     #[error("cannot signal the call notifier")]
     Call(#[source] io::Error),
 }

@@ -20,6 +20,15 @@ pub(crate) struct Piece {
     pub(crate) len: u64,
 }
 
+/// Why [`GuestMemory::translate`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Translate {
+    /// Some byte is outside every region.
+    Outside,
+    /// The buffer needs more pieces than allowed.
+    TooManyPieces,
+}
+
 /// The front-end's memory regions, mapped into this process.
 #[derive(Debug, Default)]
 pub struct GuestMemory {
@@ -73,12 +82,19 @@ impl GuestMemory {
     }
 
     /// Splits `len` bytes at `gpa` into pieces of consecutive regions,
-    /// appending them to `out`; `false` if any byte is outside memory.
-    pub(crate) fn translate(&self, mut gpa: u64, mut len: u64, out: &mut Vec<Piece>) -> bool {
+    /// appending them to `out`, which may hold at most `max` pieces.
+    pub(crate) fn translate(
+        &self,
+        mut gpa: u64,
+        mut len: u64,
+        out: &mut Vec<Piece>,
+        max: usize,
+    ) -> Result<(), Translate> {
         while len > 0 {
-            let Some(i) = self.find_gpa(gpa) else {
-                return false;
-            };
+            let i = self.find_gpa(gpa).ok_or(Translate::Outside)?;
+            if out.len() >= max {
+                return Err(Translate::TooManyPieces);
+            }
             let r = &self.regions[i];
             let offset = gpa - r.gpa;
             let n = len.min(r.size - offset);
@@ -90,10 +106,11 @@ impl GuestMemory {
             len -= n;
             gpa = match gpa.checked_add(n) {
                 Some(g) => g,
-                None => return len == 0,
+                None if len == 0 => return Ok(()),
+                None => return Err(Translate::Outside),
             };
         }
-        true
+        Ok(())
     }
 
     fn region_at(&self, gpa: u64, len: u64) -> Option<(&MmapRegion, u64)> {

@@ -1,7 +1,7 @@
 //! Split virtqueues: ring state, bounded descriptor-chain walking, and the
 //! [`Reader`]/[`Writer`] a device uses to reach a request's buffers.
 
-use crate::memory::{GuestMemory, Piece};
+use crate::memory::{GuestMemory, Piece, Translate};
 use crate::QueueError;
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -69,15 +69,53 @@ impl Vring {
     }
 }
 
-/// Reusable buffers for walking chains (no allocation per request).
+/// Most pieces a chain may be split into, per queue entry: enough for every
+/// descriptor of a chain as long as the queue to cross one region boundary.
+const PIECES_PER_ENTRY: usize = 2;
+
+/// Where one chain's translated buffers are kept: readable pieces first,
+/// then writable ones. Reused for every request of a queue, and sized once
+/// for the longest chain the queue allows ([`PIECES_PER_ENTRY`] × queue
+/// size, plus one descriptor's worth of regions), so what a request costs in
+/// memory is bounded by the queue size, never by what the guest declares.
 #[derive(Debug, Default)]
 pub(crate) struct ChainBuf {
-    readable: Vec<Piece>,
-    writable: Vec<Piece>,
+    pieces: Vec<Piece>,
+    /// `pieces[..split]` are readable, `pieces[split..]` writable.
+    split: usize,
+    readable_len: u64,
+    writable_len: u64,
+}
+
+impl ChainBuf {
+    /// Empties the buffer and makes room for the longest chain of a queue of
+    /// `size` entries (only the first time, or when the size grows).
+    fn reset(&mut self, size: u16) -> usize {
+        let max = PIECES_PER_ENTRY * usize::from(size);
+        let room = max + vu_protocol::MAX_MEM_REGIONS;
+        self.pieces.clear();
+        if self.pieces.capacity() < room {
+            self.pieces.reserve_exact(room);
+        }
+        self.split = 0;
+        self.readable_len = 0;
+        self.writable_len = 0;
+        max
+    }
+
+    fn split(&self) -> (&[Piece], &[Piece]) {
+        self.pieces.split_at(self.split)
+    }
 }
 
 /// Walks the chain starting at `head`, checking every bound, and fills
 /// `buf` with the translated readable and writable pieces.
+///
+/// A chain is bounded by the queue size in every way the guest could
+/// stretch it: at most `size` buffers, direct or indirect (an indirect
+/// table may hold at most `size` entries), no zero-length buffer, and at
+/// most [`PIECES_PER_ENTRY`] × `size` pieces after translation. So the walk
+/// does at most O(`size`) work and `buf` never grows past its first size.
 fn walk_chain(
     mem: &GuestMemory,
     ring: RingAddrs,
@@ -85,13 +123,15 @@ fn walk_chain(
     head: u16,
     buf: &mut ChainBuf,
 ) -> Result<(), QueueError> {
-    buf.readable.clear();
-    buf.writable.clear();
+    let max_pieces = buf.reset(size);
     let mut table = ring.desc;
     let mut table_len = u32::from(size);
     let mut index = head;
     let mut in_indirect = false;
+    // Descriptors visited in the current table (a loop ends there), and
+    // buffers in the whole chain.
     let mut seen = 0u32;
+    let mut buffers = 0u32;
     let mut total: u32 = 0;
     let mut writing = false;
     loop {
@@ -117,6 +157,10 @@ fn walk_chain(
             if d.len == 0 || d.len % DESC_SIZE as u32 != 0 {
                 return Err(QueueError::BadIndirectLength(d.len));
             }
+            let entries = d.len / DESC_SIZE as u32;
+            if entries > u32::from(size) {
+                return Err(QueueError::IndirectTooLong { entries, size });
+            }
             if !mem.contains(d.addr, u64::from(d.len)) {
                 return Err(QueueError::BufferOutsideMemory {
                     addr: d.addr,
@@ -125,25 +169,41 @@ fn walk_chain(
             }
             in_indirect = true;
             table = d.addr;
-            table_len = d.len / DESC_SIZE as u32;
+            table_len = entries;
             index = 0;
             seen = 0;
             continue;
         }
+        buffers += 1;
+        if buffers > u32::from(size) {
+            return Err(QueueError::ChainTooLong { size });
+        }
+        if d.len == 0 {
+            return Err(QueueError::ZeroLengthBuffer { addr: d.addr });
+        }
         total = total.checked_add(d.len).ok_or(QueueError::LengthOverflow)?;
-        let out = if d.is_write_only() {
+        if d.is_write_only() {
             writing = true;
-            &mut buf.writable
+            buf.writable_len += u64::from(d.len);
         } else if writing {
             return Err(QueueError::ReadableAfterWritable);
         } else {
-            &mut buf.readable
-        };
-        if !mem.translate(d.addr, u64::from(d.len), out) {
-            return Err(QueueError::BufferOutsideMemory {
-                addr: d.addr,
-                len: u64::from(d.len),
-            });
+            buf.readable_len += u64::from(d.len);
+        }
+        match mem.translate(d.addr, u64::from(d.len), &mut buf.pieces, max_pieces) {
+            Ok(()) => {}
+            Err(Translate::Outside) => {
+                return Err(QueueError::BufferOutsideMemory {
+                    addr: d.addr,
+                    len: u64::from(d.len),
+                })
+            }
+            Err(Translate::TooManyPieces) => {
+                return Err(QueueError::TooManyPieces { max: max_pieces })
+            }
+        }
+        if !writing {
+            buf.split = buf.pieces.len();
         }
         if !d.has_next() {
             return Ok(());
@@ -236,25 +296,19 @@ pub(crate) fn drain_ring(
                 return Err(QueueError::HeadOutOfRange(head));
             }
             walk_chain(mem, ring, size, head, buf)?;
+            let (readable, writable) = buf.split();
             let mut req = Request {
                 reader: Reader {
-                    mem,
-                    pieces: &buf.readable,
-                    piece: 0,
-                    at: 0,
+                    cur: Cursor::new(mem, readable, buf.readable_len),
                 },
                 writer: Writer {
-                    mem,
-                    pieces: &buf.writable,
-                    piece: 0,
-                    at: 0,
-                    written: 0,
+                    cur: Cursor::new(mem, writable, buf.writable_len),
                 },
             };
             handle(&mut req);
             let elem = UsedElem {
                 id: u32::from(head),
-                len: req.writer.written as u32,
+                len: req.writer.written() as u32,
             };
             let uslot = u64::from(vring.used_idx % size);
             mem.write(
@@ -362,45 +416,143 @@ pub struct Request<'a> {
     pub writer: Writer<'a>,
 }
 
+/// A position in one side (readable or writable) of a chain: what
+/// [`Reader`] and [`Writer`] advance, and the one place that steps from
+/// piece to piece. Knows how many bytes lie before and after it, so no
+/// length is ever re-summed.
+#[derive(Debug, Clone, Copy)]
+struct Cursor<'a> {
+    mem: &'a GuestMemory,
+    pieces: &'a [Piece],
+    /// The current piece, and the offset inside it.
+    piece: usize,
+    at: u64,
+    /// Bytes from here to the end of the last piece.
+    left: u64,
+    /// Bytes before here.
+    done: u64,
+}
+
+impl<'a> Cursor<'a> {
+    /// At the start of `pieces`, which hold `len` bytes in all.
+    fn new(mem: &'a GuestMemory, pieces: &'a [Piece], len: u64) -> Self {
+        Self {
+            mem,
+            pieces,
+            piece: 0,
+            at: 0,
+            left: len,
+            done: 0,
+        }
+    }
+
+    /// Takes the next contiguous span of at most `max` bytes, moving past
+    /// it: the piece, the offset in that piece, the length.
+    fn step(&mut self, max: u64) -> Option<(&'a Piece, u64, u64)> {
+        let p = self.pieces.get(self.piece)?;
+        let at = self.at;
+        let take = (p.len - at).min(max);
+        if take == 0 {
+            return None;
+        }
+        self.at += take;
+        self.left -= take;
+        self.done += take;
+        if self.at == p.len {
+            self.piece += 1;
+            self.at = 0;
+        }
+        Some((p, at, take))
+    }
+
+    /// Moves `n` bytes on (fewer at the end); the work is the pieces
+    /// crossed, not the bytes.
+    fn skip(&mut self, n: u64) {
+        let mut left = n;
+        while let Some((_, _, take)) = self.step(left) {
+            left -= take;
+        }
+    }
+
+    /// Copies guest memory from here into `buf`, as far as both go.
+    fn copy_out(&mut self, buf: &mut [u8]) -> usize {
+        let mut n = 0;
+        let mut next = *self;
+        while let Some((p, at, take)) = next.step((buf.len() - n) as u64) {
+            let take = take as usize;
+            if self.mem.piece_read(p, at, &mut buf[n..n + take]).is_none() {
+                break;
+            }
+            n += take;
+            *self = next;
+        }
+        n
+    }
+
+    /// Copies `data` into guest memory from here, as far as both go.
+    fn copy_in(&mut self, data: &[u8]) -> usize {
+        let mut n = 0;
+        let mut next = *self;
+        while let Some((p, at, take)) = next.step((data.len() - n) as u64) {
+            let take = take as usize;
+            if self.mem.piece_write(p, at, &data[n..n + take]).is_none() {
+                break;
+            }
+            n += take;
+            *self = next;
+        }
+        n
+    }
+
+    /// The region slices covering the next `len` bytes, for vectored file
+    /// I/O, and the cursor after them; `InvalidInput` (nothing done) if
+    /// fewer bytes are left.
+    fn slices(
+        &self,
+        len: usize,
+    ) -> io::Result<(impl Iterator<Item = vu_sys::RegionSlice<'a>> + 'a, Self)> {
+        if len as u64 > self.left {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "chain too short",
+            ));
+        }
+        let mut end = *self;
+        end.skip(len as u64);
+        let (mut cur, mut left) = (*self, len as u64);
+        let iter = std::iter::from_fn(move || {
+            let (p, at, take) = cur.step(left)?;
+            left -= take;
+            // Pieces were translated and checked when the chain was walked,
+            // so a slice always exists; a missing one ends the iteration,
+            // and the caller sees the short count.
+            cur.mem.piece_slice(p, at, take)
+        });
+        Ok((iter, end))
+    }
+}
+
+/// A piece that was checked when the chain was walked no longer maps to
+/// memory: cannot happen while the chain's memory table is alive.
+fn lost_piece() -> io::Error {
+    io::Error::other("buffer no longer inside guest memory")
+}
+
 /// Sequential reads over the device-readable buffers of a chain.
 #[derive(Debug)]
 pub struct Reader<'a> {
-    mem: &'a GuestMemory,
-    pieces: &'a [Piece],
-    piece: usize,
-    at: u64,
+    cur: Cursor<'a>,
 }
 
 impl Reader<'_> {
     /// Bytes left to read.
     pub fn remaining(&self) -> usize {
-        let rest: u64 = self.pieces.iter().skip(self.piece).map(|p| p.len).sum();
-        (rest - self.at) as usize
+        self.cur.left as usize
     }
 
     /// Copies up to `buf.len()` bytes; returns how many.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        let mut n = 0;
-        while n < buf.len() {
-            let Some(p) = self.pieces.get(self.piece) else {
-                break;
-            };
-            let take = ((p.len - self.at) as usize).min(buf.len() - n);
-            if self
-                .mem
-                .piece_read(p, self.at, &mut buf[n..n + take])
-                .is_none()
-            {
-                break;
-            }
-            n += take;
-            self.at += take as u64;
-            if self.at == p.len {
-                self.piece += 1;
-                self.at = 0;
-            }
-        }
-        n
+        self.cur.copy_out(buf)
     }
 
     /// Fills `buf` completely, or returns `false` (and consumes what was
@@ -419,117 +571,60 @@ impl Reader<'_> {
         offset: u64,
         len: usize,
     ) -> io::Result<()> {
-        let (slices, end) = slices(self.mem, self.pieces, self.piece, self.at, len)?;
+        let (slices, end) = self.cur.slices(len)?;
         if vu_sys::write_file_from(file, offset, slices)? != len {
             return Err(lost_piece());
         }
-        (self.piece, self.at) = end;
+        self.cur = end;
         Ok(())
     }
-}
-
-/// A piece that was checked when the chain was walked no longer maps to
-/// memory: cannot happen while the chain's memory table is alive.
-fn lost_piece() -> io::Error {
-    io::Error::other("buffer no longer inside guest memory")
-}
-
-/// The region slices covering `len` bytes of `pieces` from position
-/// (`piece`, `at`), and the position after them; `InvalidInput` if the
-/// pieces hold fewer bytes.
-#[allow(clippy::type_complexity)]
-fn slices<'m>(
-    mem: &'m GuestMemory,
-    pieces: &'m [Piece],
-    piece: usize,
-    at: u64,
-    len: usize,
-) -> io::Result<(
-    impl Iterator<Item = vu_sys::RegionSlice<'m>> + 'm,
-    (usize, u64),
-)> {
-    let short = || io::Error::new(io::ErrorKind::InvalidInput, "chain too short");
-    // Find the end position first, so nothing is done for a short chain.
-    let (mut end_piece, mut end_at, mut left) = (piece, at, len as u64);
-    while left > 0 {
-        let p = pieces.get(end_piece).ok_or_else(short)?;
-        let take = (p.len - end_at).min(left);
-        left -= take;
-        end_at += take;
-        if end_at == p.len {
-            end_piece += 1;
-            end_at = 0;
-        }
-    }
-    let mut left = len as u64;
-    let mut pos = at;
-    let iter = pieces[piece..].iter().map_while(move |p| {
-        if left == 0 {
-            return None;
-        }
-        let take = (p.len - pos).min(left);
-        let s = mem.piece_slice(p, pos, take);
-        left -= take;
-        pos = 0;
-        // Pieces were translated and checked when the chain was walked, so
-        // a slice always exists; a missing one ends the iteration, and the
-        // caller sees the short count.
-        s
-    });
-    Ok((iter, (end_piece, end_at)))
 }
 
 /// Sequential writes over the device-writable buffers of a chain.
 #[derive(Debug)]
 pub struct Writer<'a> {
-    mem: &'a GuestMemory,
-    pieces: &'a [Piece],
-    piece: usize,
-    at: u64,
-    written: usize,
+    cur: Cursor<'a>,
 }
 
 impl Writer<'_> {
     /// Room left.
     pub fn remaining(&self) -> usize {
-        let rest: u64 = self.pieces.iter().skip(self.piece).map(|p| p.len).sum();
-        (rest - self.at) as usize
+        self.cur.left as usize
     }
 
-    /// Bytes written so far (the used length reported to the driver).
+    /// Bytes written (or skipped by [`Writer::write_at_end`]) so far: the
+    /// used length reported to the driver.
     pub fn written(&self) -> usize {
-        self.written
+        self.cur.done as usize
     }
 
     /// Copies up to `data.len()` bytes; returns how many.
     pub fn write(&mut self, data: &[u8]) -> usize {
-        let mut n = 0;
-        while n < data.len() {
-            let Some(p) = self.pieces.get(self.piece) else {
-                break;
-            };
-            let take = ((p.len - self.at) as usize).min(data.len() - n);
-            if self
-                .mem
-                .piece_write(p, self.at, &data[n..n + take])
-                .is_none()
-            {
-                break;
-            }
-            n += take;
-            self.at += take as u64;
-            if self.at == p.len {
-                self.piece += 1;
-                self.at = 0;
-            }
-        }
-        self.written += n;
-        n
+        self.cur.copy_in(data)
     }
 
     /// Writes all of `data`, or returns `false` if there is not enough room.
     pub fn write_all(&mut self, data: &[u8]) -> bool {
         self.write(data) == data.len()
+    }
+
+    /// Writes `data` as the very last bytes of the writable buffers, and
+    /// leaves the bytes between here and there untouched: for devices whose
+    /// status sits at the end of a request (virtio-blk). The used length
+    /// then covers the whole writable area, as QEMU's devices report it, and
+    /// the cost is the pieces skipped, never the bytes. `false`, with
+    /// nothing done, if fewer than `data.len()` bytes of room are left.
+    pub fn write_at_end(&mut self, data: &[u8]) -> bool {
+        let Some(gap) = self.cur.left.checked_sub(data.len() as u64) else {
+            return false;
+        };
+        let mut next = self.cur;
+        next.skip(gap);
+        if next.copy_in(data) != data.len() {
+            return false;
+        }
+        self.cur = next;
+        true
     }
 
     /// Fills the next `len` writable bytes from `file` at `offset`, straight
@@ -543,12 +638,11 @@ impl Writer<'_> {
         offset: u64,
         len: usize,
     ) -> io::Result<()> {
-        let (slices, end) = slices(self.mem, self.pieces, self.piece, self.at, len)?;
+        let (slices, end) = self.cur.slices(len)?;
         if vu_sys::read_file_into(file, offset, slices)? != len {
             return Err(lost_piece());
         }
-        (self.piece, self.at) = end;
-        self.written += len;
+        self.cur = end;
         Ok(())
     }
 }
@@ -574,13 +668,27 @@ mod tests {
     /// Two adjacent 16 KiB regions at BASE; the same memory seen from both
     /// sides (the shm handles write, `GuestMemory` walks).
     fn memory() -> (Vec<SharedMemory>, GuestMemory) {
-        let shms: Vec<SharedMemory> = (0..2).map(|_| SharedMemory::new(RSIZE).unwrap()).collect();
-        let regions: Vec<MemoryRegion> = (0..2u64)
-            .map(|i| MemoryRegion {
-                guest_phys_addr: BASE + i * RSIZE,
-                memory_size: RSIZE,
-                user_addr: 0x7000_0000 + i * RSIZE,
-                mmap_offset: 0,
+        memory_of(&[RSIZE, RSIZE])
+    }
+
+    /// Adjacent regions of the given sizes from BASE.
+    fn memory_of(sizes: &[u64]) -> (Vec<SharedMemory>, GuestMemory) {
+        let shms: Vec<SharedMemory> = sizes
+            .iter()
+            .map(|&s| SharedMemory::new(s).unwrap())
+            .collect();
+        let mut gpa = BASE;
+        let regions: Vec<MemoryRegion> = sizes
+            .iter()
+            .map(|&size| {
+                let r = MemoryRegion {
+                    guest_phys_addr: gpa,
+                    memory_size: size,
+                    user_addr: 0x7000_0000 + (gpa - BASE),
+                    mmap_offset: 0,
+                };
+                gpa += size;
+                r
             })
             .collect();
         let fds = shms
@@ -589,6 +697,11 @@ mod tests {
             .collect();
         let mem = GuestMemory::map(&regions, fds).unwrap();
         (shms, mem)
+    }
+
+    /// Heap bytes a chain buffer holds.
+    fn held(buf: &ChainBuf) -> usize {
+        buf.pieces.capacity() * size_of::<Piece>()
     }
 
     fn put(mem: &GuestMemory, index: u16, addr: u64, len: u32, flags: u16, next: u16) {
@@ -617,20 +730,14 @@ mod tests {
         put(&mem, 0, boundary - 4, 8, NEXT, 1);
         put(&mem, 1, BASE + 0x2000, 4, W, 0);
         let buf = walk(&mem, 0).unwrap();
-        assert_eq!(buf.readable.len(), 2, "split into two pieces");
+        let (readable, writable) = buf.split();
+        assert_eq!(readable.len(), 2, "split into two pieces");
         let mut req = Request {
             reader: Reader {
-                mem: &mem,
-                pieces: &buf.readable,
-                piece: 0,
-                at: 0,
+                cur: Cursor::new(&mem, readable, buf.readable_len),
             },
             writer: Writer {
-                mem: &mem,
-                pieces: &buf.writable,
-                piece: 0,
-                at: 0,
-                written: 0,
+                cur: Cursor::new(&mem, writable, buf.writable_len),
             },
         };
         assert_eq!(req.reader.remaining(), 8);
@@ -721,6 +828,116 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(walk(&mem, 0), Err(QueueError::NestedIndirect)));
+    }
+
+    fn desc_bytes(addr: u64, len: u32, flags: u16, next: u16) -> [u8; 16] {
+        Descriptor {
+            addr,
+            len,
+            flags,
+            next,
+        }
+        .to_le_bytes()
+    }
+
+    /// Class 1 of issue 12: an indirect table may be as long as the region
+    /// it sits in. Here 2^22 entries (64 MiB, sparse) whose first two loop:
+    /// the walk must refuse the table before visiting it, and hold no more
+    /// memory than a queue-size chain needs.
+    #[test]
+    fn an_indirect_table_longer_than_the_queue_is_refused_before_it_is_walked() {
+        const BIG: u64 = 64 << 20;
+        let (_shm, mem) = memory_of(&[RSIZE, BIG]);
+        let table = BASE + RSIZE;
+        mem.write(table, &desc_bytes(BASE, 1, NEXT, 1)).unwrap();
+        mem.write(table + 16, &desc_bytes(BASE, 1, NEXT, 0))
+            .unwrap();
+        put(&mem, 0, table, BIG as u32, IND, 0);
+        let mut buf = ChainBuf::default();
+        let err = walk_chain(&mem, RING, SIZE, 0, &mut buf).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "indirect table of 4194304 descriptors, more than the queue size 16"
+        );
+        assert!(held(&buf) <= 4096, "{} bytes held", held(&buf));
+        // As long as the queue is fine (and then the loop is found).
+        put(&mem, 0, table, 16 * u32::from(SIZE), IND, 0);
+        let err = walk_chain(&mem, RING, SIZE, 0, &mut buf).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "descriptor chain longer than its table (a loop)"
+        );
+    }
+
+    /// Direct descriptors, then an indirect table as long as the queue: each
+    /// part within bounds, the chain as a whole not.
+    #[test]
+    fn a_chain_of_more_buffers_than_the_queue_size_is_refused() {
+        let (_shm, mem) = memory();
+        let table = BASE + 0x3000;
+        for i in 0..SIZE {
+            let next = if i + 1 < SIZE { NEXT } else { 0 };
+            mem.write(table + 16 * u64::from(i), &desc_bytes(BASE, 8, next, i + 1))
+                .unwrap();
+        }
+        put(&mem, 0, BASE, 8, NEXT, 1);
+        put(&mem, 1, table, 16 * u32::from(SIZE), IND, 0);
+        let err = walk(&mem, 0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "descriptor chain of more buffers than the queue size 16"
+        );
+        put(&mem, 0, table, 16 * u32::from(SIZE), IND, 0);
+        assert!(walk(&mem, 0).is_ok(), "the table alone is a full chain");
+    }
+
+    #[test]
+    fn a_zero_length_buffer_is_refused() {
+        let (_shm, mem) = memory();
+        put(&mem, 0, BASE, 8, NEXT, 1);
+        put(&mem, 1, BASE + 0x100, 0, W, 0);
+        let err = walk(&mem, 0).unwrap_err();
+        assert_eq!(err.to_string(), "zero-length buffer at 0x10100");
+    }
+
+    /// Every descriptor spanning three regions: three pieces each, more
+    /// than a queue-size chain may be split into.
+    #[test]
+    fn a_chain_split_into_too_many_pieces_is_refused() {
+        let (_shm, mem) = memory_of(&[RSIZE, 4096, RSIZE]);
+        let start = BASE + RSIZE - 8;
+        for i in 0..SIZE {
+            let next = if i + 1 < SIZE { NEXT } else { 0 };
+            put(&mem, i, start, 4096 + 16, next, i + 1);
+        }
+        let err = walk(&mem, 0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "descriptor chain split into more than 32 pieces of guest memory"
+        );
+        // Half as many descriptors fit.
+        put(&mem, SIZE / 2 - 1, start, 4096 + 16, 0, 0);
+        let buf = walk(&mem, 0).unwrap();
+        assert_eq!(buf.split().0.len(), 3 * usize::from(SIZE / 2));
+    }
+
+    /// Per-request memory: sized once for the queue, then reused.
+    #[test]
+    fn chain_memory_is_allocated_once_per_queue_size() {
+        let (_shm, mem) = memory();
+        let mut buf = ChainBuf::default();
+        put(&mem, 0, BASE, 8, 0, 0);
+        walk_chain(&mem, RING, SIZE, 0, &mut buf).unwrap();
+        let first = buf.pieces.capacity();
+        let ptr = buf.pieces.as_ptr();
+        assert_eq!(first, 2 * usize::from(SIZE) + vu_protocol::MAX_MEM_REGIONS);
+        for i in 0..SIZE {
+            let next = if i + 1 < SIZE { NEXT } else { 0 };
+            put(&mem, i, BASE + RSIZE - 4, 8, next | W, i + 1);
+        }
+        walk_chain(&mem, RING, SIZE, 0, &mut buf).unwrap();
+        assert_eq!(buf.split().1.len(), 2 * usize::from(SIZE));
+        assert_eq!((buf.pieces.capacity(), buf.pieces.as_ptr()), (first, ptr));
     }
 
     #[test]
