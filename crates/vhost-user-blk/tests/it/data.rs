@@ -378,3 +378,81 @@ fn batched_kicks_and_suppressed_calls_lose_no_request() {
     }
     assert!(in_flight.is_empty());
 }
+
+/// Sends one request of `kind` whose writable part is `n` descriptors of
+/// `area_len` bytes, all over one buffer filled with 0xaa, then a separate
+/// status byte; returns the used length, the buffer afterwards and the
+/// status.
+fn request_with_a_large_writable_area(
+    backend: &BackendProcess,
+    kind: u32,
+    n: u16,
+    area_len: u32,
+) -> (u32, Vec<u8>, u8) {
+    use vu_protocol::virtio::blk::ReqHeader;
+    use vu_protocol::virtio::split::{
+        Descriptor, VRING_DESC_F_NEXT as NEXT, VRING_DESC_F_WRITE as W,
+    };
+    let mut fe = vu_frontend::Frontend::connect(backend.socket(), &options(1).frontend).unwrap();
+    let ram = fe.ram_mut();
+    let header = ram.alloc(16, 16, false).unwrap();
+    let area = ram.alloc(u64::from(area_len), 4096, true).unwrap();
+    let status_at = ram.alloc(1, 1, false).unwrap();
+    let hdr = ReqHeader {
+        kind,
+        ioprio: 0,
+        sector: 0,
+    };
+    fe.ram().write(header, &hdr.to_le_bytes()).unwrap();
+    fe.ram()
+        .write(area, &vec![0xaa; area_len as usize])
+        .unwrap();
+    fe.ram().write(status_at, &[0xee]).unwrap();
+    let d = |addr, len, flags, next| Descriptor {
+        addr,
+        len,
+        flags,
+        next,
+    };
+    fe.write_descriptor(0, 0, d(header, 16, NEXT, 1)).unwrap();
+    for i in 1..=n {
+        fe.write_descriptor(0, i, d(area, area_len, W | NEXT, i + 1))
+            .unwrap();
+    }
+    fe.write_descriptor(0, n + 1, d(status_at, 1, W, 0))
+        .unwrap();
+    fe.publish(0, 0).unwrap();
+    let used = fe.wait_used_untracked(0).unwrap();
+    let mut after = vec![0u8; area_len as usize];
+    fe.ram().read(area, &mut after).unwrap();
+    let mut st = [0u8];
+    fe.ram().read(status_at, &mut st).unwrap();
+    (used.len, after, st[0])
+}
+
+/// Issue 12, class 2: a request's cost follows what the device produces,
+/// never the writable area the guest declares. A FLUSH over 64 writable
+/// descriptors of 1 MiB writes its status byte and nothing else; a GET_ID
+/// writes the 20 ID bytes and the status. The rest stays as the guest left
+/// it (it used to be zero-filled, 512 bytes at a time).
+#[test]
+fn flush_and_get_id_write_only_what_they_produce_and_the_status() {
+    use vu_protocol::virtio::blk::req;
+    let image = Image::new(&vec![0u8; 64 * SECTOR]);
+    let backend = start(&image.path, &["--serial", "big-area"]);
+    let (n, area_len) = (64u16, 1u32 << 20);
+    let declared = u32::from(n) * area_len + 1;
+
+    let (used, after, st) = request_with_a_large_writable_area(&backend, req::FLUSH, n, area_len);
+    assert_eq!(st, status::OK);
+    assert_eq!(used, declared, "the used length covers the whole area");
+    let touched = after.iter().filter(|&&b| b != 0xaa).count();
+    assert_eq!(touched, 0, "FLUSH wrote {touched} bytes of the data area");
+
+    let (used, after, st) = request_with_a_large_writable_area(&backend, req::GET_ID, n, area_len);
+    assert_eq!(st, status::OK);
+    assert_eq!(used, declared);
+    assert_eq!(&after[..20], b"big-area\0\0\0\0\0\0\0\0\0\0\0\0");
+    let touched = after[20..].iter().filter(|&&b| b != 0xaa).count();
+    assert_eq!(touched, 0, "GET_ID wrote {touched} bytes past the ID");
+}
