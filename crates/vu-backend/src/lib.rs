@@ -38,12 +38,20 @@
 //!   (`Writer::write_from_file_at`, `Reader::write_to_file_at`). A region
 //!   whose fd is a file shorter than the region is refused at mapping time
 //!   (it would raise `SIGBUS` on first touch).
-//! * **Virtqueues.** Split rings only. A descriptor chain is walked with a
-//!   bound of the table size (so a loop ends as an error), lengths are summed
-//!   with overflow checks, readable buffers must precede writable ones, and
-//!   an indirect table must be non-empty, a multiple of 16 bytes, inside guest
-//!   memory and not nested. Requests complete in order, one used element
-//!   each, published as soon as it is done.
+//! * **Virtqueues.** Split rings only. A chain, direct or indirect, is
+//!   bounded by the queue size: at most that many buffers, an indirect table
+//!   of at most that many entries (refused before it is walked), no
+//!   zero-length buffer, and at most two pieces of guest memory per queue
+//!   entry; a loop ends as an error. Lengths are summed with overflow
+//!   checks, readable buffers must precede writable ones, and an indirect
+//!   table must be non-empty, a multiple of 16 bytes, inside guest memory and
+//!   not nested. A chain's pieces live in one buffer per queue, sized once
+//!   from the queue size, so a request's memory and walking work are
+//!   O(queue size), whatever lengths it declares. [`Reader`] and [`Writer`]
+//!   keep their position and the bytes left, so no length is re-summed;
+//!   [`Writer::write_at_end`] puts a status byte at the end of a large
+//!   writable area without touching the rest. Requests complete in order,
+//!   one used element each, published as soon as it is done.
 //! * **Notifications** (no `EVENT_IDX`). While a ring is drained,
 //!   `VRING_USED_F_NO_NOTIFY` tells the driver not to kick; it is cleared,
 //!   and the ring checked once more behind a full fence, before the loop
