@@ -521,7 +521,7 @@ mod tests {
     }
 
     #[test]
-    fn mem_table_counts_and_overlaps() {
+    fn mem_table_refuses_wrong_counts_sizes_and_overlaps() {
         let two = encode_mem_table(&[region(0, 0x1000), region(0x1000, 0x1000)]);
         assert!(
             matches!(parse(FrontendReq::SetMemTable, &two, 2), Ok(FrontendMsg::SetMemTable(r)) if r.len() == 2)
@@ -561,7 +561,7 @@ mod tests {
     }
 
     #[test]
-    fn vring_messages_check_index_and_values() {
+    fn vring_messages_refuse_bad_queue_indexes_and_values() {
         let s = |index: u32, num: u32| VringState { index, num };
         assert!(parse(FrontendReq::SetVringNum, s(1, 256).as_bytes(), 0).is_ok());
         assert!(matches!(
@@ -644,7 +644,7 @@ mod tests {
     }
 
     #[test]
-    fn config_bounds_and_negotiation() {
+    fn config_messages_refuse_out_of_bounds_ranges_and_unnegotiated_use() {
         let mut p = ConfigHeader {
             offset: 0,
             size: 8,
@@ -685,7 +685,7 @@ mod tests {
     }
 
     #[test]
-    fn header_level_checks() {
+    fn requests_are_refused_for_unknown_codes_reply_flags_fd_counts_and_missing_negotiation() {
         let h = Header {
             request: 99,
             flags: 1,
@@ -723,7 +723,7 @@ mod tests {
     }
 
     #[test]
-    fn reply_checks() {
+    fn replies_must_carry_the_reply_flag_the_request_and_its_size() {
         let req = Header::request(FrontendReq::GetFeatures.code(), 0, false);
         assert_eq!(
             validate_reply(&req.reply(8), FrontendReq::GetFeatures, 8),

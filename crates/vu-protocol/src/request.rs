@@ -87,7 +87,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_round_trip() {
+    fn request_codes_round_trip_and_unknown_codes_are_none() {
         for code in 1..=40 {
             assert_eq!(
                 FrontendReq::from_code(code).map(FrontendReq::code),

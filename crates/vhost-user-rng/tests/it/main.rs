@@ -49,7 +49,7 @@ fn returns_requested_lengths_of_varying_data() {
 }
 
 #[test]
-fn reconnect_and_sigterm() {
+fn serves_three_connections_in_turn_then_exits_cleanly_on_sigterm() {
     let backend = start();
     for _ in 0..3 {
         let mut dev = connect(&backend);
