@@ -1,54 +1,161 @@
-//! Fuzzes the back-end's virtqueue code: a fuzzer-built memory table, ring
-//! placement and guest memory contents (descriptor table, indirect tables,
+//! Fuzzes the back-end's virtqueue code at realistic scale: a fuzzer-built
+//! memory table over two sparse 4 GiB memory files, ring placement anywhere
+//! in them, guest memory contents (descriptor table, indirect tables,
 //! available ring), drained through `vu_backend::fuzzing::Queue`, which is
 //! the session's own ring translation and `drain_ring`.
 //!
 //! The memory table goes through `FrontendMsg::parse` first, as in the
-//! session, so only tables the back-end would accept get mapped. The handler
-//! reads every readable byte and writes a fuzzer-chosen amount, either by
-//! copying or as the block device does, straight between guest memory and a
-//! file (`preadv`/`pwritev`), so the `Reader`/`Writer` bounds are exercised
-//! on whatever chain was accepted.
+//! session, so only tables the back-end would accept get mapped. Requests go
+//! to one of two handlers: the real virtio-blk device (`vhost_user_blk`,
+//! on a 64 KiB disk), or a checker that reads and writes through `Reader`
+//! and `Writer` (copies and `preadv`/`pwritev`) and checks their counts.
+//!
+//! Besides "no crash", two oracles per input, so that amplification (work
+//! or memory that grows with what the guest declares rather than with what
+//! the device does) is a finding, not a slow run:
+//! * memory: the heap the drain allocates beyond what it held before is at
+//!   most [`HEAP_LIMIT`] (a chain is bounded by the queue size);
+//! * work: the drain's CPU time is at most [`CPU_LIMIT`] (the handlers do
+//!   work bounded by the disk and a fixed scratch buffer, whatever lengths
+//!   the descriptors declare).
 //!
 //! Input layout (little-endian): `[regions: u8]`, per region `[gpa: u32]
-//! [size: u32][user: u32][mmap offset: u16]` (two regions), `[queue size
-//! log2: u8][desc, avail, used: u16 offsets from region 0's user address]
-//! [base: u16][write amount: u16]`, then the contents of guest memory.
+//! [size: u32][user: u32][mmap offset: u32]` (two regions, sizes and
+//! addresses in 4 KiB units), `[queue size log2: u8][desc, avail, used: u32
+//! offsets from region 0's user address][base: u16][far: u32 offset]
+//! [write amount: u16]`, then guest memory contents: the first half at the
+//! descriptor table, the second at `far`, both in region 0's file.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::fs::File;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
+use std::time::Duration;
+use vhost_user_blk::{BlkDevice, BlkSettings};
 use vu_backend::fuzzing::Queue;
-use vu_backend::GuestMemory;
+use vu_backend::{Device, GuestMemory};
 use vu_protocol::msg::{encode_mem_table, MemoryRegion};
 use vu_protocol::{FrontendMsg, FrontendReq, Header, Limits};
 use vu_sys::SharedMemory;
 
-/// Size of each shared-memory file behind a region.
-const SHM: u64 = 64 << 10;
+/// Size of each (sparse) memory file behind a region.
+const SHM: u64 = 4 << 30;
 const REGIONS: usize = 2;
-const FIXED: usize = 1 + REGIONS * 14 + 1 + 6 + 2 + 2;
+const PAGE: u64 = 4096;
+const FIXED: usize = 1 + REGIONS * 16 + 1 + 12 + 2 + 4 + 2;
 
-/// Size of the file the direct-I/O paths read and write.
-const DISK: u64 = 256 << 10;
+/// Size of the disk of both handlers.
+const DISK: u64 = 64 << 10;
 
-/// The "disk" for `Reader::write_to_file_at` / `Writer::write_from_file_at`.
-fn disk() -> &'static SharedMemory {
-    static DISK_FILE: OnceLock<SharedMemory> = OnceLock::new();
-    DISK_FILE.get_or_init(|| SharedMemory::new(DISK).expect("shared memory"))
+/// Heap a drain may add (a queue-size chain buffer is ~50 KiB at 1024).
+const HEAP_LIMIT: usize = 1 << 20;
+/// CPU time a drain may take (a full ring of 1024 requests, each moving at
+/// most the 64 KiB disk, takes a few milliseconds).
+const CPU_LIMIT: Duration = Duration::from_millis(500);
+
+/// Counts live heap bytes and their peak.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to `System` unchanged; the counters are only
+// statistics.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract is passed on to `System`.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
 }
 
-/// Created once: making memfds per input would only measure the kernel.
-fn shms() -> &'static [SharedMemory; REGIONS] {
-    static SHMS: OnceLock<[SharedMemory; REGIONS]> = OnceLock::new();
-    SHMS.get_or_init(|| {
-        [
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// CPU time of this thread (the drain runs on it).
+fn thread_cpu() -> Duration {
+    // SAFETY: an all-zero rusage is a valid out-buffer.
+    let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes only into `r`.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut r) };
+    assert_eq!(rc, 0, "getrusage");
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(r.ru_utime) + tv(r.ru_stime)
+}
+
+/// The memory files, created once; each input's writes are punched out
+/// again, so every input starts from all-zero, unallocated files.
+struct Memory {
+    shms: [SharedMemory; REGIONS],
+    files: [File; REGIONS],
+}
+
+fn memory() -> &'static Memory {
+    static MEMORY: OnceLock<Memory> = OnceLock::new();
+    MEMORY.get_or_init(|| {
+        let shms = [
             SharedMemory::new(SHM).expect("shared memory"),
             SharedMemory::new(SHM).expect("shared memory"),
-        ]
+        ];
+        let files = [0, 1].map(|i| File::from(shms[i].fd().try_clone_to_owned().expect("dup")));
+        Memory { shms, files }
     })
+}
+
+/// An unlinked temporary file of [`DISK`] bytes.
+fn scratch_disk(name: &str) -> File {
+    let path = std::env::temp_dir().join(format!("vu-fuzz-{name}-{}", std::process::id()));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .expect("create a disk");
+    f.set_len(DISK).expect("size the disk");
+    let _ = std::fs::remove_file(&path);
+    f
+}
+
+/// The block device, on its own disk (opened by path, as the program does;
+/// the path is unlinked at once).
+fn blk() -> &'static std::sync::Mutex<BlkDevice> {
+    static BLK: OnceLock<std::sync::Mutex<BlkDevice>> = OnceLock::new();
+    BLK.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("vu-fuzz-blk-{}", std::process::id()));
+        std::fs::write(&path, vec![0u8; DISK as usize]).expect("write the blk disk");
+        let dev = BlkDevice::open(
+            &path,
+            BlkSettings {
+                read_only: false,
+                num_queues: 1,
+                serial: "fuzz".into(),
+            },
+        )
+        .expect("open the blk disk");
+        let _ = std::fs::remove_file(&path);
+        std::sync::Mutex::new(dev)
+    })
+}
+
+/// The file the checker handler reads and writes.
+fn disk() -> &'static File {
+    static DISK_FILE: OnceLock<File> = OnceLock::new();
+    DISK_FILE.get_or_init(|| scratch_disk("disk"))
 }
 
 struct Input<'a>(&'a [u8]);
@@ -74,39 +181,33 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < FIXED {
         return;
     }
-    let shms = shms();
+    let m = memory();
     let mut input = Input(data);
     let count = 1 + usize::from(input.u8()) % REGIONS;
     let mut regions = Vec::new();
     for _ in 0..REGIONS {
         let r = MemoryRegion {
-            guest_phys_addr: u64::from(input.u32()),
+            guest_phys_addr: u64::from(input.u32()) * PAGE,
             // Up to twice the file: a table may name more than the fd holds.
-            memory_size: u64::from(input.u32()) % (2 * SHM + 1),
-            user_addr: u64::from(input.u32()) << 8,
-            mmap_offset: u64::from(input.u16()),
+            memory_size: (u64::from(input.u32()) * PAGE) % (2 * SHM + 1),
+            user_addr: u64::from(input.u32()) * PAGE,
+            mmap_offset: u64::from(input.u32()) % SHM,
         };
         regions.push(r);
     }
     regions.truncate(count);
     let size = 1u16 << (input.u8() % 11);
-    let (desc, avail, used) = (input.u16(), input.u16(), input.u16());
+    let (desc, avail, used) = (
+        u64::from(input.u32()),
+        u64::from(input.u32()),
+        u64::from(input.u32()),
+    );
     let base = input.u16();
+    let far = u64::from(input.u32()) * 16;
     let write_amount = usize::from(input.u16());
     // As in the session: one ring's worth per drain.
     let budget = u32::from(size);
     let contents = input.0;
-
-    // Guest memory contents: the rest of the input, then zeroes.
-    for (i, shm) in shms.iter().enumerate() {
-        let start = (i * SHM as usize).min(contents.len());
-        let end = ((i + 1) * SHM as usize).min(contents.len());
-        let part = &contents[start..end];
-        shm.region().write(0, part).unwrap();
-        shm.region()
-            .fill(part.len() as u64, SHM as usize - part.len(), 0)
-            .unwrap();
-    }
 
     // The memory table as the session receives it: validated, then mapped.
     let payload = encode_mem_table(&regions);
@@ -116,7 +217,7 @@ fuzz_target!(|data: &[u8]| {
     else {
         return;
     };
-    let fds: Vec<OwnedFd> = shms[..table.len()]
+    let fds: Vec<OwnedFd> = m.shms[..table.len()]
         .iter()
         .map(|s| s.fd().try_clone_to_owned().expect("dup"))
         .collect();
@@ -124,42 +225,61 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
 
-    let uva = table[0].user_addr;
-    let Some(mut queue) = Queue::new(
-        &mem,
-        size,
-        uva + (u64::from(desc) & !15),
-        uva + (u64::from(avail) & !1),
-        uva + (u64::from(used) & !3),
-        base,
-    ) else {
-        return;
-    };
+    // Guest memory contents, in region 0's file: half at the descriptor
+    // table, half at `far` (indirect tables, buffers).
+    let desc = desc & !15;
+    let file_at = |off: u64| table[0].mmap_offset.checked_add(off).filter(|&o| o < SHM);
+    let (first, second) = contents.split_at(contents.len() / 2);
+    for (off, part) in [(desc, first), (far, second)] {
+        if let Some(at) = file_at(off) {
+            let n = part.len().min((SHM - at) as usize);
+            m.shms[0].region().write(at, &part[..n]).expect("inside the file");
+        }
+    }
 
+    let uva = table[0].user_addr;
+    let queue = Queue::new(&mem, size, uva + desc, uva + (avail & !1), uva + (used & !3), base);
+    if let Some(mut queue) = queue {
+        drain_with_oracles(&mem, &mut queue, budget, base, write_amount);
+    }
+
+    // Every input starts from empty, unallocated memory files.
+    drop(mem);
+    for f in &m.files {
+        vu_sys::file::discard(f, 0, SHM).expect("punch the memory file");
+    }
+});
+
+fn drain_with_oracles(mem: &GuestMemory, queue: &mut Queue, budget: u32, base: u16, write_amount: usize) {
     let mut scratch = vec![0u8; 4096];
     let mut completions = 0u32;
-    let disk = disk().fd();
-    let result = queue.drain(&mem, budget, |req| {
+    let disk = std::os::fd::AsFd::as_fd(disk());
+    let mut blk = blk().lock().unwrap();
+    let heap_before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(heap_before, Ordering::Relaxed);
+    let cpu_before = thread_cpu();
+    let result = queue.drain(mem, budget, |req| {
         completions += 1;
+        if write_amount & 1 == 0 {
+            // The real device, as the event loop calls it.
+            blk.process(0, req);
+            return;
+        }
         let readable = req.reader.remaining();
         let room = req.writer.remaining();
-        if write_amount & 1 == 1 && readable as u64 <= DISK && room as u64 <= DISK {
-            // The block device's path: straight between guest memory and a
-            // file. Too much room is refused up front, with nothing done.
-            let e = req
-                .writer
-                .write_from_file_at(disk, 0, room + 1)
-                .unwrap_err();
+        if write_amount & 2 == 0 {
+            // Straight between guest memory and a file. Too much room is
+            // refused up front, with nothing done.
+            let e = req.writer.write_from_file_at(disk, 0, room + 1).unwrap_err();
             assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
             assert_eq!((req.writer.written(), req.writer.remaining()), (0, room));
-            // Writes stay inside the file, so it never grows and every
-            // input sees the same file.
-            let at = (write_amount as u64 >> 1) % (DISK - readable as u64 + 1);
-            match req.reader.write_to_file_at(disk, at, readable) {
-                Ok(()) => assert_eq!(req.reader.remaining(), 0),
-                Err(e) => panic!("pwritev of {readable} bytes at {at}: {e}"),
+            let len = readable.min(DISK as usize);
+            let at = (write_amount as u64 >> 2) % (DISK - len as u64 + 1);
+            match req.reader.write_to_file_at(disk, at, len) {
+                Ok(()) => assert_eq!(req.reader.remaining(), readable - len),
+                Err(e) => panic!("pwritev of {len} bytes at {at}: {e}"),
             }
-            let want = room.min(write_amount);
+            let want = room.min(write_amount).min(DISK as usize);
             match req.writer.write_from_file_at(disk, at, want) {
                 Ok(()) => assert_eq!(req.writer.written(), want),
                 // Past the end of the file: nothing counts as written.
@@ -172,31 +292,44 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(req.writer.remaining(), room - req.writer.written());
             return;
         }
+        // Copies: at most 64 KiB read, the scratch buffer written, then the
+        // status-style write at the very end.
         let mut got = 0;
-        loop {
+        while got < 64 << 10 {
             let n = req.reader.read(&mut scratch);
             if n == 0 {
                 break;
             }
             got += n;
         }
-        assert_eq!(got, readable, "reader delivered what it announced");
-        assert_eq!(req.reader.remaining(), 0);
+        assert_eq!(req.reader.remaining(), readable - got, "reader counts what it delivered");
         let want = write_amount.min(scratch.len());
         let wrote = req.writer.write(&scratch[..want]);
         assert_eq!(wrote, want.min(room), "writer stops exactly at the end");
         assert_eq!(req.writer.written(), wrote);
         assert_eq!(req.writer.remaining(), room - wrote);
+        if room > wrote {
+            assert!(req.writer.write_at_end(&[0x5a]));
+            assert_eq!((req.writer.written(), req.writer.remaining()), (room, 0));
+        }
+        assert!(!req.writer.write_at_end(&[0x5a]), "no room left");
     });
+    let cpu = thread_cpu() - cpu_before;
+    let heap = PEAK.load(Ordering::Relaxed).saturating_sub(heap_before);
+    assert!(
+        heap <= HEAP_LIMIT,
+        "memory amplification: the drain of a {budget}-entry ring allocated {heap} bytes"
+    );
+    assert!(
+        cpu <= CPU_LIMIT,
+        "work amplification: the drain of a {budget}-entry ring took {cpu:?} of CPU"
+    );
     if let Ok((done, more)) = result {
         assert_eq!(done, completions);
-        assert!(
-            !more || done == budget,
-            "only a spent budget leaves requests"
-        );
+        assert!(!more || done == budget, "only a spent budget leaves requests");
         let served = queue.last_avail().wrapping_sub(base);
         assert_eq!(u32::from(served), done);
         assert_eq!(queue.used_idx().wrapping_sub(base), served);
     }
     assert!(completions <= budget, "the budget bounds a drain");
-});
+}
