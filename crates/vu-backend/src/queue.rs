@@ -474,61 +474,57 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Copies guest memory from here into `buf`, as far as both go.
-    fn copy_out(&mut self, buf: &mut [u8]) -> usize {
-        let mut n = 0;
-        let mut next = *self;
-        while let Some((p, at, take)) = next.step((buf.len() - n) as u64) {
-            let take = take as usize;
-            if self.mem.piece_read(p, at, &mut buf[n..n + take]).is_none() {
-                break;
-            }
-            n += take;
-            *self = next;
-        }
-        n
-    }
-
-    /// Copies `data` into guest memory from here, as far as both go.
-    fn copy_in(&mut self, data: &[u8]) -> usize {
-        let mut n = 0;
-        let mut next = *self;
-        while let Some((p, at, take)) = next.step((data.len() - n) as u64) {
-            let take = take as usize;
-            if self.mem.piece_write(p, at, &data[n..n + take]).is_none() {
-                break;
-            }
-            n += take;
-            *self = next;
-        }
-        n
-    }
-
-    /// The region slices covering the next `len` bytes, for vectored file
-    /// I/O, and the cursor after them; `InvalidInput` (nothing done) if
-    /// fewer bytes are left.
-    fn slices(
-        &self,
+    /// Moves over up to `len` bytes, handing each contiguous span to `copy`
+    /// (its piece, the offset in it, and the matching range of the caller's
+    /// buffer); stops early, not moving past it, at a span `copy` refuses.
+    /// Returns the bytes moved over.
+    fn copy(
+        &mut self,
         len: usize,
-    ) -> io::Result<(impl Iterator<Item = vu_sys::RegionSlice<'a>> + 'a, Self)> {
+        mut copy: impl FnMut(&Piece, u64, std::ops::Range<usize>) -> Option<()>,
+    ) -> usize {
+        let mut n = 0;
+        let mut next = *self;
+        while let Some((p, at, take)) = next.step((len - n) as u64) {
+            let take = take as usize;
+            if copy(p, at, n..n + take).is_none() {
+                break;
+            }
+            n += take;
+            *self = next;
+        }
+        n
+    }
+
+    /// Moves over the next `len` bytes with one vectored file operation
+    /// `io` on their region slices, which must report all `len` bytes
+    /// moved; `InvalidInput` if fewer bytes are left, and on any error the
+    /// cursor stays where it was.
+    fn file_io(
+        &mut self,
+        len: usize,
+        io: impl FnOnce(&mut dyn Iterator<Item = vu_sys::RegionSlice<'a>>) -> io::Result<usize>,
+    ) -> io::Result<()> {
         if len as u64 > self.left {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "chain too short",
             ));
         }
-        let mut end = *self;
-        end.skip(len as u64);
         let (mut cur, mut left) = (*self, len as u64);
-        let iter = std::iter::from_fn(move || {
+        let mut slices = std::iter::from_fn(|| {
             let (p, at, take) = cur.step(left)?;
             left -= take;
             // Pieces were translated and checked when the chain was walked,
             // so a slice always exists; a missing one ends the iteration,
-            // and the caller sees the short count.
+            // and the short count is an error below.
             cur.mem.piece_slice(p, at, take)
         });
-        Ok((iter, end))
+        if io(&mut slices)? != len {
+            return Err(lost_piece());
+        }
+        self.skip(len as u64);
+        Ok(())
     }
 }
 
@@ -552,7 +548,9 @@ impl Reader<'_> {
 
     /// Copies up to `buf.len()` bytes; returns how many.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        self.cur.copy_out(buf)
+        let mem = self.cur.mem;
+        self.cur
+            .copy(buf.len(), |p, at, r| mem.piece_read(p, at, &mut buf[r]))
     }
 
     /// Fills `buf` completely, or returns `false` (and consumes what was
@@ -571,12 +569,8 @@ impl Reader<'_> {
         offset: u64,
         len: usize,
     ) -> io::Result<()> {
-        let (slices, end) = self.cur.slices(len)?;
-        if vu_sys::write_file_from(file, offset, slices)? != len {
-            return Err(lost_piece());
-        }
-        self.cur = end;
-        Ok(())
+        self.cur
+            .file_io(len, |slices| vu_sys::write_file_from(file, offset, slices))
     }
 }
 
@@ -600,7 +594,9 @@ impl Writer<'_> {
 
     /// Copies up to `data.len()` bytes; returns how many.
     pub fn write(&mut self, data: &[u8]) -> usize {
-        self.cur.copy_in(data)
+        let mem = self.cur.mem;
+        self.cur
+            .copy(data.len(), |p, at, r| mem.piece_write(p, at, &data[r]))
     }
 
     /// Writes all of `data`, or returns `false` if there is not enough room.
@@ -620,7 +616,8 @@ impl Writer<'_> {
         };
         let mut next = self.cur;
         next.skip(gap);
-        if next.copy_in(data) != data.len() {
+        let mem = next.mem;
+        if next.copy(data.len(), |p, at, r| mem.piece_write(p, at, &data[r])) != data.len() {
             return false;
         }
         self.cur = next;
@@ -638,12 +635,8 @@ impl Writer<'_> {
         offset: u64,
         len: usize,
     ) -> io::Result<()> {
-        let (slices, end) = self.cur.slices(len)?;
-        if vu_sys::read_file_into(file, offset, slices)? != len {
-            return Err(lost_piece());
-        }
-        self.cur = end;
-        Ok(())
+        self.cur
+            .file_io(len, |slices| vu_sys::read_file_into(file, offset, slices))
     }
 }
 
