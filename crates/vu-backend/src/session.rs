@@ -15,7 +15,7 @@ use vu_protocol::{
     FrontendMsg, FrontendReq, Header, Limits, Pod, ProtocolFeatures, HEADER_SIZE,
     VHOST_USER_F_PROTOCOL_FEATURES,
 };
-use vu_sys::{Notifier, NotifyReceiver, NotifySender, Poller, TerminationSignal};
+use vu_sys::{Consumed, Notifier, NotifyReceiver, NotifySender, Poller, TerminationSignal};
 
 const KEY_SOCKET: usize = 0;
 const KEY_TERM: usize = 1;
@@ -205,18 +205,18 @@ impl<'d, D: Device> Session<'d, D> {
                     KEY_WORKER => self.check_workers()?,
                     k => {
                         let q = (k - KEY_QUEUE0) as u16;
-                        let kicked = match self
+                        let consumed = match self
                             .vrings
                             .get(usize::from(q))
                             .and_then(|v| v.kick.as_ref())
                         {
-                            Some(kick) => {
-                                kick.consume().map_err(|e| Error::Notifier(q.into(), e))?
-                            }
-                            None => false,
+                            Some(kick) => kick.consume(),
+                            None => Consumed::Nothing,
                         };
-                        if kicked {
-                            self.process_queue(q)?;
+                        match consumed {
+                            Consumed::Signalled => self.process_queue(q)?,
+                            Consumed::Nothing => {}
+                            Consumed::Closed(e) => self.drop_dead_kick(q, &e)?,
                         }
                     }
                 }
@@ -231,6 +231,19 @@ impl<'d, D: Device> Session<'d, D> {
                 }
             }
         }
+    }
+
+    /// Stops watching queue `q`'s kick fd, which can never signal again
+    /// (end of file, hang-up or error): a level-triggered poller would
+    /// report it readable forever. The queue is not served until a new
+    /// `SET_VRING_KICK`.
+    fn drop_dead_kick(&mut self, q: u16, why: &io::Error) -> Result<(), Error> {
+        if let Some(kick) = self.vrings[usize::from(q)].kick.take() {
+            self.poller.remove(kick.as_fd()).map_err(Error::Io)?;
+        }
+        self.pending[usize::from(q)] = false;
+        crate::worker::log_dead_kick(q, why);
+        Ok(())
     }
 
     /// Reads exactly `buf.len()` bytes, collecting any fds; `Ok(false)` on
@@ -492,19 +505,19 @@ impl<'d, D: Device> Session<'d, D> {
             }
             FrontendMsg::SetVringCall(c) => {
                 let call = if c.has_fd {
-                    fds.next().map(NotifySender::from_fd)
+                    fds.next().map(NotifySender::from_peer).transpose()
                 } else {
-                    None
+                    Ok(None)
                 };
-                self.vring(c.index).call = call;
+                self.vring(c.index).call = call.map_err(|e| Error::Notifier(c.index, e))?;
             }
             FrontendMsg::SetVringErr(c) => {
                 let err = if c.has_fd {
-                    fds.next().map(NotifySender::from_fd)
+                    fds.next().map(NotifySender::from_peer).transpose()
                 } else {
-                    None
+                    Ok(None)
                 };
-                self.vring(c.index).err = err;
+                self.vring(c.index).err = err.map_err(|e| Error::Notifier(c.index, e))?;
             }
             FrontendMsg::SetVringEnable(s) => {
                 if !self.protocol_features_negotiated() {

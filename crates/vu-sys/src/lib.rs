@@ -45,7 +45,7 @@ mod socket;
 pub mod file;
 pub mod notifier;
 
-pub use notifier::{Notifier, NotifyReceiver, NotifySender};
+pub use notifier::{Consumed, Notifier, NotifyReceiver, NotifySender};
 pub use poller::Poller;
 pub use region_io::{read_file_into, write_file_from, RegionSlice};
 pub use shm::{MmapRegion, SharedMemory};

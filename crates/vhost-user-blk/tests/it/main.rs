@@ -3,6 +3,7 @@
 
 mod config;
 mod data;
+mod hostile;
 mod lifecycle;
 mod malformed;
 

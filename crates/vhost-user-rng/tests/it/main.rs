@@ -1,6 +1,8 @@
 //! Out-of-process tests: each spawns the `vhost-user-rng` binary and reads
 //! entropy through `vu-frontend`.
 
+mod hostile;
+
 use std::path::PathBuf;
 use vu_frontend::rng::RngDevice;
 use vu_frontend::testutil::{backend_binary, BackendProcess};
