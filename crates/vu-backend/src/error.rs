@@ -88,4 +88,6 @@ pub enum Error {
     },
     #[error("queue {0}: the device's handler panicked")]
     WorkerPanicked(u16),
+    #[error("queue {0}: used-ring logging asked for, but logging was never offered")]
+    LoggingNotNegotiated(u32),
 }

@@ -9,7 +9,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use vu_protocol::msg::{ConfigHeader, VringState, U64};
+use vu_protocol::msg::{ConfigHeader, VringAddr, VringState, U64};
 use vu_protocol::virtio::features as vf;
 use vu_protocol::{
     FrontendMsg, FrontendReq, Header, Limits, Pod, ProtocolFeatures, HEADER_SIZE,
@@ -28,6 +28,39 @@ const BASE_PROTOCOL_FEATURES: ProtocolFeatures =
     ProtocolFeatures::MQ.union(ProtocolFeatures::REPLY_ACK);
 /// Virtio features the framework implements itself.
 const BASE_FEATURES: u64 = vf::VERSION_1 | vf::RING_INDIRECT_DESC | VHOST_USER_F_PROTOCOL_FEATURES;
+
+/// The reply-ack value of a refused request (any non-zero value says so).
+const NACK: u64 = 1;
+
+/// Whether `e` is a refusal of a well-formed request that left the session
+/// as it was, so that with `REPLY_ACK` it is answered with a non-zero
+/// reply-ack and the connection goes on (the vhost-user specification:
+/// "zero on success or non-zero on failure").
+///
+/// Everything else closes the connection even when the front-end asked for
+/// a reply: a message that cannot be parsed (its framing, size or fds are
+/// wrong, so nothing after it can be trusted), a broken ring or guest
+/// memory, a ring address outside a new memory table (rings were already
+/// re-translated), socket errors and worker failures. Without `REPLY_ACK`
+/// and `NEED_REPLY` a refusal closes the connection too: silence would
+/// read as success.
+fn is_refusal(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::NoMemoryTable(_)
+            | Error::NoQueueSize { .. }
+            | Error::Map { .. }
+            | Error::QueueTooLarge { .. }
+            | Error::NoKickFd(_)
+            | Error::Notifier(..)
+            | Error::FeaturesNotOffered(_)
+            | Error::ProtocolFeaturesNotOffered(_)
+            | Error::NeedsProtocolFeatures(_)
+            | Error::ConfigWriteRefused { .. }
+            | Error::Unsupported(_)
+            | Error::LoggingNotNegotiated(_)
+    )
+}
 
 /// How a connection ended without error.
 #[derive(Debug, PartialEq, Eq)]
@@ -356,9 +389,49 @@ impl<'d, D: Device> Session<'d, D> {
         if !query {
             self.stop_workers()?;
         }
-        let mut fds = raw.fds.into_iter();
-        // Whether the reply-ack below is owed (requests with their own reply
-        // never get one).
+        let request = hdr.request;
+        let result = self.dispatch(&hdr, msg, raw.fds);
+        self.start_workers()?;
+        let reply_ack = hdr.need_reply()
+            && self
+                .limits
+                .protocol_features
+                .contains(ProtocolFeatures::REPLY_ACK);
+        match result {
+            // Requests with a reply of their own never get an ack.
+            Ok(ack) => {
+                if ack && reply_ack {
+                    self.reply_u64(&hdr, 0)?;
+                }
+            }
+            // A refusal that changed nothing, and the front-end asked how
+            // the request went: say it failed, and go on.
+            Err(e) if reply_ack && is_refusal(&e) => {
+                let name = FrontendReq::from_code(request)
+                    .map_or_else(|| request.to_string(), |r| format!("{r:?}"));
+                log::warn!(
+                    "refusing {name} (non-zero reply-ack): {}",
+                    crate::server::error_chain(&e)
+                );
+                self.reply_u64(&hdr, NACK)?;
+            }
+            // Anything else, or no way to tell the front-end: close.
+            Err(e) => return Err(e),
+        }
+        Ok(None)
+    }
+
+    /// Acts on one parsed message; `Ok(true)` when a reply-ack is owed
+    /// (the request has no reply of its own). An error that
+    /// [`is_refusal`] accepts has changed nothing.
+    fn dispatch(
+        &mut self,
+        hdr: &Header,
+        msg: FrontendMsg,
+        fds: Vec<OwnedFd>,
+    ) -> Result<bool, Error> {
+        let hdr = *hdr;
+        let mut fds = fds.into_iter();
         let mut ack = true;
         match msg {
             FrontendMsg::GetFeatures => {
@@ -434,6 +507,9 @@ impl<'d, D: Device> Session<'d, D> {
                 let Some(mem) = &self.mem else {
                     return Err(Error::NoMemoryTable(FrontendReq::SetVringAddr));
                 };
+                if a.flags & VringAddr::F_LOG != 0 {
+                    return Err(Error::LoggingNotNegotiated(a.index));
+                }
                 let v = &mut self.vrings[a.index as usize];
                 if v.size == 0 {
                     return Err(Error::NoQueueSize {
@@ -556,17 +632,7 @@ impl<'d, D: Device> Session<'d, D> {
                 ));
             }
         }
-        self.start_workers()?;
-        if ack
-            && hdr.need_reply()
-            && self
-                .limits
-                .protocol_features
-                .contains(ProtocolFeatures::REPLY_ACK)
-        {
-            self.reply_u64(&hdr, 0)?;
-        }
-        Ok(None)
+        Ok(ack)
     }
 
     /// Serves the requests available on queue `q`, at most one ring's worth
