@@ -15,7 +15,9 @@ use vu_protocol::{
     FrontendMsg, FrontendReq, Header, Limits, Pod, ProtocolFeatures, HEADER_SIZE,
     VHOST_USER_F_PROTOCOL_FEATURES,
 };
-use vu_sys::{Consumed, Notifier, NotifyReceiver, NotifySender, Poller, TerminationSignal};
+use vu_sys::{
+    Consumed, Direction, Notifier, NotifyReceiver, NotifySender, Poller, TerminationSignal, Waited,
+};
 
 const KEY_SOCKET: usize = 0;
 const KEY_TERM: usize = 1;
@@ -146,6 +148,11 @@ impl<'d, D: Device> Session<'d, D> {
             }
         }
         let _ = self.poller.remove(self.exited.read_fd());
+        // A signal that ended a stalled send is a termination, not a failure.
+        let result = match result {
+            Err(Error::Terminated) => Ok(End::Terminated),
+            r => r,
+        };
         match (result, stopped) {
             (Err(e), _) => Err(e),
             (Ok(_), Err(e)) => Err(e),
@@ -292,6 +299,14 @@ impl<'d, D: Device> Session<'d, D> {
                     }
                     continue;
                 }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match vu_sys::wait_io(self.stream.as_fd(), Direction::Read, self.term.fd())
+                        .map_err(Error::Io)?
+                    {
+                        Waited::Ready => continue,
+                        Waited::Cancelled => return Ok(Some(End::Terminated)),
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset && got == 0 => {
                     return Ok(Some(End::Disconnected))
                 }
@@ -343,7 +358,23 @@ impl<'d, D: Device> Session<'d, D> {
         let mut out = Vec::with_capacity(HEADER_SIZE + body.len());
         out.extend_from_slice(header.as_bytes());
         out.extend_from_slice(body);
-        vu_sys::send_with_fds(self.stream.as_fd(), &out, &[]).map_err(Error::Io)?;
+        // The socket is non-blocking: a front-end that does not read its
+        // replies stalls this send, and only until a termination signal.
+        let mut sent = 0;
+        while sent < out.len() {
+            match vu_sys::send_with_fds(self.stream.as_fd(), &out[sent..], &[]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match vu_sys::wait_io(self.stream.as_fd(), Direction::Write, self.term.fd())
+                        .map_err(Error::Io)?
+                    {
+                        Waited::Ready => {}
+                        Waited::Cancelled => return Err(Error::Terminated),
+                    }
+                }
+                Err(e) => return Err(Error::Io(e)),
+            }
+        }
         Ok(())
     }
 

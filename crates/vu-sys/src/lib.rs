@@ -50,7 +50,10 @@ pub use poller::Poller;
 pub use region_io::{read_file_into, write_file_from, RegionSlice};
 pub use shm::{MmapRegion, SharedMemory};
 pub use signal::TerminationSignal;
-pub use socket::{recv_with_fds, send_with_fds, RecvResult, MAX_RECV_FDS, MAX_SEND_FDS};
+pub use socket::{
+    recv_with_fds, send_with_fds, wait_io, Direction, RecvResult, Waited, MAX_RECV_FDS,
+    MAX_SEND_FDS,
+};
 
 use std::io;
 
