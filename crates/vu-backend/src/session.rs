@@ -179,6 +179,7 @@ impl<'d, D: Device> Session<'d, D> {
                     WorkerError::Queue(source) => Error::Queue { queue, source },
                     WorkerError::Io(source) => Error::Worker { queue, source },
                     WorkerError::Panicked => Error::WorkerPanicked(queue),
+                    WorkerError::MemoryShrank(region) => Error::MemoryShrank(region),
                 });
             }
         }
@@ -269,6 +270,11 @@ impl<'d, D: Device> Session<'d, D> {
                         self.process_queue(q as u16)?;
                     }
                 }
+            }
+            // Whatever touched guest memory in this round (rings, requests,
+            // ring addresses) read zeroes where the front-end shrank a file.
+            if let Some(region) = self.mem.as_ref().and_then(|m| m.shrunk_region()) {
+                return Err(Error::MemoryShrank(region));
             }
         }
     }

@@ -27,6 +27,8 @@ pub(crate) enum WorkerError {
     Io(io::Error),
     /// The handler panicked; the queue's state is lost with the thread.
     Panicked,
+    /// The front-end shrank the file of guest memory region `.0`.
+    MemoryShrank(usize),
 }
 
 /// What a stopped worker hands back.
@@ -178,6 +180,9 @@ fn event_loop(
             let budget = u32::from(vring.size);
             let drained = drain_ring(mem, vring, &mut chain, budget, |req| handler.process(req))
                 .map_err(WorkerError::Queue)?;
+            if let Some(region) = mem.shrunk_region() {
+                return Err(WorkerError::MemoryShrank(region));
+            }
             pending = drained.more;
         }
         ready.clear();

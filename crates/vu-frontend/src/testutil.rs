@@ -311,7 +311,10 @@ pub fn cpu_time(pid: u32) -> io::Result<Duration> {
     if cfg!(target_os = "linux") {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
         // Fields after the command name (which may hold spaces) in `)`.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| bad(&stat))?;
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .ok_or_else(|| bad(&stat))?;
         let f: Vec<&str> = rest.split_whitespace().collect();
         // utime and stime are fields 14 and 15; `rest` starts at field 3.
         let ticks = |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok());

@@ -35,6 +35,7 @@
 //! bounds-checked slices of mapped regions with `preadv`/`pwritev` (one copy,
 //! by the kernel), for block back-ends.
 
+mod guard;
 mod os;
 mod poller;
 mod region_io;

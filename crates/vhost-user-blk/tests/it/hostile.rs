@@ -51,12 +51,19 @@ fn call_fd_that_would_block_leaves_sigterm_working() {
     let (full, _peer) = full_blocking_socket();
     dev.frontend()
         .connection()
-        .request(FrontendReq::SetVringCall, &0u64.to_ne_bytes(), &[full.as_fd()])
+        .request(
+            FrontendReq::SetVringCall,
+            &0u64.to_ne_bytes(),
+            &[full.as_fd()],
+        )
         .unwrap();
     // The request completes (the front-end sees the used ring without a
     // call); the back-end then signals the full socket.
     let data = vec![0xa5; 4096];
-    assert_eq!(dev.write(0, 0, &data).unwrap(), vu_frontend::blk::status::OK);
+    assert_eq!(
+        dev.write(0, 0, &data).unwrap(),
+        vu_frontend::blk::status::OK
+    );
     let (st, back) = dev.read(0, 0, 4096).unwrap();
     assert_eq!((st, back), (vu_frontend::blk::status::OK, data));
     let (status, took) = backend
@@ -75,11 +82,20 @@ fn regular_file_as_call_fd_is_refused() {
     let dev = connect(&backend, 1);
     let file = std::fs::File::create(image.dir.path().join("call")).unwrap();
     let c = dev.frontend().connection();
-    c.send(FrontendReq::SetVringCall, &0u64.to_ne_bytes(), &[file.as_fd()], true)
-        .unwrap();
+    c.send(
+        FrontendReq::SetVringCall,
+        &0u64.to_ne_bytes(),
+        &[file.as_fd()],
+        true,
+    )
+    .unwrap();
     let reply = c.recv_reply(FrontendReq::SetVringCall, U64::SIZE).unwrap();
     assert_ne!(U64::read_from(&reply).unwrap().value, 0, "acked as success");
-    assert!(backend.stderr().contains("regular file"), "{}", backend.stderr());
+    assert!(
+        backend.stderr().contains("regular file"),
+        "{}",
+        backend.stderr()
+    );
 }
 
 /// Watches an idle back-end for [`IDLE`] and fails if it burns CPU.
@@ -105,7 +121,11 @@ fn kick_socket_at_end_of_file_does_not_spin() {
     let (kick, writer) = UnixStream::pair().unwrap();
     drop(writer);
     fe.connection()
-        .request(FrontendReq::SetVringKick, &0u64.to_ne_bytes(), &[kick.as_fd()])
+        .request(
+            FrontendReq::SetVringKick,
+            &0u64.to_ne_bytes(),
+            &[kick.as_fd()],
+        )
         .unwrap();
     drop(kick);
     assert_idle(&backend, "kick socket at EOF");
@@ -130,7 +150,11 @@ fn kick_pipe_whose_writer_exited_does_not_spin() {
     let pipe = child.stdout.take().unwrap();
     assert!(child.wait().unwrap().success());
     fe.connection()
-        .request(FrontendReq::SetVringKick, &0u64.to_ne_bytes(), &[pipe.as_fd()])
+        .request(
+            FrontendReq::SetVringKick,
+            &0u64.to_ne_bytes(),
+            &[pipe.as_fd()],
+        )
         .unwrap();
     drop(pipe);
     assert_idle(&backend, "kick pipe at EOF");
@@ -238,14 +262,21 @@ fn vring_addr_with_log_flag_is_nacked_and_the_connection_goes_on() {
     let c = fe.connection();
     c.send(FrontendReq::SetVringAddr, a.as_bytes(), &[], true)
         .unwrap();
-    assert_ne!(ack(c, FrontendReq::SetVringAddr), 0, "logging acked as done");
+    assert_ne!(
+        ack(c, FrontendReq::SetVringAddr),
+        0,
+        "logging acked as done"
+    );
     // The same addresses without the flag are honoured and acked 0.
     let plain = VringAddr { flags: 0, ..a };
     c.send(FrontendReq::SetVringAddr, plain.as_bytes(), &[], true)
         .unwrap();
     assert_eq!(ack(c, FrontendReq::SetVringAddr), 0);
     let data = vec![0x3c; 512];
-    assert_eq!(dev.write(0, 1, &data).unwrap(), vu_frontend::blk::status::OK);
+    assert_eq!(
+        dev.write(0, 1, &data).unwrap(),
+        vu_frontend::blk::status::OK
+    );
     let log = backend.stderr();
     assert!(log.contains("logging"), "refusal not logged:\n{log}");
     assert!(!log.contains("closing connection"), "{log}");
@@ -260,8 +291,13 @@ fn refusal_without_reply_ack_and_unparsable_need_reply_close_the_connection() {
     let backend = start(&image.path, &[]);
     // Refusal, REPLY_ACK never negotiated.
     let c = Connection::connect(backend.socket()).unwrap();
-    c.send(FrontendReq::SetFeatures, &(1u64 << 26).to_ne_bytes(), &[], true)
-        .unwrap();
+    c.send(
+        FrontendReq::SetFeatures,
+        &(1u64 << 26).to_ne_bytes(),
+        &[],
+        true,
+    )
+    .unwrap();
     assert!(c.wait_closed(CLOSE_WAIT), "refused SET_FEATURES left open");
     // Unparsable with NEED_REPLY, REPLY_ACK negotiated.
     let fe = Frontend::connect(backend.socket(), &options(1).frontend).unwrap();
@@ -310,7 +346,10 @@ fn front_end_that_never_reads_replies_leaves_sigterm_working() {
             Err(e) => panic!("after {sent} requests: {e}"),
         }
     };
-    assert!(stalled, "100,000 requests went through without replies being read");
+    assert!(
+        stalled,
+        "100,000 requests went through without replies being read"
+    );
     eprintln!("back-end stopped reading after about {sent} requests");
     let (status, took) = backend
         .terminate_within(Duration::from_secs(5))
