@@ -59,6 +59,7 @@
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod guarantees;
 mod logger;
 mod memory;
 mod queue;

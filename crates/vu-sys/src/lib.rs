@@ -21,6 +21,7 @@
 //! | [`file::discard`] | punch hole | `fspacectl` | not supported | not supported |
 //! | [`file::write_zeroes`] | zero range | `fspacectl` | not supported | not supported |
 //! | [`Poller`] | epoll | kqueue | kqueue | kqueue |
+//! | [`MmapRegion::map`] of peer memory | sealed against shrinking if allowed, else fault-guarded | same | fault-guarded | fault-guarded |
 //!
 //! On NetBSD and OpenBSD, if `shm_open` fails (NetBSD needs a tmpfs on
 //! `/var/shm`), shared memory falls back to an unlinked file in the temp
@@ -30,6 +31,13 @@
 //! A notifier is signalled by writing an 8-byte value and consumed by reading
 //! up to 8 bytes at a time, which works on both an eventfd and a pipe, so a
 //! peer may hand us either kind (the vhost-user specification allows both).
+//!
+//! Nothing a peer sends may block or kill its receiver: received notifiers
+//! are made non-blocking or refused ([`notifier`]), a dead kick fd is
+//! reported as such ([`Consumed::Closed`]), [`wait_io`] waits for a socket
+//! and a termination fd together, and peer memory that cannot be sealed
+//! against shrinking is guarded against the fault a shrunk file raises
+//! (`guard.rs`; [`MmapRegion::faulted`]).
 
 //! [`read_file_into`] and [`write_file_from`] move data between a file and
 //! bounds-checked slices of mapped regions with `preadv`/`pwritev` (one copy,
