@@ -326,9 +326,13 @@ pub fn cpu_time(pid: u32) -> io::Result<Duration> {
         .args(["-o", "time=", "-p", &pid.to_string()])
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let mut secs = 0f64;
-    for part in text.split(['-', ':']) {
-        secs = secs * 60.0 + part.parse::<f64>().map_err(|_| bad(&text))?;
+    // `[[dd-]hh:]mm:ss[.cc]`
+    let (days, clock) = text.split_once('-').unwrap_or(("0", &text));
+    let mut secs = days.parse::<f64>().map_err(|_| bad(&text))? * 86400.0;
+    let mut clock_secs = 0f64;
+    for part in clock.split(':') {
+        clock_secs = clock_secs * 60.0 + part.parse::<f64>().map_err(|_| bad(&text))?;
     }
+    secs += clock_secs;
     Ok(Duration::from_secs_f64(secs))
 }
