@@ -96,4 +96,12 @@ pub enum Error {
     },
     #[error("queue {0}: the device's handler panicked")]
     WorkerPanicked(u16),
+    #[error("queue {0}: used-ring logging asked for, but logging was never offered")]
+    LoggingNotNegotiated(u32),
+    #[error("guest memory region {0}: the front-end shrank its file under the mapping")]
+    MemoryShrank(usize),
+    /// A termination signal arrived while the back-end waited for the
+    /// front-end to read a reply (the session ends as terminated).
+    #[error("terminated by a signal while the front-end was not reading")]
+    Terminated,
 }

@@ -68,6 +68,7 @@
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod guarantees;
 mod memory;
 mod queue;
 mod server;

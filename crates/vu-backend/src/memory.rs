@@ -53,6 +53,13 @@ impl GuestMemory {
         Ok(Self { regions: out })
     }
 
+    /// The first region whose file the front-end shrank under its mapping
+    /// (see `vu_sys::MmapRegion::faulted`): what was read there since is
+    /// not the guest's, so the connection must be closed.
+    pub(crate) fn shrunk_region(&self) -> Option<usize> {
+        self.regions.iter().position(|r| r.map.faulted())
+    }
+
     fn find_gpa(&self, gpa: u64) -> Option<usize> {
         self.regions
             .iter()

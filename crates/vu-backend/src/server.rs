@@ -108,8 +108,10 @@ fn serve_one<D: Device>(
     stream: UnixStream,
     term: &TerminationSignal,
 ) -> Result<End, crate::Error> {
-    // BSDs pass O_NONBLOCK from the listener to accepted sockets.
-    stream.set_nonblocking(false).map_err(crate::Error::Io)?;
+    // Non-blocking: the session waits for the socket and the termination
+    // signal together, so a front-end that stops reading or writing in the
+    // middle of a message cannot keep SIGTERM from ending the process.
+    stream.set_nonblocking(true).map_err(crate::Error::Io)?;
     Session::new(device, stream, term)
         .map_err(crate::Error::Io)?
         .run()

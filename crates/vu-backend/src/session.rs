@@ -9,13 +9,15 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use vu_protocol::msg::{ConfigHeader, VringState, U64};
+use vu_protocol::msg::{ConfigHeader, VringAddr, VringState, U64};
 use vu_protocol::virtio::features as vf;
 use vu_protocol::{
     FrontendMsg, FrontendReq, Header, Limits, Pod, ProtocolFeatures, HEADER_SIZE,
     VHOST_USER_F_PROTOCOL_FEATURES,
 };
-use vu_sys::{Notifier, NotifyReceiver, NotifySender, Poller, TerminationSignal};
+use vu_sys::{
+    Consumed, Direction, Notifier, NotifyReceiver, NotifySender, Poller, TerminationSignal, Waited,
+};
 
 const KEY_SOCKET: usize = 0;
 const KEY_TERM: usize = 1;
@@ -28,6 +30,39 @@ const BASE_PROTOCOL_FEATURES: ProtocolFeatures =
     ProtocolFeatures::MQ.union(ProtocolFeatures::REPLY_ACK);
 /// Virtio features the framework implements itself.
 const BASE_FEATURES: u64 = vf::VERSION_1 | vf::RING_INDIRECT_DESC | VHOST_USER_F_PROTOCOL_FEATURES;
+
+/// The reply-ack value of a refused request (any non-zero value says so).
+const NACK: u64 = 1;
+
+/// Whether `e` is a refusal of a well-formed request that left the session
+/// as it was, so that with `REPLY_ACK` it is answered with a non-zero
+/// reply-ack and the connection goes on (the vhost-user specification:
+/// "zero on success or non-zero on failure").
+///
+/// Everything else closes the connection even when the front-end asked for
+/// a reply: a message that cannot be parsed (its framing, size or fds are
+/// wrong, so nothing after it can be trusted), a broken ring or guest
+/// memory, a ring address outside a new memory table (rings were already
+/// re-translated), socket errors and worker failures. Without `REPLY_ACK`
+/// and `NEED_REPLY` a refusal closes the connection too: silence would
+/// read as success.
+fn is_refusal(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::NoMemoryTable(_)
+            | Error::NoQueueSize { .. }
+            | Error::Map { .. }
+            | Error::QueueTooLarge { .. }
+            | Error::NoKickFd(_)
+            | Error::Notifier(..)
+            | Error::FeaturesNotOffered(_)
+            | Error::ProtocolFeaturesNotOffered(_)
+            | Error::NeedsProtocolFeatures(_)
+            | Error::ConfigWriteRefused { .. }
+            | Error::Unsupported(_)
+            | Error::LoggingNotNegotiated(_)
+    )
+}
 
 /// How a connection ended without error.
 #[derive(Debug, PartialEq, Eq)]
@@ -113,6 +148,11 @@ impl<'d, D: Device> Session<'d, D> {
             }
         }
         let _ = self.poller.remove(self.exited.read_fd());
+        // A signal that ended a stalled send is a termination, not a failure.
+        let result = match result {
+            Err(Error::Terminated) => Ok(End::Terminated),
+            r => r,
+        };
         match (result, stopped) {
             (Err(e), _) => Err(e),
             (Ok(_), Err(e)) => Err(e),
@@ -139,6 +179,7 @@ impl<'d, D: Device> Session<'d, D> {
                     WorkerError::Queue(source) => Error::Queue { queue, source },
                     WorkerError::Io(source) => Error::Worker { queue, source },
                     WorkerError::Panicked => Error::WorkerPanicked(queue),
+                    WorkerError::MemoryShrank(region) => Error::MemoryShrank(region),
                 });
             }
         }
@@ -205,18 +246,18 @@ impl<'d, D: Device> Session<'d, D> {
                     KEY_WORKER => self.check_workers()?,
                     k => {
                         let q = (k - KEY_QUEUE0) as u16;
-                        let kicked = match self
+                        let consumed = match self
                             .vrings
                             .get(usize::from(q))
                             .and_then(|v| v.kick.as_ref())
                         {
-                            Some(kick) => {
-                                kick.consume().map_err(|e| Error::Notifier(q.into(), e))?
-                            }
-                            None => false,
+                            Some(kick) => kick.consume(),
+                            None => Consumed::Nothing,
                         };
-                        if kicked {
-                            self.process_queue(q)?;
+                        match consumed {
+                            Consumed::Signalled => self.process_queue(q)?,
+                            Consumed::Nothing => {}
+                            Consumed::Closed(e) => self.drop_dead_kick(q, &e)?,
                         }
                     }
                 }
@@ -230,7 +271,25 @@ impl<'d, D: Device> Session<'d, D> {
                     }
                 }
             }
+            // Whatever touched guest memory in this round (rings, requests,
+            // ring addresses) read zeroes where the front-end shrank a file.
+            if let Some(region) = self.mem.as_ref().and_then(|m| m.shrunk_region()) {
+                return Err(Error::MemoryShrank(region));
+            }
         }
+    }
+
+    /// Stops watching queue `q`'s kick fd, which can never signal again
+    /// (end of file, hang-up or error): a level-triggered poller would
+    /// report it readable forever. The queue is not served until a new
+    /// `SET_VRING_KICK`.
+    fn drop_dead_kick(&mut self, q: u16, why: &io::Error) -> Result<(), Error> {
+        if let Some(kick) = self.vrings[usize::from(q)].kick.take() {
+            self.poller.remove(kick.as_fd()).map_err(Error::Io)?;
+        }
+        self.pending[usize::from(q)] = false;
+        crate::worker::log_dead_kick(q, why);
+        Ok(())
     }
 
     /// Reads exactly `buf.len()` bytes, collecting any fds; `Ok(false)` on
@@ -245,6 +304,14 @@ impl<'d, D: Device> Session<'d, D> {
                         return Ok(Some(End::Terminated));
                     }
                     continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match vu_sys::wait_io(self.stream.as_fd(), Direction::Read, self.term.fd())
+                        .map_err(Error::Io)?
+                    {
+                        Waited::Ready => continue,
+                        Waited::Cancelled => return Ok(Some(End::Terminated)),
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset && got == 0 => {
                     return Ok(Some(End::Disconnected))
@@ -297,7 +364,23 @@ impl<'d, D: Device> Session<'d, D> {
         let mut out = Vec::with_capacity(HEADER_SIZE + body.len());
         out.extend_from_slice(header.as_bytes());
         out.extend_from_slice(body);
-        vu_sys::send_with_fds(self.stream.as_fd(), &out, &[]).map_err(Error::Io)?;
+        // The socket is non-blocking: a front-end that does not read its
+        // replies stalls this send, and only until a termination signal.
+        let mut sent = 0;
+        while sent < out.len() {
+            match vu_sys::send_with_fds(self.stream.as_fd(), &out[sent..], &[]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match vu_sys::wait_io(self.stream.as_fd(), Direction::Write, self.term.fd())
+                        .map_err(Error::Io)?
+                    {
+                        Waited::Ready => {}
+                        Waited::Cancelled => return Err(Error::Terminated),
+                    }
+                }
+                Err(e) => return Err(Error::Io(e)),
+            }
+        }
         Ok(())
     }
 
@@ -343,9 +426,49 @@ impl<'d, D: Device> Session<'d, D> {
         if !query {
             self.stop_workers()?;
         }
-        let mut fds = raw.fds.into_iter();
-        // Whether the reply-ack below is owed (requests with their own reply
-        // never get one).
+        let request = hdr.request;
+        let result = self.dispatch(&hdr, msg, raw.fds);
+        self.start_workers()?;
+        let reply_ack = hdr.need_reply()
+            && self
+                .limits
+                .protocol_features
+                .contains(ProtocolFeatures::REPLY_ACK);
+        match result {
+            // Requests with a reply of their own never get an ack.
+            Ok(ack) => {
+                if ack && reply_ack {
+                    self.reply_u64(&hdr, 0)?;
+                }
+            }
+            // A refusal that changed nothing, and the front-end asked how
+            // the request went: say it failed, and go on.
+            Err(e) if reply_ack && is_refusal(&e) => {
+                let name = FrontendReq::from_code(request)
+                    .map_or_else(|| request.to_string(), |r| format!("{r:?}"));
+                log::warn!(
+                    "refusing {name} (non-zero reply-ack): {}",
+                    crate::server::error_chain(&e)
+                );
+                self.reply_u64(&hdr, NACK)?;
+            }
+            // Anything else, or no way to tell the front-end: close.
+            Err(e) => return Err(e),
+        }
+        Ok(None)
+    }
+
+    /// Acts on one parsed message; `Ok(true)` when a reply-ack is owed
+    /// (the request has no reply of its own). An error that
+    /// [`is_refusal`] accepts has changed nothing.
+    fn dispatch(
+        &mut self,
+        hdr: &Header,
+        msg: FrontendMsg,
+        fds: Vec<OwnedFd>,
+    ) -> Result<bool, Error> {
+        let hdr = *hdr;
+        let mut fds = fds.into_iter();
         let mut ack = true;
         match msg {
             FrontendMsg::GetFeatures => {
@@ -421,6 +544,9 @@ impl<'d, D: Device> Session<'d, D> {
                 let Some(mem) = &self.mem else {
                     return Err(Error::NoMemoryTable(FrontendReq::SetVringAddr));
                 };
+                if a.flags & VringAddr::F_LOG != 0 {
+                    return Err(Error::LoggingNotNegotiated(a.index));
+                }
                 let v = &mut self.vrings[a.index as usize];
                 if v.size == 0 {
                     return Err(Error::NoQueueSize {
@@ -492,19 +618,19 @@ impl<'d, D: Device> Session<'d, D> {
             }
             FrontendMsg::SetVringCall(c) => {
                 let call = if c.has_fd {
-                    fds.next().map(NotifySender::from_fd)
+                    fds.next().map(NotifySender::from_peer).transpose()
                 } else {
-                    None
+                    Ok(None)
                 };
-                self.vring(c.index).call = call;
+                self.vring(c.index).call = call.map_err(|e| Error::Notifier(c.index, e))?;
             }
             FrontendMsg::SetVringErr(c) => {
                 let err = if c.has_fd {
-                    fds.next().map(NotifySender::from_fd)
+                    fds.next().map(NotifySender::from_peer).transpose()
                 } else {
-                    None
+                    Ok(None)
                 };
-                self.vring(c.index).err = err;
+                self.vring(c.index).err = err.map_err(|e| Error::Notifier(c.index, e))?;
             }
             FrontendMsg::SetVringEnable(s) => {
                 if !self.protocol_features_negotiated() {
@@ -543,17 +669,7 @@ impl<'d, D: Device> Session<'d, D> {
                 ));
             }
         }
-        self.start_workers()?;
-        if ack
-            && hdr.need_reply()
-            && self
-                .limits
-                .protocol_features
-                .contains(ProtocolFeatures::REPLY_ACK)
-        {
-            self.reply_u64(&hdr, 0)?;
-        }
-        Ok(None)
+        Ok(ack)
     }
 
     /// Serves the requests available on queue `q`, at most one ring's worth

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use vu_sys::{Notifier, NotifyReceiver, NotifySender, Poller};
+use vu_sys::{Consumed, Notifier, NotifyReceiver, NotifySender, Poller};
 
 /// Why a worker stopped on its own.
 #[derive(Debug)]
@@ -27,6 +27,8 @@ pub(crate) enum WorkerError {
     Io(io::Error),
     /// The handler panicked; the queue's state is lost with the thread.
     Panicked,
+    /// The front-end shrank the file of guest memory region `.0`.
+    MemoryShrank(usize),
 }
 
 /// What a stopped worker hands back.
@@ -68,7 +70,7 @@ impl Worker {
             .name(format!("vu-queue-{queue}"))
             .spawn(move || {
                 let (mut vring, mut handler) = (vring, handler);
-                let result = serve(&mut vring, &mem, handler.as_mut(), &flag, &wake_rx);
+                let result = serve(queue, &mut vring, &mem, handler.as_mut(), &flag, &wake_rx);
                 if result.is_err() {
                     // Best effort: the session also finds out when it next
                     // stops this worker.
@@ -100,9 +102,27 @@ impl Worker {
     }
 }
 
+/// Logs that queue `q`'s kick fd was dropped (once per fd).
+pub(crate) fn log_dead_kick(q: u16, why: &io::Error) {
+    log::warn!(
+        "queue {q}: kick fd dropped: {why}; the queue is not served until SET_VRING_KICK sends a new one"
+    );
+}
+
+/// How the worker's loop ended without error.
+enum Ended {
+    /// The session asked it to stop.
+    Stopped,
+    /// The kick fd can never signal again; it was dropped, and with it the
+    /// queue stops being ready.
+    KickDead,
+}
+
 /// The worker's loop: drain on a kick (one ring's worth at a time, polling
-/// without sleeping while requests are left), until told to stop.
+/// without sleeping while requests are left), until told to stop or the
+/// kick fd dies (end of file, hang-up, error).
 fn serve(
+    queue: u16,
     vring: &mut Vring,
     mem: &GuestMemory,
     handler: &mut dyn QueueHandler,
@@ -121,35 +141,48 @@ fn serve(
         poller
             .add(wake.as_fd(), KEY_WAKE)
             .map_err(WorkerError::Io)?;
-        let result = event_loop(vring, mem, handler, stop, &kick, &mut poller);
+        let result = event_loop(queue, vring, mem, handler, stop, &kick, &mut poller);
         let _ = poller.remove(kick.as_fd());
         let _ = poller.remove(wake.as_fd());
         result
     })();
-    vring.kick = Some(kick);
-    result
+    match result {
+        Ok(Ended::KickDead) => Ok(()),
+        Ok(Ended::Stopped) => {
+            vring.kick = Some(kick);
+            Ok(())
+        }
+        Err(e) => {
+            vring.kick = Some(kick);
+            Err(e)
+        }
+    }
 }
 
 fn event_loop(
+    queue: u16,
     vring: &mut Vring,
     mem: &GuestMemory,
     handler: &mut dyn QueueHandler,
     stop: &AtomicBool,
     kick: &NotifyReceiver,
     poller: &mut Poller,
-) -> Result<(), WorkerError> {
+) -> Result<Ended, WorkerError> {
     let mut chain = ChainBuf::default();
     let mut ready = Vec::new();
     // Requests may be waiting already.
     let mut pending = true;
     loop {
         if stop.load(Ordering::Acquire) {
-            return Ok(());
+            return Ok(Ended::Stopped);
         }
         if pending {
             let budget = u32::from(vring.size);
             let drained = drain_ring(mem, vring, &mut chain, budget, |req| handler.process(req))
                 .map_err(WorkerError::Queue)?;
+            if let Some(region) = mem.shrunk_region() {
+                return Err(WorkerError::MemoryShrank(region));
+            }
             pending = drained.more;
         }
         ready.clear();
@@ -157,8 +190,15 @@ fn event_loop(
         poller
             .wait(&mut ready, Some(timeout))
             .map_err(WorkerError::Io)?;
-        if ready.contains(&KEY_KICK) && kick.consume().map_err(WorkerError::Io)? {
-            pending = true;
+        if ready.contains(&KEY_KICK) {
+            match kick.consume() {
+                Consumed::Signalled => pending = true,
+                Consumed::Nothing => {}
+                Consumed::Closed(e) => {
+                    log_dead_kick(queue, &e);
+                    return Ok(Ended::KickDead);
+                }
+            }
         }
         // A wake-up only means "look at the stop flag", done above.
     }

@@ -155,6 +155,38 @@ impl BackendProcess {
         &self.socket
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU time (user + system) the process has used so far.
+    pub fn cpu_time(&self) -> io::Result<Duration> {
+        cpu_time(self.child.id())
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the process to exit;
+    /// returns how long that took, or an error naming what it was doing.
+    pub fn terminate_within(&mut self, limit: Duration) -> io::Result<(ExitStatus, Duration)> {
+        let start = Instant::now();
+        vu_sys::terminate(self.child.id())?;
+        loop {
+            if let Some(s) = self.child.try_wait()? {
+                return Ok((s, start.elapsed()));
+            }
+            if start.elapsed() > limit {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "back-end still running {limit:?} after SIGTERM; stderr:\n{}",
+                        self.stderr()
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -269,4 +301,38 @@ impl Drop for SeedReport {
             );
         }
     }
+}
+
+/// CPU time (user + system) process `pid` has used: `/proc/<pid>/stat` on
+/// Linux (clock ticks of 10 ms), `ps -o time=` elsewhere (the BSDs print
+/// `[mm:]ss.cc`).
+pub fn cpu_time(pid: u32) -> io::Result<Duration> {
+    let bad = |what: &str| io::Error::other(format!("cannot read the CPU time of {pid}: {what}"));
+    if cfg!(target_os = "linux") {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command name (which may hold spaces) in `)`.
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .ok_or_else(|| bad(&stat))?;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15; `rest` starts at field 3.
+        let ticks = |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok());
+        let (u, s) = ticks(14).zip(ticks(15)).ok_or_else(|| bad(&stat))?;
+        // USER_HZ is 100 on every Linux architecture.
+        return Ok(Duration::from_millis((u + s) * 10));
+    }
+    let out = Command::new("ps")
+        .args(["-o", "time=", "-p", &pid.to_string()])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    // `[[dd-]hh:]mm:ss[.cc]`
+    let (days, clock) = text.split_once('-').unwrap_or(("0", &text));
+    let mut secs = days.parse::<f64>().map_err(|_| bad(&text))? * 86400.0;
+    let mut clock_secs = 0f64;
+    for part in clock.split(':') {
+        clock_secs = clock_secs * 60.0 + part.parse::<f64>().map_err(|_| bad(&text))?;
+    }
+    secs += clock_secs;
+    Ok(Duration::from_secs_f64(secs))
 }

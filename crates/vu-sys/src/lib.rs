@@ -21,6 +21,7 @@
 //! | [`file::discard`] | punch hole | `fspacectl` | not supported | not supported |
 //! | [`file::write_zeroes`] | zero range | `fspacectl` | not supported | not supported |
 //! | [`Poller`] | epoll | kqueue | kqueue | kqueue |
+//! | [`MmapRegion::map`] of peer memory | sealed against shrinking if allowed, else fault-guarded | same | fault-guarded | fault-guarded |
 //!
 //! On NetBSD and OpenBSD, if `shm_open` fails (NetBSD needs a tmpfs on
 //! `/var/shm`), shared memory falls back to an unlinked file in the temp
@@ -30,12 +31,20 @@
 //! A notifier is signalled by writing an 8-byte value and consumed by reading
 //! up to 8 bytes at a time, which works on both an eventfd and a pipe, so a
 //! peer may hand us either kind (the vhost-user specification allows both).
+//!
+//! Nothing a peer sends may block or kill its receiver: received notifiers
+//! are made non-blocking or refused ([`notifier`]), a dead kick fd is
+//! reported as such ([`Consumed::Closed`]), [`wait_io`] waits for a socket
+//! and a termination fd together, and peer memory that cannot be sealed
+//! against shrinking is guarded against the fault a shrunk file raises
+//! (`guard.rs`; [`MmapRegion::faulted`]).
 
 //! [`read_file_into`] and [`write_file_from`] move data between a file and
 //! bounds-checked slices of mapped regions with `preadv`/`pwritev` (one copy,
 //! by the kernel), for block back-ends.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod guard;
 mod os;
 mod poller;
 mod region_io;
@@ -46,12 +55,15 @@ mod socket;
 pub mod file;
 pub mod notifier;
 
-pub use notifier::{Notifier, NotifyReceiver, NotifySender};
+pub use notifier::{Consumed, Notifier, NotifyReceiver, NotifySender};
 pub use poller::Poller;
 pub use region_io::{read_file_into, write_file_from, RegionSlice};
 pub use shm::{MmapRegion, SharedMemory};
 pub use signal::TerminationSignal;
-pub use socket::{recv_with_fds, send_with_fds, RecvResult, MAX_RECV_FDS, MAX_SEND_FDS};
+pub use socket::{
+    recv_with_fds, send_with_fds, wait_io, Direction, RecvResult, Waited, MAX_RECV_FDS,
+    MAX_SEND_FDS,
+};
 
 use std::io;
 

@@ -3,6 +3,16 @@
 //! All three types signal by writing an 8-byte value and consume by reading
 //! up to 8 bytes, which works on both kinds of fd; so a received fd can be
 //! used whatever kind the peer created.
+//!
+//! A received fd is the peer's to choose, so nothing done with one may
+//! block: [`NotifySender::from_peer`] and [`NotifyReceiver::from_fd`] make
+//! it non-blocking (a full counter or pipe then means a signal is already
+//! pending, which is success), refuse kinds that are never notifiers (a
+//! regular file would grow by 8 bytes per signal and is always readable, a
+//! device such as `/dev/zero` always readable), and
+//! [`NotifyReceiver::consume`] tells end of file and errors apart from a
+//! signal, so a dead kick fd can be dropped instead of waking its waiter
+//! forever.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -40,6 +50,76 @@ fn consume(fd: BorrowedFd<'_>) -> io::Result<bool> {
         return Err(e);
     }
     Ok(n > 0)
+}
+
+/// What reading a received fd once found.
+#[derive(Debug)]
+pub enum Consumed {
+    /// At least one signal was pending; it is consumed.
+    Signalled,
+    /// Nothing was pending (a spurious wake-up).
+    Nothing,
+    /// The fd can never signal again: end of file (the writer of a pipe or
+    /// socket closed) or an error. A level-triggered poller keeps reporting
+    /// such an fd, so the caller must stop watching it.
+    Closed(io::Error),
+}
+
+/// Reads once from a non-blocking fd.
+fn read_signal(fd: BorrowedFd<'_>) -> Consumed {
+    let mut buf = [0u8; 8];
+    // SAFETY: reads at most 8 bytes into a live 8-byte buffer.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    match n {
+        0 => Consumed::Closed(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "end of file (the writing end was closed)",
+        )),
+        n if n > 0 => Consumed::Signalled,
+        _ => {
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Consumed::Nothing,
+                _ => Consumed::Closed(e),
+            }
+        }
+    }
+}
+
+/// Refuses fds of a kind that is never an eventfd, a pipe or a socket:
+/// regular files, directories, devices, symbolic links. (An eventfd shows
+/// as a FIFO on FreeBSD and NetBSD and has no file type on Linux.)
+fn check_notifier_kind(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: an all-zero stat is a valid out-buffer; fstat only writes it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on a borrowed, open fd with a valid out pointer.
+    crate::cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    let what = match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => "a regular file",
+        libc::S_IFDIR => "a directory",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFLNK => "a symbolic link",
+        _ => return Ok(()),
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what} cannot be a notifier (an eventfd, pipe or socket is needed)"),
+    ))
+}
+
+/// Makes a received fd non-blocking, and checks that it is.
+fn make_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    crate::set_nonblocking(fd)?;
+    // SAFETY: fcntl on a borrowed, open fd with integer arguments.
+    let flags = crate::cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    if flags & libc::O_NONBLOCK == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the notifier cannot be made non-blocking",
+        ));
+    }
+    Ok(())
 }
 
 /// Waits until `fd` is readable or `timeout` passes; true if readable.
@@ -117,17 +197,19 @@ pub struct NotifyReceiver(OwnedFd);
 
 impl NotifyReceiver {
     /// Wraps a received fd and makes it non-blocking, so a spurious wake-up
-    /// never blocks the event loop.
+    /// never blocks the event loop; refuses fds that are not notifiers
+    /// (see the module documentation).
     pub fn from_fd(fd: OwnedFd) -> io::Result<Self> {
-        crate::set_nonblocking(fd.as_fd())?;
+        check_notifier_kind(fd.as_fd())?;
+        make_nonblocking(fd.as_fd())?;
         Ok(Self(fd))
     }
 
     /// Consumes pending signals with a single read; call it when the
     /// poller reports the fd readable (a pipe with more than 8 bytes queued
     /// stays readable and is reported again).
-    pub fn consume(&self) -> io::Result<bool> {
-        consume(self.0.as_fd())
+    pub fn consume(&self) -> Consumed {
+        read_signal(self.0.as_fd())
     }
 }
 
@@ -142,8 +224,19 @@ impl AsFd for NotifyReceiver {
 pub struct NotifySender(OwnedFd);
 
 impl NotifySender {
+    /// Wraps an fd this process created non-blocking (see [`Notifier`]).
     pub fn from_fd(fd: OwnedFd) -> Self {
         Self(fd)
+    }
+
+    /// Wraps an fd received from a peer: refuses fds that are not
+    /// notifiers and makes it non-blocking, so that signalling never waits
+    /// for the peer. (`O_NONBLOCK` belongs to the open file, which the peer
+    /// shares; a vhost-user front-end reads its call fds non-blocking.)
+    pub fn from_peer(fd: OwnedFd) -> io::Result<Self> {
+        check_notifier_kind(fd.as_fd())?;
+        make_nonblocking(fd.as_fd())?;
+        Ok(Self(fd))
     }
 
     pub fn notify(&self) -> io::Result<()> {
@@ -172,6 +265,37 @@ mod tests {
         let tx = NotifySender::from_fd(n.write_fd().try_clone_to_owned().unwrap());
         let rx = NotifyReceiver::from_fd(n.read_fd().try_clone_to_owned().unwrap()).unwrap();
         tx.notify().unwrap();
-        assert!(rx.consume().unwrap());
+        assert!(matches!(rx.consume(), Consumed::Signalled));
+        assert!(matches!(rx.consume(), Consumed::Nothing));
+    }
+
+    #[test]
+    fn a_full_received_notifier_counts_as_signalled() {
+        use std::io::Write;
+        // A blocking socket with a full buffer: a blocking write would wait
+        // for the peer forever.
+        let (full, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        full.set_nonblocking(true).unwrap();
+        while (&full).write(&[0u8; 512]).is_ok() {}
+        full.set_nonblocking(false).unwrap();
+        let tx = NotifySender::from_peer(full.into()).unwrap();
+        tx.notify().unwrap();
+    }
+
+    #[test]
+    fn end_of_file_and_files_are_told_apart_from_signals() {
+        let (kick, writer) = std::os::unix::net::UnixStream::pair().unwrap();
+        drop(writer);
+        let rx = NotifyReceiver::from_fd(kick.into()).unwrap();
+        match rx.consume() {
+            Consumed::Closed(e) => assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof),
+            other => panic!("{other:?}"),
+        }
+        let dir = std::env::temp_dir();
+        let file = std::fs::File::open(&dir).unwrap();
+        assert!(NotifyReceiver::from_fd(file.into()).is_err());
+        let zero = std::fs::File::open("/dev/zero").unwrap();
+        let err = NotifySender::from_peer(zero.into()).unwrap_err();
+        assert!(err.to_string().contains("character device"), "{err}");
     }
 }

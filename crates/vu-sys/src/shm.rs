@@ -12,6 +12,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
+use crate::guard::FaultGuard;
+
 fn page_size() -> usize {
     // SAFETY: sysconf with a valid name has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
@@ -45,12 +47,30 @@ fn out_of_range(what: &'static str) -> impl FnOnce(std::num::TryFromIntError) ->
     move |source| io::Error::new(io::ErrorKind::InvalidInput, OutOfRange { what, source })
 }
 
-/// Fails unless a regular file `fd` has at least `offset + len` bytes.
-fn check_file_covers(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
+fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
     // SAFETY: an all-zero stat is a valid out-buffer; fstat only writes it.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat on a borrowed, open fd with a valid out pointer.
     crate::cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok(st)
+}
+
+/// Fails unless `fd` is a regular file: memfds and POSIX shared memory
+/// objects are, on every supported OS. Devices that can be mapped, such as
+/// `/dev/zero` (private zeroes, not shared memory) or a DAX device, are
+/// refused, and so are pipes and sockets.
+fn check_regular(fd: BorrowedFd<'_>) -> io::Result<()> {
+    if fstat(fd)?.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(invalid(
+            "region fd is not a regular file or shared memory object",
+        ));
+    }
+    Ok(())
+}
+
+/// Fails unless a regular file `fd` has at least `offset + len` bytes.
+fn check_file_covers(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
+    let st = fstat(fd)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Ok(());
     }
@@ -172,6 +192,9 @@ pub struct MmapRegion {
     /// Offset of byte 0 of the region inside the mapping.
     start: usize,
     len: usize,
+    /// Listed for the fault handler: peer memory that could not be sealed
+    /// against shrinking (see `guard.rs`).
+    guard: Option<FaultGuard>,
 }
 
 // SAFETY: the region is plain shared memory with no thread affinity; all
@@ -185,13 +208,43 @@ impl MmapRegion {
     /// Maps `len` bytes of `fd` starting at `offset`, which need not be
     /// page-aligned (the mapping starts at the page below it).
     ///
-    /// A regular file (memfd and POSIX shared memory objects included) must
-    /// hold the whole range: touching a mapped page past the end of a file
-    /// raises `SIGBUS`, so a peer that names more memory than it sent is
-    /// refused here. (A peer that shrinks its file later can still cause
-    /// that; the vhost-user protocol has no way to forbid it.)
+    /// This maps a peer's memory, which the peer may shrink at any time:
+    ///
+    /// * `fd` must be a regular file (memfds and POSIX shared memory
+    ///   objects are), else it is refused;
+    /// * where the OS can, the file is sealed against shrinking first
+    ///   (`F_SEAL_SHRINK` on Linux and FreeBSD: shared memory created with
+    ///   sealing allowed, or sealed by its creator as QEMU does);
+    /// * then it must hold the whole range: touching a mapped page past the
+    ///   end of a file raises `SIGBUS`, so a peer that names more memory
+    ///   than it sent is refused here;
+    /// * a file that could not be sealed is guarded: should the peer shrink
+    ///   it later, a touch past its end reads zeroes instead of killing the
+    ///   process, and [`MmapRegion::faulted`] turns true (see `guard.rs`).
     pub fn map(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<Self> {
+        check_regular(fd)?;
+        // Seal before checking the size, which could shrink in between.
+        let sealed = crate::os::seal_against_shrinking(fd);
         check_file_covers(fd, offset, len)?;
+        let mut region = Self::map_unguarded(fd, offset, len)?;
+        if !sealed {
+            region.guard = Some(FaultGuard::new(
+                region.base.as_ptr() as usize,
+                region.map_len,
+            )?);
+        }
+        Ok(region)
+    }
+
+    /// Whether a page of this mapping was found past the end of its file
+    /// (the peer shrank it): what was read from the region since may be
+    /// zeroes, and writes to it reach no one.
+    pub fn faulted(&self) -> bool {
+        self.guard.as_ref().is_some_and(FaultGuard::faulted)
+    }
+
+    /// Maps without checks, seals or guard (memory this process created).
+    fn map_unguarded(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<Self> {
         let page = page_size() as u64;
         let aligned = offset - offset % page;
         let start = offset - aligned;
@@ -224,6 +277,7 @@ impl MmapRegion {
             map_len,
             start: start as usize,
             len: len as usize,
+            guard: None,
         })
     }
 
@@ -312,6 +366,8 @@ impl MmapRegion {
 
 impl Drop for MmapRegion {
     fn drop(&mut self) {
+        // Unlisted first: the range may be reused once unmapped.
+        drop(self.guard.take());
         // SAFETY: `base`/`map_len` are exactly what mmap returned, and no
         // pointer into the mapping outlives `self` (none is handed out).
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.map_len) };
@@ -334,7 +390,7 @@ impl SharedMemory {
         let len = libc::off_t::try_from(size).map_err(out_of_range("shared memory size"))?;
         // SAFETY: ftruncate on an fd we own, with an integer length.
         crate::cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) })?;
-        let map = MmapRegion::map(fd.as_fd(), 0, size)?;
+        let map = MmapRegion::map_unguarded(fd.as_fd(), 0, size)?;
         Ok(Self { fd, map })
     }
 
@@ -436,5 +492,61 @@ mod tests {
             !include_str!("region_io.rs").contains("from_raw_parts"),
             "region_io.rs makes a slice of guest memory"
         );
+    }
+
+    #[test]
+    fn fds_that_are_not_files_are_refused() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let zero = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .open("/dev/zero")
+            .unwrap();
+        for fd in [a.as_fd(), zero.as_fd()] {
+            let err = MmapRegion::map(fd, 0, 4096).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+    }
+
+    /// The peer truncates its (unsealable) file under the mapping: reads
+    /// see zeroes, writes are dropped, the process lives, and the region
+    /// says it faulted.
+    #[test]
+    fn a_file_shrunk_under_the_mapping_is_survived() {
+        let dir = std::env::temp_dir().join(format!("vu-sys-shrink-{}", std::process::id()));
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&dir)
+            .unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        file.set_len(3 * 4096).unwrap();
+        let r = MmapRegion::map(file.as_fd(), 4096, 2 * 4096).unwrap();
+        r.write(100, b"guest").unwrap();
+        assert!(!r.faulted());
+        file.set_len(0).unwrap();
+        let mut buf = [0xffu8; 5];
+        r.read(100, &mut buf).unwrap();
+        assert_eq!(buf, [0; 5]);
+        assert!(r.faulted());
+        r.write(4096 + 7, b"lost").unwrap();
+        assert_eq!(r.read_u16_le(4096 + 8), Some(u16::from_le_bytes(*b"os")));
+    }
+
+    /// Shared memory created with sealing allowed is sealed against
+    /// shrinking when a peer maps it.
+    #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+    #[test]
+    fn sealable_shared_memory_is_sealed_against_shrinking() {
+        let fd = crate::os::sealable_shm_fd().unwrap();
+        let file = std::fs::File::from(fd);
+        file.set_len(2 * 4096).unwrap();
+        let r = MmapRegion::map(file.as_fd(), 0, 2 * 4096).unwrap();
+        assert!(r.guard.is_none(), "sealed, so not guarded");
+        let err = file.set_len(0).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+        file.set_len(4 * 4096).unwrap();
     }
 }

@@ -134,6 +134,64 @@ pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<RecvRes
     })
 }
 
+/// Which way [`wait_io`] waits for a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Read,
+    Write,
+}
+
+/// What [`wait_io`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    /// The socket can make progress (or has an error or hang-up to report,
+    /// which the next call returns).
+    Ready,
+    /// `cancel` became readable first (a termination signal's fd).
+    Cancelled,
+}
+
+/// Waits, with no time limit, until the non-blocking socket `sock` can be
+/// read or written, or `cancel` becomes readable. A peer that stops reading
+/// or writing thus stalls nothing that `cancel` can end: the back-end
+/// passes its termination signal's fd.
+pub fn wait_io(sock: BorrowedFd<'_>, dir: Direction, cancel: BorrowedFd<'_>) -> io::Result<Waited> {
+    let events = match dir {
+        Direction::Read => libc::POLLIN,
+        Direction::Write => libc::POLLOUT,
+    };
+    let mut fds = [
+        libc::pollfd {
+            fd: sock.as_raw_fd(),
+            events,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: cancel.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: two valid pollfds in a live array of that length.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                // A signal: if it was a termination, `cancel` says so now.
+                continue;
+            }
+            return Err(e);
+        }
+        if fds[1].revents != 0 {
+            return Ok(Waited::Cancelled);
+        }
+        if fds[0].revents != 0 {
+            return Ok(Waited::Ready);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +211,23 @@ mod tests {
         drop(a);
         let eof = recv_with_fds(b.as_fd(), &mut buf).unwrap();
         assert_eq!(eof.len, 0);
+    }
+
+    #[test]
+    fn a_stalled_send_gives_way_to_cancel() {
+        use std::io::Write;
+        let (a, _b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        while (&a).write(&[0u8; 4096]).is_ok() {}
+        let cancel = crate::Notifier::new().unwrap();
+        cancel.notify().unwrap();
+        let w = wait_io(a.as_fd(), Direction::Write, cancel.read_fd()).unwrap();
+        assert_eq!(w, Waited::Cancelled);
+        cancel.drain().unwrap();
+        let (c, d) = UnixStream::pair().unwrap();
+        (&d).write_all(b"x").unwrap();
+        let w = wait_io(c.as_fd(), Direction::Read, cancel.read_fd()).unwrap();
+        assert_eq!(w, Waited::Ready);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod config;
 mod data;
+mod hostile;
 mod lifecycle;
 mod malformed;
 

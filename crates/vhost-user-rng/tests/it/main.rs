@@ -2,6 +2,8 @@
 //! entropy through `vu-frontend`.
 #![forbid(unsafe_code)]
 
+mod hostile;
+
 use std::path::PathBuf;
 use vu_frontend::rng::RngDevice;
 use vu_frontend::testutil::{backend_binary, BackendProcess};

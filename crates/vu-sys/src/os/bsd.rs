@@ -15,6 +15,49 @@ pub(crate) fn notifier_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// The signals a touch past the end of a mapped file raises: FreeBSD and
+/// NetBSD send `SIGBUS`; OpenBSD's fault path may report it as `SIGSEGV`.
+/// Only faults inside guarded peer memory are handled; others go to the
+/// previous handler.
+pub(crate) const FAULT_SIGNALS: &[libc::c_int] = &[libc::SIGBUS, libc::SIGSEGV];
+
+/// FreeBSD seals shared memory objects like Linux seals memfds: an object
+/// from `memfd_create(MFD_ALLOW_SEALING)` (or `shm_open2` with
+/// `SHM_ALLOW_SEALING`) can be sealed against shrinking; others refuse
+/// (`EPERM`, `EINVAL`).
+#[cfg(target_os = "freebsd")]
+pub(crate) fn seal_against_shrinking(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl on a borrowed, open fd with integer arguments.
+    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    if seals >= 0 && seals & libc::F_SEAL_SHRINK != 0 {
+        return true;
+    }
+    // SAFETY: as above.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, libc::F_SEAL_SHRINK) == 0 }
+}
+
+/// NetBSD and OpenBSD have no file seals: peer memory is always guarded.
+#[cfg(any(target_os = "netbsd", target_os = "openbsd"))]
+pub(crate) fn seal_against_shrinking(_fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    false
+}
+
+/// A shared memory object that allows sealing.
+#[cfg(all(test, target_os = "freebsd"))]
+pub(crate) fn sealable_shm_fd() -> io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the name is a NUL-terminated literal; flags are integers.
+    let fd = crate::cvt(unsafe {
+        libc::memfd_create(
+            c"vu-sys-sealable".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    })?;
+    // SAFETY: the fd is new and owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Creates an anonymous shared memory fd.
 #[cfg(target_os = "freebsd")]
 pub(crate) fn shm_fd() -> io::Result<OwnedFd> {

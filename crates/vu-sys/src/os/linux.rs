@@ -13,6 +13,36 @@ pub(crate) fn shm_fd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// The signals a touch past the end of a mapped file raises.
+pub(crate) const FAULT_SIGNALS: &[libc::c_int] = &[libc::SIGBUS];
+
+/// Seals `fd` against shrinking (`F_SEAL_SHRINK`), or finds it sealed
+/// already; false where it cannot be: a memfd created without
+/// `MFD_ALLOW_SEALING`, or any file that is not a memfd (`EPERM`, `EINVAL`).
+pub(crate) fn seal_against_shrinking(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    // SAFETY: fcntl on a borrowed, open fd with integer arguments.
+    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    if seals >= 0 && seals & libc::F_SEAL_SHRINK != 0 {
+        return true;
+    }
+    // SAFETY: as above.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, libc::F_SEAL_SHRINK) == 0 }
+}
+
+/// A memfd that allows sealing (as QEMU's memory backend creates them).
+#[cfg(test)]
+pub(crate) fn sealable_shm_fd() -> io::Result<OwnedFd> {
+    // SAFETY: the name is a NUL-terminated literal; flags are integers.
+    let fd = crate::cvt(unsafe {
+        libc::memfd_create(
+            c"vu-sys-sealable".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    })?;
+    // SAFETY: the fd is new and owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 pub(crate) const DISCARD_SUPPORTED: bool = true;
 pub(crate) const WRITE_ZEROES_SUPPORTED: bool = true;
 
