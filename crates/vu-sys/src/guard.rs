@@ -10,10 +10,12 @@
 //! * every guarded mapping is listed in a fixed table of slots (start,
 //!   length, a "faulted" flag) that the signal handler reads with atomic
 //!   loads only;
-//! * on a fault inside a listed mapping, the handler maps one private,
-//!   zero-filled anonymous page over the faulting page (`mmap` with
+//! * on a fault inside a listed mapping, the handler maps private,
+//!   zero-filled anonymous memory over the faulting page (`mmap` with
 //!   `MAP_FIXED`, a plain system call) and marks the mapping faulted; the
-//!   access is then retried by the CPU and succeeds on that page;
+//!   access is then retried by the CPU and succeeds on that page. A
+//!   mapping of huge pages (Linux hugetlbfs, which cannot be split into
+//!   small pages) has the whole huge page replaced;
 //! * on any other fault, it puts back the handler that was installed
 //!   before (Rust's stack-overflow handler, a sanitizer's, or the default
 //!   action) and returns, so the fault repeats and is handled as if this
@@ -38,6 +40,8 @@ struct Slot {
     start: AtomicUsize,
     /// 0 while the slot lists no mapping.
     len: AtomicUsize,
+    /// What one fault replaces: a page, or a huge page.
+    granule: AtomicUsize,
     faulted: AtomicBool,
 }
 
@@ -47,13 +51,13 @@ impl Slot {
             taken: AtomicBool::new(false),
             start: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
+            granule: AtomicUsize::new(0),
             faulted: AtomicBool::new(false),
         }
     }
 }
 
 static TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
-static PAGE: AtomicUsize = AtomicUsize::new(0);
 
 /// The dispositions that were in place before ours, per signal.
 struct Previous(Vec<(libc::c_int, libc::sigaction)>);
@@ -80,16 +84,18 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
         if addr < start || addr - start >= len {
             continue;
         }
-        let page = PAGE.load(Ordering::Relaxed);
-        let base = addr & !(page - 1);
-        // SAFETY: replaces exactly one page of a live mapping that this
-        // module guards (the page holding `addr`, inside `start..start+len`)
-        // with private anonymous memory; no Rust reference points into
-        // guarded mappings (they are accessed through raw copies only).
+        let granule = slot.granule.load(Ordering::Relaxed);
+        let base = addr & !(granule - 1);
+        // SAFETY: replaces the page (or huge page) holding `addr` of a live
+        // mapping that this module guards with private anonymous memory; a
+        // mapping starts and ends on its granule (the kernel rounds huge
+        // page mappings), so nothing outside it is touched. No Rust
+        // reference points into guarded mappings (they are accessed through
+        // raw copies only).
         let p = unsafe {
             libc::mmap(
                 base as *mut libc::c_void,
-                page,
+                granule,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANON,
                 -1,
@@ -122,9 +128,6 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
 
 fn install() -> io::Result<()> {
     let r = INSTALLED.get_or_init(|| {
-        // SAFETY: sysconf with a valid name has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        PAGE.store(usize::try_from(page).unwrap_or(4096), Ordering::Relaxed);
         let mut previous = Vec::new();
         for &sig in crate::os::FAULT_SIGNALS {
             // SAFETY: an all-zero sigaction is a valid out-buffer.
@@ -166,8 +169,15 @@ pub(crate) struct FaultGuard {
 }
 
 impl FaultGuard {
-    /// Lists `len` bytes at `start` (a whole mapping).
-    pub(crate) fn new(start: usize, len: usize) -> io::Result<Self> {
+    /// Lists `len` bytes at `start` (a whole mapping), whose pages are
+    /// `granule` bytes (a power of two; `start` is aligned to it).
+    pub(crate) fn new(start: usize, len: usize, granule: usize) -> io::Result<Self> {
+        if !granule.is_power_of_two() || start % granule != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "mapping not aligned to its page size",
+            ));
+        }
         install()?;
         for (i, slot) in TABLE.iter().enumerate() {
             if slot
@@ -177,6 +187,7 @@ impl FaultGuard {
             {
                 slot.faulted.store(false, Ordering::Relaxed);
                 slot.start.store(start, Ordering::Relaxed);
+                slot.granule.store(granule, Ordering::Relaxed);
                 slot.len.store(len, Ordering::Release);
                 return Ok(Self { slot: i });
             }

@@ -228,9 +228,11 @@ impl MmapRegion {
         check_file_covers(fd, offset, len)?;
         let mut region = Self::map_unguarded(fd, offset, len)?;
         if !sealed {
+            let granule = crate::os::huge_page_size(fd).unwrap_or_else(page_size);
             region.guard = Some(FaultGuard::new(
                 region.base.as_ptr() as usize,
                 region.map_len,
+                granule,
             )?);
         }
         Ok(region)
@@ -533,6 +535,25 @@ mod tests {
         assert!(r.faulted());
         r.write(4096 + 7, b"lost").unwrap();
         assert_eq!(r.read_u16_le(4096 + 8), Some(u16::from_le_bytes(*b"os")));
+    }
+
+    /// Huge pages (hugetlbfs) cannot be split: a fault replaces the whole
+    /// huge page. Needs free huge pages, which this machine may not have.
+    #[cfg(target_os = "linux")]
+    #[test]
+    #[ignore = "needs 2 free huge pages (sysctl vm.nr_hugepages=2)"]
+    fn a_huge_page_file_shrunk_under_the_mapping_is_survived() {
+        let file = std::fs::File::from(crate::os::huge_page_shm_fd().unwrap());
+        let huge = crate::os::huge_page_size(file.as_fd()).expect("hugetlbfs");
+        let size = 2 * huge as u64;
+        file.set_len(size).expect("free huge pages");
+        let r = MmapRegion::map(file.as_fd(), 0, size).unwrap();
+        r.write(size - 100, b"guest").unwrap();
+        file.set_len(0).unwrap();
+        let mut buf = [0xffu8; 5];
+        r.read(size - 100, &mut buf).unwrap();
+        assert_eq!(buf, [0; 5]);
+        assert!(r.faulted());
     }
 
     /// Shared memory created with sealing allowed is sealed against

@@ -43,6 +43,13 @@ pub(crate) fn seal_against_shrinking(_fd: std::os::fd::BorrowedFd<'_>) -> bool {
     false
 }
 
+/// No huge-page file system is recognised on the BSDs: a fault in peer
+/// memory replaces one page. (FreeBSD's large-page shared memory,
+/// `SHM_LARGEPAGE`, is not handled specially; NetBSD and OpenBSD have none.)
+pub(crate) fn huge_page_size(_fd: std::os::fd::BorrowedFd<'_>) -> Option<usize> {
+    None
+}
+
 /// A shared memory object that allows sealing.
 #[cfg(all(test, target_os = "freebsd"))]
 pub(crate) fn sealable_shm_fd() -> io::Result<OwnedFd> {

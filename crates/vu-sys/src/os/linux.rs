@@ -29,6 +29,46 @@ pub(crate) fn seal_against_shrinking(fd: std::os::fd::BorrowedFd<'_>) -> bool {
     unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, libc::F_SEAL_SHRINK) == 0 }
 }
 
+/// The huge page size of a file on hugetlbfs (its pages cannot be split,
+/// so a fault must replace a whole one); `None` for any other file.
+pub(crate) fn huge_page_size(fd: std::os::fd::BorrowedFd<'_>) -> Option<usize> {
+    // SAFETY: an all-zero statfs is a valid out-buffer; fstatfs only writes it.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatfs on a borrowed, open fd with a valid out pointer.
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut fs) } != 0 {
+        return None;
+    }
+    // The field's and the constant's types differ between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    if fs.f_type as u32 != libc::HUGETLBFS_MAGIC as u32 {
+        return None;
+    }
+    // SAFETY: an all-zero stat is a valid out-buffer; fstat only writes it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return None;
+    }
+    // hugetlbfs reports its page size as the block size.
+    usize::try_from(st.st_blksize)
+        .ok()
+        .filter(|n| n.is_power_of_two())
+}
+
+/// A memfd of huge pages (hugetlbfs), without sealing.
+#[cfg(test)]
+pub(crate) fn huge_page_shm_fd() -> io::Result<OwnedFd> {
+    // SAFETY: the name is a NUL-terminated literal; flags are integers.
+    let fd = crate::cvt(unsafe {
+        libc::memfd_create(
+            c"vu-sys-huge".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_HUGETLB,
+        )
+    })?;
+    // SAFETY: the fd is new and owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// A memfd that allows sealing (as QEMU's memory backend creates them).
 #[cfg(test)]
 pub(crate) fn sealable_shm_fd() -> io::Result<OwnedFd> {
