@@ -34,21 +34,36 @@ pub struct Prereq {
 
 impl Prereq {
     /// A program on PATH, described by the first line of `<program> <version_arg>`.
-    pub fn program(lane: &'static str, program: &str, version_arg: &[&str], install: &str) -> Prereq {
+    pub fn program(
+        lane: &'static str,
+        program: &str,
+        version_arg: &[&str],
+        install: &str,
+    ) -> Prereq {
         let found = match which(program) {
             None => Err("not found on PATH".to_string()),
             Some(path) => {
                 let out = Cmd::new(&path).args(version_arg).run();
                 match out {
                     Ok(out) => {
-                        let text = if out.stdout.is_empty() { String::from_utf8_lossy(&out.stderr).into_owned() } else { out.stdout_str() };
+                        let text = if out.stdout.is_empty() {
+                            String::from_utf8_lossy(&out.stderr).into_owned()
+                        } else {
+                            out.stdout_str()
+                        };
                         Ok(text.lines().next().unwrap_or("").trim().to_string())
                     }
                     Err(err) => Err(format!("{err:#}")),
                 }
             }
         };
-        Prereq { lane, name: program.to_string(), found, install: install.to_string(), covers: Vec::new() }
+        Prereq {
+            lane,
+            name: program.to_string(),
+            found,
+            install: install.to_string(),
+            covers: Vec::new(),
+        }
     }
 
     /// The same check, standing for these setup requirements.
@@ -81,9 +96,16 @@ pub fn prerequisites() -> Vec<Prereq> {
 /// `checks` with the setup-derived prerequisites that none of them covers,
 /// each lane's entries together, in the order lanes first appear.
 pub fn merge(checks: Vec<Prereq>, setup: Vec<Prereq>) -> Vec<Prereq> {
-    let covered: std::collections::BTreeSet<String> = checks.iter().flat_map(|p| p.covers.iter().cloned()).collect();
-    let uncovered = |p: &Prereq| p.covers.is_empty() || !p.covers.iter().all(|c| covered.contains(c));
-    let mut all: Vec<Prereq> = checks.into_iter().chain(setup.into_iter().filter(uncovered)).collect();
+    let covered: std::collections::BTreeSet<String> = checks
+        .iter()
+        .flat_map(|p| p.covers.iter().cloned())
+        .collect();
+    let uncovered =
+        |p: &Prereq| p.covers.is_empty() || !p.covers.iter().all(|c| covered.contains(c));
+    let mut all: Vec<Prereq> = checks
+        .into_iter()
+        .chain(setup.into_iter().filter(uncovered))
+        .collect();
     let mut lanes: Vec<&'static str> = Vec::new();
     for p in &all {
         if !lanes.contains(&p.lane) {
@@ -102,13 +124,21 @@ pub fn run(args: Args) -> Result<u8> {
     let all = prerequisites();
     // A program two lanes need (apt-get) is shown once, under the first.
     let mut seen = std::collections::BTreeSet::new();
-    let shown: Vec<&Prereq> =
-        all.iter().filter(|p| args.lane.as_deref().is_none_or(|l| l == p.lane)).filter(|p| seen.insert(p.name.as_str())).collect();
+    let shown: Vec<&Prereq> = all
+        .iter()
+        .filter(|p| args.lane.as_deref().is_none_or(|l| l == p.lane))
+        .filter(|p| seen.insert(p.name.as_str()))
+        .collect();
     if shown.is_empty() {
         return Err(crate::BadInput(format!(
             "no lane `{}`; lanes: {}",
             args.lane.unwrap_or_default(),
-            all.iter().map(|p| p.lane).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", ")
+            all.iter()
+                .map(|p| p.lane)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .into());
     }
@@ -123,7 +153,10 @@ pub fn run(args: Args) -> Result<u8> {
             }
             Err(why) => {
                 missing += 1;
-                println!("{:<9} {:<width$}  MISSING  {why}\n{:<9} {:<width$}           install: {}", p.lane, p.name, "", "", p.install);
+                println!(
+                    "{:<9} {:<width$}  MISSING  {why}\n{:<9} {:<width$}           install: {}",
+                    p.lane, p.name, "", "", p.install
+                );
             }
         }
     }
@@ -141,7 +174,8 @@ mod tests {
 
     #[test]
     fn every_setup_requirement_is_listed_once() {
-        let model = crate::model::load(&crate::model::DataDirs::under(&crate::repo_root())).unwrap();
+        let model =
+            crate::model::load(&crate::model::DataDirs::under(&crate::repo_root())).unwrap();
         let tools = crate::toolchain::probe::FakeTools::default();
         let mut checks = crate::toolchain::prerequisites(&model, &tools);
         checks.extend(crate::lanes::qemu_user::prerequisites(&model));
@@ -150,8 +184,11 @@ mod tests {
         let setup = crate::setup::prerequisites(&steps, &crate::setup::Facts::default());
         let all = merge(checks, setup.clone());
         // Only what no lane's own check stands for is listed as a package.
-        let packages: Vec<String> =
-            all.iter().filter(|p| setup.iter().any(|s| s.name == p.name)).map(|p| format!("{} {}", p.lane, p.name)).collect();
+        let packages: Vec<String> = all
+            .iter()
+            .filter(|p| setup.iter().any(|s| s.name == p.name))
+            .map(|p| format!("{} {}", p.lane, p.name))
+            .collect();
         expect_test::expect![[r#"
             vm apt: qemu-utils
             vm apt: qemu-system-common
@@ -161,7 +198,12 @@ mod tests {
         .assert_eq(&packages.join("\n"));
         // ...and nothing setup installs goes unchecked.
         for s in &setup {
-            assert!(all.iter().any(|p| p.covers.iter().any(|c| s.covers.contains(c))), "{} is not checked", s.name);
+            assert!(
+                all.iter()
+                    .any(|p| p.covers.iter().any(|c| s.covers.contains(c))),
+                "{} is not checked",
+                s.name
+            );
         }
         // Each lane's entries stand together.
         let lanes: Vec<&str> = all.iter().map(|p| p.lane).collect();

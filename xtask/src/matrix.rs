@@ -170,7 +170,10 @@ pub fn data_dirs(data: Option<&PathBuf>, matrix: Option<&PathBuf>) -> DataDirs {
 
 pub fn run(args: Args) -> Result<u8> {
     if args.setup {
-        let code = crate::setup::run(crate::setup::Args { dry_run: false, data: args.data.clone() })?;
+        let code = crate::setup::run(crate::setup::Args {
+            dry_run: false,
+            data: args.data.clone(),
+        })?;
         if code != exit::OK {
             eprintln!("warning: setup is incomplete; cells that need what it would install stay unavailable");
         }
@@ -188,7 +191,10 @@ pub fn run(args: Args) -> Result<u8> {
         eprintln!("warning: {w}");
     }
     if plan.cells.is_empty() {
-        return Err(crate::BadInput("the filters select no cell; `cargo xtask matrix --plan` lists them all".into()).into());
+        return Err(crate::BadInput(
+            "the filters select no cell; `cargo xtask matrix --plan` lists them all".into(),
+        )
+        .into());
     }
     let hint = setup_hint(&plan);
     if args.plan {
@@ -204,17 +210,31 @@ pub fn run(args: Args) -> Result<u8> {
 
     crate::cmd::install_interrupt_handler()?;
     let results_path = workspace.matrix_dir().join("results.json");
-    let rust_version = crate::platform_data::status::workspace_msrv(&workspace, &model.matrix.exclude_packages).ok().map(|v| v.short());
-    let info = WorkspaceInfo { name: workspace.name.clone(), root: workspace.root.display().to_string(), rust_version };
+    let rust_version =
+        crate::platform_data::status::workspace_msrv(&workspace, &model.matrix.exclude_packages)
+            .ok()
+            .map(|v| v.short());
+    let info = WorkspaceInfo {
+        name: workspace.name.clone(),
+        root: workspace.root.display().to_string(),
+        rust_version,
+    };
     let mut results = ResultsFile::load_or_new(&results_path, info.clone());
     // The report describes the workspace as it is now (its name, and the
     // rust-version the verdicts compare with).
     results.workspace = info;
     let reporter = crate::progress::reporter();
-    let executor = Executor { workspace: &workspace, host: &host, results_path: results_path.clone(), reporter: &*reporter };
+    let executor = Executor {
+        workspace: &workspace,
+        host: &host,
+        results_path: results_path.clone(),
+        reporter: &*reporter,
+    };
     let options = RunOptions {
         jobs: args.jobs.unwrap_or(host.cpus),
-        vm_memory_mib: args.vm_memory.unwrap_or_else(crate::budget::default_memory_mib),
+        vm_memory_mib: args
+            .vm_memory
+            .unwrap_or_else(crate::budget::default_memory_mib),
         force: args.force,
         keep_going: args.keep_going,
     };
@@ -253,14 +273,22 @@ pub fn run(args: Args) -> Result<u8> {
             "wall time {:.1}s for {:.1}s of cell time ({:.2}×)",
             summary.wall_secs,
             summary.cell_secs,
-            if summary.cell_secs > 0.0 { summary.wall_secs / summary.cell_secs } else { 1.0 }
+            if summary.cell_secs > 0.0 {
+                summary.wall_secs / summary.cell_secs
+            } else {
+                1.0
+            }
         );
     }
     if !summary.not_run.is_empty() {
         eprintln!(
             "{} cells not run{}: {}",
             summary.not_run.len(),
-            if summary.interrupted { " (interrupted)" } else { " after the first failure (use --keep-going)" },
+            if summary.interrupted {
+                " (interrupted)"
+            } else {
+                " after the first failure (use --keep-going)"
+            },
             summary.not_run.join(", ")
         );
     }
@@ -309,7 +337,10 @@ pub fn describe_plan(plan: &plan::Plan) -> String {
                 "ready: {}, linker {}, runner {}",
                 spec.toolchain.describe(),
                 spec.toolchain.linker.as_str(),
-                serde_json::to_value(&spec.runner).ok().and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string)).unwrap_or_default()
+                serde_json::to_value(&spec.runner)
+                    .ok()
+                    .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+                    .unwrap_or_default()
             ),
             CellState::Unavailable { reason, enable } => match enable {
                 Some(e) => format!("unavailable: {reason} (enable: {e})"),

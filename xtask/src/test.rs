@@ -34,11 +34,18 @@ pub fn run(args: Args) -> Result<u8> {
     }
     let root = crate::repo_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Cmd::new(cargo).args(["test", "--workspace", "--locked"]).args(&args.cargo_args).cwd(&root);
+    let mut cmd = Cmd::new(cargo)
+        .args(["test", "--workspace", "--locked"])
+        .args(&args.cargo_args)
+        .cwd(&root);
     if !args.fast {
         cmd = cmd.env("XTASK_SLOW_TESTS", "1");
     }
     eprintln!("$ {}", crate::cmd::shell_quote_argv(&cmd.argv()));
     let record = cmd.run_inherited()?;
-    Ok(if record.success() { exit::OK } else { exit::FAILURES })
+    Ok(if record.success() {
+        exit::OK
+    } else {
+        exit::FAILURES
+    })
 }

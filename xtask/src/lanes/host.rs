@@ -10,10 +10,18 @@ pub(super) fn resolve(platform: &Platform, host: &Host) -> Result<RunnerSpec, Mi
     if platform.target == host.triple {
         Ok(RunnerSpec::Native)
     } else {
-        Err(Missing::new(format!("{} executables do not run on this {} host", platform.target, host.triple), None))
+        Err(Missing::new(
+            format!(
+                "{} executables do not run on this {} host",
+                platform.target, host.triple
+            ),
+            None,
+        ))
     }
 }
 
 pub(super) fn run_tests(payload: &Payload, ctx: &CellCtx<'_>) -> anyhow::Result<RunnerOutcome> {
-    super::run_each(payload, ctx, payload.bin_dir().as_deref(), |exe| Cmd::new(&exe.path))
+    super::run_each(payload, ctx, payload.bin_dir().as_deref(), |exe| {
+        Cmd::new(&exe.path)
+    })
 }

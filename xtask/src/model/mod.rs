@@ -14,10 +14,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use diag::{parse_str, LoadError, LoadErrors};
-pub use matrix::{ExpectedFailure, Exclusion, Lane, MatrixFile, Stage};
+pub use matrix::{Exclusion, ExpectedFailure, Lane, MatrixFile, Stage};
 pub use msrv_policy::MsrvPolicy;
-pub use rust_status::RustStatusFile;
 pub use platform::{LinkerKind, OsFile, Platform, ToolchainKind};
+pub use rust_status::RustStatusFile;
 pub use vm_image::VmImage;
 
 /// Where the data lives. Paths in error messages are shown relative to `root`.
@@ -76,10 +76,27 @@ impl Model {
         let (oses, platforms) = platform::load_dir(dirs, &vm_images, &mut errors);
         let matrix = matrix::load(dirs, &platforms, &mut errors);
         let shown = |p: &Path| platform::shown(dirs, p);
-        let rust_status = rust_status::load(&dirs.rust_status(), &shown(&dirs.rust_status()), &platforms, &mut errors);
-        let msrv_policy = msrv_policy::load(&dirs.msrv_policy(), &shown(&dirs.msrv_policy()), &platforms, &mut errors);
+        let rust_status = rust_status::load(
+            &dirs.rust_status(),
+            &shown(&dirs.rust_status()),
+            &platforms,
+            &mut errors,
+        );
+        let msrv_policy = msrv_policy::load(
+            &dirs.msrv_policy(),
+            &shown(&dirs.msrv_policy()),
+            &platforms,
+            &mut errors,
+        );
         match matrix {
-            Some(matrix) if errors.is_empty() => Ok(Model { oses, platforms, matrix, vm_images, rust_status, msrv_policy }),
+            Some(matrix) if errors.is_empty() => Ok(Model {
+                oses,
+                platforms,
+                matrix,
+                vm_images,
+                rust_status,
+                msrv_policy,
+            }),
             _ => Err(errors),
         }
     }
@@ -94,7 +111,10 @@ fn toml_files(dir: &Path, shown: &str, errors: &mut LoadErrors) -> Vec<PathBuf> 
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) => {
-            errors.push(LoadError::file(shown, format!("cannot read directory: {err}")));
+            errors.push(LoadError::file(
+                shown,
+                format!("cannot read directory: {err}"),
+            ));
             return Vec::new();
         }
     };
