@@ -10,10 +10,10 @@ use anyhow::{Context, Result};
 
 use crate::model::rust_status::{Fetcher, RustStatusFile};
 use crate::model::{self, Model};
+use crate::model::{RustVersion, StdSupport};
 use crate::platform_data::github::{self, GitHub};
 use crate::platform_data::platform_support::{self, PlatformSupport};
 use crate::platform_data::refresh::{self, Options, Sources};
-use crate::platform_data::version::RustVersion;
 use crate::platform_data::{status, tiers};
 use crate::workspace::Workspace;
 use crate::{exit, matrix};
@@ -252,7 +252,7 @@ fn run_tiers(model: &Model, args: TiersArgs) -> Result<u8> {
         let meta = crate::toolchain::query_tier(&rustc, &label, t)
             .with_context(|| format!("cannot read {t}'s metadata from {}", rustc.display()))?;
         let meta_label = crate::render::tier_label(Some(&meta));
-        let std = platform_support::StdSupport::from_metadata(meta.std).as_str();
+        let std = StdSupport::from_metadata(meta.std).as_str();
         let doc_row = doc.targets.get(t);
         println!(
             "{t:<36}  {:<28}  {}",

@@ -8,6 +8,8 @@ pub mod matrix;
 pub mod msrv_policy;
 pub mod platform;
 pub mod rust_status;
+pub mod rust_version;
+pub mod std_support;
 pub mod vm_image;
 
 use std::collections::BTreeMap;
@@ -18,6 +20,8 @@ pub use matrix::{Exclusion, ExpectedFailure, Lane, MatrixFile, Stage};
 pub use msrv_policy::MsrvPolicy;
 pub use platform::{LinkerKind, OsFile, Platform, ToolchainKind};
 pub use rust_status::RustStatusFile;
+pub use rust_version::RustVersion;
+pub use std_support::StdSupport;
 pub use vm_image::VmImage;
 
 /// Where the data lives. Paths in error messages are shown relative to `root`.

@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::diag::{parse_str, LoadError, LoadErrors};
 use super::Platform;
-use crate::platform_data::platform_support::StdSupport;
-use crate::platform_data::version::RustVersion;
+use super::{RustVersion, StdSupport};
 
 pub const SCHEMA: u32 = 1;
 

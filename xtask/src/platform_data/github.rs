@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use base64::Engine;
 
 use super::platform_support::REPO_PATH;
-use super::version::RustVersion;
+use crate::model::RustVersion;
 
 /// Where a copy of the file came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

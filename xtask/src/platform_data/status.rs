@@ -2,8 +2,8 @@
 //! packaged Rust that counts, and whether it can build the workspace.
 
 use super::msrv::{best_package, missing_data};
-use super::version::RustVersion;
 use crate::model::rust_status::{PackagedRust, TierRow};
+use crate::model::RustVersion;
 use crate::model::{Model, Platform};
 
 /// Can the OS's own Rust build the workspace?

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use xtask::model::msrv_policy;
 use xtask::model::rust_status::{Fetcher, PackagedRust, PlatformPackages, RustStatusFile};
+use xtask::model::RustVersion;
 use xtask::model::{DataDirs, LoadErrors, Model};
 use xtask::platform_data::github::GitHub;
 use xtask::platform_data::http::{Client, Pacer};
 use xtask::platform_data::platform_support::{self, PlatformSupport};
 use xtask::platform_data::refresh::{self, Options, Sources};
-use xtask::platform_data::version::RustVersion;
 use xtask::platform_data::{freebsd, msrv, netbsd, openbsd, repology, status, tiers};
 
 // --- a local HTTP server ----------------------------------------------------
