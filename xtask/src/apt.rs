@@ -428,7 +428,7 @@ impl AptState {
         let parts = dir.join("sources.list.d");
         let file = parts.join("matrix.sources");
         if std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
-            crate::results::write_atomic(&file, text.as_bytes())?;
+            crate::paths::write_atomic(&file, text.as_bytes())?;
         }
         // apt reads every file there: nothing but ours may stay.
         for entry in
@@ -529,7 +529,7 @@ impl AptState {
             })
             .unwrap_or_default();
         entries.sort();
-        crate::workspace::hex(&Sha256::digest(entries.join("\n").as_bytes()))
+        crate::digest::hex(&Sha256::digest(entries.join("\n").as_bytes()))
     }
 
     /// What apt said went wrong (its `E:` lines, else the end of its
@@ -642,7 +642,7 @@ impl AptState {
         for r in records {
             let path = debs.join(r.deb_name());
             if !(path.is_file()
-                && crate::workspace::sha256_file(&path).ok().as_deref() == Some(r.sha256.as_str()))
+                && crate::digest::sha256_file(&path).ok().as_deref() == Some(r.sha256.as_str()))
             {
                 wanted.push(format!("{}={}", r.package, r.version));
             }
@@ -659,7 +659,7 @@ impl AptState {
             self.check(out, &format!("apt-get download {}", wanted.join(" ")))?;
         }
         for (r, path) in records.iter().zip(&paths) {
-            let sum = crate::workspace::sha256_file(path)
+            let sum = crate::digest::sha256_file(path)
                 .with_context(|| format!("apt-get download left no {}", path.display()))?;
             if sum != r.sha256 {
                 let _ = std::fs::remove_file(path);

@@ -399,7 +399,7 @@ fn blk(a: BlkArgs) -> Result<u8> {
     print!("{}", render(&summary));
     let out = a.out.clone().unwrap_or_else(|| dir.join("blk.json"));
     let json = serde_json::to_string_pretty(&summary)? + "\n";
-    crate::results::write_atomic(&out, json.as_bytes())
+    crate::paths::write_atomic(&out, json.as_bytes())
         .with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!("bench: summary in {}", out.display());
     Ok(exit::OK)

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::exit;
 use crate::model::{self, glob_match, Lane, Model, Platform, Stage};
-use crate::results::write_atomic;
-use crate::{exit, matrix};
+use crate::paths::write_atomic;
 use yaml::{seq, strs, MapBuilder, Node};
 
 /// The CI files, relative to the repository root, in the order they are written.
@@ -75,7 +75,7 @@ pub fn run(args: Args) -> Result<u8> {
         Action::Generate(g) => (g, false),
         Action::Check(g) => (g, true),
     };
-    let model = model::load(&matrix::data_dirs(gen.data.as_ref(), None))?;
+    let model = model::load(&model::DataDirs::resolve(gen.data.as_deref(), None))?;
     let root = gen.out.clone().unwrap_or_else(crate::repo_root);
     if check {
         let stale = stale(&model, &root);

@@ -157,7 +157,7 @@ fn fuzz(args: Args) -> Result<u8> {
     let summary = ws.target_dir.join("fuzz").join("summary.json");
     std::fs::create_dir_all(summary.parent().expect("has a parent"))
         .context("cannot create target/fuzz")?;
-    crate::results::write_atomic(
+    crate::paths::write_atomic(
         &summary,
         (serde_json::to_string_pretty(&outcomes)? + "\n").as_bytes(),
     )?;

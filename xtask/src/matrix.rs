@@ -12,7 +12,7 @@ use crate::model::{self, DataDirs, Lane, Stage};
 use crate::plan::{self, CellState, Filters};
 use crate::results::{ResultsFile, WorkspaceInfo};
 use crate::workspace::Workspace;
-use crate::{exit, render, report};
+use crate::{exit, render};
 
 /// Build and test the workspace on every platform in the matrix that this host can reach.
 ///
@@ -158,27 +158,15 @@ impl FilterArgs {
     }
 }
 
-/// The data directories an invocation uses.
-pub fn data_dirs(data: Option<&PathBuf>, matrix: Option<&PathBuf>) -> DataDirs {
-    let root = data.cloned().unwrap_or_else(crate::repo_root);
-    let mut dirs = DataDirs::under(&root);
-    if let Some(m) = matrix {
-        dirs.matrix = m.clone();
-    }
-    dirs
-}
-
 pub fn run(args: Args) -> Result<u8> {
     if args.setup {
-        let code = crate::setup::run(crate::setup::Args {
-            dry_run: false,
-            data: args.data.clone(),
-        })?;
+        let code =
+            crate::needs::install::run(&DataDirs::resolve(args.data.as_deref(), None), false)?;
         if code != exit::OK {
             eprintln!("warning: setup is incomplete; cells that need what it would install stay unavailable");
         }
     }
-    let dirs = data_dirs(args.data.as_ref(), args.matrix.as_ref());
+    let dirs = DataDirs::resolve(args.data.as_deref(), args.matrix.as_deref());
     let model = model::load(&dirs)?;
     let repo = crate::repo_root();
     let workspace_path = args.workspace.clone().unwrap_or_else(|| repo.clone());
@@ -247,7 +235,7 @@ pub fn run(args: Args) -> Result<u8> {
     }
     if let Some(path) = &args.junit {
         let xml = render::junit::render(&format!("{} matrix", workspace.name), &summary.cells);
-        crate::results::write_atomic(path, xml.as_bytes())?;
+        crate::paths::write_atomic(path, xml.as_bytes())?;
         eprintln!("junit: {}", path.display());
     }
     if let Some(path) = &args.results_out {
@@ -300,7 +288,7 @@ pub fn run(args: Args) -> Result<u8> {
                 workspace.matrix_dir().join("report")
             }
         });
-        let written = report::write(&model, &results, &out_dir)?;
+        let written = render::report::write(&model, &results, &out_dir)?;
         eprintln!("report: {}", written.display());
     }
     Ok(if summary.interrupted {
@@ -317,7 +305,7 @@ pub fn setup_hint(plan: &plan::Plan) -> Option<String> {
     let n = plan
         .cells
         .iter()
-        .filter(|c| matches!(&c.state, CellState::Unavailable { enable: Some(e), .. } if crate::setup::is_setup_hint(e)))
+        .filter(|c| matches!(&c.state, CellState::Unavailable { enable: Some(e), .. } if crate::requirements::is_setup_hint(e)))
         .count();
     (n > 0).then(|| {
         format!(

@@ -11,9 +11,9 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::host::Host;
-use crate::lanes::{self, RunnerSpec};
 use crate::model::{glob_match, ExpectedFailure, Lane, Model, Platform, Stage};
 use crate::results::{PackageResult, Status};
+use crate::runner::{self, RunnerSpec};
 use crate::toolchain::{self, Missing, Toolchain};
 use crate::workspace::Workspace;
 
@@ -180,7 +180,7 @@ pub fn resolve(
                     .test_lanes
                     .iter()
                     .copied()
-                    .filter(|l| lanes::applies(*l, platform, host))
+                    .filter(|l| runner::applies(*l, platform, host))
                     .collect(),
             };
             for lane in lanes {
@@ -250,7 +250,7 @@ fn plan_cell(
                 reason: missing.reason.clone(),
                 enable: missing.enable.clone(),
             },
-            Ok(toolchain) => match lanes::resolve_runner(stage, lane, platform, model, host) {
+            Ok(toolchain) => match runner::resolve_runner(stage, lane, platform, model, host) {
                 Ok(runner) => CellState::Ready(Box::new(ExecSpec {
                     toolchain: toolchain.clone(),
                     runner,

@@ -27,7 +27,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<u8> {
     if !args.fast && !args.no_setup {
-        let code = crate::setup::run(crate::setup::Args::default())?;
+        let code = crate::needs::install::run(&crate::model::DataDirs::resolve(None, None), false)?;
         if code != exit::OK {
             eprintln!("warning: setup is incomplete; slow tests whose prerequisites are missing will fail");
         }

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::cmd::Cmd;
+use crate::digest::hex;
 
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -118,8 +119,7 @@ impl Workspace {
             name,
         };
         if std::fs::create_dir_all(&cache_dir).is_ok() {
-            let _ =
-                crate::results::write_atomic(&cache, serde_json::to_string(&cached)?.as_bytes());
+            let _ = crate::paths::write_atomic(&cache, serde_json::to_string(&cached)?.as_bytes());
         }
         Ok(cached.into_workspace(root))
     }
@@ -244,28 +244,5 @@ fn manifests_digest(root: &Path) -> Result<String> {
         hasher.update(std::fs::read(&path).unwrap_or_default());
     }
     hasher.update(std::env::var("CARGO_TARGET_DIR").unwrap_or_default());
-    Ok(hex(&hasher.finalize()))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The SHA-256 of a file, in hex, read in pieces (guest images are large).
-pub fn sha256_file(path: &Path) -> Result<String> {
-    use std::io::Read;
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
     Ok(hex(&hasher.finalize()))
 }

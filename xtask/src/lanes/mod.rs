@@ -15,63 +15,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::cmd::CommandRecord;
-use crate::host::Host;
 use crate::libtest::{self, Ending};
-use crate::model::{ExpectedFailure, Lane, Model, Platform, Stage};
+use crate::model::{ExpectedFailure, Platform, Stage};
 use crate::plan::{ExecSpec, PlannedCell};
 use crate::results::{Artifact, CellResult, PackageResult, Status, TestOutcome, TestResult};
-use crate::toolchain::Missing;
+use crate::runner::RunnerSpec;
 use crate::workspace::Workspace;
 use cargo::{CargoStage, ExeKind, Executable};
-
-/// Where a cell's test executables run, resolved before anything runs.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum RunnerSpec {
-    /// `check` and `build` run nothing.
-    None,
-    /// Directly on this host.
-    Native,
-    /// Inside a guest booted under QEMU.
-    Vm(Box<vm::VmSpec>),
-    /// Under qemu-user with a Debian sysroot.
-    QemuUser(qemu_user::QemuUserSpec),
-}
-
-/// Does `lane` make sense as a test lane for `platform` on this host at all?
-/// (Whether it can run *now* is [`resolve_runner`]'s question.)
-pub fn applies(lane: Lane, platform: &Platform, host: &Host) -> bool {
-    match lane {
-        Lane::Host => platform.target == host.triple,
-        Lane::QemuUser => platform.qemu_user.is_some() && platform.target != host.triple,
-        Lane::Vm => platform.vm_image.is_some(),
-        Lane::Cross | Lane::CrossRs => false,
-    }
-}
-
-pub fn resolve_runner(
-    stage: Stage,
-    lane: Lane,
-    platform: &Platform,
-    model: &Model,
-    host: &Host,
-) -> Result<RunnerSpec, Missing> {
-    if stage != Stage::Test {
-        return Ok(RunnerSpec::None);
-    }
-    match lane {
-        Lane::Host => host::resolve(platform, host),
-        Lane::Vm => vm::resolve(platform, model),
-        Lane::QemuUser => qemu_user::resolve(platform, model),
-        other => Err(Missing::new(
-            format!("the `{other}` test lane is not available in this build of xtask"),
-            None,
-        )),
-    }
-}
 
 /// What a cell's test executables are: built by the cell's toolchain, listed here for the runner.
 #[derive(Debug, Clone)]

@@ -76,11 +76,12 @@ impl std::error::Error for LoadErrors {}
 
 /// Reads and deserializes one TOML file; errors carry the key path and line.
 pub fn parse_file<T: serde::de::DeserializeOwned>(
+    dirs: &super::DataDirs,
     path: &std::path::Path,
     shown: &str,
 ) -> Result<T, LoadError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|err| LoadError::file(shown, format!("cannot read: {err}")))?;
+        .map_err(|err| LoadError::file(shown, dirs.cannot_read(path, "", &err)))?;
     parse_str(&text, shown)
 }
 

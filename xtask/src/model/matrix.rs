@@ -194,7 +194,7 @@ pub(super) fn load(
     errors: &mut LoadErrors,
 ) -> Option<MatrixFile> {
     let file = shown(dirs, &dirs.matrix);
-    let mut matrix: MatrixFile = match parse_file(&dirs.matrix, &file) {
+    let mut matrix: MatrixFile = match parse_file(dirs, &dirs.matrix, &file) {
         Ok(m) => m,
         Err(err) => {
             errors.push(err);

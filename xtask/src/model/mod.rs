@@ -24,13 +24,19 @@ pub use rust_version::RustVersion;
 pub use std_support::StdSupport;
 pub use vm_image::VmImage;
 
-/// Where the data lives. Paths in error messages are shown relative to `root`.
+/// Where the data lives. Paths in error messages are shown relative to `root`;
+/// a file that cannot be read is named by its absolute path and by how the
+/// directory was found (`found_by`).
 #[derive(Debug, Clone)]
 pub struct DataDirs {
     pub root: PathBuf,
     pub platforms: PathBuf,
     pub matrix: PathBuf,
     pub vm_images: PathBuf,
+    /// How `root` was chosen (`--data`, the checkout this xtask was built from).
+    pub found_by: String,
+    /// `matrix` came from `--matrix`, not from under `root`.
+    pub matrix_from_flag: bool,
 }
 
 impl DataDirs {
@@ -55,7 +61,49 @@ impl DataDirs {
             platforms: root.join("platforms"),
             matrix: root.join("matrix").join("matrix.toml"),
             vm_images: root.join("vm-images"),
+            found_by: "given to the loader".to_string(),
+            matrix_from_flag: false,
         }
+    }
+
+    /// The directories one invocation uses: `--data` (else the checkout this
+    /// xtask was built from), with `--matrix` replacing the matrix file.
+    pub fn resolve(data: Option<&Path>, matrix: Option<&Path>) -> DataDirs {
+        let mut dirs = match data {
+            Some(root) => DataDirs {
+                found_by: "given by --data".to_string(),
+                ..DataDirs::under(root)
+            },
+            None => DataDirs {
+                found_by: "the checkout this xtask was built from; --data chooses another"
+                    .to_string(),
+                ..DataDirs::under(&crate::repo_root())
+            },
+        };
+        if let Some(m) = matrix {
+            dirs.matrix = m.to_path_buf();
+            dirs.matrix_from_flag = true;
+        }
+        dirs
+    }
+
+    /// `cannot read <absolute path> (<how it was found>): <err>`: a message
+    /// that orients whoever runs a binary built from another checkout.
+    pub fn cannot_read(&self, path: &Path, what: &str, err: &std::io::Error) -> String {
+        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let origin = if self.matrix_from_flag && path == self.matrix {
+            "given by --matrix".to_string()
+        } else {
+            format!(
+                "data directory {}, {}",
+                abs(&self.root).display(),
+                self.found_by
+            )
+        };
+        format!(
+            "cannot read {what}{} ({origin}): {err}",
+            abs(path).display()
+        )
     }
 }
 
@@ -111,13 +159,13 @@ impl Model {
 }
 
 /// The `.toml` files of a directory, sorted by name, or an error naming the directory.
-fn toml_files(dir: &Path, shown: &str, errors: &mut LoadErrors) -> Vec<PathBuf> {
+fn toml_files(dirs: &DataDirs, dir: &Path, shown: &str, errors: &mut LoadErrors) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) => {
             errors.push(LoadError::file(
                 shown,
-                format!("cannot read directory: {err}"),
+                dirs.cannot_read(dir, "directory ", &err),
             ));
             return Vec::new();
         }

@@ -158,9 +158,9 @@ pub(super) fn load_dir(
 ) -> (Vec<OsFile>, Vec<Platform>) {
     let mut oses = Vec::new();
     let mut platforms: Vec<Platform> = Vec::new();
-    for path in toml_files(&dirs.platforms, &shown(dirs, &dirs.platforms), errors) {
+    for path in toml_files(dirs, &dirs.platforms, &shown(dirs, &dirs.platforms), errors) {
         let file = shown(dirs, &path);
-        let os: OsFile = match parse_file(&path, &file) {
+        let os: OsFile = match parse_file(dirs, &path, &file) {
             Ok(os) => os,
             Err(err) => {
                 errors.push(err);

@@ -285,7 +285,15 @@ pub fn load(
         Ok(text) => parse(&text, file, platforms, errors).unwrap_or_else(RustStatusFile::empty),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => RustStatusFile::empty(),
         Err(err) => {
-            errors.push(LoadError::file(file, format!("cannot read: {err}")));
+            errors.push(LoadError::file(
+                file,
+                format!(
+                    "cannot read {}: {err}",
+                    std::path::absolute(path)
+                        .unwrap_or_else(|_| path.to_path_buf())
+                        .display()
+                ),
+            ));
             RustStatusFile::empty()
         }
     }

@@ -170,6 +170,6 @@ pub fn platform_support(
     // Only a file that parses is worth keeping.
     super::platform_support::parse(&fetched.text)
         .with_context(|| format!("{} is not a platform-support.md", fetched.source))?;
-    crate::results::write_atomic(&cached_path(cache, release), fetched.text.as_bytes())?;
+    crate::paths::write_atomic(&cached_path(cache, release), fetched.text.as_bytes())?;
     Ok(fetched)
 }

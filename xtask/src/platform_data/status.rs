@@ -140,6 +140,18 @@ pub fn platform_rust(model: &Model, platform: &Platform, msrv: Option<&str>) -> 
     }
 }
 
+/// [`workspace_msrv`] of the workspace at `path` (default: this repository),
+/// or why there is none.
+pub fn workspace_msrv_at(
+    model: &Model,
+    path: Option<&std::path::Path>,
+) -> Result<RustVersion, String> {
+    let path = path.map_or_else(crate::repo_root, std::path::Path::to_path_buf);
+    let ws = crate::workspace::Workspace::load(&path)
+        .map_err(|e| format!("cannot read the workspace at {}: {e:#}", path.display()))?;
+    workspace_msrv(&ws, &model.matrix.exclude_packages)
+}
+
 /// The `rust-version` the workspace must honour: the highest among the members
 /// the matrix builds, or why there is none.
 pub fn workspace_msrv(

@@ -7,6 +7,7 @@
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod report;
 pub mod table;
 
 use std::collections::BTreeMap;

@@ -195,7 +195,7 @@ pub(crate) fn versions(
                 .trim()
                 .to_string();
             cache.insert(key, v.clone());
-            let _ = crate::results::write_atomic(
+            let _ = crate::paths::write_atomic(
                 &cache_path,
                 serde_json::to_string_pretty(&cache)?.as_bytes(),
             );
@@ -244,7 +244,7 @@ impl TierCache {
 
     pub fn save(&self) -> Result<()> {
         if let (true, Some(path)) = (self.dirty, &self.path) {
-            crate::results::write_atomic(
+            crate::paths::write_atomic(
                 path,
                 serde_json::to_string_pretty(&self.entries)?.as_bytes(),
             )?;
@@ -289,8 +289,8 @@ pub fn query_tier(rustc: &std::path::Path, rustc_version: &str, target: &str) ->
 }
 
 /// What the providers and linkers the platforms list need installed.
-pub fn setup_steps(model: &crate::model::Model) -> Vec<crate::setup::SetupStep> {
-    use crate::setup::{Requirement, SetupStep};
+pub fn setup_steps(model: &crate::model::Model) -> Vec<crate::requirements::SetupStep> {
+    use crate::requirements::{Requirement, SetupStep};
     let lists = |kind: ToolchainKind| model.platforms.iter().any(|p| p.toolchains.contains(&kind));
     let links = |kind: LinkerKind| model.platforms.iter().any(|p| p.linkers.contains(&kind));
     let mut out = Vec::new();
@@ -322,14 +322,14 @@ pub fn setup_steps(model: &crate::model::Model) -> Vec<crate::setup::SetupStep> 
             Requirement::Pip {
                 module: "ziglang",
                 package: "ziglang",
-                version: crate::setup::ZIGLANG_VERSION,
+                version: crate::requirements::ZIGLANG_VERSION,
             },
         ));
         out.push(SetupStep::new(
             "zig",
             Requirement::CargoInstall {
                 krate: "cargo-zigbuild",
-                version: crate::setup::CARGO_ZIGBUILD_VERSION,
+                version: crate::requirements::CARGO_ZIGBUILD_VERSION,
             },
         ));
     }
@@ -340,8 +340,8 @@ pub fn setup_steps(model: &crate::model::Model) -> Vec<crate::setup::SetupStep> 
 pub fn prerequisites(
     model: &crate::model::Model,
     tools: &dyn HostTools,
-) -> Vec<crate::doctor::Prereq> {
-    use crate::doctor::Prereq;
+) -> Vec<crate::requirements::Prereq> {
+    use crate::requirements::Prereq;
     let mut out = Vec::new();
     let apt = |names: &[String]| {
         format!(
@@ -414,8 +414,8 @@ pub fn prerequisites(
         let install = if install.is_empty() {
             format!(
                 "python3 -m pip install ziglang=={}; cargo install cargo-zigbuild --version {} --locked",
-                crate::setup::ZIGLANG_VERSION,
-                crate::setup::CARGO_ZIGBUILD_VERSION
+                crate::requirements::ZIGLANG_VERSION,
+                crate::requirements::CARGO_ZIGBUILD_VERSION
             )
         } else {
             install

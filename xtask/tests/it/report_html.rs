@@ -231,7 +231,7 @@ fn committed_report_matches_its_results() {
     let root = xtask::repo_root();
     let model = xtask::model::load(&xtask::model::DataDirs::under(&root)).unwrap();
     let results = xtask::results::ResultsFile::load(&root.join("reports/status.json")).unwrap();
-    let stale = xtask::report::check(&model, &results, &root.join("reports")).unwrap();
+    let stale = xtask::render::report::check(&model, &results, &root.join("reports")).unwrap();
     assert!(
         stale.is_empty(),
         "stale: {}; run `cargo xtask report` and commit",
