@@ -16,7 +16,6 @@ use crate::model::Stage;
 use crate::plan::{CellState, Plan, PlannedCell};
 use crate::progress::Reporter;
 use crate::results::{CellResult, Provenance, ResultsFile, Status};
-use crate::toolchain::TierCache;
 use crate::workspace::Workspace;
 
 #[derive(Debug, Clone)]
@@ -75,9 +74,6 @@ impl Executor<'_> {
         results: &mut ResultsFile,
         options: &RunOptions,
     ) -> Result<RunSummary> {
-        let mut tiers =
-            TierCache::open(self.workspace.matrix_dir().join("cache").join("tiers.json"));
-        let host_rustc = host_rustc();
         let mut digests: BTreeMap<Vec<String>, String> = BTreeMap::new();
         let mut summary = RunSummary::default();
         let mut slots: Vec<Option<CellResult>> = vec![None; plan.cells.len()];
@@ -87,12 +83,7 @@ impl Executor<'_> {
         // Resolve what needs no running: unavailable, skipped and unchanged cells.
         for (i, cell) in plan.cells.iter().enumerate() {
             let mut base = self.base_result(cell);
-            base.tier = match &cell.state {
-                CellState::Ready(spec) => spec.toolchain.tier(&mut tiers),
-                _ => host_rustc
-                    .as_ref()
-                    .and_then(|(rustc, version)| tiers.get(rustc, version, &cell.platform.target)),
-            };
+            base.tier = cell.tier.clone();
             match &cell.state {
                 CellState::Unavailable { reason, enable } => {
                     base.status = Status::Unavailable;
@@ -137,7 +128,6 @@ impl Executor<'_> {
                 }
             }
         }
-        let _ = tiers.save();
         for (i, slot) in slots.iter().enumerate() {
             let cell = slot.as_ref().expect("every cell has a slot");
             if !matches!(plan.cells[i].state, CellState::Ready(_)) {
@@ -453,19 +443,4 @@ fn dependencies(cells: &[PlannedCell]) -> Vec<Vec<usize>> {
             deps.into_iter().collect()
         })
         .collect()
-}
-
-/// The host compiler, which states the tier of cells that have no toolchain of their own.
-fn host_rustc() -> Option<(PathBuf, String)> {
-    let rustc = crate::host::which("rustc")?;
-    let version = crate::cmd::Cmd::new(&rustc)
-        .arg("-V")
-        .run()
-        .ok()?
-        .ok()
-        .ok()?
-        .stdout_str()
-        .trim()
-        .to_string();
-    Some((rustc, version))
 }

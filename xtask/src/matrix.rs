@@ -174,7 +174,7 @@ pub fn run(args: Args) -> Result<u8> {
     let own_workspace = workspace.root == repo.canonicalize().unwrap_or(repo.clone());
     let host = Host::probe()?;
     let filters = args.filters.to_filters();
-    let plan = plan::resolve(&model, &host, &workspace, &filters, own_workspace)?;
+    let mut plan = plan::resolve(&model, &host, &workspace, &filters, own_workspace)?;
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
@@ -196,6 +196,10 @@ pub fn run(args: Args) -> Result<u8> {
         eprintln!("{hint}");
     }
 
+    plan::resolve_tiers(
+        &mut plan,
+        workspace.matrix_dir().join("cache").join("tiers.json"),
+    );
     crate::cmd::install_interrupt_handler()?;
     let results_path = workspace.matrix_dir().join("results.json");
     let rust_version =

@@ -5,6 +5,7 @@
 //! run it), unavailable (with the reason and how to enable it) or skipped.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -12,9 +13,9 @@ use serde::Serialize;
 
 use crate::host::Host;
 use crate::model::{glob_match, ExpectedFailure, Lane, Model, Platform, Stage};
-use crate::results::{PackageResult, Status};
+use crate::results::{PackageResult, Status, Tier};
 use crate::runner::{self, RunnerSpec};
-use crate::toolchain::{self, Missing, Toolchain};
+use crate::toolchain::{self, Missing, TierCache, Toolchain};
 use crate::workspace::Workspace;
 
 /// What the user narrowed the run to; empty lists mean "everything".
@@ -51,6 +52,9 @@ pub struct PlannedCell {
     pub expected: Vec<ExpectedFailure>,
     pub timeout: Duration,
     pub state: CellState,
+    /// Upstream's support tier for the target, as the cell's compiler (or,
+    /// without one, the host's) states it; filled by [`resolve_tiers`].
+    pub tier: Option<Tier>,
 }
 
 #[derive(Debug, Clone)]
@@ -272,5 +276,38 @@ fn plan_cell(
         expected,
         timeout: matrix.timeouts.for_stage(stage),
         state,
+        tier: None,
     }
+}
+
+/// Asks each cell's compiler (the host's for cells without a toolchain) for
+/// the target's tier, through the on-disk cache in `cache_path`. Left out of
+/// [`resolve`] so that `--plan` spawns no compiler for it.
+pub fn resolve_tiers(plan: &mut Plan, cache_path: PathBuf) {
+    let mut tiers = TierCache::open(cache_path);
+    let host_rustc = host_rustc();
+    for cell in &mut plan.cells {
+        cell.tier = match &cell.state {
+            CellState::Ready(spec) => spec.toolchain.tier(&mut tiers),
+            _ => host_rustc
+                .as_ref()
+                .and_then(|(rustc, version)| tiers.get(rustc, version, &cell.platform.target)),
+        };
+    }
+    let _ = tiers.save();
+}
+
+/// The host compiler, which states the tier of cells that have no toolchain of their own.
+fn host_rustc() -> Option<(PathBuf, String)> {
+    let rustc = crate::host::which("rustc")?;
+    let version = crate::cmd::Cmd::new(&rustc)
+        .arg("-V")
+        .run()
+        .ok()?
+        .ok()
+        .ok()?
+        .stdout_str()
+        .trim()
+        .to_string();
+    Some((rustc, version))
 }

@@ -13,14 +13,16 @@ mod host;
 pub mod linker;
 pub mod probe;
 mod rustup_target;
+mod tier;
 
 pub use build_std::{BUILD_STD, DEBIAN_PACKAGES as BUILD_STD_DEBIAN_PACKAGES};
 pub use probe::{HostProbe, HostTools};
+pub use tier::{query_tier, TierCache};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::cmd::Cmd;
@@ -203,89 +205,6 @@ pub(crate) fn versions(
         }
     };
     Ok((vv, rustc_version, cargo_version))
-}
-
-/// Target tiers as each compiler states them, cached on disk per compiler version.
-#[derive(Debug, Default)]
-pub struct TierCache {
-    path: Option<PathBuf>,
-    entries: BTreeMap<String, Option<Tier>>,
-    dirty: bool,
-}
-
-impl TierCache {
-    pub fn open(path: PathBuf) -> TierCache {
-        let entries = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
-        TierCache {
-            path: Some(path),
-            entries,
-            dirty: false,
-        }
-    }
-
-    pub fn get(
-        &mut self,
-        rustc: &std::path::Path,
-        rustc_version: &str,
-        target: &str,
-    ) -> Option<Tier> {
-        let key = format!("{rustc_version}|{target}");
-        if let Some(hit) = self.entries.get(&key) {
-            return hit.clone();
-        }
-        let tier = query_tier(rustc, rustc_version, target).ok();
-        self.entries.insert(key, tier.clone());
-        self.dirty = true;
-        tier
-    }
-
-    pub fn save(&self) -> Result<()> {
-        if let (true, Some(path)) = (self.dirty, &self.path) {
-            crate::paths::write_atomic(
-                path,
-                serde_json::to_string_pretty(&self.entries)?.as_bytes(),
-            )?;
-        }
-        Ok(())
-    }
-}
-
-/// `rustc -Z unstable-options --print target-spec-json`: its `metadata` has tier, host tools and std.
-pub fn query_tier(rustc: &std::path::Path, rustc_version: &str, target: &str) -> Result<Tier> {
-    let out = Cmd::new(rustc)
-        .args([
-            "-Z",
-            "unstable-options",
-            "--print",
-            "target-spec-json",
-            "--target",
-            target,
-        ])
-        .env("RUSTC_BOOTSTRAP", "1")
-        .run()?
-        .ok()?;
-    let spec: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("target-spec-json is not JSON")?;
-    let meta = spec
-        .get("metadata")
-        .context("target spec has no metadata")?;
-    Ok(Tier {
-        tier: meta.get("tier").and_then(|v| v.as_u64()).map(|t| t as u8),
-        host_tools: meta.get("host_tools").and_then(|v| v.as_bool()),
-        std: meta.get("std").and_then(|v| v.as_bool()),
-        description: meta
-            .get("description")
-            .and_then(|v| v.as_str())
-            .map(str::to_string),
-        source: rustc_version
-            .split(" (")
-            .next()
-            .unwrap_or(rustc_version)
-            .to_string(),
-    })
 }
 
 /// What the providers and linkers the platforms list need installed.
