@@ -380,7 +380,7 @@ deb http://archive.example/debian
     }
 
     #[test]
-    fn parses_both_formats() {
+    fn sources_parse_in_both_one_line_and_deb822_formats() {
         expect_test::expect![[r#"
             http://archive.example/debian bookworm,bookworm-updates,bookworm-backports main,contrib [/usr/share/keyrings/debian-archive-keyring.gpg] (debian.sources)
             http://archive.example/debian-security bookworm-security main [/usr/share/keyrings/debian-archive-keyring.gpg] (debian.sources)

@@ -15,7 +15,7 @@ use xtask::model::vm_image::{ConsoleScript, ConsoleStep, DiskFormat};
 use xtask::model::{DataDirs, Model};
 use xtask::results::Status;
 use xtask::runner::vm::VmSpec;
-use xtask::testing::{require, slow_tests_enabled};
+use xtask::testing::require;
 use xtask::vm::payload::{self, Test};
 use xtask::vm::qemu::{Boot, DirectKernel, Disk};
 use xtask::vm::session::{self, Ending, Until};
@@ -116,10 +116,8 @@ fn outcomes(outcome: &RunnerOutcome) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "slow: needs qemu-system-x86_64 and a Debian guest built from the archive; run with `cargo xtask test`"]
 fn a_hanging_test_hits_the_cell_timeout_and_leaves_no_qemu() {
-    if !slow_tests_enabled("a_hanging_test_hits_the_cell_timeout_and_leaves_no_qemu") {
-        return;
-    }
     let spec = spec("debian12-amd64");
     let dir = tempfile::tempdir().unwrap();
     let tests = [
@@ -157,10 +155,8 @@ fn a_hanging_test_hits_the_cell_timeout_and_leaves_no_qemu() {
 }
 
 #[test]
+#[ignore = "slow: needs qemu-system-x86_64 and a Debian guest built from the archive; run with `cargo xtask test`"]
 fn a_guest_kernel_panic_is_reported_as_such() {
-    if !slow_tests_enabled("a_guest_kernel_panic_is_reported_as_such") {
-        return;
-    }
     let spec = spec("debian12-amd64");
     let dir = tempfile::tempdir().unwrap();
     let tests = [
@@ -189,10 +185,8 @@ fn a_guest_kernel_panic_is_reported_as_such() {
 }
 
 #[test]
+#[ignore = "slow: needs qemu-system-x86_64 and a Debian guest built from the archive; run with `cargo xtask test`"]
 fn qemu_exiting_early_is_reported_as_such() {
-    if !slow_tests_enabled("qemu_exiting_early_is_reported_as_such") {
-        return;
-    }
     let mut spec = spec("debian12-amd64");
     spec.image.machine = "no-such-machine".into();
     let dir = tempfile::tempdir().unwrap();
@@ -219,10 +213,8 @@ fn qemu_exiting_early_is_reported_as_such() {
 }
 
 #[test]
+#[ignore = "slow: needs qemu-system-x86_64 and a Debian guest built from the archive; run with `cargo xtask test`"]
 fn a_guest_that_dies_mid_run_leaves_truncated_results() {
-    if !slow_tests_enabled("a_guest_that_dies_mid_run_leaves_truncated_results") {
-        return;
-    }
     let spec = spec("debian12-amd64");
     let dir = tempfile::tempdir().unwrap();
     let tests = [
@@ -243,10 +235,8 @@ fn a_guest_that_dies_mid_run_leaves_truncated_results() {
 /// runner, read the framed results; then a step that never matches fails
 /// with its transcript kept.
 #[test]
+#[ignore = "slow: needs qemu-system-x86_64 and a Debian guest built from the archive; run with `cargo xtask test`"]
 fn the_console_engine_drives_a_shell_like_a_bsd_login() {
-    if !slow_tests_enabled("the_console_engine_drives_a_shell_like_a_bsd_login") {
-        return;
-    }
     let spec = spec("debian12-amd64");
     let image = &spec.image;
     let built =
@@ -335,10 +325,8 @@ fn the_console_engine_drives_a_shell_like_a_bsd_login() {
 }
 
 #[test]
+#[ignore = "slow: needs qemu-system-aarch64 and a Debian arm64 guest built from the archive; run with `cargo xtask test`"]
 fn an_aarch64_guest_runs_the_payload() {
-    if !slow_tests_enabled("an_aarch64_guest_runs_the_payload") {
-        return;
-    }
     let spec = spec("debian12-arm64");
     let dir = tempfile::tempdir().unwrap();
     let tests = [
@@ -407,10 +395,8 @@ fn results(workspace: &Path) -> serde_json::Value {
 }
 
 #[test]
+#[ignore = "slow: needs qemu-system-x86_64 and a Debian guest built from the archive; run with `cargo xtask test`"]
 fn the_matrix_runs_the_fixture_in_an_x86_64_guest() {
-    if !slow_tests_enabled("the_matrix_runs_the_fixture_in_an_x86_64_guest") {
-        return;
-    }
     let ws = fixture_copy();
     let out = xtask_matrix(ws.path(), &["--stage", "test", "--lane", "vm"])
         .output()
@@ -463,10 +449,8 @@ fn the_matrix_runs_the_fixture_in_an_x86_64_guest() {
 /// Ctrl-C while a guest runs: the run stops, no QEMU survives, and the
 /// results obtained before it are kept.
 #[test]
+#[ignore = "slow: needs qemu-system-x86_64 and a Debian guest built from the archive; run with `cargo xtask test`"]
 fn ctrl_c_mid_run_keeps_earlier_results_and_leaves_no_qemu() {
-    if !slow_tests_enabled("ctrl_c_mid_run_keeps_earlier_results_and_leaves_no_qemu") {
-        return;
-    }
     let ws = fixture_copy();
     let mut child = xtask_matrix(
         ws.path(),
