@@ -7,8 +7,6 @@ use anyhow::{bail, Context, Result};
 
 use crate::cmd::Cmd;
 
-// --- the host's sources ---------------------------------------------------------
-
 /// One `deb` entry of an apt sources file, in either format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
@@ -299,10 +297,6 @@ pub fn redact_hosts(line: &str, hosts: &[String]) -> String {
     }
     out
 }
-
-// --- a private state --------------------------------------------------------------
-
-/// How long `apt-get update` may take when the caller has no deadline of its
 
 #[cfg(test)]
 mod tests {
