@@ -56,8 +56,9 @@ impl Drop for Backend {
     }
 }
 
+/// Waits for the back-end's socket to exist (the event), with a generous bound.
 fn wait_for(path: &Path) {
-    let until = Instant::now() + Duration::from_secs(10);
+    let until = Instant::now() + Duration::from_secs(60);
     while !path.exists() {
         assert!(Instant::now() < until, "{} never appeared", path.display());
         std::thread::sleep(Duration::from_millis(20));

@@ -448,6 +448,11 @@ fn the_matrix_runs_the_fixture_in_an_x86_64_guest() {
 
 /// Ctrl-C while a guest runs: the run stops, no QEMU survives, and the
 /// results obtained before it are kept.
+///
+/// The test waits for events the matrix prints, not for time or process
+/// names: the host cell's finished line, then the VM cell's "guest running"
+/// message (`XTASK_PROGRESS_MESSAGES=1`), sent once QEMU runs and its console
+/// is connected. Only then is SIGINT sent.
 #[test]
 #[ignore = "slow: needs qemu-system-x86_64 and a Debian guest built from the archive; run with `cargo xtask test`"]
 fn ctrl_c_mid_run_keeps_earlier_results_and_leaves_no_qemu() {
@@ -464,35 +469,58 @@ fn ctrl_c_mid_run_keeps_earlier_results_and_leaves_no_qemu() {
             "--keep-going",
         ],
     )
+    .env("XTASK_PROGRESS_MESSAGES", "1")
     .stdout(std::process::Stdio::null())
     .stderr(std::process::Stdio::piped())
     .spawn()
     .unwrap();
     let pid = child.id();
-    let started = Instant::now();
-    let qemu = loop {
-        if let Some(q) = children_named(pid, "qemu-system") {
-            break q;
+    // Every stderr line, as it arrives.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
         }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "xtask ended before booting a guest"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no guest started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    });
+    let mut seen = Vec::new();
+    // A bound on a hung run (a cold cache builds the guest image), not a synchronisation.
+    let limit = Instant::now() + Duration::from_secs(900);
+    let mut wait_for = |what: &str, is: &dyn Fn(&str) -> bool| loop {
+        let left = limit.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let hit = is(&line);
+                seen.push(line);
+                if hit {
+                    return;
+                }
+            }
+            Err(_) => panic!("no {what} in:\n{}", seen.join("\n")),
+        }
     };
-    std::thread::sleep(Duration::from_millis(700));
+    let host_cell = "linux-debian12-x86_64/test@host";
+    wait_for("finished host cell", &|l| {
+        l.contains(host_cell) && !l.contains("] start ")
+    });
+    wait_for("running guest", &|l| {
+        l.contains("linux-debian12-x86_64/test@vm: guest running")
+    });
+    // The guest's QEMU is running now: its pid, to check that it goes.
+    let qemu = children_named(pid, "qemu-system").expect("a running guest's QEMU");
     // SAFETY: a plain signal to the child this test spawned.
     unsafe {
         libc::kill(pid as i32, libc::SIGINT);
     }
     let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    let stderr = seen.join("\n");
     assert_eq!(status.code(), Some(130), "{stderr}");
+    // Waiting for the kernel to reap it: QEMU is stopped before the run
+    // exits, so the bound only turns a survivor into a failure.
     let gone = Instant::now();
     while Path::new(&format!("/proc/{qemu}")).exists() && !is_zombie(qemu) {
         assert!(
@@ -510,7 +538,7 @@ fn ctrl_c_mid_run_keeps_earlier_results_and_leaves_no_qemu() {
         .collect();
     assert_eq!(
         ids,
-        ["linux-debian12-x86_64/test@host"],
+        [host_cell],
         "the host cell's result is kept, the interrupted one is not recorded: {stderr}"
     );
     assert!(stderr.contains("interrupted"), "{stderr}");
