@@ -8,15 +8,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::exit;
 use crate::model::rust_status::{Fetcher, RustStatusFile};
+use crate::model::RustVersion;
 use crate::model::{self, Model};
 use crate::platform_data::github::{self, GitHub};
 use crate::platform_data::platform_support::{self, PlatformSupport};
 use crate::platform_data::refresh::{self, Options, Sources};
-use crate::platform_data::version::RustVersion;
 use crate::platform_data::{status, tiers};
-use crate::workspace::Workspace;
-use crate::{exit, matrix};
 
 /// Show, per platform, upstream Rust's tier, the Rust its OS packages and
 /// whether that Rust can build the workspace (its `rust-version`).
@@ -95,11 +94,11 @@ pub enum OnlyArg {
 }
 
 pub fn run(args: Args) -> Result<u8> {
-    let dirs = matrix::data_dirs(args.data.as_ref(), None);
+    let dirs = model::DataDirs::resolve(args.data.as_deref(), None);
     let model = model::load(&dirs)?;
     match args.command {
         None => {
-            let msrv = workspace_msrv(&model, args.workspace.as_ref());
+            let msrv = status::workspace_msrv_at(&model, args.workspace.as_deref());
             print!(
                 "{}",
                 table(&model, msrv.as_ref().ok().map(|v| v.to_string()).as_deref())
@@ -112,14 +111,6 @@ pub fn run(args: Args) -> Result<u8> {
         Some(Sub::Tiers(t)) => run_tiers(&model, t),
         Some(Sub::Refresh(r)) => run_refresh(&model, &dirs.rust_status(), r),
     }
-}
-
-/// The workspace's `rust-version` (the highest among the members the matrix builds), or why none.
-pub fn workspace_msrv(model: &Model, path: Option<&PathBuf>) -> Result<RustVersion, String> {
-    let path = path.cloned().unwrap_or_else(crate::repo_root);
-    let ws = Workspace::load(&path)
-        .map_err(|e| format!("cannot read the workspace at {}: {e:#}", path.display()))?;
-    status::workspace_msrv(&ws, &model.matrix.exclude_packages)
 }
 
 /// One line per platform: tier, packaged Rust, verdict.
@@ -252,7 +243,7 @@ fn run_tiers(model: &Model, args: TiersArgs) -> Result<u8> {
         let meta = crate::toolchain::query_tier(&rustc, &label, t)
             .with_context(|| format!("cannot read {t}'s metadata from {}", rustc.display()))?;
         let meta_label = crate::render::tier_label(Some(&meta));
-        let std = platform_support::StdSupport::from_metadata(meta.std).as_str();
+        let std = model::StdSupport::from_metadata(meta.std).as_str();
         let doc_row = doc.targets.get(t);
         println!(
             "{t:<36}  {:<28}  {}",
@@ -335,7 +326,7 @@ fn run_refresh(model: &Model, path: &std::path::Path, args: RefreshArgs) -> Resu
     } else {
         refresh::Summary::default()
     };
-    crate::results::write_atomic(path, status.to_text().as_bytes())?;
+    crate::paths::write_atomic(path, status.to_text().as_bytes())?;
     eprintln!(
         "\n{} platforms refreshed, {} kept as they were; written to {}",
         summary.fresh.len(),

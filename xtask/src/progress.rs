@@ -1,5 +1,10 @@
 //! Progress while cells run: a bar with an ETA and a line per running cell
 //! on a terminal, plain lines otherwise (CI logs, pipes).
+//!
+//! Plain lines leave out the cells' own messages unless
+//! `XTASK_PROGRESS_MESSAGES=1`: then each is a line `[done/total] <cell>: <message>`.
+//! Tests use it to wait for events (a guest running: `crate::vm::session::GUEST_RUNNING`)
+//! instead of sleeping or polling processes.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -24,7 +29,10 @@ pub fn reporter() -> Box<dyn Reporter> {
     if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
         Box::new(Bars::new())
     } else {
-        Box::new(Lines::default())
+        Box::new(Lines {
+            messages: std::env::var("XTASK_PROGRESS_MESSAGES").is_ok_and(|v| v == "1"),
+            ..Lines::default()
+        })
     }
 }
 
@@ -40,7 +48,13 @@ pub fn symbol(status: Status) -> &'static str {
 }
 
 fn finished_line(result: &CellResult, reused: bool) -> String {
-    let mut line = format!("{} {} {} ({:.1}s)", symbol(result.status), result.status, result.id, result.duration_secs);
+    let mut line = format!(
+        "{} {} {} ({:.1}s)",
+        symbol(result.status),
+        result.status,
+        result.id,
+        result.duration_secs
+    );
     if reused {
         line.push_str(" [unchanged, reused]");
     }
@@ -64,11 +78,17 @@ impl Bars {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let overall = multi.add(ProgressBar::new(0));
         overall.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} cells, ETA {eta}")
-                .unwrap()
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} cells, ETA {eta}",
+            )
+            .unwrap()
+            .progress_chars("=> "),
         );
-        Bars { multi, overall, cells: Mutex::new(HashMap::new()) }
+        Bars {
+            multi,
+            overall,
+            cells: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -79,7 +99,10 @@ impl Reporter for Bars {
 
     fn cell_started(&self, id: &str) {
         let bar = self.multi.add(ProgressBar::new_spinner());
-        bar.set_style(ProgressStyle::with_template("  {spinner} {prefix:.bold} {elapsed:>4} {wide_msg}").unwrap());
+        bar.set_style(
+            ProgressStyle::with_template("  {spinner} {prefix:.bold} {elapsed:>4} {wide_msg}")
+                .unwrap(),
+        );
         bar.set_prefix(id.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));
         self.cells.lock().unwrap().insert(id.to_string(), bar);
@@ -112,6 +135,8 @@ impl Reporter for Bars {
 #[derive(Default)]
 struct Lines {
     state: Mutex<(usize, usize)>,
+    /// Print the cells' messages too (`XTASK_PROGRESS_MESSAGES=1`).
+    messages: bool,
 }
 
 impl Reporter for Lines {
@@ -124,12 +149,22 @@ impl Reporter for Lines {
         eprintln!("[{done}/{total}] start {id}");
     }
 
-    fn cell_message(&self, _id: &str, _message: &str) {}
+    fn cell_message(&self, id: &str, message: &str) {
+        if self.messages {
+            let (done, total) = *self.state.lock().unwrap();
+            eprintln!("[{done}/{total}] {id}: {message}");
+        }
+    }
 
     fn cell_finished(&self, result: &CellResult, reused: bool) {
         let mut state = self.state.lock().unwrap();
         state.0 += 1;
-        eprintln!("[{}/{}] {}", state.0, state.1, finished_line(result, reused));
+        eprintln!(
+            "[{}/{}] {}",
+            state.0,
+            state.1,
+            finished_line(result, reused)
+        );
     }
 
     fn note(&self, line: &str) {

@@ -19,4 +19,3 @@ pub mod refresh;
 pub mod repology;
 pub mod status;
 pub mod tiers;
-pub mod version;

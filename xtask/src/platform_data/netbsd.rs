@@ -11,8 +11,8 @@ use std::io::Read;
 use anyhow::{bail, Context, Result};
 
 use super::http::Client;
-use super::version::RustVersion;
 use crate::model::rust_status::PackagedRust;
+use crate::model::RustVersion;
 
 pub const DEFAULT_MIRROR: &str = "https://cdn.netbsd.org/pub/pkgsrc/packages/NetBSD";
 

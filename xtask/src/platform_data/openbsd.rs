@@ -9,8 +9,8 @@
 use anyhow::{bail, Context, Result};
 
 use super::http::Client;
-use super::version::RustVersion;
 use crate::model::rust_status::PackagedRust;
+use crate::model::RustVersion;
 
 pub const DEFAULT_MIRROR: &str = "https://cdn.openbsd.org/pub/OpenBSD";
 

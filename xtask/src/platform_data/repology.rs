@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use super::http::{Client, Pacer};
-use super::version::RustVersion;
+use crate::model::RustVersion;
 
 pub const DEFAULT_API: &str = "https://repology.org/api/v1";
 

@@ -7,9 +7,11 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use super::markdown::anchor;
-use super::{packaged_details, packaged_line, test_summary, tier_label, tier_line, Grid, PlatformView};
-use crate::platform_data::status::PlatformRust;
+use super::{
+    packaged_details, packaged_line, test_summary, tier_label, tier_line, Grid, PlatformView,
+};
 use crate::model::Stage;
+use crate::platform_data::status::PlatformRust;
 use crate::results::{CellResult, Status, TestOutcome, Tier};
 
 pub fn escape(text: &str) -> String {
@@ -301,7 +303,10 @@ fn details(out: &mut String, view: &PlatformView<'_>) {
         None => match view.rust.tier_label() {
             Some(t) => format!(
                 "{t} (platform-support.md of Rust {})",
-                view.rust.tier_release.map(|r| r.to_string()).unwrap_or_default()
+                view.rust
+                    .tier_release
+                    .map(|r| r.to_string())
+                    .unwrap_or_default()
             ),
             None => "not known yet (no cell has run)".into(),
         },

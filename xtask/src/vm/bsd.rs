@@ -14,9 +14,9 @@ use super::download;
 use super::qemu::{Accel, Boot, Disk};
 use super::session::{self, Ending, Until};
 use crate::cmd::Cmd;
+use crate::digest::hex;
 use crate::model::vm_image::{Compression, DiskFormat, DownloadSource};
 use crate::model::VmImage;
-use crate::workspace::hex;
 
 /// A disk a test boot can start from.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::cmd::Cmd;
-use crate::workspace::sha256_file;
+use crate::digest::sha256_file;
 
 /// How many transfers one download may take (each resumes the last).
 const ATTEMPTS: usize = 6;

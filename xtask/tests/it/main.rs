@@ -6,6 +6,7 @@ mod apt;
 mod ci;
 mod cross;
 mod junit;
+mod layers;
 mod matrix;
 mod merge_diff;
 mod platform_data;

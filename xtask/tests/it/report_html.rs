@@ -13,14 +13,14 @@ use xtask::platform_data::status::Verdict;
 use xtask::render::{html, markdown, Grid};
 
 #[test]
-fn golden_html() {
+fn html_report_matches_its_golden_file() {
     let (model, results) = (data_small(), results_small());
     expect_test::expect_file!["../../test-data/report-small/status.html"]
         .assert_eq(&html::render(&Grid::new(&model, &results)));
 }
 
 #[test]
-fn golden_markdown() {
+fn markdown_report_matches_its_golden_file() {
     let (model, results) = (data_small(), results_small());
     expect_test::expect_file!["../../test-data/report-small/status.md"]
         .assert_eq(&markdown::render(&Grid::new(&model, &results)));
@@ -55,9 +55,15 @@ fn packaged_rust_verdict_is_shown_when_the_data_has_it() {
         source: "FreeBSD:14:amd64/quarterly".into(),
         fetched: "2026-11-20T10:00:00Z".into(),
     });
-    view.rust.verdict = Verdict::CanBuild { packaged: v("1.86.0"), msrv: v("1.85.0") };
+    view.rust.verdict = Verdict::CanBuild {
+        packaged: v("1.86.0"),
+        msrv: v("1.85.0"),
+    };
     let page = html::render(&grid);
-    assert!(page.contains(">OS Rust 1.86 (rust): can build</span>"), "grid badge");
+    assert!(
+        page.contains(">OS Rust 1.86 (rust): can build</span>"),
+        "grid badge"
+    );
     assert!(
         page.contains("<dt>packaged Rust</dt><dd class=\"rust-can-build\">rust 1.86.0 (quarterly; read from FreeBSD:14:amd64/quarterly on 2026-11-20); verdict: can build (1.86 ≥ 1.85).</dd>"),
         "detail row"
@@ -119,10 +125,8 @@ fn load(url: &str) -> Loaded {
 }
 
 #[test]
+#[ignore = "slow: needs chromium; run with `cargo xtask test`"]
 fn html_report_renders_in_headless_chromium() {
-    if !xtask::testing::slow_tests_enabled("html_report_renders_in_headless_chromium") {
-        return;
-    }
     xtask::testing::require(chromium().is_some(), "chromium", "apt-get install chromium");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-html");
     std::fs::create_dir_all(&dir).unwrap();
@@ -225,6 +229,10 @@ fn committed_report_matches_its_results() {
     let root = xtask::repo_root();
     let model = xtask::model::load(&xtask::model::DataDirs::under(&root)).unwrap();
     let results = xtask::results::ResultsFile::load(&root.join("reports/status.json")).unwrap();
-    let stale = xtask::report::check(&model, &results, &root.join("reports")).unwrap();
-    assert!(stale.is_empty(), "stale: {}; run `cargo xtask report` and commit", stale.join(", "));
+    let stale = xtask::render::report::check(&model, &results, &root.join("reports")).unwrap();
+    assert!(
+        stale.is_empty(),
+        "stale: {}; run `cargo xtask report` and commit",
+        stale.join(", ")
+    );
 }
