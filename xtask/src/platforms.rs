@@ -1,7 +1,8 @@
 //! `cargo xtask platforms`: each platform's upstream tier, packaged Rust and
 //! verdict; `platforms tiers` compares tiers (rustc against
 //! platform-support.md, or two releases); `platforms refresh` fetches the
-//! packaged-Rust values into `platforms/rust/status.toml`.
+//! packaged-Rust values into `platforms/rust/status.toml` and the release and
+//! end-of-life dates into `platforms/lifecycle/releases.toml`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,15 +15,19 @@ use crate::platform_data::github::{self, GitHub};
 use crate::platform_data::platform_support::{self, PlatformSupport};
 use crate::platform_data::refresh::{self, Options, Sources};
 use crate::platform_data::version::RustVersion;
-use crate::platform_data::{status, tiers};
+use crate::platform_data::{endoflife, status, tiers};
 use crate::workspace::Workspace;
 use crate::{exit, matrix};
 
-/// Show, per platform, upstream Rust's tier, the Rust its OS packages and
-/// whether that Rust can build the workspace (its `rust-version`).
+/// Show, per platform, upstream Rust's tier, the Rust its OS packages,
+/// whether that Rust can build the workspace (its `rust-version`), and when
+/// the OS release came out and ends; then the releases past their end of
+/// life that the matrix still covers, those ending within 90 days, and the
+/// supported releases it does not cover.
 ///
-/// The values come from `platforms/rust/status.toml`, written by
-/// `cargo xtask platforms refresh`; each carries its source and date.
+/// The values come from `platforms/rust/status.toml` and
+/// `platforms/lifecycle/releases.toml`, written by `cargo xtask platforms
+/// refresh`; each carries its source and date.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -33,6 +38,9 @@ pub struct Args {
     /// The cargo workspace whose `rust-version` the verdicts compare with [default: this repository].
     #[arg(long, value_name = "PATH", global = true)]
     pub workspace: Option<PathBuf>,
+    /// Judge end of life as of this day (YYYY-MM-DD) [default: today].
+    #[arg(long, value_name = "DATE", global = true)]
+    pub today: Option<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -64,7 +72,9 @@ pub struct TiersArgs {
 
 /// Fetch each platform's packaged Rust (Debian live through apt; FreeBSD,
 /// OpenBSD, NetBSD package indexes; Repology as a cross-check) and the tiers
-/// of platform-support.md, into `platforms/rust/status.toml`.
+/// of platform-support.md, into `platforms/rust/status.toml`; and each OS
+/// release's release and end-of-life dates from endoflife.date's API, into
+/// `platforms/lifecycle/releases.toml`.
 ///
 /// A source that cannot be reached, or answers with something malformed,
 /// keeps the stored values and marks them stale since that refresh.
@@ -92,6 +102,8 @@ pub enum OnlyArg {
     Netbsd,
     Repology,
     Tiers,
+    /// Release and end-of-life dates (endoflife.date).
+    Lifecycle,
 }
 
 pub fn run(args: Args) -> Result<u8> {
@@ -99,10 +111,11 @@ pub fn run(args: Args) -> Result<u8> {
     let model = model::load(&dirs)?;
     match args.command {
         None => {
+            let today = today(args.today.as_deref())?;
             let msrv = workspace_msrv(&model, args.workspace.as_ref());
             print!(
                 "{}",
-                table(&model, msrv.as_ref().ok().map(|v| v.to_string()).as_deref())
+                table(&model, msrv.as_ref().ok().map(|v| v.to_string()).as_deref(), today)
             );
             if let Err(why) = &msrv {
                 eprintln!("\nno verdicts: {why}");
@@ -110,7 +123,16 @@ pub fn run(args: Args) -> Result<u8> {
             Ok(exit::OK)
         }
         Some(Sub::Tiers(t)) => run_tiers(&model, t),
-        Some(Sub::Refresh(r)) => run_refresh(&model, &dirs.rust_status(), r),
+        Some(Sub::Refresh(r)) => run_refresh(&model, &dirs, r),
+    }
+}
+
+/// `--today`, or the real day.
+pub fn today(arg: Option<&str>) -> Result<time::Date> {
+    match arg {
+        Some(d) => model::msrv_policy::parse_date(d)
+            .ok_or_else(|| crate::BadInput(format!("--today {d}: not a YYYY-MM-DD date")).into()),
+        None => Ok(time::OffsetDateTime::now_utc().date()),
     }
 }
 
@@ -122,40 +144,39 @@ pub fn workspace_msrv(model: &Model, path: Option<&PathBuf>) -> Result<RustVersi
     status::workspace_msrv(&ws, &model.matrix.exclude_packages)
 }
 
-/// One line per platform: tier, packaged Rust, verdict.
-pub fn table(model: &Model, msrv: Option<&str>) -> String {
-    let headers = ["PLATFORM", "TIER", "PACKAGED RUST", "VERDICT"];
-    let rows: Vec<[String; 4]> = model
+/// One line per platform: tier, packaged Rust, verdict, release date and
+/// support; then where the tiers and dates come from, and the warnings.
+pub fn table(model: &Model, msrv: Option<&str>, today: time::Date) -> String {
+    let headers = ["PLATFORM", "TIER", "PACKAGED RUST", "RELEASED", "SUPPORT", "VERDICT"];
+    let rows: Vec<[String; 6]> = model
         .platforms
         .iter()
         .map(|p| {
             let r = status::platform_rust(model, p, msrv);
+            let life = model.lifecycle.facts(&p.os, &p.release, today);
             [
                 p.id.clone(),
                 r.tier_label().unwrap_or_else(|| "?".into()),
                 r.packaged_label(),
+                life.released.clone().unwrap_or_else(|| "?".into()),
+                life.support.label(),
                 r.verdict.label(),
             ]
         })
         .collect();
     let mut widths = headers.map(str::len);
+    // The verdict, last, may be long: it is not padded.
     for row in &rows {
-        for (w, c) in widths.iter_mut().zip(row.iter()).take(3) {
+        for (w, c) in widths.iter_mut().zip(row.iter()).take(5) {
             *w = (*w).max(c.chars().count());
         }
     }
     let mut out = String::new();
     for row in std::iter::once(headers.map(str::to_string)).chain(rows) {
-        let line = format!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(widths) {
+            line.push_str(&format!("{cell:<w$}  "));
+        }
         out.push_str(line.trim_end());
         out.push('\n');
     }
@@ -166,6 +187,71 @@ pub fn table(model: &Model, msrv: Option<&str>) -> String {
             t.source,
             &t.fetched[..t.fetched.len().min(10)]
         ));
+    }
+    out.push_str(&lifecycle_report(model, today));
+    out
+}
+
+/// Where the lifecycle dates come from, then the warnings: covered releases
+/// past their end of life, those ending within 90 days, and supported
+/// releases no platform covers.
+pub fn lifecycle_report(model: &Model, today: time::Date) -> String {
+    use crate::model::lifecycle::{Support, WARN_DAYS};
+    let mut out = format!("\nlifecycle as of {today}:\n");
+    for (name, product) in &model.lifecycle.product {
+        let mut sources: Vec<String> = product
+            .release
+            .iter()
+            .map(|r| format!("{}, read {}", r.source, &r.fetched[..r.fetched.len().min(10)]))
+            .collect();
+        sources.sort();
+        sources.dedup();
+        let stale = match (&product.stale_since, &product.error) {
+            (Some(since), Some(e)) => format!("\n    stale since {}: {e}", &since[..since.len().min(10)]),
+            _ => String::new(),
+        };
+        out.push_str(&format!("  {name}: {}{stale}\n", sources.join("; ")));
+    }
+    let mut releases: Vec<(&str, &str, &str)> = model
+        .platforms
+        .iter()
+        .map(|p| (p.os.as_str(), p.release.as_str(), p.release_display.as_str()))
+        .collect();
+    releases.dedup();
+    let (mut ended, mut soon, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+    for (os, release, display) in releases {
+        let facts = model.lifecycle.facts(os, release, today);
+        match &facts.support {
+            Support::Ended { .. } => ended.push(format!("{display}: {}", facts.support.label())),
+            Support::EndsSoon { .. } => soon.push(format!("{display}: {}", facts.support.label())),
+            Support::Unknown(why) => unknown.push(format!("{display}: {why}")),
+            Support::Supported { .. } => {}
+        }
+    }
+    let uncovered: Vec<String> = model
+        .lifecycle
+        .uncovered(&model.platforms, today)
+        .iter()
+        .map(|u| format!("{} {} ({}): {}", u.product, u.cycle, u.os, u.support.label()))
+        .collect();
+    let mut section = |title: &str, lines: &[String], none: &str| {
+        if lines.is_empty() {
+            out.push_str(&format!("{title}: {none}\n"));
+        } else {
+            out.push_str(&format!("{title}:\n"));
+            for l in lines {
+                out.push_str(&format!("  WARNING {l}\n"));
+            }
+        }
+    };
+    section("covered releases past end of life", &ended, "none");
+    section(&format!("covered releases ending within {WARN_DAYS} days"), &soon, "none");
+    section("supported releases the matrix does not cover", &uncovered, "none");
+    if !unknown.is_empty() {
+        out.push_str("releases without lifecycle data:\n");
+        for l in &unknown {
+            out.push_str(&format!("  {l}\n"));
+        }
     }
     out
 }
@@ -275,7 +361,8 @@ fn run_tiers(model: &Model, args: TiersArgs) -> Result<u8> {
     }
 }
 
-fn run_refresh(model: &Model, path: &std::path::Path, args: RefreshArgs) -> Result<u8> {
+fn run_refresh(model: &Model, dirs: &model::DataDirs, args: RefreshArgs) -> Result<u8> {
+    let path = dirs.rust_status();
     let now = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
@@ -294,7 +381,7 @@ fn run_refresh(model: &Model, path: &std::path::Path, args: RefreshArgs) -> Resu
             OnlyArg::Freebsd => Some(Fetcher::Freebsd),
             OnlyArg::Openbsd => Some(Fetcher::Openbsd),
             OnlyArg::Netbsd => Some(Fetcher::Netbsd),
-            OnlyArg::Repology | OnlyArg::Tiers => None,
+            OnlyArg::Repology | OnlyArg::Tiers | OnlyArg::Lifecycle => None,
         })
         .collect();
     let fetchers_wanted = args.only.is_empty() || !only.is_empty();
@@ -335,7 +422,7 @@ fn run_refresh(model: &Model, path: &std::path::Path, args: RefreshArgs) -> Resu
     } else {
         refresh::Summary::default()
     };
-    crate::results::write_atomic(path, status.to_text().as_bytes())?;
+    crate::results::write_atomic(&path, status.to_text().as_bytes())?;
     eprintln!(
         "\n{} platforms refreshed, {} kept as they were; written to {}",
         summary.fresh.len(),
@@ -356,6 +443,33 @@ fn run_refresh(model: &Model, path: &std::path::Path, args: RefreshArgs) -> Resu
     }
     for note in refresh::cross_check(&status) {
         eprintln!("cross-check: {note}");
+    }
+    if wants(OnlyArg::Lifecycle) {
+        let mut lifecycle = model.lifecycle.clone();
+        let got = endoflife::refresh(
+            &model.platforms,
+            &mut lifecycle,
+            &sources.endoflife,
+            sources.timeout,
+            args.offline,
+            &now,
+            &progress,
+        );
+        let path = dirs.lifecycle();
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        crate::results::write_atomic(&path, lifecycle.to_text().as_bytes())?;
+        eprintln!(
+            "\nlifecycle: {} products refreshed, {} kept as they were; written to {}",
+            got.fresh.len(),
+            got.kept.len(),
+            path.display()
+        );
+        for (product, why) in &got.kept {
+            eprintln!("  {product}: kept the committed values: {why}");
+        }
     }
     Ok(exit::OK)
 }

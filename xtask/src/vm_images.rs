@@ -54,7 +54,9 @@ pub enum Command {
         #[arg(long, default_value = "10m", value_parser = crate::model::matrix::parse_duration)]
         timeout: std::time::Duration,
     },
-    /// Download an image and record its SHA-256 in its `vm-images/` file.
+    /// Download an image and record its SHA-256 in its `vm-images/` file,
+    /// trusting the first download (TOFU): for releases newer than the
+    /// official checksums the recipes pin.
     Pin {
         #[arg(value_name = "ID")]
         id: String,
@@ -111,13 +113,14 @@ pub fn run(args: Args) -> Result<u8> {
                     "image `{id}` is built from Debian packages, not downloaded"
                 ))
             })?;
-            let sha = bsd::pinned(&id, image).map_err(|e| {
+            let pin = bsd::pin(&id, image).map_err(|e| {
                 BadInput(format!(
-                    "{e:#}; `cargo xtask vm-images pin {id}` records one"
+                    "{e:#}; `cargo xtask vm-images pin {id}` records one, trusting the first download"
                 ))
             })?;
-            let (path, _) = download::fetch(&src.url, Some(&sha), &downloads_dir(), &progress)?;
-            println!("{id}: {}", path.display());
+            let (path, _) = download::fetch_pinned(&src.url, Some(&pin), &downloads_dir(), &progress)?;
+            let verification = bsd::verify_signature(src, &pin, &path, &progress)?;
+            println!("{id}: {} ({verification})", path.display());
             Ok(exit::OK)
         }
         Command::Run {
@@ -196,12 +199,16 @@ pub fn run(args: Args) -> Result<u8> {
                     "image `{id}` is built from Debian packages: nothing to pin"
                 ))
             })?;
-            if src.sha256.is_some() && !force {
+            if src.pin().is_some() && !force {
                 return Err(BadInput(format!(
                     "image `{id}` already has a pinned checksum (use --force to replace it)"
                 ))
                 .into());
             }
+            eprintln!(
+                "{id}: trusting on first use: the SHA-256 of this download is recorded as the pin, \
+                 with nothing official to check it against; prefer the checksum the OS project publishes"
+            );
             let (path, sha) = download::fetch(&src.url, None, &downloads_dir(), &progress)?;
             let file = dirs.root.join(&image.source);
             let text = std::fs::read_to_string(&file)
@@ -215,7 +222,10 @@ pub fn run(args: Args) -> Result<u8> {
             }
             std::fs::rename(&path, &verified)
                 .with_context(|| format!("cannot move the download to {}", verified.display()))?;
-            println!("{id}: sha256 {sha} recorded in {}", image.source);
+            println!(
+                "{id}: sha256 {sha} recorded in {} (trusted on first use)",
+                image.source
+            );
             Ok(exit::OK)
         }
     }
@@ -319,6 +329,18 @@ pub fn pin_in_toml(text: &str, id: &str, url: &str, sha256: &str) -> Result<Stri
                     &format!("url = \"{url}\", sha256 = \"{sha256}\""),
                     1,
                 )
+            };
+            // A replaced SHA-512 pin goes: one pin per image.
+            let new = match new.find(", sha512 = \"") {
+                Some(start) => {
+                    let value = start + ", sha512 = \"".len();
+                    let end = new[value..]
+                        .find('"')
+                        .map(|e| value + e + 1)
+                        .context("unterminated sha512 value")?;
+                    format!("{}{}", &new[..start], &new[end..])
+                }
+                None => new,
             };
             out.push_str(&new);
             done = true;

@@ -4,6 +4,7 @@
 //! problem it finds with the file and the key at fault, before anything runs.
 
 mod diag;
+pub mod lifecycle;
 pub mod matrix;
 pub mod msrv_policy;
 pub mod platform;
@@ -40,6 +41,11 @@ impl DataDirs {
         self.rust_dir().join("status.toml")
     }
 
+    /// `platforms/lifecycle/releases.toml`: release and end-of-life dates (generated).
+    pub fn lifecycle(&self) -> PathBuf {
+        self.platforms.join("lifecycle").join("releases.toml")
+    }
+
     pub fn msrv_policy(&self) -> PathBuf {
         self.rust_dir().join("msrv-policy.toml")
     }
@@ -67,6 +73,8 @@ pub struct Model {
     pub rust_status: RustStatusFile,
     /// `platforms/rust/msrv-policy.toml`, when present.
     pub msrv_policy: Option<MsrvPolicy>,
+    /// `platforms/lifecycle/releases.toml`; empty when the file is absent.
+    pub lifecycle: lifecycle::LifecycleFile,
 }
 
 impl Model {
@@ -78,8 +86,11 @@ impl Model {
         let shown = |p: &Path| platform::shown(dirs, p);
         let rust_status = rust_status::load(&dirs.rust_status(), &shown(&dirs.rust_status()), &platforms, &mut errors);
         let msrv_policy = msrv_policy::load(&dirs.msrv_policy(), &shown(&dirs.msrv_policy()), &platforms, &mut errors);
+        let lifecycle = lifecycle::load(&dirs.lifecycle(), &shown(&dirs.lifecycle()), &mut errors);
         match matrix {
-            Some(matrix) if errors.is_empty() => Ok(Model { oses, platforms, matrix, vm_images, rust_status, msrv_policy }),
+            Some(matrix) if errors.is_empty() => {
+                Ok(Model { oses, platforms, matrix, vm_images, rust_status, msrv_policy, lifecycle })
+            }
             _ => Err(errors),
         }
     }
