@@ -391,15 +391,26 @@ fn run_refresh(model: &Model, dirs: &model::DataDirs, args: RefreshArgs) -> Resu
             None => rustc_release(&crate::host::which("rustc").unwrap_or_else(|| "rustc".into())),
         };
         match release.and_then(|r| document(r, args.offline).map(|d| (r, d))) {
-            Ok((release, (doc, source))) => {
-                status.tiers = Some(tiers::snapshot(
-                    &targets(model),
-                    &doc,
-                    release,
-                    &source,
-                    &now,
-                ));
+            Ok((mut release, (mut doc, mut source))) => {
+                // The headline tiers are the newest release's: try the ones after, until one cannot be read.
+                let mut newer = None;
+                for _ in 0..12 {
+                    let next = RustVersion::new(release.major, release.minor + 1, 0);
+                    match document(next, args.offline) {
+                        Ok((d, s)) => (release, doc, source) = (next, d, s),
+                        Err(err) => {
+                            newer = Some(format!("Rust {next}'s could not be read: {err:#}"));
+                            break;
+                        }
+                    }
+                }
+                let mut snapshot = tiers::snapshot(&targets(model), &doc, release, &source, &now);
+                snapshot.newer = newer;
                 eprintln!("tiers: platform-support.md of Rust {release} from {source}");
+                if let Some(why) = &snapshot.newer {
+                    eprintln!("tiers: {why}");
+                }
+                status.tiers = Some(snapshot);
             }
             Err(err) => eprintln!("tiers: kept the stored tiers: {err:#}"),
         }
@@ -468,7 +479,12 @@ fn run_refresh(model: &Model, dirs: &model::DataDirs, args: RefreshArgs) -> Resu
             path.display()
         );
         for (product, why) in &got.kept {
-            eprintln!("  {product}: kept the committed values: {why}");
+            let has_values = lifecycle.product.get(product).is_some_and(|p| !p.release.is_empty());
+            if has_values {
+                eprintln!("  {product}: kept the committed values: {why}");
+            } else {
+                eprintln!("  {product}: no values (never fetched): {why}");
+            }
         }
     }
     Ok(exit::OK)

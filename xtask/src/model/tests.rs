@@ -57,13 +57,19 @@ fn the_repository_data_loads() {
         "linux-debian12-s390x",
         "linux-debian12-mips64el",
         "linux-debian13-riscv64",
-        "freebsd-14.3-x86_64",
-        "freebsd-14.3-aarch64",
-        "freebsd-14.3-i686",
+        "freebsd-14.4-x86_64",
+        "freebsd-14.4-aarch64",
+        "freebsd-14.4-i686",
+        "freebsd-15.1-x86_64",
+        "freebsd-15.1-aarch64",
         "netbsd-10.1-x86_64",
         "netbsd-10.1-aarch64",
+        "netbsd-11.0-x86_64",
+        "netbsd-11.0-aarch64",
         "openbsd-7.8-x86_64",
         "openbsd-7.8-aarch64",
+        "openbsd-7.9-x86_64",
+        "openbsd-7.9-aarch64",
     ] {
         assert!(model.platform(id).is_some(), "platform {id} is missing from platforms/");
     }

@@ -205,11 +205,11 @@ impl DownloadSource {
         match (&self.sha256, &self.sha512) {
             (Some(hex), _) => Some(Pin {
                 algo: DigestAlgo::Sha256,
-                hex: hex.clone(),
+                hex: hex.to_ascii_lowercase(),
             }),
             (None, Some(hex)) => Some(Pin {
                 algo: DigestAlgo::Sha512,
-                hex: hex.clone(),
+                hex: hex.to_ascii_lowercase(),
             }),
             (None, None) => None,
         }
@@ -410,11 +410,11 @@ pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<Str
             if let Some(download) = &image.download {
                 for (k, sum, len) in [("sha256", &download.sha256, 64), ("sha512", &download.sha512, 128)] {
                     if let Some(sum) = sum {
-                        if sum.len() != len || !sum.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+                        if sum.len() != len || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
                             errors.push(LoadError::key(
                                 &file,
                                 key(&format!("download.{k}")),
-                                format!("must be {len} lowercase hexadecimal digits"),
+                                format!("must be {len} hexadecimal digits"),
                             ));
                         }
                     }

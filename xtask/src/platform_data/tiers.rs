@@ -38,6 +38,7 @@ pub fn snapshot(
         release,
         source: source.to_string(),
         fetched: now.to_string(),
+        newer: None,
         target,
     }
 }

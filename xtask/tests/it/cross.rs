@@ -131,7 +131,7 @@ fn bsd_build_links_every_executable_and_identifies_it() {
     }
     require_cross(None, None);
     let ws = fixture_workspace("ws-basic");
-    let platform = "freebsd-14.3-x86_64";
+    let platform = "freebsd-14.4-x86_64";
     let args = [
         "matrix",
         "--workspace",

@@ -476,7 +476,7 @@ fn a_malformed_answer_overwrites_nothing() {
     let platforms: Vec<_> = model
         .platforms
         .iter()
-        .filter(|p| p.id == "freebsd-14.3-x86_64" || p.id == "openbsd-7.8-x86_64")
+        .filter(|p| p.id == "freebsd-14.4-x86_64" || p.id == "openbsd-7.8-x86_64")
         .cloned()
         .collect();
     let (base, _) = serve(vec![
@@ -489,7 +489,7 @@ fn a_malformed_answer_overwrites_nothing() {
     ]);
     let mut status = RustStatusFile::empty();
     status.platform.insert(
-        "freebsd-14.3-x86_64".into(),
+        "freebsd-14.4-x86_64".into(),
         stored(Fetcher::Freebsd, "1.88.0"),
     );
     let mut sources = Sources::default_with(std::env::temp_dir(), Duration::from_secs(10));
@@ -503,7 +503,7 @@ fn a_malformed_answer_overwrites_nothing() {
         &|_| {},
     );
     assert_eq!(summary.fresh, ["openbsd-7.8-x86_64"]);
-    let fb = &status.platform["freebsd-14.3-x86_64"];
+    let fb = &status.platform["freebsd-14.4-x86_64"];
     assert_eq!(
         fb.package,
         stored(Fetcher::Freebsd, "1.88.0").package,
@@ -533,7 +533,7 @@ fn a_malformed_answer_overwrites_nothing() {
         &|_| {},
     );
     assert_eq!(
-        status.platform["freebsd-14.3-x86_64"]
+        status.platform["freebsd-14.4-x86_64"]
             .stale_since
             .as_deref(),
         Some(NOW)
@@ -551,7 +551,7 @@ fn offline_refresh_keeps_values_and_says_since_when_stale() {
         .collect();
     let mut status = RustStatusFile::empty();
     status.platform.insert(
-        "freebsd-14.3-x86_64".into(),
+        "freebsd-14.4-x86_64".into(),
         stored(Fetcher::Freebsd, "1.88.0"),
     );
     let options = Options {
@@ -567,12 +567,12 @@ fn offline_refresh_keeps_values_and_says_since_when_stale() {
         NOW,
         &|_| {},
     );
-    let kept = &status.platform["freebsd-14.3-x86_64"];
+    let kept = &status.platform["freebsd-14.4-x86_64"];
     assert_eq!(
         (kept.package.len(), kept.stale_since.as_deref()),
         (1, Some(NOW))
     );
-    let never = &status.platform["freebsd-15.0-x86_64"];
+    let never = &status.platform["freebsd-15.1-x86_64"];
     assert!(never.package.is_empty() && never.checked.is_none());
     assert!(
         !status.platform.contains_key("netbsd-10.1-x86_64"),
@@ -732,8 +732,8 @@ fn msrv_case(alternatives: bool, exception: &str, today: &str, workspace: Option
                 "linux-debian12-x86_64",
                 "linux-debian12-mips64el",
                 "linux-debian13-riscv64",
-                "freebsd-14.3-x86_64",
-                "freebsd-15.0-x86_64",
+                "freebsd-14.4-x86_64",
+                "freebsd-15.1-x86_64",
             ]
             .contains(&p.id.as_str())
         })
@@ -781,7 +781,7 @@ fn msrv_case(alternatives: bool, exception: &str, today: &str, workspace: Option
         ),
     );
     status.platform.insert(
-        "freebsd-14.3-x86_64".into(),
+        "freebsd-14.4-x86_64".into(),
         entry(
             Fetcher::Freebsd,
             vec![
@@ -791,7 +791,7 @@ fn msrv_case(alternatives: bool, exception: &str, today: &str, workspace: Option
         ),
     );
     status.platform.insert(
-        "freebsd-15.0-x86_64".into(),
+        "freebsd-15.1-x86_64".into(),
         PlatformPackages::never_fetched(
             Fetcher::Freebsd,
             "not reachable from this host".into(),
@@ -800,7 +800,7 @@ fn msrv_case(alternatives: bool, exception: &str, today: &str, workspace: Option
     );
     let today = msrv_policy::parse_date(today).unwrap();
     let ws = workspace.map(|w| w.parse().unwrap());
-    msrv::compute(&platforms, &policy, &status, ws, today).render()
+    msrv::compute(&platforms, &policy, &status, ws, today, &model.lifecycle).render()
 }
 
 #[test]
@@ -846,7 +846,7 @@ fn verdicts_for_the_report() {
     let lines: Vec<String> = [
         "linux-debian12-mips64el",
         "linux-debian12-x86_64",
-        "freebsd-14.3-x86_64",
+        "freebsd-14.4-x86_64",
     ]
     .iter()
     .map(|id| {
@@ -868,7 +868,7 @@ fn verdicts_for_the_report() {
         [
             "linux-debian12-mips64el: rustc-web 1.70.0 (2026-11-01) | too old (1.70 < 1.85) | OS Rust 1.70 (rustc-web): too old",
             "linux-debian12-x86_64: rust 1.96.0 (2026-01-01, stale since 2026-11-20) | can build (1.96 ≥ 1.85) | OS Rust 1.96 (rust): can build",
-            "freebsd-14.3-x86_64: none known | unknown: never fetched: run `cargo xtask platforms refresh` | OS Rust: unknown",
+            "freebsd-14.4-x86_64: none known | unknown: never fetched: run `cargo xtask platforms refresh` | OS Rust: unknown",
             "unknown: the workspace declares no rust-version",
         ]
     "#]]
