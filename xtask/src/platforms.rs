@@ -232,7 +232,10 @@ pub fn lifecycle_report(model: &Model, today: time::Date) -> String {
         .lifecycle
         .uncovered(&model.platforms, today)
         .iter()
-        .map(|u| format!("{} {} ({}): {}", u.product, u.cycle, u.os, u.support.label()))
+        .map(|u| {
+            let os = if u.os == u.product { String::new() } else { format!(" ({})", u.os) };
+            format!("{} {}{os}: {}", u.product, u.cycle, u.support.label())
+        })
         .collect();
     let mut section = |title: &str, lines: &[String], none: &str| {
         if lines.is_empty() {

@@ -98,7 +98,7 @@ fn a_machine_without_setup_is_told_to_run_it() {
         assert!(line.contains("(enable: `cargo xtask setup`"), "{line}");
     }
     assert!(
-        all.contains("note: 2 cells are unavailable until `cargo xtask setup` installs what they need (run it as root, or pass --setup)"),
+        all.contains("note: 4 cells are unavailable until `cargo xtask setup` installs what they need (run it as root, or pass --setup)"),
         "{all}"
     );
 }

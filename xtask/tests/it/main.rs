@@ -6,6 +6,7 @@ mod apt;
 mod ci;
 mod cross;
 mod junit;
+mod lifecycle;
 mod matrix;
 mod merge_diff;
 mod platform_data;

@@ -23,14 +23,14 @@ use xtask::platform_data::{freebsd, msrv, netbsd, openbsd, repology, status, tie
 // --- a local HTTP server ----------------------------------------------------
 
 #[derive(Clone)]
-struct Reply {
+pub(crate) struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     delay: Duration,
 }
 
-fn ok(body: impl Into<Vec<u8>>) -> Reply {
+pub(crate) fn ok(body: impl Into<Vec<u8>>) -> Reply {
     Reply {
         status: 200,
         headers: Vec::new(),
@@ -41,7 +41,7 @@ fn ok(body: impl Into<Vec<u8>>) -> Reply {
 
 /// Serves `routes` (path without query → reply) on 127.0.0.1; 404 elsewhere.
 /// Returns the base URL and the request heads it received.
-fn serve(routes: Vec<(&str, Reply)>) -> (String, Arc<Mutex<Vec<String>>>) {
+pub(crate) fn serve(routes: Vec<(&str, Reply)>) -> (String, Arc<Mutex<Vec<String>>>) {
     let routes: BTreeMap<String, Reply> = routes
         .into_iter()
         .map(|(p, r)| (p.to_string(), r))
