@@ -3,6 +3,7 @@
 //! server. One module per concern.
 
 mod apt;
+mod bsd_pins;
 mod ci;
 mod cross;
 mod junit;
