@@ -115,7 +115,11 @@ pub fn run(args: Args) -> Result<u8> {
             let msrv = workspace_msrv(&model, args.workspace.as_ref());
             print!(
                 "{}",
-                table(&model, msrv.as_ref().ok().map(|v| v.to_string()).as_deref(), today)
+                table(
+                    &model,
+                    msrv.as_ref().ok().map(|v| v.to_string()).as_deref(),
+                    today
+                )
             );
             if let Err(why) = &msrv {
                 eprintln!("\nno verdicts: {why}");
@@ -147,7 +151,14 @@ pub fn workspace_msrv(model: &Model, path: Option<&PathBuf>) -> Result<RustVersi
 /// One line per platform: tier, packaged Rust, verdict, release date and
 /// support; then where the tiers and dates come from, and the warnings.
 pub fn table(model: &Model, msrv: Option<&str>, today: time::Date) -> String {
-    let headers = ["PLATFORM", "TIER", "PACKAGED RUST", "RELEASED", "SUPPORT", "VERDICT"];
+    let headers = [
+        "PLATFORM",
+        "TIER",
+        "PACKAGED RUST",
+        "RELEASED",
+        "SUPPORT",
+        "VERDICT",
+    ];
     let rows: Vec<[String; 6]> = model
         .platforms
         .iter()
@@ -202,12 +213,20 @@ pub fn lifecycle_report(model: &Model, today: time::Date) -> String {
         let mut sources: Vec<String> = product
             .release
             .iter()
-            .map(|r| format!("{}, read {}", r.source, &r.fetched[..r.fetched.len().min(10)]))
+            .map(|r| {
+                format!(
+                    "{}, read {}",
+                    r.source,
+                    &r.fetched[..r.fetched.len().min(10)]
+                )
+            })
             .collect();
         sources.sort();
         sources.dedup();
         let stale = match (&product.stale_since, &product.error) {
-            (Some(since), Some(e)) => format!("\n    stale since {}: {e}", &since[..since.len().min(10)]),
+            (Some(since), Some(e)) => {
+                format!("\n    stale since {}: {e}", &since[..since.len().min(10)])
+            }
             _ => String::new(),
         };
         out.push_str(&format!("  {name}: {}{stale}\n", sources.join("; ")));
@@ -215,7 +234,13 @@ pub fn lifecycle_report(model: &Model, today: time::Date) -> String {
     let mut releases: Vec<(&str, &str, &str)> = model
         .platforms
         .iter()
-        .map(|p| (p.os.as_str(), p.release.as_str(), p.release_display.as_str()))
+        .map(|p| {
+            (
+                p.os.as_str(),
+                p.release.as_str(),
+                p.release_display.as_str(),
+            )
+        })
         .collect();
     releases.dedup();
     let (mut ended, mut soon, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
@@ -233,7 +258,11 @@ pub fn lifecycle_report(model: &Model, today: time::Date) -> String {
         .uncovered(&model.platforms, today)
         .iter()
         .map(|u| {
-            let os = if u.os == u.product { String::new() } else { format!(" ({})", u.os) };
+            let os = if u.os == u.product {
+                String::new()
+            } else {
+                format!(" ({})", u.os)
+            };
             format!("{} {}{os}: {}", u.product, u.cycle, u.support.label())
         })
         .collect();
@@ -248,8 +277,16 @@ pub fn lifecycle_report(model: &Model, today: time::Date) -> String {
         }
     };
     section("covered releases past end of life", &ended, "none");
-    section(&format!("covered releases ending within {WARN_DAYS} days"), &soon, "none");
-    section("supported releases the matrix does not cover", &uncovered, "none");
+    section(
+        &format!("covered releases ending within {WARN_DAYS} days"),
+        &soon,
+        "none",
+    );
+    section(
+        "supported releases the matrix does not cover",
+        &uncovered,
+        "none",
+    );
     if !unknown.is_empty() {
         out.push_str("releases without lifecycle data:\n");
         for l in &unknown {
@@ -482,7 +519,10 @@ fn run_refresh(model: &Model, dirs: &model::DataDirs, args: RefreshArgs) -> Resu
             path.display()
         );
         for (product, why) in &got.kept {
-            let has_values = lifecycle.product.get(product).is_some_and(|p| !p.release.is_empty());
+            let has_values = lifecycle
+                .product
+                .get(product)
+                .is_some_and(|p| !p.release.is_empty());
             if has_values {
                 eprintln!("  {product}: kept the committed values: {why}");
             } else {

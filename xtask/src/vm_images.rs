@@ -118,7 +118,8 @@ pub fn run(args: Args) -> Result<u8> {
                     "{e:#}; `cargo xtask vm-images pin {id}` records one, trusting the first download"
                 ))
             })?;
-            let (path, _) = download::fetch_pinned(&src.url, Some(&pin), &downloads_dir(), &progress)?;
+            let (path, _) =
+                download::fetch_pinned(&src.url, Some(&pin), &downloads_dir(), &progress)?;
             let verification = bsd::verify_signature(src, &pin, &path, &progress)?;
             println!("{id}: {} ({verification})", path.display());
             Ok(exit::OK)

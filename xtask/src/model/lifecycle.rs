@@ -154,9 +154,7 @@ pub fn product_for_os(os: &str) -> Option<Product> {
 impl Product {
     /// The product's release name for a release of `platforms/` (`debian12` → `12`).
     pub fn release_name<'a>(&self, release: &'a str) -> &'a str {
-        release
-            .strip_prefix(self.release_prefix)
-            .unwrap_or(release)
+        release.strip_prefix(self.release_prefix).unwrap_or(release)
     }
 
     /// The cycle a release belongs to (NetBSD `10.1` → `10`).
@@ -217,7 +215,10 @@ impl Support {
             Support::Supported { eol: Some(d) } => format!("supported until {d}"),
             Support::Supported { eol: None } => "supported, no end announced".into(),
             Support::EndsSoon { eol, days } => {
-                format!("ends {eol} (in {days} day{})", if *days == 1 { "" } else { "s" })
+                format!(
+                    "ends {eol} (in {days} day{})",
+                    if *days == 1 { "" } else { "s" }
+                )
             }
             Support::Ended { eol: Some(d) } => format!("END OF LIFE since {d}"),
             Support::Ended { eol: None } => "END OF LIFE".into(),
@@ -362,7 +363,11 @@ impl LifecycleFile {
 
 fn check_rfc3339(file: &str, key: String, value: &str, errors: &mut LoadErrors) {
     if time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).is_err() {
-        errors.push(LoadError::key(file, key, format!("`{value}` is not an RFC 3339 date")));
+        errors.push(LoadError::key(
+            file,
+            key,
+            format!("`{value}` is not an RFC 3339 date"),
+        ));
     }
 }
 
@@ -385,29 +390,51 @@ pub fn parse(text: &str, file: &str, errors: &mut LoadErrors) -> Option<Lifecycl
     }
     for (name, product) in &parsed.product {
         let key = |k: &str| format!("product.{name}{k}");
-        for (k, v) in [(".checked", &product.checked), (".stale-since", &product.stale_since)] {
+        for (k, v) in [
+            (".checked", &product.checked),
+            (".stale-since", &product.stale_since),
+        ] {
             if let Some(v) = v {
                 check_rfc3339(file, key(k), v, errors);
             }
         }
         if product.checked.is_none() && product.error.is_none() && product.release.is_empty() {
-            errors.push(LoadError::key(file, key(""), "has no releases, no `checked` and no `error`"));
+            errors.push(LoadError::key(
+                file,
+                key(""),
+                "has no releases, no `checked` and no `error`",
+            ));
         }
         for (i, r) in product.release.iter().enumerate() {
             let k = |f: &str| key(&format!(".release[{i}].{f}"));
-            for (f, v) in [("released", Some(&r.released)), ("latest-released", r.latest_released.as_ref())] {
+            for (f, v) in [
+                ("released", Some(&r.released)),
+                ("latest-released", r.latest_released.as_ref()),
+            ] {
                 if let Some(v) = v {
                     if parse_date(v).is_none() {
-                        errors.push(LoadError::key(file, k(f), format!("`{v}` is not a YYYY-MM-DD date")));
+                        errors.push(LoadError::key(
+                            file,
+                            k(f),
+                            format!("`{v}` is not a YYYY-MM-DD date"),
+                        ));
                     }
                 }
             }
             if r.source.trim().is_empty() {
-                errors.push(LoadError::key(file, k("source"), "must say where the values were read"));
+                errors.push(LoadError::key(
+                    file,
+                    k("source"),
+                    "must say where the values were read",
+                ));
             }
             check_rfc3339(file, k("fetched"), &r.fetched, errors);
             if product.release[..i].iter().any(|o| o.name == r.name) {
-                errors.push(LoadError::key(file, k("name"), format!("cycle `{}` is listed twice", r.name)));
+                errors.push(LoadError::key(
+                    file,
+                    k("name"),
+                    format!("cycle `{}` is listed twice", r.name),
+                ));
             }
         }
     }
@@ -446,7 +473,10 @@ mod tests {
             Eol::NotAnnounced,
             Eol::Ended,
         ];
-        let got: Vec<String> = cases.iter().map(|e| format!("{e}: {}", Support::on(*e, today).label())).collect();
+        let got: Vec<String> = cases
+            .iter()
+            .map(|e| format!("{e}: {}", Support::on(*e, today).label()))
+            .collect();
         expect_test::expect![[r#"
             [
                 "2026-06-30: END OF LIFE since 2026-06-30",
@@ -463,7 +493,12 @@ mod tests {
 
     #[test]
     fn platform_releases_map_to_their_products_cycles() {
-        let cases = [("linux", "debian12"), ("freebsd", "14.4"), ("netbsd", "10.1"), ("openbsd", "7.9")];
+        let cases = [
+            ("linux", "debian12"),
+            ("freebsd", "14.4"),
+            ("netbsd", "10.1"),
+            ("openbsd", "7.9"),
+        ];
         let got: Vec<String> = cases
             .iter()
             .map(|(os, r)| {
@@ -471,8 +506,19 @@ mod tests {
                 format!("{os} {r} → {} {}", p.name, p.cycle_of(r))
             })
             .collect();
-        assert_eq!(got, ["linux debian12 → debian 12", "freebsd 14.4 → freebsd 14.4", "netbsd 10.1 → netbsd 10", "openbsd 7.9 → openbsd 7.9"]);
+        assert_eq!(
+            got,
+            [
+                "linux debian12 → debian 12",
+                "freebsd 14.4 → freebsd 14.4",
+                "netbsd 10.1 → netbsd 10",
+                "openbsd 7.9 → openbsd 7.9"
+            ]
+        );
         let freebsd = product_for_os("freebsd").unwrap();
-        assert!(!freebsd.is_release_cycle("15"), "FreeBSD's stable/15 branch is not a release");
+        assert!(
+            !freebsd.is_release_cycle("15"),
+            "FreeBSD's stable/15 branch is not a release"
+        );
     }
 }

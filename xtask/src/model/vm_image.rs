@@ -220,7 +220,11 @@ impl DownloadSource {
     pub fn signature_url(&self) -> Option<String> {
         let s = self.signify.as_ref()?;
         Some(s.sig_url.clone().unwrap_or_else(|| {
-            let dir = self.url.rsplit_once('/').map(|(d, _)| d).unwrap_or(&self.url);
+            let dir = self
+                .url
+                .rsplit_once('/')
+                .map(|(d, _)| d)
+                .unwrap_or(&self.url);
             format!("{dir}/SHA256.sig")
         }))
     }
@@ -408,7 +412,10 @@ pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<Str
                 _ => {}
             }
             if let Some(download) = &image.download {
-                for (k, sum, len) in [("sha256", &download.sha256, 64), ("sha512", &download.sha512, 128)] {
+                for (k, sum, len) in [
+                    ("sha256", &download.sha256, 64),
+                    ("sha512", &download.sha512, 128),
+                ] {
                     if let Some(sum) = sum {
                         if sum.len() != len || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
                             errors.push(LoadError::key(
@@ -429,7 +436,8 @@ pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<Str
                 if let Some(s) = &download.signify {
                     // signify's key line: base64 of "Ed", an 8-byte key number and a 32-byte Ed25519 key.
                     use base64::Engine;
-                    let decoded = base64::engine::general_purpose::STANDARD.decode(s.public_key.trim());
+                    let decoded =
+                        base64::engine::general_purpose::STANDARD.decode(s.public_key.trim());
                     if !decoded.is_ok_and(|k| k.len() == 42 && k.starts_with(b"Ed")) {
                         errors.push(LoadError::key(
                             &file,

@@ -15,7 +15,9 @@ use serde::Deserialize;
 
 use super::http::{Client, Pacer, Unreachable};
 use super::source::{self, Document, Source};
-use crate::model::lifecycle::{product_for_os, Eol, LifecycleFile, ProductLifecycle, ReleaseLifecycle};
+use crate::model::lifecycle::{
+    product_for_os, Eol, LifecycleFile, ProductLifecycle, ReleaseLifecycle,
+};
 use crate::model::msrv_policy::parse_date;
 use crate::model::Platform;
 
@@ -83,7 +85,8 @@ impl Source for EndOfLife {
     }
 
     fn read(body: &[u8]) -> Result<Vec<Cycle>> {
-        let answer: Answer = serde_json::from_slice(body).context("expected {\"result\": {\"releases\": […]}}")?;
+        let answer: Answer =
+            serde_json::from_slice(body).context("expected {\"result\": {\"releases\": […]}}")?;
         cycles(answer.result)
     }
 }
@@ -91,7 +94,10 @@ impl Source for EndOfLife {
 fn cycles(product: ProductJson) -> Result<Vec<Cycle>> {
     let date = |what: &str, name: &str, v: &str| -> Result<String> {
         if parse_date(v).is_none() {
-            bail!("{}: release `{name}`: {what} `{v}` is not a YYYY-MM-DD date", product.name);
+            bail!(
+                "{}: release `{name}`: {what} `{v}` is not a YYYY-MM-DD date",
+                product.name
+            );
         }
         Ok(v.to_string())
     };
@@ -99,7 +105,10 @@ fn cycles(product: ProductJson) -> Result<Vec<Cycle>> {
     for r in &product.releases {
         let eol = match (&r.eol_from, r.is_eol) {
             (Some(d), _) => Eol::On(parse_date(d).with_context(|| {
-                format!("{}: release `{}`: eolFrom `{d}` is not a YYYY-MM-DD date", product.name, r.name)
+                format!(
+                    "{}: release `{}`: eolFrom `{d}` is not a YYYY-MM-DD date",
+                    product.name, r.name
+                )
             })?),
             (None, true) => Eol::Ended,
             (None, false) => Eol::NotAnnounced,
@@ -123,8 +132,14 @@ fn cycles(product: ProductJson) -> Result<Vec<Cycle>> {
 }
 
 /// The product's cycles, each with the URL it was read from and `now`.
-pub fn fetch(client: &Client, api: &str, product: &str, now: &str) -> Result<Vec<ReleaseLifecycle>> {
-    let found = source::fetch::<EndOfLife>(client, &mut Pacer::new(EndOfLife::INTERVAL), api, product)?;
+pub fn fetch(
+    client: &Client,
+    api: &str,
+    product: &str,
+    now: &str,
+) -> Result<Vec<ReleaseLifecycle>> {
+    let found =
+        source::fetch::<EndOfLife>(client, &mut Pacer::new(EndOfLife::INTERVAL), api, product)?;
     Ok(found
         .into_iter()
         .flat_map(|(doc, cycles)| {
@@ -160,8 +175,11 @@ pub fn refresh(
     now: &str,
     progress: &dyn Fn(&str),
 ) -> Summary {
-    let mut products: Vec<&'static str> =
-        platforms.iter().filter_map(|p| product_for_os(&p.os)).map(|p| p.name).collect();
+    let mut products: Vec<&'static str> = platforms
+        .iter()
+        .filter_map(|p| product_for_os(&p.os))
+        .map(|p| p.name)
+        .collect();
     products.sort();
     products.dedup();
     let client = Client::new(timeout);
@@ -177,7 +195,9 @@ pub fn refresh(
             fetch(&client, api, product, now).map_err(|err| {
                 let text = format!("{err:#}");
                 if err.downcast_ref::<Unreachable>().is_some() {
-                    unreachable = Some(format!("not reachable from this host (as for {product}: {text})"));
+                    unreachable = Some(format!(
+                        "not reachable from this host (as for {product}: {text})"
+                    ));
                     format!("not reachable from this host: {text}")
                 } else {
                     text

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::http::{Client, Pacer, Unreachable};
 use super::freebsd::FreeBsd;
+use super::http::{Client, Pacer, Unreachable};
 use super::netbsd::NetBsd;
 use super::openbsd::OpenBsd;
 use super::repology::Repology;

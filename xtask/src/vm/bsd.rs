@@ -11,9 +11,9 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{download, signify};
 use super::qemu::{Accel, Boot, Disk};
 use super::session::{self, Ending, Until};
+use super::{download, signify};
 use crate::cmd::Cmd;
 use crate::model::vm_image::{Compression, DigestAlgo, DiskFormat, DownloadSource, Pin};
 use crate::model::VmImage;
@@ -214,13 +214,18 @@ pub fn verify_signature(
     };
     let key = signify::PublicKey::parse(&check.public_key)
         .with_context(|| format!("the signify key {}", check.key_name))?;
-    progress(&format!("verifying with signify ({}): {sig_url}", check.key_name));
+    progress(&format!(
+        "verifying with signify ({}): {sig_url}",
+        check.key_name
+    ));
     let client = crate::platform_data::http::Client::new(Duration::from_secs(30));
     let sig = match client.get(&sig_url) {
         Ok(sig) => sig,
         Err(err) => {
             let why = format!("{err:#}");
-            progress(&format!("signify: {sig_url} cannot be fetched; the pinned checksum alone was checked"));
+            progress(&format!(
+                "signify: {sig_url} cannot be fetched; the pinned checksum alone was checked"
+            ));
             return Ok(format!("{pinned}; signify not checked: {why}"));
         }
     };
@@ -229,10 +234,12 @@ pub fn verify_signature(
         DigestAlgo::Sha512 => download::digest_file(file, DigestAlgo::Sha256)?,
     };
     let name = src.url.rsplit('/').next().unwrap_or(&src.url);
-    signify::check(&key, &sig, name, &sha256).with_context(|| {
-        format!("signify rejects {name}: {sig_url} with {}", check.key_name)
-    })?;
-    Ok(format!("{pinned}; signify: {sig_url} verified with {}", check.key_name))
+    signify::check(&key, &sig, name, &sha256)
+        .with_context(|| format!("signify rejects {name}: {sig_url} with {}", check.key_name))?;
+    Ok(format!(
+        "{pinned}; signify: {sig_url} verified with {}",
+        check.key_name
+    ))
 }
 
 fn rw(path: &Path) -> Disk {

@@ -31,17 +31,23 @@ pub fn cached_path(dir: &Path, url: &str, hex: &str) -> PathBuf {
 /// The file's digest in lowercase hexadecimal.
 pub fn digest_file(path: &Path, algo: DigestAlgo) -> Result<String> {
     fn run<D: Digest>(path: &Path) -> Result<String> {
-        let mut file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut file =
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
         let mut hasher = D::new();
         let mut buf = vec![0u8; 1 << 20];
         loop {
-            let n = std::io::Read::read(&mut file, &mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+            let n = std::io::Read::read(&mut file, &mut buf)
+                .with_context(|| format!("cannot read {}", path.display()))?;
             if n == 0 {
                 break;
             }
             hasher.update(&buf[..n]);
         }
-        Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+        Ok(hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
     }
     match algo {
         DigestAlgo::Sha256 => run::<sha2::Sha256>(path),

@@ -65,11 +65,19 @@ pub fn verify_embedded<'a>(key: &PublicKey, file: &'a [u8]) -> Result<&'a [u8]> 
         bail!("not a signify Ed25519 signature ({} bytes)", raw.len());
     }
     if raw[2..10] != key.keynum {
-        bail!("signed with another key (key number {}, this key's is {})", hex(&raw[2..10]), hex(&key.keynum));
+        bail!(
+            "signed with another key (key number {}, this key's is {})",
+            hex(&raw[2..10]),
+            hex(&key.keynum)
+        );
     }
     ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &key.key)
         .verify(message, &raw[10..])
-        .map_err(|_| anyhow::anyhow!("the signature does not verify: the list was altered or not signed by this key"))?;
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the signature does not verify: the list was altered or not signed by this key"
+            )
+        })?;
     Ok(message)
 }
 
@@ -124,7 +132,11 @@ mod tests {
         let mut raw = b"Ed".to_vec();
         raw.extend(KEYNUM);
         raw.extend(pair.sign(message.as_bytes()).as_ref());
-        format!("untrusted comment: verify with test.pub\n{}\n{message}", b64(&raw)).into_bytes()
+        format!(
+            "untrusted comment: verify with test.pub\n{}\n{message}",
+            b64(&raw)
+        )
+        .into_bytes()
     }
 
     const LIST: &str = "SHA256 (INSTALL.amd64) = 1111\nSHA256 (miniroot79.img) = abcd\n";
@@ -137,9 +149,15 @@ mod tests {
         assert_eq!(verify_embedded(&key, &sig).unwrap(), LIST.as_bytes());
         check(&key, &sig, "miniroot79.img", "abcd").unwrap();
         let wrong = check(&key, &sig, "miniroot79.img", "ef01").unwrap_err();
-        assert_eq!(format!("{wrong:#}"), "the signed list gives miniroot79.img the SHA-256 abcd, the pin is ef01");
+        assert_eq!(
+            format!("{wrong:#}"),
+            "the signed list gives miniroot79.img the SHA-256 abcd, the pin is ef01"
+        );
         let missing = check(&key, &sig, "miniroot78.img", "abcd").unwrap_err();
-        assert_eq!(format!("{missing:#}"), "the signed list does not name miniroot78.img");
+        assert_eq!(
+            format!("{missing:#}"),
+            "the signed list does not name miniroot78.img"
+        );
     }
 
     #[test]
@@ -161,7 +179,10 @@ mod tests {
         raw.extend([0u8; 64]);
         let foreign = format!("untrusted comment: x\n{}\n{LIST}", b64(&raw));
         let err = verify_embedded(&key, foreign.as_bytes()).unwrap_err();
-        assert!(format!("{err:#}").contains("signed with another key"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("signed with another key"),
+            "{err:#}"
+        );
     }
 
     #[test]

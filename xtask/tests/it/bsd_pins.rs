@@ -16,7 +16,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn image() -> Vec<u8> {
-    (0..70_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect()
+    (0..70_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect()
 }
 
 #[test]
@@ -36,7 +38,13 @@ fn a_sha512_pin_accepts_its_file_and_discards_another() {
         algo: DigestAlgo::Sha512,
         hex: "0".repeat(128),
     };
-    let err = download::fetch_pinned(&url, Some(&wrong), tempfile::tempdir().unwrap().path(), &|_| {}).unwrap_err();
+    let err = download::fetch_pinned(
+        &url,
+        Some(&wrong),
+        tempfile::tempdir().unwrap().path(),
+        &|_| {},
+    )
+    .unwrap_err();
     let err = format!("{err:#}");
     assert!(err.contains("the pinned SHA-512 is 000"), "{err}");
     assert!(err.contains("the download was discarded"), "{err}");
@@ -67,7 +75,10 @@ fn signify_vouches_for_a_pinned_miniroot_or_says_why_it_could_not() {
     let data = image();
     let sum = hex(&sha2::Sha256::digest(&data));
     let (pair, public_key) = test_key();
-    let list = format!("SHA256 (INSTALL.amd64) = {}\nSHA256 (miniroot79.img) = {sum}\n", "1".repeat(64));
+    let list = format!(
+        "SHA256 (INSTALL.amd64) = {}\nSHA256 (miniroot79.img) = {sum}\n",
+        "1".repeat(64)
+    );
     let tampered = list.replace("INSTALL.amd64", "INSTALL.amd65");
     let mut forged = signed(&pair, &list);
     let at = forged.len() - tampered.len();
@@ -98,11 +109,15 @@ fn signify_vouches_for_a_pinned_miniroot_or_says_why_it_could_not() {
             compression: Default::default(),
             format: Default::default(),
         };
-        let (file, _) = download::fetch_pinned(&src.url, Some(&pin), &cache.path().join(dir), &|_| {}).unwrap();
+        let (file, _) =
+            download::fetch_pinned(&src.url, Some(&pin), &cache.path().join(dir), &|_| {}).unwrap();
         let verdict = bsd::verify_signature(&src, &pin, &file, &|_| {});
         got.push(match verdict {
             Ok(v) => format!("{dir}: ok: {}", v.replace(&base, "<server>")),
-            Err(e) => format!("{dir}: rejected: {}", format!("{e:#}").replace(&base, "<server>")),
+            Err(e) => format!(
+                "{dir}: rejected: {}",
+                format!("{e:#}").replace(&base, "<server>")
+            ),
         });
     }
     expect_test::expect![[r#"
@@ -125,12 +140,22 @@ fn every_bsd_guest_in_the_matrix_is_pinned_to_an_official_checksum() {
         let id = p.vm_image.as_ref().unwrap();
         let src = model.vm_images[id].download.as_ref().unwrap();
         if awaiting_tofu.contains(&id.as_str()) {
-            assert!(src.pin().is_none(), "{id} is pinned now: drop it from this list");
+            assert!(
+                src.pin().is_none(),
+                "{id} is pinned now: drop it from this list"
+            );
             continue;
         }
-        assert!(src.pin().is_some(), "{} boots {id}, which has no pinned checksum", p.id);
+        assert!(
+            src.pin().is_some(),
+            "{} boots {id}, which has no pinned checksum",
+            p.id
+        );
         if p.os == "openbsd" {
-            assert!(src.signify.is_some(), "{id}: OpenBSD images are also checked with signify");
+            assert!(
+                src.signify.is_some(),
+                "{id}: OpenBSD images are also checked with signify"
+            );
         }
     }
 }

@@ -45,9 +45,18 @@ fn day(d: &str) -> time::Date {
 /// The three products, served like endoflife.date serves them.
 fn api() -> String {
     let (base, _) = serve(vec![
-        ("/api/v1/products/freebsd/", ok(read("endoflife-v1-freebsd.json"))),
-        ("/api/v1/products/netbsd/", ok(read("endoflife-v1-netbsd.json"))),
-        ("/api/v1/products/openbsd/", ok(read("endoflife-v1-openbsd.json"))),
+        (
+            "/api/v1/products/freebsd/",
+            ok(read("endoflife-v1-freebsd.json")),
+        ),
+        (
+            "/api/v1/products/netbsd/",
+            ok(read("endoflife-v1-netbsd.json")),
+        ),
+        (
+            "/api/v1/products/openbsd/",
+            ok(read("endoflife-v1-openbsd.json")),
+        ),
     ]);
     format!("{base}/api/v1")
 }
@@ -95,14 +104,25 @@ fn endoflife_v1_answers_read_into_cycles_with_source_and_date() {
 #[test]
 fn a_malformed_endoflife_answer_is_named() {
     let (base, _) = serve(vec![
-        ("/api/v1/products/freebsd/", ok("<html>Service Unavailable</html>")),
-        ("/api/v1/products/netbsd/", ok(r#"{"result": {"name": "netbsd", "releases": [{"name": "10", "releaseDate": "28 March 2024", "isEol": false}]}}"#)),
+        (
+            "/api/v1/products/freebsd/",
+            ok("<html>Service Unavailable</html>"),
+        ),
+        (
+            "/api/v1/products/netbsd/",
+            ok(
+                r#"{"result": {"name": "netbsd", "releases": [{"name": "10", "releaseDate": "28 March 2024", "isEol": false}]}}"#,
+            ),
+        ),
     ]);
     let api = format!("{base}/api/v1");
     let client = Client::new(Duration::from_secs(10));
     let errors: Vec<String> = ["freebsd", "netbsd"]
         .iter()
-        .map(|p| format!("{:#}", endoflife::fetch(&client, &api, p, NOW).unwrap_err()).replace(&api, "<api>"))
+        .map(|p| {
+            format!("{:#}", endoflife::fetch(&client, &api, p, NOW).unwrap_err())
+                .replace(&api, "<api>")
+        })
         .collect();
     expect_test::expect![[r#"
         [
@@ -118,13 +138,31 @@ fn refresh_replaces_what_answers_and_keeps_what_cannot_be_reached() {
     let model = repo_model();
     let api = api();
     let mut file = model.lifecycle.clone();
-    let summary = endoflife::refresh(&model.platforms, &mut file, &api, Duration::from_secs(10), false, NOW, &|_| {});
+    let summary = endoflife::refresh(
+        &model.platforms,
+        &mut file,
+        &api,
+        Duration::from_secs(10),
+        false,
+        NOW,
+        &|_| {},
+    );
     // Debian is not served: 404, a malformed answer for that product only.
     assert_eq!(summary.fresh, ["freebsd", "netbsd", "openbsd"]);
-    assert!(summary.kept["debian"].contains("HTTP 404"), "{:?}", summary.kept);
+    assert!(
+        summary.kept["debian"].contains("HTTP 404"),
+        "{:?}",
+        summary.kept
+    );
     let fb = &file.product["freebsd"];
-    assert_eq!((fb.checked.as_deref(), fb.stale_since.as_deref()), (Some(NOW), None));
-    assert!(fb.release.iter().all(|r| r.source.ends_with("/api/v1/products/freebsd/")));
+    assert_eq!(
+        (fb.checked.as_deref(), fb.stale_since.as_deref()),
+        (Some(NOW), None)
+    );
+    assert!(fb
+        .release
+        .iter()
+        .all(|r| r.source.ends_with("/api/v1/products/freebsd/")));
 
     // Now the source is gone: the values stay, stale since this refresh, with why.
     let gone = {
@@ -134,22 +172,58 @@ fn refresh_replaces_what_answers_and_keeps_what_cannot_be_reached() {
     let before = model.lifecycle.clone();
     let mut file = before.clone();
     let later = "2026-12-02T09:00:00Z";
-    let summary = endoflife::refresh(&model.platforms, &mut file, &gone, Duration::from_secs(5), false, later, &|_| {});
+    let summary = endoflife::refresh(
+        &model.platforms,
+        &mut file,
+        &gone,
+        Duration::from_secs(5),
+        false,
+        later,
+        &|_| {},
+    );
     assert!(summary.fresh.is_empty());
     for (name, product) in &file.product {
         let why = product.error.as_deref().unwrap_or_default();
-        assert!(why.starts_with("not reachable from this host"), "{name}: {why}");
-        let since = before.product.get(name).and_then(|o| o.stale_since.as_deref()).unwrap_or(later);
-        assert_eq!(product.stale_since.as_deref(), Some(since), "{name}: stale since the first refresh that failed");
+        assert!(
+            why.starts_with("not reachable from this host"),
+            "{name}: {why}"
+        );
+        let since = before
+            .product
+            .get(name)
+            .and_then(|o| o.stale_since.as_deref())
+            .unwrap_or(later);
+        assert_eq!(
+            product.stale_since.as_deref(),
+            Some(since),
+            "{name}: stale since the first refresh that failed"
+        );
         if let Some(old) = before.product.get(name) {
-            assert_eq!(product.release, old.release, "{name}: the committed values are kept");
+            assert_eq!(
+                product.release, old.release,
+                "{name}: the committed values are kept"
+            );
         }
     }
     // --offline fetches nothing and says so.
     let mut offline = before.clone();
-    endoflife::refresh(&model.platforms, &mut offline, &api, Duration::from_secs(5), true, later, &|_| {});
-    assert_eq!(offline.product["netbsd"].error.as_deref(), Some("offline refresh: not fetched"));
-    assert_eq!(offline.product["netbsd"].release, before.product["netbsd"].release);
+    endoflife::refresh(
+        &model.platforms,
+        &mut offline,
+        &api,
+        Duration::from_secs(5),
+        true,
+        later,
+        &|_| {},
+    );
+    assert_eq!(
+        offline.product["netbsd"].error.as_deref(),
+        Some("offline refresh: not fetched")
+    );
+    assert_eq!(
+        offline.product["netbsd"].release,
+        before.product["netbsd"].release
+    );
     // What was written reads back and checks.
     let mut errors = LoadErrors::default();
     let back = xtask::model::lifecycle::parse(&file.to_text(), "releases.toml", &mut errors);
@@ -162,9 +236,20 @@ fn the_committed_lifecycle_values_name_their_source_and_cover_every_bsd_release(
     let model = repo_model();
     for p in model.platforms.iter().filter(|p| p.os != "linux") {
         let facts = model.lifecycle.facts(&p.os, &p.release, day("2026-12-01"));
-        let entry = facts.entry.unwrap_or_else(|| panic!("{}: {:?}", p.id, facts.support));
-        assert!(entry.source.contains("endoflife") || entry.source.starts_with("https://"), "{}: {}", p.id, entry.source);
-        assert!(!facts.support.is_ended(), "{} is in the matrix but past its end of life", p.id);
+        let entry = facts
+            .entry
+            .unwrap_or_else(|| panic!("{}: {:?}", p.id, facts.support));
+        assert!(
+            entry.source.contains("endoflife") || entry.source.starts_with("https://"),
+            "{}: {}",
+            p.id,
+            entry.source
+        );
+        assert!(
+            !facts.support.is_ended(),
+            "{} is in the matrix but past its end of life",
+            p.id
+        );
     }
 }
 
@@ -175,7 +260,15 @@ fn platforms_warns_about_ended_ending_and_uncovered_releases() {
     let mut model = repo_model();
     let api = api();
     let mut file = LifecycleFile::empty();
-    endoflife::refresh(&model.platforms, &mut file, &api, Duration::from_secs(10), false, NOW, &|_| {});
+    endoflife::refresh(
+        &model.platforms,
+        &mut file,
+        &api,
+        Duration::from_secs(10),
+        false,
+        NOW,
+        &|_| {},
+    );
     file.product.remove("debian");
     model.lifecycle = file;
     // A FreeBSD 14.3 platform, as the matrix had it before: past its end of life.
@@ -233,10 +326,18 @@ fn the_table_shows_release_dates_and_support_per_platform() {
     let table = xtask::platforms::table(&model, Some("1.85"), day("2026-12-01"));
     let rows: Vec<String> = table
         .lines()
-        .filter(|l| l.starts_with("PLATFORM") || l.starts_with("freebsd-14.4-x86_64") || l.starts_with("netbsd-10.1-x86_64"))
+        .filter(|l| {
+            l.starts_with("PLATFORM")
+                || l.starts_with("freebsd-14.4-x86_64")
+                || l.starts_with("netbsd-10.1-x86_64")
+        })
         .map(|l| {
             // PLATFORM, TIER, PACKAGED RUST, RELEASED, SUPPORT (the verdict is left out).
-            let cols: Vec<&str> = l.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+            let cols: Vec<&str> = l
+                .split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect();
             format!("{} | {} | {}", cols[0], cols[3], cols[4])
         })
         .collect();
@@ -269,7 +370,10 @@ why = "ports, supported releases"
     let policy = msrv_policy::parse(policy_text, "msrv-policy.toml", &platforms, &mut errors)
         .unwrap_or_else(|| panic!("{errors}"));
     let mut status = RustStatusFile::empty();
-    for (id, version) in [("freebsd-14.4-x86_64", "1.86.0"), ("freebsd-15.1-x86_64", "1.90.0")] {
+    for (id, version) in [
+        ("freebsd-14.4-x86_64", "1.86.0"),
+        ("freebsd-15.1-x86_64", "1.90.0"),
+    ] {
         status.platform.insert(
             id.into(),
             PlatformPackages {
@@ -311,7 +415,12 @@ why = "ports, supported releases"
     let ws = Some(RustVersion::new(1, 88, 0));
     let out: String = ["2026-12-01", "2027-01-05"]
         .iter()
-        .map(|d| format!("== {d}\n{}", msrv::compute(&platforms, &policy, &status, ws, day(d), &lifecycle).render()))
+        .map(|d| {
+            format!(
+                "== {d}\n{}",
+                msrv::compute(&platforms, &policy, &status, ws, day(d), &lifecycle).render()
+            )
+        })
         .collect();
     expect_test::expect![[r#"
         == 2026-12-01
@@ -335,10 +444,14 @@ why = "ports, supported releases"
 /// the tier of the compiler that built the cell.
 #[test]
 fn a_promoted_target_headlines_the_newest_tier_beside_the_compilers() {
-    let text = |r: &str| std::fs::read_to_string(fixture(&format!("platform-support-{r}.md"))).unwrap();
+    let text =
+        |r: &str| std::fs::read_to_string(fixture(&format!("platform-support-{r}.md"))).unwrap();
     let old = platform_support::parse(&text("1.96.0")).unwrap();
     let new = platform_support::parse(&text("1.98.0")).unwrap();
-    let moves: Vec<String> = platform_support::moves(&old, &new).iter().map(|m| m.to_string()).collect();
+    let moves: Vec<String> = platform_support::moves(&old, &new)
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
     expect_test::expect![[r#"
         [
             "aarch64-unknown-freebsd: tier 3, host tools, std → tier 2, host tools, std",
@@ -348,7 +461,13 @@ fn a_promoted_target_headlines_the_newest_tier_beside_the_compilers() {
 
     let mut model = data_small();
     let targets: Vec<String> = model.platforms.iter().map(|p| p.target.clone()).collect();
-    let mut snapshot = tiers::snapshot(&targets, &new, RustVersion::new(1, 98, 0), "test fixture", NOW);
+    let mut snapshot = tiers::snapshot(
+        &targets,
+        &new,
+        RustVersion::new(1, 98, 0),
+        "test fixture",
+        NOW,
+    );
     snapshot.newer = Some("Rust 1.99.0's could not be read: not reachable".into());
     model.rust_status.tiers = Some(snapshot);
     // The matrix ran on 2026-11-20, when FreeBSD 14.3 (data-small's) had ended.
@@ -376,7 +495,12 @@ fn a_promoted_target_headlines_the_newest_tier_beside_the_compilers() {
     let md = xtask::render::markdown::render(&grid);
     let picked: Vec<&str> = md
         .lines()
-        .filter(|l| l.starts_with("Upstream tiers") || l.starts_with("Lifecycle") || l.starts_with("- ⚠️") || l.starts_with("| **FreeBSD"))
+        .filter(|l| {
+            l.starts_with("Upstream tiers")
+                || l.starts_with("Lifecycle")
+                || l.starts_with("- ⚠️")
+                || l.starts_with("| **FreeBSD")
+        })
         .collect();
     let aarch64 = grid
         .rows
@@ -390,7 +514,10 @@ fn a_promoted_target_headlines_the_newest_tier_beside_the_compilers() {
         .flat_map(|r| r.cells.iter().flatten())
         .find(|v| v.platform.id == "freebsd-14.3-x86_64")
         .unwrap();
-    let mut got: Vec<String> = picked.iter().map(|l| l.chars().take(160).collect()).collect();
+    let mut got: Vec<String> = picked
+        .iter()
+        .map(|l| l.chars().take(160).collect())
+        .collect();
     got.push(xtask::render::tier_line(aarch64));
     got.push(xtask::render::tier_line(x86));
     got.push(xtask::render::tier_details(aarch64));
