@@ -289,8 +289,21 @@ fn describe(id: &str, image: &VmImage) -> String {
         } else {
             "not downloaded".to_string()
         };
+        let checks = image
+            .download
+            .as_ref()
+            .and_then(|d| {
+                let pin = d.pin()?;
+                let signify = d
+                    .signify
+                    .as_ref()
+                    .map(|s| format!(", signify {}", s.key_name))
+                    .unwrap_or_default();
+                Some(format!(" ({} pin{signify})", pin.algo.as_str()))
+            })
+            .unwrap_or_default();
         format!(
-            "download {}: {state}",
+            "download {}: {state}{checks}",
             image
                 .download
                 .as_ref()
@@ -382,5 +395,15 @@ download = { url = \"https://h.example/x.img\", sha256 = \"00\", format = \"raw\
         let b = pin_in_toml(text, "b", "https://h.example/x.img", "cd34").unwrap();
         assert!(b.contains("sha256 = \"cd34\""), "{b}");
         assert!(pin_in_toml(text, "c", "https://h.example/x.img", "ef").is_err());
+    }
+
+    #[test]
+    fn a_forced_pin_replaces_a_sha512_pin() {
+        let text = "[image.\"n\"]\ndownload = { url = \"https://h.example/n.iso\", sha512 = \"77\", format = \"raw\" }\n";
+        let got = pin_in_toml(text, "n", "https://h.example/n.iso", "ab12").unwrap();
+        assert_eq!(
+            got,
+            "[image.\"n\"]\ndownload = { url = \"https://h.example/n.iso\", sha256 = \"ab12\", format = \"raw\" }\n"
+        );
     }
 }
