@@ -129,7 +129,8 @@ impl Sample {
     pub fn serve_cpu_us(&self) -> Option<f64> {
         match self.server_cpu_secs {
             Some(s) => (self.total_ops > 0).then(|| s * 1e6 / self.total_ops as f64),
-            None => (self.target == "ceiling" && self.ops > 0).then(|| self.cpu_secs * 1e6 / self.ops as f64),
+            None => (self.target == "ceiling" && self.ops > 0)
+                .then(|| self.cpu_secs * 1e6 / self.ops as f64),
         }
     }
 
@@ -191,8 +192,12 @@ pub struct Summary {
 const TARGETS: [&str; 3] = ["ours", "qsd", "ceiling"];
 
 fn blk(a: BlkArgs) -> Result<u8> {
-    if a.runs == 0 || a.queues == 0 || a.depths.is_empty() || a.depths.contains(&0) || a.seq_qd == 0 {
-        return Err(crate::BadInput("--runs, --queues, --qd and --seq-qd must be at least 1".into()).into());
+    if a.runs == 0 || a.queues == 0 || a.depths.is_empty() || a.depths.contains(&0) || a.seq_qd == 0
+    {
+        return Err(crate::BadInput(
+            "--runs, --queues, --qd and --seq-qd must be at least 1".into(),
+        )
+        .into());
     }
     crate::cmd::install_interrupt_handler()?;
     let qsd = which("qemu-storage-daemon").context(
@@ -206,7 +211,14 @@ fn blk(a: BlkArgs) -> Result<u8> {
     eprintln!("bench: building vu-bench and vhost-user-blk (release)");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let build = Cmd::new(&cargo)
-        .args(["build", "--release", "-p", "vu-bench", "-p", "vhost-user-blk"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "vu-bench",
+            "-p",
+            "vhost-user-blk",
+        ])
         .cwd(&root)
         .run_inherited()?;
     if !build.success() {
@@ -236,7 +248,10 @@ fn blk(a: BlkArgs) -> Result<u8> {
     let load_before = loadavg();
     let started = crate::host::now_rfc3339();
 
-    let sock_dir = tempfile::Builder::new().prefix("vu-bench").tempdir().context("cannot create a socket directory")?;
+    let sock_dir = tempfile::Builder::new()
+        .prefix("vu-bench")
+        .tempdir()
+        .context("cannot create a socket directory")?;
     let ours_sock = sock_dir.path().join("ours.sock");
     let qsd_sock = sock_dir.path().join("qsd.sock");
     let queues = a.queues.to_string();
@@ -261,9 +276,19 @@ fn blk(a: BlkArgs) -> Result<u8> {
     let mut workloads: Vec<Workload> = a
         .depths
         .iter()
-        .map(|&d| Workload { name: format!("4k-rand-qd{d}"), pattern: "rand".into(), block_size: 4096, depth: d })
+        .map(|&d| Workload {
+            name: format!("4k-rand-qd{d}"),
+            pattern: "rand".into(),
+            block_size: 4096,
+            depth: d,
+        })
         .collect();
-    workloads.push(Workload { name: format!("1m-seq-qd{}", a.seq_qd), pattern: "seq".into(), block_size: 1 << 20, depth: a.seq_qd });
+    workloads.push(Workload {
+        name: format!("1m-seq-qd{}", a.seq_qd),
+        pattern: "seq".into(),
+        block_size: 1 << 20,
+        depth: a.seq_qd,
+    });
 
     let total = a.runs * workloads.len() * TARGETS.len();
     let mut done = 0;
@@ -273,10 +298,20 @@ fn blk(a: BlkArgs) -> Result<u8> {
         for (w, workload) in workloads.iter().enumerate() {
             for target in TARGETS {
                 done += 1;
-                eprintln!("bench: [{done}/{total}] round {round}: {} on {target}", workload.name);
-                for (name, server) in [("our back-end", &mut ours), ("qemu-storage-daemon", &mut peer)] {
+                eprintln!(
+                    "bench: [{done}/{total}] round {round}: {} on {target}",
+                    workload.name
+                );
+                for (name, server) in [
+                    ("our back-end", &mut ours),
+                    ("qemu-storage-daemon", &mut peer),
+                ] {
                     if let Some(r) = server.try_finished()? {
-                        bail!("{name} exited during the benchmark ({}):\n{}", r.describe(), r.stderr_tail);
+                        bail!(
+                            "{name} exited during the benchmark ({}):\n{}",
+                            r.describe(),
+                            r.stderr_tail
+                        );
                     }
                 }
                 let mut cmd = Cmd::new(&driver);
@@ -296,14 +331,26 @@ fn blk(a: BlkArgs) -> Result<u8> {
                 };
                 let cpu_before = server_pid.and_then(process_cpu_secs);
                 let out = cmd
-                    .args(["--pattern", &workload.pattern, "--block-size", &workload.block_size.to_string()])
-                    .args(["--secs", &a.secs.to_string(), "--warmup-secs", &a.warmup_secs.to_string()])
+                    .args([
+                        "--pattern",
+                        &workload.pattern,
+                        "--block-size",
+                        &workload.block_size.to_string(),
+                    ])
+                    .args([
+                        "--secs",
+                        &a.secs.to_string(),
+                        "--warmup-secs",
+                        &a.warmup_secs.to_string(),
+                    ])
                     .timeout(Duration::from_secs_f64(a.secs + a.warmup_secs + 60.0))
                     .run()?
                     .ok()
                     .with_context(|| format!("{} on {target} failed", workload.name))?;
-                let mut sample: Sample = serde_json::from_slice(&out.stdout)
-                    .with_context(|| format!("cannot parse vu-bench output: {}", out.stdout_str()))?;
+                let mut sample: Sample =
+                    serde_json::from_slice(&out.stdout).with_context(|| {
+                        format!("cannot parse vu-bench output: {}", out.stdout_str())
+                    })?;
                 sample.target = target.to_string();
                 sample.server_cpu_secs = match (cpu_before, server_pid.and_then(process_cpu_secs)) {
                     (Some(a), Some(b)) => Some(b - a),
@@ -316,9 +363,17 @@ fn blk(a: BlkArgs) -> Result<u8> {
     let load_after = loadavg();
     let ours_record = ours.stop(Duration::from_secs(5))?;
     let qsd_record = peer.stop(Duration::from_secs(5))?;
-    eprintln!("bench: {} measurements in {:.0} s", total, clock.elapsed().as_secs_f64());
+    eprintln!(
+        "bench: {} measurements in {:.0} s",
+        total,
+        clock.elapsed().as_secs_f64()
+    );
 
-    let rows: Vec<Row> = workloads.into_iter().zip(samples).map(|(w, runs)| row(w, runs)).collect();
+    let rows: Vec<Row> = workloads
+        .into_iter()
+        .zip(samples)
+        .map(|(w, runs)| row(w, runs))
+        .collect();
     let summary = Summary {
         started,
         host: crate::host::Host::probe().map(|h| h.description).unwrap_or_default(),
@@ -344,7 +399,8 @@ fn blk(a: BlkArgs) -> Result<u8> {
     print!("{}", render(&summary));
     let out = a.out.clone().unwrap_or_else(|| dir.join("blk.json"));
     let json = serde_json::to_string_pretty(&summary)? + "\n";
-    crate::results::write_atomic(&out, json.as_bytes()).with_context(|| format!("cannot write {}", out.display()))?;
+    crate::paths::write_atomic(&out, json.as_bytes())
+        .with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!("bench: summary in {}", out.display());
     Ok(exit::OK)
 }
@@ -358,10 +414,19 @@ fn start_server(cmd: &Cmd, socket: &Path) -> Result<Spawned> {
             return Ok(server);
         }
         if let Some(r) = server.try_finished()? {
-            bail!("`{}` exited before listening ({}):\n{}", r.command_line(), r.describe(), r.stderr_tail);
+            bail!(
+                "`{}` exited before listening ({}):\n{}",
+                r.command_line(),
+                r.describe(),
+                r.stderr_tail
+            );
         }
         if Instant::now() > deadline {
-            bail!("`{}` did not listen on {} within 20 s", cmd.argv().join(" "), socket.display());
+            bail!(
+                "`{}` did not listen on {} within 20 s",
+                cmd.argv().join(" "),
+                socket.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -387,7 +452,9 @@ fn process_cpu_secs(pid: u32) -> Option<f64> {
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -419,7 +486,11 @@ fn stat(runs: &[Sample], target: &str) -> Stat {
 
 /// Medians and ratios of one workload's runs.
 pub fn row(workload: Workload, runs: Vec<Sample>) -> Row {
-    let (ours, qsd, ceiling) = (stat(&runs, "ours"), stat(&runs, "qsd"), stat(&runs, "ceiling"));
+    let (ours, qsd, ceiling) = (
+        stat(&runs, "ours"),
+        stat(&runs, "qsd"),
+        stat(&runs, "ceiling"),
+    );
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     Row {
         ours_over_qsd: ratio(ours.median_iops, qsd.median_iops),
@@ -447,7 +518,12 @@ pub fn render(s: &Summary) -> String {
     let _ = writeln!(
         out,
         "{:<12} {:>26} {:>26} {:>26} {:>8} {:>8}",
-        "workload", "ours IOPS  MiB/s", "qsd IOPS  MiB/s", "ceiling IOPS  MiB/s", "ours/qsd", "ours/ceil"
+        "workload",
+        "ours IOPS  MiB/s",
+        "qsd IOPS  MiB/s",
+        "ceiling IOPS  MiB/s",
+        "ours/qsd",
+        "ours/ceil"
     );
     for r in &s.rows {
         let cell = |st: &Stat| format!("{:>9.0} {:>8.1}", st.median_iops, st.median_mib_s);
@@ -462,16 +538,34 @@ pub fn render(s: &Summary) -> String {
             r.ours_over_ceiling
         );
         let spread = |st: &Stat| format!("{:.0}-{:.0}", st.min_iops, st.max_iops);
-        let _ = writeln!(out, "{:<12} {:>26} {:>26} {:>26}", "", spread(&r.ours), spread(&r.qsd), spread(&r.ceiling));
+        let _ = writeln!(
+            out,
+            "{:<12} {:>26} {:>26} {:>26}",
+            "",
+            spread(&r.ours),
+            spread(&r.qsd),
+            spread(&r.ceiling)
+        );
         let cpu = |st: &Stat| match (st.median_serve_cpu_us, st.median_driver_cpu_us) {
             (Some(s), Some(d)) => format!("{s:.2} (+{d:.2} driver)"),
             (Some(s), None) => format!("{s:.2}"),
             _ => "-".to_string(),
         };
-        let _ = writeln!(out, "{:<12} {:>26} {:>26} {:>26}", "  CPU us/req", cpu(&r.ours), cpu(&r.qsd), cpu(&r.ceiling));
+        let _ = writeln!(
+            out,
+            "{:<12} {:>26} {:>26} {:>26}",
+            "  CPU us/req",
+            cpu(&r.ours),
+            cpu(&r.qsd),
+            cpu(&r.ceiling)
+        );
     }
     let _ = writeln!(out, "ceiling: {}", s.ceiling);
-    let _ = writeln!(out, "load average before: {}; after: {}", s.load_before, s.load_after);
+    let _ = writeln!(
+        out,
+        "load average before: {}; after: {}",
+        s.load_before, s.load_after
+    );
     out
 }
 
@@ -496,7 +590,12 @@ mod tests {
 
     #[test]
     fn rows_take_medians_and_ratios() {
-        let w = Workload { name: "4k-rand-qd32".into(), pattern: "rand".into(), block_size: 4096, depth: 32 };
+        let w = Workload {
+            name: "4k-rand-qd32".into(),
+            pattern: "rand".into(),
+            block_size: 4096,
+            depth: 32,
+        };
         let runs = vec![
             sample("ours", 300.0),
             sample("qsd", 100.0),
@@ -509,7 +608,10 @@ mod tests {
             sample("ceiling", 500.0),
         ];
         let r = row(w, runs);
-        assert_eq!((r.ours.median_iops, r.qsd.median_iops, r.ceiling.median_iops), (200.0, 150.0, 500.0));
+        assert_eq!(
+            (r.ours.median_iops, r.qsd.median_iops, r.ceiling.median_iops),
+            (200.0, 150.0, 500.0)
+        );
         assert_eq!((r.ours.min_iops, r.ours.max_iops), (100.0, 300.0));
         assert!((r.ours_over_qsd - 200.0 / 150.0).abs() < 1e-9);
         assert!((r.ours_over_ceiling - 0.4).abs() < 1e-9);
@@ -518,7 +620,13 @@ mod tests {
         // ceiling: iops/2e6 s over iops requests = 0.5 us.
         assert_eq!(r.ours.median_serve_cpu_us, Some(0.5));
         assert_eq!(r.ours.median_driver_cpu_us, Some(0.5));
-        assert_eq!((r.ceiling.median_serve_cpu_us, r.ceiling.median_driver_cpu_us), (Some(0.5), None));
+        assert_eq!(
+            (
+                r.ceiling.median_serve_cpu_us,
+                r.ceiling.median_driver_cpu_us
+            ),
+            (Some(0.5), None)
+        );
     }
 
     #[test]

@@ -63,7 +63,11 @@ impl CommandRecord {
 
 /// Quotes an argument for display only; nothing here is ever run through a shell.
 pub fn shell_quote(arg: &str) -> String {
-    if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b)) {
+    if !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
         arg.to_string()
     } else {
         format!("'{}'", arg.replace('\'', "'\\''"))
@@ -72,7 +76,10 @@ pub fn shell_quote(arg: &str) -> String {
 
 /// A command line for display (`cargo test --workspace`).
 pub fn shell_quote_argv(argv: &[String]) -> String {
-    argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+    argv.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The result of a finished command.
@@ -140,12 +147,16 @@ impl Cmd {
     }
 
     pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(mut self, args: I) -> Cmd {
-        self.args.extend(args.into_iter().map(|a| a.as_ref().to_string_lossy().into_owned()));
+        self.args.extend(
+            args.into_iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned()),
+        );
         self
     }
 
     pub fn env(mut self, key: impl Into<String>, value: impl AsRef<std::ffi::OsStr>) -> Cmd {
-        self.env.push((key.into(), value.as_ref().to_string_lossy().into_owned()));
+        self.env
+            .push((key.into(), value.as_ref().to_string_lossy().into_owned()));
         self
     }
 
@@ -187,7 +198,9 @@ impl Cmd {
     }
 
     pub fn argv(&self) -> Vec<String> {
-        std::iter::once(self.program.clone()).chain(self.args.iter().cloned()).collect()
+        std::iter::once(self.program.clone())
+            .chain(self.args.iter().cloned())
+            .collect()
     }
 
     /// The program, arguments, environment and directory; no stdio or process-group choices.
@@ -233,8 +246,16 @@ impl Cmd {
     fn log(&self) {
         if let Some(path) = std::env::var_os("XTASK_COMMAND_LOG") {
             use std::io::Write;
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-                let _ = writeln!(f, "{}", serde_json::to_string(&self.argv()).unwrap_or_default());
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(
+                    f,
+                    "{}",
+                    serde_json::to_string(&self.argv()).unwrap_or_default()
+                );
             }
         }
     }
@@ -263,19 +284,28 @@ impl Cmd {
         check_cancelled()?;
         self.log();
         let started = Instant::now();
-        let handle = self.expression().stdout_capture().start().map_err(|e| self.spawn_error(e))?;
+        let handle = self
+            .expression()
+            .stdout_capture()
+            .start()
+            .map_err(|e| self.spawn_error(e))?;
         let guard = Running::register(&handle.pids());
         let deadline = self.timeout.map(|t| started + t);
         let mut timed_out = false;
         let output = loop {
-            if let Some(out) = handle.try_wait().with_context(|| format!("waiting for `{}`", self.program))? {
+            if let Some(out) = handle
+                .try_wait()
+                .with_context(|| format!("waiting for `{}`", self.program))?
+            {
                 break out;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) && !timed_out {
                 timed_out = true;
                 guard.kill();
             }
-            if CANCELLED.load(Ordering::SeqCst) || self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            if CANCELLED.load(Ordering::SeqCst)
+                || self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+            {
                 guard.kill();
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -283,7 +313,11 @@ impl Cmd {
         drop(guard);
         let mut record = self.record(started);
         fill_status(&mut record, &output.status, timed_out, &output.stderr);
-        Ok(Finished { record, stdout: output.stdout.clone(), stderr: output.stderr.clone() })
+        Ok(Finished {
+            record,
+            stdout: output.stdout.clone(),
+            stderr: output.stderr.clone(),
+        })
     }
 
     /// Runs with this process's stdout and stderr (a long command whose output
@@ -299,7 +333,10 @@ impl Cmd {
         let deadline = self.timeout.map(|t| started + t);
         let mut timed_out = false;
         let output = loop {
-            if let Some(out) = handle.try_wait().with_context(|| format!("waiting for `{}`", self.program))? {
+            if let Some(out) = handle
+                .try_wait()
+                .with_context(|| format!("waiting for `{}`", self.program))?
+            {
                 break out;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) && !timed_out {
@@ -318,7 +355,10 @@ impl Cmd {
         check_cancelled()?;
         self.log();
         let started = Instant::now();
-        let reader = self.expression().reader().map_err(|e| self.spawn_error(e))?;
+        let reader = self
+            .expression()
+            .reader()
+            .map_err(|e| self.spawn_error(e))?;
         let guard = Arc::new(Running::register(&reader.pids()));
         let done = Arc::new(AtomicBool::new(false));
         let timed_out = Arc::new(AtomicBool::new(false));
@@ -333,7 +373,9 @@ impl Cmd {
                         guard.kill();
                         return;
                     }
-                    if CANCELLED.load(Ordering::SeqCst) || stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+                    if CANCELLED.load(Ordering::SeqCst)
+                        || stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+                    {
                         guard.kill();
                         return;
                     }
@@ -357,7 +399,10 @@ impl Cmd {
             }
         }
         let output = loop {
-            if let Some(out) = reader.try_wait().with_context(|| format!("waiting for `{}`", self.program))? {
+            if let Some(out) = reader
+                .try_wait()
+                .with_context(|| format!("waiting for `{}`", self.program))?
+            {
                 break out;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -365,8 +410,17 @@ impl Cmd {
         done.store(true, Ordering::SeqCst);
         let _ = watchdog.join();
         let mut record = self.record(started);
-        fill_status(&mut record, &output.status, timed_out.load(Ordering::SeqCst), &output.stderr);
-        Ok(Finished { record, stdout, stderr: output.stderr.clone() })
+        fill_status(
+            &mut record,
+            &output.status,
+            timed_out.load(Ordering::SeqCst),
+            &output.stderr,
+        );
+        Ok(Finished {
+            record,
+            stdout,
+            stderr: output.stderr.clone(),
+        })
     }
 }
 
@@ -389,9 +443,19 @@ impl Cmd {
         check_cancelled()?;
         self.log();
         let started = Instant::now();
-        let handle = self.expression().stdout_null().start().map_err(|e| self.spawn_error(e))?;
+        let handle = self
+            .expression()
+            .stdout_null()
+            .start()
+            .map_err(|e| self.spawn_error(e))?;
         let guard = Running::register(&handle.pids());
-        Ok(Spawned { handle, guard, record: self.record(started), started, reaped: false })
+        Ok(Spawned {
+            handle,
+            guard,
+            record: self.record(started),
+            started,
+            reaped: false,
+        })
     }
 }
 
@@ -403,7 +467,11 @@ impl Spawned {
 
     /// Whether the child has exited already (then its record says how).
     pub fn try_finished(&mut self) -> Result<Option<CommandRecord>> {
-        match self.handle.try_wait().with_context(|| format!("waiting for `{}`", self.record.argv[0]))? {
+        match self
+            .handle
+            .try_wait()
+            .with_context(|| format!("waiting for `{}`", self.record.argv[0]))?
+        {
             Some(out) => {
                 self.reaped = true;
                 let mut record = self.record.clone();
@@ -427,7 +495,11 @@ impl Spawned {
         let deadline = Instant::now() + grace;
         let mut timed_out = false;
         let out = loop {
-            if let Some(out) = self.handle.try_wait().with_context(|| format!("waiting for `{}`", self.record.argv[0]))? {
+            if let Some(out) = self
+                .handle
+                .try_wait()
+                .with_context(|| format!("waiting for `{}`", self.record.argv[0]))?
+            {
                 break out.clone();
             }
             if Instant::now() >= deadline && !timed_out {
@@ -456,11 +528,19 @@ impl Drop for Spawned {
 
 impl std::fmt::Debug for Spawned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Spawned").field("argv", &self.record.argv).field("pgids", &self.guard.pgids).finish()
+        f.debug_struct("Spawned")
+            .field("argv", &self.record.argv)
+            .field("pgids", &self.guard.pgids)
+            .finish()
     }
 }
 
-fn fill_status(record: &mut CommandRecord, status: &std::process::ExitStatus, timed_out: bool, stderr: &[u8]) {
+fn fill_status(
+    record: &mut CommandRecord,
+    status: &std::process::ExitStatus,
+    timed_out: bool,
+    stderr: &[u8],
+) {
     use std::os::unix::process::ExitStatusExt;
     record.exit_code = status.code();
     record.signal = status.signal();
@@ -506,7 +586,10 @@ struct Running {
 impl Running {
     fn register(pids: &[u32]) -> Running {
         let pgids: Vec<i32> = pids.iter().map(|&p| p as i32).collect();
-        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).extend(pgids.iter().copied());
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(pgids.iter().copied());
         Running { pgids }
     }
 
@@ -558,7 +641,8 @@ pub fn cancel_all() {
 /// On SIGINT/SIGTERM/SIGHUP: cancel everything once; a second signal exits at once.
 pub fn install_interrupt_handler() -> Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handler")?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("cannot install signal handler")?;
     std::thread::spawn(move || {
         for signal in signals.forever() {
             if cancelled() {
@@ -578,7 +662,10 @@ mod tests {
 
     #[test]
     fn records_exit_status_and_stderr_tail() {
-        let out = Cmd::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]).run().unwrap();
+        let out = Cmd::new("sh")
+            .args(["-c", "echo out; echo err >&2; exit 3"])
+            .run()
+            .unwrap();
         assert_eq!(out.record.exit_code, Some(3));
         assert_eq!(out.record.stderr_tail, "err");
         assert_eq!(out.stdout_str(), "out\n");
@@ -589,9 +676,17 @@ mod tests {
     fn timeout_kills_the_whole_process_group() {
         // The grandchild `sleep` holds stdout open; only a group kill ends it.
         let started = Instant::now();
-        let out = Cmd::new("sh").args(["-c", "sleep 30 & sleep 30"]).timeout(Duration::from_millis(300)).run().unwrap();
+        let out = Cmd::new("sh")
+            .args(["-c", "sleep 30 & sleep 30"])
+            .timeout(Duration::from_millis(300))
+            .run()
+            .unwrap();
         assert!(out.record.timed_out);
-        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
         let out = Cmd::new("sh")
             .args(["-c", "echo a; sleep 30 & sleep 30"])
             .timeout(Duration::from_millis(300))
@@ -612,17 +707,28 @@ mod tests {
             })
         };
         let started = Instant::now();
-        let out = Cmd::new("sh").args(["-c", "sleep 30 & sleep 30"]).stop_when(flag).run().unwrap();
+        let out = Cmd::new("sh")
+            .args(["-c", "sleep 30 & sleep 30"])
+            .stop_when(flag)
+            .run()
+            .unwrap();
         setter.join().unwrap();
         assert!(!out.record.timed_out);
         assert_eq!(out.record.signal, Some(libc::SIGKILL));
-        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
     fn streaming_sees_each_line() {
         let mut seen = Vec::new();
-        let out = Cmd::new("sh").args(["-c", "echo one; echo two"]).run_streaming(&mut |l| seen.push(l.to_string())).unwrap();
+        let out = Cmd::new("sh")
+            .args(["-c", "echo one; echo two"])
+            .run_streaming(&mut |l| seen.push(l.to_string()))
+            .unwrap();
         assert_eq!(seen, ["one", "two"]);
         assert!(out.record.success());
     }
@@ -630,23 +736,35 @@ mod tests {
     #[test]
     fn missing_program_names_it() {
         let err = Cmd::new("no-such-program-xyz").run().unwrap_err();
-        assert_eq!(err.to_string(), "cannot run `no-such-program-xyz`: not found on PATH");
+        assert_eq!(
+            err.to_string(),
+            "cannot run `no-such-program-xyz`: not found on PATH"
+        );
     }
 
     #[test]
     fn spawned_children_stop_on_sigterm_or_are_killed() {
         let started = Instant::now();
-        let child = Cmd::new("sh").args(["-c", "echo started >&2; exec sleep 30"]).spawn().unwrap();
+        let child = Cmd::new("sh")
+            .args(["-c", "echo started >&2; exec sleep 30"])
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let record = child.stop(Duration::from_secs(5)).unwrap();
         assert_eq!(record.signal, Some(libc::SIGTERM));
         assert!(!record.timed_out);
         assert_eq!(record.stderr_tail, "started");
         // A child that ignores SIGTERM is killed after the grace period.
-        let child = Cmd::new("sh").args(["-c", "trap '' TERM; while :; do sleep 0.05; done"]).spawn().unwrap();
+        let child = Cmd::new("sh")
+            .args(["-c", "trap '' TERM; while :; do sleep 0.05; done"])
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let record = child.stop(Duration::from_millis(300)).unwrap();
-        assert!(record.timed_out && record.signal == Some(libc::SIGKILL), "{record:?}");
+        assert!(
+            record.timed_out && record.signal == Some(libc::SIGKILL),
+            "{record:?}"
+        );
         let mut done = Cmd::new("true").spawn().unwrap();
         let record = loop {
             if let Some(r) = done.try_finished().unwrap() {

@@ -16,7 +16,6 @@ use crate::model::Stage;
 use crate::plan::{CellState, Plan, PlannedCell};
 use crate::progress::Reporter;
 use crate::results::{CellResult, Provenance, ResultsFile, Status};
-use crate::toolchain::TierCache;
 use crate::workspace::Workspace;
 
 #[derive(Debug, Clone)]
@@ -46,7 +45,10 @@ pub struct RunSummary {
 
 impl RunSummary {
     pub fn unexpected_failures(&self) -> usize {
-        self.cells.iter().filter(|c| c.status.is_unexpected_failure()).count()
+        self.cells
+            .iter()
+            .filter(|c| c.status.is_unexpected_failure())
+            .count()
     }
 }
 
@@ -66,9 +68,12 @@ enum Job {
 }
 
 impl Executor<'_> {
-    pub fn run(&self, plan: &Plan, results: &mut ResultsFile, options: &RunOptions) -> Result<RunSummary> {
-        let mut tiers = TierCache::open(self.workspace.matrix_dir().join("cache").join("tiers.json"));
-        let host_rustc = host_rustc();
+    pub fn run(
+        &self,
+        plan: &Plan,
+        results: &mut ResultsFile,
+        options: &RunOptions,
+    ) -> Result<RunSummary> {
         let mut digests: BTreeMap<Vec<String>, String> = BTreeMap::new();
         let mut summary = RunSummary::default();
         let mut slots: Vec<Option<CellResult>> = vec![None; plan.cells.len()];
@@ -78,10 +83,7 @@ impl Executor<'_> {
         // Resolve what needs no running: unavailable, skipped and unchanged cells.
         for (i, cell) in plan.cells.iter().enumerate() {
             let mut base = self.base_result(cell);
-            base.tier = match &cell.state {
-                CellState::Ready(spec) => spec.toolchain.tier(&mut tiers),
-                _ => host_rustc.as_ref().and_then(|(rustc, version)| tiers.get(rustc, version, &cell.platform.target)),
-            };
+            base.tier = cell.tier.clone();
             match &cell.state {
                 CellState::Unavailable { reason, enable } => {
                     base.status = Status::Unavailable;
@@ -106,7 +108,9 @@ impl Executor<'_> {
                     };
                     let fingerprint = crate::fingerprint::cell(cell, spec, &digest);
                     let cached = results.get(&cell.id).filter(|old| {
-                        !options.force && old.status.is_final() && old.fingerprint.as_deref() == Some(fingerprint.as_str())
+                        !options.force
+                            && old.status.is_final()
+                            && old.fingerprint.as_deref() == Some(fingerprint.as_str())
                     });
                     if let Some(old) = cached {
                         let mut reused = old.clone();
@@ -124,7 +128,6 @@ impl Executor<'_> {
                 }
             }
         }
-        let _ = tiers.save();
         for (i, slot) in slots.iter().enumerate() {
             let cell = slot.as_ref().expect("every cell has a slot");
             if !matches!(plan.cells[i].state, CellState::Ready(_)) {
@@ -141,7 +144,13 @@ impl Executor<'_> {
                 .cells
                 .iter()
                 .enumerate()
-                .map(|(i, _)| if pending.iter().any(|(p, _)| *p == i) { Job::Waiting } else { Job::Done(slots[i].as_ref().unwrap().status) })
+                .map(|(i, _)| {
+                    if pending.iter().any(|(p, _)| *p == i) {
+                        Job::Waiting
+                    } else {
+                        Job::Done(slots[i].as_ref().unwrap().status)
+                    }
+                })
                 .collect(),
             building: BTreeSet::new(),
             slots,
@@ -157,7 +166,19 @@ impl Executor<'_> {
         let started = Instant::now();
         std::thread::scope(|scope| {
             for _ in 0..workers {
-                scope.spawn(|| self.worker(plan, &deps, &state, &wake, Limits { options, memory: &memory }, &save_error));
+                scope.spawn(|| {
+                    self.worker(
+                        plan,
+                        &deps,
+                        &state,
+                        &wake,
+                        Limits {
+                            options,
+                            memory: &memory,
+                        },
+                        &save_error,
+                    )
+                });
             }
         });
         summary.wall_secs = started.elapsed().as_secs_f64();
@@ -168,8 +189,12 @@ impl Executor<'_> {
         summary.interrupted = crate::cmd::cancelled();
         for (i, job) in shared.jobs.iter().enumerate() {
             match job {
-                Job::NotRun | Job::Waiting | Job::Running => summary.not_run.push(plan.cells[i].id.clone()),
-                Job::Done(_) => summary.cells.push(shared.slots[i].clone().expect("done cells have results")),
+                Job::NotRun | Job::Waiting | Job::Running => {
+                    summary.not_run.push(plan.cells[i].id.clone())
+                }
+                Job::Done(_) => summary
+                    .cells
+                    .push(shared.slots[i].clone().expect("done cells have results")),
             }
         }
         if let Some(err) = save_error.into_inner().unwrap() {
@@ -210,11 +235,17 @@ impl Executor<'_> {
                         any_waiting = true;
                         // Cargo locks a build directory: a cell whose directory is
                         // in use would only wait, so pick other work meanwhile.
-                        if build_dir_key(&plan.cells[i]).is_some_and(|k| shared.building.contains(&k)) {
+                        if build_dir_key(&plan.cells[i])
+                            .is_some_and(|k| shared.building.contains(&k))
+                        {
                             continue;
                         }
-                        let dep_states: Vec<Job> = deps[i].iter().map(|&d| shared.jobs[d]).collect();
-                        if dep_states.iter().all(|d| matches!(d, Job::Done(_) | Job::NotRun)) {
+                        let dep_states: Vec<Job> =
+                            deps[i].iter().map(|&d| shared.jobs[d]).collect();
+                        if dep_states
+                            .iter()
+                            .all(|d| matches!(d, Job::Done(_) | Job::NotRun))
+                        {
                             pick = Some((i, dep_states));
                             break;
                         }
@@ -222,13 +253,15 @@ impl Executor<'_> {
                     match pick {
                         Some((i, dep_states)) => {
                             // A dependency that did not pass makes this cell pointless.
-                            let failed_dep = deps[i].iter().zip(&dep_states).find(|(_, s)| {
-                                !matches!(s, Job::Done(Status::Pass))
-                            });
+                            let failed_dep = deps[i]
+                                .iter()
+                                .zip(&dep_states)
+                                .find(|(_, s)| !matches!(s, Job::Done(Status::Pass)));
                             if let Some((&d, _)) = failed_dep {
                                 let mut r = shared.slots[i].clone().unwrap();
                                 r.status = Status::Skipped;
-                                r.reason = Some(format!("not run: {} did not pass", plan.cells[d].id));
+                                r.reason =
+                                    Some(format!("not run: {} did not pass", plan.cells[d].id));
                                 r.provenance.date = now_rfc3339();
                                 shared.jobs[i] = Job::Done(Status::Skipped);
                                 shared.slots[i] = Some(r.clone());
@@ -253,7 +286,9 @@ impl Executor<'_> {
             };
 
             let cell = &plan.cells[i];
-            let CellState::Ready(spec) = &cell.state else { unreachable!("only ready cells wait") };
+            let CellState::Ready(spec) = &cell.state else {
+                unreachable!("only ready cells wait")
+            };
             self.reporter.cell_started(&cell.id);
             let progress = |msg: &str| self.reporter.cell_message(&cell.id, msg);
             let key = build_dir_key(cell);
@@ -369,17 +404,26 @@ struct Shared {
 /// The cargo build directory a ready cell uses: one per toolchain and target.
 fn build_dir_key(cell: &PlannedCell) -> Option<String> {
     match &cell.state {
-        CellState::Ready(spec) => Some(format!("{}/{}", spec.toolchain.target_dir_name, spec.toolchain.target)),
+        CellState::Ready(spec) => Some(format!(
+            "{}/{}",
+            spec.toolchain.target_dir_name, spec.toolchain.target
+        )),
         _ => None,
     }
 }
 
 /// check → build → test within a platform, for the stages present in the plan.
 fn dependencies(cells: &[PlannedCell]) -> Vec<Vec<usize>> {
-    let index: BTreeMap<(&str, Stage), Vec<usize>> = cells.iter().enumerate().fold(BTreeMap::new(), |mut m, (i, c)| {
-        m.entry((c.platform.id.as_str(), c.stage)).or_insert_with(Vec::new).push(i);
-        m
-    });
+    let index: BTreeMap<(&str, Stage), Vec<usize>> =
+        cells
+            .iter()
+            .enumerate()
+            .fold(BTreeMap::new(), |mut m, (i, c)| {
+                m.entry((c.platform.id.as_str(), c.stage))
+                    .or_insert_with(Vec::new)
+                    .push(i);
+                m
+            });
     cells
         .iter()
         .map(|c| {
@@ -399,11 +443,4 @@ fn dependencies(cells: &[PlannedCell]) -> Vec<Vec<usize>> {
             deps.into_iter().collect()
         })
         .collect()
-}
-
-/// The host compiler, which states the tier of cells that have no toolchain of their own.
-fn host_rustc() -> Option<(PathBuf, String)> {
-    let rustc = crate::host::which("rustc")?;
-    let version = crate::cmd::Cmd::new(&rustc).arg("-V").run().ok()?.ok().ok()?.stdout_str().trim().to_string();
-    Some((rustc, version))
 }

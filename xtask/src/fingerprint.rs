@@ -8,8 +8,8 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::digest::hex;
 use crate::plan::{ExecSpec, PlannedCell};
-use crate::workspace::hex;
 
 /// Bumped whenever what a lane does with the same inputs changes.
 pub const LANE_VERSION: u32 = 3;

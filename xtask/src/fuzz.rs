@@ -69,13 +69,22 @@ fn fuzz(args: Args) -> Result<u8> {
     let targets = targets(&fuzz_dir)?;
     let chosen: Vec<String> = match &args.target {
         Some(t) if targets.contains(t) => vec![t.clone()],
-        Some(t) => return Err(crate::BadInput(format!("no fuzz target `{t}`; targets: {}", targets.join(", "))).into()),
+        Some(t) => {
+            return Err(crate::BadInput(format!(
+                "no fuzz target `{t}`; targets: {}",
+                targets.join(", ")
+            ))
+            .into())
+        }
         None => targets,
     };
 
     let nightly = Cmd::new("cargo").args(["+nightly", "--version"]).run()?;
     if !nightly.record.success() {
-        bail!("the nightly toolchain is needed (`rustup toolchain install nightly`):\n{}", nightly.record.stderr_tail);
+        bail!(
+            "the nightly toolchain is needed (`rustup toolchain install nightly`):\n{}",
+            nightly.record.stderr_tail
+        );
     }
     if which("cargo-fuzz").is_none() {
         eprintln!(
@@ -83,7 +92,13 @@ fn fuzz(args: Args) -> Result<u8> {
              (`cargo install cargo-fuzz --version {CARGO_FUZZ_VERSION} --locked`)"
         );
         let r = Cmd::new("cargo")
-            .args(["install", "cargo-fuzz", "--version", CARGO_FUZZ_VERSION, "--locked"])
+            .args([
+                "install",
+                "cargo-fuzz",
+                "--version",
+                CARGO_FUZZ_VERSION,
+                "--locked",
+            ])
             .run_inherited()?;
         if !r.success() {
             bail!("`{}` failed ({})", r.command_line(), r.describe());
@@ -91,19 +106,27 @@ fn fuzz(args: Args) -> Result<u8> {
     }
 
     eprintln!("fuzz: building the targets");
-    let build = Cmd::new("cargo").args(["+nightly", "fuzz", "build", "-O", "-a"]).cwd(&root).run_inherited()?;
+    let build = Cmd::new("cargo")
+        .args(["+nightly", "fuzz", "build", "-O", "-a"])
+        .cwd(&root)
+        .run_inherited()?;
     if !build.success() {
         bail!("`{}` failed ({})", build.command_line(), build.describe());
     }
 
     let mut outcomes = Vec::new();
     for target in &chosen {
-        eprintln!("fuzz: {target}: {} executions{}", args.runs, match args.max_total_time {
-            Some(s) => format!(", at most {s} s"),
-            None => String::new(),
-        });
+        eprintln!(
+            "fuzz: {target}: {} executions{}",
+            args.runs,
+            match args.max_total_time {
+                Some(s) => format!(", at most {s} s"),
+                None => String::new(),
+            }
+        );
         let corpus = fuzz_dir.join("corpus").join(target);
-        std::fs::create_dir_all(&corpus).with_context(|| format!("cannot create {}", corpus.display()))?;
+        std::fs::create_dir_all(&corpus)
+            .with_context(|| format!("cannot create {}", corpus.display()))?;
         let mut cmd = Cmd::new("cargo")
             .args(["+nightly", "fuzz", "run", "-O", "-a", target, "--"])
             .arg(format!("-runs={}", args.runs))
@@ -115,7 +138,12 @@ fn fuzz(args: Args) -> Result<u8> {
         let log = String::from_utf8_lossy(&out.stderr);
         let mut outcome = parse(target, &log);
         if !out.record.success() && outcome.crash.is_none() {
-            bail!("`{}` failed ({}):\n{}", out.record.command_line(), out.record.describe(), out.record.stderr_tail);
+            bail!(
+                "`{}` failed ({}):\n{}",
+                out.record.command_line(),
+                out.record.describe(),
+                out.record.stderr_tail
+            );
         }
         if outcome.crash.is_some() && out.record.success() {
             // libFuzzer saved an input but exited 0: not a crash after all.
@@ -127,8 +155,12 @@ fn fuzz(args: Args) -> Result<u8> {
 
     let ws = crate::workspace::Workspace::load(&root)?;
     let summary = ws.target_dir.join("fuzz").join("summary.json");
-    std::fs::create_dir_all(summary.parent().expect("has a parent")).context("cannot create target/fuzz")?;
-    crate::results::write_atomic(&summary, (serde_json::to_string_pretty(&outcomes)? + "\n").as_bytes())?;
+    std::fs::create_dir_all(summary.parent().expect("has a parent"))
+        .context("cannot create target/fuzz")?;
+    crate::paths::write_atomic(
+        &summary,
+        (serde_json::to_string_pretty(&outcomes)? + "\n").as_bytes(),
+    )?;
     eprintln!("fuzz: summary in {}", summary.display());
     let crashed: Vec<&Outcome> = outcomes.iter().filter(|o| o.crash.is_some()).collect();
     if crashed.is_empty() {
@@ -181,7 +213,10 @@ pub fn describe(o: &Outcome) -> String {
 
 /// Reads libFuzzer's log (stderr, with `-print_final_stats=1`).
 pub fn parse(target: &str, log: &str) -> Outcome {
-    let mut o = Outcome { target: target.to_string(), ..Outcome::default() };
+    let mut o = Outcome {
+        target: target.to_string(),
+        ..Outcome::default()
+    };
     let field = |line: &str, key: &str| -> Option<String> {
         let rest = line.split(key).nth(1)?;
         rest.split_whitespace().next().map(str::to_string)
@@ -195,15 +230,23 @@ pub fn parse(target: &str, log: &str) -> Outcome {
             o.peak_rss_mb = v.trim().parse().unwrap_or(0);
         } else if let Some(rest) = line.strip_prefix("Done ") {
             // "Done 1000000 runs in 35 second(s)"
-            if let Some(s) = rest.split(" in ").nth(1).and_then(|t| t.split_whitespace().next()) {
+            if let Some(s) = rest
+                .split(" in ")
+                .nth(1)
+                .and_then(|t| t.split_whitespace().next())
+            {
                 o.secs = s.parse().unwrap_or(0.0);
             }
         } else if let Some(path) = line.split("Test unit written to ").nth(1) {
             o.crash = Some(path.trim().to_string());
         }
         if line.contains(" cov: ") && line.starts_with('#') {
-            o.cov = field(line, " cov: ").and_then(|v| v.parse().ok()).unwrap_or(o.cov);
-            o.ft = field(line, " ft: ").and_then(|v| v.parse().ok()).unwrap_or(o.ft);
+            o.cov = field(line, " cov: ")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(o.cov);
+            o.ft = field(line, " ft: ")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(o.ft);
             if let Some(c) = field(line, " corp: ") {
                 let (units, bytes) = c.split_once('/').unwrap_or((&c, ""));
                 o.corpus_units = units.parse().unwrap_or(o.corpus_units);

@@ -17,13 +17,19 @@ pub struct Host {
 
 impl Host {
     pub fn probe() -> Result<Host> {
-        let vv = Cmd::new("rustc").arg("-vV").run()?.ok().context("cannot ask rustc for the host triple")?;
+        let vv = Cmd::new("rustc")
+            .arg("-vV")
+            .run()?
+            .ok()
+            .context("cannot ask rustc for the host triple")?;
         let triple = vv
             .stdout_str()
             .lines()
             .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
             .context("`rustc -vV` printed no host line")?;
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let name = std::fs::read_to_string("/etc/hostname")
             .ok()
             .map(|s| s.trim().to_string())
@@ -31,7 +37,11 @@ impl Host {
             .unwrap_or_else(|| "localhost".into());
         let os = os_release().unwrap_or_else(|| std::env::consts::OS.to_string());
         let description = format!("{name} ({os}, {}, {cpus} CPUs)", std::env::consts::ARCH);
-        Ok(Host { triple, description, cpus })
+        Ok(Host {
+            triple,
+            description,
+            cpus,
+        })
     }
 }
 
@@ -46,7 +56,11 @@ fn os_release() -> Option<String> {
 /// some tools print their version), trimmed; `None` if it cannot run or fails.
 pub fn version_line(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Option<String> {
     let out = Cmd::new(program).args(args).run().ok()?.ok().ok()?;
-    let text = if out.stdout.is_empty() { String::from_utf8_lossy(&out.stderr).into_owned() } else { out.stdout_str() };
+    let text = if out.stdout.is_empty() {
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    } else {
+        out.stdout_str()
+    };
     Some(text.lines().next().unwrap_or_default().trim().to_string())
 }
 
@@ -57,12 +71,15 @@ pub fn which(name: &str) -> Option<PathBuf> {
         return p.is_file().then(|| p.to_path_buf());
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
 }
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The current time as RFC 3339 (UTC), to the second.

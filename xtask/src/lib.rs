@@ -9,6 +9,7 @@ pub mod bench;
 pub mod budget;
 pub mod ci;
 pub mod cmd;
+pub mod digest;
 pub mod doctor;
 pub mod elf;
 pub mod exec;
@@ -20,6 +21,7 @@ pub mod libtest;
 pub mod matrix;
 pub mod model;
 pub mod msrv;
+pub mod needs;
 pub mod paths;
 pub mod plan;
 pub mod platform_data;
@@ -27,7 +29,9 @@ pub mod platforms;
 pub mod progress;
 pub mod render;
 pub mod report;
+pub mod requirements;
 pub mod results;
+pub mod runner;
 pub mod setup;
 pub mod test;
 #[doc(hidden)]
@@ -67,5 +71,8 @@ pub mod exit {
 
 /// The repository this xtask belongs to (its data and its published report).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the repository root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the repository root")
+        .to_path_buf()
 }

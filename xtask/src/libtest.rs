@@ -53,7 +53,11 @@ pub fn parse(package: &str, binary: &str, stdout: &str, ending: Ending) -> Vec<T
     let mut plain = String::new();
     for line in stdout.lines() {
         let trimmed = line.trim();
-        let event: Event = match trimmed.starts_with('{').then(|| serde_json::from_str(trimmed)).and_then(Result::ok) {
+        let event: Event = match trimmed
+            .starts_with('{')
+            .then(|| serde_json::from_str(trimmed))
+            .and_then(Result::ok)
+        {
             Some(e) => e,
             None => {
                 plain.push_str(line);
@@ -84,7 +88,10 @@ pub fn parse(package: &str, binary: &str, stdout: &str, ending: Ending) -> Vec<T
                     name,
                     outcome,
                     duration_secs: event.exec_time,
-                    output: event.stdout.filter(|s| !s.is_empty()).map(|s| tail(&s, 60, 8000)),
+                    output: event
+                        .stdout
+                        .filter(|s| !s.is_empty())
+                        .map(|s| tail(&s, 60, 8000)),
                 });
             }
             _ => {}
@@ -94,10 +101,16 @@ pub fn parse(package: &str, binary: &str, stdout: &str, ending: Ending) -> Vec<T
         Ending::Exited(0) => None,
         Ending::Exited(code) => Some(format!("the test executable exited with status {code}")),
         Ending::Signalled(sig) => Some(format!("the test executable was killed by signal {sig}")),
-        Ending::TimedOut => Some("the test executable was stopped at the cell's timeout".to_string()),
+        Ending::TimedOut => {
+            Some("the test executable was stopped at the cell's timeout".to_string())
+        }
         Ending::Lost => Some("the test executable's run was lost (no exit status)".to_string()),
     };
-    let unfinished = if ending == Ending::TimedOut { TestOutcome::Timeout } else { TestOutcome::Fail };
+    let unfinished = if ending == Ending::TimedOut {
+        TestOutcome::Timeout
+    } else {
+        TestOutcome::Fail
+    };
     for (name, ()) in running {
         results.push(TestResult {
             package: package.to_string(),
@@ -105,14 +118,23 @@ pub fn parse(package: &str, binary: &str, stdout: &str, ending: Ending) -> Vec<T
             name,
             outcome: unfinished,
             duration_secs: None,
-            output: Some(format!("{} while this test was running", why.clone().unwrap_or_else(|| "the executable ended".into()))),
+            output: Some(format!(
+                "{} while this test was running",
+                why.clone().unwrap_or_else(|| "the executable ended".into())
+            )),
         });
     }
-    let any_failed = results.iter().any(|r| matches!(r.outcome, TestOutcome::Fail | TestOutcome::Timeout));
+    let any_failed = results
+        .iter()
+        .any(|r| matches!(r.outcome, TestOutcome::Fail | TestOutcome::Timeout));
     if let Some(why) = why {
         if !any_failed {
             // A harness-less test, a crash outside any test, or output we could not read.
-            let output = if plain.trim().is_empty() { why.clone() } else { format!("{why}\n{}", tail(&plain, 40, 6000)) };
+            let output = if plain.trim().is_empty() {
+                why.clone()
+            } else {
+                format!("{why}\n{}", tail(&plain, 40, 6000))
+            };
             results.push(TestResult {
                 package: package.to_string(),
                 binary: binary.to_string(),
@@ -152,7 +174,20 @@ mod tests {
     fn brief(results: &[TestResult]) -> String {
         results
             .iter()
-            .map(|r| format!("{} {:?} {:?} {}", r.name, r.outcome, r.duration_secs, r.output.as_deref().unwrap_or("-").lines().last().unwrap_or("")))
+            .map(|r| {
+                format!(
+                    "{} {:?} {:?} {}",
+                    r.name,
+                    r.outcome,
+                    r.duration_secs,
+                    r.output
+                        .as_deref()
+                        .unwrap_or("-")
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -194,7 +229,10 @@ mod tests {
 
     #[test]
     fn harness_less_executables_count_as_one_test() {
-        assert_eq!(parse("p", "fuzzish", "hello\n", Ending::Exited(0))[0].outcome, TestOutcome::Pass);
+        assert_eq!(
+            parse("p", "fuzzish", "hello\n", Ending::Exited(0))[0].outcome,
+            TestOutcome::Pass
+        );
         let failed = parse("p", "fuzzish", "hello\n", Ending::Exited(2));
         assert_eq!(failed[0].outcome, TestOutcome::Fail);
         assert!(failed[0].output.as_deref().unwrap().ends_with("hello"));

@@ -3,12 +3,20 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{bench, ci, doctor, exit, fuzz, matrix, msrv, platforms, report, setup, test, vm_images, BadInput};
+use xtask::{
+    bench, ci, doctor, exit, fuzz, matrix, msrv, platforms, report, setup, test, vm_images,
+    BadInput,
+};
 
 /// Builds and tests a cargo workspace across Linux, FreeBSD, OpenBSD and NetBSD
 /// on many architectures, and reports what it saw.
 #[derive(Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, propagate_version = true)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,7 +56,11 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(if err.downcast_ref::<BadInput>().is_some() { exit::BAD_INPUT } else { exit::ENVIRONMENT })
+            ExitCode::from(if err.downcast_ref::<BadInput>().is_some() {
+                exit::BAD_INPUT
+            } else {
+                exit::ENVIRONMENT
+            })
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::model::{self, DataDirs, Lane, Stage};
 use crate::plan::{self, CellState, Filters};
 use crate::results::{ResultsFile, WorkspaceInfo};
 use crate::workspace::Workspace;
-use crate::{exit, render, report};
+use crate::{exit, render};
 
 /// Build and test the workspace on every platform in the matrix that this host can reach.
 ///
@@ -158,24 +158,15 @@ impl FilterArgs {
     }
 }
 
-/// The data directories an invocation uses.
-pub fn data_dirs(data: Option<&PathBuf>, matrix: Option<&PathBuf>) -> DataDirs {
-    let root = data.cloned().unwrap_or_else(crate::repo_root);
-    let mut dirs = DataDirs::under(&root);
-    if let Some(m) = matrix {
-        dirs.matrix = m.clone();
-    }
-    dirs
-}
-
 pub fn run(args: Args) -> Result<u8> {
     if args.setup {
-        let code = crate::setup::run(crate::setup::Args { dry_run: false, data: args.data.clone() })?;
+        let code =
+            crate::needs::install::run(&DataDirs::resolve(args.data.as_deref(), None), false)?;
         if code != exit::OK {
             eprintln!("warning: setup is incomplete; cells that need what it would install stay unavailable");
         }
     }
-    let dirs = data_dirs(args.data.as_ref(), args.matrix.as_ref());
+    let dirs = DataDirs::resolve(args.data.as_deref(), args.matrix.as_deref());
     let model = model::load(&dirs)?;
     let repo = crate::repo_root();
     let workspace_path = args.workspace.clone().unwrap_or_else(|| repo.clone());
@@ -183,12 +174,15 @@ pub fn run(args: Args) -> Result<u8> {
     let own_workspace = workspace.root == repo.canonicalize().unwrap_or(repo.clone());
     let host = Host::probe()?;
     let filters = args.filters.to_filters();
-    let plan = plan::resolve(&model, &host, &workspace, &filters, own_workspace)?;
+    let mut plan = plan::resolve(&model, &host, &workspace, &filters, own_workspace)?;
     for w in &plan.warnings {
         eprintln!("warning: {w}");
     }
     if plan.cells.is_empty() {
-        return Err(crate::BadInput("the filters select no cell; `cargo xtask matrix --plan` lists them all".into()).into());
+        return Err(crate::BadInput(
+            "the filters select no cell; `cargo xtask matrix --plan` lists them all".into(),
+        )
+        .into());
     }
     let hint = setup_hint(&plan);
     if args.plan {
@@ -202,19 +196,37 @@ pub fn run(args: Args) -> Result<u8> {
         eprintln!("{hint}");
     }
 
+    plan::resolve_tiers(
+        &mut plan,
+        workspace.matrix_dir().join("cache").join("tiers.json"),
+    );
     crate::cmd::install_interrupt_handler()?;
     let results_path = workspace.matrix_dir().join("results.json");
-    let rust_version = crate::platform_data::status::workspace_msrv(&workspace, &model.matrix.exclude_packages).ok().map(|v| v.short());
-    let info = WorkspaceInfo { name: workspace.name.clone(), root: workspace.root.display().to_string(), rust_version };
+    let rust_version =
+        crate::platform_data::status::workspace_msrv(&workspace, &model.matrix.exclude_packages)
+            .ok()
+            .map(|v| v.short());
+    let info = WorkspaceInfo {
+        name: workspace.name.clone(),
+        root: workspace.root.display().to_string(),
+        rust_version,
+    };
     let mut results = ResultsFile::load_or_new(&results_path, info.clone());
     // The report describes the workspace as it is now (its name, and the
     // rust-version the verdicts compare with).
     results.workspace = info;
     let reporter = crate::progress::reporter();
-    let executor = Executor { workspace: &workspace, host: &host, results_path: results_path.clone(), reporter: &*reporter };
+    let executor = Executor {
+        workspace: &workspace,
+        host: &host,
+        results_path: results_path.clone(),
+        reporter: &*reporter,
+    };
     let options = RunOptions {
         jobs: args.jobs.unwrap_or(host.cpus),
-        vm_memory_mib: args.vm_memory.unwrap_or_else(crate::budget::default_memory_mib),
+        vm_memory_mib: args
+            .vm_memory
+            .unwrap_or_else(crate::budget::default_memory_mib),
         force: args.force,
         keep_going: args.keep_going,
     };
@@ -227,7 +239,7 @@ pub fn run(args: Args) -> Result<u8> {
     }
     if let Some(path) = &args.junit {
         let xml = render::junit::render(&format!("{} matrix", workspace.name), &summary.cells);
-        crate::results::write_atomic(path, xml.as_bytes())?;
+        crate::paths::write_atomic(path, xml.as_bytes())?;
         eprintln!("junit: {}", path.display());
     }
     if let Some(path) = &args.results_out {
@@ -253,14 +265,22 @@ pub fn run(args: Args) -> Result<u8> {
             "wall time {:.1}s for {:.1}s of cell time ({:.2}×)",
             summary.wall_secs,
             summary.cell_secs,
-            if summary.cell_secs > 0.0 { summary.wall_secs / summary.cell_secs } else { 1.0 }
+            if summary.cell_secs > 0.0 {
+                summary.wall_secs / summary.cell_secs
+            } else {
+                1.0
+            }
         );
     }
     if !summary.not_run.is_empty() {
         eprintln!(
             "{} cells not run{}: {}",
             summary.not_run.len(),
-            if summary.interrupted { " (interrupted)" } else { " after the first failure (use --keep-going)" },
+            if summary.interrupted {
+                " (interrupted)"
+            } else {
+                " after the first failure (use --keep-going)"
+            },
             summary.not_run.join(", ")
         );
     }
@@ -272,7 +292,7 @@ pub fn run(args: Args) -> Result<u8> {
                 workspace.matrix_dir().join("report")
             }
         });
-        let written = report::write(&model, &results, &out_dir)?;
+        let written = render::report::write(&model, &results, &out_dir)?;
         eprintln!("report: {}", written.display());
     }
     Ok(if summary.interrupted {
@@ -289,7 +309,7 @@ pub fn setup_hint(plan: &plan::Plan) -> Option<String> {
     let n = plan
         .cells
         .iter()
-        .filter(|c| matches!(&c.state, CellState::Unavailable { enable: Some(e), .. } if crate::setup::is_setup_hint(e)))
+        .filter(|c| matches!(&c.state, CellState::Unavailable { enable: Some(e), .. } if crate::requirements::is_setup_hint(e)))
         .count();
     (n > 0).then(|| {
         format!(
@@ -309,7 +329,10 @@ pub fn describe_plan(plan: &plan::Plan) -> String {
                 "ready: {}, linker {}, runner {}",
                 spec.toolchain.describe(),
                 spec.toolchain.linker.as_str(),
-                serde_json::to_value(&spec.runner).ok().and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string)).unwrap_or_default()
+                serde_json::to_value(&spec.runner)
+                    .ok()
+                    .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+                    .unwrap_or_default()
             ),
             CellState::Unavailable { reason, enable } => match enable {
                 Some(e) => format!("unavailable: {reason} (enable: {e})"),

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::model;
 use crate::platform_data::msrv;
-use crate::{exit, matrix, platforms, BadInput};
+use crate::{exit, BadInput};
 
 /// Compute the MSRV floor the policy implies and compare the workspace's `rust-version` with it.
 ///
@@ -32,7 +32,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<u8> {
-    let dirs = matrix::data_dirs(args.data.as_ref(), None);
+    let dirs = model::DataDirs::resolve(args.data.as_deref(), None);
     let model = model::load(&dirs)?;
     let Some(policy) = &model.msrv_policy else {
         return Err(BadInput(format!(
@@ -46,7 +46,8 @@ pub fn run(args: Args) -> Result<u8> {
             .ok_or_else(|| BadInput(format!("--today {d}: not a YYYY-MM-DD date")))?,
         None => time::OffsetDateTime::now_utc().date(),
     };
-    let workspace = platforms::workspace_msrv(&model, args.workspace.as_ref());
+    let workspace =
+        crate::platform_data::status::workspace_msrv_at(&model, args.workspace.as_deref());
     if let Err(why) = &workspace {
         eprintln!("note: {why}");
     }

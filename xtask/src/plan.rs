@@ -5,16 +5,17 @@
 //! run it), unavailable (with the reason and how to enable it) or skipped.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
 use serde::Serialize;
 
 use crate::host::Host;
-use crate::lanes::{self, RunnerSpec};
 use crate::model::{glob_match, ExpectedFailure, Lane, Model, Platform, Stage};
-use crate::results::{PackageResult, Status};
-use crate::toolchain::{self, Missing, Toolchain};
+use crate::results::{PackageResult, Status, Tier};
+use crate::runner::{self, RunnerSpec};
+use crate::toolchain::{self, Missing, TierCache, Toolchain};
 use crate::workspace::Workspace;
 
 /// What the user narrowed the run to; empty lists mean "everything".
@@ -51,13 +52,21 @@ pub struct PlannedCell {
     pub expected: Vec<ExpectedFailure>,
     pub timeout: Duration,
     pub state: CellState,
+    /// Upstream's support tier for the target, as the cell's compiler (or,
+    /// without one, the host's) states it; filled by [`resolve_tiers`].
+    pub tier: Option<Tier>,
 }
 
 #[derive(Debug, Clone)]
 pub enum CellState {
     Ready(Box<ExecSpec>),
-    Unavailable { reason: String, enable: Option<String> },
-    Skipped { reason: String },
+    Unavailable {
+        reason: String,
+        enable: Option<String>,
+    },
+    Skipped {
+        reason: String,
+    },
 }
 
 /// Everything a lane needs to run a ready cell; it is also what the cell's fingerprint hashes.
@@ -77,7 +86,13 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
-pub fn resolve(model: &Model, host: &Host, workspace: &Workspace, filters: &Filters, strict_packages: bool) -> Result<Plan> {
+pub fn resolve(
+    model: &Model,
+    host: &Host,
+    workspace: &Workspace,
+    filters: &Filters,
+    strict_packages: bool,
+) -> Result<Plan> {
     let matrix = &model.matrix;
     let mut warnings = Vec::new();
     // Package references in matrix.toml must name workspace members: for this
@@ -86,7 +101,11 @@ pub fn resolve(model: &Model, host: &Host, workspace: &Workspace, filters: &Filt
     let mut unknown = Vec::new();
     let mut note = |key: String, name: &str| {
         if workspace.package(name).is_none() {
-            unknown.push(format!("{}: key `{key}`: no package `{name}` in workspace {}", matrix.source, workspace.root.display()));
+            unknown.push(format!(
+                "{}: key `{key}`: no package `{name}` in workspace {}",
+                matrix.source,
+                workspace.root.display()
+            ));
         }
     };
     for (i, name) in matrix.exclude_packages.iter().enumerate() {
@@ -113,7 +132,12 @@ pub fn resolve(model: &Model, host: &Host, workspace: &Workspace, filters: &Filt
             anyhow::bail!(crate::BadInput(format!(
                 "--package {name}: no such package in {} (members: {})",
                 workspace.root.display(),
-                workspace.packages.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                workspace
+                    .packages
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
     }
@@ -130,10 +154,15 @@ pub fn resolve(model: &Model, host: &Host, workspace: &Workspace, filters: &Filt
     let mut toolchains: BTreeMap<String, Result<Toolchain, Missing>> = BTreeMap::new();
     // `--lane cross-rs` alone asks for that provider even where an earlier one would win.
     let only_cross_rs = filters.lane.contains(&Lane::CrossRs)
-        && !filters.lane.iter().any(|l| matches!(l, Lane::Cross | Lane::Host));
+        && !filters
+            .lane
+            .iter()
+            .any(|l| matches!(l, Lane::Cross | Lane::Host));
     let mut cells = Vec::new();
     for platform in &model.platforms {
-        if !matrix.platforms.iter().any(|g| glob_match(g, &platform.id)) || !filters.keeps_platform(platform) {
+        if !matrix.platforms.iter().any(|g| glob_match(g, &platform.id))
+            || !filters.keeps_platform(platform)
+        {
             continue;
         }
         let toolchain = toolchains
@@ -144,18 +173,27 @@ pub fn resolve(model: &Model, host: &Host, workspace: &Workspace, filters: &Filt
             })
             .clone();
         for &stage in &Stage::ALL {
-            if !matrix.stages.contains(&stage) || !(filters.stage.is_empty() || filters.stage.contains(&stage)) {
+            if !matrix.stages.contains(&stage)
+                || !(filters.stage.is_empty() || filters.stage.contains(&stage))
+            {
                 continue;
             }
             let lanes: Vec<Lane> = match stage {
                 Stage::Check | Stage::Build => vec![build_lane(&toolchain, only_cross_rs)],
-                Stage::Test => matrix.test_lanes.iter().copied().filter(|l| lanes::applies(*l, platform, host)).collect(),
+                Stage::Test => matrix
+                    .test_lanes
+                    .iter()
+                    .copied()
+                    .filter(|l| runner::applies(*l, platform, host))
+                    .collect(),
             };
             for lane in lanes {
                 if !(filters.lane.is_empty() || filters.lane.contains(&lane)) {
                     continue;
                 }
-                cells.push(plan_cell(model, platform, stage, lane, &selected, &toolchain, host));
+                cells.push(plan_cell(
+                    model, platform, stage, lane, &selected, &toolchain, host,
+                ));
             }
         }
     }
@@ -192,20 +230,39 @@ fn plan_cell(
                 && ex.stages.as_ref().is_none_or(|s| s.contains(&stage))
         });
         match rule {
-            Some(ex) => excluded.push(PackageResult { name: name.clone(), status: Status::Skipped, reason: Some(ex.reason.clone()) }),
+            Some(ex) => excluded.push(PackageResult {
+                name: name.clone(),
+                status: Status::Skipped,
+                reason: Some(ex.reason.clone()),
+            }),
             None => packages.push(name.clone()),
         }
     }
-    let expected =
-        matrix.expected_failure.iter().filter(|xf| xf.applies(&platform.id, stage, lane)).cloned().collect();
+    let expected = matrix
+        .expected_failure
+        .iter()
+        .filter(|xf| xf.applies(&platform.id, stage, lane))
+        .cloned()
+        .collect();
     let state = if packages.is_empty() {
-        CellState::Skipped { reason: "every package is excluded on this platform".into() }
+        CellState::Skipped {
+            reason: "every package is excluded on this platform".into(),
+        }
     } else {
         match toolchain {
-            Err(missing) => CellState::Unavailable { reason: missing.reason.clone(), enable: missing.enable.clone() },
-            Ok(toolchain) => match lanes::resolve_runner(stage, lane, platform, model, host) {
-                Ok(runner) => CellState::Ready(Box::new(ExecSpec { toolchain: toolchain.clone(), runner })),
-                Err(missing) => CellState::Unavailable { reason: missing.reason, enable: missing.enable },
+            Err(missing) => CellState::Unavailable {
+                reason: missing.reason.clone(),
+                enable: missing.enable.clone(),
+            },
+            Ok(toolchain) => match runner::resolve_runner(stage, lane, platform, model, host) {
+                Ok(runner) => CellState::Ready(Box::new(ExecSpec {
+                    toolchain: toolchain.clone(),
+                    runner,
+                })),
+                Err(missing) => CellState::Unavailable {
+                    reason: missing.reason,
+                    enable: missing.enable,
+                },
             },
         }
     };
@@ -219,5 +276,38 @@ fn plan_cell(
         expected,
         timeout: matrix.timeouts.for_stage(stage),
         state,
+        tier: None,
     }
+}
+
+/// Asks each cell's compiler (the host's for cells without a toolchain) for
+/// the target's tier, through the on-disk cache in `cache_path`. Left out of
+/// [`resolve`] so that `--plan` spawns no compiler for it.
+pub fn resolve_tiers(plan: &mut Plan, cache_path: PathBuf) {
+    let mut tiers = TierCache::open(cache_path);
+    let host_rustc = host_rustc();
+    for cell in &mut plan.cells {
+        cell.tier = match &cell.state {
+            CellState::Ready(spec) => spec.toolchain.tier(&mut tiers),
+            _ => host_rustc
+                .as_ref()
+                .and_then(|(rustc, version)| tiers.get(rustc, version, &cell.platform.target)),
+        };
+    }
+    let _ = tiers.save();
+}
+
+/// The host compiler, which states the tier of cells that have no toolchain of their own.
+fn host_rustc() -> Option<(PathBuf, String)> {
+    let rustc = crate::host::which("rustc")?;
+    let version = crate::cmd::Cmd::new(&rustc)
+        .arg("-V")
+        .run()
+        .ok()?
+        .ok()
+        .ok()?
+        .stdout_str()
+        .trim()
+        .to_string();
+    Some((rustc, version))
 }

@@ -9,15 +9,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::exit;
 use crate::model::rust_status::{Fetcher, RustStatusFile};
+use crate::model::RustVersion;
 use crate::model::{self, Model};
 use crate::platform_data::github::{self, GitHub};
 use crate::platform_data::platform_support::{self, PlatformSupport};
 use crate::platform_data::refresh::{self, Options, Sources};
-use crate::platform_data::version::RustVersion;
 use crate::platform_data::{endoflife, status, tiers};
-use crate::workspace::Workspace;
-use crate::{exit, matrix};
 
 /// Show, per platform, upstream Rust's tier, the Rust its OS packages,
 /// whether that Rust can build the workspace (its `rust-version`), and when
@@ -107,12 +106,12 @@ pub enum OnlyArg {
 }
 
 pub fn run(args: Args) -> Result<u8> {
-    let dirs = matrix::data_dirs(args.data.as_ref(), None);
+    let dirs = model::DataDirs::resolve(args.data.as_deref(), None);
     let model = model::load(&dirs)?;
     match args.command {
         None => {
             let today = today(args.today.as_deref())?;
-            let msrv = workspace_msrv(&model, args.workspace.as_ref());
+            let msrv = status::workspace_msrv_at(&model, args.workspace.as_deref());
             print!(
                 "{}",
                 table(
@@ -138,14 +137,6 @@ pub fn today(arg: Option<&str>) -> Result<time::Date> {
             .ok_or_else(|| crate::BadInput(format!("--today {d}: not a YYYY-MM-DD date")).into()),
         None => Ok(time::OffsetDateTime::now_utc().date()),
     }
-}
-
-/// The workspace's `rust-version` (the highest among the members the matrix builds), or why none.
-pub fn workspace_msrv(model: &Model, path: Option<&PathBuf>) -> Result<RustVersion, String> {
-    let path = path.cloned().unwrap_or_else(crate::repo_root);
-    let ws = Workspace::load(&path)
-        .map_err(|e| format!("cannot read the workspace at {}: {e:#}", path.display()))?;
-    status::workspace_msrv(&ws, &model.matrix.exclude_packages)
 }
 
 /// One line per platform: tier, packaged Rust, verdict, release date and
@@ -378,7 +369,7 @@ fn run_tiers(model: &Model, args: TiersArgs) -> Result<u8> {
         let meta = crate::toolchain::query_tier(&rustc, &label, t)
             .with_context(|| format!("cannot read {t}'s metadata from {}", rustc.display()))?;
         let meta_label = crate::render::tier_label(Some(&meta));
-        let std = platform_support::StdSupport::from_metadata(meta.std).as_str();
+        let std = model::StdSupport::from_metadata(meta.std).as_str();
         let doc_row = doc.targets.get(t);
         println!(
             "{t:<36}  {:<28}  {}",
@@ -473,7 +464,7 @@ fn run_refresh(model: &Model, dirs: &model::DataDirs, args: RefreshArgs) -> Resu
     } else {
         refresh::Summary::default()
     };
-    crate::results::write_atomic(&path, status.to_text().as_bytes())?;
+    crate::paths::write_atomic(&path, status.to_text().as_bytes())?;
     eprintln!(
         "\n{} platforms refreshed, {} kept as they were; written to {}",
         summary.fresh.len(),
@@ -511,7 +502,7 @@ fn run_refresh(model: &Model, dirs: &model::DataDirs, args: RefreshArgs) -> Resu
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        crate::results::write_atomic(&path, lifecycle.to_text().as_bytes())?;
+        crate::paths::write_atomic(&path, lifecycle.to_text().as_bytes())?;
         eprintln!(
             "\nlifecycle: {} products refreshed, {} kept as they were; written to {}",
             got.fresh.len(),

@@ -40,7 +40,13 @@ pub fn symbol(status: Status) -> &'static str {
 }
 
 fn finished_line(result: &CellResult, reused: bool) -> String {
-    let mut line = format!("{} {} {} ({:.1}s)", symbol(result.status), result.status, result.id, result.duration_secs);
+    let mut line = format!(
+        "{} {} {} ({:.1}s)",
+        symbol(result.status),
+        result.status,
+        result.id,
+        result.duration_secs
+    );
     if reused {
         line.push_str(" [unchanged, reused]");
     }
@@ -64,11 +70,17 @@ impl Bars {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let overall = multi.add(ProgressBar::new(0));
         overall.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} cells, ETA {eta}")
-                .unwrap()
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} cells, ETA {eta}",
+            )
+            .unwrap()
+            .progress_chars("=> "),
         );
-        Bars { multi, overall, cells: Mutex::new(HashMap::new()) }
+        Bars {
+            multi,
+            overall,
+            cells: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -79,7 +91,10 @@ impl Reporter for Bars {
 
     fn cell_started(&self, id: &str) {
         let bar = self.multi.add(ProgressBar::new_spinner());
-        bar.set_style(ProgressStyle::with_template("  {spinner} {prefix:.bold} {elapsed:>4} {wide_msg}").unwrap());
+        bar.set_style(
+            ProgressStyle::with_template("  {spinner} {prefix:.bold} {elapsed:>4} {wide_msg}")
+                .unwrap(),
+        );
         bar.set_prefix(id.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));
         self.cells.lock().unwrap().insert(id.to_string(), bar);
@@ -129,7 +144,12 @@ impl Reporter for Lines {
     fn cell_finished(&self, result: &CellResult, reused: bool) {
         let mut state = self.state.lock().unwrap();
         state.0 += 1;
-        eprintln!("[{}/{}] {}", state.0, state.1, finished_line(result, reused));
+        eprintln!(
+            "[{}/{}] {}",
+            state.0,
+            state.1,
+            finished_line(result, reused)
+        );
     }
 
     fn note(&self, line: &str) {

@@ -9,14 +9,15 @@ pub mod diff;
 pub mod merge;
 pub mod publish;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::model::{self, Model};
-use crate::render::{self, Grid};
-use crate::results::{write_atomic, ResultsFile};
-use crate::{exit, matrix};
+use crate::exit;
+use crate::model::{self};
+use crate::paths::write_atomic;
+use crate::render::{self};
+use crate::results::ResultsFile;
 
 /// Render, merge, compare and publish the support-status report.
 ///
@@ -75,12 +76,6 @@ pub struct JunitArgs {
     pub out: PathBuf,
 }
 
-/// What `cargo xtask setup` must install for the report's own checks: the
-/// HTML page is loaded in headless Chromium by a slow test (Debian packages).
-pub fn setup_apt_packages() -> &'static [&'static str] {
-    &["chromium"]
-}
-
 pub fn run(args: Args) -> Result<u8> {
     match args.action {
         None => render_run(args.render),
@@ -100,7 +95,7 @@ fn default_results() -> PathBuf {
 }
 
 fn render_run(args: RenderArgs) -> Result<u8> {
-    let dirs = matrix::data_dirs(args.data.as_ref(), None);
+    let dirs = model::DataDirs::resolve(args.data.as_deref(), None);
     let model = model::load(&dirs)?;
     let out = args
         .out
@@ -108,7 +103,7 @@ fn render_run(args: RenderArgs) -> Result<u8> {
         .unwrap_or_else(|| crate::repo_root().join("reports"));
     if args.check {
         let results = ResultsFile::load(&out.join("status.json"))?;
-        let stale = check(&model, &results, &out)?;
+        let stale = render::report::check(&model, &results, &out)?;
         if stale.is_empty() {
             eprintln!("{} is up to date", out.display());
             return Ok(exit::OK);
@@ -122,7 +117,7 @@ fn render_run(args: RenderArgs) -> Result<u8> {
     let path = args.results.clone().unwrap_or_else(default_results);
     let results = ResultsFile::load(&path)
         .with_context(|| "run `cargo xtask matrix` first, or pass --results".to_string())?;
-    let written = write(&model, &results, &out)?;
+    let written = render::report::write(&model, &results, &out)?;
     eprintln!("report: {}", written.display());
     Ok(exit::OK)
 }
@@ -141,38 +136,4 @@ fn junit_run(args: JunitArgs) -> Result<u8> {
         eprintln!("junit: {}", args.out.display());
     }
     Ok(exit::OK)
-}
-
-/// The three files of a report, by name.
-pub fn render_all(model: &Model, results: &ResultsFile) -> Result<Vec<(&'static str, String)>> {
-    let grid = Grid::new(model, results);
-    let mut json = serde_json::to_string_pretty(results)?;
-    json.push('\n');
-    Ok(vec![
-        ("status.json", json),
-        ("status.md", render::markdown::render(&grid)),
-        ("status.html", render::html::render(&grid)),
-    ])
-}
-
-/// Writes the report into `dir` (atomically, file by file); returns the Markdown's path.
-pub fn write(model: &Model, results: &ResultsFile, dir: &Path) -> Result<PathBuf> {
-    for (name, text) in render_all(model, results)? {
-        write_atomic(&dir.join(name), text.as_bytes())?;
-    }
-    Ok(dir.join("status.md"))
-}
-
-/// Names of the files in `dir` that differ from what `results` renders to.
-pub fn check(model: &Model, results: &ResultsFile, dir: &Path) -> Result<Vec<String>> {
-    let mut stale = Vec::new();
-    for (name, text) in render_all(model, results)? {
-        if name == "status.json" {
-            continue;
-        }
-        if std::fs::read_to_string(dir.join(name)).ok().as_deref() != Some(text.as_str()) {
-            stale.push(name.to_string());
-        }
-    }
-    Ok(stale)
 }

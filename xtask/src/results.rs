@@ -297,11 +297,16 @@ impl Diagnostic {
 
 impl ResultsFile {
     pub fn new(workspace: WorkspaceInfo) -> ResultsFile {
-        ResultsFile { schema: SCHEMA.to_string(), workspace, cells: Vec::new() }
+        ResultsFile {
+            schema: SCHEMA.to_string(),
+            workspace,
+            cells: Vec::new(),
+        }
     }
 
     pub fn load(path: &Path) -> Result<ResultsFile> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("{} is not a results file", path.display()))
     }
 
@@ -315,7 +320,8 @@ impl ResultsFile {
             anyhow::bail!("schema is `{}`, this tool reads `{SCHEMA}`", head.schema);
         }
         let de = &mut serde_json::Deserializer::from_str(text);
-        let file: ResultsFile = serde_path_to_error::deserialize(de).map_err(|e| anyhow::anyhow!("at `{}`: {}", e.path(), e.inner()))?;
+        let file: ResultsFile = serde_path_to_error::deserialize(de)
+            .map_err(|e| anyhow::anyhow!("at `{}`: {}", e.path(), e.inner()))?;
         Ok(file)
     }
 
@@ -328,7 +334,10 @@ impl ResultsFile {
             Ok(file) => file,
             Err(err) => {
                 let aside = path.with_extension("json.unreadable");
-                eprintln!("warning: {err:#}; keeping it as {} and starting afresh", aside.display());
+                eprintln!(
+                    "warning: {err:#}; keeping it as {} and starting afresh",
+                    aside.display()
+                );
                 let _ = std::fs::rename(path, &aside);
                 ResultsFile::new(workspace)
             }
@@ -344,25 +353,15 @@ impl ResultsFile {
     }
 
     pub fn get(&self, id: &str) -> Option<&CellResult> {
-        self.cells.binary_search_by(|c| c.id.as_str().cmp(id)).ok().map(|i| &self.cells[i])
+        self.cells
+            .binary_search_by(|c| c.id.as_str().cmp(id))
+            .ok()
+            .map(|i| &self.cells[i])
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');
-        write_atomic(path, text.as_bytes())
+        crate::paths::write_atomic(path, text.as_bytes())
     }
-}
-
-/// Writes through a temporary file in the same directory, then renames:
-/// a reader (or a crash) never sees half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }

@@ -27,18 +27,25 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<u8> {
     if !args.fast && !args.no_setup {
-        let code = crate::setup::run(crate::setup::Args::default())?;
+        let code = crate::needs::install::run(&crate::model::DataDirs::resolve(None, None), false)?;
         if code != exit::OK {
             eprintln!("warning: setup is incomplete; slow tests whose prerequisites are missing will fail");
         }
     }
     let root = crate::repo_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Cmd::new(cargo).args(["test", "--workspace", "--locked"]).args(&args.cargo_args).cwd(&root);
+    let mut cmd = Cmd::new(cargo)
+        .args(["test", "--workspace", "--locked"])
+        .args(&args.cargo_args)
+        .cwd(&root);
     if !args.fast {
         cmd = cmd.env("XTASK_SLOW_TESTS", "1");
     }
     eprintln!("$ {}", crate::cmd::shell_quote_argv(&cmd.argv()));
     let record = cmd.run_inherited()?;
-    Ok(if record.success() { exit::OK } else { exit::FAILURES })
+    Ok(if record.success() {
+        exit::OK
+    } else {
+        exit::FAILURES
+    })
 }

@@ -19,7 +19,10 @@ pub fn slow_tests_enabled(name: &str) -> bool {
 /// Asserts a prerequisite of a slow test that is running. Panics with the
 /// install hint: with `XTASK_SLOW_TESTS=1` set, the setup should have provided it.
 pub fn require(present: bool, what: &str, install: &str) {
-    assert!(present, "prerequisite missing: {what} (install: {install}; `cargo xtask setup` should have)");
+    assert!(
+        present,
+        "prerequisite missing: {what} (install: {install}; `cargo xtask setup` should have)"
+    );
 }
 
 /// Splits a fixture written as `//- path` sections (rust-analyzer style) into
@@ -42,13 +45,17 @@ pub fn write_model_fixture(dir: &std::path::Path, overlay: &str) -> String {
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test-data/model");
     let base = std::fs::read_to_string(data.join("base.txt")).expect("test-data/model/base.txt");
     let mut expected = String::new();
-    for (name, body) in fixture_sections(&base).into_iter().chain(fixture_sections(overlay)) {
+    for (name, body) in fixture_sections(&base)
+        .into_iter()
+        .chain(fixture_sections(overlay))
+    {
         if name == "expected" {
             expected = body;
             continue;
         }
         let path = dir.join(&name);
-        std::fs::create_dir_all(path.parent().expect("fixture paths have a directory")).expect("create fixture dir");
+        std::fs::create_dir_all(path.parent().expect("fixture paths have a directory"))
+            .expect("create fixture dir");
         std::fs::write(path, body).expect("write fixture file");
     }
     expected

@@ -67,7 +67,7 @@ pub enum Command {
 }
 
 pub fn run(args: Args) -> Result<u8> {
-    let dirs = crate::matrix::data_dirs(args.data.as_ref(), None);
+    let dirs = model::DataDirs::resolve(args.data.as_deref(), None);
     let model = model::load(&dirs)?;
     let progress = |m: &str| eprintln!("  {m}");
     match args.command {
@@ -131,7 +131,7 @@ pub fn run(args: Args) -> Result<u8> {
             timeout,
         } => {
             let image = one(&model, &id)?;
-            let spec = crate::lanes::vm::resolve_image(&id, image).map_err(|m| {
+            let spec = crate::runner::vm::resolve_image(&id, image).map_err(|m| {
                 anyhow::anyhow!(
                     "cannot boot {id}: {}{}",
                     m.reason,
@@ -215,7 +215,7 @@ pub fn run(args: Args) -> Result<u8> {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let pinned = pin_in_toml(&text, &id, &src.url, &sha)?;
-            crate::results::write_atomic(&file, pinned.as_bytes())?;
+            crate::paths::write_atomic(&file, pinned.as_bytes())?;
             // Keep the download where a pinned fetch looks for it.
             let verified = download::cached_path(&downloads_dir(), &src.url, &sha);
             if let Some(parent) = verified.parent() {

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::cmd::Cmd;
+use crate::digest::hex;
 
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -37,11 +38,18 @@ impl Workspace {
     /// The answer is cached by the digest of every manifest and the lockfile,
     /// so an unchanged workspace is read without running cargo.
     pub fn load(path: &Path) -> Result<Workspace> {
-        let manifest = if path.is_dir() { path.join("Cargo.toml") } else { path.to_path_buf() };
+        let manifest = if path.is_dir() {
+            path.join("Cargo.toml")
+        } else {
+            path.to_path_buf()
+        };
         let manifest = manifest
             .canonicalize()
             .with_context(|| format!("no Cargo.toml at {}", manifest.display()))?;
-        let root = manifest.parent().context("manifest has no directory")?.to_path_buf();
+        let root = manifest
+            .parent()
+            .context("manifest has no directory")?
+            .to_path_buf();
         let key = manifests_digest(&root)?;
         let cache_dir = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
@@ -55,22 +63,40 @@ impl Workspace {
             }
         }
         let out = Cmd::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--no-deps",
+                "--manifest-path",
+            ])
             .arg(&manifest)
             .run()?
             .ok()
             .context("cannot read the workspace's metadata")?;
         let meta: cargo_metadata::Metadata =
             serde_json::from_slice(&out.stdout).context("cannot parse `cargo metadata` output")?;
-        let member_names: BTreeSet<String> =
-            meta.workspace_packages().iter().map(|p| p.name.to_string()).collect();
+        let member_names: BTreeSet<String> = meta
+            .workspace_packages()
+            .iter()
+            .map(|p| p.name.to_string())
+            .collect();
         let mut packages: Vec<Package> = meta
             .workspace_packages()
             .iter()
             .map(|p| Package {
                 name: p.name.to_string(),
-                manifest_dir: p.manifest_path.parent().map(|d| d.as_std_path().to_path_buf()).unwrap_or_default(),
-                bins: p.targets.iter().filter(|t| t.is_bin()).map(|t| t.name.clone()).collect(),
+                manifest_dir: p
+                    .manifest_path
+                    .parent()
+                    .map(|d| d.as_std_path().to_path_buf())
+                    .unwrap_or_default(),
+                bins: p
+                    .targets
+                    .iter()
+                    .filter(|t| t.is_bin())
+                    .map(|t| t.name.clone())
+                    .collect(),
                 has_tests: p.targets.iter().any(|t| t.test),
                 path_deps: p
                     .dependencies
@@ -82,10 +108,18 @@ impl Workspace {
             })
             .collect();
         packages.sort_by(|a, b| a.name.cmp(&b.name));
-        let name = meta.workspace_metadata.pointer("/matrix/name").and_then(|n| n.as_str()).map(str::to_string);
-        let cached = Cached { target_dir: meta.target_directory.as_std_path().to_path_buf(), packages, name };
+        let name = meta
+            .workspace_metadata
+            .pointer("/matrix/name")
+            .and_then(|n| n.as_str())
+            .map(str::to_string);
+        let cached = Cached {
+            target_dir: meta.target_directory.as_std_path().to_path_buf(),
+            packages,
+            name,
+        };
         if std::fs::create_dir_all(&cache_dir).is_ok() {
-            let _ = crate::results::write_atomic(&cache, serde_json::to_string(&cached)?.as_bytes());
+            let _ = crate::paths::write_atomic(&cache, serde_json::to_string(&cached)?.as_bytes());
         }
         Ok(cached.into_workspace(root))
     }
@@ -124,7 +158,13 @@ impl Workspace {
                 }
             }
         }
-        for extra in ["Cargo.toml", "Cargo.lock", ".cargo/config.toml", "rust-toolchain.toml", "rust-toolchain"] {
+        for extra in [
+            "Cargo.toml",
+            "Cargo.lock",
+            ".cargo/config.toml",
+            "rust-toolchain.toml",
+            "rust-toolchain",
+        ] {
             let path = self.root.join(extra);
             if path.is_file() {
                 files.insert(path, ());
@@ -135,7 +175,8 @@ impl Workspace {
             let rel = path.strip_prefix(&self.root).unwrap_or(path);
             hasher.update(rel.to_string_lossy().as_bytes());
             hasher.update([0]);
-            let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             hasher.update((bytes.len() as u64).to_le_bytes());
             hasher.update(&bytes);
         }
@@ -158,7 +199,12 @@ impl Cached {
             .name
             .or_else(|| root.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "workspace".into());
-        Workspace { root, name, target_dir: self.target_dir, packages: self.packages }
+        Workspace {
+            root,
+            name,
+            target_dir: self.target_dir,
+            packages: self.packages,
+        }
     }
 }
 
@@ -169,7 +215,9 @@ fn walk(dir: &Path, target_dir: &Path) -> Result<Vec<PathBuf>> {
     let walker = ignore::WalkBuilder::new(dir)
         .hidden(false)
         .require_git(false)
-        .filter_entry(move |e| e.path() != target_dir && e.file_name() != ".git" && e.file_name() != "target")
+        .filter_entry(move |e| {
+            e.path() != target_dir && e.file_name() != ".git" && e.file_name() != "target"
+        })
         .build();
     for entry in walker {
         let entry = entry.with_context(|| format!("cannot walk {}", dir.display()))?;
@@ -185,7 +233,10 @@ fn manifests_digest(root: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut files: Vec<PathBuf> = walk(root, &root.join("target"))?
         .into_iter()
-        .filter(|p| p.file_name().is_some_and(|n| n == "Cargo.toml" || n == "Cargo.lock"))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n == "Cargo.toml" || n == "Cargo.lock")
+        })
         .collect();
     files.sort();
     for path in files {
@@ -193,25 +244,5 @@ fn manifests_digest(root: &Path) -> Result<String> {
         hasher.update(std::fs::read(&path).unwrap_or_default());
     }
     hasher.update(std::env::var("CARGO_TARGET_DIR").unwrap_or_default());
-    Ok(hex(&hasher.finalize()))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The SHA-256 of a file, in hex, read in pieces (guest images are large).
-pub fn sha256_file(path: &Path) -> Result<String> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
     Ok(hex(&hasher.finalize()))
 }

@@ -65,7 +65,10 @@ pub enum CargoStage {
 
 /// The directory a toolchain's builds go to: one per toolchain, reused between runs.
 pub fn target_dir(workspace: &Workspace, toolchain: &Toolchain) -> PathBuf {
-    workspace.matrix_dir().join("build").join(&toolchain.target_dir_name)
+    workspace
+        .matrix_dir()
+        .join("build")
+        .join(&toolchain.target_dir_name)
 }
 
 pub fn run(
@@ -106,21 +109,33 @@ pub fn run(
     let mut first_error: Option<Diagnostic> = None;
     let mut rendered_errors = String::new();
     let finished = cmd.run_streaming(&mut |line| {
-        let Ok(message) = serde_json::from_str::<Message>(line) else { return };
+        let Ok(message) = serde_json::from_str::<Message>(line) else {
+            return;
+        };
         match message {
             Message::CompilerArtifact(artifact) => {
                 if !artifact.fresh {
                     on_progress(&format!("compiled {}", artifact.target.name));
                 }
-                let Some(exe) = artifact.executable else { return };
-                let manifest_dir = artifact.manifest_path.parent().map(|p| p.as_std_path().to_path_buf()).unwrap_or_default();
+                let Some(exe) = artifact.executable else {
+                    return;
+                };
+                let manifest_dir = artifact
+                    .manifest_path
+                    .parent()
+                    .map(|p| p.as_std_path().to_path_buf())
+                    .unwrap_or_default();
                 let package = workspace
                     .packages
                     .iter()
                     .find(|p| p.manifest_dir == manifest_dir)
                     .map(|p| p.name.clone())
                     .unwrap_or_else(|| artifact.target.name.clone());
-                let kind = if artifact.profile.test { ExeKind::Test } else { ExeKind::Bin };
+                let kind = if artifact.profile.test {
+                    ExeKind::Test
+                } else {
+                    ExeKind::Bin
+                };
                 if kind == ExeKind::Bin && !artifact.target.is_bin() {
                     return;
                 }
@@ -153,17 +168,22 @@ pub fn run(
             _ => {}
         }
     })?;
-    executables.sort_by(|a, b| (&a.package, a.kind.as_str(), &a.name).cmp(&(&b.package, b.kind.as_str(), &b.name)));
+    executables.sort_by(|a, b| {
+        (&a.package, a.kind.as_str(), &a.name).cmp(&(&b.package, b.kind.as_str(), &b.name))
+    });
     executables.dedup_by(|a, b| a.path == b.path);
     let stderr = strip_ansi(&String::from_utf8_lossy(&finished.stderr));
     if first_error.is_none() && !finished.record.success() {
         // Errors cargo reports itself (resolution, a failing build script…) come on stderr.
-        first_error = stderr.lines().find(|l| l.starts_with("error")).map(|l| Diagnostic {
-            file: None,
-            line: None,
-            message: l.trim_start_matches("error:").trim().to_string(),
-            rendered: None,
-        });
+        first_error = stderr
+            .lines()
+            .find(|l| l.starts_with("error"))
+            .map(|l| Diagnostic {
+                file: None,
+                line: None,
+                message: l.trim_start_matches("error:").trim().to_string(),
+                rendered: None,
+            });
     }
     let error_tail = (!finished.record.success()).then(|| {
         if rendered_errors.trim().is_empty() {
@@ -172,11 +192,19 @@ pub fn run(
             tail(&rendered_errors, 60, 8000)
         }
     });
-    Ok(CargoRun { record: finished.record, executables, first_error, error_tail })
+    Ok(CargoRun {
+        record: finished.record,
+        executables,
+        first_error,
+        error_tail,
+    })
 }
 
 fn relative(file: &str, root: &Path) -> String {
-    Path::new(file).strip_prefix(root).map(|p| p.display().to_string()).unwrap_or_else(|_| file.to_string())
+    Path::new(file)
+        .strip_prefix(root)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| file.to_string())
 }
 
 /// Removes ANSI colour sequences (rendered diagnostics carry them).

@@ -8,61 +8,21 @@
 
 pub mod cargo;
 mod host;
-pub mod vm;
 pub mod qemu_user;
+pub mod vm;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::cmd::CommandRecord;
-use crate::host::Host;
 use crate::libtest::{self, Ending};
-use crate::model::{ExpectedFailure, Lane, Model, Platform, Stage};
+use crate::model::{ExpectedFailure, Platform, Stage};
 use crate::plan::{ExecSpec, PlannedCell};
 use crate::results::{Artifact, CellResult, PackageResult, Status, TestOutcome, TestResult};
-use crate::toolchain::Missing;
+use crate::runner::RunnerSpec;
 use crate::workspace::Workspace;
 use cargo::{CargoStage, ExeKind, Executable};
-
-/// Where a cell's test executables run, resolved before anything runs.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum RunnerSpec {
-    /// `check` and `build` run nothing.
-    None,
-    /// Directly on this host.
-    Native,
-    /// Inside a guest booted under QEMU.
-    Vm(Box<vm::VmSpec>),
-    /// Under qemu-user with a Debian sysroot.
-    QemuUser(qemu_user::QemuUserSpec),
-}
-
-/// Does `lane` make sense as a test lane for `platform` on this host at all?
-/// (Whether it can run *now* is [`resolve_runner`]'s question.)
-pub fn applies(lane: Lane, platform: &Platform, host: &Host) -> bool {
-    match lane {
-        Lane::Host => platform.target == host.triple,
-        Lane::QemuUser => platform.qemu_user.is_some() && platform.target != host.triple,
-        Lane::Vm => platform.vm_image.is_some(),
-        Lane::Cross | Lane::CrossRs => false,
-    }
-}
-
-pub fn resolve_runner(stage: Stage, lane: Lane, platform: &Platform, model: &Model, host: &Host) -> Result<RunnerSpec, Missing> {
-    if stage != Stage::Test {
-        return Ok(RunnerSpec::None);
-    }
-    match lane {
-        Lane::Host => host::resolve(platform, host),
-        Lane::Vm => vm::resolve(platform, model),
-        Lane::QemuUser => qemu_user::resolve(platform, model),
-        other => Err(Missing::new(format!("the `{other}` test lane is not available in this build of xtask"), None)),
-    }
-}
 
 /// What a cell's test executables are: built by the cell's toolchain, listed here for the runner.
 #[derive(Debug, Clone)]
@@ -74,7 +34,10 @@ pub struct Payload {
 impl Payload {
     /// The directory holding the binaries that tests run as siblings (`MATRIX_BIN_DIR`).
     pub fn bin_dir(&self) -> Option<PathBuf> {
-        self.bins.first().and_then(|b| b.path.parent()).map(|p| p.to_path_buf())
+        self.bins
+            .first()
+            .and_then(|b| b.path.parent())
+            .map(|p| p.to_path_buf())
     }
 }
 
@@ -121,12 +84,21 @@ impl CellCtx<'_> {
 
 /// Runs a ready cell to its result. Never panics on a failing build or test:
 /// every outcome becomes a status in the returned cell.
-pub fn run_cell(cell: &PlannedCell, spec: &ExecSpec, ctx: &CellCtx<'_>, mut result: CellResult) -> CellResult {
+pub fn run_cell(
+    cell: &PlannedCell,
+    spec: &ExecSpec,
+    ctx: &CellCtx<'_>,
+    mut result: CellResult,
+) -> CellResult {
     let started = Instant::now();
     match run_stages(cell, spec, ctx, &mut result) {
         Ok(()) => {}
         Err(err) => {
-            result.status = if crate::cmd::cancelled() { Status::Skipped } else { Status::Fail };
+            result.status = if crate::cmd::cancelled() {
+                Status::Skipped
+            } else {
+                Status::Fail
+            };
             result.reason = Some(format!("{err:#}"));
         }
     }
@@ -135,21 +107,49 @@ pub fn run_cell(cell: &PlannedCell, spec: &ExecSpec, ctx: &CellCtx<'_>, mut resu
     result
 }
 
-fn run_stages(cell: &PlannedCell, spec: &ExecSpec, ctx: &CellCtx<'_>, result: &mut CellResult) -> anyhow::Result<()> {
-    let cargo_stage = if cell.stage == Stage::Check { CargoStage::Check } else { CargoStage::Build };
+fn run_stages(
+    cell: &PlannedCell,
+    spec: &ExecSpec,
+    ctx: &CellCtx<'_>,
+    result: &mut CellResult,
+) -> anyhow::Result<()> {
+    let cargo_stage = if cell.stage == Stage::Check {
+        CargoStage::Check
+    } else {
+        CargoStage::Build
+    };
     let mut progress = |msg: &str| (ctx.progress)(msg);
-    let run = cargo::run(cargo_stage, ctx.workspace, &spec.toolchain, &cell.packages, ctx.remaining(), &mut progress);
+    let run = cargo::run(
+        cargo_stage,
+        ctx.workspace,
+        &spec.toolchain,
+        &cell.packages,
+        ctx.remaining(),
+        &mut progress,
+    );
     (ctx.build_done)();
     let run = run?;
     result.commands.push(run.record.clone());
     result.packages = cell
         .packages
         .iter()
-        .map(|p| PackageResult { name: p.clone(), status: if run.success() { Status::Pass } else { Status::Fail }, reason: None })
+        .map(|p| PackageResult {
+            name: p.clone(),
+            status: if run.success() {
+                Status::Pass
+            } else {
+                Status::Fail
+            },
+            reason: None,
+        })
         .chain(cell.excluded.iter().cloned())
         .collect();
     if !run.success() {
-        result.status = if run.record.timed_out { Status::Timeout } else { Status::Fail };
+        result.status = if run.record.timed_out {
+            Status::Timeout
+        } else {
+            Status::Fail
+        };
         result.reason = Some(match &run.first_error {
             Some(d) => d.short(),
             None => format!("cargo failed ({})", run.record.describe()),
@@ -166,18 +166,30 @@ fn run_stages(cell: &PlannedCell, spec: &ExecSpec, ctx: &CellCtx<'_>, result: &m
             package: e.package.clone(),
             kind: e.kind.as_str().to_string(),
             name: e.name.clone(),
-            path: e.path.strip_prefix(&target_dir).unwrap_or(&e.path).display().to_string(),
+            path: e
+                .path
+                .strip_prefix(&target_dir)
+                .unwrap_or(&e.path)
+                .display()
+                .to_string(),
             identity: None,
         })
         .collect();
-    let wrong = identify_artifacts(&run.executables, &mut result.artifacts, &cell.platform, &mut result.provenance.details);
+    let wrong = identify_artifacts(
+        &run.executables,
+        &mut result.artifacts,
+        &cell.platform,
+        &mut result.provenance.details,
+    );
     if !wrong.is_empty() {
         result.status = Status::Fail;
         result.reason = Some(format!(
             "{} of {} executables are not {}: {}",
             wrong.len(),
             run.executables.len(),
-            crate::elf::Expected::for_target(&cell.platform.target).map(|e| e.to_string()).unwrap_or_else(|_| cell.platform.target.clone()),
+            crate::elf::Expected::for_target(&cell.platform.target)
+                .map(|e| e.to_string())
+                .unwrap_or_else(|_| cell.platform.target.clone()),
             wrong[0]
         ));
         result.output_tail = Some(wrong.join("\n"));
@@ -188,8 +200,18 @@ fn run_stages(cell: &PlannedCell, spec: &ExecSpec, ctx: &CellCtx<'_>, result: &m
         return Ok(());
     }
     let payload = Payload {
-        tests: run.executables.iter().filter(|e| e.kind == ExeKind::Test).cloned().collect(),
-        bins: run.executables.iter().filter(|e| e.kind == ExeKind::Bin).cloned().collect(),
+        tests: run
+            .executables
+            .iter()
+            .filter(|e| e.kind == ExeKind::Test)
+            .cloned()
+            .collect(),
+        bins: run
+            .executables
+            .iter()
+            .filter(|e| e.kind == ExeKind::Bin)
+            .cloned()
+            .collect(),
     };
     (ctx.progress)(&format!("running {} test executables", payload.tests.len()));
     let outcome = match &spec.runner {
@@ -205,12 +227,24 @@ fn run_stages(cell: &PlannedCell, spec: &ExecSpec, ctx: &CellCtx<'_>, result: &m
         if let Some(rec) = &run.record {
             result.commands.push(rec.clone());
         }
-        result.tests.extend(libtest::parse(&run.package, &run.name, &run.stdout, run.ending));
+        result.tests.extend(libtest::parse(
+            &run.package,
+            &run.name,
+            &run.stdout,
+            run.ending,
+        ));
     }
     let timed_out = outcome.runs.iter().any(|r| r.ending == Ending::TimedOut);
-    let failed: Vec<&TestResult> =
-        result.tests.iter().filter(|t| matches!(t.outcome, TestOutcome::Fail | TestOutcome::Timeout)).collect();
-    for p in result.packages.iter_mut().filter(|p| p.status == Status::Pass) {
+    let failed: Vec<&TestResult> = result
+        .tests
+        .iter()
+        .filter(|t| matches!(t.outcome, TestOutcome::Fail | TestOutcome::Timeout))
+        .collect();
+    for p in result
+        .packages
+        .iter_mut()
+        .filter(|p| p.status == Status::Pass)
+    {
         if failed.iter().any(|t| t.package == p.name) {
             p.status = Status::Fail;
         }
@@ -225,8 +259,17 @@ fn run_stages(cell: &PlannedCell, spec: &ExecSpec, ctx: &CellCtx<'_>, result: &m
         result.status = Status::Fail;
         result.reason = Some(format!(
             "{} failed: {}",
-            if failed.len() == 1 { "1 test".to_string() } else { format!("{} tests", failed.len()) },
-            failed.iter().take(3).map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            if failed.len() == 1 {
+                "1 test".to_string()
+            } else {
+                format!("{} tests", failed.len())
+            },
+            failed
+                .iter()
+                .take(3)
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         result.output_tail = failed.iter().find_map(|t| t.output.clone());
     } else {
@@ -259,7 +302,12 @@ fn identify_artifacts(
             Ok(identity) => {
                 let mismatches = expected.mismatches(&identity, Some(&platform.release));
                 if !mismatches.is_empty() {
-                    wrong.push(format!("{} ({}): {}", exe.name, exe.kind.as_str(), mismatches.join("; ")));
+                    wrong.push(format!(
+                        "{} ({}): {}",
+                        exe.name,
+                        exe.kind.as_str(),
+                        mismatches.join("; ")
+                    ));
                 }
                 if let Some(note) = &identity.abi_note {
                     notes.insert(note.describe());
@@ -270,10 +318,16 @@ fn identify_artifacts(
         }
     }
     if !executables.is_empty() {
-        details.insert("artifact-check".into(), format!("{} executables read: {expected}", executables.len()));
+        details.insert(
+            "artifact-check".into(),
+            format!("{} executables read: {expected}", executables.len()),
+        );
     }
     if !notes.is_empty() {
-        details.insert("abi-note".into(), notes.into_iter().collect::<Vec<_>>().join(", "));
+        details.insert(
+            "abi-note".into(),
+            notes.into_iter().collect::<Vec<_>>().join(", "),
+        );
     }
     wrong
 }
@@ -288,7 +342,13 @@ pub(crate) fn run_each(
 ) -> anyhow::Result<RunnerOutcome> {
     let mut outcome = RunnerOutcome::default();
     for (i, exe) in payload.tests.iter().enumerate() {
-        (ctx.progress)(&format!("testing {}::{} ({}/{})", exe.package, exe.name, i + 1, payload.tests.len()));
+        (ctx.progress)(&format!(
+            "testing {}::{} ({}/{})",
+            exe.package,
+            exe.name,
+            i + 1,
+            payload.tests.len()
+        ));
         let mut cmd = command(exe)
             .args(libtest::JSON_ARGS)
             .env("RUSTC_BOOTSTRAP", "1")
@@ -330,7 +390,11 @@ fn apply_expectations(cell: &PlannedCell, result: &mut CellResult) {
     let per_test: Vec<_> = cell.expected.iter().filter(|x| x.tests.is_some()).collect();
     // The entries that cover a failing test, in matrix.toml's order.
     let mut covering: Vec<&ExpectedFailure> = Vec::new();
-    for t in result.tests.iter_mut().filter(|t| t.outcome == TestOutcome::Fail) {
+    for t in result
+        .tests
+        .iter_mut()
+        .filter(|t| t.outcome == TestOutcome::Fail)
+    {
         if let Some(x) = per_test.iter().find(|x| x.covers_test(&t.package, &t.name)) {
             t.outcome = TestOutcome::ExpectedFail;
             if !covering.iter().any(|c| std::ptr::eq(*c, *x)) {
@@ -339,18 +403,28 @@ fn apply_expectations(cell: &PlannedCell, result: &mut CellResult) {
         }
     }
     covering.sort_by_key(|x| cell.expected.iter().position(|e| std::ptr::eq(e, *x)));
-    let whole_cell = cell.expected.iter().find(|x| x.tests.is_none() && x.packages.is_none());
+    let whole_cell = cell
+        .expected
+        .iter()
+        .find(|x| x.tests.is_none() && x.packages.is_none());
     // Every failing test is known to fail, and nothing else went wrong.
     let all_covered = !covering.is_empty()
         && result.status == Status::Fail
-        && !result.tests.iter().any(|t| matches!(t.outcome, TestOutcome::Fail | TestOutcome::Timeout));
+        && !result
+            .tests
+            .iter()
+            .any(|t| matches!(t.outcome, TestOutcome::Fail | TestOutcome::Timeout));
     let matched: Vec<&ExpectedFailure> = match whole_cell {
         Some(x) => vec![x],
         None if all_covered => covering,
         None => Vec::new(),
     };
     if !matched.is_empty() {
-        let known = matched.iter().map(|x| x.reason.as_str()).collect::<Vec<_>>().join("; ");
+        let known = matched
+            .iter()
+            .map(|x| x.reason.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
         result.status = Status::ExpectedFail;
         result.reason = Some(match &result.reason {
             Some(r) => format!("{known} (failure: {r})"),

@@ -15,11 +15,21 @@ pub struct LoadError {
 
 impl LoadError {
     pub fn file(file: &str, message: impl Into<String>) -> LoadError {
-        LoadError { file: file.to_string(), key: None, line: None, message: message.into() }
+        LoadError {
+            file: file.to_string(),
+            key: None,
+            line: None,
+            message: message.into(),
+        }
     }
 
     pub fn key(file: &str, key: impl Into<String>, message: impl Into<String>) -> LoadError {
-        LoadError { file: file.to_string(), key: Some(key.into()), line: None, message: message.into() }
+        LoadError {
+            file: file.to_string(),
+            key: Some(key.into()),
+            line: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -65,8 +75,13 @@ impl fmt::Display for LoadErrors {
 impl std::error::Error for LoadErrors {}
 
 /// Reads and deserializes one TOML file; errors carry the key path and line.
-pub fn parse_file<T: serde::de::DeserializeOwned>(path: &std::path::Path, shown: &str) -> Result<T, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|err| LoadError::file(shown, format!("cannot read: {err}")))?;
+pub fn parse_file<T: serde::de::DeserializeOwned>(
+    dirs: &super::DataDirs,
+    path: &std::path::Path,
+    shown: &str,
+) -> Result<T, LoadError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| LoadError::file(shown, dirs.cannot_read(path, "", &err)))?;
     parse_str(&text, shown)
 }
 

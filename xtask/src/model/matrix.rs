@@ -90,8 +90,13 @@ impl ExpectedFailure {
 
     /// Does this entry cover a failure of `test` in `package`?
     pub fn covers_test(&self, package: &str, test: &str) -> bool {
-        self.packages.as_ref().is_none_or(|p| p.iter().any(|p| p == package))
-            && self.tests.as_ref().is_none_or(|t| t.iter().any(|t| glob_match(t, test)))
+        self.packages
+            .as_ref()
+            .is_none_or(|p| p.iter().any(|p| p == package))
+            && self
+                .tests
+                .as_ref()
+                .is_none_or(|t| t.iter().any(|t| glob_match(t, test)))
     }
 }
 
@@ -158,14 +163,22 @@ impl std::fmt::Display for Lane {
 /// `90s`, `30m`, `2h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (num, unit) = text.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{text}` is not a duration like `90s`, `30m` or `2h`"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like `90s`, `30m` or `2h`"))?;
     let secs = match unit {
         "s" => n,
         "m" => n * 60,
         "h" => n * 3600,
-        _ => return Err(format!("`{text}` is not a duration like `90s`, `30m` or `2h`")),
+        _ => {
+            return Err(format!(
+                "`{text}` is not a duration like `90s`, `30m` or `2h`"
+            ))
+        }
     };
     Ok(Duration::from_secs(secs))
 }
@@ -175,9 +188,13 @@ fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
-pub(super) fn load(dirs: &DataDirs, platforms: &[Platform], errors: &mut LoadErrors) -> Option<MatrixFile> {
+pub(super) fn load(
+    dirs: &DataDirs,
+    platforms: &[Platform],
+    errors: &mut LoadErrors,
+) -> Option<MatrixFile> {
     let file = shown(dirs, &dirs.matrix);
-    let mut matrix: MatrixFile = match parse_file(&dirs.matrix, &file) {
+    let mut matrix: MatrixFile = match parse_file(dirs, &dirs.matrix, &file) {
         Ok(m) => m,
         Err(err) => {
             errors.push(err);
@@ -189,7 +206,11 @@ pub(super) fn load(dirs: &DataDirs, platforms: &[Platform], errors: &mut LoadErr
     // nothing is almost always a typo, and would silently drop coverage.
     let mut check_patterns = |key: String, patterns: &[String]| {
         if patterns.is_empty() {
-            errors.push(LoadError::key(&file, key.clone(), "must list at least one platform pattern"));
+            errors.push(LoadError::key(
+                &file,
+                key.clone(),
+                "must list at least one platform pattern",
+            ));
         }
         for (i, pattern) in patterns.iter().enumerate() {
             if !platforms.iter().any(|p| glob_match(pattern, &p.id)) {
@@ -209,25 +230,39 @@ pub(super) fn load(dirs: &DataDirs, platforms: &[Platform], errors: &mut LoadErr
         check_patterns(format!("expected-failure[{i}].platforms"), &xf.platforms);
     }
     if matrix.stages.is_empty() {
-        errors.push(LoadError::key(&file, "stages", "must list at least one stage"));
+        errors.push(LoadError::key(
+            &file,
+            "stages",
+            "must list at least one stage",
+        ));
     }
     for (i, lane) in matrix.test_lanes.iter().enumerate() {
         if !matches!(lane, Lane::Host | Lane::QemuUser | Lane::Vm) {
             errors.push(LoadError::key(
                 &file,
                 format!("test-lanes[{i}]"),
-                format!("`{lane}` builds but cannot run tests; test lanes are host, qemu-user and vm"),
+                format!(
+                    "`{lane}` builds but cannot run tests; test lanes are host, qemu-user and vm"
+                ),
             ));
         }
     }
     for (i, ex) in matrix.exclude.iter().enumerate() {
         if ex.reason.trim().is_empty() {
-            errors.push(LoadError::key(&file, format!("exclude[{i}].reason"), "must say why"));
+            errors.push(LoadError::key(
+                &file,
+                format!("exclude[{i}].reason"),
+                "must say why",
+            ));
         }
     }
     for (i, xf) in matrix.expected_failure.iter().enumerate() {
         if xf.reason.trim().is_empty() {
-            errors.push(LoadError::key(&file, format!("expected-failure[{i}].reason"), "must say why"));
+            errors.push(LoadError::key(
+                &file,
+                format!("expected-failure[{i}].reason"),
+                "must say why",
+            ));
         }
     }
     Some(matrix)

@@ -9,25 +9,35 @@ pub mod matrix;
 pub mod msrv_policy;
 pub mod platform;
 pub mod rust_status;
+pub mod rust_version;
+pub mod std_support;
 pub mod vm_image;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use diag::{parse_str, LoadError, LoadErrors};
-pub use matrix::{ExpectedFailure, Exclusion, Lane, MatrixFile, Stage};
+pub use matrix::{Exclusion, ExpectedFailure, Lane, MatrixFile, Stage};
 pub use msrv_policy::MsrvPolicy;
-pub use rust_status::RustStatusFile;
 pub use platform::{LinkerKind, OsFile, Platform, ToolchainKind};
+pub use rust_status::RustStatusFile;
+pub use rust_version::RustVersion;
+pub use std_support::StdSupport;
 pub use vm_image::VmImage;
 
-/// Where the data lives. Paths in error messages are shown relative to `root`.
+/// Where the data lives. Paths in error messages are shown relative to `root`;
+/// a file that cannot be read is named by its absolute path and by how the
+/// directory was found (`found_by`).
 #[derive(Debug, Clone)]
 pub struct DataDirs {
     pub root: PathBuf,
     pub platforms: PathBuf,
     pub matrix: PathBuf,
     pub vm_images: PathBuf,
+    /// How `root` was chosen (`--data`, the checkout this xtask was built from).
+    pub found_by: String,
+    /// `matrix` came from `--matrix`, not from under `root`.
+    pub matrix_from_flag: bool,
 }
 
 impl DataDirs {
@@ -57,7 +67,49 @@ impl DataDirs {
             platforms: root.join("platforms"),
             matrix: root.join("matrix").join("matrix.toml"),
             vm_images: root.join("vm-images"),
+            found_by: "given to the loader".to_string(),
+            matrix_from_flag: false,
         }
+    }
+
+    /// The directories one invocation uses: `--data` (else the checkout this
+    /// xtask was built from), with `--matrix` replacing the matrix file.
+    pub fn resolve(data: Option<&Path>, matrix: Option<&Path>) -> DataDirs {
+        let mut dirs = match data {
+            Some(root) => DataDirs {
+                found_by: "given by --data".to_string(),
+                ..DataDirs::under(root)
+            },
+            None => DataDirs {
+                found_by: "the checkout this xtask was built from; --data chooses another"
+                    .to_string(),
+                ..DataDirs::under(&crate::repo_root())
+            },
+        };
+        if let Some(m) = matrix {
+            dirs.matrix = m.to_path_buf();
+            dirs.matrix_from_flag = true;
+        }
+        dirs
+    }
+
+    /// `cannot read <absolute path> (<how it was found>): <err>`: a message
+    /// that orients whoever runs a binary built from another checkout.
+    pub fn cannot_read(&self, path: &Path, what: &str, err: &std::io::Error) -> String {
+        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let origin = if self.matrix_from_flag && path == self.matrix {
+            "given by --matrix".to_string()
+        } else {
+            format!(
+                "data directory {}, {}",
+                abs(&self.root).display(),
+                self.found_by
+            )
+        };
+        format!(
+            "cannot read {what}{} ({origin}): {err}",
+            abs(path).display()
+        )
     }
 }
 
@@ -84,13 +136,29 @@ impl Model {
         let (oses, platforms) = platform::load_dir(dirs, &vm_images, &mut errors);
         let matrix = matrix::load(dirs, &platforms, &mut errors);
         let shown = |p: &Path| platform::shown(dirs, p);
-        let rust_status = rust_status::load(&dirs.rust_status(), &shown(&dirs.rust_status()), &platforms, &mut errors);
-        let msrv_policy = msrv_policy::load(&dirs.msrv_policy(), &shown(&dirs.msrv_policy()), &platforms, &mut errors);
+        let rust_status = rust_status::load(
+            &dirs.rust_status(),
+            &shown(&dirs.rust_status()),
+            &platforms,
+            &mut errors,
+        );
+        let msrv_policy = msrv_policy::load(
+            &dirs.msrv_policy(),
+            &shown(&dirs.msrv_policy()),
+            &platforms,
+            &mut errors,
+        );
         let lifecycle = lifecycle::load(&dirs.lifecycle(), &shown(&dirs.lifecycle()), &mut errors);
         match matrix {
-            Some(matrix) if errors.is_empty() => {
-                Ok(Model { oses, platforms, matrix, vm_images, rust_status, msrv_policy, lifecycle })
-            }
+            Some(matrix) if errors.is_empty() => Ok(Model {
+                oses,
+                platforms,
+                matrix,
+                vm_images,
+                rust_status,
+                msrv_policy,
+                lifecycle,
+            }),
             _ => Err(errors),
         }
     }
@@ -101,11 +169,14 @@ impl Model {
 }
 
 /// The `.toml` files of a directory, sorted by name, or an error naming the directory.
-fn toml_files(dir: &Path, shown: &str, errors: &mut LoadErrors) -> Vec<PathBuf> {
+fn toml_files(dirs: &DataDirs, dir: &Path, shown: &str, errors: &mut LoadErrors) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) => {
-            errors.push(LoadError::file(shown, format!("cannot read directory: {err}")));
+            errors.push(LoadError::file(
+                shown,
+                dirs.cannot_read(dir, "directory ", &err),
+            ));
             return Vec::new();
         }
     };

@@ -194,7 +194,15 @@ pub fn load(
         Ok(text) => parse(&text, file, platforms, errors),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
         Err(err) => {
-            errors.push(LoadError::file(file, format!("cannot read: {err}")));
+            errors.push(LoadError::file(
+                file,
+                format!(
+                    "cannot read {}: {err}",
+                    std::path::absolute(path)
+                        .unwrap_or_else(|_| path.to_path_buf())
+                        .display()
+                ),
+            ));
             None
         }
     }

@@ -158,9 +158,9 @@ pub(super) fn load_dir(
 ) -> (Vec<OsFile>, Vec<Platform>) {
     let mut oses = Vec::new();
     let mut platforms: Vec<Platform> = Vec::new();
-    for path in toml_files(&dirs.platforms, &shown(dirs, &dirs.platforms), errors) {
+    for path in toml_files(dirs, &dirs.platforms, &shown(dirs, &dirs.platforms), errors) {
         let file = shown(dirs, &path);
-        let os: OsFile = match parse_file(&path, &file) {
+        let os: OsFile = match parse_file(dirs, &path, &file) {
             Ok(os) => os,
             Err(err) => {
                 errors.push(err);
@@ -214,12 +214,23 @@ fn check_os_file(
     vm_images: &BTreeMap<String, VmImage>,
     errors: &mut LoadErrors,
 ) {
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     if os.os != stem {
-        errors.push(LoadError::key(file, "os", format!("is `{}` but the file is named `{stem}.toml`", os.os)));
+        errors.push(LoadError::key(
+            file,
+            "os",
+            format!("is `{}` but the file is named `{stem}.toml`", os.os),
+        ));
     }
     if os.packages.install.is_empty() {
-        errors.push(LoadError::key(file, "packages.install", "must name the install command"));
+        errors.push(LoadError::key(
+            file,
+            "packages.install",
+            "must name the install command",
+        ));
     }
     for (arch, spec) in &os.arch {
         let key = |k: &str| format!("arch.{arch}.{k}");
@@ -249,12 +260,23 @@ fn check_os_file(
             }
         }
         if spec.toolchains.is_empty() {
-            errors.push(LoadError::key(file, key("toolchains"), "must list at least one toolchain provider"));
+            errors.push(LoadError::key(
+                file,
+                key("toolchains"),
+                "must list at least one toolchain provider",
+            ));
         }
         if os.os != "linux" {
-            for (k, v) in [("debian-arch", &spec.debian_arch), ("qemu-user", &spec.qemu_user)] {
+            for (k, v) in [
+                ("debian-arch", &spec.debian_arch),
+                ("qemu-user", &spec.qemu_user),
+            ] {
                 if v.is_some() {
-                    errors.push(LoadError::key(file, key(k), "applies to Linux targets only"));
+                    errors.push(LoadError::key(
+                        file,
+                        key(k),
+                        "applies to Linux targets only",
+                    ));
                 }
             }
         } else if spec.qemu_user.is_some() && spec.debian_arch.is_none() {
@@ -268,9 +290,17 @@ fn check_os_file(
     let mut seen = std::collections::BTreeSet::new();
     for (i, release) in os.release.iter().enumerate() {
         if !seen.insert(release.name.as_str()) {
-            errors.push(LoadError::key(file, format!("release[{i}].name"), format!("`{}` is defined twice", release.name)));
+            errors.push(LoadError::key(
+                file,
+                format!("release[{i}].name"),
+                format!("`{}` is defined twice", release.name),
+            ));
         }
-        if release.name.is_empty() || release.name.contains(|c: char| c.is_whitespace() || c == '/') {
+        if release.name.is_empty()
+            || release
+                .name
+                .contains(|c: char| c.is_whitespace() || c == '/')
+        {
             errors.push(LoadError::key(
                 file,
                 format!("release[{i}].name"),
@@ -278,7 +308,11 @@ fn check_os_file(
             ));
         }
         if release.arches.is_empty() {
-            errors.push(LoadError::key(file, format!("release[{i}].arches"), "must list at least one architecture"));
+            errors.push(LoadError::key(
+                file,
+                format!("release[{i}].arches"),
+                "must list at least one architecture",
+            ));
         }
         for (arch, rel_arch) in &release.arches {
             if !os.arch.contains_key(arch) {
@@ -302,5 +336,8 @@ fn check_os_file(
 }
 
 pub(super) fn shown(dirs: &DataDirs, path: &std::path::Path) -> String {
-    path.strip_prefix(&dirs.root).unwrap_or(path).display().to_string()
+    path.strip_prefix(&dirs.root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }

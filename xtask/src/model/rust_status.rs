@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::diag::{parse_str, LoadError, LoadErrors};
 use super::Platform;
-use crate::platform_data::platform_support::StdSupport;
-use crate::platform_data::version::RustVersion;
+use super::{RustVersion, StdSupport};
 
 pub const SCHEMA: u32 = 1;
 
@@ -290,7 +289,15 @@ pub fn load(
         Ok(text) => parse(&text, file, platforms, errors).unwrap_or_else(RustStatusFile::empty),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => RustStatusFile::empty(),
         Err(err) => {
-            errors.push(LoadError::file(file, format!("cannot read: {err}")));
+            errors.push(LoadError::file(
+                file,
+                format!(
+                    "cannot read {}: {err}",
+                    std::path::absolute(path)
+                        .unwrap_or_else(|_| path.to_path_buf())
+                        .display()
+                ),
+            ));
             RustStatusFile::empty()
         }
     }

@@ -7,9 +7,18 @@ use super::*;
 
 fn load_case(case: &Path) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let expected = crate::testing::write_model_fixture(dir.path(), &std::fs::read_to_string(case).unwrap());
+    let expected =
+        crate::testing::write_model_fixture(dir.path(), &std::fs::read_to_string(case).unwrap());
     let got = match Model::load(&DataDirs::under(dir.path())) {
-        Ok(model) => format!("ok: {}\n", model.platforms.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")),
+        Ok(model) => format!(
+            "ok: {}\n",
+            model
+                .platforms
+                .iter()
+                .map(|p| p.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Err(errors) => format!("{errors}\n"),
     };
     (expected, got)
@@ -21,10 +30,16 @@ fn model_cases() {
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap() != "base.txt" && p.extension().is_some_and(|e| e == "txt"))
+        .filter(|p| {
+            p.file_name().unwrap() != "base.txt" && p.extension().is_some_and(|e| e == "txt")
+        })
         .collect();
     cases.sort();
-    assert!(cases.len() >= 5, "test cases are missing from {}", dir.display());
+    assert!(
+        cases.len() >= 5,
+        "test cases are missing from {}",
+        dir.display()
+    );
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
     let mut failures = Vec::new();
     for case in &cases {
@@ -34,13 +49,23 @@ fn model_cases() {
         }
         if update {
             let text = std::fs::read_to_string(case).unwrap();
-            let head = &text[..text.find("//- expected\n").expect("case has an expected section") + "//- expected\n".len()];
+            let head = &text[..text
+                .find("//- expected\n")
+                .expect("case has an expected section")
+                + "//- expected\n".len()];
             std::fs::write(case, format!("{head}{got}")).unwrap();
         } else {
-            failures.push(format!("{}:\n--- expected\n{expected}--- got\n{got}", case.display()));
+            failures.push(format!(
+                "{}:\n--- expected\n{expected}--- got\n{got}",
+                case.display()
+            ));
         }
     }
-    assert!(failures.is_empty(), "{}\n(rerun with UPDATE_EXPECT=1 to accept)", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}\n(rerun with UPDATE_EXPECT=1 to accept)",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -71,14 +96,22 @@ fn the_repository_data_loads() {
         "openbsd-7.9-x86_64",
         "openbsd-7.9-aarch64",
     ] {
-        assert!(model.platform(id).is_some(), "platform {id} is missing from platforms/");
+        assert!(
+            model.platform(id).is_some(),
+            "platform {id} is missing from platforms/"
+        );
     }
     // platforms/rust/ holds data about platforms, not an OS file.
     assert!(model.oses.iter().all(|o| o.os != "rust"));
     assert!(model.msrv_policy.is_some());
     // Tidy: every platform has a guest recipe.
     for p in &model.platforms {
-        assert!(p.vm_image.is_some(), "{} ({}) has no vm-image", p.id, p.source);
+        assert!(
+            p.vm_image.is_some(),
+            "{} ({}) has no vm-image",
+            p.id,
+            p.source
+        );
     }
 }
 

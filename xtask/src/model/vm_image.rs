@@ -367,9 +367,9 @@ fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<String, VmImage> {
     let mut images: BTreeMap<String, VmImage> = BTreeMap::new();
     let mut scripts: BTreeMap<String, (ConsoleScript, String)> = BTreeMap::new();
-    for path in toml_files(&dirs.vm_images, &shown(dirs, &dirs.vm_images), errors) {
+    for path in toml_files(dirs, &dirs.vm_images, &shown(dirs, &dirs.vm_images), errors) {
         let file = shown(dirs, &path);
-        let parsed: VmImageFile = match parse_file(&path, &file) {
+        let parsed: VmImageFile = match parse_file(dirs, &path, &file) {
             Ok(parsed) => parsed,
             Err(err) => {
                 errors.push(err);

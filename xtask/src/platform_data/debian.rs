@@ -12,9 +12,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::version::RustVersion;
 use crate::apt::{self, AptState};
 use crate::model::rust_status::PackagedRust;
+use crate::model::RustVersion;
 
 /// `debian12` → `bookworm`.
 pub fn codename(release: &str) -> Option<&'static str> {

@@ -12,8 +12,8 @@ use anyhow::{bail, Context, Result};
 
 use super::http::Client;
 use super::source::{self, Document, Listed, ReleaseArch, Source};
-use super::version::RustVersion;
 use crate::model::rust_status::PackagedRust;
+use crate::model::RustVersion;
 
 pub const DEFAULT_MIRROR: &str = "https://pkg.freebsd.org";
 pub const BRANCHES: [&str; 2] = ["quarterly", "latest"];

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use base64::Engine;
 
 use super::platform_support::REPO_PATH;
-use super::version::RustVersion;
+use crate::model::RustVersion;
 
 /// Where a copy of the file came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +170,6 @@ pub fn platform_support(
     // Only a file that parses is worth keeping.
     super::platform_support::parse(&fetched.text)
         .with_context(|| format!("{} is not a platform-support.md", fetched.source))?;
-    crate::results::write_atomic(&cached_path(cache, release), fetched.text.as_bytes())?;
+    crate::paths::write_atomic(&cached_path(cache, release), fetched.text.as_bytes())?;
     Ok(fetched)
 }

@@ -24,4 +24,3 @@ pub mod repology;
 pub mod source;
 pub mod status;
 pub mod tiers;
-pub mod version;

@@ -4,11 +4,11 @@
 
 use std::fmt::Write;
 
-use super::version::RustVersion;
 use crate::model::lifecycle::{LifecycleFile, Support};
 use crate::model::msrv_policy::{parse_date, MsrvPolicy, OsRule, ReleaseRule};
 use crate::model::rust_status::{PackagedRust, RustStatusFile};
 use crate::model::Platform;
+use crate::model::RustVersion;
 
 /// Whether a platform's packaged Rust binds the MSRV.
 #[derive(Debug, Clone, PartialEq, Eq)]

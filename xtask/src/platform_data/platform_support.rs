@@ -12,39 +12,10 @@ use std::fmt;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::model::StdSupport;
+
 /// Where the file lives in rust-lang/rust.
 pub const REPO_PATH: &str = "src/doc/rustc/src/platform-support.md";
-
-/// What the standard library column says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StdSupport {
-    /// ✓: the full standard library.
-    Full,
-    /// `*`: `no_std` only.
-    NoStd,
-    /// `?`: unknown or work in progress.
-    Unknown,
-}
-
-impl StdSupport {
-    /// What rustc's target metadata (`"std": true/false/null`) means in these terms.
-    pub fn from_metadata(std: Option<bool>) -> StdSupport {
-        match std {
-            Some(true) => StdSupport::Full,
-            Some(false) => StdSupport::NoStd,
-            None => StdSupport::Unknown,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StdSupport::Full => "std",
-            StdSupport::NoStd => "no_std",
-            StdSupport::Unknown => "std?",
-        }
-    }
-}
 
 /// One target's row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

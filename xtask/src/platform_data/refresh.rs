@@ -258,7 +258,7 @@ pub fn cross_check(status: &RustStatusFile) -> Vec<String> {
             continue;
         };
         let ours = entry.package.iter().map(|p| p.rust).max();
-        let theirs_v = super::version::RustVersion::from_package_version(theirs);
+        let theirs_v = crate::model::RustVersion::from_package_version(theirs);
         if ours.is_some() && theirs_v.is_some() && ours != theirs_v {
             notes.push(format!(
                 "{id}: newest packaged Rust here {}, Repology's {} says {theirs}",

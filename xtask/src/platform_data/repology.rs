@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::http::{Client, Pacer};
 use super::source::{self, Document, Source};
-use super::version::RustVersion;
+use crate::model::RustVersion;
 
 pub const DEFAULT_API: &str = "https://repology.org/api/v1";
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::http::{Client, Pacer};
-use super::version::RustVersion;
+use crate::model::RustVersion;
 use crate::model::rust_status::PackagedRust;
 
 /// One document to GET, and what it stands for (a branch, a release, a product).

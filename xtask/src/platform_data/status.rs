@@ -2,8 +2,8 @@
 //! packaged Rust that counts, and whether it can build the workspace.
 
 use super::msrv::{best_package, missing_data};
-use super::version::RustVersion;
 use crate::model::rust_status::{PackagedRust, TierRow};
+use crate::model::RustVersion;
 use crate::model::{Model, Platform};
 
 /// Can the OS's own Rust build the workspace?
@@ -138,6 +138,18 @@ pub fn platform_rust(model: &Model, platform: &Platform, msrv: Option<&str>) -> 
         incomplete,
         verdict,
     }
+}
+
+/// [`workspace_msrv`] of the workspace at `path` (default: this repository),
+/// or why there is none.
+pub fn workspace_msrv_at(
+    model: &Model,
+    path: Option<&std::path::Path>,
+) -> Result<RustVersion, String> {
+    let path = path.map_or_else(crate::repo_root, std::path::Path::to_path_buf);
+    let ws = crate::workspace::Workspace::load(&path)
+        .map_err(|e| format!("cannot read the workspace at {}: {e:#}", path.display()))?;
+    workspace_msrv(&ws, &model.matrix.exclude_packages)
 }
 
 /// The `rust-version` the workspace must honour: the highest among the members

@@ -4,15 +4,16 @@
 
 use std::collections::BTreeMap;
 
-use super::platform_support::{PlatformSupport, StdSupport};
+use super::platform_support::PlatformSupport;
 use crate::model::rust_status::{TierRow, TierSnapshot};
+use crate::model::StdSupport;
 use crate::results::Tier;
 
 /// platform-support.md's row for each target, 0 when the release lists it not.
 pub fn snapshot(
     targets: &[String],
     doc: &PlatformSupport,
-    release: super::version::RustVersion,
+    release: crate::model::RustVersion,
     source: &str,
     now: &str,
 ) -> TierSnapshot {

@@ -8,8 +8,8 @@ use std::fmt::Write;
 
 use super::markdown::anchor;
 use super::{packaged_details, packaged_line, test_summary, tier_line, Grid, PlatformView};
-use crate::platform_data::status::PlatformRust;
 use crate::model::Stage;
+use crate::platform_data::status::PlatformRust;
 use crate::results::{CellResult, Status, TestOutcome, Tier};
 
 pub fn escape(text: &str) -> String {

@@ -7,6 +7,7 @@
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod report;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -17,7 +18,16 @@ use crate::platform_data::status::{platform_rust, PlatformRust, Verdict};
 use crate::results::{CellResult, ResultsFile, Status, Tier};
 
 /// Columns of the grid, in a fixed order; architectures no platform uses are left out.
-const ARCH_ORDER: [&str; 8] = ["x86_64", "i686", "aarch64", "armv7", "powerpc64le", "s390x", "mips64el", "riscv64"];
+const ARCH_ORDER: [&str; 8] = [
+    "x86_64",
+    "i686",
+    "aarch64",
+    "armv7",
+    "powerpc64le",
+    "s390x",
+    "mips64el",
+    "riscv64",
+];
 
 /// The report's view: platforms laid out as OS/release rows × architecture columns.
 pub struct Grid<'a> {
@@ -67,9 +77,16 @@ impl PlatformView<'_> {
     /// The worst status among the platform's cells, for colouring; `None` when nothing ran.
     pub fn overall(&self) -> Option<Status> {
         let statuses: Vec<Status> = self.cells.values().map(|c| c.status).collect();
-        [Status::Fail, Status::Timeout, Status::ExpectedFail, Status::Pass, Status::Unavailable, Status::Skipped]
-            .into_iter()
-            .find(|s| statuses.contains(s))
+        [
+            Status::Fail,
+            Status::Timeout,
+            Status::ExpectedFail,
+            Status::Pass,
+            Status::Unavailable,
+            Status::Skipped,
+        ]
+        .into_iter()
+        .find(|s| statuses.contains(s))
     }
 }
 
@@ -94,7 +111,10 @@ impl<'a> Grid<'a> {
             .and_then(|d| crate::model::msrv_policy::parse_date(d.get(..10)?));
         let mut rows: Vec<Row<'a>> = Vec::new();
         for p in &model.platforms {
-            let row = match rows.iter_mut().position(|r| r.os_display == p.os_display && r.release == p.release) {
+            let row = match rows
+                .iter_mut()
+                .position(|r| r.os_display == p.os_display && r.release == p.release)
+            {
                 Some(i) => &mut rows[i],
                 None => {
                     rows.push(Row {
@@ -108,11 +128,20 @@ impl<'a> Grid<'a> {
                 }
             };
             let col = arches.iter().position(|a| a == &p.arch).unwrap();
-            let cells: BTreeMap<(Stage, Lane), &CellResult> =
-                results.cells.iter().filter(|c| c.platform == p.id).map(|c| ((c.stage, c.lane), c)).collect();
+            let cells: BTreeMap<(Stage, Lane), &CellResult> = results
+                .cells
+                .iter()
+                .filter(|c| c.platform == p.id)
+                .map(|c| ((c.stage, c.lane), c))
+                .collect();
             let tier = cells.values().find_map(|c| c.tier.as_ref());
             let rust = platform_rust(model, p, results.workspace.rust_version.as_deref());
-            row.cells[col] = Some(PlatformView { platform: p, tier, cells, rust });
+            row.cells[col] = Some(PlatformView {
+                platform: p,
+                tier,
+                cells,
+                rust,
+            });
         }
         let tiers_note = model.rust_status.tiers.as_ref().map(|t| match &t.newer {
             Some(why) => format!(
@@ -148,14 +177,22 @@ impl<'a> Grid<'a> {
 
     /// The newest provenance date among the cells.
     pub fn newest(&self) -> Option<&str> {
-        self.generated_from.cells.iter().map(|c| c.provenance.date.as_str()).max()
+        self.generated_from
+            .cells
+            .iter()
+            .map(|c| c.provenance.date.as_str())
+            .max()
     }
 }
 
 pub fn tier_label(tier: Option<&Tier>) -> String {
     match tier.and_then(|t| t.tier) {
         Some(n) => {
-            let host = if tier.and_then(|t| t.host_tools) == Some(true) && n < 3 { " + host tools" } else { "" };
+            let host = if tier.and_then(|t| t.host_tools) == Some(true) && n < 3 {
+                " + host tools"
+            } else {
+                ""
+            };
             format!("tier {n}{host}")
         }
         None => "tier ?".to_string(),
@@ -197,7 +234,7 @@ fn same_tier(doc: &crate::model::rust_status::TierRow, cell: &Tier) -> bool {
 /// `rustc 1.96` from `rustc 1.96.0`.
 fn short_compiler(source: &str) -> String {
     match source.rsplit_once(' ') {
-        Some((name, version)) => match version.parse::<crate::platform_data::version::RustVersion>() {
+        Some((name, version)) => match version.parse::<crate::model::RustVersion>() {
             Ok(v) => format!("{name} {}", v.short()),
             Err(_) => source.to_string(),
         },
@@ -254,12 +291,22 @@ pub fn packaged_details(rust: &PlatformRust) -> String {
             p.channel,
             p.source,
             &p.fetched[..p.fetched.len().min(10)],
-            rust.stale_since.as_ref().map(|s| format!("; stale since {}", &s[..s.len().min(10)])).unwrap_or_default()
+            rust.stale_since
+                .as_ref()
+                .map(|s| format!("; stale since {}", &s[..s.len().min(10)]))
+                .unwrap_or_default()
         ),
         None => "none known".to_string(),
     };
-    let incomplete = rust.incomplete.as_ref().map(|why| format!(" ({why})")).unwrap_or_default();
-    format!("Packaged Rust: {packaged}; verdict: {}.{incomplete}", rust.verdict.label())
+    let incomplete = rust
+        .incomplete
+        .as_ref()
+        .map(|why| format!(" ({why})"))
+        .unwrap_or_default();
+    format!(
+        "Packaged Rust: {packaged}; verdict: {}.{incomplete}",
+        rust.verdict.label()
+    )
 }
 
 /// One-word summary of a test cell: `12/12 passed`, `3 failed`.
@@ -282,8 +329,10 @@ mod tests {
 
     #[test]
     fn terminal_table_golden() {
-        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test-data/report-small/results.json");
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("test-data/report-small/results.json");
         let results = ResultsFile::load(&data).unwrap();
-        expect_test::expect_file!["../../test-data/report-small/table.txt"].assert_eq(&table::text(&results.cells));
+        expect_test::expect_file!["../../test-data/report-small/table.txt"]
+            .assert_eq(&table::text(&results.cells));
     }
 }

@@ -13,7 +13,11 @@ pub fn text(cells: &[CellResult]) -> String {
             [
                 c.id.clone(),
                 c.status.to_string(),
-                c.tier.as_ref().and_then(|t| t.tier).map(|t| t.to_string()).unwrap_or_else(|| "?".into()),
+                c.tier
+                    .as_ref()
+                    .and_then(|t| t.tier)
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "?".into()),
                 format!("{:.1}s", c.duration_secs),
                 detail(c),
             ]
@@ -92,7 +96,11 @@ pub fn markdown(cells: &[CellResult]) -> String {
             "| `{}` | {} | {} | {:.1}s | {} |",
             c.id,
             c.status,
-            c.tier.as_ref().and_then(|t| t.tier).map(|t| t.to_string()).unwrap_or_else(|| "?".into()),
+            c.tier
+                .as_ref()
+                .and_then(|t| t.tier)
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "?".into()),
             c.duration_secs,
             super::markdown::escape(&detail(c))
         );

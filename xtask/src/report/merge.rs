@@ -14,7 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::results::{CellResult, OtherRun, ResultsFile, Status};
-use crate::{exit, matrix, model};
+use crate::{exit, model};
 
 /// Merge results files from several runners into one report.
 ///
@@ -42,7 +42,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<u8> {
-    let dirs = matrix::data_dirs(args.data.as_ref(), None);
+    let dirs = model::DataDirs::resolve(args.data.as_deref(), None);
     let model = model::load(&dirs)?;
     let mut inputs = Vec::new();
     for path in &args.files {
@@ -58,7 +58,7 @@ pub fn run(args: Args) -> Result<u8> {
         .out
         .clone()
         .unwrap_or_else(|| crate::repo_root().join("reports"));
-    let written = super::write(&model, &merged, &out)?;
+    let written = crate::render::report::write(&model, &merged, &out)?;
     eprintln!(
         "merged {} files: {} cells, {} of them seen by more than one run; report: {}",
         inputs.len(),

@@ -7,10 +7,10 @@ use anyhow::{Context, Result};
 use octocrab::Octocrab;
 use serde::Deserialize;
 
+use crate::exit;
 use crate::model::{self, Model};
 use crate::render::{self, Grid};
 use crate::results::ResultsFile;
-use crate::{exit, matrix};
 
 /// Marks the issue this command owns; it is looked for in the bodies of open issues with `--label`.
 pub const MARKER: &str = "<!-- vhu-matrix:support-status; written by `cargo xtask report publish`, edits are overwritten -->";
@@ -114,7 +114,7 @@ pub fn run(args: Args) -> Result<u8> {
         .split_once('/')
         .filter(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'))
         .ok_or_else(|| crate::BadInput(format!("--repo `{}` is not `owner/name`", args.repo)))?;
-    let dirs = matrix::data_dirs(args.data.as_ref(), None);
+    let dirs = model::DataDirs::resolve(args.data.as_deref(), None);
     let model = model::load(&dirs)?;
     let path = args
         .results

@@ -46,7 +46,7 @@ pub(super) fn resolve(
         };
         return Err(Missing::new(
             format!("no compiler with matching std sources ({tried})"),
-            Some(crate::setup::enable_hint(&format!(
+            Some(crate::requirements::enable_hint(&format!(
                 "apt-get install --no-install-recommends {}",
                 DEBIAN_PACKAGES.join(" ")
             ))),

@@ -6,15 +6,34 @@ use super::{versions, Missing, Toolchain};
 use crate::host::{which, Host};
 use crate::model::{LinkerKind, Platform, ToolchainKind};
 
-pub(super) fn resolve(platform: &Platform, host: &Host, cache: &std::path::Path) -> Result<Toolchain, Missing> {
+pub(super) fn resolve(
+    platform: &Platform,
+    host: &Host,
+    cache: &std::path::Path,
+) -> Result<Toolchain, Missing> {
     if platform.target != host.triple {
-        return Err(Missing::new(format!("only builds for the host's own target ({})", host.triple), None));
+        return Err(Missing::new(
+            format!("only builds for the host's own target ({})", host.triple),
+            None,
+        ));
     }
-    let cargo = std::env::var("CARGO").ok().filter(|c| !c.is_empty()).unwrap_or_else(|| "cargo".into());
+    let cargo = std::env::var("CARGO")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "cargo".into());
     let rustc = which("rustc").unwrap_or_else(|| PathBuf::from("rustc"));
-    let (identity, rustc_version, cargo_version) = versions(&rustc, std::slice::from_ref(&cargo), &[], cache)
-        .map_err(|err| Missing::new(format!("cannot run the host toolchain: {err:#}"), Some("install Rust with rustup".into())))?;
-    let linker = platform.linkers.first().copied().unwrap_or(LinkerKind::Native);
+    let (identity, rustc_version, cargo_version) =
+        versions(&rustc, std::slice::from_ref(&cargo), &[], cache).map_err(|err| {
+            Missing::new(
+                format!("cannot run the host toolchain: {err:#}"),
+                Some("install Rust with rustup".into()),
+            )
+        })?;
+    let linker = platform
+        .linkers
+        .first()
+        .copied()
+        .unwrap_or(LinkerKind::Native);
     Ok(Toolchain {
         kind: ToolchainKind::Host,
         linker,

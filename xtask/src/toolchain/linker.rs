@@ -126,7 +126,7 @@ fn gcc(platform: &Platform, tools: &dyn HostTools) -> Result<LinkerChoice, Missi
     let found = tools.gcc(&gnu).map_err(|why| {
         Missing::new(
             why,
-            Some(crate::setup::enable_hint(&format!(
+            Some(crate::requirements::enable_hint(&format!(
                 "apt-get install --no-install-recommends {packages}"
             ))),
         )

@@ -13,14 +13,16 @@ mod host;
 pub mod linker;
 pub mod probe;
 mod rustup_target;
+mod tier;
 
 pub use build_std::{BUILD_STD, DEBIAN_PACKAGES as BUILD_STD_DEBIAN_PACKAGES};
 pub use probe::{HostProbe, HostTools};
+pub use tier::{query_tier, TierCache};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::cmd::Cmd;
@@ -80,12 +82,19 @@ pub struct Missing {
 
 impl Missing {
     pub fn new(reason: impl Into<String>, enable: Option<String>) -> Missing {
-        Missing { reason: reason.into(), enable }
+        Missing {
+            reason: reason.into(),
+            enable,
+        }
     }
 }
 
 /// Resolves the first provider this host has for `platform`, or says why none.
-pub fn resolve(platform: &Platform, host: &Host, tools: &dyn HostTools) -> Result<Toolchain, Missing> {
+pub fn resolve(
+    platform: &Platform,
+    host: &Host,
+    tools: &dyn HostTools,
+) -> Result<Toolchain, Missing> {
     let mut missing = Vec::new();
     for &kind in &platform.toolchains {
         let attempt = match kind {
@@ -105,17 +114,32 @@ pub fn resolve(platform: &Platform, host: &Host, tools: &dyn HostTools) -> Resul
         .collect::<Vec<_>>()
         .join("; ");
     let enable = missing.iter().find_map(|(_, why)| why.enable.clone());
-    Err(Missing { reason: format!("no toolchain for {}: {reason}", platform.target), enable })
+    Err(Missing {
+        reason: format!("no toolchain for {}: {reason}", platform.target),
+        enable,
+    })
 }
 
 /// The `cross-rs` provider alone, for `--lane cross-rs`: says why not when
 /// the platform does not list it or this host cannot run it.
-pub fn resolve_cross_rs(platform: &Platform, host: &Host, tools: &dyn HostTools) -> Result<Toolchain, Missing> {
+pub fn resolve_cross_rs(
+    platform: &Platform,
+    host: &Host,
+    tools: &dyn HostTools,
+) -> Result<Toolchain, Missing> {
     if !platform.toolchains.contains(&ToolchainKind::CrossRs) {
-        return Err(Missing::new(format!("{} does not list cross-rs for {}", platform.source, platform.arch), None));
+        return Err(Missing::new(
+            format!(
+                "{} does not list cross-rs for {}",
+                platform.source, platform.arch
+            ),
+            None,
+        ));
     }
-    cross_rs::resolve(platform, host, tools)
-        .map_err(|m| Missing { reason: format!("cross-rs: {}", m.reason), enable: m.enable })
+    cross_rs::resolve(platform, host, tools).map_err(|m| Missing {
+        reason: format!("cross-rs: {}", m.reason),
+        enable: m.enable,
+    })
 }
 
 /// `rustc -vV`, `rustc -V` and `cargo -V` of a toolchain, for provenance and
@@ -127,15 +151,34 @@ pub(crate) fn versions(
     env: &[(String, String)],
     cache: &std::path::Path,
 ) -> Result<(String, String, String)> {
-    let vv = Cmd::new(rustc).arg("-vV").envs(env).run()?.ok()?.stdout_str();
-    let release = vv.lines().find_map(|l| l.strip_prefix("release: ")).unwrap_or("?");
-    let commit = vv.lines().find_map(|l| l.strip_prefix("commit-hash: ")).map(|c| &c[..c.len().min(9)]);
+    let vv = Cmd::new(rustc)
+        .arg("-vV")
+        .envs(env)
+        .run()?
+        .ok()?
+        .stdout_str();
+    let release = vv
+        .lines()
+        .find_map(|l| l.strip_prefix("release: "))
+        .unwrap_or("?");
+    let commit = vv
+        .lines()
+        .find_map(|l| l.strip_prefix("commit-hash: "))
+        .map(|c| &c[..c.len().min(9)]);
     let date = vv.lines().find_map(|l| l.strip_prefix("commit-date: "));
     let rustc_version = match (commit, date) {
         (Some(c), Some(d)) if c != "unknown" => format!("rustc {release} ({c} {d})"),
         _ => format!("rustc {release}"),
     };
-    let key = format!("{}|{}|{}", cargo.join(" "), env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","), vv);
+    let key = format!(
+        "{}|{}|{}",
+        cargo.join(" "),
+        env.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
+        vv
+    );
     let cache_path = cache.join("cargo-versions.json");
     let mut cache: BTreeMap<String, String> = std::fs::read_to_string(&cache_path)
         .ok()
@@ -144,81 +187,45 @@ pub(crate) fn versions(
     let cargo_version = match cache.get(&key) {
         Some(v) => v.clone(),
         None => {
-            let v = Cmd::new(&cargo[0]).args(&cargo[1..]).arg("-V").envs(env).run()?.ok()?.stdout_str().trim().to_string();
+            let v = Cmd::new(&cargo[0])
+                .args(&cargo[1..])
+                .arg("-V")
+                .envs(env)
+                .run()?
+                .ok()?
+                .stdout_str()
+                .trim()
+                .to_string();
             cache.insert(key, v.clone());
-            let _ = crate::results::write_atomic(&cache_path, serde_json::to_string_pretty(&cache)?.as_bytes());
+            let _ = crate::paths::write_atomic(
+                &cache_path,
+                serde_json::to_string_pretty(&cache)?.as_bytes(),
+            );
             v
         }
     };
     Ok((vv, rustc_version, cargo_version))
 }
 
-/// Target tiers as each compiler states them, cached on disk per compiler version.
-#[derive(Debug, Default)]
-pub struct TierCache {
-    path: Option<PathBuf>,
-    entries: BTreeMap<String, Option<Tier>>,
-    dirty: bool,
-}
-
-impl TierCache {
-    pub fn open(path: PathBuf) -> TierCache {
-        let entries = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
-        TierCache { path: Some(path), entries, dirty: false }
-    }
-
-    pub fn get(&mut self, rustc: &std::path::Path, rustc_version: &str, target: &str) -> Option<Tier> {
-        let key = format!("{rustc_version}|{target}");
-        if let Some(hit) = self.entries.get(&key) {
-            return hit.clone();
-        }
-        let tier = query_tier(rustc, rustc_version, target).ok();
-        self.entries.insert(key, tier.clone());
-        self.dirty = true;
-        tier
-    }
-
-    pub fn save(&self) -> Result<()> {
-        if let (true, Some(path)) = (self.dirty, &self.path) {
-            crate::results::write_atomic(path, serde_json::to_string_pretty(&self.entries)?.as_bytes())?;
-        }
-        Ok(())
-    }
-}
-
-/// `rustc -Z unstable-options --print target-spec-json`: its `metadata` has tier, host tools and std.
-pub fn query_tier(rustc: &std::path::Path, rustc_version: &str, target: &str) -> Result<Tier> {
-    let out = Cmd::new(rustc)
-        .args(["-Z", "unstable-options", "--print", "target-spec-json", "--target", target])
-        .env("RUSTC_BOOTSTRAP", "1")
-        .run()?
-        .ok()?;
-    let spec: serde_json::Value = serde_json::from_slice(&out.stdout).context("target-spec-json is not JSON")?;
-    let meta = spec.get("metadata").context("target spec has no metadata")?;
-    Ok(Tier {
-        tier: meta.get("tier").and_then(|v| v.as_u64()).map(|t| t as u8),
-        host_tools: meta.get("host_tools").and_then(|v| v.as_bool()),
-        std: meta.get("std").and_then(|v| v.as_bool()),
-        description: meta.get("description").and_then(|v| v.as_str()).map(str::to_string),
-        source: rustc_version.split(" (").next().unwrap_or(rustc_version).to_string(),
-    })
-}
-
 /// What the providers and linkers the platforms list need installed.
-pub fn setup_steps(model: &crate::model::Model) -> Vec<crate::setup::SetupStep> {
-    use crate::setup::{Requirement, SetupStep};
+pub fn setup_steps(model: &crate::model::Model) -> Vec<crate::requirements::SetupStep> {
+    use crate::requirements::{Requirement, SetupStep};
     let lists = |kind: ToolchainKind| model.platforms.iter().any(|p| p.toolchains.contains(&kind));
     let links = |kind: LinkerKind| model.platforms.iter().any(|p| p.linkers.contains(&kind));
     let mut out = Vec::new();
     if lists(ToolchainKind::BuildStd) {
-        out.push(SetupStep::new("build-std", Requirement::apt(&build_std::DEBIAN_PACKAGES)));
+        out.push(SetupStep::new(
+            "build-std",
+            Requirement::apt(&build_std::DEBIAN_PACKAGES),
+        ));
     }
     if links(LinkerKind::Gcc) {
         let mut packages: Vec<String> = Vec::new();
-        for p in model.platforms.iter().filter(|p| p.linkers.contains(&LinkerKind::Gcc)) {
+        for p in model
+            .platforms
+            .iter()
+            .filter(|p| p.linkers.contains(&LinkerKind::Gcc))
+        {
             for name in linker::gcc_packages(p) {
                 if !packages.contains(&name) {
                     packages.push(name);
@@ -231,54 +238,125 @@ pub fn setup_steps(model: &crate::model::Model) -> Vec<crate::setup::SetupStep> 
     if links(LinkerKind::Zig) {
         out.push(SetupStep::new(
             "zig",
-            Requirement::Pip { module: "ziglang", package: "ziglang", version: crate::setup::ZIGLANG_VERSION },
+            Requirement::Pip {
+                module: "ziglang",
+                package: "ziglang",
+                version: crate::requirements::ZIGLANG_VERSION,
+            },
         ));
         out.push(SetupStep::new(
             "zig",
-            Requirement::CargoInstall { krate: "cargo-zigbuild", version: crate::setup::CARGO_ZIGBUILD_VERSION },
+            Requirement::CargoInstall {
+                krate: "cargo-zigbuild",
+                version: crate::requirements::CARGO_ZIGBUILD_VERSION,
+            },
         ));
     }
     out
 }
 
 /// `cargo xtask doctor`'s view of the providers: does each one work here, and how to get it.
-pub fn prerequisites(model: &crate::model::Model, tools: &dyn HostTools) -> Vec<crate::doctor::Prereq> {
-    use crate::doctor::Prereq;
+pub fn prerequisites(
+    model: &crate::model::Model,
+    tools: &dyn HostTools,
+) -> Vec<crate::requirements::Prereq> {
+    use crate::requirements::Prereq;
     let mut out = Vec::new();
-    let apt = |names: &[String]| format!("apt-get install --no-install-recommends {}", names.join(" "));
-    if model.platforms.iter().any(|p| p.toolchains.contains(&ToolchainKind::BuildStd)) {
+    let apt = |names: &[String]| {
+        format!(
+            "apt-get install --no-install-recommends {}",
+            names.join(" ")
+        )
+    };
+    if model
+        .platforms
+        .iter()
+        .any(|p| p.toolchains.contains(&ToolchainKind::BuildStd))
+    {
         let compilers = tools.build_std_compilers();
         let found = compilers
             .iter()
-            .find_map(|c| c.rust_src.as_ref().ok().map(|s| format!("{} at {}; {}", c.rustc_version, c.rustc.display(), s.evidence)))
+            .find_map(|c| {
+                c.rust_src.as_ref().ok().map(|s| {
+                    format!(
+                        "{} at {}; {}",
+                        c.rustc_version,
+                        c.rustc.display(),
+                        s.evidence
+                    )
+                })
+            })
             .ok_or_else(|| {
-                let tried: Vec<String> =
-                    compilers.iter().map(|c| format!("{}: {}", c.rustc.display(), c.rust_src.as_ref().err().cloned().unwrap_or_default())).collect();
-                if tried.is_empty() { "no compiler found".to_string() } else { tried.join("; ") }
+                let tried: Vec<String> = compilers
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}: {}",
+                            c.rustc.display(),
+                            c.rust_src.as_ref().err().cloned().unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                if tried.is_empty() {
+                    "no compiler found".to_string()
+                } else {
+                    tried.join("; ")
+                }
             });
-        let names: Vec<String> = build_std::DEBIAN_PACKAGES.iter().map(|s| s.to_string()).collect();
-        out.push(Prereq { lane: "cross", name: "build-std: compiler + matching rust-src".into(), found, install: apt(&names), covers: names });
+        let names: Vec<String> = build_std::DEBIAN_PACKAGES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        out.push(Prereq {
+            lane: "cross",
+            name: "build-std: compiler + matching rust-src".into(),
+            found,
+            install: apt(&names),
+            covers: names,
+        });
     }
-    if model.platforms.iter().any(|p| p.linkers.contains(&LinkerKind::Zig)) {
+    if model
+        .platforms
+        .iter()
+        .any(|p| p.linkers.contains(&LinkerKind::Zig))
+    {
         let (found, install) = match tools.zig() {
-            Ok(z) => (Ok(format!("zig {} ({}) via {}", z.zig_version, z.zig_command, z.cargo_zigbuild_version)), String::new()),
+            Ok(z) => (
+                Ok(format!(
+                    "zig {} ({}) via {}",
+                    z.zig_version, z.zig_command, z.cargo_zigbuild_version
+                )),
+                String::new(),
+            ),
             Err(m) => (Err(m.reason), m.enable.unwrap_or_default()),
         };
         let install = if install.is_empty() {
             format!(
                 "python3 -m pip install ziglang=={}; cargo install cargo-zigbuild --version {} --locked",
-                crate::setup::ZIGLANG_VERSION,
-                crate::setup::CARGO_ZIGBUILD_VERSION
+                crate::requirements::ZIGLANG_VERSION,
+                crate::requirements::CARGO_ZIGBUILD_VERSION
             )
         } else {
             install
         };
         let covers = vec!["ziglang".into(), "cargo-zigbuild".into()];
-        out.push(Prereq { lane: "cross", name: "linker: zig via cargo-zigbuild".into(), found, install, covers });
+        out.push(Prereq {
+            lane: "cross",
+            name: "linker: zig via cargo-zigbuild".into(),
+            found,
+            install,
+            covers,
+        });
     }
     let mut seen = std::collections::BTreeSet::new();
-    for p in model.platforms.iter().filter(|p| p.linkers.contains(&LinkerKind::Gcc)) {
-        let Ok(triple) = p.target.parse::<target_lexicon::Triple>() else { continue };
+    for p in model
+        .platforms
+        .iter()
+        .filter(|p| p.linkers.contains(&LinkerKind::Gcc))
+    {
+        let Ok(triple) = p.target.parse::<target_lexicon::Triple>() else {
+            continue;
+        };
         let gnu = linker::gnu_triple(&triple);
         if !seen.insert(gnu.clone()) {
             continue;
@@ -291,7 +369,11 @@ pub fn prerequisites(model: &crate::model::Model, tools: &dyn HostTools) -> Vec<
             covers: linker::gcc_packages(p),
         });
     }
-    if model.platforms.iter().any(|p| p.toolchains.contains(&ToolchainKind::CrossRs)) {
+    if model
+        .platforms
+        .iter()
+        .any(|p| p.toolchains.contains(&ToolchainKind::CrossRs))
+    {
         out.push(Prereq {
             lane: "cross-rs",
             name: "container engine".into(),
@@ -302,7 +384,10 @@ pub fn prerequisites(model: &crate::model::Model, tools: &dyn HostTools) -> Vec<
         out.push(Prereq {
             lane: "cross-rs",
             name: "cross".into(),
-            found: tools.cross().map(|p| p.display().to_string()).ok_or_else(|| "not found on PATH".to_string()),
+            found: tools
+                .cross()
+                .map(|p| p.display().to_string())
+                .ok_or_else(|| "not found on PATH".to_string()),
             install: "cargo install cross --locked".into(),
             covers: Vec::new(),
         });

@@ -303,9 +303,9 @@ pub fn check_rust_src(sysroot: &Path, release: &str) -> Result<RustSrc, String> 
 }
 
 fn probe_zig() -> Result<Zig, Missing> {
-    let enable = Some(crate::setup::enable_hint(&format!(
+    let enable = Some(crate::requirements::enable_hint(&format!(
         "cargo install cargo-zigbuild --version {} --locked",
-        crate::setup::CARGO_ZIGBUILD_VERSION
+        crate::requirements::CARGO_ZIGBUILD_VERSION
     )));
     let Some(cargo_zigbuild) = which("cargo-zigbuild") else {
         return Err(Missing::new("cargo-zigbuild is not on PATH", enable));
@@ -335,7 +335,7 @@ fn probe_zig() -> Result<Zig, Missing> {
     if let Some(z) = which(&zig) {
         candidates.push((z, Vec::new(), Vec::new()));
     }
-    let venv_python = crate::setup::zig_venv().join("bin/python3");
+    let venv_python = crate::requirements::zig_venv().join("bin/python3");
     if venv_python.is_file() {
         candidates.push((
             venv_python.clone(),
@@ -375,9 +375,9 @@ fn probe_zig() -> Result<Zig, Missing> {
     }
     Err(Missing::new(
         "cargo-zigbuild finds no zig (neither `python3 -m ziglang` nor `zig` on PATH)",
-        Some(crate::setup::enable_hint(&format!(
+        Some(crate::requirements::enable_hint(&format!(
             "python3 -m pip install ziglang=={}",
-            crate::setup::ZIGLANG_VERSION
+            crate::requirements::ZIGLANG_VERSION
         ))),
     ))
 }

@@ -114,7 +114,7 @@ pub fn choose(image: &VmImage, built: &BuiltImage, progress: &dyn Fn(&str)) -> C
         reason: reason.clone(),
     });
     if let Ok(text) = serde_json::to_string_pretty(&cache) {
-        let _ = crate::results::write_atomic(&cache_path(), text.as_bytes());
+        let _ = crate::paths::write_atomic(&cache_path(), text.as_bytes());
     }
     Choice {
         accel: if kvm_works { Accel::Kvm } else { Accel::Tcg },

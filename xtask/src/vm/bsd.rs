@@ -15,9 +15,9 @@ use super::qemu::{Accel, Boot, Disk};
 use super::session::{self, Ending, Until};
 use super::{download, signify};
 use crate::cmd::Cmd;
+use crate::digest::hex;
 use crate::model::vm_image::{Compression, DigestAlgo, DiskFormat, DownloadSource, Pin};
 use crate::model::VmImage;
-use crate::workspace::hex;
 
 /// A disk a test boot can start from.
 #[derive(Debug, Clone)]

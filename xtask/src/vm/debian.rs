@@ -18,10 +18,10 @@ use super::cpio::CpioWriter;
 use super::{guest, kmod};
 use crate::apt::{self, AptState, PackageRecord};
 use crate::cmd::Cmd;
+use crate::digest::hex;
 use crate::model::vm_image::{DebianSource, KernelImage};
 use crate::model::VmImage;
 use crate::paths::FileLock;
-use crate::workspace::hex;
 
 /// Bumped whenever the same packages would be assembled differently.
 pub const BUILDER_VERSION: u32 = 1;
@@ -153,7 +153,7 @@ pub fn resolve_offline(id: &str, image: &VmImage) -> Option<Resolved> {
         resolved: resolved.clone(),
     })
     .ok()?;
-    let _ = crate::results::write_atomic(&memo, memo_text.as_bytes());
+    let _ = crate::paths::write_atomic(&memo, memo_text.as_bytes());
     Some(resolved)
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::workspace::hex;
+use crate::digest::hex;
 
 const PREFIX: &str = "@@VHU-";
 const SUFFIX: &str = "@@";

@@ -9,9 +9,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::doctor::Prereq;
 use crate::model::Model;
-use crate::setup::{AptPackage, Requirement, SetupStep};
+use crate::requirements::Prereq;
+use crate::requirements::{AptPackage, Requirement, SetupStep};
 
 /// The Debian package that ships a QEMU system emulator.
 pub fn qemu_package(emulator: &str) -> &'static str {

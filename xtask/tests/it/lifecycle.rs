@@ -15,7 +15,7 @@ use xtask::model::{DataDirs, LoadErrors, Model};
 use xtask::platform_data::endoflife;
 use xtask::platform_data::http::Client;
 use xtask::platform_data::platform_support;
-use xtask::platform_data::version::RustVersion;
+use xtask::model::RustVersion;
 use xtask::platform_data::{msrv, tiers};
 use xtask::render::Grid;
 

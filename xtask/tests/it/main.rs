@@ -7,6 +7,7 @@ mod bsd_pins;
 mod ci;
 mod cross;
 mod junit;
+mod layers;
 mod lifecycle;
 mod matrix;
 mod merge_diff;

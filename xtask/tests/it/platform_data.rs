@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use xtask::model::msrv_policy;
 use xtask::model::rust_status::{Fetcher, PackagedRust, PlatformPackages, RustStatusFile};
+use xtask::model::RustVersion;
 use xtask::model::{DataDirs, LoadErrors, Model};
 use xtask::platform_data::github::GitHub;
 use xtask::platform_data::http::{Client, Pacer};
 use xtask::platform_data::platform_support::{self, PlatformSupport};
 use xtask::platform_data::refresh::{self, Options, Sources};
-use xtask::platform_data::version::RustVersion;
 use xtask::platform_data::{freebsd, msrv, netbsd, openbsd, repology, status, tiers};
 
 // --- a local HTTP server ----------------------------------------------------
@@ -900,13 +900,26 @@ fn debian_live_refresh() {
     if !xtask::testing::slow_tests_enabled("debian_live_refresh") {
         return;
     }
-    xtask::testing::require(xtask::host::which("apt-get").is_some(), "apt-get (a Debian host)", "run on Debian");
+    xtask::testing::require(
+        xtask::host::which("apt-get").is_some(),
+        "apt-get (a Debian host)",
+        "run on Debian",
+    );
     let cache = xtask::paths::cache_dir();
-    let (packages, incomplete) = xtask::platform_data::debian::fetch(&cache, "debian12", "amd64", NOW, &|l| eprintln!("{l}")).unwrap();
+    let (packages, incomplete) =
+        xtask::platform_data::debian::fetch(&cache, "debian12", "amd64", NOW, &|l| {
+            eprintln!("{l}")
+        })
+        .unwrap();
     if let Some(why) = incomplete {
         eprintln!("note: {why}");
     }
-    let rustc = packages.iter().find(|p| p.name == "rustc").expect("bookworm has rustc");
+    let rustc = packages
+        .iter()
+        .find(|p| p.name == "rustc")
+        .expect("bookworm has rustc");
     assert_eq!((rustc.rust.major, rustc.rust.minor), (1, 63));
-    assert!(packages.iter().all(|p| p.source.starts_with("apt:") && !p.source.contains("://")));
+    assert!(packages
+        .iter()
+        .all(|p| p.source.starts_with("apt:") && !p.source.contains("://")));
 }

@@ -31,7 +31,13 @@ fn backend_binary() -> PathBuf {
     let target = root.join("target").join("qemu-vhost-user-test");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "--package", "vhost-user-blk", "--target-dir"])
+        .args([
+            "build",
+            "--quiet",
+            "--package",
+            "vhost-user-blk",
+            "--target-dir",
+        ])
         .arg(&target)
         .current_dir(&root)
         .status()
@@ -59,7 +65,12 @@ fn wait_for(path: &Path) {
 }
 
 fn step(expect: &str, send: Option<&str>, secs: u64) -> ConsoleStep {
-    ConsoleStep { expect: Some(expect.into()), send: send.map(String::from), wait_exit: false, timeout: Duration::from_secs(secs) }
+    ConsoleStep {
+        expect: Some(expect.into()),
+        send: send.map(String::from),
+        wait_exit: false,
+        timeout: Duration::from_secs(secs),
+    }
 }
 
 #[test]
@@ -69,8 +80,13 @@ fn qemu_boots_a_guest_on_our_vhost_user_blk_backend() {
     }
     let model = Model::load(&DataDirs::under(&xtask::repo_root())).unwrap();
     let mut image = model.vm_images["debian12-amd64"].clone();
-    require(xtask::host::which(&image.qemu).is_some(), &image.qemu, "cargo xtask setup");
-    let built = xtask::vm::debian::build("debian12-amd64", &image, false, &|m| eprintln!("  {m}")).unwrap();
+    require(
+        xtask::host::which(&image.qemu).is_some(),
+        &image.qemu,
+        "cargo xtask setup",
+    );
+    let built =
+        xtask::vm::debian::build("debian12-amd64", &image, false, &|m| eprintln!("  {m}")).unwrap();
 
     // A disk of seeded pseudo-random bytes, and its digest.
     let dir = tempfile::tempdir().unwrap();
@@ -84,7 +100,10 @@ fn qemu_boots_a_guest_on_our_vhost_user_blk_backend() {
         chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
     }
     std::fs::write(&disk, &bytes).unwrap();
-    let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let digest: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
 
     let socket = dir.path().join("blk.sock");
     let mut backend = Backend(
@@ -100,11 +119,23 @@ fn qemu_boots_a_guest_on_our_vhost_user_blk_backend() {
     wait_for(&socket);
 
     // FACTS.md's recipe: guest RAM in a shared memfd, the device on our socket.
-    let mem = format!("memory-backend-memfd,id=mem,size={}M,share=on", image.memory_mib);
+    let mem = format!(
+        "memory-backend-memfd,id=mem,size={}M,share=on",
+        image.memory_mib
+    );
     let chardev = format!("socket,id=vu0,path={}", socket.display());
     image.extra_args.extend(
-        ["-object", &mem, "-machine", "memory-backend=mem", "-chardev", &chardev, "-device", "vhost-user-blk-pci,chardev=vu0,num-queues=1"]
-            .map(String::from),
+        [
+            "-object",
+            &mem,
+            "-machine",
+            "memory-backend=mem",
+            "-chardev",
+            &chardev,
+            "-device",
+            "vhost-user-blk-pci,chardev=vu0,num-queues=1",
+        ]
+        .map(String::from),
     );
     let write = format!(
         "printf '{PATTERN}' | dd of=/dev/vda bs=512 seek={PATTERN_SECTOR} conv=fsync 2>/dev/null && sync && echo wrote-$((40 + 2))"
@@ -112,7 +143,11 @@ fn qemu_boots_a_guest_on_our_vhost_user_blk_backend() {
     let script = ConsoleScript {
         steps: vec![
             step("@@VHU-BOOTED", None, 120),
-            step("# ", Some("while [ ! -b /dev/vda ]; do sleep 0.1; done; sha256sum /dev/vda"), 60),
+            step(
+                "# ",
+                Some("while [ ! -b /dev/vda ]; do sleep 0.1; done; sha256sum /dev/vda"),
+                60,
+            ),
             step(&digest, None, 120),
             step("# ", Some(&write), 30),
             step("wrote-42", None, 60),
@@ -149,7 +184,11 @@ fn qemu_boots_a_guest_on_our_vhost_user_blk_backend() {
         out.qemu.describe(),
         out.transcript
     );
-    assert!(out.transcript.contains(&digest), "the guest read the disk: {}", out.transcript);
+    assert!(
+        out.transcript.contains(&digest),
+        "the guest read the disk: {}",
+        out.transcript
+    );
 
     // The guest's write reached the file through our back-end.
     let mut found = vec![0u8; PATTERN.len()];
@@ -159,11 +198,20 @@ fn qemu_boots_a_guest_on_our_vhost_user_blk_backend() {
     assert_eq!(String::from_utf8_lossy(&found), PATTERN);
 
     // QEMU is gone; the back-end is still serving, and SIGTERM ends it cleanly.
-    assert!(backend.0.try_wait().unwrap().is_none(), "the back-end died with QEMU");
+    assert!(
+        backend.0.try_wait().unwrap().is_none(),
+        "the back-end died with QEMU"
+    );
     // SAFETY: signalling a child process this test owns.
     unsafe { libc::kill(backend.0.id() as i32, libc::SIGTERM) };
     let status = backend.0.wait().unwrap();
     let mut stderr = String::new();
-    backend.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    backend
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert!(status.success(), "back-end exit {status}: {stderr}");
 }

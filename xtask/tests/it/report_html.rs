@@ -55,9 +55,15 @@ fn packaged_rust_verdict_is_shown_when_the_data_has_it() {
         source: "FreeBSD:14:amd64/quarterly".into(),
         fetched: "2026-11-20T10:00:00Z".into(),
     });
-    view.rust.verdict = Verdict::CanBuild { packaged: v("1.86.0"), msrv: v("1.85.0") };
+    view.rust.verdict = Verdict::CanBuild {
+        packaged: v("1.86.0"),
+        msrv: v("1.85.0"),
+    };
     let page = html::render(&grid);
-    assert!(page.contains(">OS Rust 1.86 (rust): can build</span>"), "grid badge");
+    assert!(
+        page.contains(">OS Rust 1.86 (rust): can build</span>"),
+        "grid badge"
+    );
     assert!(
         page.contains("<dt>packaged Rust</dt><dd class=\"rust-can-build\">rust 1.86.0 (quarterly; read from FreeBSD:14:amd64/quarterly on 2026-11-20); verdict: can build (1.86 ≥ 1.85).</dd>"),
         "detail row"
@@ -225,6 +231,10 @@ fn committed_report_matches_its_results() {
     let root = xtask::repo_root();
     let model = xtask::model::load(&xtask::model::DataDirs::under(&root)).unwrap();
     let results = xtask::results::ResultsFile::load(&root.join("reports/status.json")).unwrap();
-    let stale = xtask::report::check(&model, &results, &root.join("reports")).unwrap();
-    assert!(stale.is_empty(), "stale: {}; run `cargo xtask report` and commit", stale.join(", "));
+    let stale = xtask::render::report::check(&model, &results, &root.join("reports")).unwrap();
+    assert!(
+        stale.is_empty(),
+        "stale: {}; run `cargo xtask report` and commit",
+        stale.join(", ")
+    );
 }

@@ -9,7 +9,9 @@ pub fn xtask() -> PathBuf {
 
 /// Copies `xtask/tests/fixtures/<name>` into a new temporary directory.
 pub fn fixture_workspace(name: &str) -> tempfile::TempDir {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&src, dir.path());
     dir
@@ -42,7 +44,11 @@ pub fn run(args: &[&str], command_log: Option<&Path>) -> Output {
 }
 
 pub fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// The argv of every command a run spawned (see `XTASK_COMMAND_LOG`).
@@ -60,5 +66,10 @@ pub fn results(workspace: &Path) -> serde_json::Value {
 }
 
 pub fn cell<'a>(results: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    results["cells"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no cell {id} in {results:#}"))
+    results["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no cell {id} in {results:#}"))
 }

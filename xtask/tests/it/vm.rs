@@ -8,12 +8,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use xtask::budget::Budget;
-use xtask::lanes::vm::{self, VmSpec};
+use xtask::lanes::vm;
 use xtask::lanes::RunnerOutcome;
 use xtask::libtest;
 use xtask::model::vm_image::{ConsoleScript, ConsoleStep, DiskFormat};
 use xtask::model::{DataDirs, Model};
 use xtask::results::Status;
+use xtask::runner::vm::VmSpec;
 use xtask::testing::{require, slow_tests_enabled};
 use xtask::vm::payload::{self, Test};
 use xtask::vm::qemu::{Boot, DirectKernel, Disk};
@@ -31,7 +32,7 @@ fn spec(id: &str) -> VmSpec {
         &image.qemu,
         "cargo xtask setup",
     );
-    vm::resolve_image(id, image)
+    xtask::runner::vm::resolve_image(id, image)
         .unwrap_or_else(|m| panic!("cannot boot {id}: {} ({:?})", m.reason, m.enable))
 }
 

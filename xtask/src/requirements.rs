@@ -1,0 +1,153 @@
+//! The vocabulary setup and doctor share: what a provider or lane needs
+//! installed ([`SetupStep`], [`Requirement`]), how a check of it reads
+//! ([`Prereq`]), how an unavailable cell says what would enable it
+//! ([`enable_hint`]), and the tool versions the project verified.
+//!
+//! It sits low (above the data, below everything that probes the host) so
+//! that toolchain providers, lanes and VM machinery can state their needs
+//! without importing a subcommand.
+
+use std::path::PathBuf;
+
+use crate::cmd::Cmd;
+use crate::host::which;
+
+/// The Zig release linking is verified with (PyPI's `ziglang`).
+pub const ZIGLANG_VERSION: &str = "0.17.0";
+/// The cargo-zigbuild release linking is verified with.
+pub const CARGO_ZIGBUILD_VERSION: &str = "0.24.1";
+
+/// `` `cargo xtask setup` (or: <command>) ``: the enable hint of anything setup installs.
+pub fn enable_hint(command: &str) -> String {
+    format!("`cargo xtask setup` (or: {command})")
+}
+
+/// Does this enable hint point at `cargo xtask setup`?
+pub fn is_setup_hint(enable: &str) -> bool {
+    enable.starts_with("`cargo xtask setup`")
+}
+
+/// A private Python environment for ziglang, used when the system Python
+/// refuses packages (PEP 668) or cannot be written.
+pub fn zig_venv() -> PathBuf {
+    crate::paths::cache_dir().join("ziglang-venv")
+}
+
+/// One thing a provider or lane needs installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupStep {
+    /// Who needs it (`build-std`, `gcc`, `zig`, `qemu-user`, `vm`, `vm-tests`, `report`).
+    pub needed_by: &'static str,
+    pub requirement: Requirement,
+}
+
+impl SetupStep {
+    pub fn new(needed_by: &'static str, requirement: Requirement) -> SetupStep {
+        SetupStep {
+            needed_by,
+            requirement,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    /// Debian packages, installed with `--no-install-recommends`.
+    Apt(Vec<AptPackage>),
+    /// A Python package, run as `python3 -m <module>`.
+    Pip {
+        module: &'static str,
+        package: &'static str,
+        version: &'static str,
+    },
+    /// A binary from `cargo install`.
+    CargoInstall {
+        krate: &'static str,
+        version: &'static str,
+    },
+}
+
+impl Requirement {
+    pub fn apt(names: &[&str]) -> Requirement {
+        Requirement::Apt(names.iter().map(|n| AptPackage::any(n)).collect())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AptPackage {
+    pub name: String,
+    /// Held to the version the host's own suite has (a newer backport
+    /// installed on the machine is downgraded).
+    pub at_suite_version: bool,
+}
+
+impl AptPackage {
+    pub fn any(name: &str) -> AptPackage {
+        AptPackage {
+            name: name.to_string(),
+            at_suite_version: false,
+        }
+    }
+
+    pub fn at_suite_version(name: &str) -> AptPackage {
+        AptPackage {
+            name: name.to_string(),
+            at_suite_version: true,
+        }
+    }
+}
+
+/// One thing a lane needs.
+#[derive(Debug, Clone)]
+pub struct Prereq {
+    pub lane: &'static str,
+    pub name: String,
+    /// What was found (a version or a path), or why not.
+    pub found: Result<String, String>,
+    /// The command that installs it.
+    pub install: String,
+    /// The setup requirements (Debian, pip or cargo package names) this
+    /// check stands for: doctor does not list them a second time.
+    pub covers: Vec<String>,
+}
+
+impl Prereq {
+    /// A program on PATH, described by the first line of `<program> <version_arg>`.
+    pub fn program(
+        lane: &'static str,
+        program: &str,
+        version_arg: &[&str],
+        install: &str,
+    ) -> Prereq {
+        let found = match which(program) {
+            None => Err("not found on PATH".to_string()),
+            Some(path) => {
+                let out = Cmd::new(&path).args(version_arg).run();
+                match out {
+                    Ok(out) => {
+                        let text = if out.stdout.is_empty() {
+                            String::from_utf8_lossy(&out.stderr).into_owned()
+                        } else {
+                            out.stdout_str()
+                        };
+                        Ok(text.lines().next().unwrap_or("").trim().to_string())
+                    }
+                    Err(err) => Err(format!("{err:#}")),
+                }
+            }
+        };
+        Prereq {
+            lane,
+            name: program.to_string(),
+            found,
+            install: install.to_string(),
+            covers: Vec::new(),
+        }
+    }
+
+    /// The same check, standing for these setup requirements.
+    pub fn covering(mut self, packages: &[&str]) -> Prereq {
+        self.covers.extend(packages.iter().map(|p| p.to_string()));
+        self
+    }
+}
