@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::http::{Client, Pacer};
-use crate::model::RustVersion;
 use crate::model::rust_status::PackagedRust;
+use crate::model::RustVersion;
 
 /// One document to GET, and what it stands for (a branch, a release, a product).
 #[derive(Debug, Clone, PartialEq, Eq)]

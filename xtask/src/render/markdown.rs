@@ -75,7 +75,12 @@ pub fn render(grid: &Grid<'_>) -> String {
     for row in &grid.rows {
         match row.lifecycle_mark() {
             Some(mark) => {
-                let _ = write!(out, "| **{}**<br>⚠️ {} |", escape(&row.release_display), escape(&mark));
+                let _ = write!(
+                    out,
+                    "| **{}**<br>⚠️ {} |",
+                    escape(&row.release_display),
+                    escape(&mark)
+                );
             }
             None => {
                 let _ = write!(out, "| **{}** |", escape(&row.release_display));

@@ -121,7 +121,8 @@ impl<'a> Grid<'a> {
                         os_display: p.os_display.clone(),
                         release: p.release.clone(),
                         release_display: p.release_display.clone(),
-                        support: judged_on.map(|d| model.lifecycle.facts(&p.os, &p.release, d).support),
+                        support: judged_on
+                            .map(|d| model.lifecycle.facts(&p.os, &p.release, d).support),
                         cells: arches.iter().map(|_| None).collect(),
                     });
                     rows.last_mut().unwrap()
@@ -150,7 +151,13 @@ impl<'a> Grid<'a> {
             ),
             None => format!("Upstream tiers are those of platform-support.md of Rust {}.", t.release),
         });
-        Grid { arches, rows, generated_from: results, judged_on, tiers_note }
+        Grid {
+            arches,
+            rows,
+            generated_from: results,
+            judged_on,
+            tiers_note,
+        }
     }
 
     /// The report's lifecycle warnings: releases past their end of life, and
@@ -158,7 +165,10 @@ impl<'a> Grid<'a> {
     pub fn lifecycle_warnings(&self) -> Vec<String> {
         self.rows
             .iter()
-            .filter_map(|r| r.lifecycle_mark().map(|m| format!("{}: {m}", r.release_display)))
+            .filter_map(|r| {
+                r.lifecycle_mark()
+                    .map(|m| format!("{}: {m}", r.release_display))
+            })
             .collect()
     }
 
@@ -210,10 +220,17 @@ pub fn tier_line(view: &PlatformView<'_>) -> String {
             let headline = format!(
                 "{} (Rust {})",
                 doc_tier_label(d),
-                view.rust.tier_release.map(|r| r.short()).unwrap_or_default()
+                view.rust
+                    .tier_release
+                    .map(|r| r.short())
+                    .unwrap_or_default()
             );
             match cell {
-                Some(c) if !same_tier(d, c) => format!("{headline}; {}: {}", short_compiler(&c.source), tier_label(Some(c))),
+                Some(c) if !same_tier(d, c) => format!(
+                    "{headline}; {}: {}",
+                    short_compiler(&c.source),
+                    tier_label(Some(c))
+                ),
                 _ => headline,
             }
         }
@@ -223,7 +240,11 @@ pub fn tier_line(view: &PlatformView<'_>) -> String {
 
 /// `tier 2 + host tools` from a platform-support.md row, worded like [`tier_label`].
 fn doc_tier_label(row: &crate::model::rust_status::TierRow) -> String {
-    let host = if row.host_tools && row.tier < 3 { " + host tools" } else { "" };
+    let host = if row.host_tools && row.tier < 3 {
+        " + host tools"
+    } else {
+        ""
+    };
     format!("tier {}{host}", row.tier)
 }
 
@@ -248,15 +269,23 @@ pub fn tier_details(view: &PlatformView<'_>) -> String {
     let doc = view.rust.tier_label().map(|t| {
         format!(
             "{t} (platform-support.md of Rust {})",
-            view.rust.tier_release.map(|r| r.to_string()).unwrap_or_default()
+            view.rust
+                .tier_release
+                .map(|r| r.to_string())
+                .unwrap_or_default()
         )
     });
     let cell = view.tier.map(|t| {
         format!(
             "{}{}{} (as stated by {})",
             tier_label(Some(t)),
-            t.std.map(|s| if s { ", std" } else { ", no std" }).unwrap_or(""),
-            t.description.as_deref().map(|d| format!(", “{d}”")).unwrap_or_default(),
+            t.std
+                .map(|s| if s { ", std" } else { ", no std" })
+                .unwrap_or(""),
+            t.description
+                .as_deref()
+                .map(|d| format!(", “{d}”"))
+                .unwrap_or_default(),
             t.source
         )
     });

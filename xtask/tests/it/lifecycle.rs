@@ -11,11 +11,11 @@ use std::time::Duration;
 use xtask::model::lifecycle::{Eol, LifecycleFile, ProductLifecycle, ReleaseLifecycle};
 use xtask::model::msrv_policy::{self, parse_date};
 use xtask::model::rust_status::{Fetcher, PlatformPackages, RustStatusFile};
+use xtask::model::RustVersion;
 use xtask::model::{DataDirs, LoadErrors, Model};
 use xtask::platform_data::endoflife;
 use xtask::platform_data::http::Client;
 use xtask::platform_data::platform_support;
-use xtask::model::RustVersion;
 use xtask::platform_data::{msrv, tiers};
 use xtask::render::Grid;
 
