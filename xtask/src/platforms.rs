@@ -189,6 +189,9 @@ pub fn table(model: &Model, msrv: Option<&str>, today: time::Date) -> String {
             t.source,
             &t.fetched[..t.fetched.len().min(10)]
         ));
+        if let Some(why) = &t.newer {
+            out.push_str(&format!("  the newest readable here; {why}\n"));
+        }
     }
     out.push_str(&lifecycle_report(model, today));
     out
@@ -220,7 +223,12 @@ pub fn lifecycle_report(model: &Model, today: time::Date) -> String {
             }
             _ => String::new(),
         };
-        out.push_str(&format!("  {name}: {}{stale}\n", sources.join("; ")));
+        let sources = if sources.is_empty() {
+            "no values".to_string()
+        } else {
+            sources.join("; ")
+        };
+        out.push_str(&format!("  {name}: {sources}{stale}\n"));
     }
     let mut releases: Vec<(&str, &str, &str)> = model
         .platforms

@@ -298,6 +298,9 @@ impl LifecycleFile {
         let cycle = product.cycle_of(release);
         let Some(found) = entry.release.iter().find(|r| r.name == cycle) else {
             let why = match &entry.error {
+                Some(e) if entry.release.is_empty() => {
+                    format!("{} never fetched: {e}", product.name)
+                }
                 Some(e) => format!("{} lists no cycle `{cycle}` ({e})", product.name),
                 None => format!("{} lists no cycle `{cycle}`", product.name),
             };
