@@ -71,6 +71,10 @@ pub struct ReleaseLifecycle {
     pub latest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_released: Option<String>,
+    /// When extended support ends (Debian's LTS), where the product names one
+    /// beside its end of life (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_until: Option<String>,
     /// Where the values were read.
     pub source: String,
     pub fetched: String,
@@ -182,8 +186,12 @@ pub enum Support {
     Supported { eol: Option<time::Date> },
     /// Supported, but the end is at most [`WARN_DAYS`] away.
     EndsSoon { eol: time::Date, days: i64 },
-    /// Past its end of life (`eol` when the date is known).
-    Ended { eol: Option<time::Date> },
+    /// Past its end of life (`eol` when the date is known); `extended` when
+    /// extended support (Debian's LTS) still runs until then.
+    Ended {
+        eol: Option<time::Date>,
+        extended: Option<time::Date>,
+    },
     /// No lifecycle data: why.
     Unknown(String),
 }
@@ -192,8 +200,14 @@ impl Support {
     pub fn on(eol: Eol, today: time::Date) -> Support {
         match eol {
             Eol::NotAnnounced => Support::Supported { eol: None },
-            Eol::Ended => Support::Ended { eol: None },
-            Eol::On(d) if d <= today => Support::Ended { eol: Some(d) },
+            Eol::Ended => Support::Ended {
+                eol: None,
+                extended: None,
+            },
+            Eol::On(d) if d <= today => Support::Ended {
+                eol: Some(d),
+                extended: None,
+            },
             Eol::On(d) => {
                 let days = (d - today).whole_days();
                 if days <= WARN_DAYS {
@@ -202,6 +216,22 @@ impl Support {
                     Support::Supported { eol: Some(d) }
                 }
             }
+        }
+    }
+
+    /// An ended release whose extended support still runs says until when.
+    pub fn with_extended(self, release: &ReleaseLifecycle, today: time::Date) -> Support {
+        let until = release
+            .extended_until
+            .as_deref()
+            .and_then(parse_date)
+            .filter(|d| *d > today);
+        match self {
+            Support::Ended { eol, .. } => Support::Ended {
+                eol,
+                extended: until,
+            },
+            other => other,
         }
     }
 
@@ -220,8 +250,13 @@ impl Support {
                     if *days == 1 { "" } else { "s" }
                 )
             }
-            Support::Ended { eol: Some(d) } => format!("END OF LIFE since {d}"),
-            Support::Ended { eol: None } => "END OF LIFE".into(),
+            Support::Ended { eol, extended } => {
+                let since = eol.map(|d| format!(" since {d}")).unwrap_or_default();
+                let extended = extended
+                    .map(|d| format!(" (extended support until {d})"))
+                    .unwrap_or_default();
+                format!("END OF LIFE{since}{extended}")
+            }
             Support::Unknown(why) => format!("lifecycle unknown: {why}"),
         }
     }
@@ -319,7 +354,7 @@ impl LifecycleFile {
             released: Some(released),
             entry: Some(found.clone()),
             stale_since: entry.stale_since.clone(),
-            support: Support::on(found.eol, today),
+            support: Support::on(found.eol, today).with_extended(found, today),
         }
     }
 
@@ -413,6 +448,7 @@ pub fn parse(text: &str, file: &str, errors: &mut LoadErrors) -> Option<Lifecycl
             for (f, v) in [
                 ("released", Some(&r.released)),
                 ("latest-released", r.latest_released.as_ref()),
+                ("extended-until", r.extended_until.as_ref()),
             ] {
                 if let Some(v) = v {
                     if parse_date(v).is_none() {

@@ -48,6 +48,9 @@ struct ReleaseJson {
     eol_from: Option<String>,
     #[serde(default)]
     latest: Option<LatestJson>,
+    /// End of extended support (Debian's LTS): a date, or a boolean when none is known.
+    #[serde(default)]
+    eoes_from: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,6 +68,7 @@ pub struct Cycle {
     pub eol: Eol,
     pub latest: Option<String>,
     pub latest_released: Option<String>,
+    pub extended_until: Option<String>,
 }
 
 /// endoflife.date's product endpoint.
@@ -117,7 +121,12 @@ fn cycles(product: ProductJson) -> Result<Vec<Cycle>> {
             Some(d) => Some(date("latest.date", &r.name, d)?),
             None => None,
         };
+        let extended_until = match r.eoes_from.as_ref().and_then(|v| v.as_str()) {
+            Some(d) => Some(date("eoesFrom", &r.name, d)?),
+            None => None,
+        };
         out.push(Cycle {
+            extended_until,
             name: r.name.clone(),
             released: date("releaseDate", &r.name, &r.release_date)?,
             eol,
@@ -149,6 +158,7 @@ pub fn fetch(
                 eol: c.eol,
                 latest: c.latest,
                 latest_released: c.latest_released,
+                extended_until: c.extended_until,
                 source: doc.url.clone(),
                 fetched: now.to_string(),
             })

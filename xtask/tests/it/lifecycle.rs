@@ -400,6 +400,7 @@ why = "ports, supported releases"
         eol: Eol::On(day(eol)),
         latest: None,
         latest_released: None,
+        extended_until: None,
         source: "test".into(),
         fetched: NOW.into(),
     };
@@ -484,6 +485,7 @@ fn a_promoted_target_headlines_the_newest_tier_beside_the_compilers() {
                 eol: Eol::On(day("2026-06-30")),
                 latest: None,
                 latest_released: None,
+                extended_until: None,
                 source: "test".into(),
                 fetched: NOW.into(),
             }],
@@ -530,6 +532,56 @@ fn a_promoted_target_headlines_the_newest_tier_beside_the_compilers() {
             "tier 2 + host tools (Rust 1.98); rustc 1.95: tier 3",
             "tier 2 + host tools (Rust 1.98)",
             "tier 2 + host tools, std (platform-support.md of Rust 1.98.0); the compiler that built the cell: tier 3, std, “ARM64 FreeBSD” (as stated by rustc 1.95.0)",
+        ]
+    "#]]
+    .assert_debug_eq(&got);
+}
+
+/// Debian's regular security support ends before its LTS: the release is
+/// marked as past its end of life, with the extended support's end beside it.
+#[test]
+fn an_ended_release_with_extended_support_says_until_when() {
+    let (base, _) = serve(vec![(
+        "/api/v1/products/debian/",
+        ok(read("endoflife-v1-debian.json")),
+    )]);
+    let api = format!("{base}/api/v1");
+    let model = repo_model();
+    let debian: Vec<_> = model
+        .platforms
+        .iter()
+        .filter(|p| p.os == "linux")
+        .cloned()
+        .collect();
+    let mut file = LifecycleFile::empty();
+    endoflife::refresh(
+        &debian,
+        &mut file,
+        &api,
+        Duration::from_secs(10),
+        false,
+        NOW,
+        &|_| {},
+    );
+    let got: Vec<String> = ["debian12", "debian13"]
+        .iter()
+        .flat_map(|r| {
+            ["2026-12-01", "2028-07-01"].map(|d| {
+                let f = file.facts("linux", r, day(d));
+                format!(
+                    "{r} on {d}: released {:?}, {}",
+                    f.released,
+                    f.support.label()
+                )
+            })
+        })
+        .collect();
+    expect_test::expect![[r#"
+        [
+            "debian12 on 2026-12-01: released Some(\"2023-06-10\"), END OF LIFE since 2026-06-10 (extended support until 2028-06-30)",
+            "debian12 on 2028-07-01: released Some(\"2023-06-10\"), END OF LIFE since 2026-06-10",
+            "debian13 on 2026-12-01: released Some(\"2025-08-09\"), supported until 2028-08-09",
+            "debian13 on 2028-07-01: released Some(\"2025-08-09\"), ends 2028-08-09 (in 39 days)",
         ]
     "#]]
     .assert_debug_eq(&got);
