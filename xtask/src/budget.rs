@@ -88,13 +88,16 @@ mod tests {
         let budget = Budget::new(1000);
         let peak = AtomicU64::new(0);
         let now = AtomicU64::new(0);
+        // Holders meet in pairs: two grants are held at once by construction,
+        // not by a sleep long enough for the other thread to arrive.
+        let pair = std::sync::Barrier::new(2);
         std::thread::scope(|s| {
             for _ in 0..6 {
                 s.spawn(|| {
                     let _g = budget.acquire(400, &|_| {});
                     let n = now.fetch_add(400, Ordering::SeqCst) + 400;
                     peak.fetch_max(n, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(30));
+                    pair.wait();
                     now.fetch_sub(400, Ordering::SeqCst);
                 });
             }

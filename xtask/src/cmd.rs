@@ -745,21 +745,40 @@ mod tests {
     #[test]
     fn spawned_children_stop_on_sigterm_or_are_killed() {
         let started = Instant::now();
+        // Each child creates a file once it is ready to be stopped (its
+        // stderr written, its trap set): the test waits for that event.
+        let dir = tempfile::tempdir().unwrap();
+        let ready = |name: &str| {
+            let path = dir.path().join(name);
+            while !path.exists() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "{name} never ready"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
         let child = Cmd::new("sh")
-            .args(["-c", "echo started >&2; exec sleep 30"])
+            .args(["-c", "echo started >&2; : > \"$1\"; exec sleep 30", "sh"])
+            .arg(dir.path().join("first"))
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        ready("first");
         let record = child.stop(Duration::from_secs(5)).unwrap();
         assert_eq!(record.signal, Some(libc::SIGTERM));
         assert!(!record.timed_out);
         assert_eq!(record.stderr_tail, "started");
         // A child that ignores SIGTERM is killed after the grace period.
         let child = Cmd::new("sh")
-            .args(["-c", "trap '' TERM; while :; do sleep 0.05; done"])
+            .args([
+                "-c",
+                "trap '' TERM; : > \"$1\"; while :; do sleep 0.05; done",
+                "sh",
+            ])
+            .arg(dir.path().join("second"))
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        ready("second");
         let record = child.stop(Duration::from_millis(300)).unwrap();
         assert!(
             record.timed_out && record.signal == Some(libc::SIGKILL),

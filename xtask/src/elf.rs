@@ -614,7 +614,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn identifies_and_checks() {
+    fn elf_files_are_identified_and_checked_against_their_platform() {
         let freebsd = freebsd_x86_64();
         let netbsd = Fake {
             machine: elf::EM_AARCH64,
@@ -719,7 +719,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn expectations_for_every_platform_target() {
+    fn every_platform_target_has_elf_expectations() {
         let model =
             crate::model::load(&crate::model::DataDirs::under(&crate::repo_root())).unwrap();
         let mut seen = std::collections::BTreeSet::new();

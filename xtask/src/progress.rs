@@ -1,5 +1,10 @@
 //! Progress while cells run: a bar with an ETA and a line per running cell
 //! on a terminal, plain lines otherwise (CI logs, pipes).
+//!
+//! Plain lines leave out the cells' own messages unless
+//! `XTASK_PROGRESS_MESSAGES=1`: then each is a line `[done/total] <cell>: <message>`.
+//! Tests use it to wait for events (a guest running: `crate::vm::session::GUEST_RUNNING`)
+//! instead of sleeping or polling processes.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -24,7 +29,10 @@ pub fn reporter() -> Box<dyn Reporter> {
     if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
         Box::new(Bars::new())
     } else {
-        Box::new(Lines::default())
+        Box::new(Lines {
+            messages: std::env::var("XTASK_PROGRESS_MESSAGES").is_ok_and(|v| v == "1"),
+            ..Lines::default()
+        })
     }
 }
 
@@ -127,6 +135,8 @@ impl Reporter for Bars {
 #[derive(Default)]
 struct Lines {
     state: Mutex<(usize, usize)>,
+    /// Print the cells' messages too (`XTASK_PROGRESS_MESSAGES=1`).
+    messages: bool,
 }
 
 impl Reporter for Lines {
@@ -139,7 +149,12 @@ impl Reporter for Lines {
         eprintln!("[{done}/{total}] start {id}");
     }
 
-    fn cell_message(&self, _id: &str, _message: &str) {}
+    fn cell_message(&self, id: &str, message: &str) {
+        if self.messages {
+            let (done, total) = *self.state.lock().unwrap();
+            eprintln!("[{done}/{total}] {id}: {message}");
+        }
+    }
 
     fn cell_finished(&self, result: &CellResult, reused: bool) {
         let mut state = self.state.lock().unwrap();

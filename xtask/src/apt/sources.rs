@@ -7,8 +7,6 @@ use anyhow::{bail, Context, Result};
 
 use crate::cmd::Cmd;
 
-// --- the host's sources ---------------------------------------------------------
-
 /// One `deb` entry of an apt sources file, in either format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
@@ -300,10 +298,6 @@ pub fn redact_hosts(line: &str, hosts: &[String]) -> String {
     out
 }
 
-// --- a private state --------------------------------------------------------------
-
-/// How long `apt-get update` may take when the caller has no deadline of its
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,7 +374,7 @@ deb http://archive.example/debian
     }
 
     #[test]
-    fn parses_both_formats() {
+    fn sources_parse_in_both_one_line_and_deb822_formats() {
         expect_test::expect![[r#"
             http://archive.example/debian bookworm,bookworm-updates,bookworm-backports main,contrib [/usr/share/keyrings/debian-archive-keyring.gpg] (debian.sources)
             http://archive.example/debian-security bookworm-security main [/usr/share/keyrings/debian-archive-keyring.gpg] (debian.sources)

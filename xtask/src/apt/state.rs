@@ -10,6 +10,7 @@ use super::sources::{derived_sources, redact_hosts, render_sources, uri_host};
 use crate::cmd::{Cmd, Finished};
 use crate::paths::FileLock;
 
+/// How long `apt-get update` may take when the caller has no deadline of its
 /// own: a cold state fetches tens of MB of lists, twice if a mirror is mid-sync.
 pub const UPDATE_TIMEOUT: Duration = Duration::from_secs(900);
 
@@ -379,10 +380,6 @@ pub fn extract(deb: &Path, into: &Path) -> Result<()> {
         .with_context(|| format!("cannot unpack {}", deb.display()))?;
     Ok(())
 }
-
-// --- versions -----------------------------------------------------------------------
-
-/// The upstream part of a Debian version: `1:7.2+dfsg-7+deb12u18` → `7.2+dfsg`.
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Result};
 
+/// The upstream part of a Debian version: `1:7.2+dfsg-7+deb12u18` → `7.2+dfsg`.
 pub fn upstream_version(version: &str) -> &str {
     let no_epoch = version.split_once(':').map_or(version, |(_, v)| v);
     no_epoch.rsplit_once('-').map_or(no_epoch, |(u, _)| u)

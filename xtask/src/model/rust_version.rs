@@ -138,7 +138,7 @@ mod tests {
     }
 
     #[test]
-    fn strict_parse_and_order() {
+    fn rust_versions_parse_strictly_and_order_numerically() {
         assert_eq!(
             "1.85".parse::<RustVersion>().unwrap(),
             RustVersion::new(1, 85, 0)

@@ -25,7 +25,7 @@ fn load_case(case: &Path) -> (String, String) {
 }
 
 #[test]
-fn model_cases() {
+fn model_fixtures_load_or_fail_with_their_expected_errors() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("test-data/model");
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -116,7 +116,7 @@ fn the_repository_data_loads() {
 }
 
 #[test]
-fn globs() {
+fn glob_star_matches_any_run_of_characters_and_nothing_else_does() {
     assert!(glob_match("*", "linux-debian12-x86_64"));
     assert!(glob_match("linux-*", "linux-debian12-x86_64"));
     assert!(glob_match("*-x86_64", "freebsd-14.3-x86_64"));

@@ -357,7 +357,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn terminal_table_golden() {
+    fn terminal_table_matches_its_golden_file() {
         let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("test-data/report-small/results.json");
         let results = ResultsFile::load(&data).unwrap();

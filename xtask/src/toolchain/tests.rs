@@ -116,7 +116,7 @@ fn describe(result: Result<Toolchain, Missing>) -> String {
 }
 
 #[test]
-fn provider_and_linker_resolution() {
+fn providers_and_linkers_resolve_to_the_first_this_host_has() {
     let everything = FakeTools {
         default_compiler: Some(rustup()),
         build_std: vec![rustup(), debian()],

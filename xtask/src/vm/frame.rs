@@ -434,11 +434,15 @@ mod tests {
 
     /// The runner itself, run by the host's busybox: what it prints is what the host reads.
     #[test]
+    #[ignore = "slow: needs busybox on PATH; run with `cargo xtask test`"]
     fn the_runner_script_speaks_this_protocol() {
-        let Some(busybox) = crate::host::which("busybox") else {
-            eprintln!("SKIPPED the_runner_script_speaks_this_protocol: no busybox on PATH");
-            return;
-        };
+        let busybox = crate::host::which("busybox");
+        crate::testing::require(
+            busybox.is_some(),
+            "busybox",
+            "apt-get install busybox-static",
+        );
+        let busybox = busybox.expect("required above");
         let dir = tempfile::tempdir().unwrap();
         let tools = dir.path().join("tools");
         std::fs::create_dir(&tools).unwrap();

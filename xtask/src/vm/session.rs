@@ -70,6 +70,10 @@ impl Outcome {
     }
 }
 
+/// The progress message sent once QEMU runs and its console is connected
+/// (followed by the emulator's name): an event tests wait for.
+pub const GUEST_RUNNING: &str = "guest running";
+
 /// Boots, runs, stops. `watch` lists texts whose first arrival time is wanted;
 /// `offsets_of` is called on the final transcript for byte offsets to time.
 pub fn run(
@@ -150,6 +154,7 @@ pub fn run(
             return Err(err);
         }
     };
+    (req.progress)(&format!("{} ({})", GUEST_RUNNING, req.image.qemu));
     if let Some(script) = req.script {
         if let Err(StepError { index, step, error }) =
             console.run_script(script, &req.vars, req.deadline, req.progress)

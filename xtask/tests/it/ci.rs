@@ -65,19 +65,19 @@ fn jobs_follow_the_data() {
 }
 
 #[test]
-fn golden_gitlab() {
+fn gitlab_file_matches_its_golden_copy() {
     expect_test::expect_file!["../../test-data/ci/gitlab-ci.yml"]
         .assert_eq(&file(&data_small(), ".gitlab-ci.yml"));
 }
 
 #[test]
-fn golden_github() {
+fn github_file_matches_its_golden_copy() {
     expect_test::expect_file!["../../test-data/ci/github-matrix.yml"]
         .assert_eq(&file(&data_small(), ".github/workflows/matrix.yml"));
 }
 
 #[test]
-fn golden_cirrus() {
+fn cirrus_file_matches_its_golden_copy() {
     expect_test::expect_file!["../../test-data/ci/cirrus.yml"]
         .assert_eq(&file(&data_small(), ".cirrus.yml"));
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::support::{cell, fixture_workspace, logged_commands, results, run, text, xtask};
-use xtask::testing::{require, slow_tests_enabled};
+use xtask::testing::require;
 
 #[test]
 fn setup_dry_run_installs_nothing() {
@@ -125,10 +125,8 @@ fn require_cross(gcc: Option<&str>, emulator: Option<&str>) {
 }
 
 #[test]
+#[ignore = "slow: needs rustc-web, rust-web-src and cargo-zigbuild; run with `cargo xtask test`"]
 fn bsd_build_links_every_executable_and_identifies_it() {
-    if !slow_tests_enabled("bsd_build_links_every_executable_and_identifies_it") {
-        return;
-    }
     require_cross(None, None);
     let ws = fixture_workspace("ws-basic");
     let platform = "freebsd-14.4-x86_64";
@@ -192,10 +190,8 @@ fn bsd_build_links_every_executable_and_identifies_it() {
 }
 
 #[test]
+#[ignore = "slow: needs rustc-web, cargo-zigbuild, aarch64-linux-gnu-gcc and qemu-aarch64-static; run with `cargo xtask test`"]
 fn aarch64_tests_run_under_qemu_user() {
-    if !slow_tests_enabled("aarch64_tests_run_under_qemu_user") {
-        return;
-    }
     require_cross(Some("aarch64-linux-gnu-gcc"), Some("qemu-aarch64-static"));
     let ws = fixture_workspace("ws-basic");
     let platform = "linux-debian12-aarch64";

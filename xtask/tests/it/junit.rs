@@ -6,7 +6,7 @@ use crate::report_support::{data_small_dir, manifest_dir, results_small, stderr,
 use xtask::render::junit;
 
 #[test]
-fn golden() {
+fn junit_matches_its_golden_file() {
     let results = results_small();
     expect_test::expect_file!["../../test-data/report-small/junit.xml"]
         .assert_eq(&junit::render("ws-basic matrix", &results.cells));

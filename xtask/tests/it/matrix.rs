@@ -288,3 +288,50 @@ arches.x86_64 = {}
         );
     }
 }
+
+#[test]
+fn unreadable_data_is_named_by_absolute_path_and_how_it_was_found() {
+    let ws = fixture_workspace("ws-basic");
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(data.path().join("platforms")).unwrap();
+    std::fs::create_dir_all(data.path().join("vm-images")).unwrap();
+    let out = run(
+        &[
+            "matrix",
+            "--workspace",
+            ws.path().to_str().unwrap(),
+            "--data",
+            data.path().to_str().unwrap(),
+            "--plan",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let root = data.path().display().to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(&root, "DATA");
+    expect_test::expect![[r#"
+        error: the matrix data has 1 problem:
+        matrix/matrix.toml: cannot read DATA/matrix/matrix.toml (data directory DATA, given by --data): No such file or directory (os error 2)
+    "#]]
+    .assert_eq(&stderr);
+    // A matrix file given by --matrix says so.
+    let out = run(
+        &[
+            "matrix",
+            "--workspace",
+            ws.path().to_str().unwrap(),
+            "--data",
+            data.path().to_str().unwrap(),
+            "--matrix",
+            "no-such-matrix.toml",
+            "--plan",
+        ],
+        None,
+    );
+    let cwd = std::env::current_dir().unwrap().display().to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(&cwd, "CWD");
+    assert!(
+        stderr.contains("cannot read CWD/no-such-matrix.toml (given by --matrix)"),
+        "{stderr}"
+    );
+}

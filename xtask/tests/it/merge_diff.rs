@@ -87,7 +87,7 @@ fn write(dir: &Path, name: &str, file: &ResultsFile) -> String {
 }
 
 #[test]
-fn merge_cases() {
+fn merge_fixtures_give_their_expected_merged_results() {
     let cases = case_files("merge");
     assert!(cases.len() >= 4, "merge cases are missing");
     let mut failures = Vec::new();
@@ -185,7 +185,7 @@ fn merge_refuses_results_of_different_workspaces() {
 }
 
 #[test]
-fn diff_cases() {
+fn diff_fixtures_report_regressions_and_exit_codes_as_expected() {
     let cases = case_files("diff");
     assert!(cases.len() >= 5, "diff cases are missing");
     let mut failures = Vec::new();

@@ -249,21 +249,15 @@ fn rustc_with_document() -> Option<(PathBuf, String, PlatformSupport)> {
 }
 
 #[test]
+#[ignore = "slow: needs a rustc whose platform-support.md is here (rustc-web, rust-web-src); run with `cargo xtask test`"]
 fn tiers_agree_with_rustc_metadata_for_every_platform() {
-    let Some((rustc, label, doc)) = rustc_with_document() else {
-        if xtask::testing::slow_tests_enabled("tiers_agree_with_rustc_metadata_for_every_platform")
-        {
-            xtask::testing::require(
-                false,
-                "a rustc whose release has a platform-support.md here",
-                "apt-get install rustc-web rust-web-src",
-            );
-        }
-        eprintln!(
-            "SKIPPED: no rustc here whose platform-support.md is in the fixtures or /usr/src"
-        );
-        return;
-    };
+    let found = rustc_with_document();
+    xtask::testing::require(
+        found.is_some(),
+        "a rustc whose release has a platform-support.md here",
+        "apt-get install rustc-web rust-web-src",
+    );
+    let (rustc, label, doc) = found.expect("required above");
     let model = repo_model();
     let mut checked = 0;
     for p in &model.platforms {
@@ -804,7 +798,7 @@ fn msrv_case(alternatives: bool, exception: &str, today: &str, workspace: Option
 }
 
 #[test]
-fn msrv_cases() {
+fn msrv_policy_cases_match_their_recorded_outcomes() {
     let cases = [
         ("rustc-web counts, within the grace period", msrv_case(true, "", "2026-11-22", Some("1.70"))),
         ("rustc-web counts, workspace above the floor", msrv_case(true, "", "2026-11-22", Some("1.85"))),
@@ -821,7 +815,7 @@ fn msrv_cases() {
 }
 
 #[test]
-fn verdicts_for_the_report() {
+fn packaged_rust_verdicts_follow_the_status_and_the_msrv() {
     let mut model = repo_model();
     let mut status = RustStatusFile::empty();
     status.platform.insert(
@@ -896,10 +890,8 @@ fn the_committed_status_names_no_archive_host_and_never_invents_bsd_versions() {
 // --- Debian, live (slow: it needs the package registry) ----------------------------
 
 #[test]
-fn debian_live_refresh() {
-    if !xtask::testing::slow_tests_enabled("debian_live_refresh") {
-        return;
-    }
+#[ignore = "slow: needs apt-get and the host's Debian archive; run with `cargo xtask test`"]
+fn debian_refresh_reads_packaged_rust_from_the_live_archive() {
     xtask::testing::require(
         xtask::host::which("apt-get").is_some(),
         "apt-get (a Debian host)",

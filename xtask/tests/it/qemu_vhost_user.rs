@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use xtask::model::vm_image::{ConsoleScript, ConsoleStep};
 use xtask::model::{DataDirs, Model};
-use xtask::testing::{require, slow_tests_enabled};
+use xtask::testing::require;
 use xtask::vm::qemu::{Accel, Boot, DirectKernel};
 use xtask::vm::session::{self, Ending, Until};
 
@@ -56,8 +56,9 @@ impl Drop for Backend {
     }
 }
 
+/// Waits for the back-end's socket to exist (the event), with a generous bound.
 fn wait_for(path: &Path) {
-    let until = Instant::now() + Duration::from_secs(10);
+    let until = Instant::now() + Duration::from_secs(60);
     while !path.exists() {
         assert!(Instant::now() < until, "{} never appeared", path.display());
         std::thread::sleep(Duration::from_millis(20));
@@ -74,10 +75,8 @@ fn step(expect: &str, send: Option<&str>, secs: u64) -> ConsoleStep {
 }
 
 #[test]
+#[ignore = "slow: needs qemu-system-x86_64 and a Debian guest built from the archive; run with `cargo xtask test`"]
 fn qemu_boots_a_guest_on_our_vhost_user_blk_backend() {
-    if !slow_tests_enabled("qemu_boots_a_guest_on_our_vhost_user_blk_backend") {
-        return;
-    }
     let model = Model::load(&DataDirs::under(&xtask::repo_root())).unwrap();
     let mut image = model.vm_images["debian12-amd64"].clone();
     require(

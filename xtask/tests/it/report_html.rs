@@ -13,14 +13,14 @@ use xtask::platform_data::status::Verdict;
 use xtask::render::{html, markdown, Grid};
 
 #[test]
-fn golden_html() {
+fn html_report_matches_its_golden_file() {
     let (model, results) = (data_small(), results_small());
     expect_test::expect_file!["../../test-data/report-small/status.html"]
         .assert_eq(&html::render(&Grid::new(&model, &results)));
 }
 
 #[test]
-fn golden_markdown() {
+fn markdown_report_matches_its_golden_file() {
     let (model, results) = (data_small(), results_small());
     expect_test::expect_file!["../../test-data/report-small/status.md"]
         .assert_eq(&markdown::render(&Grid::new(&model, &results)));
@@ -125,10 +125,8 @@ fn load(url: &str) -> Loaded {
 }
 
 #[test]
+#[ignore = "slow: needs chromium; run with `cargo xtask test`"]
 fn html_report_renders_in_headless_chromium() {
-    if !xtask::testing::slow_tests_enabled("html_report_renders_in_headless_chromium") {
-        return;
-    }
     xtask::testing::require(chromium().is_some(), "chromium", "apt-get install chromium");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-html");
     std::fs::create_dir_all(&dir).unwrap();
