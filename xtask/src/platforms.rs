@@ -161,7 +161,11 @@ pub fn table(model: &Model, msrv: Option<&str>, today: time::Date) -> String {
                 r.tier_label().unwrap_or_else(|| "?".into()),
                 r.packaged_label(),
                 life.released.clone().unwrap_or_else(|| "?".into()),
-                life.support.label(),
+                match &life.support {
+                    // Why is said once, under the table.
+                    crate::model::lifecycle::Support::Unknown(_) => "unknown".to_string(),
+                    known => known.label(),
+                },
                 r.verdict.label(),
             ]
         })
