@@ -163,7 +163,7 @@ pub fn table(model: &Model, msrv: Option<&str>, today: time::Date) -> String {
                 life.released.clone().unwrap_or_else(|| "?".into()),
                 match &life.support {
                     // Why is said once, under the table.
-                    crate::model::lifecycle::Support::Unknown(_) => "unknown".to_string(),
+                    model::lifecycle::Support::Unknown(_) => "unknown".to_string(),
                     known => known.label(),
                 },
                 r.verdict.label(),

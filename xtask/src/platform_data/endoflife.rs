@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use super::http::{Client, Pacer, Unreachable};
+use super::http::{Client, Pacer};
 use super::source::{self, Document, Source};
 use crate::model::lifecycle::{
     product_for_os, Eol, LifecycleFile, ProductLifecycle, ReleaseLifecycle,
@@ -203,15 +203,9 @@ pub fn refresh(
         } else {
             progress(&format!("endoflife.date: {product}"));
             fetch(&client, api, product, now).map_err(|err| {
-                let text = format!("{err:#}");
-                if err.downcast_ref::<Unreachable>().is_some() {
-                    unreachable = Some(format!(
-                        "not reachable from this host (as for {product}: {text})"
-                    ));
-                    format!("not reachable from this host: {text}")
-                } else {
-                    text
-                }
+                let (text, for_later) = source::describe_failure(&err, product);
+                unreachable = unreachable.take().or(for_later);
+                text
             })
         };
         let old = file.product.remove(product);

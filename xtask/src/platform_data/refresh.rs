@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::freebsd::FreeBsd;
-use super::http::{Client, Pacer, Unreachable};
+use super::http::{Client, Pacer};
 use super::netbsd::NetBsd;
 use super::openbsd::OpenBsd;
 use super::repology::Repology;
@@ -165,19 +165,11 @@ pub fn refresh(
         } else {
             progress(&format!("{fetcher}: {}", platform.id));
             fetch_one(platform, fetcher, sources, &client, now, progress).map_err(|err| {
-                let text = format!("{err:#}");
-                if err.downcast_ref::<Unreachable>().is_some() {
-                    unreachable.insert(
-                        fetcher,
-                        format!(
-                            "not reachable from this host (as for {}: {text})",
-                            platform.id
-                        ),
-                    );
-                    format!("not reachable from this host: {text}")
-                } else {
-                    text
+                let (text, for_later) = source::describe_failure(&err, &platform.id);
+                if let Some(later) = for_later {
+                    unreachable.insert(fetcher, later);
                 }
+                text
             })
         };
         match &outcome {

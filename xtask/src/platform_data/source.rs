@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::http::{Client, Pacer};
+use super::http::{Client, Pacer, Unreachable};
 use crate::model::rust_status::PackagedRust;
 use crate::model::RustVersion;
 
@@ -61,6 +61,23 @@ pub fn fetch<S: Source>(
         out.push((doc, found));
     }
     Ok(out)
+}
+
+/// How a failed fetch for `subject` is said, and, when the source gave no
+/// HTTP answer at all, what every later request to it in the same run is
+/// told instead of waiting for its own timeout.
+pub fn describe_failure(err: &anyhow::Error, subject: &str) -> (String, Option<String>) {
+    let text = format!("{err:#}");
+    if err.downcast_ref::<Unreachable>().is_some() {
+        (
+            format!("not reachable from this host: {text}"),
+            Some(format!(
+                "not reachable from this host (as for {subject}: {text})"
+            )),
+        )
+    } else {
+        (text, None)
+    }
 }
 
 /// A platform's release and architecture, as `platforms/` names them.
