@@ -57,6 +57,7 @@ pub fn run(args: Args) -> Result<u8> {
         &model.rust_status,
         workspace.ok(),
         today,
+        &model.lifecycle,
     );
     print!("{}", outcome.render());
     Ok(if outcome.too_old.is_empty() {

@@ -1,7 +1,8 @@
 //! `cargo xtask platforms`: each platform's upstream tier, packaged Rust and
 //! verdict; `platforms tiers` compares tiers (rustc against
 //! platform-support.md, or two releases); `platforms refresh` fetches the
-//! packaged-Rust values into `platforms/rust/status.toml`.
+//! packaged-Rust values into `platforms/rust/status.toml` and the release and
+//! end-of-life dates into `platforms/lifecycle/releases.toml`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,13 +16,17 @@ use crate::model::{self, Model};
 use crate::platform_data::github::{self, GitHub};
 use crate::platform_data::platform_support::{self, PlatformSupport};
 use crate::platform_data::refresh::{self, Options, Sources};
-use crate::platform_data::{status, tiers};
+use crate::platform_data::{endoflife, status, tiers};
 
-/// Show, per platform, upstream Rust's tier, the Rust its OS packages and
-/// whether that Rust can build the workspace (its `rust-version`).
+/// Show, per platform, upstream Rust's tier, the Rust its OS packages,
+/// whether that Rust can build the workspace (its `rust-version`), and when
+/// the OS release came out and ends; then the releases past their end of
+/// life that the matrix still covers, those ending within 90 days, and the
+/// supported releases it does not cover.
 ///
-/// The values come from `platforms/rust/status.toml`, written by
-/// `cargo xtask platforms refresh`; each carries its source and date.
+/// The values come from `platforms/rust/status.toml` and
+/// `platforms/lifecycle/releases.toml`, written by `cargo xtask platforms
+/// refresh`; each carries its source and date.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -32,6 +37,9 @@ pub struct Args {
     /// The cargo workspace whose `rust-version` the verdicts compare with [default: this repository].
     #[arg(long, value_name = "PATH", global = true)]
     pub workspace: Option<PathBuf>,
+    /// Judge end of life as of this day (YYYY-MM-DD) [default: today].
+    #[arg(long, value_name = "DATE", global = true)]
+    pub today: Option<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -63,7 +71,9 @@ pub struct TiersArgs {
 
 /// Fetch each platform's packaged Rust (Debian live through apt; FreeBSD,
 /// OpenBSD, NetBSD package indexes; Repology as a cross-check) and the tiers
-/// of platform-support.md, into `platforms/rust/status.toml`.
+/// of platform-support.md, into `platforms/rust/status.toml`; and each OS
+/// release's release and end-of-life dates from endoflife.date's API, into
+/// `platforms/lifecycle/releases.toml`.
 ///
 /// A source that cannot be reached, or answers with something malformed,
 /// keeps the stored values and marks them stale since that refresh.
@@ -91,6 +101,8 @@ pub enum OnlyArg {
     Netbsd,
     Repology,
     Tiers,
+    /// Release and end-of-life dates (endoflife.date).
+    Lifecycle,
 }
 
 pub fn run(args: Args) -> Result<u8> {
@@ -98,10 +110,15 @@ pub fn run(args: Args) -> Result<u8> {
     let model = model::load(&dirs)?;
     match args.command {
         None => {
+            let today = today(args.today.as_deref())?;
             let msrv = status::workspace_msrv_at(&model, args.workspace.as_deref());
             print!(
                 "{}",
-                table(&model, msrv.as_ref().ok().map(|v| v.to_string()).as_deref())
+                table(
+                    &model,
+                    msrv.as_ref().ok().map(|v| v.to_string()).as_deref(),
+                    today
+                )
             );
             if let Err(why) = &msrv {
                 eprintln!("\nno verdicts: {why}");
@@ -109,44 +126,63 @@ pub fn run(args: Args) -> Result<u8> {
             Ok(exit::OK)
         }
         Some(Sub::Tiers(t)) => run_tiers(&model, t),
-        Some(Sub::Refresh(r)) => run_refresh(&model, &dirs.rust_status(), r),
+        Some(Sub::Refresh(r)) => run_refresh(&model, &dirs, r),
     }
 }
 
-/// One line per platform: tier, packaged Rust, verdict.
-pub fn table(model: &Model, msrv: Option<&str>) -> String {
-    let headers = ["PLATFORM", "TIER", "PACKAGED RUST", "VERDICT"];
-    let rows: Vec<[String; 4]> = model
+/// `--today`, or the real day.
+pub fn today(arg: Option<&str>) -> Result<time::Date> {
+    match arg {
+        Some(d) => model::msrv_policy::parse_date(d)
+            .ok_or_else(|| crate::BadInput(format!("--today {d}: not a YYYY-MM-DD date")).into()),
+        None => Ok(time::OffsetDateTime::now_utc().date()),
+    }
+}
+
+/// One line per platform: tier, packaged Rust, verdict, release date and
+/// support; then where the tiers and dates come from, and the warnings.
+pub fn table(model: &Model, msrv: Option<&str>, today: time::Date) -> String {
+    let headers = [
+        "PLATFORM",
+        "TIER",
+        "PACKAGED RUST",
+        "RELEASED",
+        "SUPPORT",
+        "VERDICT",
+    ];
+    let rows: Vec<[String; 6]> = model
         .platforms
         .iter()
         .map(|p| {
             let r = status::platform_rust(model, p, msrv);
+            let life = model.lifecycle.facts(&p.os, &p.release, today);
             [
                 p.id.clone(),
                 r.tier_label().unwrap_or_else(|| "?".into()),
                 r.packaged_label(),
+                life.released.clone().unwrap_or_else(|| "?".into()),
+                match &life.support {
+                    // Why is said once, under the table.
+                    model::lifecycle::Support::Unknown(_) => "unknown".to_string(),
+                    known => known.label(),
+                },
                 r.verdict.label(),
             ]
         })
         .collect();
     let mut widths = headers.map(str::len);
+    // The verdict, last, may be long: it is not padded.
     for row in &rows {
-        for (w, c) in widths.iter_mut().zip(row.iter()).take(3) {
+        for (w, c) in widths.iter_mut().zip(row.iter()).take(5) {
             *w = (*w).max(c.chars().count());
         }
     }
     let mut out = String::new();
     for row in std::iter::once(headers.map(str::to_string)).chain(rows) {
-        let line = format!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(widths) {
+            line.push_str(&format!("{cell:<w$}  "));
+        }
         out.push_str(line.trim_end());
         out.push('\n');
     }
@@ -157,6 +193,108 @@ pub fn table(model: &Model, msrv: Option<&str>) -> String {
             t.source,
             &t.fetched[..t.fetched.len().min(10)]
         ));
+        if let Some(why) = &t.newer {
+            out.push_str(&format!("  the newest readable here; {why}\n"));
+        }
+    }
+    out.push_str(&lifecycle_report(model, today));
+    out
+}
+
+/// Where the lifecycle dates come from, then the warnings: covered releases
+/// past their end of life, those ending within 90 days, and supported
+/// releases no platform covers.
+pub fn lifecycle_report(model: &Model, today: time::Date) -> String {
+    use crate::model::lifecycle::{Support, WARN_DAYS};
+    let mut out = format!("\nlifecycle as of {today}:\n");
+    for (name, product) in &model.lifecycle.product {
+        let mut sources: Vec<String> = product
+            .release
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}, read {}",
+                    r.source,
+                    &r.fetched[..r.fetched.len().min(10)]
+                )
+            })
+            .collect();
+        sources.sort();
+        sources.dedup();
+        let stale = match (&product.stale_since, &product.error) {
+            (Some(since), Some(e)) => {
+                format!("\n    stale since {}: {e}", &since[..since.len().min(10)])
+            }
+            _ => String::new(),
+        };
+        let sources = if sources.is_empty() {
+            "no values".to_string()
+        } else {
+            sources.join("; ")
+        };
+        out.push_str(&format!("  {name}: {sources}{stale}\n"));
+    }
+    let mut releases: Vec<(&str, &str, &str)> = model
+        .platforms
+        .iter()
+        .map(|p| {
+            (
+                p.os.as_str(),
+                p.release.as_str(),
+                p.release_display.as_str(),
+            )
+        })
+        .collect();
+    releases.dedup();
+    let (mut ended, mut soon, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+    for (os, release, display) in releases {
+        let facts = model.lifecycle.facts(os, release, today);
+        match &facts.support {
+            Support::Ended { .. } => ended.push(format!("{display}: {}", facts.support.label())),
+            Support::EndsSoon { .. } => soon.push(format!("{display}: {}", facts.support.label())),
+            Support::Unknown(why) => unknown.push(format!("{display}: {why}")),
+            Support::Supported { .. } => {}
+        }
+    }
+    let uncovered: Vec<String> = model
+        .lifecycle
+        .uncovered(&model.platforms, today)
+        .iter()
+        .map(|u| {
+            let os = if u.os == u.product {
+                String::new()
+            } else {
+                format!(" ({})", u.os)
+            };
+            format!("{} {}{os}: {}", u.product, u.cycle, u.support.label())
+        })
+        .collect();
+    let mut section = |title: &str, lines: &[String], none: &str| {
+        if lines.is_empty() {
+            out.push_str(&format!("{title}: {none}\n"));
+        } else {
+            out.push_str(&format!("{title}:\n"));
+            for l in lines {
+                out.push_str(&format!("  WARNING {l}\n"));
+            }
+        }
+    };
+    section("covered releases past end of life", &ended, "none");
+    section(
+        &format!("covered releases ending within {WARN_DAYS} days"),
+        &soon,
+        "none",
+    );
+    section(
+        "supported releases the matrix does not cover",
+        &uncovered,
+        "none",
+    );
+    if !unknown.is_empty() {
+        out.push_str("releases without lifecycle data:\n");
+        for l in &unknown {
+            out.push_str(&format!("  {l}\n"));
+        }
     }
     out
 }
@@ -266,7 +404,8 @@ fn run_tiers(model: &Model, args: TiersArgs) -> Result<u8> {
     }
 }
 
-fn run_refresh(model: &Model, path: &std::path::Path, args: RefreshArgs) -> Result<u8> {
+fn run_refresh(model: &Model, dirs: &model::DataDirs, args: RefreshArgs) -> Result<u8> {
+    let path = dirs.rust_status();
     let now = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
@@ -285,7 +424,7 @@ fn run_refresh(model: &Model, path: &std::path::Path, args: RefreshArgs) -> Resu
             OnlyArg::Freebsd => Some(Fetcher::Freebsd),
             OnlyArg::Openbsd => Some(Fetcher::Openbsd),
             OnlyArg::Netbsd => Some(Fetcher::Netbsd),
-            OnlyArg::Repology | OnlyArg::Tiers => None,
+            OnlyArg::Repology | OnlyArg::Tiers | OnlyArg::Lifecycle => None,
         })
         .collect();
     let fetchers_wanted = args.only.is_empty() || !only.is_empty();
@@ -295,15 +434,26 @@ fn run_refresh(model: &Model, path: &std::path::Path, args: RefreshArgs) -> Resu
             None => rustc_release(&crate::host::which("rustc").unwrap_or_else(|| "rustc".into())),
         };
         match release.and_then(|r| document(r, args.offline).map(|d| (r, d))) {
-            Ok((release, (doc, source))) => {
-                status.tiers = Some(tiers::snapshot(
-                    &targets(model),
-                    &doc,
-                    release,
-                    &source,
-                    &now,
-                ));
+            Ok((mut release, (mut doc, mut source))) => {
+                // The headline tiers are the newest release's: try the ones after, until one cannot be read.
+                let mut newer = None;
+                for _ in 0..12 {
+                    let next = RustVersion::new(release.major, release.minor + 1, 0);
+                    match document(next, args.offline) {
+                        Ok((d, s)) => (release, doc, source) = (next, d, s),
+                        Err(err) => {
+                            newer = Some(format!("Rust {next}'s could not be read: {err:#}"));
+                            break;
+                        }
+                    }
+                }
+                let mut snapshot = tiers::snapshot(&targets(model), &doc, release, &source, &now);
+                snapshot.newer = newer;
                 eprintln!("tiers: platform-support.md of Rust {release} from {source}");
+                if let Some(why) = &snapshot.newer {
+                    eprintln!("tiers: {why}");
+                }
+                status.tiers = Some(snapshot);
             }
             Err(err) => eprintln!("tiers: kept the stored tiers: {err:#}"),
         }
@@ -326,7 +476,7 @@ fn run_refresh(model: &Model, path: &std::path::Path, args: RefreshArgs) -> Resu
     } else {
         refresh::Summary::default()
     };
-    crate::paths::write_atomic(path, status.to_text().as_bytes())?;
+    crate::paths::write_atomic(&path, status.to_text().as_bytes())?;
     eprintln!(
         "\n{} platforms refreshed, {} kept as they were; written to {}",
         summary.fresh.len(),
@@ -347,6 +497,41 @@ fn run_refresh(model: &Model, path: &std::path::Path, args: RefreshArgs) -> Resu
     }
     for note in refresh::cross_check(&status) {
         eprintln!("cross-check: {note}");
+    }
+    if wants(OnlyArg::Lifecycle) {
+        let mut lifecycle = model.lifecycle.clone();
+        let got = endoflife::refresh(
+            &model.platforms,
+            &mut lifecycle,
+            &sources.endoflife,
+            sources.timeout,
+            args.offline,
+            &now,
+            &progress,
+        );
+        let path = dirs.lifecycle();
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        crate::paths::write_atomic(&path, lifecycle.to_text().as_bytes())?;
+        eprintln!(
+            "\nlifecycle: {} products refreshed, {} kept as they were; written to {}",
+            got.fresh.len(),
+            got.kept.len(),
+            path.display()
+        );
+        for (product, why) in &got.kept {
+            let has_values = lifecycle
+                .product
+                .get(product)
+                .is_some_and(|p| !p.release.is_empty());
+            if has_values {
+                eprintln!("  {product}: kept the committed values: {why}");
+            } else {
+                eprintln!("  {product}: no values (never fetched): {why}");
+            }
+        }
     }
     Ok(exit::OK)
 }

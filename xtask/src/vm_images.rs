@@ -54,7 +54,9 @@ pub enum Command {
         #[arg(long, default_value = "10m", value_parser = crate::model::matrix::parse_duration)]
         timeout: std::time::Duration,
     },
-    /// Download an image and record its SHA-256 in its `vm-images/` file.
+    /// Download an image and record its SHA-256 in its `vm-images/` file,
+    /// trusting the first download (TOFU): for releases newer than the
+    /// official checksums the recipes pin.
     Pin {
         #[arg(value_name = "ID")]
         id: String,
@@ -111,13 +113,15 @@ pub fn run(args: Args) -> Result<u8> {
                     "image `{id}` is built from Debian packages, not downloaded"
                 ))
             })?;
-            let sha = bsd::pinned(&id, image).map_err(|e| {
+            let pin = bsd::pin(&id, image).map_err(|e| {
                 BadInput(format!(
-                    "{e:#}; `cargo xtask vm-images pin {id}` records one"
+                    "{e:#}; `cargo xtask vm-images pin {id}` records one, trusting the first download"
                 ))
             })?;
-            let (path, _) = download::fetch(&src.url, Some(&sha), &downloads_dir(), &progress)?;
-            println!("{id}: {}", path.display());
+            let (path, _) =
+                download::fetch_pinned(&src.url, Some(&pin), &downloads_dir(), &progress)?;
+            let verification = bsd::verify_signature(src, &pin, &path, &progress)?;
+            println!("{id}: {} ({verification})", path.display());
             Ok(exit::OK)
         }
         Command::Run {
@@ -196,12 +200,16 @@ pub fn run(args: Args) -> Result<u8> {
                     "image `{id}` is built from Debian packages: nothing to pin"
                 ))
             })?;
-            if src.sha256.is_some() && !force {
+            if src.pin().is_some() && !force {
                 return Err(BadInput(format!(
                     "image `{id}` already has a pinned checksum (use --force to replace it)"
                 ))
                 .into());
             }
+            eprintln!(
+                "{id}: trusting on first use: the SHA-256 of this download is recorded as the pin, \
+                 with nothing official to check it against; prefer the checksum the OS project publishes"
+            );
             let (path, sha) = download::fetch(&src.url, None, &downloads_dir(), &progress)?;
             let file = dirs.root.join(&image.source);
             let text = std::fs::read_to_string(&file)
@@ -215,7 +223,10 @@ pub fn run(args: Args) -> Result<u8> {
             }
             std::fs::rename(&path, &verified)
                 .with_context(|| format!("cannot move the download to {}", verified.display()))?;
-            println!("{id}: sha256 {sha} recorded in {}", image.source);
+            println!(
+                "{id}: sha256 {sha} recorded in {} (trusted on first use)",
+                image.source
+            );
             Ok(exit::OK)
         }
     }
@@ -278,8 +289,21 @@ fn describe(id: &str, image: &VmImage) -> String {
         } else {
             "not downloaded".to_string()
         };
+        let checks = image
+            .download
+            .as_ref()
+            .and_then(|d| {
+                let pin = d.pin()?;
+                let signify = d
+                    .signify
+                    .as_ref()
+                    .map(|s| format!(", signify {}", s.key_name))
+                    .unwrap_or_default();
+                Some(format!(" ({} pin{signify})", pin.algo.as_str()))
+            })
+            .unwrap_or_default();
         format!(
-            "download {}: {state}",
+            "download {}: {state}{checks}",
             image
                 .download
                 .as_ref()
@@ -320,6 +344,18 @@ pub fn pin_in_toml(text: &str, id: &str, url: &str, sha256: &str) -> Result<Stri
                     1,
                 )
             };
+            // A replaced SHA-512 pin goes: one pin per image.
+            let new = match new.find(", sha512 = \"") {
+                Some(start) => {
+                    let value = start + ", sha512 = \"".len();
+                    let end = new[value..]
+                        .find('"')
+                        .map(|e| value + e + 1)
+                        .context("unterminated sha512 value")?;
+                    format!("{}{}", &new[..start], &new[end..])
+                }
+                None => new,
+            };
             out.push_str(&new);
             done = true;
             continue;
@@ -359,5 +395,15 @@ download = { url = \"https://h.example/x.img\", sha256 = \"00\", format = \"raw\
         let b = pin_in_toml(text, "b", "https://h.example/x.img", "cd34").unwrap();
         assert!(b.contains("sha256 = \"cd34\""), "{b}");
         assert!(pin_in_toml(text, "c", "https://h.example/x.img", "ef").is_err());
+    }
+
+    #[test]
+    fn a_forced_pin_replaces_a_sha512_pin() {
+        let text = "[image.\"n\"]\ndownload = { url = \"https://h.example/n.iso\", sha512 = \"77\", format = \"raw\" }\n";
+        let got = pin_in_toml(text, "n", "https://h.example/n.iso", "ab12").unwrap();
+        assert_eq!(
+            got,
+            "[image.\"n\"]\ndownload = { url = \"https://h.example/n.iso\", sha256 = \"ab12\", format = \"raw\" }\n"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! problem it finds with the file and the key at fault, before anything runs.
 
 mod diag;
+pub mod lifecycle;
 pub mod matrix;
 pub mod msrv_policy;
 pub mod platform;
@@ -48,6 +49,11 @@ impl DataDirs {
 
     pub fn rust_status(&self) -> PathBuf {
         self.rust_dir().join("status.toml")
+    }
+
+    /// `platforms/lifecycle/releases.toml`: release and end-of-life dates (generated).
+    pub fn lifecycle(&self) -> PathBuf {
+        self.platforms.join("lifecycle").join("releases.toml")
     }
 
     pub fn msrv_policy(&self) -> PathBuf {
@@ -119,6 +125,8 @@ pub struct Model {
     pub rust_status: RustStatusFile,
     /// `platforms/rust/msrv-policy.toml`, when present.
     pub msrv_policy: Option<MsrvPolicy>,
+    /// `platforms/lifecycle/releases.toml`; empty when the file is absent.
+    pub lifecycle: lifecycle::LifecycleFile,
 }
 
 impl Model {
@@ -140,6 +148,7 @@ impl Model {
             &platforms,
             &mut errors,
         );
+        let lifecycle = lifecycle::load(&dirs.lifecycle(), &shown(&dirs.lifecycle()), &mut errors);
         match matrix {
             Some(matrix) if errors.is_empty() => Ok(Model {
                 oses,
@@ -148,6 +157,7 @@ impl Model {
                 vm_images,
                 rust_status,
                 msrv_policy,
+                lifecycle,
             }),
             _ => Err(errors),
         }

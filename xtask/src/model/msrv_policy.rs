@@ -1,8 +1,9 @@
 //! `platforms/rust/msrv-policy.toml`: which OS releases' packaged Rust the
 //! workspace's `rust-version` must respect, written by hand.
 //!
-//! Per OS: which releases count (all of them, or the newest plus the previous
-//! one for a grace period after its successor, QEMU's rule), which channels
+//! Per OS: which releases count (all of them, those not past their end of
+//! life, or the newest plus the previous one for a grace period after its
+//! successor, QEMU's rule), which channels
 //! (FreeBSD's `quarterly` or `latest`), and whether alternative compiler
 //! packages (`rustc-web`, `rustc-1.NN`, `rust-bin`) count. Then explicit
 //! per-platform exceptions, each with its reason.
@@ -53,6 +54,10 @@ pub enum ReleaseRule {
     All,
     /// The newest release, and the previous one until `grace-years` after the newest came out.
     NewestAndPrevious,
+    /// The releases in `platforms/` that are not past their end of life on
+    /// the day of judgement (`platforms/lifecycle/releases.toml`); one
+    /// without lifecycle data counts.
+    Supported,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -139,7 +144,7 @@ pub fn parse(
                     }
                 }
             }
-            ReleaseRule::All => {
+            ReleaseRule::All | ReleaseRule::Supported => {
                 if rule.grace_years.is_some() {
                     errors.push(LoadError::key(
                         file,

@@ -46,6 +46,10 @@ pub struct TierSnapshot {
     /// Where the file was read.
     pub source: String,
     pub fetched: String,
+    /// Why no newer release's file was read (the next release's could not
+    /// be fetched); the report then says which release the tiers come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newer: Option<String>,
     pub target: BTreeMap<String, TierRow>,
 }
 

@@ -180,15 +180,106 @@ pub enum KernelImage {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DownloadSource {
     pub url: String,
-    /// Pinned SHA-256 of the file at `url`; without it the image is never used.
+    /// Pinned SHA-256 of the file at `url`; without a pin (this or `sha512`)
+    /// the image is never used.
     #[serde(default)]
     pub sha256: Option<String>,
+    /// Pinned SHA-512 instead, where the OS project publishes that one only.
+    #[serde(default)]
+    pub sha512: Option<String>,
+    /// Also verify the download with signify against the release's key, where
+    /// the `SHA256.sig` beside it can be fetched (OpenBSD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signify: Option<SignifyCheck>,
     /// How the file at `url` is compressed.
     #[serde(default)]
     pub compression: Compression,
     /// The disk format once decompressed.
     #[serde(default)]
     pub format: DiskFormat,
+}
+
+impl DownloadSource {
+    /// The pinned checksum, if any.
+    pub fn pin(&self) -> Option<Pin> {
+        match (&self.sha256, &self.sha512) {
+            (Some(hex), _) => Some(Pin {
+                algo: DigestAlgo::Sha256,
+                hex: hex.to_ascii_lowercase(),
+            }),
+            (None, Some(hex)) => Some(Pin {
+                algo: DigestAlgo::Sha512,
+                hex: hex.to_ascii_lowercase(),
+            }),
+            (None, None) => None,
+        }
+    }
+
+    /// Where the signed checksum list is: `signify.sig-url`, else `SHA256.sig`
+    /// in the download's directory.
+    pub fn signature_url(&self) -> Option<String> {
+        let s = self.signify.as_ref()?;
+        Some(s.sig_url.clone().unwrap_or_else(|| {
+            let dir = self
+                .url
+                .rsplit_once('/')
+                .map(|(d, _)| d)
+                .unwrap_or(&self.url);
+            format!("{dir}/SHA256.sig")
+        }))
+    }
+}
+
+/// A digest a download is pinned to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DigestAlgo {
+    Sha256,
+    Sha512,
+}
+
+impl DigestAlgo {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestAlgo::Sha256 => "sha256",
+            DigestAlgo::Sha512 => "sha512",
+        }
+    }
+
+    /// Hexadecimal digits of a digest.
+    pub fn hex_len(self) -> usize {
+        match self {
+            DigestAlgo::Sha256 => 64,
+            DigestAlgo::Sha512 => 128,
+        }
+    }
+}
+
+/// A pinned checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub algo: DigestAlgo,
+    /// Lowercase hexadecimal.
+    pub hex: String,
+}
+
+impl std::fmt::Display for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.algo.as_str(), self.hex)
+    }
+}
+
+/// signify's public key for a release, as its release page prints it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SignifyCheck {
+    /// The key's base64 line (`RWS…`).
+    pub public_key: String,
+    /// The key file's name (`openbsd-78-base.pub`), which the signature's comment names.
+    pub key_name: String,
+    /// The signed `SHA256` list [default: `SHA256.sig` beside the download].
+    #[serde(default)]
+    pub sig_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -321,12 +412,37 @@ pub(super) fn load_dir(dirs: &DataDirs, errors: &mut LoadErrors) -> BTreeMap<Str
                 _ => {}
             }
             if let Some(download) = &image.download {
-                if let Some(sum) = &download.sha256 {
-                    if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
+                for (k, sum, len) in [
+                    ("sha256", &download.sha256, 64),
+                    ("sha512", &download.sha512, 128),
+                ] {
+                    if let Some(sum) = sum {
+                        if sum.len() != len || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
+                            errors.push(LoadError::key(
+                                &file,
+                                key(&format!("download.{k}")),
+                                format!("must be {len} hexadecimal digits"),
+                            ));
+                        }
+                    }
+                }
+                if download.sha256.is_some() && download.sha512.is_some() {
+                    errors.push(LoadError::key(
+                        &file,
+                        key("download.sha512"),
+                        "pin one checksum, `sha256` or `sha512`, not both",
+                    ));
+                }
+                if let Some(s) = &download.signify {
+                    // signify's key line: base64 of "Ed", an 8-byte key number and a 32-byte Ed25519 key.
+                    use base64::Engine;
+                    let decoded =
+                        base64::engine::general_purpose::STANDARD.decode(s.public_key.trim());
+                    if !decoded.is_ok_and(|k| k.len() == 42 && k.starts_with(b"Ed")) {
                         errors.push(LoadError::key(
                             &file,
-                            key("download.sha256"),
-                            "must be 64 hexadecimal digits",
+                            key("download.signify.public-key"),
+                            "is not a signify Ed25519 public key (base64 of 42 bytes starting with `Ed`)",
                         ));
                     }
                 }

@@ -11,6 +11,7 @@ use std::io::Read;
 use anyhow::{bail, Context, Result};
 
 use super::http::Client;
+use super::source::{self, Document, Listed, ReleaseArch, Source};
 use crate::model::rust_status::PackagedRust;
 use crate::model::RustVersion;
 
@@ -48,6 +49,42 @@ pub fn catalogue_url(mirror: &str, abi: &str, branch: &str) -> String {
     )
 }
 
+/// FreeBSD's pkg repositories: one catalogue per branch of the ABI.
+pub struct FreeBsd;
+
+impl Source for FreeBsd {
+    type Query = ReleaseArch;
+    type Found = Vec<Listed>;
+    const DEFAULT_BASE: &'static str = DEFAULT_MIRROR;
+    const WHAT: &'static str = "a pkg catalogue";
+
+    fn documents(base: &str, q: &ReleaseArch) -> Result<Vec<Document>> {
+        let abi = abi(&q.release, &q.arch)?;
+        Ok(BRANCHES
+            .iter()
+            .map(|branch| Document {
+                url: catalogue_url(base, &abi, branch),
+                channel: branch.to_string(),
+            })
+            .collect())
+    }
+
+    fn read(body: &[u8]) -> Result<Vec<Listed>> {
+        let manifests = packagesite_yaml(body)?;
+        let Some((name, version)) = find_rust(&manifests).context("packagesite.yaml")? else {
+            return Ok(Vec::new());
+        };
+        let rust = RustVersion::from_package_version(&version)
+            .with_context(|| format!("`{name}` has version `{version}`, not a Rust release"))?;
+        Ok(vec![Listed {
+            name,
+            version,
+            rust,
+            alternative: false,
+        }])
+    }
+}
+
 /// The `rust` packages of one ABI, one per branch. A branch that cannot be
 /// read fails the whole: a half answer would look like "not packaged".
 pub fn fetch(
@@ -57,31 +94,7 @@ pub fn fetch(
     arch: &str,
     now: &str,
 ) -> Result<Vec<PackagedRust>> {
-    let abi = abi(release, arch)?;
-    let mut out = Vec::new();
-    for branch in BRANCHES {
-        let url = catalogue_url(mirror, &abi, branch);
-        let bytes = client.get(&url)?;
-        let manifests =
-            packagesite_yaml(&bytes).with_context(|| format!("{url}: not a pkg catalogue"))?;
-        if let Some((name, version)) =
-            find_rust(&manifests).with_context(|| format!("{url}: packagesite.yaml"))?
-        {
-            let rust = RustVersion::from_package_version(&version).with_context(|| {
-                format!("{url}: `{name}` has version `{version}`, not a Rust release")
-            })?;
-            out.push(PackagedRust {
-                name,
-                version,
-                rust,
-                alternative: false,
-                channel: branch.to_string(),
-                source: url,
-                fetched: now.to_string(),
-            });
-        }
-    }
-    Ok(out)
+    source::packaged::<FreeBsd>(client, mirror, release, arch, now)
 }
 
 /// Unpacks `packagesite.yaml` from the catalogue archive, whatever its compression.

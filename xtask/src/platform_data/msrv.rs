@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use crate::model::lifecycle::{LifecycleFile, Support};
 use crate::model::msrv_policy::{parse_date, MsrvPolicy, OsRule, ReleaseRule};
 use crate::model::rust_status::{PackagedRust, RustStatusFile};
 use crate::model::Platform;
@@ -42,10 +43,26 @@ pub struct Outcome {
     pub unknown: Vec<String>,
 }
 
-/// Does `release` count under `rule` on `today`, and why.
-pub fn release_counts(rule: &OsRule, release: &str, today: time::Date) -> Counts {
+/// Does `release` of `os` count under `rule` on `today`, and why.
+pub fn release_counts(
+    rule: &OsRule,
+    os: &str,
+    release: &str,
+    today: time::Date,
+    lifecycle: &LifecycleFile,
+) -> Counts {
     match rule.releases {
         ReleaseRule::All => Counts::Yes("every release counts".into()),
+        ReleaseRule::Supported => match lifecycle.facts(os, release, today).support {
+            Support::Ended { .. } => Counts::No(format!(
+                "supported releases only: {}",
+                lifecycle.facts(os, release, today).support.label()
+            )),
+            Support::Unknown(why) => Counts::Yes(format!(
+                "supported releases only; counted, as nothing says it ended ({why})"
+            )),
+            s => Counts::Yes(format!("supported releases only: {}", s.label())),
+        },
         ReleaseRule::NewestAndPrevious => {
             let mut dated: Vec<(time::Date, &str)> = rule
                 .released
@@ -131,6 +148,7 @@ pub fn compute(
     status: &RustStatusFile,
     workspace: Option<RustVersion>,
     today: time::Date,
+    lifecycle: &LifecycleFile,
 ) -> Outcome {
     let mut judgements = Vec::new();
     for p in platforms {
@@ -140,7 +158,7 @@ pub fn compute(
         } else {
             match rule {
                 None => Counts::No(format!("the policy has no rule for {}", p.os)),
-                Some(rule) => release_counts(rule, &p.release, today),
+                Some(rule) => release_counts(rule, &p.os, &p.release, today, lifecycle),
             }
         };
         let entry = status.platform.get(&p.id);

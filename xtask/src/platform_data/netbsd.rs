@@ -11,6 +11,7 @@ use std::io::Read;
 use anyhow::{bail, Context, Result};
 
 use super::http::Client;
+use super::source::{self, Document, Listed, ReleaseArch, Source};
 use crate::model::rust_status::PackagedRust;
 use crate::model::RustVersion;
 
@@ -36,6 +37,37 @@ pub fn summary_url(mirror: &str, release: &str, arch: &str) -> Result<String> {
     ))
 }
 
+/// pkgsrc's binary packages for a NetBSD release.
+pub struct NetBsd;
+
+impl Source for NetBsd {
+    type Query = ReleaseArch;
+    type Found = Vec<Listed>;
+    const DEFAULT_BASE: &'static str = DEFAULT_MIRROR;
+    const WHAT: &'static str = "a gzip-compressed pkg_summary";
+
+    fn documents(base: &str, q: &ReleaseArch) -> Result<Vec<Document>> {
+        Ok(vec![Document {
+            url: summary_url(base, &q.release, &q.arch)?,
+            channel: q.release.clone(),
+        }])
+    }
+
+    fn read(body: &[u8]) -> Result<Vec<Listed>> {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(body).read_to_string(&mut text)?;
+        Ok(find_rust(&text)?
+            .into_iter()
+            .map(|(name, version, rust)| Listed {
+                alternative: name != "rust",
+                name,
+                version,
+                rust,
+            })
+            .collect())
+    }
+}
+
 pub fn fetch(
     client: &Client,
     mirror: &str,
@@ -43,25 +75,7 @@ pub fn fetch(
     arch: &str,
     now: &str,
 ) -> Result<Vec<PackagedRust>> {
-    let url = summary_url(mirror, release, arch)?;
-    let bytes = client.get(&url)?;
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(bytes.as_slice())
-        .read_to_string(&mut text)
-        .with_context(|| format!("{url}: not a gzip-compressed pkg_summary"))?;
-    let found = find_rust(&text).with_context(|| format!("{url}: not a pkg_summary"))?;
-    Ok(found
-        .into_iter()
-        .map(|(name, version, rust)| PackagedRust {
-            alternative: name != "rust",
-            name,
-            version,
-            rust,
-            channel: release.to_string(),
-            source: url.clone(),
-            fetched: now.to_string(),
-        })
-        .collect())
+    source::packaged::<NetBsd>(client, mirror, release, arch, now)
 }
 
 /// `(name, version, rust)` of `rust` and `rust-bin` in a pkg_summary.

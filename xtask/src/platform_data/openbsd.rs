@@ -9,6 +9,7 @@
 use anyhow::{bail, Context, Result};
 
 use super::http::Client;
+use super::source::{self, Document, Listed, ReleaseArch, Source};
 use crate::model::rust_status::PackagedRust;
 use crate::model::RustVersion;
 
@@ -35,6 +36,36 @@ pub fn index_url(mirror: &str, release: &str, arch: &str) -> Result<String> {
     ))
 }
 
+/// The package directory of an OpenBSD release.
+pub struct OpenBsd;
+
+impl Source for OpenBsd {
+    type Query = ReleaseArch;
+    type Found = Vec<Listed>;
+    const DEFAULT_BASE: &'static str = DEFAULT_MIRROR;
+    const WHAT: &'static str = "a package listing";
+
+    fn documents(base: &str, q: &ReleaseArch) -> Result<Vec<Document>> {
+        Ok(vec![Document {
+            url: index_url(base, &q.release, &q.arch)?,
+            channel: q.release.clone(),
+        }])
+    }
+
+    fn read(body: &[u8]) -> Result<Vec<Listed>> {
+        let text = std::str::from_utf8(body).context("not UTF-8 text")?;
+        Ok(find_rust(text)?
+            .into_iter()
+            .map(|(version, rust)| Listed {
+                name: "rust".into(),
+                version,
+                rust,
+                alternative: false,
+            })
+            .collect())
+    }
+}
+
 pub fn fetch(
     client: &Client,
     mirror: &str,
@@ -42,22 +73,7 @@ pub fn fetch(
     arch: &str,
     now: &str,
 ) -> Result<Vec<PackagedRust>> {
-    let url = index_url(mirror, release, arch)?;
-    let bytes = client.get(&url)?;
-    let text = String::from_utf8(bytes).with_context(|| format!("{url}: not a text listing"))?;
-    let found = find_rust(&text).with_context(|| format!("{url}: not a package listing"))?;
-    Ok(found
-        .into_iter()
-        .map(|(version, rust)| PackagedRust {
-            name: "rust".into(),
-            version,
-            rust,
-            alternative: false,
-            channel: release.to_string(),
-            source: url.clone(),
-            fetched: now.to_string(),
-        })
-        .collect())
+    source::packaged::<OpenBsd>(client, mirror, release, arch, now)
 }
 
 /// The file name a listing line names.

@@ -12,8 +12,13 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::http::{Client, Pacer, Unreachable};
-use super::{debian, freebsd, netbsd, openbsd, repology};
+use super::freebsd::FreeBsd;
+use super::http::{Client, Pacer};
+use super::netbsd::NetBsd;
+use super::openbsd::OpenBsd;
+use super::repology::Repology;
+use super::source::{self, Source};
+use super::{debian, repology};
 use crate::model::rust_status::{
     Fetcher, PackagedRust, PlatformPackages, RepologySnapshot, RustStatusFile,
 };
@@ -26,6 +31,8 @@ pub struct Sources {
     pub openbsd: String,
     pub netbsd: String,
     pub repology: String,
+    /// endoflife.date's API root (release and end-of-life dates).
+    pub endoflife: String,
     pub timeout: Duration,
     /// The private apt states and downloads.
     pub cache: PathBuf,
@@ -34,10 +41,11 @@ pub struct Sources {
 impl Sources {
     pub fn default_with(cache: PathBuf, timeout: Duration) -> Sources {
         Sources {
-            freebsd: freebsd::DEFAULT_MIRROR.into(),
-            openbsd: openbsd::DEFAULT_MIRROR.into(),
-            netbsd: netbsd::DEFAULT_MIRROR.into(),
-            repology: repology::DEFAULT_API.into(),
+            freebsd: FreeBsd::DEFAULT_BASE.into(),
+            openbsd: OpenBsd::DEFAULT_BASE.into(),
+            netbsd: NetBsd::DEFAULT_BASE.into(),
+            repology: Repology::DEFAULT_BASE.into(),
+            endoflife: super::endoflife::EndOfLife::DEFAULT_BASE.into(),
             timeout,
             cache,
         }
@@ -105,21 +113,21 @@ fn fetch_one(
             })?;
             debian::fetch(&sources.cache, &platform.release, arch, now, progress)
         }
-        Fetcher::Freebsd => complete(freebsd::fetch(
+        Fetcher::Freebsd => complete(source::packaged::<FreeBsd>(
             client,
             &sources.freebsd,
             &platform.release,
             &platform.arch,
             now,
         )),
-        Fetcher::Openbsd => complete(openbsd::fetch(
+        Fetcher::Openbsd => complete(source::packaged::<OpenBsd>(
             client,
             &sources.openbsd,
             &platform.release,
             &platform.arch,
             now,
         )),
-        Fetcher::Netbsd => complete(netbsd::fetch(
+        Fetcher::Netbsd => complete(source::packaged::<NetBsd>(
             client,
             &sources.netbsd,
             &platform.release,
@@ -157,19 +165,11 @@ pub fn refresh(
         } else {
             progress(&format!("{fetcher}: {}", platform.id));
             fetch_one(platform, fetcher, sources, &client, now, progress).map_err(|err| {
-                let text = format!("{err:#}");
-                if err.downcast_ref::<Unreachable>().is_some() {
-                    unreachable.insert(
-                        fetcher,
-                        format!(
-                            "not reachable from this host (as for {}: {text})",
-                            platform.id
-                        ),
-                    );
-                    format!("not reachable from this host: {text}")
-                } else {
-                    text
+                let (text, for_later) = source::describe_failure(&err, &platform.id);
+                if let Some(later) = for_later {
+                    unreachable.insert(fetcher, later);
                 }
+                text
             })
         };
         match &outcome {
@@ -196,7 +196,7 @@ pub fn refresh(
             progress("repology: project rust");
             repology::fetch(
                 &client,
-                &mut Pacer::new(Duration::from_secs(1)),
+                &mut Pacer::new(Repology::INTERVAL),
                 &sources.repology,
             )
             .map_err(|e| format!("{e:#}"))

@@ -6,11 +6,13 @@
 //! and at most one request per second ([`super::http::Pacer`]).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use super::http::{Client, Pacer};
+use super::source::{self, Document, Source};
 use crate::model::RustVersion;
 
 pub const DEFAULT_API: &str = "https://repology.org/api/v1";
@@ -37,12 +39,35 @@ pub fn project_url(api: &str, project: &str) -> String {
     format!("{}/project/{project}", api.trim_end_matches('/'))
 }
 
-/// Repository → newest Rust release of the compiler there.
+/// Repology's answer for one project.
+pub struct Repology;
+
+impl Source for Repology {
+    /// The project's name (`rust`).
+    type Query = str;
+    /// Repository → newest version there.
+    type Found = BTreeMap<String, String>;
+    const DEFAULT_BASE: &'static str = DEFAULT_API;
+    const WHAT: &'static str = "a Repology project answer";
+    const INTERVAL: Duration = Duration::from_secs(1);
+
+    fn documents(base: &str, project: &str) -> Result<Vec<Document>> {
+        Ok(vec![Document {
+            url: project_url(base, project),
+            channel: project.to_string(),
+        }])
+    }
+
+    fn read(body: &[u8]) -> Result<BTreeMap<String, String>> {
+        newest_per_repo(body)
+    }
+}
+
+/// Repository → newest Rust release of the compiler there. `pacer` keeps
+/// the requests of one run apart ([`Repology::INTERVAL`]).
 pub fn fetch(client: &Client, pacer: &mut Pacer, api: &str) -> Result<BTreeMap<String, String>> {
-    let url = project_url(api, "rust");
-    pacer.wait();
-    let bytes = client.get(&url)?;
-    newest_per_repo(&bytes).with_context(|| format!("{url}: not a Repology project answer"))
+    let mut found = source::fetch::<Repology>(client, pacer, api, "rust")?;
+    Ok(found.pop().map(|(_, repos)| repos).unwrap_or_default())
 }
 
 pub fn newest_per_repo(json: &[u8]) -> Result<BTreeMap<String, String>> {

@@ -39,6 +39,7 @@ pub fn snapshot(
         release,
         source: source.to_string(),
         fetched: now.to_string(),
+        newer: None,
         target,
     }
 }

@@ -7,9 +7,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use super::markdown::anchor;
-use super::{
-    packaged_details, packaged_line, test_summary, tier_label, tier_line, Grid, PlatformView,
-};
+use super::{packaged_details, packaged_line, test_summary, tier_line, Grid, PlatformView};
 use crate::model::Stage;
 use crate::platform_data::status::PlatformRust;
 use crate::results::{CellResult, Status, TestOutcome, Tier};
@@ -83,6 +81,7 @@ td.pass, .c-pass { background: var(--pass); } td.fail, .c-fail { background: var
 td.timeout, .c-timeout { background: var(--timeout); } td.unavailable, td.skipped, .c-unavailable, .c-skipped { background: var(--na); }
 td.none { background: #fafafa; color: #8a9199; } td.empty { background: repeating-linear-gradient(45deg, #fff, #fff 6px, #f4f5f7 6px, #f4f5f7 12px); }
 .badge { display: inline-block; font-size: .75rem; padding: 0 .4rem; border-radius: .6rem; background: #24292f; color: #fff; max-width: 100%; box-sizing: border-box; }
+.eol { font-size: .75rem; font-weight: normal; color: #9a6700; } .eol.life-eol { color: #cf222e; }
 .badge.t2 { background: #44505c; } .badge.t3, .badge.t- { background: #8a9199; }
 .pkg { display: inline-block; font-size: .75rem; padding: 0 .4rem; border-radius: .6rem; border: 1px solid #8a9199; max-width: 100%; box-sizing: border-box; }
 .pkg.ok { border-color: var(--pass-ink); color: var(--pass-ink); } .pkg.bad { border-color: var(--fail-ink); color: var(--fail-ink); }
@@ -172,6 +171,21 @@ pub fn render(grid: &Grid<'_>) -> String {
         if hosts.len() == 1 { "" } else { "s" },
         escape(grid.newest().unwrap_or("none"))
     );
+    if let Some(note) = &grid.tiers_note {
+        let _ = writeln!(out, "<p class=\"tiers\">{}</p>", escape(note));
+    }
+    let warnings = grid.lifecycle_warnings();
+    if !warnings.is_empty() {
+        let _ = write!(
+            out,
+            "<p class=\"lifecycle\">Lifecycle, as of the newest result ({}):</p><ul class=\"lifecycle\">",
+            grid.judged_on.map(|d| d.to_string()).unwrap_or_default()
+        );
+        for w in &warnings {
+            let _ = write!(out, "<li>{}</li>", escape(w));
+        }
+        let _ = writeln!(out, "</ul>");
+    }
     let _ = writeln!(
         out,
         "<p class=\"chips\">Legend: <span class=\"c-pass\">✓ pass</span><span class=\"c-fail\">✗ fail</span>\
@@ -189,7 +203,20 @@ pub fn render(grid: &Grid<'_>) -> String {
     }
     let _ = writeln!(out, "</tr></thead><tbody>");
     for row in &grid.rows {
-        let _ = write!(out, "<tr><th>{}</th>", escape(&row.release_display));
+        match row.lifecycle_mark() {
+            Some(mark) => {
+                let _ = write!(
+                    out,
+                    "<tr><th>{}<br><span class=\"eol life-{}\">{}</span></th>",
+                    escape(&row.release_display),
+                    row.support.as_ref().map(|s| s.word()).unwrap_or_default(),
+                    escape(&mark)
+                );
+            }
+            None => {
+                let _ = write!(out, "<tr><th>{}</th>", escape(&row.release_display));
+            }
+        }
         for cell in &row.cells {
             match cell {
                 None => out.push_str("<td class=\"empty\" title=\"not in the matrix\"></td>"),
@@ -287,29 +314,10 @@ fn details(out: &mut String, view: &PlatformView<'_>) {
         packaged_badge(&view.rust)
     );
     out.push_str("<dl>");
-    let tier = match view.tier {
-        Some(t) => format!(
-            "{}{}{} (as stated by {})",
-            tier_label(Some(t)),
-            t.std
-                .map(|s| if s { ", std" } else { ", no std" })
-                .unwrap_or(""),
-            t.description
-                .as_deref()
-                .map(|d| format!(", “{d}”"))
-                .unwrap_or_default(),
-            t.source
-        ),
-        None => match view.rust.tier_label() {
-            Some(t) => format!(
-                "{t} (platform-support.md of Rust {})",
-                view.rust
-                    .tier_release
-                    .map(|r| r.to_string())
-                    .unwrap_or_default()
-            ),
-            None => "not known yet (no cell has run)".into(),
-        },
+    let tier = if view.tier.is_none() && view.rust.tier_label().is_none() {
+        "not known yet (no cell has run)".to_string()
+    } else {
+        super::tier_details(view)
     };
     let _ = write!(out, "<dt>upstream Rust</dt><dd>{}</dd>", escape(&tier));
     let _ = write!(

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{test_summary, tier_label, Grid, PlatformView};
+use super::{test_summary, Grid, PlatformView};
 use crate::results::{CellResult, Status};
 
 pub fn emoji(status: Status) -> &'static str {
@@ -45,6 +45,18 @@ pub fn render(grid: &Grid<'_>) -> String {
         },
         grid.newest().unwrap_or("none")
     );
+    if let Some(note) = &grid.tiers_note {
+        let _ = writeln!(out, "{note}\n");
+    }
+    let warnings = grid.lifecycle_warnings();
+    if !warnings.is_empty() {
+        let on = grid.judged_on.map(|d| d.to_string()).unwrap_or_default();
+        let _ = writeln!(out, "Lifecycle (as of the newest result, {on}):\n");
+        for w in &warnings {
+            let _ = writeln!(out, "- ⚠️ {}", escape(w));
+        }
+        out.push('\n');
+    }
     let _ = writeln!(
         out,
         "Legend: ✅ pass · ❌ fail · ⚠️ expected failure · ⏱️ timeout · ⏭️ skipped · ⛔ unavailable here · — not run. \
@@ -61,7 +73,19 @@ pub fn render(grid: &Grid<'_>) -> String {
     }
     out.push('\n');
     for row in &grid.rows {
-        let _ = write!(out, "| **{}** |", escape(&row.release_display));
+        match row.lifecycle_mark() {
+            Some(mark) => {
+                let _ = write!(
+                    out,
+                    "| **{}**<br>⚠️ {} |",
+                    escape(&row.release_display),
+                    escape(&mark)
+                );
+            }
+            None => {
+                let _ = write!(out, "| **{}** |", escape(&row.release_display));
+            }
+        }
         for cell in &row.cells {
             let text = match cell {
                 None => " ".to_string(),
@@ -149,42 +173,7 @@ fn details(out: &mut String, view: &PlatformView<'_>) {
         p.arch,
         p.target
     );
-    match view.tier {
-        Some(t) => {
-            let _ = writeln!(
-                out,
-                "Upstream Rust: {}{}{} (as stated by {}).\n",
-                tier_label(Some(t)),
-                t.std
-                    .map(|s| if s { ", std" } else { ", no std" })
-                    .unwrap_or(""),
-                t.description
-                    .as_deref()
-                    .map(|d| format!(", “{d}”"))
-                    .unwrap_or_default(),
-                t.source
-            );
-        }
-        None => match view.rust.tier_label() {
-            Some(t) => {
-                let release = view
-                    .rust
-                    .tier_release
-                    .map(|r| r.to_string())
-                    .unwrap_or_default();
-                let _ = writeln!(
-                    out,
-                    "Upstream Rust: {t} (platform-support.md of Rust {release}).\n"
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "Upstream Rust: tier not known yet (no cell has run).\n"
-                );
-            }
-        },
-    }
+    let _ = writeln!(out, "Upstream Rust: {}.\n", super::tier_details(view));
     let _ = writeln!(out, "{}\n", escape(&super::packaged_details(&view.rust)));
     if view.cells.is_empty() {
         let _ = writeln!(

@@ -12,6 +12,7 @@ pub mod table;
 
 use std::collections::BTreeMap;
 
+use crate::model::lifecycle::Support;
 use crate::model::{Lane, Model, Platform, Stage};
 use crate::platform_data::status::{platform_rust, PlatformRust, Verdict};
 use crate::results::{CellResult, ResultsFile, Status, Tier};
@@ -33,14 +34,33 @@ pub struct Grid<'a> {
     pub arches: Vec<String>,
     pub rows: Vec<Row<'a>>,
     pub generated_from: &'a ResultsFile,
+    /// The day end of life is judged against: that of the newest result, so
+    /// that a report re-rendered later says what held when the matrix ran.
+    pub judged_on: Option<time::Date>,
+    /// Which release's platform-support.md the headline tiers come from, and
+    /// why no newer one, for the report's header.
+    pub tiers_note: Option<String>,
 }
 
 pub struct Row<'a> {
     pub os_display: String,
     pub release: String,
     pub release_display: String,
+    /// Where the release stands on `Grid::judged_on`; `None` when nothing ran.
+    pub support: Option<Support>,
     /// Indexed like `Grid::arches`; `None` where the release has no such platform.
     pub cells: Vec<Option<PlatformView<'a>>>,
+}
+
+impl Row<'_> {
+    /// `END OF LIFE since 2026-06-30` or `ends 2026-12-31 (in 30 days)`: what
+    /// the grid marks next to the release; nothing for a supported one.
+    pub fn lifecycle_mark(&self) -> Option<String> {
+        match &self.support {
+            Some(s @ (Support::Ended { .. } | Support::EndsSoon { .. })) => Some(s.label()),
+            _ => None,
+        }
+    }
 }
 
 /// Everything known about one platform.
@@ -83,6 +103,12 @@ impl<'a> Grid<'a> {
                 arches.push(p.arch.clone());
             }
         }
+        let judged_on = results
+            .cells
+            .iter()
+            .map(|c| c.provenance.date.as_str())
+            .max()
+            .and_then(|d| crate::model::msrv_policy::parse_date(d.get(..10)?));
         let mut rows: Vec<Row<'a>> = Vec::new();
         for p in &model.platforms {
             let row = match rows
@@ -95,6 +121,8 @@ impl<'a> Grid<'a> {
                         os_display: p.os_display.clone(),
                         release: p.release.clone(),
                         release_display: p.release_display.clone(),
+                        support: judged_on
+                            .map(|d| model.lifecycle.facts(&p.os, &p.release, d).support),
                         cells: arches.iter().map(|_| None).collect(),
                     });
                     rows.last_mut().unwrap()
@@ -116,11 +144,32 @@ impl<'a> Grid<'a> {
                 rust,
             });
         }
+        let tiers_note = model.rust_status.tiers.as_ref().map(|t| match &t.newer {
+            Some(why) => format!(
+                "Upstream tiers are those of platform-support.md of Rust {}, the newest release whose file could be read ({why}).",
+                t.release
+            ),
+            None => format!("Upstream tiers are those of platform-support.md of Rust {}.", t.release),
+        });
         Grid {
             arches,
             rows,
             generated_from: results,
+            judged_on,
+            tiers_note,
         }
+    }
+
+    /// The report's lifecycle warnings: releases past their end of life, and
+    /// those ending within 90 days of the newest result.
+    pub fn lifecycle_warnings(&self) -> Vec<String> {
+        self.rows
+            .iter()
+            .filter_map(|r| {
+                r.lifecycle_mark()
+                    .map(|m| format!("{}: {m}", r.release_display))
+            })
+            .collect()
     }
 
     /// Counts of this report's cells by status.
@@ -160,11 +209,91 @@ pub fn tier_label(tier: Option<&Tier>) -> String {
     }
 }
 
-/// The grid's tier: as a cell's compiler stated it, else platform-support.md's (from `platforms refresh`).
+/// The grid's tier. The headline is upstream's as the newest
+/// platform-support.md read here states it (`tier 2 + host tools (Rust
+/// 1.98)`); where the compiler that built the cell says otherwise, its tier
+/// follows (`; rustc 1.96: tier 3`). Without the document, the compiler's alone.
 pub fn tier_line(view: &PlatformView<'_>) -> String {
-    match (view.tier, view.rust.tier_label()) {
-        (None, Some(doc)) => doc,
-        (tier, _) => tier_label(tier),
+    let doc = view.rust.tier.as_ref().filter(|t| t.tier != 0);
+    match (doc, view.tier) {
+        (Some(d), cell) => {
+            let headline = format!(
+                "{} (Rust {})",
+                doc_tier_label(d),
+                view.rust
+                    .tier_release
+                    .map(|r| r.short())
+                    .unwrap_or_default()
+            );
+            match cell {
+                Some(c) if !same_tier(d, c) => format!(
+                    "{headline}; {}: {}",
+                    short_compiler(&c.source),
+                    tier_label(Some(c))
+                ),
+                _ => headline,
+            }
+        }
+        (None, tier) => tier_label(tier),
+    }
+}
+
+/// `tier 2 + host tools` from a platform-support.md row, worded like [`tier_label`].
+fn doc_tier_label(row: &crate::model::rust_status::TierRow) -> String {
+    let host = if row.host_tools && row.tier < 3 {
+        " + host tools"
+    } else {
+        ""
+    };
+    format!("tier {}{host}", row.tier)
+}
+
+fn same_tier(doc: &crate::model::rust_status::TierRow, cell: &Tier) -> bool {
+    cell.tier == Some(doc.tier) && (doc.tier >= 3 || cell.host_tools == Some(doc.host_tools))
+}
+
+/// `rustc 1.96` from `rustc 1.96.0`.
+fn short_compiler(source: &str) -> String {
+    match source.rsplit_once(' ') {
+        Some((name, version)) => match version.parse::<crate::model::RustVersion>() {
+            Ok(v) => format!("{name} {}", v.short()),
+            Err(_) => source.to_string(),
+        },
+        None => source.to_string(),
+    }
+}
+
+/// The details' sentence on tiers: upstream's (newest document read) and the
+/// cell's compiler's, each with where it comes from.
+pub fn tier_details(view: &PlatformView<'_>) -> String {
+    let doc = view.rust.tier_label().map(|t| {
+        format!(
+            "{t} (platform-support.md of Rust {})",
+            view.rust
+                .tier_release
+                .map(|r| r.to_string())
+                .unwrap_or_default()
+        )
+    });
+    let cell = view.tier.map(|t| {
+        format!(
+            "{}{}{} (as stated by {})",
+            tier_label(Some(t)),
+            t.std
+                .map(|s| if s { ", std" } else { ", no std" })
+                .unwrap_or(""),
+            t.description
+                .as_deref()
+                .map(|d| format!(", “{d}”"))
+                .unwrap_or_default(),
+            t.source
+        )
+    });
+    match (doc, cell) {
+        (Some(d), Some(c)) => format!("{d}; the compiler that built the cell: {c}"),
+        (Some(d), None) => d,
+        (None, Some(c)) => c,
+        (None, None) => "tier not known yet (no cell has run)".into(),
     }
 }
 

@@ -133,9 +133,9 @@ mod tests {
     fn images_that_cannot_boot_here_say_why_and_how_to_fix_it() {
         let model = model();
         let mut lines = Vec::new();
-        let mut unpinned = model.vm_images["freebsd-15.0-amd64"].clone();
+        let mut unpinned = model.vm_images["freebsd-15.1-amd64"].clone();
         unpinned.download.as_mut().unwrap().sha256 = None;
-        let mut offline = model.vm_images["freebsd-14.3-amd64"].clone();
+        let mut offline = model.vm_images["freebsd-14.4-amd64"].clone();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -143,7 +143,7 @@ mod tests {
             .port();
         offline.download.as_mut().unwrap().url = format!("http://127.0.0.1:{port}/FreeBSD.raw.xz");
         offline.download.as_mut().unwrap().sha256 = Some("ab".repeat(32));
-        let mut no_firmware = model.vm_images["freebsd-14.3-arm64"].clone();
+        let mut no_firmware = model.vm_images["freebsd-14.4-arm64"].clone();
         no_firmware.firmware.as_mut().unwrap().path = "/nonexistent/QEMU_EFI.fd".into();
         let mut no_qemu = model.vm_images["debian12-amd64"].clone();
         no_qemu.qemu = "qemu-system-nonexistent".into();

@@ -178,10 +178,10 @@ fn providers_and_linkers_resolve_to_the_first_this_host_has() {
     let cases: Vec<(&str, Platform, &FakeTools)> = vec![
         (
             "BSD: build-std with zig",
-            platform("freebsd-14.3-x86_64"),
+            platform("freebsd-14.4-x86_64"),
             &everything,
         ),
-        ("BSD: no zig", platform("freebsd-14.3-aarch64"), &no_zig),
+        ("BSD: no zig", platform("freebsd-14.4-aarch64"), &no_zig),
         (
             "BSD: rust-src does not match",
             platform("openbsd-7.8-x86_64"),

@@ -1,4 +1,5 @@
-//! Guests from downloaded images (the BSDs): download and verify, unpack,
+//! Guests from downloaded images (the BSDs): download and verify (the pinned
+//! SHA-256 or SHA-512, and signify where the recipe names a key), unpack,
 //! provision once over the serial console, and keep the ready disk in the
 //! cache, keyed by the image's checksum and its provisioning script. Test
 //! boots run on a throw-away overlay of that disk (`snapshot=on`).
@@ -10,12 +11,12 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::download;
 use super::qemu::{Accel, Boot, Disk};
 use super::session::{self, Ending, Until};
+use super::{download, signify};
 use crate::cmd::Cmd;
 use crate::digest::hex;
-use crate::model::vm_image::{Compression, DiskFormat, DownloadSource};
+use crate::model::vm_image::{Compression, DigestAlgo, DiskFormat, DownloadSource, Pin};
 use crate::model::VmImage;
 
 /// A disk a test boot can start from.
@@ -23,13 +24,18 @@ use crate::model::VmImage;
 pub struct ReadyDisk {
     pub path: PathBuf,
     pub format: DiskFormat,
+    /// How the download was verified (`sha256 pin; signify: …`).
+    pub verification: String,
 }
 
 #[derive(Serialize, Deserialize)]
 struct ReadyMeta {
     id: String,
+    /// The pinned digest (SHA-256 or SHA-512), hexadecimal.
     sha256: String,
     format: DiskFormat,
+    #[serde(default)]
+    verification: String,
 }
 
 fn downloads_dir() -> PathBuf {
@@ -44,14 +50,19 @@ fn source(id: &str, image: &VmImage) -> Result<DownloadSource> {
 }
 
 /// The pinned checksum, or why the image cannot be used.
-pub fn pinned(id: &str, image: &VmImage) -> Result<String> {
+pub fn pin(id: &str, image: &VmImage) -> Result<Pin> {
     let src = source(id, image)?;
-    src.sha256.with_context(|| {
+    src.pin().with_context(|| {
         format!(
             "image `{id}` has no pinned checksum ({}: `image.\"{id}\".download.sha256`)",
             image.source
         )
     })
+}
+
+/// The pinned checksum's hexadecimal digits, or why the image cannot be used.
+pub fn pinned(id: &str, image: &VmImage) -> Result<String> {
+    pin(id, image).map(|p| p.hex)
 }
 
 /// Where the ready disk of this image and recipe lives.
@@ -75,6 +86,7 @@ pub fn find_ready(id: &str, image: &VmImage) -> Option<ReadyDisk> {
     (meta.sha256 == sha).then(|| ReadyDisk {
         path: dir.join(format!("disk.{}", meta.format.as_str())),
         format: meta.format,
+        verification: meta.verification,
     })
 }
 
@@ -92,8 +104,10 @@ pub fn prepare(id: &str, image: &VmImage, progress: &dyn Fn(&str)) -> Result<Rea
         return Ok(ready);
     }
     let src = source(id, image)?;
-    let sha = pinned(id, image)?;
-    let (file, _) = download::fetch(&src.url, Some(&sha), &downloads_dir(), progress)?;
+    let pin = pin(id, image)?;
+    let sha = pin.hex.clone();
+    let (file, _) = download::fetch_pinned(&src.url, Some(&pin), &downloads_dir(), progress)?;
+    let verification = verify_signature(&src, &pin, &file, progress)?;
     let dir = ready_dir(id, image, &sha);
     let parent = dir.parent().expect("under the cache");
     std::fs::create_dir_all(parent)
@@ -169,6 +183,7 @@ pub fn prepare(id: &str, image: &VmImage, progress: &dyn Fn(&str)) -> Result<Rea
             id: id.into(),
             sha256: sha,
             format,
+            verification,
         })?,
     )?;
     for leftover in std::fs::read_dir(work.path())?.flatten() {
@@ -181,6 +196,50 @@ pub fn prepare(id: &str, image: &VmImage, progress: &dyn Fn(&str)) -> Result<Rea
     std::fs::rename(&work, &dir)
         .with_context(|| format!("cannot move the ready disk to {}", dir.display()))?;
     find_ready(id, image).context("the ready disk just prepared cannot be read back")
+}
+
+/// The signify check of a verified download, where the recipe names a key:
+/// `Ok` with what was concluded (the pin alone when the signature cannot be
+/// fetched), `Err` when the signature is reachable and does not vouch for
+/// the file.
+pub fn verify_signature(
+    src: &DownloadSource,
+    pin: &Pin,
+    file: &Path,
+    progress: &dyn Fn(&str),
+) -> Result<String> {
+    let pinned = format!("{} pin", pin.algo.as_str());
+    let (Some(check), Some(sig_url)) = (&src.signify, src.signature_url()) else {
+        return Ok(pinned);
+    };
+    let key = signify::PublicKey::parse(&check.public_key)
+        .with_context(|| format!("the signify key {}", check.key_name))?;
+    progress(&format!(
+        "verifying with signify ({}): {sig_url}",
+        check.key_name
+    ));
+    let client = crate::platform_data::http::Client::new(Duration::from_secs(30));
+    let sig = match client.get(&sig_url) {
+        Ok(sig) => sig,
+        Err(err) => {
+            let why = format!("{err:#}");
+            progress(&format!(
+                "signify: {sig_url} cannot be fetched; the pinned checksum alone was checked"
+            ));
+            return Ok(format!("{pinned}; signify not checked: {why}"));
+        }
+    };
+    let sha256 = match pin.algo {
+        DigestAlgo::Sha256 => pin.hex.clone(),
+        DigestAlgo::Sha512 => download::digest_file(file, DigestAlgo::Sha256)?,
+    };
+    let name = src.url.rsplit('/').next().unwrap_or(&src.url);
+    signify::check(&key, &sig, name, &sha256)
+        .with_context(|| format!("signify rejects {name}: {sig_url} with {}", check.key_name))?;
+    Ok(format!(
+        "{pinned}; signify: {sig_url} verified with {}",
+        check.key_name
+    ))
 }
 
 fn rw(path: &Path) -> Disk {

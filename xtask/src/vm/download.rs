@@ -1,15 +1,17 @@
 //! Downloading guest images into the cache: resumed where a transfer broke
 //! off (HTTP `Range`), restarted when the server refuses ranges, and checked
-//! against the pinned SHA-256 before anything uses the file. A file that
-//! does not match is discarded, never kept. Transfers go through `curl`.
+//! against the pinned SHA-256 or SHA-512 before anything uses the file. A
+//! file that does not match is discarded, never kept. Transfers go through `curl`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use sha2::Digest;
+
 use crate::cmd::Cmd;
-use crate::digest::sha256_file;
+use crate::model::vm_image::{DigestAlgo, Pin};
 
 /// How many transfers one download may take (each resumes the last).
 const ATTEMPTS: usize = 6;
@@ -22,8 +24,35 @@ const CURL_PARTIAL: i32 = 18;
 const CURL_RANGE: i32 = 33;
 
 /// Where a verified download of `url` lives in `dir`: keyed by its checksum.
-pub fn cached_path(dir: &Path, url: &str, sha256: &str) -> PathBuf {
-    dir.join(&sha256[..16]).join(file_name(url))
+pub fn cached_path(dir: &Path, url: &str, hex: &str) -> PathBuf {
+    dir.join(&hex[..16]).join(file_name(url))
+}
+
+/// The file's digest in lowercase hexadecimal.
+pub fn digest_file(path: &Path, algo: DigestAlgo) -> Result<String> {
+    fn run<D: Digest>(path: &Path) -> Result<String> {
+        let mut file =
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut hasher = D::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = std::io::Read::read(&mut file, &mut buf)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok(hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
+    match algo {
+        DigestAlgo::Sha256 => run::<sha2::Sha256>(path),
+        DigestAlgo::Sha512 => run::<sha2::Sha512>(path),
+    }
 }
 
 fn file_name(url: &str) -> String {
@@ -41,15 +70,33 @@ fn file_name(url: &str) -> String {
     }
 }
 
-/// Downloads `url` into `dir` and checks it against `sha256`; returns the
-/// verified file. Without a checksum (pinning), the file is kept under
-/// `dir/unpinned/` and its checksum is returned for the caller to record.
+/// [`fetch_pinned`] with a SHA-256 pin, or none.
 pub fn fetch(
     url: &str,
     sha256: Option<&str>,
     dir: &Path,
     progress: &dyn Fn(&str),
 ) -> Result<(PathBuf, String)> {
+    let pin = sha256.map(|hex| Pin {
+        algo: DigestAlgo::Sha256,
+        hex: hex.to_string(),
+    });
+    fetch_pinned(url, pin.as_ref(), dir, progress)
+}
+
+/// Downloads `url` into `dir` and checks it against `pin`; returns the
+/// verified file and its pinned digest. Without a pin (trust on first use),
+/// the file is kept under `dir/unpinned/` and its SHA-256 is returned for the
+/// caller to record.
+pub fn fetch_pinned(
+    url: &str,
+    pin: Option<&Pin>,
+    dir: &Path,
+    progress: &dyn Fn(&str),
+) -> Result<(PathBuf, String)> {
+    let algo = pin.map(|p| p.algo).unwrap_or(DigestAlgo::Sha256);
+    let sha256: Option<&str> = pin.map(|p| p.hex.as_str());
+    let sha256_file = |path: &Path| digest_file(path, algo);
     let dest = match sha256 {
         Some(sum) => cached_path(dir, url, sum),
         None => dir.join("unpinned").join(file_name(url)),
@@ -141,7 +188,11 @@ pub fn fetch(
     if let Some(sum) = sha256 {
         if got != sum {
             let _ = std::fs::remove_file(&part);
-            bail!("checksum mismatch for {url}: the pinned SHA-256 is {sum}, the download's is {got}; the download was discarded");
+            let name = match algo {
+                DigestAlgo::Sha256 => "SHA-256",
+                DigestAlgo::Sha512 => "SHA-512",
+            };
+            bail!("checksum mismatch for {url}: the pinned {name} is {sum}, the download's is {got}; the download was discarded");
         }
     }
     std::fs::rename(&part, &dest)

@@ -24,4 +24,5 @@ pub mod payload;
 pub mod qemu;
 pub mod session;
 pub mod setup;
+pub mod signify;
 pub mod tar;

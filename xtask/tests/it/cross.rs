@@ -98,7 +98,7 @@ fn a_machine_without_setup_is_told_to_run_it() {
         assert!(line.contains("(enable: `cargo xtask setup`"), "{line}");
     }
     assert!(
-        all.contains("note: 2 cells are unavailable until `cargo xtask setup` installs what they need (run it as root, or pass --setup)"),
+        all.contains("note: 4 cells are unavailable until `cargo xtask setup` installs what they need (run it as root, or pass --setup)"),
         "{all}"
     );
 }
@@ -129,7 +129,7 @@ fn require_cross(gcc: Option<&str>, emulator: Option<&str>) {
 fn bsd_build_links_every_executable_and_identifies_it() {
     require_cross(None, None);
     let ws = fixture_workspace("ws-basic");
-    let platform = "freebsd-14.3-x86_64";
+    let platform = "freebsd-14.4-x86_64";
     let args = [
         "matrix",
         "--workspace",

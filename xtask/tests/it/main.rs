@@ -3,10 +3,12 @@
 //! server. One module per concern.
 
 mod apt;
+mod bsd_pins;
 mod ci;
 mod cross;
 mod junit;
 mod layers;
+mod lifecycle;
 mod matrix;
 mod merge_diff;
 mod platform_data;

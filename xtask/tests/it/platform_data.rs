@@ -23,14 +23,14 @@ use xtask::platform_data::{freebsd, msrv, netbsd, openbsd, repology, status, tie
 // --- a local HTTP server ----------------------------------------------------
 
 #[derive(Clone)]
-struct Reply {
+pub(crate) struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     delay: Duration,
 }
 
-fn ok(body: impl Into<Vec<u8>>) -> Reply {
+pub(crate) fn ok(body: impl Into<Vec<u8>>) -> Reply {
     Reply {
         status: 200,
         headers: Vec::new(),
@@ -41,7 +41,7 @@ fn ok(body: impl Into<Vec<u8>>) -> Reply {
 
 /// Serves `routes` (path without query → reply) on 127.0.0.1; 404 elsewhere.
 /// Returns the base URL and the request heads it received.
-fn serve(routes: Vec<(&str, Reply)>) -> (String, Arc<Mutex<Vec<String>>>) {
+pub(crate) fn serve(routes: Vec<(&str, Reply)>) -> (String, Arc<Mutex<Vec<String>>>) {
     let routes: BTreeMap<String, Reply> = routes
         .into_iter()
         .map(|(p, r)| (p.to_string(), r))
@@ -470,7 +470,7 @@ fn a_malformed_answer_overwrites_nothing() {
     let platforms: Vec<_> = model
         .platforms
         .iter()
-        .filter(|p| p.id == "freebsd-14.3-x86_64" || p.id == "openbsd-7.8-x86_64")
+        .filter(|p| p.id == "freebsd-14.4-x86_64" || p.id == "openbsd-7.8-x86_64")
         .cloned()
         .collect();
     let (base, _) = serve(vec![
@@ -483,7 +483,7 @@ fn a_malformed_answer_overwrites_nothing() {
     ]);
     let mut status = RustStatusFile::empty();
     status.platform.insert(
-        "freebsd-14.3-x86_64".into(),
+        "freebsd-14.4-x86_64".into(),
         stored(Fetcher::Freebsd, "1.88.0"),
     );
     let mut sources = Sources::default_with(std::env::temp_dir(), Duration::from_secs(10));
@@ -497,7 +497,7 @@ fn a_malformed_answer_overwrites_nothing() {
         &|_| {},
     );
     assert_eq!(summary.fresh, ["openbsd-7.8-x86_64"]);
-    let fb = &status.platform["freebsd-14.3-x86_64"];
+    let fb = &status.platform["freebsd-14.4-x86_64"];
     assert_eq!(
         fb.package,
         stored(Fetcher::Freebsd, "1.88.0").package,
@@ -527,7 +527,7 @@ fn a_malformed_answer_overwrites_nothing() {
         &|_| {},
     );
     assert_eq!(
-        status.platform["freebsd-14.3-x86_64"]
+        status.platform["freebsd-14.4-x86_64"]
             .stale_since
             .as_deref(),
         Some(NOW)
@@ -545,7 +545,7 @@ fn offline_refresh_keeps_values_and_says_since_when_stale() {
         .collect();
     let mut status = RustStatusFile::empty();
     status.platform.insert(
-        "freebsd-14.3-x86_64".into(),
+        "freebsd-14.4-x86_64".into(),
         stored(Fetcher::Freebsd, "1.88.0"),
     );
     let options = Options {
@@ -561,12 +561,12 @@ fn offline_refresh_keeps_values_and_says_since_when_stale() {
         NOW,
         &|_| {},
     );
-    let kept = &status.platform["freebsd-14.3-x86_64"];
+    let kept = &status.platform["freebsd-14.4-x86_64"];
     assert_eq!(
         (kept.package.len(), kept.stale_since.as_deref()),
         (1, Some(NOW))
     );
-    let never = &status.platform["freebsd-15.0-x86_64"];
+    let never = &status.platform["freebsd-15.1-x86_64"];
     assert!(never.package.is_empty() && never.checked.is_none());
     assert!(
         !status.platform.contains_key("netbsd-10.1-x86_64"),
@@ -726,8 +726,8 @@ fn msrv_case(alternatives: bool, exception: &str, today: &str, workspace: Option
                 "linux-debian12-x86_64",
                 "linux-debian12-mips64el",
                 "linux-debian13-riscv64",
-                "freebsd-14.3-x86_64",
-                "freebsd-15.0-x86_64",
+                "freebsd-14.4-x86_64",
+                "freebsd-15.1-x86_64",
             ]
             .contains(&p.id.as_str())
         })
@@ -775,7 +775,7 @@ fn msrv_case(alternatives: bool, exception: &str, today: &str, workspace: Option
         ),
     );
     status.platform.insert(
-        "freebsd-14.3-x86_64".into(),
+        "freebsd-14.4-x86_64".into(),
         entry(
             Fetcher::Freebsd,
             vec![
@@ -785,7 +785,7 @@ fn msrv_case(alternatives: bool, exception: &str, today: &str, workspace: Option
         ),
     );
     status.platform.insert(
-        "freebsd-15.0-x86_64".into(),
+        "freebsd-15.1-x86_64".into(),
         PlatformPackages::never_fetched(
             Fetcher::Freebsd,
             "not reachable from this host".into(),
@@ -794,7 +794,7 @@ fn msrv_case(alternatives: bool, exception: &str, today: &str, workspace: Option
     );
     let today = msrv_policy::parse_date(today).unwrap();
     let ws = workspace.map(|w| w.parse().unwrap());
-    msrv::compute(&platforms, &policy, &status, ws, today).render()
+    msrv::compute(&platforms, &policy, &status, ws, today, &model.lifecycle).render()
 }
 
 #[test]
@@ -840,7 +840,7 @@ fn packaged_rust_verdicts_follow_the_status_and_the_msrv() {
     let lines: Vec<String> = [
         "linux-debian12-mips64el",
         "linux-debian12-x86_64",
-        "freebsd-14.3-x86_64",
+        "freebsd-14.4-x86_64",
     ]
     .iter()
     .map(|id| {
@@ -862,7 +862,7 @@ fn packaged_rust_verdicts_follow_the_status_and_the_msrv() {
         [
             "linux-debian12-mips64el: rustc-web 1.70.0 (2026-11-01) | too old (1.70 < 1.85) | OS Rust 1.70 (rustc-web): too old",
             "linux-debian12-x86_64: rust 1.96.0 (2026-01-01, stale since 2026-11-20) | can build (1.96 ≥ 1.85) | OS Rust 1.96 (rust): can build",
-            "freebsd-14.3-x86_64: none known | unknown: never fetched: run `cargo xtask platforms refresh` | OS Rust: unknown",
+            "freebsd-14.4-x86_64: none known | unknown: never fetched: run `cargo xtask platforms refresh` | OS Rust: unknown",
             "unknown: the workspace declares no rust-version",
         ]
     "#]]
