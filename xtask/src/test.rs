@@ -65,6 +65,12 @@ pub fn run(args: Args) -> Result<u8> {
             ])
             .cwd(&root),
     )?;
+    // Held until the tests end, then given back.
+    let _huge_pages = if args.fast {
+        None
+    } else {
+        HugePages::reserve(2)
+    };
     let mut cmd = Cmd::new(&cargo)
         .args(["test", "--workspace", "--locked"])
         .args(test_args(&args.cargo_args, !args.fast))
@@ -79,6 +85,78 @@ pub fn run(args: Args) -> Result<u8> {
         eprintln!("failed: {}", failed.join(", "));
         Ok(exit::FAILURES)
     }
+}
+
+/// Huge pages reserved for the run: `vu-sys`'s test of a hugetlbfs region
+/// shrunk under its mapping (ignored in plain `cargo test`) needs two free
+/// ones, which a machine rarely has. Where fewer are free, this raises
+/// `vm.nr_hugepages` by what is missing (as root) and puts the old value back
+/// when dropped; where it cannot, it says so, and that test fails.
+struct HugePages {
+    restore: Option<(std::path::PathBuf, u64)>,
+}
+
+impl HugePages {
+    const SYSCTL: &'static str = "/proc/sys/vm/nr_hugepages";
+
+    fn reserve(needed: u64) -> Option<Self> {
+        if !cfg!(target_os = "linux") {
+            return None;
+        }
+        let free = huge_pages_free()?;
+        if free >= needed {
+            return None;
+        }
+        let path = std::path::PathBuf::from(Self::SYSCTL);
+        let total: u64 = std::fs::read_to_string(&path).ok()?.trim().parse().ok()?;
+        let want = total + (needed - free);
+        match std::fs::write(&path, want.to_string()) {
+            Ok(()) if huge_pages_free().unwrap_or(0) >= needed => {
+                eprintln!(
+                    "test: reserved {} huge page(s) for the slow tests ({} {total} -> {want}, restored afterwards)",
+                    needed - free,
+                    path.display()
+                );
+            }
+            Ok(()) => eprintln!(
+                "warning: {} set to {want}, but fewer than {needed} huge pages are free; the huge-page test will fail",
+                path.display()
+            ),
+            Err(e) => {
+                eprintln!(
+                    "warning: cannot write {} ({e}); the huge-page test needs {needed} free huge pages and will fail",
+                    path.display()
+                );
+                return None;
+            }
+        }
+        Some(Self {
+            restore: Some((path, total)),
+        })
+    }
+}
+
+impl Drop for HugePages {
+    fn drop(&mut self) {
+        if let Some((path, total)) = self.restore.take() {
+            if let Err(e) = std::fs::write(&path, total.to_string()) {
+                eprintln!("warning: cannot restore {} to {total}: {e}", path.display());
+            }
+        }
+    }
+}
+
+/// `HugePages_Free` from `/proc/meminfo`.
+fn huge_pages_free() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_huge_pages_free(&meminfo)
+}
+
+fn parse_huge_pages_free(meminfo: &str) -> Option<u64> {
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("HugePages_Free:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// `cargo test`'s arguments: the user's, with `--include-ignored` passed to
@@ -96,7 +174,15 @@ fn test_args(user: &[String], slow: bool) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::test_args;
+    use super::{parse_huge_pages_free, test_args};
+
+    #[test]
+    fn huge_pages_free_is_read_from_meminfo() {
+        let meminfo =
+            "HugePages_Total:       2\nHugePages_Free:        1\nHugepagesize:       2048 kB\n";
+        assert_eq!(parse_huge_pages_free(meminfo), Some(1));
+        assert_eq!(parse_huge_pages_free("MemTotal: 1 kB\n"), None);
+    }
 
     #[test]
     fn include_ignored_goes_to_the_harness_after_any_user_arguments() {
