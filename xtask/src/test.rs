@@ -72,7 +72,7 @@ pub fn run(args: Args) -> Result<u8> {
         HugePages::reserve(2)
     };
     let mut cmd = Cmd::new(&cargo)
-        .args(["test", "--workspace", "--locked"])
+        .args(["test", "--workspace", "--locked", "--no-fail-fast"])
         .args(test_args(&args.cargo_args, !args.fast))
         .cwd(&root);
     if !args.fast {
