@@ -2,6 +2,7 @@
 //! [`Reader`]/[`Writer`] a device uses to reach a request's buffers.
 
 use crate::memory::{GuestMemory, Piece, Translate};
+use crate::poll::{Polled, Window};
 use crate::QueueError;
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -326,6 +327,68 @@ pub(crate) fn drain_ring(
             calls.completed(mem, ring, vring, avail_idx.wrapping_sub(vring.last_avail))?;
         }
     }
+}
+
+/// Polls the rings `vrings[i]` for which `served(i)` holds, within
+/// `window`, until one has requests or `stop()` says to stop; returns
+/// whether one has requests (as `Err((i, _))` the ring that failed).
+///
+/// Kicks are suppressed (`VRING_USED_F_NO_NOTIFY`) while polling, so a
+/// driver that submits meanwhile need not kick. Whatever ends the poll, the
+/// flag is cleared on every polled ring and each is looked at once more
+/// behind a full fence, as `drain_ring` does before it returns: a request
+/// published before the driver saw the flag cleared is found here, and one
+/// published after it is kicked. So the caller may sleep on the kick fds
+/// when this returns `false`.
+pub(crate) fn poll_rings(
+    mem: &GuestMemory,
+    vrings: &[Vring],
+    served: impl Fn(usize) -> bool,
+    window: &mut Window,
+    stop: impl Fn() -> bool,
+) -> Result<bool, (usize, QueueError)> {
+    if window.current().is_zero() {
+        // Nothing to do: the drain looked once more before it returned.
+        return Ok(false);
+    }
+    let served = &served;
+    let polled = move || {
+        vrings
+            .iter()
+            .enumerate()
+            .filter(move |&(i, v)| served(i) && v.addrs.is_some())
+    };
+    let has_avail = |i: usize, v: &Vring| -> Result<bool, (usize, QueueError)> {
+        let ring = v.addrs.ok_or((i, QueueError::RingOutsideMemory))?;
+        Ok(avail_index(mem, ring).map_err(|e| (i, e))? != v.last_avail)
+    };
+    let set_flags = |flags: u16| -> Result<(), (usize, QueueError)> {
+        for (i, v) in polled() {
+            if let Some(ring) = v.addrs {
+                set_used_flags(mem, ring, flags).map_err(|e| (i, e))?;
+            }
+        }
+        Ok(())
+    };
+    set_flags(split::VRING_USED_F_NO_NOTIFY)?;
+    let result = window.poll(|| {
+        if stop() {
+            return Ok(true);
+        }
+        for (i, v) in polled() {
+            if has_avail(i, v)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    });
+    set_flags(0)?;
+    fence(Ordering::SeqCst);
+    let mut found = result? == Polled::Found;
+    for (i, v) in polled() {
+        found |= has_avail(i, v)?;
+    }
+    Ok(found)
 }
 
 /// Reads the available index; entries are read only after it (acquire).
