@@ -61,7 +61,8 @@
 //!   and one when the drain ends. See `queue::drain_ring`.
 //! * **Polling.** After a drain, a worker (and the event loop, over the
 //!   queues it serves) keeps reading the available index for an adaptive
-//!   window, kicks suppressed, before it sleeps on the kick fd; before
+//!   window, kicks suppressed and yielding the CPU between looks, before it
+//!   sleeps on the kick fd; before
 //!   sleeping, kicks are re-enabled and the rings read once more behind a
 //!   full fence. The window grows when a request needed a kick within the
 //!   maximum and shrinks when the gap was longer, capped by [`Polling`]

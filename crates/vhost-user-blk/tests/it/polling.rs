@@ -56,4 +56,13 @@ fn a_poll_max_us_out_of_range_is_refused_with_the_flag_named() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--poll-max-us"), "{err}");
+    let help = std::process::Command::new(binary())
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--poll-max-us <MICROSECONDS>") && help.contains("[default: 50]"),
+        "{help}"
+    );
 }
