@@ -62,9 +62,8 @@
 //! * **Polling.** After a drain, a worker (and the event loop, over the
 //!   queues it serves) keeps reading the available index for an adaptive
 //!   window, kicks suppressed and yielding the CPU between looks, before it
-//!   sleeps on the kick fd; before
-//!   sleeping, kicks are re-enabled and the rings read once more behind a
-//!   full fence. The window grows when a request needed a kick within the
+//!   sleeps on the kick fd; before sleeping, kicks are re-enabled and the
+//!   rings read once more behind a full fence. The window grows when a request needed a kick within the
 //!   maximum and shrinks when the gap was longer, capped by [`Polling`]
 //!   (`Listener::with_polling`; zero is off). See `poll.rs`.
 //! * **Not offered:** packed rings, event index, IOMMU, logging/migration,
