@@ -1079,6 +1079,76 @@ mod tests {
     /// A handler that keeps adding requests (as a driver refilling the ring
     /// while the device works) cannot keep one drain going for ever.
     #[test]
+    fn polling_suppresses_kicks_only_while_it_looks_and_finds_new_requests() {
+        use crate::poll::{Polling, Window};
+        use std::cell::Cell;
+        let (_shm, mem) = memory();
+        let v = Vring {
+            size: SIZE,
+            addrs: Some(RING),
+            enabled: true,
+            ..Vring::default()
+        };
+        let rings = std::slice::from_ref(&v);
+        // Off (a zero window): the ring is not touched.
+        let mut off = Window::new(Polling::off());
+        off.idle();
+        mem.write_u16(RING.used, 0x7).unwrap();
+        assert!(!poll_rings(&mem, rings, |_| true, &mut off, || false).unwrap());
+        assert_eq!(mem.read_u16(RING.used), Some(0x7));
+        mem.write_u16(RING.used, 0).unwrap();
+
+        // A window grows on kicks that came within the maximum.
+        let mut w = Window::new(Polling::up_to(std::time::Duration::from_millis(1)));
+        for _ in 0..3 {
+            w.idle();
+            w.kicked();
+        }
+        assert!(w.current() > std::time::Duration::ZERO);
+
+        // Nothing arrives: kicks are suppressed while looking, wanted again
+        // when it gives up.
+        let flags_seen = Cell::new(None);
+        w.idle();
+        let found = poll_rings(
+            &mem,
+            rings,
+            |_| true,
+            &mut w,
+            || {
+                flags_seen.set(mem.read_u16(RING.used));
+                false
+            },
+        );
+        assert!(!found.unwrap());
+        assert_eq!(flags_seen.get(), Some(split::VRING_USED_F_NO_NOTIFY));
+        assert_eq!(
+            mem.read_u16(RING.used),
+            Some(0),
+            "kicks wanted before sleeping"
+        );
+
+        // A request published while it looks is found without a kick.
+        w.idle();
+        let found = poll_rings(
+            &mem,
+            rings,
+            |_| true,
+            &mut w,
+            || {
+                offer(&mem, 0, 1);
+                false
+            },
+        );
+        assert!(found.unwrap());
+        assert_eq!(mem.read_u16(RING.used), Some(0));
+
+        // Rings not served by this poller are not looked at.
+        w.idle();
+        assert!(!poll_rings(&mem, rings, |_| false, &mut w, || false).unwrap());
+    }
+
+    #[test]
     fn a_ring_refilled_during_the_drain_is_bounded_by_the_budget() {
         let (_shm, mem) = memory();
         let mut v = Vring {
