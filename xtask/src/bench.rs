@@ -47,8 +47,9 @@ pub enum What {
 /// `--idle-secs` with a connection whose queues are ready but idle.
 ///
 /// The machine is described in the results: its vCPU halt-poll setting,
-/// load averages, and whether it was idle before the run (less than 10 %
-/// of its CPUs busy over 2 s, from /proc/stat). Results from a busy machine,
+/// load averages, and whether it was idle before and after the run (less
+/// than 10 % of its CPUs busy over 2 s, from /proc/stat, with nothing of
+/// the bench running). Results from a busy machine,
 /// or from `--busy` mode (a spinning thread per CPU at the lowest
 /// scheduling priority, which keeps vCPUs from halting and so hides the
 /// cost of wake-ups), are marked not publishable.
@@ -250,7 +251,12 @@ pub struct Machine {
     pub cpuidle_driver: String,
     /// Share of all CPUs busy over 2 s just before the run (/proc/stat), %.
     pub busy_before_percent: Option<f64>,
-    /// Less than [`IDLE_BELOW_PERCENT`] of the CPUs busy before the run.
+    /// The same just after it, with every process of the bench stopped:
+    /// catches other work that started during the run.
+    #[serde(default)]
+    pub busy_after_percent: Option<f64>,
+    /// Less than [`IDLE_BELOW_PERCENT`] of the CPUs busy before the run
+    /// and after it.
     pub idle: bool,
 }
 
@@ -341,6 +347,7 @@ fn blk(a: BlkArgs) -> Result<u8> {
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "unknown".into()),
         busy_before_percent: busy_before,
+        busy_after_percent: None,
         idle: busy_before.is_some_and(|b| b < IDLE_BELOW_PERCENT),
     };
     eprintln!(
@@ -542,6 +549,11 @@ fn blk(a: BlkArgs) -> Result<u8> {
         ours_records.push(server.stop(Duration::from_secs(5))?);
     }
     let qsd_record = peer.stop(Duration::from_secs(5))?;
+    let mut machine = machine;
+    machine.busy_after_percent = cpu_busy_percent(Duration::from_secs(2));
+    machine.idle &= machine
+        .busy_after_percent
+        .is_some_and(|b| b < IDLE_BELOW_PERCENT);
 
     let rows: Vec<Row> = workloads
         .into_iter()
@@ -700,11 +712,21 @@ fn cpu_times(stat: &str) -> Option<(u64, u64)> {
 }
 
 fn describe_busy(m: &Machine) -> String {
-    match m.busy_before_percent {
-        Some(b) if m.idle => format!("idle before the run ({b:.1}% of the CPUs busy over 2 s)"),
-        Some(b) => format!("BUSY before the run ({b:.1}% of the CPUs busy over 2 s)"),
-        None => "idleness unknown (no /proc/stat)".into(),
-    }
+    let share = |b: Option<f64>| b.map_or("unknown".to_string(), |b| format!("{b:.1}%"));
+    let verdict = match (m.busy_before_percent, m.busy_after_percent) {
+        (None, _) => return "idleness unknown (no /proc/stat)".into(),
+        (Some(_), None) if m.idle => "idle before the run",
+        _ if m.idle => "idle before and after the run",
+        _ => "BUSY",
+    };
+    let after = match m.busy_after_percent {
+        Some(_) => format!(", {} after", share(m.busy_after_percent)),
+        None => String::new(),
+    };
+    format!(
+        "{verdict} ({} of the CPUs busy over 2 s before{after}; idle means below {IDLE_BELOW_PERCENT}%)",
+        share(m.busy_before_percent)
+    )
 }
 
 /// Starts a server and waits until its socket accepts connections.
@@ -1075,7 +1097,8 @@ mod tests {
             cpus: 2,
             halt_poll: "guest_halt_poll_ns=0 (kernel command line)".into(),
             cpuidle_driver: "none".into(),
-            busy_before_percent: Some(if idle { 1.0 } else { 60.0 }),
+            busy_before_percent: Some(1.0),
+            busy_after_percent: Some(if idle { 1.0 } else { 60.0 }),
             idle,
         };
         let summary = |idle: bool, busy: bool| Summary {
@@ -1119,8 +1142,15 @@ mod tests {
         assert!(text.contains("publishable: yes"), "{text}");
         assert!(text.contains("guest_halt_poll_ns=0"), "{text}");
         assert!(text.contains("ours --poll-max-us 50: 0.10%"), "{text}");
+        assert!(text.contains("idle before and after the run"), "{text}");
+        let busy = render(&summary(false, false));
         assert!(
-            render(&summary(false, false)).contains("publishable: NO (the machine was not idle")
+            busy.contains("publishable: NO (the machine was not idle"),
+            "{busy}"
+        );
+        assert!(
+            busy.contains("BUSY (1.0% of the CPUs busy over 2 s before, 60.0% after"),
+            "{busy}"
         );
         assert!(render(&summary(true, true)).contains("publishable: NO (--busy mode"));
     }
