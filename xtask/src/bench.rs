@@ -36,12 +36,23 @@ pub enum What {
 /// random reads at each `--qd` (per queue), and 1 MiB sequential reads at
 /// `--seq-qd`.
 ///
-/// The driver (`vu-bench vhost-user`, one thread for all queues) treats both
+/// The driver (`vu-bench vhost-user`, one thread per queue) treats both
 /// back-ends as a guest's virtio-blk driver would: one kick per batch,
 /// calls suppressed while it reaps, no busy polling, no `EVENT_IDX`. CPU per
 /// request is the back-end process's (all threads, from /proc, over the
 /// whole run) and the driver's (in the window); for the ceiling, its
-/// threads'.
+/// threads'. Our back-end runs once per `--poll-max-us` value (each its
+/// own process, measured in the same rounds); the ratios use the last one.
+/// After the rounds, each back-end's idle CPU is measured over
+/// `--idle-secs` with a connection whose queues are ready but idle.
+///
+/// The machine is described in the results: its vCPU halt-poll setting,
+/// load averages, and whether it was idle before and after the run (less
+/// than 10 % of its CPUs busy over 2 s, from /proc/stat, with nothing of
+/// the bench running). Results from a busy machine,
+/// or from `--busy` mode (a spinning thread per CPU at the lowest
+/// scheduling priority, which keeps vCPUs from halting and so hides the
+/// cost of wake-ups), are marked not publishable.
 ///
 /// The page cache is warm: the file is written (or read once) just before,
 /// and nothing drops the cache, so this compares the back-ends' CPU paths,
@@ -79,6 +90,18 @@ pub struct BlkArgs {
     /// Output file [default: <target>/bench/blk.json].
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Our back-end's `--poll-max-us`, one back-end per value (comma
+    /// separated; 0 = polling off). The ratios use the last value.
+    #[arg(long, value_delimiter = ',', default_values_t = [0u64, 50])]
+    pub poll_max_us: Vec<u64>,
+    /// Seconds over which each back-end's idle CPU is measured (0: skip).
+    #[arg(long, default_value_t = 10.0)]
+    pub idle_secs: f64,
+    /// Keep every CPU awake with a spinning thread at the lowest priority
+    /// (SCHED_IDLE) while measuring, to show what a busy machine hides;
+    /// such results are never publishable.
+    #[arg(long)]
+    pub busy: bool,
 }
 
 pub fn run(args: Args) -> Result<u8> {
@@ -121,6 +144,9 @@ pub struct Sample {
     /// from /proc), for ours and qsd.
     #[serde(default)]
     pub server_cpu_secs: Option<f64>,
+    /// Our back-end's `--poll-max-us` (ours only).
+    #[serde(default)]
+    pub poll_max_us: Option<u64>,
 }
 
 impl Sample {
@@ -153,10 +179,23 @@ pub struct Stat {
     pub median_driver_cpu_us: Option<f64>,
 }
 
+/// Our back-end at one `--poll-max-us`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PollStat {
+    pub poll_max_us: u64,
+    pub stat: Stat,
+    pub over_qsd: f64,
+    pub over_ceiling: f64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Row {
     pub workload: Workload,
+    /// Ours at the last `--poll-max-us` value.
     pub ours: Stat,
+    /// Ours at every `--poll-max-us` value, in order.
+    #[serde(default)]
+    pub ours_by_poll: Vec<PollStat>,
     pub qsd: Stat,
     pub ceiling: Stat,
     /// ours / qsd, of the median IOPS.
@@ -187,15 +226,65 @@ pub struct Summary {
     pub load_before: String,
     pub load_after: String,
     pub rows: Vec<Row>,
+    #[serde(default)]
+    pub poll_max_us: Vec<u64>,
+    /// Whether `--busy` kept the CPUs awake.
+    #[serde(default)]
+    pub busy_mode: bool,
+    #[serde(default)]
+    pub machine: Option<Machine>,
+    /// Idle CPU of each back-end (a connection with ready, idle queues).
+    #[serde(default)]
+    pub idle_cpu: Vec<IdleCpu>,
+    /// Whether these figures may be published: an idle machine, not `--busy`.
+    #[serde(default)]
+    pub publishable: bool,
 }
 
-const TARGETS: [&str; 3] = ["ours", "qsd", "ceiling"];
+/// What the machine was like during the run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Machine {
+    pub cpus: usize,
+    /// The guest halt-poll setting, and where it was read.
+    pub halt_poll: String,
+    /// The cpuidle driver (`/sys/devices/system/cpu/cpuidle/current_driver`).
+    pub cpuidle_driver: String,
+    /// Share of all CPUs busy over 2 s just before the run (/proc/stat), %.
+    pub busy_before_percent: Option<f64>,
+    /// The same just after it, with every process of the bench stopped:
+    /// catches other work that started during the run.
+    #[serde(default)]
+    pub busy_after_percent: Option<f64>,
+    /// Less than [`IDLE_BELOW_PERCENT`] of the CPUs busy before the run
+    /// and after it.
+    pub idle: bool,
+}
+
+/// A back-end's CPU while connected and idle.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IdleCpu {
+    pub target: String,
+    pub poll_max_us: Option<u64>,
+    pub secs: f64,
+    pub server_cpu_secs: f64,
+    /// Share of one CPU, %.
+    pub server_cpu_percent: f64,
+}
+
+/// A machine with less than this share of its CPUs busy is idle.
+pub const IDLE_BELOW_PERCENT: f64 = 10.0;
 
 fn blk(a: BlkArgs) -> Result<u8> {
     if a.runs == 0 || a.queues == 0 || a.depths.is_empty() || a.depths.contains(&0) || a.seq_qd == 0
     {
         return Err(crate::BadInput(
             "--runs, --queues, --qd and --seq-qd must be at least 1".into(),
+        )
+        .into());
+    }
+    if a.poll_max_us.is_empty() || !a.idle_secs.is_finite() || a.idle_secs < 0.0 {
+        return Err(crate::BadInput(
+            "--poll-max-us needs a value and --idle-secs must not be negative".into(),
         )
         .into());
     }
@@ -245,23 +334,57 @@ fn blk(a: BlkArgs) -> Result<u8> {
         .ok()
         .and_then(|o| o.stdout_str().lines().next().map(str::to_string))
         .unwrap_or_default();
+    // Before anything of ours runs (the build has finished).
+    let busy_before = cpu_busy_percent(Duration::from_secs(2));
     let load_before = loadavg();
     let started = crate::host::now_rfc3339();
+    let machine = Machine {
+        cpus: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        halt_poll: halt_poll(),
+        cpuidle_driver: std::fs::read_to_string("/sys/devices/system/cpu/cpuidle/current_driver")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "unknown".into()),
+        busy_before_percent: busy_before,
+        busy_after_percent: None,
+        idle: busy_before.is_some_and(|b| b < IDLE_BELOW_PERCENT),
+    };
+    eprintln!(
+        "bench: machine: {} CPUs, {}, load {load_before}, {}",
+        machine.cpus,
+        machine.halt_poll,
+        describe_busy(&machine)
+    );
 
     let sock_dir = tempfile::Builder::new()
         .prefix("vu-bench")
         .tempdir()
         .context("cannot create a socket directory")?;
-    let ours_sock = sock_dir.path().join("ours.sock");
     let qsd_sock = sock_dir.path().join("qsd.sock");
     let queues = a.queues.to_string();
-    let ours_cmd = Cmd::new(&ours_bin)
-        .arg("--socket-path")
-        .arg(&ours_sock)
-        .arg("--blk-file")
-        .arg(&file)
-        .args(["--read-only", "--num-queues", &queues])
-        .env("VU_LOG", "warn");
+    // Ours, once per polling setting: (setting, socket, command).
+    let ours_cmds: Vec<(u64, PathBuf, Cmd)> = a
+        .poll_max_us
+        .iter()
+        .map(|&poll| {
+            let sock = sock_dir.path().join(format!("ours-poll{poll}.sock"));
+            let cmd = Cmd::new(&ours_bin)
+                .arg("--socket-path")
+                .arg(&sock)
+                .arg("--blk-file")
+                .arg(&file)
+                .args([
+                    "--read-only",
+                    "--num-queues",
+                    &queues,
+                    "--poll-max-us",
+                    &poll.to_string(),
+                ])
+                .env("VU_LOG", "warn");
+            (poll, sock, cmd)
+        })
+        .collect();
     let qsd_cmd = Cmd::new(&qsd)
         .arg("--blockdev")
         .arg(format!("driver=file,node-name=file0,filename={},cache.direct=off,read-only=on", qemu_escape(&file)))
@@ -270,8 +393,19 @@ fn blk(a: BlkArgs) -> Result<u8> {
             "type=vhost-user-blk,id=exp0,node-name=file0,addr.type=unix,addr.path={},writable=off,num-queues={queues}",
             qemu_escape(&qsd_sock)
         ));
-    let mut ours = start_server(&ours_cmd, &ours_sock)?;
+    let mut ours = Vec::new();
+    for (poll, sock, cmd) in &ours_cmds {
+        ours.push((*poll, sock.clone(), start_server(cmd, sock)?));
+    }
     let mut peer = start_server(&qsd_cmd, &qsd_sock)?;
+    let spinners = a.busy.then(|| Spinners::start(machine.cpus));
+    // Every target of a round: (name, our polling setting).
+    let targets: Vec<(&str, Option<u64>)> = a
+        .poll_max_us
+        .iter()
+        .map(|&p| ("ours", Some(p)))
+        .chain([("qsd", None), ("ceiling", None)])
+        .collect();
 
     let mut workloads: Vec<Workload> = a
         .depths
@@ -290,43 +424,37 @@ fn blk(a: BlkArgs) -> Result<u8> {
         depth: a.seq_qd,
     });
 
-    let total = a.runs * workloads.len() * TARGETS.len();
+    let total = a.runs * workloads.len() * targets.len();
     let mut done = 0;
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); workloads.len()];
     let clock = Instant::now();
     for round in 1..=a.runs {
         for (w, workload) in workloads.iter().enumerate() {
-            for target in TARGETS {
+            for &(target, poll) in &targets {
                 done += 1;
+                let label = match poll {
+                    Some(p) => format!("ours (--poll-max-us {p})"),
+                    None => target.to_string(),
+                };
                 eprintln!(
-                    "bench: [{done}/{total}] round {round}: {} on {target}",
+                    "bench: [{done}/{total}] round {round}: {} on {label}",
                     workload.name
                 );
-                for (name, server) in [
-                    ("our back-end", &mut ours),
-                    ("qemu-storage-daemon", &mut peer),
-                ] {
-                    if let Some(r) = server.try_finished()? {
-                        bail!(
-                            "{name} exited during the benchmark ({}):\n{}",
-                            r.describe(),
-                            r.stderr_tail
-                        );
-                    }
-                }
+                check_servers(&mut ours, &mut peer)?;
+                let ours_now = ours.iter().find(|(p, _, _)| Some(*p) == poll);
                 let mut cmd = Cmd::new(&driver);
-                cmd = match target {
-                    "ours" => cmd.arg("vhost-user").arg("--socket").arg(&ours_sock),
-                    "qsd" => cmd.arg("vhost-user").arg("--socket").arg(&qsd_sock),
+                cmd = match (target, ours_now) {
+                    ("ours", Some((_, sock, _))) => cmd.arg("vhost-user").arg("--socket").arg(sock),
+                    ("qsd", _) => cmd.arg("vhost-user").arg("--socket").arg(&qsd_sock),
                     _ => cmd.arg("pread").arg("--file").arg(&file),
                 };
                 cmd = match target {
                     "ceiling" => cmd.args(["--threads", &queues]),
                     _ => cmd.args(["--queues", &queues, "--depth", &workload.depth.to_string()]),
                 };
-                let server_pid = match target {
-                    "ours" => ours.pid(),
-                    "qsd" => peer.pid(),
+                let server_pid = match (target, ours_now) {
+                    ("ours", Some((_, _, server))) => server.pid(),
+                    ("qsd", _) => peer.pid(),
                     _ => None,
                 };
                 let cpu_before = server_pid.and_then(process_cpu_secs);
@@ -352,6 +480,7 @@ fn blk(a: BlkArgs) -> Result<u8> {
                         format!("cannot parse vu-bench output: {}", out.stdout_str())
                     })?;
                 sample.target = target.to_string();
+                sample.poll_max_us = poll;
                 sample.server_cpu_secs = match (cpu_before, server_pid.and_then(process_cpu_secs)) {
                     (Some(a), Some(b)) => Some(b - a),
                     _ => None,
@@ -360,19 +489,76 @@ fn blk(a: BlkArgs) -> Result<u8> {
             }
         }
     }
-    let load_after = loadavg();
-    let ours_record = ours.stop(Duration::from_secs(5))?;
-    let qsd_record = peer.stop(Duration::from_secs(5))?;
     eprintln!(
         "bench: {} measurements in {:.0} s",
         total,
         clock.elapsed().as_secs_f64()
     );
+    let mut idle_cpu = Vec::new();
+    if a.idle_secs > 0.0 {
+        let servers = ours
+            .iter()
+            .map(|(p, sock, server)| ("ours", Some(*p), sock.as_path(), server.pid()))
+            .chain([("qsd", None, qsd_sock.as_path(), peer.pid())]);
+        for (target, poll, sock, pid) in servers {
+            let Some(pid) = pid else { continue };
+            eprintln!(
+                "bench: idle CPU of {target}{} over {} s",
+                poll.map(|p| format!(" (--poll-max-us {p})"))
+                    .unwrap_or_default(),
+                a.idle_secs
+            );
+            let out = Cmd::new(&driver)
+                .arg("idle")
+                .arg("--socket")
+                .arg(sock)
+                .args([
+                    "--server-pid",
+                    &pid.to_string(),
+                    "--queues",
+                    &queues,
+                    "--secs",
+                    &a.idle_secs.to_string(),
+                ])
+                .timeout(Duration::from_secs_f64(a.idle_secs + 60.0))
+                .run()?
+                .ok()
+                .with_context(|| format!("idle measurement of {target} failed"))?;
+            let r: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
+                format!("cannot parse vu-bench idle output: {}", out.stdout_str())
+            })?;
+            let num = |k: &str| {
+                r.get(k)
+                    .and_then(serde_json::Value::as_f64)
+                    .with_context(|| format!("vu-bench idle output lacks {k}: {r}"))
+            };
+            idle_cpu.push(IdleCpu {
+                target: target.to_string(),
+                poll_max_us: poll,
+                secs: num("secs")?,
+                server_cpu_secs: num("server_cpu_secs")?,
+                server_cpu_percent: num("server_cpu_percent")?,
+            });
+        }
+        check_servers(&mut ours, &mut peer)?;
+    }
+    drop(spinners);
+    let load_after = loadavg();
+    let mut ours_records = Vec::new();
+    for (_, _, server) in ours {
+        ours_records.push(server.stop(Duration::from_secs(5))?);
+    }
+    let qsd_record = peer.stop(Duration::from_secs(5))?;
+    let mut machine = machine;
+    machine.busy_after_percent = cpu_busy_percent(Duration::from_secs(2));
+    machine.idle &= machine
+        .busy_after_percent
+        .is_some_and(|b| b < IDLE_BELOW_PERCENT);
 
     let rows: Vec<Row> = workloads
         .into_iter()
         .zip(samples)
-        .map(|(w, runs)| row(w, runs))
+        .map(|(w, runs)| row(w, runs, &a.poll_max_us))
         .collect();
     let summary = Summary {
         started,
@@ -390,11 +576,17 @@ fn blk(a: BlkArgs) -> Result<u8> {
         secs: a.secs,
         warmup_secs: a.warmup_secs,
         qsd_version,
-        ours_command: ours_record.argv,
+        // The last setting's, as the ratios.
+        ours_command: ours_records.pop().map(|r| r.argv).unwrap_or_default(),
         qsd_command: qsd_record.argv,
         load_before,
         load_after,
         rows,
+        poll_max_us: a.poll_max_us.clone(),
+        busy_mode: a.busy,
+        publishable: machine.idle && !a.busy,
+        machine: Some(machine),
+        idle_cpu,
     };
     print!("{}", render(&summary));
     let out = a.out.clone().unwrap_or_else(|| dir.join("blk.json"));
@@ -403,6 +595,138 @@ fn blk(a: BlkArgs) -> Result<u8> {
         .with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!("bench: summary in {}", out.display());
     Ok(exit::OK)
+}
+
+/// Fails if a back-end exited.
+fn check_servers(ours: &mut [(u64, PathBuf, Spawned)], peer: &mut Spawned) -> Result<()> {
+    for (poll, _, server) in ours.iter_mut() {
+        if let Some(r) = server.try_finished()? {
+            bail!(
+                "our back-end (--poll-max-us {poll}) exited during the benchmark ({}):\n{}",
+                r.describe(),
+                r.stderr_tail
+            );
+        }
+    }
+    if let Some(r) = peer.try_finished()? {
+        bail!(
+            "qemu-storage-daemon exited during the benchmark ({}):\n{}",
+            r.describe(),
+            r.stderr_tail
+        );
+    }
+    Ok(())
+}
+
+/// `--busy`: one spinning thread per CPU at SCHED_IDLE, which runs only
+/// when the CPU would otherwise be idle: the vCPUs never halt, and the
+/// back-ends and the driver still get the CPUs whenever they want them.
+struct Spinners {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Spinners {
+    fn start(cpus: usize) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let threads = (0..cpus)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    // SAFETY: sched_setscheduler on the calling thread (0)
+                    // with a valid, zero-priority sched_param.
+                    let param = libc::sched_param { sched_priority: 0 };
+                    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+                        eprintln!(
+                            "bench: --busy: cannot lower a spinner to SCHED_IDLE: {}",
+                            std::io::Error::last_os_error()
+                        );
+                    }
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        eprintln!("bench: --busy: {cpus} spinning thread(s) at SCHED_IDLE");
+        Self { stop, threads }
+    }
+}
+
+impl Drop for Spinners {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The guest halt-poll setting: the haltpoll module's parameter, else the
+/// kernel command line's `haltpoll.guest_halt_poll_ns`.
+fn halt_poll() -> String {
+    let param = "/sys/module/haltpoll/parameters/guest_halt_poll_ns";
+    if let Ok(v) = std::fs::read_to_string(param) {
+        return format!("guest_halt_poll_ns={} ({param})", v.trim());
+    }
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    halt_poll_from_cmdline(&cmdline)
+}
+
+fn halt_poll_from_cmdline(cmdline: &str) -> String {
+    match cmdline.split_whitespace().find_map(|w| w.strip_prefix("haltpoll.guest_halt_poll_ns=")) {
+        Some(v) => format!("guest_halt_poll_ns={v} (kernel command line)"),
+        None => "guest halt-polling not configured (no haltpoll module parameter, not on the kernel command line)".into(),
+    }
+}
+
+/// Share of all CPUs busy over `interval`, %, from two readings of the
+/// `cpu` line of /proc/stat (iowait counts as idle).
+fn cpu_busy_percent(interval: Duration) -> Option<f64> {
+    let read = || {
+        std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| cpu_times(&s))
+    };
+    let (b0, t0) = read()?;
+    std::thread::sleep(interval);
+    let (b1, t1) = read()?;
+    (t1 > t0).then(|| (b1 - b0) as f64 * 100.0 / (t1 - t0) as f64)
+}
+
+/// (busy, total) jiffies of the aggregate `cpu` line of /proc/stat.
+fn cpu_times(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice,
+    // already counted in user and nice]
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
+fn describe_busy(m: &Machine) -> String {
+    let share = |b: Option<f64>| b.map_or("unknown".to_string(), |b| format!("{b:.1}%"));
+    let verdict = match (m.busy_before_percent, m.busy_after_percent) {
+        (None, _) => return "idleness unknown (no /proc/stat)".into(),
+        (Some(_), None) if m.idle => "idle before the run",
+        _ if m.idle => "idle before and after the run",
+        _ => "BUSY",
+    };
+    let after = match m.busy_after_percent {
+        Some(_) => format!(", {} after", share(m.busy_after_percent)),
+        None => String::new(),
+    };
+    format!(
+        "{verdict} ({} of the CPUs busy over 2 s before{after}; idle means below {IDLE_BELOW_PERCENT}%)",
+        share(m.busy_before_percent)
+    )
 }
 
 /// Starts a server and waits until its socket accepts connections.
@@ -466,8 +790,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn stat(runs: &[Sample], target: &str) -> Stat {
-    let mine = || runs.iter().filter(|s| s.target == target);
+fn stat(runs: &[Sample], target: &str, poll: Option<u64>) -> Stat {
+    let mine = || {
+        runs.iter()
+            .filter(|s| s.target == target && (poll.is_none() || s.poll_max_us == poll))
+    };
     let of = |f: fn(&Sample) -> f64| mine().map(f).collect::<Vec<f64>>();
     let opt = |f: fn(&Sample) -> Option<f64>| {
         let v: Vec<f64> = mine().filter_map(f).collect();
@@ -484,15 +811,29 @@ fn stat(runs: &[Sample], target: &str) -> Stat {
     }
 }
 
-/// Medians and ratios of one workload's runs.
-pub fn row(workload: Workload, runs: Vec<Sample>) -> Row {
-    let (ours, qsd, ceiling) = (
-        stat(&runs, "ours"),
-        stat(&runs, "qsd"),
-        stat(&runs, "ceiling"),
-    );
+/// Medians and ratios of one workload's runs; `polls` are our back-end's
+/// settings, in order (the last one is `Row::ours`).
+pub fn row(workload: Workload, runs: Vec<Sample>, polls: &[u64]) -> Row {
+    let (qsd, ceiling) = (stat(&runs, "qsd", None), stat(&runs, "ceiling", None));
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    let ours_by_poll: Vec<PollStat> = polls
+        .iter()
+        .map(|&p| {
+            let stat = stat(&runs, "ours", Some(p));
+            PollStat {
+                poll_max_us: p,
+                over_qsd: ratio(stat.median_iops, qsd.median_iops),
+                over_ceiling: ratio(stat.median_iops, ceiling.median_iops),
+                stat,
+            }
+        })
+        .collect();
+    let ours = match polls.last() {
+        Some(&p) => stat(&runs, "ours", Some(p)),
+        None => stat(&runs, "ours", None),
+    };
     Row {
+        ours_by_poll,
         ours_over_qsd: ratio(ours.median_iops, qsd.median_iops),
         ours_over_ceiling: ratio(ours.median_iops, ceiling.median_iops),
         workload,
@@ -559,12 +900,66 @@ pub fn render(s: &Summary) -> String {
             cpu(&r.qsd),
             cpu(&r.ceiling)
         );
+        if r.ours_by_poll.len() > 1 {
+            for p in &r.ours_by_poll {
+                let _ = writeln!(
+                    out,
+                    "{:<12} ours --poll-max-us {:<5} {} IOPS ({}), CPU us/req {}, ours/qsd {:.2}, ours/ceil {:.2}",
+                    "",
+                    p.poll_max_us,
+                    cell(&p.stat).trim_start(),
+                    spread(&p.stat),
+                    cpu(&p.stat),
+                    p.over_qsd,
+                    p.over_ceiling
+                );
+            }
+        }
     }
     let _ = writeln!(out, "ceiling: {}", s.ceiling);
+    if !s.idle_cpu.is_empty() {
+        let idle: Vec<String> = s
+            .idle_cpu
+            .iter()
+            .map(|i| match i.poll_max_us {
+                Some(p) => format!("ours --poll-max-us {p}: {:.2}%", i.server_cpu_percent),
+                None => format!("{}: {:.2}%", i.target, i.server_cpu_percent),
+            })
+            .collect();
+        let secs = s.idle_cpu[0].secs;
+        let _ = writeln!(
+            out,
+            "idle CPU (connected, queues idle, {secs} s, share of one CPU): {}",
+            idle.join("; ")
+        );
+    }
+    if let Some(m) = &s.machine {
+        let _ = writeln!(
+            out,
+            "machine: {} CPUs; {}; cpuidle driver {}",
+            m.cpus, m.halt_poll, m.cpuidle_driver
+        );
+        let _ = writeln!(out, "machine: {}", describe_busy(m));
+    }
     let _ = writeln!(
         out,
         "load average before: {}; after: {}",
         s.load_before, s.load_after
+    );
+    if s.busy_mode {
+        let _ = writeln!(
+            out,
+            "--busy: every CPU was kept awake by a spinning SCHED_IDLE thread"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        match (s.publishable, s.busy_mode) {
+            (true, _) => "publishable: yes (idle machine, not --busy)",
+            (false, true) => "publishable: NO (--busy mode: the CPUs never halt, which hides the cost of wake-ups)",
+            (false, false) => "publishable: NO (the machine was not idle; rerun on an idle machine)",
+        }
     );
     out
 }
@@ -585,6 +980,7 @@ mod tests {
             cpu_secs: iops / 2e6,
             total_ops: iops as u64 * 2,
             server_cpu_secs,
+            poll_max_us: (target == "ours").then_some(50),
         }
     }
 
@@ -607,7 +1003,7 @@ mod tests {
             sample("qsd", 150.0),
             sample("ceiling", 500.0),
         ];
-        let r = row(w, runs);
+        let r = row(w, runs, &[50]);
         assert_eq!(
             (r.ours.median_iops, r.qsd.median_iops, r.ceiling.median_iops),
             (200.0, 150.0, 500.0)
@@ -638,6 +1034,125 @@ mod tests {
         let cpu = process_cpu_secs(std::process::id()).expect("procfs");
         assert!(cpu > 0.0 && cpu < 1e6, "{cpu}");
         assert_eq!(process_cpu_secs(u32::MAX), None);
+    }
+
+    #[test]
+    fn ours_is_split_by_polling_setting_and_the_last_one_gives_the_ratios() {
+        let w = Workload {
+            name: "4k-rand-qd1".into(),
+            pattern: "rand".into(),
+            block_size: 4096,
+            depth: 1,
+        };
+        let ours = |poll, iops| Sample {
+            poll_max_us: Some(poll),
+            ..sample("ours", iops)
+        };
+        let runs = vec![
+            ours(0, 100.0),
+            ours(50, 400.0),
+            sample("qsd", 200.0),
+            sample("ceiling", 1000.0),
+        ];
+        let r = row(w, runs, &[0, 50]);
+        let by: Vec<(u64, f64)> = r
+            .ours_by_poll
+            .iter()
+            .map(|p| (p.poll_max_us, p.stat.median_iops))
+            .collect();
+        assert_eq!(by, [(0, 100.0), (50, 400.0)]);
+        assert_eq!(r.ours.median_iops, 400.0);
+        assert!((r.ours_over_qsd - 2.0).abs() < 1e-9);
+        assert!((r.ours_by_poll[0].over_ceiling - 0.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn halt_poll_is_read_from_the_kernel_command_line() {
+        assert_eq!(
+            halt_poll_from_cmdline("console=ttyS0 haltpoll.guest_halt_poll_ns=0 quiet"),
+            "guest_halt_poll_ns=0 (kernel command line)"
+        );
+        assert!(halt_poll_from_cmdline("console=ttyS0").contains("not configured"));
+    }
+
+    #[test]
+    fn busy_share_counts_everything_but_idle_and_iowait() {
+        let stat = "cpu  10 0 10 70 10 0 0 0 5 0\ncpu0 5 0 5 35 5 0 0 0 0 0\n";
+        assert_eq!(cpu_times(stat), Some((20, 100)));
+        assert_eq!(cpu_times("intr 1 2\n"), None);
+        assert!(
+            cpu_busy_percent(Duration::from_millis(50)).is_some_and(|b| (0.0..=100.0).contains(&b))
+        );
+    }
+
+    #[test]
+    fn a_busy_machine_or_busy_mode_is_never_publishable() {
+        let w = Workload {
+            name: "4k-rand-qd1".into(),
+            pattern: "rand".into(),
+            block_size: 4096,
+            depth: 1,
+        };
+        let machine = |idle| Machine {
+            cpus: 2,
+            halt_poll: "guest_halt_poll_ns=0 (kernel command line)".into(),
+            cpuidle_driver: "none".into(),
+            busy_before_percent: Some(1.0),
+            busy_after_percent: Some(if idle { 1.0 } else { 60.0 }),
+            idle,
+        };
+        let summary = |idle: bool, busy: bool| Summary {
+            started: String::new(),
+            host: String::new(),
+            file: String::new(),
+            file_bytes: 1 << 30,
+            page_cache: String::new(),
+            ceiling: String::new(),
+            queues: 1,
+            runs: 1,
+            secs: 1.0,
+            warmup_secs: 0.0,
+            qsd_version: String::new(),
+            ours_command: vec![],
+            qsd_command: vec![],
+            load_before: "0.00".into(),
+            load_after: "0.10".into(),
+            rows: vec![row(
+                w.clone(),
+                vec![
+                    sample("ours", 1.0),
+                    sample("qsd", 1.0),
+                    sample("ceiling", 1.0),
+                ],
+                &[50],
+            )],
+            poll_max_us: vec![50],
+            busy_mode: busy,
+            machine: Some(machine(idle)),
+            idle_cpu: vec![IdleCpu {
+                target: "ours".into(),
+                poll_max_us: Some(50),
+                secs: 10.0,
+                server_cpu_secs: 0.01,
+                server_cpu_percent: 0.1,
+            }],
+            publishable: idle && !busy,
+        };
+        let text = render(&summary(true, false));
+        assert!(text.contains("publishable: yes"), "{text}");
+        assert!(text.contains("guest_halt_poll_ns=0"), "{text}");
+        assert!(text.contains("ours --poll-max-us 50: 0.10%"), "{text}");
+        assert!(text.contains("idle before and after the run"), "{text}");
+        let busy = render(&summary(false, false));
+        assert!(
+            busy.contains("publishable: NO (the machine was not idle"),
+            "{busy}"
+        );
+        assert!(
+            busy.contains("BUSY (1.0% of the CPUs busy over 2 s before, 60.0% after"),
+            "{busy}"
+        );
+        assert!(render(&summary(true, true)).contains("publishable: NO (--busy mode"));
     }
 
     #[test]

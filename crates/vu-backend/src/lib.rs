@@ -59,6 +59,13 @@
 //!   the requests still queued (about half the queue depth; at once for a
 //!   lone request), none while the driver shows `VRING_AVAIL_F_NO_INTERRUPT`,
 //!   and one when the drain ends. See `queue::drain_ring`.
+//! * **Polling.** After a drain, a worker (and the event loop, over the
+//!   queues it serves) keeps reading the available index for an adaptive
+//!   window, kicks suppressed and yielding the CPU between looks, before it
+//!   sleeps on the kick fd; before sleeping, kicks are re-enabled and the
+//!   rings read once more behind a full fence. The window grows when a request needed a kick within the
+//!   maximum and shrinks when the gap was longer, capped by [`Polling`]
+//!   (`Listener::with_polling`; zero is off). See `poll.rs`.
 //! * **Not offered:** packed rings, event index, IOMMU, logging/migration,
 //!   inflight tracking, postcopy, in-band notifications, the back-end request
 //!   channel. The front-end is never offered these, so it does not send them;
@@ -70,6 +77,7 @@ mod error;
 pub mod fuzzing;
 pub mod guarantees;
 mod memory;
+mod poll;
 mod queue;
 mod server;
 mod session;
@@ -77,6 +85,7 @@ mod worker;
 
 pub use error::{Error, QueueError};
 pub use memory::GuestMemory;
+pub use poll::Polling;
 pub use queue::{Reader, Request, Writer};
 pub use server::{error_chain, serve, Listener, ServeError};
 

@@ -2,6 +2,7 @@
 //! [`Reader`]/[`Writer`] a device uses to reach a request's buffers.
 
 use crate::memory::{GuestMemory, Piece, Translate};
+use crate::poll::{Polled, Window};
 use crate::QueueError;
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -326,6 +327,68 @@ pub(crate) fn drain_ring(
             calls.completed(mem, ring, vring, avail_idx.wrapping_sub(vring.last_avail))?;
         }
     }
+}
+
+/// Polls the rings `vrings[i]` for which `served(i)` holds, within
+/// `window`, until one has requests or `stop()` says to stop; returns
+/// whether one has requests (as `Err((i, _))` the ring that failed).
+///
+/// Kicks are suppressed (`VRING_USED_F_NO_NOTIFY`) while polling, so a
+/// driver that submits meanwhile need not kick. Whatever ends the poll, the
+/// flag is cleared on every polled ring and each is looked at once more
+/// behind a full fence, as `drain_ring` does before it returns: a request
+/// published before the driver saw the flag cleared is found here, and one
+/// published after it is kicked. So the caller may sleep on the kick fds
+/// when this returns `false`.
+pub(crate) fn poll_rings(
+    mem: &GuestMemory,
+    vrings: &[Vring],
+    served: impl Fn(usize) -> bool,
+    window: &mut Window,
+    stop: impl Fn() -> bool,
+) -> Result<bool, (usize, QueueError)> {
+    if window.current().is_zero() {
+        // Nothing to do: the drain looked once more before it returned.
+        return Ok(false);
+    }
+    let served = &served;
+    let polled = move || {
+        vrings
+            .iter()
+            .enumerate()
+            .filter(move |&(i, v)| served(i) && v.addrs.is_some())
+    };
+    let has_avail = |i: usize, v: &Vring| -> Result<bool, (usize, QueueError)> {
+        let ring = v.addrs.ok_or((i, QueueError::RingOutsideMemory))?;
+        Ok(avail_index(mem, ring).map_err(|e| (i, e))? != v.last_avail)
+    };
+    let set_flags = |flags: u16| -> Result<(), (usize, QueueError)> {
+        for (i, v) in polled() {
+            if let Some(ring) = v.addrs {
+                set_used_flags(mem, ring, flags).map_err(|e| (i, e))?;
+            }
+        }
+        Ok(())
+    };
+    set_flags(split::VRING_USED_F_NO_NOTIFY)?;
+    let result = window.poll(|| {
+        if stop() {
+            return Ok(true);
+        }
+        for (i, v) in polled() {
+            if has_avail(i, v)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    });
+    set_flags(0)?;
+    fence(Ordering::SeqCst);
+    let mut found = result? == Polled::Found;
+    for (i, v) in polled() {
+        found |= has_avail(i, v)?;
+    }
+    Ok(found)
 }
 
 /// Reads the available index; entries are read only after it (acquire).
@@ -1015,6 +1078,76 @@ mod tests {
 
     /// A handler that keeps adding requests (as a driver refilling the ring
     /// while the device works) cannot keep one drain going for ever.
+    #[test]
+    fn polling_suppresses_kicks_only_while_it_looks_and_finds_new_requests() {
+        use crate::poll::{Polling, Window};
+        use std::cell::Cell;
+        let (_shm, mem) = memory();
+        let v = Vring {
+            size: SIZE,
+            addrs: Some(RING),
+            enabled: true,
+            ..Vring::default()
+        };
+        let rings = std::slice::from_ref(&v);
+        // Off (a zero window): the ring is not touched.
+        let mut off = Window::new(Polling::off());
+        off.idle();
+        mem.write_u16(RING.used, 0x7).unwrap();
+        assert!(!poll_rings(&mem, rings, |_| true, &mut off, || false).unwrap());
+        assert_eq!(mem.read_u16(RING.used), Some(0x7));
+        mem.write_u16(RING.used, 0).unwrap();
+
+        // A window grows on kicks that came within the maximum.
+        let mut w = Window::new(Polling::up_to(std::time::Duration::from_millis(1)));
+        for _ in 0..3 {
+            w.idle();
+            w.kicked();
+        }
+        assert!(w.current() > std::time::Duration::ZERO);
+
+        // Nothing arrives: kicks are suppressed while looking, wanted again
+        // when it gives up.
+        let flags_seen = Cell::new(None);
+        w.idle();
+        let found = poll_rings(
+            &mem,
+            rings,
+            |_| true,
+            &mut w,
+            || {
+                flags_seen.set(mem.read_u16(RING.used));
+                false
+            },
+        );
+        assert!(!found.unwrap());
+        assert_eq!(flags_seen.get(), Some(split::VRING_USED_F_NO_NOTIFY));
+        assert_eq!(
+            mem.read_u16(RING.used),
+            Some(0),
+            "kicks wanted before sleeping"
+        );
+
+        // A request published while it looks is found without a kick.
+        w.idle();
+        let found = poll_rings(
+            &mem,
+            rings,
+            |_| true,
+            &mut w,
+            || {
+                offer(&mem, 0, 1);
+                false
+            },
+        );
+        assert!(found.unwrap());
+        assert_eq!(mem.read_u16(RING.used), Some(0));
+
+        // Rings not served by this poller are not looked at.
+        w.idle();
+        assert!(!poll_rings(&mem, rings, |_| false, &mut w, || false).unwrap());
+    }
+
     #[test]
     fn a_ring_refilled_during_the_drain_is_bounded_by_the_budget() {
         let (_shm, mem) = memory();

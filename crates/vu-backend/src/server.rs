@@ -1,6 +1,7 @@
 //! Where connections come from (a socket path, or an inherited socket fd),
 //! and the accept loop that serves them one after another.
 
+use crate::poll::Polling;
 use crate::session::{End, Session};
 use crate::Device;
 use std::io;
@@ -18,6 +19,7 @@ use vu_sys::{Poller, TerminationSignal};
 pub struct Listener {
     socket: Socket,
     term: TerminationSignal,
+    polling: Polling,
 }
 
 #[derive(Debug)]
@@ -70,6 +72,7 @@ impl Listener {
         Ok(Self {
             socket: Socket::Listen(listener),
             term,
+            polling: Polling::default(),
         })
     }
 
@@ -84,7 +87,18 @@ impl Listener {
         } else {
             Socket::Listen(UnixListener::from(fd))
         };
-        Ok(Self { socket, term })
+        Ok(Self {
+            socket,
+            term,
+            polling: Polling::default(),
+        })
+    }
+
+    /// Sets how long queues are polled after a drain before the back-end
+    /// sleeps on their kick fds ([`Polling::default`] unless set).
+    pub fn with_polling(mut self, polling: Polling) -> Self {
+        self.polling = polling;
+        self
     }
 }
 
@@ -92,14 +106,18 @@ impl Listener {
 /// a connected `--fd`, until that connection ends. A connection that fails
 /// is logged and closed, the device is reset, and the next one is accepted.
 pub fn serve<D: Device>(device: &mut D, listener: Listener) -> Result<(), ServeError> {
-    let Listener { socket, term } = listener;
+    let Listener {
+        socket,
+        term,
+        polling,
+    } = listener;
     match socket {
         Socket::Connected(stream) => {
-            let end = serve_one(device, stream, &term);
+            let end = serve_one(device, stream, &term, polling);
             device.reset();
             end.map(|_| ()).map_err(ServeError::Connection)
         }
-        Socket::Listen(listener) => accept_loop(device, &listener, &term),
+        Socket::Listen(listener) => accept_loop(device, &listener, &term, polling),
     }
 }
 
@@ -107,12 +125,13 @@ fn serve_one<D: Device>(
     device: &mut D,
     stream: UnixStream,
     term: &TerminationSignal,
+    polling: Polling,
 ) -> Result<End, crate::Error> {
     // Non-blocking: the session waits for the socket and the termination
     // signal together, so a front-end that stops reading or writing in the
     // middle of a message cannot keep SIGTERM from ending the process.
     stream.set_nonblocking(true).map_err(crate::Error::Io)?;
-    Session::new(device, stream, term)
+    Session::new(device, stream, term, polling)
         .map_err(crate::Error::Io)?
         .run()
 }
@@ -121,6 +140,7 @@ fn accept_loop<D: Device>(
     device: &mut D,
     listener: &UnixListener,
     term: &TerminationSignal,
+    polling: Polling,
 ) -> Result<(), ServeError> {
     const KEY_LISTEN: usize = 0;
     const KEY_TERM: usize = 1;
@@ -154,7 +174,7 @@ fn accept_loop<D: Device>(
             Err(e) => return Err(ServeError::Accept(e)),
         };
         log::info!("front-end connected");
-        let end = serve_one(device, stream, term);
+        let end = serve_one(device, stream, term, polling);
         device.reset();
         match end {
             Ok(End::Disconnected) => log::info!("front-end disconnected"),

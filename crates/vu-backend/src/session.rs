@@ -2,7 +2,8 @@
 //! serving the queues when their kick fds fire.
 
 use crate::memory::GuestMemory;
-use crate::queue::{drain_ring, ChainBuf, UserAddrs, Vring};
+use crate::poll::{Polling, Window};
+use crate::queue::{drain_ring, poll_rings, ChainBuf, UserAddrs, Vring};
 use crate::worker::{Worker, WorkerError};
 use crate::{Device, Error, QueueHandler};
 use std::io;
@@ -101,6 +102,10 @@ pub(crate) struct Session<'d, D: Device> {
     workers: Vec<Option<Worker>>,
     /// Signalled by a worker that stopped on an error.
     exited: Notifier,
+    /// How long workers and this loop poll their rings before sleeping.
+    polling: Polling,
+    /// This loop's polling window, over the queues it serves itself.
+    window: Window,
 }
 
 impl<'d, D: Device> Session<'d, D> {
@@ -108,6 +113,7 @@ impl<'d, D: Device> Session<'d, D> {
         device: &'d mut D,
         stream: UnixStream,
         term: &'d TerminationSignal,
+        polling: Polling,
     ) -> io::Result<Self> {
         let poller = Poller::new()?;
         poller.add(stream.as_fd(), KEY_SOCKET)?;
@@ -132,6 +138,8 @@ impl<'d, D: Device> Session<'d, D> {
             handlers,
             workers: (0..n).map(|_| None).collect(),
             exited,
+            polling,
+            window: Window::new(polling),
         })
     }
 
@@ -208,6 +216,7 @@ impl<'d, D: Device> Session<'d, D> {
                 mem.clone(),
                 handler,
                 NotifySender::from_fd(exited),
+                self.polling,
             )
             .map_err(io)?;
             self.workers[q] = Some(worker);
@@ -228,8 +237,9 @@ impl<'d, D: Device> Session<'d, D> {
         let mut ready = Vec::new();
         loop {
             ready.clear();
-            // With a queue left pending, only look for other work.
-            let busy = self.pending.contains(&true);
+            // With a queue left pending, only look for other work; else
+            // poll the queues this loop serves before sleeping.
+            let busy = self.pending.contains(&true) || self.poll_queues()?;
             let timeout = busy.then_some(std::time::Duration::ZERO);
             self.poller.wait(&mut ready, timeout).map_err(Error::Io)?;
             if self.term.requested() {
@@ -255,7 +265,10 @@ impl<'d, D: Device> Session<'d, D> {
                             None => Consumed::Nothing,
                         };
                         match consumed {
-                            Consumed::Signalled => self.process_queue(q)?,
+                            Consumed::Signalled => {
+                                self.window.kicked();
+                                self.process_queue(q)?
+                            }
                             Consumed::Nothing => {}
                             Consumed::Closed(e) => self.drop_dead_kick(q, &e)?,
                         }
@@ -699,6 +712,32 @@ impl<'d, D: Device> Session<'d, D> {
         })
         .map_err(|source| Error::Queue { queue: q, source })?;
         *pending = drained.more;
+        if !drained.more {
+            self.window.idle();
+        }
         Ok(())
+    }
+
+    /// Polls the ready queues this loop serves (not the workers') for the
+    /// current window; those with requests are marked pending. The socket
+    /// and the signal wait meanwhile: at most one window.
+    fn poll_queues(&mut self) -> Result<bool, Error> {
+        let Some(mem) = &self.mem else {
+            return Ok(false);
+        };
+        let (threaded, vrings) = (&self.threaded, &self.vrings);
+        let served = |q: usize| !threaded[q] && vrings[q].ready();
+        let found = poll_rings(mem, vrings, served, &mut self.window, || false).map_err(
+            |(q, source)| Error::Queue {
+                queue: q as u16,
+                source,
+            },
+        )?;
+        if found {
+            for q in 0..self.pending.len() {
+                self.pending[q] = served(q);
+            }
+        }
+        Ok(found)
     }
 }

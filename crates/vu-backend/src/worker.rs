@@ -10,7 +10,8 @@
 //! stops and signals the session, which closes the connection.
 
 use crate::memory::GuestMemory;
-use crate::queue::{drain_ring, ChainBuf, Vring};
+use crate::poll::{Polling, Window};
+use crate::queue::{drain_ring, poll_rings, ChainBuf, Vring};
 use crate::{QueueError, QueueHandler};
 use std::io;
 use std::os::fd::AsFd;
@@ -61,6 +62,7 @@ impl Worker {
         mem: Arc<GuestMemory>,
         handler: Box<dyn QueueHandler>,
         exited: NotifySender,
+        polling: Polling,
     ) -> io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let wake = Notifier::new()?;
@@ -70,7 +72,15 @@ impl Worker {
             .name(format!("vu-queue-{queue}"))
             .spawn(move || {
                 let (mut vring, mut handler) = (vring, handler);
-                let result = serve(queue, &mut vring, &mem, handler.as_mut(), &flag, &wake_rx);
+                let mut window = Window::new(polling);
+                let result = serve(
+                    queue,
+                    &mut vring,
+                    &mem,
+                    handler.as_mut(),
+                    (&flag, &wake_rx),
+                    &mut window,
+                );
                 if result.is_err() {
                     // Best effort: the session also finds out when it next
                     // stops this worker.
@@ -119,15 +129,16 @@ enum Ended {
 }
 
 /// The worker's loop: drain on a kick (one ring's worth at a time, polling
-/// without sleeping while requests are left), until told to stop or the
-/// kick fd dies (end of file, hang-up, error).
+/// without sleeping while requests are left; after a drain, polling the
+/// ring for the adaptive `window` before sleeping), until told to stop or
+/// the kick fd dies (end of file, hang-up, error).
 fn serve(
     queue: u16,
     vring: &mut Vring,
     mem: &GuestMemory,
     handler: &mut dyn QueueHandler,
-    stop: &AtomicBool,
-    wake: &NotifyReceiver,
+    (stop, wake): (&AtomicBool, &NotifyReceiver),
+    window: &mut Window,
 ) -> Result<(), WorkerError> {
     // The kick is used here, not by `drain_ring`: hold it apart meanwhile.
     let Some(kick) = vring.kick.take() else {
@@ -141,7 +152,15 @@ fn serve(
         poller
             .add(wake.as_fd(), KEY_WAKE)
             .map_err(WorkerError::Io)?;
-        let result = event_loop(queue, vring, mem, handler, stop, &kick, &mut poller);
+        let result = event_loop(
+            queue,
+            vring,
+            mem,
+            handler,
+            (stop, &kick),
+            &mut poller,
+            window,
+        );
         let _ = poller.remove(kick.as_fd());
         let _ = poller.remove(wake.as_fd());
         result
@@ -164,9 +183,9 @@ fn event_loop(
     vring: &mut Vring,
     mem: &GuestMemory,
     handler: &mut dyn QueueHandler,
-    stop: &AtomicBool,
-    kick: &NotifyReceiver,
+    (stop, kick): (&AtomicBool, &NotifyReceiver),
     poller: &mut Poller,
+    window: &mut Window,
 ) -> Result<Ended, WorkerError> {
     let mut chain = ChainBuf::default();
     let mut ready = Vec::new();
@@ -184,6 +203,21 @@ fn event_loop(
                 return Err(WorkerError::MemoryShrank(region));
             }
             pending = drained.more;
+            if !pending {
+                window.idle();
+            }
+        }
+        if !pending {
+            // Poll before sleeping; a request found here is served without
+            // a kick. (`stop` ends the poll too: seen at the loop's top.)
+            pending = poll_rings(
+                mem,
+                std::slice::from_ref(vring),
+                |_| true,
+                window,
+                || stop.load(Ordering::Relaxed),
+            )
+            .map_err(|(_, e)| WorkerError::Queue(e))?;
         }
         ready.clear();
         let timeout = if pending { Duration::ZERO } else { IDLE_CHECK };
@@ -192,7 +226,10 @@ fn event_loop(
             .map_err(WorkerError::Io)?;
         if ready.contains(&KEY_KICK) {
             match kick.consume() {
-                Consumed::Signalled => pending = true,
+                Consumed::Signalled => {
+                    pending = true;
+                    window.kicked();
+                }
                 Consumed::Nothing => {}
                 Consumed::Closed(e) => {
                     log_dead_kick(queue, &e);

@@ -1,8 +1,9 @@
 //! `vu-bench`: the benchmark driver behind `cargo xtask bench blk`.
 //!
-//! Three subcommands, each printing one JSON object (see `report.rs`):
+//! Four subcommands, each printing one JSON object (see `report.rs`):
 //! `prepare-file` writes (or checks and reads) the test file, `vhost-user` drives a vhost-user-blk
-//! back-end listening on a socket (ours or any other), and `pread` measures
+//! back-end listening on a socket (ours or any other), `idle` measures a
+//! connected back-end's CPU while its queues are idle, and `pread` measures
 //! the ceiling: the same reads straight from the file. Built in release mode
 //! by the xtask; it is portable (vu-frontend and vu-sys only).
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -66,11 +67,30 @@ enum Command {
         /// Requests in flight per queue
         #[arg(long, default_value_t = 1)]
         depth: usize,
-        /// Queues to drive (one driver thread serves them all)
+        /// Queues to drive (one driver thread per queue)
         #[arg(long, default_value_t = 1)]
         queues: u16,
         #[command(flatten)]
         workload: Workload,
+    },
+    /// The idle CPU of a connected vhost-user-blk back-end: serve some
+    /// requests one at a time, then leave the queues idle and measure the
+    /// back-end process's CPU time
+    Idle {
+        #[arg(long)]
+        socket: PathBuf,
+        /// Process id of the back-end
+        #[arg(long)]
+        server_pid: u32,
+        /// Queues to set up
+        #[arg(long, default_value_t = 1)]
+        queues: u16,
+        /// Requests served before the idle period
+        #[arg(long, default_value_t = 2000)]
+        warm_requests: u64,
+        /// Seconds of idleness measured
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
     },
     /// The ceiling: pread loops on the file itself
     Pread {
@@ -132,6 +152,19 @@ fn run(cli: Cli) -> Result<String, String> {
                 seed: w.seed,
             };
             json(&vhost::run(&socket, &p)?)
+        }
+        Command::Idle {
+            socket,
+            server_pid,
+            queues,
+            warm_requests,
+            secs: s,
+        } => {
+            if queues == 0 {
+                return Err("--queues must be at least 1".into());
+            }
+            let r = vhost::idle(&socket, queues, warm_requests, secs(s)?, server_pid)?;
+            serde_json::to_string(&r).map_err(|e| e.to_string())
         }
         Command::Pread {
             file,

@@ -1,6 +1,8 @@
 //! The vhost-user workload: a front-end (this process) keeps `depth`
 //! requests in flight on each queue of a virtio-blk back-end and counts
-//! completions.
+//! completions, with one thread per queue (as a guest has a vCPU per
+//! queue); the threads share the connection behind a lock held only
+//! around ring operations.
 //!
 //! It drives the rings the way a guest driver (Linux's virtio-blk) does, and
 //! the same way for every back-end:
@@ -9,7 +11,7 @@
 //! * completions are reaped from the used ring and each is replaced at once,
 //!   with `VRING_AVAIL_F_NO_INTERRUPT` set while this side is busy reaping;
 //! * with nothing to reap, it clears that flag, looks once more, and sleeps
-//!   on the call notifiers (no busy polling, which would take a CPU that a
+//!   on the queue's call notifier (no busy polling, which would take a CPU that a
 //!   back-end may need).
 //!
 //! The data stays in guest memory; only its first eight bytes are read, to
@@ -17,7 +19,9 @@
 
 use crate::report::{cpu_now, Report};
 use crate::workload::{check, Offsets, Pattern};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use vu_frontend::blk::{status, BlkDevice, BlkOptions, BlkRequest, SECTOR_SIZE};
 use vu_frontend::Options;
@@ -71,33 +75,24 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
             ));
         }
     }
-    let mut poller = Poller::new().map_err(|e| format!("cannot create a poller: {e}"))?;
-    for q in 0..p.queues {
-        let fd = dev.frontend().call_fd(q).map_err(|e| chain(&e))?;
-        poller
-            .add(fd, usize::from(q))
-            .map_err(|e| format!("cannot poll the call fd: {e}"))?;
-    }
     let slots = (capacity / p.block_size).max(1);
-    let mut streams: Vec<Offsets> = (0..p.queues)
-        .map(|q| {
-            let start = slots / u64::from(p.queues) * u64::from(q);
-            Offsets::new(
-                p.pattern,
-                p.block_size,
-                capacity,
-                p.seed + u64::from(q),
-                start,
-            )
-        })
-        .collect();
-    // Offset of each in-flight request, by tag.
-    let mut offsets = std::collections::HashMap::new();
     let e = |e: vu_frontend::Error| chain(&e);
     let len = p.block_size as usize;
+    // Per queue: its offsets, the offset of each request in flight (by
+    // tag), and a poller on its call fd.
+    let mut queues = Vec::new();
     for q in 0..p.queues {
+        let start = slots / u64::from(p.queues) * u64::from(q);
+        let mut stream = Offsets::new(
+            p.pattern,
+            p.block_size,
+            capacity,
+            p.seed + u64::from(q),
+            start,
+        );
+        let mut offsets = HashMap::new();
         for _ in 0..p.depth {
-            let off = streams[usize::from(q)].next_offset();
+            let off = stream.next_offset();
             let tag = dev
                 .enqueue(
                     q,
@@ -109,32 +104,130 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
                 .map_err(e)?;
             offsets.insert(tag, off);
         }
-        dev.kick(q).map_err(e)?;
+        let poller = Poller::new().map_err(|e| format!("cannot create a poller: {e}"))?;
+        let fd = dev.frontend().call_fd(q).map_err(|e| chain(&e))?;
+        poller
+            .add(fd, usize::from(q))
+            .map_err(|e| format!("cannot poll the call fd: {e}"))?;
+        queues.push(Queue {
+            q,
+            stream,
+            offsets,
+            poller,
+        });
     }
-
-    // Calls are wanted only while this side sleeps (see `sleep`).
     for q in 0..p.queues {
+        dev.kick(q).map_err(e)?;
+        // Calls are wanted only while a queue's thread sleeps (see `sleep`).
         dev.frontend_mut().set_interrupts(q, false).map_err(e)?;
     }
+
     let started = Instant::now();
     let measure_from = started + p.warmup;
     let end = measure_from + p.duration;
+    let dev = Mutex::new(dev);
+    let (runs, cpu) = std::thread::scope(|scope| {
+        let threads: Vec<_> = queues
+            .into_iter()
+            .map(|queue| {
+                let dev = &dev;
+                std::thread::Builder::new()
+                    .name(format!("drive-q{}", queue.q))
+                    .spawn_scoped(scope, move || drive(dev, queue, p, measure_from, end))
+            })
+            .collect();
+        // The driver's CPU (all its threads) over the measured window.
+        sleep_until(measure_from);
+        let cpu_from = cpu_now();
+        sleep_until(end);
+        let cpu = cpu_now() - cpu_from;
+        let runs: Vec<Result<Run, String>> = threads
+            .into_iter()
+            .map(|t| match t {
+                Ok(t) => t
+                    .join()
+                    .unwrap_or_else(|_| Err("a driver thread panicked".into())),
+                Err(e) => Err(format!("cannot start a driver thread: {e}")),
+            })
+            .collect();
+        (runs, cpu)
+    });
+    let runs = runs.into_iter().collect::<Result<Vec<Run>, String>>()?;
+    let ops = runs.iter().map(|r| r.ops).sum();
+    let total = runs.iter().map(|r| r.total).sum();
+    // Each queue's window runs from its first completion after the warm-up
+    // to its first after the end; the longest of them is used (the
+    // conservative choice: they differ by about one request's time).
+    let window = runs.iter().map(|r| r.window).max().unwrap_or_default();
+    Ok(Report::new(
+        "vhost-user",
+        p.pattern,
+        p.block_size,
+        p.depth,
+        usize::from(p.queues),
+        window,
+        ops,
+        cpu,
+        total,
+    ))
+}
+
+/// What one queue's thread needs.
+struct Queue {
+    q: u16,
+    stream: Offsets,
+    /// Offset of each request in flight, by tag.
+    offsets: HashMap<u64, u64>,
+    poller: Poller,
+}
+
+/// What one queue's thread measured.
+struct Run {
+    ops: u64,
+    window: Duration,
+    total: u64,
+}
+
+fn sleep_until(t: Instant) {
+    let now = Instant::now();
+    if t > now {
+        std::thread::sleep(t - now);
+    }
+}
+
+fn lock(dev: &Mutex<BlkDevice>) -> MutexGuard<'_, BlkDevice> {
+    // A thread that panicked while holding the device fails the run anyway.
+    dev.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One queue's driver thread: keeps `depth` requests in flight on queue
+/// `q`, reaping and replacing them, until the measured window is over;
+/// then waits for those in flight. The device is locked only around ring
+/// operations, never while sleeping.
+fn drive(
+    dev: &Mutex<BlkDevice>,
+    mut queue: Queue,
+    p: &Params,
+    measure_from: Instant,
+    end: Instant,
+) -> Result<Run, String> {
+    let e = |e: vu_frontend::Error| chain(&e);
+    let len = p.block_size as usize;
+    let q = queue.q;
     let mut measuring = false;
     let mut ops = 0u64;
     let mut window_start = measure_from;
-    let mut window_cpu = 0.0;
     let mut total = 0u64;
     let mut last_progress = Instant::now();
-    let mut in_flight = usize::from(p.queues) * p.depth;
     loop {
         let mut reaped = 0;
-        for q in 0..p.queues {
-            let mut resubmitted = false;
+        {
+            let mut dev = lock(dev);
             while let Some(done) = dev.try_complete(q).map_err(e)? {
                 reaped += 1;
                 total += 1;
-                in_flight -= 1;
-                let off = offsets
+                let off = queue
+                    .offsets
                     .remove(&done.tag)
                     .ok_or("completion of an unknown request")?;
                 if done.status != status::OK {
@@ -151,7 +244,7 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
                 if measuring {
                     ops += 1;
                 }
-                let off = streams[usize::from(q)].next_offset();
+                let off = queue.stream.next_offset();
                 let tag = dev
                     .enqueue(
                         q,
@@ -161,11 +254,9 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
                         },
                     )
                     .map_err(e)?;
-                offsets.insert(tag, off);
-                in_flight += 1;
-                resubmitted = true;
+                queue.offsets.insert(tag, off);
             }
-            if resubmitted {
+            if reaped > 0 {
                 dev.kick(q).map_err(e)?;
             }
         }
@@ -176,91 +267,70 @@ pub fn run(socket: &Path, p: &Params) -> Result<Report, String> {
                 measuring = true;
                 ops = 0;
                 window_start = now;
-                window_cpu = cpu_now();
             }
             if measuring && now >= end {
                 let window = now - window_start;
-                let cpu = cpu_now() - window_cpu;
                 // Let the requests in flight finish before disconnecting.
-                total += drain(&mut dev, &mut poller, p.queues, in_flight)?;
-                let report = Report::new(
-                    "vhost-user",
-                    p.pattern,
-                    p.block_size,
-                    p.depth,
-                    usize::from(p.queues),
-                    window,
-                    ops,
-                    cpu,
-                    total,
-                );
-                return Ok(report);
+                total += drain(dev, &mut queue.poller, q, p.depth)?;
+                return Ok(Run { ops, window, total });
             }
             continue;
         }
         if now - last_progress > STALL {
             return Err(format!(
-                "no completion for {STALL:?}: the back-end is stuck"
+                "queue {q}: no completion for {STALL:?}: the back-end is stuck"
             ));
         }
         // Nothing to reap: ask for calls, look once more (a completion
         // published before that is seen now, one after it is signalled),
         // then sleep until a call.
-        if !sleep(&mut dev, &mut poller, p.queues, Duration::from_secs(1))? {
-            continue;
-        }
+        sleep(dev, &mut queue.poller, q, Duration::from_secs(1))?;
     }
 }
 
-/// Enables calls on every queue and, if still nothing is there to reap,
-/// waits for one (at most `timeout`); then disables calls again, as a
-/// driver does while it reaps. Returns whether it waited.
+/// Enables calls on queue `q` and, if still nothing is there to reap,
+/// waits for one (at most `timeout`, without holding the device); then
+/// disables calls again, as a driver does while it reaps.
 fn sleep(
-    dev: &mut BlkDevice,
+    dev: &Mutex<BlkDevice>,
     poller: &mut Poller,
-    queues: u16,
+    q: u16,
     timeout: Duration,
-) -> Result<bool, String> {
+) -> Result<(), String> {
     let e = |e: vu_frontend::Error| chain(&e);
-    for q in 0..queues {
+    let has_used = {
+        let mut dev = lock(dev);
         dev.frontend_mut().set_interrupts(q, true).map_err(e)?;
-    }
-    let waited = if (0..queues).any(|q| has_used(dev, q)) {
-        false
-    } else {
+        dev.frontend().used_pending(q).unwrap_or(false)
+    };
+    if !has_used {
         let mut ready = Vec::new();
         poller
             .wait(&mut ready, Some(timeout))
             .map_err(|e| format!("poll failed: {e}"))?;
-        for q in 0..queues {
-            dev.frontend().clear_call(q).map_err(e)?;
-        }
-        true
-    };
-    for q in 0..queues {
-        dev.frontend_mut().set_interrupts(q, false).map_err(e)?;
+        lock(dev).frontend().clear_call(q).map_err(e)?;
     }
-    Ok(waited)
+    lock(dev)
+        .frontend_mut()
+        .set_interrupts(q, false)
+        .map_err(e)?;
+    Ok(())
 }
 
-/// Whether queue `q` has a completion to reap.
-fn has_used(dev: &BlkDevice, q: u16) -> bool {
-    dev.frontend().used_pending(q).unwrap_or(false)
-}
-
-/// Waits for `in_flight` outstanding requests without submitting more;
-/// returns how many completed.
+/// Waits for `in_flight` outstanding requests on queue `q` without
+/// submitting more; returns how many completed.
 fn drain(
-    dev: &mut BlkDevice,
+    dev: &Mutex<BlkDevice>,
     poller: &mut Poller,
-    queues: u16,
+    q: u16,
     mut in_flight: usize,
 ) -> Result<u64, String> {
     let outstanding = in_flight as u64;
     let deadline = Instant::now() + STALL;
     while in_flight > 0 {
         let mut reaped = false;
-        for q in 0..queues {
+        {
+            let mut dev = lock(dev);
             while dev.try_complete(q).map_err(|e| chain(&e))?.is_some() {
                 in_flight -= 1;
                 reaped = true;
@@ -270,9 +340,9 @@ fn drain(
             continue;
         }
         if Instant::now() > deadline {
-            return Err(format!("{in_flight} requests never completed"));
+            return Err(format!("queue {q}: {in_flight} requests never completed"));
         }
-        sleep(dev, poller, queues, Duration::from_millis(100))?;
+        sleep(dev, poller, q, Duration::from_millis(100))?;
     }
     Ok(outstanding)
 }
@@ -287,4 +357,62 @@ pub fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// What `vu-bench idle` prints.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IdleReport {
+    /// Requests served (queue depth 1, every queue in turn) before the
+    /// idle period, so that an adaptive poller has grown its window.
+    pub warm_requests: u64,
+    pub secs: f64,
+    /// The back-end's CPU time over the idle period (all its threads).
+    pub server_cpu_secs: f64,
+    /// That as a share of one CPU, in percent.
+    pub server_cpu_percent: f64,
+}
+
+/// Connects with `queues` ready queues, serves `warm` requests one at a
+/// time, then leaves the connection idle for `secs` and measures the CPU
+/// time of process `server_pid` over that period.
+pub fn idle(
+    socket: &Path,
+    queues: u16,
+    warm: u64,
+    secs: Duration,
+    server_pid: u32,
+) -> Result<IdleReport, String> {
+    let opts = BlkOptions {
+        frontend: Options {
+            num_queues: queues,
+            timeout: STALL,
+            ..Options::default()
+        },
+        max_request_bytes: 4096,
+        segment_size: None,
+        depth: 1,
+    };
+    let mut dev = BlkDevice::connect(socket, &opts)
+        .map_err(|e| format!("cannot set up {}: {}", socket.display(), chain(&e)))?;
+    for i in 0..warm {
+        let q = (i % u64::from(queues)) as u16;
+        let (st, _) = dev.read(q, i % 64 * 8, 4096).map_err(|e| chain(&e))?;
+        if st != status::OK {
+            return Err(format!("warm-up read: status {st}"));
+        }
+    }
+    let cpu = || {
+        vu_frontend::testutil::cpu_time(server_pid)
+            .map_err(|e| format!("cannot read the CPU time of process {server_pid}: {e}"))
+    };
+    let before = cpu()?;
+    std::thread::sleep(secs);
+    let used = cpu()? - before;
+    drop(dev);
+    Ok(IdleReport {
+        warm_requests: warm,
+        secs: secs.as_secs_f64(),
+        server_cpu_secs: used.as_secs_f64(),
+        server_cpu_percent: used.as_secs_f64() / secs.as_secs_f64() * 100.0,
+    })
 }

@@ -15,12 +15,13 @@ mod logger;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vu_backend::{error_chain, Listener, ServeError};
+use std::time::Duration;
+use vu_backend::{error_chain, Listener, Polling, ServeError};
 
 pub use logger::init_logging;
 
-/// The socket options every back-end program takes; flatten it into the
-/// program's own `clap::Parser`.
+/// The options every back-end program takes (where front-ends connect, how
+/// queues are polled); flatten it into the program's own `clap::Parser`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ListenerArgs {
     /// Path of the vhost-user Unix socket to listen on
@@ -35,7 +36,26 @@ pub struct ListenerArgs {
     /// Print the back-end capabilities as JSON and exit
     #[arg(long)]
     pub print_capabilities: bool,
+
+    /// Poll each queue for new requests for up to this many microseconds
+    /// after it is drained, before sleeping on its kick; the window adapts
+    /// to the gaps between requests, and an idle back-end sleeps. Trades
+    /// CPU for latency (a wake-up costs a VM exit where idle vCPUs halt).
+    /// 0 turns polling off
+    #[arg(
+        long,
+        value_name = "MICROSECONDS",
+        default_value_t = POLL_MAX_US_DEFAULT,
+        value_parser = clap::value_parser!(u64).range(0..=POLL_MAX_US_LIMIT),
+    )]
+    pub poll_max_us: u64,
 }
+
+/// `--poll-max-us` unless given: [`vu_backend::Polling::DEFAULT_MAX`].
+pub const POLL_MAX_US_DEFAULT: u64 = Polling::DEFAULT_MAX.as_micros() as u64;
+/// Largest `--poll-max-us` accepted (10 ms): a control message on the
+/// socket may wait for one window, so longer ones are refused.
+pub const POLL_MAX_US_LIMIT: u64 = 10_000;
 
 /// Why the socket named on the command line cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -54,11 +74,16 @@ pub enum ListenError {
 }
 
 impl ListenerArgs {
+    /// The polling `--poll-max-us` asks for.
+    pub fn polling(&self) -> Polling {
+        Polling::up_to(Duration::from_micros(self.poll_max_us))
+    }
+
     /// Opens what the flags name: binds `--socket-path`, or takes ownership
     /// of the inherited `--fd` (refused if it is not an open socket, or was
-    /// already taken).
+    /// already taken); queues are polled as `--poll-max-us` says.
     pub fn listener(&self) -> Result<Listener, ListenError> {
-        match (&self.socket_path, self.fd) {
+        let listener = match (&self.socket_path, self.fd) {
             (Some(path), _) => Listener::bind(path).map_err(ListenError::Listener),
             (None, Some(fd)) => {
                 let owned = vu_sys::take_inherited_socket(fd)
@@ -66,7 +91,8 @@ impl ListenerArgs {
                 Listener::from_fd(owned).map_err(ListenError::Listener)
             }
             (None, None) => Err(ListenError::NoSocket),
-        }
+        }?;
+        Ok(listener.with_polling(self.polling()))
     }
 }
 
@@ -117,6 +143,19 @@ mod tests {
     }
 
     #[test]
+    fn poll_max_us_defaults_to_the_frameworks_maximum_and_zero_is_off() {
+        let a = Args::try_parse_from(["p", "--fd", "3"]).unwrap();
+        assert_eq!(a.listener.polling(), Polling::default());
+        assert_eq!(a.listener.poll_max_us, 50);
+        let a = Args::try_parse_from(["p", "--fd", "3", "--poll-max-us", "0"]).unwrap();
+        assert_eq!(a.listener.polling(), Polling::off());
+        let a = Args::try_parse_from(["p", "--fd", "3", "--poll-max-us", "200"]).unwrap();
+        assert_eq!(a.listener.polling().max(), Duration::from_micros(200));
+        let too_long = Args::try_parse_from(["p", "--fd", "3", "--poll-max-us", "10001"]);
+        assert!(too_long.is_err(), "a window longer than 10 ms is refused");
+    }
+
+    #[test]
     fn an_fd_that_is_not_a_socket_is_refused_with_its_number() {
         let file = std::fs::File::open("/dev/null").unwrap();
         let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
@@ -124,6 +163,7 @@ mod tests {
             socket_path: None,
             fd: Some(fd),
             print_capabilities: false,
+            poll_max_us: 0,
         };
         let err = args.listener().unwrap_err();
         assert!(

@@ -8,11 +8,23 @@ const DISK: usize = 4 << 20;
 
 #[test]
 fn random_reads_and_writes_match_the_model_across_queues() {
+    random_reads_and_writes_match_the_model("50");
+}
+
+#[test]
+fn random_reads_and_writes_match_the_model_without_polling() {
+    random_reads_and_writes_match_the_model("0");
+}
+
+fn random_reads_and_writes_match_the_model(poll_max_us: &str) {
     let (mut rng, _seed) = Rng::from_env();
     let mut model = vec![0u8; DISK];
     rng.fill(&mut model);
     let image = Image::new(&model);
-    let backend = start(&image.path, &["--num-queues", "4"]);
+    let backend = start(
+        &image.path,
+        &["--num-queues", "4", "--poll-max-us", poll_max_us],
+    );
     let mut dev = connect(&backend, 4);
     let slots: Vec<usize> = (0..4).map(|q| dev.free_slots(q)).collect();
     assert!(slots.iter().all(|&s| s >= 4), "slots per queue: {slots:?}");
@@ -256,13 +268,39 @@ fn a_request_spanning_two_memory_regions_is_split_correctly() {
 /// checked against the image.
 #[test]
 fn batched_kicks_and_suppressed_calls_lose_no_request() {
+    batched_kicks_and_suppressed_calls_lose_no_request_polling("50");
+}
+
+/// The same with polling off: every request is found through a kick.
+#[test]
+fn batched_kicks_and_suppressed_calls_lose_no_request_without_polling() {
+    batched_kicks_and_suppressed_calls_lose_no_request_polling("0");
+}
+
+/// The same with a long window (10 ms), which grows to catch most
+/// requests while polling with kicks suppressed.
+#[test]
+fn batched_kicks_and_suppressed_calls_lose_no_request_polling_long() {
+    batched_kicks_and_suppressed_calls_lose_no_request_polling("10000");
+}
+
+fn batched_kicks_and_suppressed_calls_lose_no_request_polling(poll_max_us: &str) {
     use std::collections::HashMap;
     use std::time::Duration;
     let (mut rng, _seed) = Rng::from_env();
     let mut model = vec![0u8; DISK];
     rng.fill(&mut model);
     let image = Image::new(&model);
-    let backend = start(&image.path, &["--num-queues", "2", "--read-only"]);
+    let backend = start(
+        &image.path,
+        &[
+            "--num-queues",
+            "2",
+            "--read-only",
+            "--poll-max-us",
+            poll_max_us,
+        ],
+    );
     let mut dev = connect(&backend, 2);
     let mut poller = vu_sys::Poller::new().unwrap();
     for q in 0..2u16 {

@@ -7,6 +7,7 @@ mod data;
 mod hostile;
 mod lifecycle;
 mod malformed;
+mod polling;
 
 use std::path::{Path, PathBuf};
 use vu_frontend::blk::{BlkDevice, BlkOptions};

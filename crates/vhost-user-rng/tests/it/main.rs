@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod hostile;
+mod polling;
 
 use std::path::PathBuf;
 use vu_frontend::rng::RngDevice;
