@@ -88,7 +88,7 @@ impl Executor<'_> {
                 CellState::Unavailable { reason, enable } => {
                     base.status = Status::Unavailable;
                     base.reason = Some(reason.clone());
-                    base.enable = enable.clone();
+                    base.enable = enable.as_ref().map(ToString::to_string);
                     slots[i] = Some(base);
                 }
                 CellState::Skipped { reason } => {

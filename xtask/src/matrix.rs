@@ -309,7 +309,9 @@ pub fn setup_hint(plan: &plan::Plan) -> Option<String> {
     let n = plan
         .cells
         .iter()
-        .filter(|c| matches!(&c.state, CellState::Unavailable { enable: Some(e), .. } if crate::requirements::is_setup_hint(e)))
+        .filter(
+            |c| matches!(&c.state, CellState::Unavailable { enable: Some(e), .. } if e.is_setup()),
+        )
         .count();
     (n > 0).then(|| {
         format!(

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::host::Host;
 use crate::model::{glob_match, ExpectedFailure, Lane, Model, Platform, Stage};
+use crate::requirements::EnableHint;
 use crate::results::{PackageResult, Status, Tier};
 use crate::runner::{self, RunnerSpec};
 use crate::toolchain::{self, Missing, TierCache, Toolchain};
@@ -62,7 +63,7 @@ pub enum CellState {
     Ready(Box<ExecSpec>),
     Unavailable {
         reason: String,
-        enable: Option<String>,
+        enable: Option<EnableHint>,
     },
     Skipped {
         reason: String,

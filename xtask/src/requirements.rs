@@ -1,7 +1,7 @@
 //! The vocabulary setup and doctor share: what a provider or lane needs
 //! installed ([`SetupStep`], [`Requirement`]), how a check of it reads
-//! ([`Prereq`]), how an unavailable cell says what would enable it
-//! ([`enable_hint`]), and the tool versions the project verified.
+//! ([`Prereq`]), what would enable an unavailable cell ([`EnableHint`]),
+//! and the tool versions the project verified.
 //!
 //! It sits low (above the data, below everything that probes the host) so
 //! that toolchain providers, lanes and VM machinery can state their needs
@@ -17,14 +17,37 @@ pub const ZIGLANG_VERSION: &str = "0.17.0";
 /// The cargo-zigbuild release linking is verified with.
 pub const CARGO_ZIGBUILD_VERSION: &str = "0.24.1";
 
-/// `` `cargo xtask setup` (or: <command>) ``: the enable hint of anything setup installs.
-pub fn enable_hint(command: &str) -> String {
-    format!("`cargo xtask setup` (or: {command})")
+/// What would make an unavailable cell available: a cell records it as text
+/// (`results.json`'s `enable`), but resolution keeps its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnableHint {
+    /// Something `cargo xtask setup` installs; `command` does it by hand.
+    /// Shown as `` `cargo xtask setup` (or: <command>) ``.
+    Setup { command: String },
+    /// A step setup does not take (rustup, another host, a download elsewhere).
+    Command(String),
 }
 
-/// Does this enable hint point at `cargo xtask setup`?
-pub fn is_setup_hint(enable: &str) -> bool {
-    enable.starts_with("`cargo xtask setup`")
+impl EnableHint {
+    pub fn setup(command: impl Into<String>) -> EnableHint {
+        EnableHint::Setup {
+            command: command.into(),
+        }
+    }
+
+    /// Does `cargo xtask setup` provide it?
+    pub fn is_setup(&self) -> bool {
+        matches!(self, EnableHint::Setup { .. })
+    }
+}
+
+impl std::fmt::Display for EnableHint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EnableHint::Setup { command } => write!(f, "`cargo xtask setup` (or: {command})"),
+            EnableHint::Command(command) => f.write_str(command),
+        }
+    }
 }
 
 /// A private Python environment for ziglang, used when the system Python

@@ -10,7 +10,6 @@ use super::RunnerSpec;
 use crate::apt;
 use crate::host::which;
 use crate::model::{Model, Platform};
-use crate::requirements::enable_hint;
 use crate::toolchain::Missing;
 
 /// The packages a sysroot is made of: the dynamic loader and C library, and
@@ -115,11 +114,9 @@ pub fn resolve_with(
     let emulator_name = platform.qemu_user.clone().unwrap_or_default();
     let arch = platform.debian_arch.clone().unwrap_or_default();
     let Some((emulator, emulator_version)) = facts.emulator.clone() else {
-        return Err(Missing::new(
+        return Err(Missing::until_setup(
             format!("{emulator_name} is not on PATH"),
-            Some(enable_hint(
-                "apt-get install --no-install-recommends qemu-user-static",
-            )),
+            "apt-get install --no-install-recommends qemu-user-static",
         ));
     };
     let Some(suite) = suite else {
@@ -179,7 +176,7 @@ mod tests {
         );
         let none = resolve_with(&p, Some("bookworm".into()), &QemuFacts::default()).unwrap_err();
         assert_eq!(none.reason, "qemu-aarch64-static is not on PATH");
-        assert_eq!(none.enable.as_deref(), Some("`cargo xtask setup` (or: apt-get install --no-install-recommends qemu-user-static)"));
+        assert_eq!(none.enable.map(|e| e.to_string()).as_deref(), Some("`cargo xtask setup` (or: apt-get install --no-install-recommends qemu-user-static)"));
         let no_source = QemuFacts {
             emulator,
             cannot_fetch: Some("no source".into()),

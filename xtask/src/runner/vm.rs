@@ -160,6 +160,7 @@ mod tests {
                 .replace(&crate::paths::cache_dir().display().to_string(), "CACHE");
             let enable = m
                 .enable
+                .map(|e| e.to_string())
                 .unwrap_or_default()
                 .replace(&port.to_string(), "PORT")
                 .replace(&crate::paths::cache_dir().display().to_string(), "CACHE");

@@ -44,12 +44,12 @@ pub(super) fn resolve(
                 .collect::<Vec<_>>()
                 .join("; ")
         };
-        return Err(Missing::new(
+        return Err(Missing::until_setup(
             format!("no compiler with matching std sources ({tried})"),
-            Some(crate::requirements::enable_hint(&format!(
+            format!(
                 "apt-get install --no-install-recommends {}",
                 DEBIAN_PACKAGES.join(" ")
-            ))),
+            ),
         ));
     };
     let link = linker::resolve(platform, host, tools)?;

@@ -124,11 +124,9 @@ fn gcc(platform: &Platform, tools: &dyn HostTools) -> Result<LinkerChoice, Missi
     let gnu = gnu_triple(&triple);
     let packages = gcc_packages(platform).join(" ");
     let found = tools.gcc(&gnu).map_err(|why| {
-        Missing::new(
+        Missing::until_setup(
             why,
-            Some(crate::requirements::enable_hint(&format!(
-                "apt-get install --no-install-recommends {packages}"
-            ))),
+            format!("apt-get install --no-install-recommends {packages}"),
         )
     })?;
     let mut details = BTreeMap::new();

@@ -28,6 +28,7 @@ use serde::Serialize;
 use crate::cmd::Cmd;
 use crate::host::Host;
 use crate::model::{LinkerKind, Platform, ToolchainKind};
+use crate::requirements::EnableHint;
 use crate::results::Tier;
 
 /// A resolved toolchain: everything needed to run cargo for one target.
@@ -77,14 +78,23 @@ impl Toolchain {
 pub struct Missing {
     pub reason: String,
     /// A command or step; `None` when nothing on this host can (the target is not the host's, say).
-    pub enable: Option<String>,
+    pub enable: Option<EnableHint>,
 }
 
 impl Missing {
+    /// Unavailable; `enable`, if any, is a step `cargo xtask setup` does not take.
     pub fn new(reason: impl Into<String>, enable: Option<String>) -> Missing {
         Missing {
             reason: reason.into(),
-            enable,
+            enable: enable.map(EnableHint::Command),
+        }
+    }
+
+    /// Unavailable until `cargo xtask setup` (or `command`) installs what is missing.
+    pub fn until_setup(reason: impl Into<String>, command: impl Into<String>) -> Missing {
+        Missing {
+            reason: reason.into(),
+            enable: Some(EnableHint::setup(command)),
         }
     }
 }
@@ -328,7 +338,10 @@ pub fn prerequisites(
                 )),
                 String::new(),
             ),
-            Err(m) => (Err(m.reason), m.enable.unwrap_or_default()),
+            Err(m) => (
+                Err(m.reason),
+                m.enable.map(|e| e.to_string()).unwrap_or_default(),
+            ),
         };
         let install = if install.is_empty() {
             format!(

@@ -303,12 +303,15 @@ pub fn check_rust_src(sysroot: &Path, release: &str) -> Result<RustSrc, String> 
 }
 
 fn probe_zig() -> Result<Zig, Missing> {
-    let enable = Some(crate::requirements::enable_hint(&format!(
+    let install = format!(
         "cargo install cargo-zigbuild --version {} --locked",
         crate::requirements::CARGO_ZIGBUILD_VERSION
-    )));
+    );
     let Some(cargo_zigbuild) = which("cargo-zigbuild") else {
-        return Err(Missing::new("cargo-zigbuild is not on PATH", enable));
+        return Err(Missing::until_setup(
+            "cargo-zigbuild is not on PATH",
+            install,
+        ));
     };
     let cargo_zigbuild_version = Cmd::new(&cargo_zigbuild)
         .arg("--version")
@@ -317,9 +320,9 @@ fn probe_zig() -> Result<Zig, Missing> {
         .and_then(|o| o.ok().ok())
         .map(|o| o.stdout_str().trim().to_string())
         .ok_or_else(|| {
-            Missing::new(
+            Missing::until_setup(
                 format!("`{} --version` failed", cargo_zigbuild.display()),
-                enable.clone(),
+                install.clone(),
             )
         })?;
     // cargo-zigbuild's own search order: Python's ziglang package, then `zig` on
@@ -373,12 +376,12 @@ fn probe_zig() -> Result<Zig, Missing> {
             });
         }
     }
-    Err(Missing::new(
+    Err(Missing::until_setup(
         "cargo-zigbuild finds no zig (neither `python3 -m ziglang` nor `zig` on PATH)",
-        Some(crate::requirements::enable_hint(&format!(
+        format!(
             "python3 -m pip install ziglang=={}",
             crate::requirements::ZIGLANG_VERSION
-        ))),
+        ),
     ))
 }
 

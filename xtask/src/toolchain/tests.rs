@@ -110,7 +110,9 @@ fn describe(result: Result<Toolchain, Missing>) -> String {
         Err(m) => format!(
             "UNAVAILABLE {}\n    enable: {}",
             m.reason,
-            m.enable.as_deref().unwrap_or("-")
+            m.enable
+                .as_ref()
+                .map_or("-".to_string(), ToString::to_string)
         ),
     }
 }
