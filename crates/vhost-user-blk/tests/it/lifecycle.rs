@@ -58,62 +58,12 @@ fn print_capabilities_matches_the_descriptor_file() {
     // The descriptor file ships with the crate; embedded, so the test also
     // runs where the source tree is not (guests).
     let descriptor = include_str!("../../50-vhost-user-blk.json");
-    assert_capabilities_match_descriptor(
+    vu_frontend::testutil::assert_capabilities_match_descriptor(
         "vhost-user-blk",
         &printed,
         descriptor,
         &["read-only", "blk-file"],
     );
-}
-
-/// Compares what `--print-capabilities` printed with the descriptor file
-/// that ships with the program (QEMU's vhost-user.json schema): both are
-/// JSON objects of the same `type`; the descriptor names this program as
-/// its absolute `binary` and has only the schema's keys; the capabilities
-/// have only `type` and `features`, with the features the schema defines
-/// for that type.
-fn assert_capabilities_match_descriptor(
-    program: &str,
-    printed: &str,
-    descriptor: &str,
-    schema_features: &[&str],
-) {
-    use serde_json::Value;
-    let caps: Value = serde_json::from_str(printed).expect("--print-capabilities prints JSON");
-    let desc: Value = serde_json::from_str(descriptor).expect("the descriptor file is JSON");
-    let (caps, desc) = (caps.as_object().unwrap(), desc.as_object().unwrap());
-    assert_eq!(
-        caps.get("type"),
-        desc.get("type"),
-        "type: {printed}\n{descriptor}"
-    );
-    assert!(desc.get("type").and_then(Value::as_str).is_some());
-    for key in desc.keys() {
-        assert!(
-            ["description", "type", "binary", "tags"].contains(&key.as_str()),
-            "descriptor key `{key}` is not in the schema"
-        );
-    }
-    let binary = desc["binary"].as_str().expect("binary is a string");
-    assert!(
-        binary.starts_with('/') && binary.rsplit('/').next() == Some(program),
-        "binary `{binary}` must be an absolute path to {program}"
-    );
-    assert!(desc["description"].as_str().is_some_and(|d| !d.is_empty()));
-    for key in caps.keys() {
-        assert!(
-            ["type", "features"].contains(&key.as_str()),
-            "capabilities key `{key}` is not in the schema"
-        );
-    }
-    let features: Vec<&str> = caps
-        .get("features")
-        .map(|f| f.as_array().expect("features is a list").iter())
-        .into_iter()
-        .flatten()
-        .map(|f| f.as_str().expect("a feature is a string"))
-        .collect();
-    assert_eq!(features, schema_features, "{printed}");
 }
 
 #[test]
