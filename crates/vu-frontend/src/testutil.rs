@@ -386,3 +386,23 @@ pub fn assert_capabilities_match_descriptor(
         .collect();
     assert_eq!(features, schema_features, "{printed}");
 }
+
+/// A connected socket end in blocking mode whose send buffer is full: a
+/// write to it would block until the peer (kept alive here) reads.
+pub fn full_blocking_socket() -> (UnixStream, UnixStream) {
+    let (full, peer) = UnixStream::pair().unwrap();
+    full.set_nonblocking(true).unwrap();
+    let chunk = [0u8; 4096];
+    for size in [chunk.len(), 1] {
+        loop {
+            match io::Write::write(&mut &full, &chunk[..size]) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("filling the socket: {e}"),
+            }
+        }
+    }
+    // O_NONBLOCK belongs to the open file, which the back-end will share.
+    full.set_nonblocking(false).unwrap();
+    (full, peer)
+}

@@ -20,26 +20,6 @@ const IDLE_CPU: Duration = Duration::from_millis(300);
 /// Bound on waiting for a closed connection (an event; generous).
 const CLOSE_WAIT: Duration = Duration::from_secs(20);
 
-/// A connected socket end in blocking mode whose send buffer is full: a
-/// write to it would block until the peer (kept alive here) reads.
-fn full_blocking_socket() -> (UnixStream, UnixStream) {
-    let (full, peer) = UnixStream::pair().unwrap();
-    full.set_nonblocking(true).unwrap();
-    let chunk = [0u8; 4096];
-    for size in [chunk.len(), 1] {
-        loop {
-            match (&full).write(&chunk[..size]) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => panic!("filling the socket: {e}"),
-            }
-        }
-    }
-    // O_NONBLOCK belongs to the open file, which the back-end will share.
-    full.set_nonblocking(false).unwrap();
-    (full, peer)
-}
-
 /// Class 3: a call fd that would block (a blocking socket with a full
 /// buffer; a blocking eventfd at its maximum or a full pipe are the same)
 /// must not wedge the worker, and so SIGTERM still ends the process.
@@ -48,7 +28,7 @@ fn call_fd_that_would_block_leaves_sigterm_working() {
     let image = Image::new(&vec![0u8; 1 << 20]);
     let mut backend = start(&image.path, &[]);
     let mut dev = connect(&backend, 1);
-    let (full, _peer) = full_blocking_socket();
+    let (full, _peer) = vu_frontend::testutil::full_blocking_socket();
     dev.frontend()
         .connection()
         .request(

@@ -22,12 +22,7 @@ fn call_fd_that_would_block_does_not_stall_the_event_loop() {
     let mut backend = start();
     let mut dev = RngDevice::connect(backend.socket(), &options()).unwrap();
     // A blocking socket whose buffer is full (the peer never reads).
-    let (full, _peer) = UnixStream::pair().unwrap();
-    full.set_nonblocking(true).unwrap();
-    for size in [4096, 1] {
-        while (&full).write(&vec![0u8; size]).is_ok() {}
-    }
-    full.set_nonblocking(false).unwrap();
+    let (full, _peer) = vu_frontend::testutil::full_blocking_socket();
     dev.frontend()
         .connection()
         .request(
