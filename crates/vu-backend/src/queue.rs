@@ -546,6 +546,9 @@ impl<'a> Cursor<'a> {
         len: usize,
         mut copy: impl FnMut(&Piece, u64, std::ops::Range<usize>) -> Option<()>,
     ) -> usize {
+        // A cursor split off the front of a longer one ends before its
+        // pieces do (`Writer::split_front`).
+        let len = len.min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let mut n = 0;
         let mut next = *self;
         while let Some((p, at, take)) = next.step((len - n) as u64) {
@@ -703,6 +706,24 @@ impl Writer<'_> {
     }
 }
 
+impl<'a> Writer<'a> {
+    /// Splits the next `len` bytes of room off as a writer of their own,
+    /// and moves this one past them (they count as written): for a device
+    /// whose response header comes before data that decides the header
+    /// (virtio-scsi's status and residual precede the data-in bytes).
+    /// Nothing is written, and the cost is the pieces skipped, never the
+    /// bytes. `None`, with nothing done, if there is less room.
+    pub fn split_front(&mut self, len: usize) -> Option<Writer<'a>> {
+        if len as u64 > self.cur.left {
+            return None;
+        }
+        let mut front = self.cur;
+        front.left = len as u64;
+        self.cur.skip(len as u64);
+        Some(Writer { cur: front })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -802,6 +823,32 @@ mod tests {
         assert_eq!(&got, b"abcdefgh");
         assert!(!req.writer.write_all(b"12345"), "only 4 bytes of room");
         assert_eq!(req.writer.written(), 4);
+    }
+
+    #[test]
+    fn a_front_split_off_a_writer_is_filled_after_what_follows_it() {
+        let (_shm, mem) = memory();
+        // Two writable buffers; the front (6 bytes) spans both.
+        put(&mem, 0, BASE + 0x2000, 4, W | NEXT, 1);
+        put(&mem, 1, BASE + 0x3000, 8, W, 0);
+        let buf = walk(&mem, 0).unwrap();
+        let (_, writable) = buf.split();
+        let mut w = Writer {
+            cur: Cursor::new(&mem, writable, buf.writable_len),
+        };
+        assert!(w.split_front(13).is_none(), "only 12 bytes of room");
+        let mut front = w.split_front(6).unwrap();
+        assert_eq!((w.written(), w.remaining()), (6, 6));
+        assert!(w.write_all(b"data"));
+        assert_eq!(front.remaining(), 6);
+        assert_eq!(front.write(b"headerXX"), 6, "the front ends at its length");
+        assert_eq!(w.written(), 10);
+        let mut got = [0u8; 4];
+        mem.read(BASE + 0x2000, &mut got).unwrap();
+        assert_eq!(&got, b"head");
+        let mut got = [0u8; 8];
+        mem.read(BASE + 0x3000, &mut got).unwrap();
+        assert_eq!(&got[..6], b"erdata");
     }
 
     #[test]
