@@ -39,10 +39,14 @@
 //!   with `FUNCTION_COMPLETE` (nothing to do, no task found); CLEAR ACA
 //!   and unknown functions are rejected (no ACA). Asynchronous
 //!   notification queries and subscriptions get no events.
-//! * **Event queue.** The device offers neither `HOTPLUG` nor `CHANGE`, so
-//!   it has no events. The framework completes every request it takes, so
-//!   an event buffer a driver posts anyway is returned at once with
-//!   `VIRTIO_SCSI_T_NO_EVENT` (Linux posts none without those features).
+//! * **Event queue.** The device has no events: no `HOTPLUG`, and
+//!   `CHANGE` is offered only because QEMU acknowledges it regardless.
+//!   The framework completes every request it takes, so an event buffer a
+//!   driver posts anyway is returned at once with `VIRTIO_SCSI_T_NO_EVENT`
+//!   (Linux posts none without `HOTPLUG`; SeaBIOS never does). A driver
+//!   that posted them and re-posted each one at once would spin with the
+//!   back-end: holding them needs a framework that lets a request stay
+//!   outstanding, which `vu-backend` does not (yet) offer.
 #![forbid(unsafe_code)]
 
 pub mod cdb;
@@ -486,8 +490,13 @@ impl Device for ScsiDevice {
         MAX_QUEUE_SIZE
     }
 
+    /// `CHANGE` only: QEMU's vhost-user-scsi-pci acknowledges it on the
+    /// device's behalf (its `param_change` property, on by default) and
+    /// the framework refuses acknowledged bits it did not offer. The
+    /// device never has a parameter change to report. No `HOTPLUG`, so
+    /// Linux posts no event buffers (see the event queue above).
     fn features(&self) -> u64 {
-        0
+        vu_protocol::virtio::scsi::features::CHANGE
     }
 
     fn protocol_features(&self) -> ProtocolFeatures {

@@ -18,6 +18,8 @@
 //! crate's names: `F_ADD_SEALS`/`F_SEAL_SHRINK` on FreeBSD; no sealing on
 //! OpenBSD and NetBSD) and on a `cargo check` of `vu-sys` and `vu-backend`
 //! for those targets; the tests that prove them (`hostile.rs` and
-//! `malformed.rs` in `vhost-user-blk` and `vhost-user-rng`, the unit tests of
+//! `malformed.rs` in `vhost-user-blk` and `vhost-user-rng`, `malformed.rs`
+//! in `vhost-user-scsi` (400 MiB of declared data-in room that a command
+//! never touches), the unit tests of
 //! `queue.rs` and `vu-sys`, the `descriptor_chain` and `session` fuzz
-//! targets) ran on Linux only.
+//! targets, and `scsi_request` for the virtio-scsi device) ran on Linux only.

@@ -195,3 +195,27 @@ fn bad_options_and_paths_are_named_in_the_error() {
     let e = run_failing(&["--socket-path", sock]);
     assert!(e.contains("--lun"), "{e}");
 }
+
+#[test]
+fn an_inherited_listening_socket_accepts_connection_after_connection() {
+    let disks = Disks::new();
+    let path = disks.dir.path().join("listen");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let lun = disks.rw.display().to_string();
+    let backend = BackendProcess::spawn_with_fd(
+        &binary(),
+        std::os::fd::AsFd::as_fd(&listener),
+        path.clone(),
+        &["--lun", lun.as_str()],
+    )
+    .unwrap();
+    drop(listener);
+    for round in 0u8..2 {
+        let mut dev = ScsiDevice::connect(&path, &options()).unwrap();
+        let w = write10(&mut dev, 0, 5, &[round; BLOCK]);
+        assert_eq!((w.response, w.status), (0, 0), "{w:?}");
+        assert_eq!(read10(&mut dev, 0, 5, 1).data, vec![round; BLOCK]);
+    }
+    let (st, stderr) = backend.terminate_with_stderr().unwrap();
+    assert!(st.success(), "{st}\n{stderr}");
+}

@@ -44,10 +44,9 @@ fn huge_declared_buffers_are_not_visited() {
     let disks = Disks::new();
     let backend = disks.start(&[]);
     let mut dev = connect(&backend);
-    // TEST UNIT READY with a 1 GiB data-in buffer the device never needs
-    // (outside this front-end's memory: only its address is checked as
-    // far as it is used, so it must lie inside guest memory; use the
-    // whole 8 MiB region many times over via 100 descriptors).
+    // TEST UNIT READY with 400 MiB of data-in room the device never needs:
+    // 100 descriptors over the same 4 MiB of guest memory (every buffer
+    // must lie inside guest memory, not every byte must be distinct).
     let h = CmdHeader {
         lun: [1, 0, 0x40, 0, 0, 0, 0, 0],
         id: 0,
