@@ -42,7 +42,7 @@ fn render(r: &CmdResult) -> String {
 
 #[test]
 fn every_command_case_gets_its_golden_response() {
-    let disks = Disks::new();
+    let disks = Disks::create();
     let backend = disks.start(&[]);
     let mut dev = connect(&backend);
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();

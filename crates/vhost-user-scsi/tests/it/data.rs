@@ -6,7 +6,7 @@ use vu_frontend::testutil::Rng;
 
 #[test]
 fn reads_return_the_files_blocks_on_each_lun() {
-    let disks = Disks::new();
+    let disks = Disks::create();
     let backend = disks.start(&[]);
     let mut dev = connect(&backend);
     for (lun, lba) in [(0, 0), (0, 2047), (1, 1023), (1, 17)] {
@@ -30,7 +30,7 @@ fn reads_return_the_files_blocks_on_each_lun() {
 
 #[test]
 fn writes_round_trip_at_random_offsets_and_reach_the_file() {
-    let disks = Disks::new();
+    let disks = Disks::create();
     let backend = disks.start(&[]);
     let mut dev = connect(&backend);
     let (mut rng, _seed) = Rng::from_env();
@@ -70,7 +70,7 @@ fn writes_round_trip_at_random_offsets_and_reach_the_file() {
 
 #[test]
 fn the_read_only_lun_refuses_writes_with_data_protect_and_stays_unchanged() {
-    let disks = Disks::new();
+    let disks = Disks::create();
     let before = std::fs::read(&disks.ro).unwrap();
     let backend = disks.start(&[]);
     let mut dev = connect(&backend);
@@ -93,7 +93,7 @@ fn the_read_only_lun_refuses_writes_with_data_protect_and_stays_unchanged() {
 
 #[test]
 fn a_read_with_data_in_beyond_the_transfer_reports_the_residual() {
-    let disks = Disks::new();
+    let disks = Disks::create();
     let backend = disks.start(&[]);
     let mut dev = connect(&backend);
     let r = dev

@@ -41,7 +41,7 @@ fn image(blocks: u64) -> Vec<u8> {
 }
 
 impl Disks {
-    pub fn new() -> Disks {
+    pub fn create() -> Disks {
         let dir = TempDir::new().expect("temp dir");
         let rw = dir.path().join("rw.img");
         let ro = dir.path().join("ro.img");
@@ -130,7 +130,7 @@ fn print_capabilities_matches_the_descriptor_file() {
 
 #[test]
 fn serves_three_connections_in_turn_then_exits_cleanly_on_sigterm() {
-    let disks = Disks::new();
+    let disks = Disks::create();
     let mut backend = disks.start(&[]);
     for _ in 0..3 {
         assert_still_serving(&backend);
@@ -142,7 +142,7 @@ fn serves_three_connections_in_turn_then_exits_cleanly_on_sigterm() {
 
 #[test]
 fn the_configuration_space_describes_one_target_and_its_luns() {
-    let disks = Disks::new();
+    let disks = Disks::create();
     let backend = disks.start(&["--num-queues", "2"]);
     let dev = connect(&backend);
     let c = dev.config().expect("CONFIG is offered");
@@ -198,7 +198,7 @@ fn bad_options_and_paths_are_named_in_the_error() {
 
 #[test]
 fn an_inherited_listening_socket_accepts_connection_after_connection() {
-    let disks = Disks::new();
+    let disks = Disks::create();
     let path = disks.dir.path().join("listen");
     let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
     let lun = disks.rw.display().to_string();

@@ -12,7 +12,7 @@ use vu_protocol::virtio::scsi::{
 
 #[test]
 fn a_header_too_short_is_answered_failure_and_no_room_gets_nothing() {
-    let disks = Disks::new();
+    let disks = Disks::create();
     let backend = disks.start(&[]);
     let mut dev = connect(&backend);
     let (used, reply) = dev
@@ -41,7 +41,7 @@ fn a_header_too_short_is_answered_failure_and_no_room_gets_nothing() {
 
 #[test]
 fn huge_declared_buffers_are_not_visited() {
-    let disks = Disks::new();
+    let disks = Disks::create();
     let backend = disks.start(&[]);
     let mut dev = connect(&backend);
     // TEST UNIT READY with 400 MiB of data-in room the device never needs:
@@ -92,7 +92,7 @@ fn huge_declared_buffers_are_not_visited() {
 
 #[test]
 fn bad_targets_and_luns_are_answered_per_the_specification() {
-    let disks = Disks::new();
+    let disks = Disks::create();
     let backend = disks.start(&[]);
     let mut dev = connect(&backend);
     let r = dev
@@ -108,7 +108,7 @@ fn bad_targets_and_luns_are_answered_per_the_specification() {
 
 #[test]
 fn control_requests_are_answered_and_events_are_none() {
-    let disks = Disks::new();
+    let disks = Disks::create();
     let backend = disks.start(&[]);
     let mut dev = connect(&backend);
     let tmf = |subtype, lun| TmfRequest {
@@ -162,7 +162,7 @@ fn control_requests_are_answered_and_events_are_none() {
 
 #[test]
 fn a_descriptor_chain_with_writable_before_readable_closes_only_that_connection() {
-    let disks = Disks::new();
+    let disks = Disks::create();
     let mut backend = disks.start(&[]);
     let mut dev = connect(&backend);
     let fe = dev.frontend_mut();
@@ -191,7 +191,7 @@ fn a_descriptor_chain_with_writable_before_readable_closes_only_that_connection(
 
 #[test]
 fn random_cdbs_never_crash_and_always_get_a_response() {
-    let disks = Disks::new();
+    let disks = Disks::create();
     let backend = disks.start(&[]);
     let mut dev = connect(&backend);
     let (mut rng, _seed) = vu_frontend::testutil::Rng::from_env();
