@@ -300,7 +300,12 @@ stat::peak_rss_mb:              464
         let t = targets(&crate::repo_root().join("fuzz")).unwrap();
         assert_eq!(
             t,
-            ["descriptor_chain", "frontend_message", "scsi_request", "session"]
+            [
+                "descriptor_chain",
+                "frontend_message",
+                "scsi_request",
+                "session"
+            ]
         );
     }
 }
