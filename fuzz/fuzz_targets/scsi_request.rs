@@ -148,8 +148,8 @@ fuzz_target!(|data: &[u8]| {
     let queue_index = data[0] % 3;
     let n_read = 1 + usize::from(data[1] % 4);
     let n_write = usize::from(data[2] % 9);
-    let write_len = u64::from(u32::from_le_bytes([data[3], data[4], data[5], data[6]]))
-        .min(SHM - WRITABLE_AT);
+    let write_len =
+        u64::from(u32::from_le_bytes([data[3], data[4], data[5], data[6]])).min(SHM - WRITABLE_AT);
     let readable = &data[7..];
     let (m, file) = shm();
 
@@ -172,7 +172,14 @@ fuzz_target!(|data: &[u8]| {
             if len == 0 {
                 break;
             }
-            put_desc(m, i, at, len as u32, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, i + 1);
+            put_desc(
+                m,
+                i,
+                at,
+                len as u32,
+                VRING_DESC_F_NEXT | VRING_DESC_F_WRITE,
+                i + 1,
+            );
             at += len;
             room += len;
             i += 1;
@@ -183,11 +190,17 @@ fuzz_target!(|data: &[u8]| {
     }
     // The last descriptor ends the chain.
     let mut last = [0u8; 16];
-    m.region().read(DESC + 16 * u64::from(i - 1), &mut last).expect("inside");
+    m.region()
+        .read(DESC + 16 * u64::from(i - 1), &mut last)
+        .expect("inside");
     last[12] &= !(VRING_DESC_F_NEXT as u8);
-    m.region().write(DESC + 16 * u64::from(i - 1), &last).expect("inside");
+    m.region()
+        .write(DESC + 16 * u64::from(i - 1), &last)
+        .expect("inside");
     // One available entry: head 0.
-    m.region().write(AVAIL, &[0, 0, 1, 0, 0, 0]).expect("inside");
+    m.region()
+        .write(AVAIL, &[0, 0, 1, 0, 0, 0])
+        .expect("inside");
 
     let table = [MemoryRegion {
         guest_phys_addr: 0,
@@ -197,8 +210,8 @@ fuzz_target!(|data: &[u8]| {
     }];
     let fds: Vec<OwnedFd> = vec![m.fd().try_clone_to_owned().expect("dup")];
     let mem = GuestMemory::map(&table, fds).expect("map the region");
-    let mut queue = Queue::new(&mem, QSIZE, USER + DESC, USER + AVAIL, USER + USED, 0)
-        .expect("the ring fits");
+    let mut queue =
+        Queue::new(&mem, QSIZE, USER + DESC, USER + AVAIL, USER + USED, 0).expect("the ring fits");
 
     let mut dev = device().lock().unwrap();
     let heap_before = LIVE.load(Ordering::Relaxed);
@@ -212,8 +225,14 @@ fuzz_target!(|data: &[u8]| {
     });
     let cpu = thread_cpu() - cpu_before;
     let heap = PEAK.load(Ordering::Relaxed).saturating_sub(heap_before);
-    assert!(heap <= HEAP_LIMIT, "memory amplification: {heap} bytes for one request");
-    assert!(cpu <= CPU_LIMIT, "work amplification: {cpu:?} for one request of {room} bytes of room");
+    assert!(
+        heap <= HEAP_LIMIT,
+        "memory amplification: {heap} bytes for one request"
+    );
+    assert!(
+        cpu <= CPU_LIMIT,
+        "work amplification: {cpu:?} for one request of {room} bytes of room"
+    );
 
     if let (Ok((1, _)), Some((written, out_len, in_len))) = (result, used) {
         assert!(written <= in_len, "used {written} > room {in_len}");
@@ -223,8 +242,13 @@ fuzz_target!(|data: &[u8]| {
             // Pieces are laid out back to back, so the response is contiguous.
             let r = CmdResponse::from_le_bytes(&fixed);
             assert!(
-                [response::OK, response::OVERRUN, response::BAD_TARGET, response::FAILURE]
-                    .contains(&r.response),
+                [
+                    response::OK,
+                    response::OVERRUN,
+                    response::BAD_TARGET,
+                    response::FAILURE
+                ]
+                .contains(&r.response),
                 "{r:?}"
             );
             assert_eq!(r.sense_len == 18, r.status == 2, "{r:?}");
