@@ -3,7 +3,7 @@
 
 use crate::memory::GuestMemory;
 use crate::poll::{Polling, Window};
-use crate::queue::{drain_ring, poll_rings, ChainBuf, UserAddrs, Vring};
+use crate::queue::{drain_ring, fill_ring, poll_rings, ChainBuf, UserAddrs, Vring};
 use crate::worker::{Worker, WorkerError};
 use crate::{Device, Error, QueueHandler};
 use std::io;
@@ -25,6 +25,8 @@ const KEY_TERM: usize = 1;
 /// A queue worker stopped on an error.
 const KEY_WORKER: usize = 2;
 const KEY_QUEUE0: usize = 3;
+/// The device's wake fd (`Device::wake_fd`); above every queue's key.
+const KEY_DEVICE: usize = usize::MAX - 1;
 
 /// Protocol features the framework implements itself.
 const BASE_PROTOCOL_FEATURES: ProtocolFeatures =
@@ -98,6 +100,8 @@ pub(crate) struct Session<'d, D: Device> {
     /// Whether each queue is served by a worker thread (the device handed
     /// out a handler), and the handler while no worker holds it.
     threaded: Vec<bool>,
+    /// Whether each queue is filled by the device (`Device::fills`).
+    fills: Vec<bool>,
     handlers: Vec<Option<Box<dyn QueueHandler>>>,
     workers: Vec<Option<Worker>>,
     /// Signalled by a worker that stopped on an error.
@@ -119,10 +123,21 @@ impl<'d, D: Device> Session<'d, D> {
         poller.add(stream.as_fd(), KEY_SOCKET)?;
         poller.add(term.fd(), KEY_TERM)?;
         let n = device.num_queues();
-        let handlers: Vec<Option<Box<dyn QueueHandler>>> =
-            (0..n).map(|q| device.queue_handler(q)).collect();
+        let fills: Vec<bool> = (0..n).map(|q| device.fills(q)).collect();
+        let handlers: Vec<Option<Box<dyn QueueHandler>>> = (0..n)
+            .map(|q| {
+                if fills[usize::from(q)] {
+                    None
+                } else {
+                    device.queue_handler(q)
+                }
+            })
+            .collect();
         let exited = Notifier::new()?;
         poller.add(exited.read_fd(), KEY_WORKER)?;
+        if let Some(fd) = device.wake_fd() {
+            poller.add(fd, KEY_DEVICE)?;
+        }
         Ok(Self {
             device,
             stream,
@@ -135,6 +150,7 @@ impl<'d, D: Device> Session<'d, D> {
             chain: ChainBuf::default(),
             pending: vec![false; usize::from(n)],
             threaded: handlers.iter().map(Option::is_some).collect(),
+            fills,
             handlers,
             workers: (0..n).map(|_| None).collect(),
             exited,
@@ -156,6 +172,9 @@ impl<'d, D: Device> Session<'d, D> {
             }
         }
         let _ = self.poller.remove(self.exited.read_fd());
+        if let Some(fd) = self.device.wake_fd() {
+            let _ = self.poller.remove(fd);
+        }
         // A signal that ended a stalled send is a termination, not a failure.
         let result = match result {
             Err(Error::Terminated) => Ok(End::Terminated),
@@ -254,6 +273,14 @@ impl<'d, D: Device> Session<'d, D> {
                     }
                     KEY_TERM => return Ok(End::Terminated),
                     KEY_WORKER => self.check_workers()?,
+                    KEY_DEVICE => {
+                        self.device.woken();
+                        for q in 0..self.fills.len() {
+                            if self.fills[q] {
+                                self.process_queue(q as u16)?;
+                            }
+                        }
+                    }
                     k => {
                         let q = (k - KEY_QUEUE0) as u16;
                         let consumed = match self
@@ -706,6 +733,11 @@ impl<'d, D: Device> Session<'d, D> {
             return Ok(());
         }
         let device = &mut *self.device;
+        if self.fills[usize::from(q)] {
+            fill_ring(mem, v, &mut self.chain, |filler| device.fill(q, filler))
+                .map_err(|source| Error::Queue { queue: q, source })?;
+            return device.fault().map_or(Ok(()), |e| Err(Error::Device(e)));
+        }
         let budget = u32::from(v.size);
         let drained = drain_ring(mem, v, &mut self.chain, budget, |req| {
             device.process(q, req)
@@ -715,7 +747,7 @@ impl<'d, D: Device> Session<'d, D> {
         if !drained.more {
             self.window.idle();
         }
-        Ok(())
+        device.fault().map_or(Ok(()), |e| Err(Error::Device(e)))
     }
 
     /// Polls the ready queues this loop serves (not the workers') for the
@@ -725,8 +757,8 @@ impl<'d, D: Device> Session<'d, D> {
         let Some(mem) = &self.mem else {
             return Ok(false);
         };
-        let (threaded, vrings) = (&self.threaded, &self.vrings);
-        let served = |q: usize| !threaded[q] && vrings[q].ready();
+        let (threaded, fills, vrings) = (&self.threaded, &self.fills, &self.vrings);
+        let served = |q: usize| !threaded[q] && !fills[q] && vrings[q].ready();
         let found = poll_rings(mem, vrings, served, &mut self.window, || false).map_err(
             |(q, source)| Error::Queue {
                 queue: q as u16,

@@ -4,6 +4,7 @@
 //! decode explicitly so a big-endian host reads the same values.
 
 pub mod blk;
+pub mod net;
 pub mod split;
 
 /// Device feature bits common to all virtio devices (virtio 1.x, 6).
@@ -24,5 +25,6 @@ pub mod features {
 /// Virtio device IDs of the devices this workspace implements.
 pub mod device_id {
     pub const BLOCK: u32 = 2;
+    pub const NETWORK: u32 = 1;
     pub const ENTROPY: u32 = 4;
 }
