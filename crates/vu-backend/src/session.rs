@@ -94,6 +94,9 @@ pub(crate) struct Session<'d, D: Device> {
     vrings: Vec<Vring>,
     limits: Limits,
     acked_features: u64,
+    /// A SET_PROTOCOL_FEATURES was received (the front-end uses the
+    /// protocol features this back-end offered).
+    protocol_features_set: bool,
     chain: ChainBuf,
     /// Queues whose last drain ran out of budget with requests left.
     pending: Vec<bool>,
@@ -147,6 +150,7 @@ impl<'d, D: Device> Session<'d, D> {
             vrings: (0..n).map(|_| Vring::default()).collect(),
             limits: Limits::new(u32::from(n)),
             acked_features: 0,
+            protocol_features_set: false,
             chain: ChainBuf::default(),
             pending: vec![false; usize::from(n)],
             threaded: handlers.iter().map(Option::is_some).collect(),
@@ -546,6 +550,7 @@ impl<'d, D: Device> Session<'d, D> {
                     return Err(Error::ProtocolFeaturesNotOffered(extra));
                 }
                 self.limits.protocol_features = ProtocolFeatures(f);
+                self.protocol_features_set = true;
             }
             FrontendMsg::GetQueueNum => {
                 ack = false;
@@ -673,7 +678,11 @@ impl<'d, D: Device> Session<'d, D> {
                 self.vring(c.index).err = err.map_err(|e| Error::Notifier(c.index, e))?;
             }
             FrontendMsg::SetVringEnable(s) => {
-                if !self.protocol_features_negotiated() {
+                // QEMU's vhost-user-net enables rings as soon as the
+                // protocol features are set, before SET_FEATURES (it goes
+                // by the bit this back-end offered): a SET_PROTOCOL_FEATURES
+                // already received counts as the bit negotiated.
+                if !self.protocol_features_negotiated() && !self.protocol_features_set {
                     return Err(Error::NeedsProtocolFeatures(FrontendReq::SetVringEnable));
                 }
                 self.vring(s.index).enabled = s.num == 1;
