@@ -117,7 +117,13 @@ pub struct NetSummary {
 }
 
 pub(super) fn net(a: NetArgs) -> Result<u8> {
-    if a.runs == 0 || a.frame_lens.is_empty() || !(a.secs > 0.0) || a.warmup_secs < 0.0 {
+    if a.runs == 0
+        || a.frame_lens.is_empty()
+        || !a.secs.is_finite()
+        || a.secs <= 0.0
+        || !a.warmup_secs.is_finite()
+        || a.warmup_secs < 0.0
+    {
         return Err(
             crate::BadInput("--runs, --frame-len and --secs need positive values".into()).into(),
         );

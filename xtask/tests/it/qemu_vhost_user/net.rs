@@ -48,13 +48,13 @@ fn configure(n: u8) -> String {
 fn digest_of(transcript: &str, file: &str) -> String {
     transcript
         .lines()
-        .filter_map(|l| {
+        .rev()
+        .find_map(|l| {
             let l = l.trim_end_matches('\r');
             let (hex, name) = l.split_once("  ")?;
             (name == file && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
                 .then(|| hex.to_string())
         })
-        .last()
         .unwrap_or_else(|| panic!("no digest of {file} in:\n{transcript}"))
 }
 
