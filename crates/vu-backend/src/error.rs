@@ -100,6 +100,9 @@ pub enum Error {
     LoggingNotNegotiated(u32),
     #[error("guest memory region {0}: the front-end shrank its file under the mapping")]
     MemoryShrank(usize),
+    /// The device found the driver's data malformed ([`crate::Device::fault`]).
+    #[error("the device refused the driver's data")]
+    Device(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A termination signal arrived while the back-end waited for the
     /// front-end to read a reply (the session ends as terminated).
     #[error("terminated by a signal while the front-end was not reading")]

@@ -8,8 +8,8 @@
 //! crate-private state reachable without a socket.
 
 use crate::memory::GuestMemory;
-use crate::queue::{drain_ring, ChainBuf, UserAddrs, Vring};
-use crate::{QueueError, Request};
+use crate::queue::{drain_ring, fill_ring, ChainBuf, UserAddrs, Vring};
+use crate::{Filler, QueueError, Request};
 
 /// One queue, as the session holds it.
 #[derive(Debug)]
@@ -53,6 +53,17 @@ impl Queue {
         handle: impl FnMut(&mut Request<'_>),
     ) -> Result<(u32, bool), QueueError> {
         drain_ring(mem, &mut self.vring, &mut self.chain, budget, handle).map(|d| (d.done, d.more))
+    }
+
+    /// Lets `fill` fill the queue as a device-filled queue is filled when
+    /// the device is woken (`fill_ring`, the session's own); returns the
+    /// chains published.
+    pub fn fill(
+        &mut self,
+        mem: &GuestMemory,
+        fill: impl FnOnce(&mut Filler<'_>),
+    ) -> Result<u32, QueueError> {
+        fill_ring(mem, &mut self.vring, &mut self.chain, fill)
     }
 
     /// The next available-ring index to serve.

@@ -86,9 +86,10 @@ mod worker;
 pub use error::{Error, QueueError};
 pub use memory::GuestMemory;
 pub use poll::Polling;
-pub use queue::{Reader, Request, Writer};
-pub use server::{error_chain, serve, Listener, ServeError};
+pub use queue::{Filler, Reader, Request, Writer};
+pub use server::{error_chain, serve, serve_each, Listener, ServeError};
 
+use std::os::fd::BorrowedFd;
 use vu_protocol::ProtocolFeatures;
 
 /// The part of a device that serves one queue on a thread of its own (see
@@ -151,4 +152,40 @@ pub trait Device {
 
     /// Returns to the state of a fresh connection (the front-end left).
     fn reset(&mut self) {}
+
+    /// A device with work of its own (frames arriving for a receive queue)
+    /// returns an fd that becomes readable when it has some; the session
+    /// waits on it beside the socket and the kicks, for the whole
+    /// connection (so it must stay the same fd). When it is readable,
+    /// [`Device::woken`] is called, then [`Device::fill`] for every queue
+    /// that [`Device::fills`].
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+
+    /// The wake fd was readable: the device makes it unreadable again (for
+    /// example drains its notifier). The fill calls follow.
+    fn woken(&mut self) {}
+
+    /// Whether queue `queue` is filled by the device when it has something
+    /// for it (a receive queue), through [`Device::fill`], instead of its
+    /// requests being handed to [`Device::process`] as they arrive. Such a
+    /// queue is never polled and never served by a worker thread; it is
+    /// filled when the device is woken and when the driver kicks it (it
+    /// added buffers). Asked once per connection.
+    fn fills(&self, _queue: u16) -> bool {
+        false
+    }
+
+    /// Puts what the device has for queue `queue` into its available
+    /// chains (see [`Filler`]).
+    fn fill(&mut self, _queue: u16, _filler: &mut Filler<'_>) {}
+
+    /// Asked after every batch of requests and every fill on the event
+    /// loop: a device that found the driver's data malformed (a header no
+    /// driver may send) returns why, and the connection is closed as for a
+    /// broken ring. The device is reset before the next connection.
+    fn fault(&mut self) -> Option<Box<dyn std::error::Error + Send + Sync>> {
+        None
+    }
 }

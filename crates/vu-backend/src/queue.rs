@@ -329,6 +329,193 @@ pub(crate) fn drain_ring(
     }
 }
 
+/// A queue the device fills on its own (a receive queue), seen from
+/// [`crate::Device::fill`]: the device takes available chains only when it
+/// has something to put in them, may look at the room of the next few
+/// before it takes any (so one item can span several chains, as virtio-net's
+/// mergeable receive buffers do), and publishes the chains it took in one
+/// step, so the driver never sees part of an item.
+///
+/// Every chain is walked with the same bounds as a request's
+/// ([`walk_chain`]); a broken one ends the fill, and the session closes the
+/// connection. Readable buffers in a chain are ignored: only its writable
+/// part is filled. Kicks stay enabled on such a queue (the driver kicks when
+/// it adds buffers); the call is signalled once after the fill, unless the
+/// driver set `VRING_AVAIL_F_NO_INTERRUPT`.
+pub struct Filler<'a> {
+    mem: &'a GuestMemory,
+    vring: &'a mut Vring,
+    ring: RingAddrs,
+    buf: &'a mut ChainBuf,
+    /// The available index when the fill began (or was last looked at).
+    avail_idx: u16,
+    /// Chains taken and given a used element, not yet published.
+    taken: u16,
+    /// Chains published by this fill.
+    published: u32,
+    error: Option<QueueError>,
+}
+
+impl<'a> Filler<'a> {
+    /// The queue's size: the most chains that can ever be available.
+    pub fn queue_size(&self) -> u16 {
+        self.vring.size
+    }
+
+    /// Chains the driver has made available and this fill has not taken
+    /// (the available index is read again each time).
+    pub fn available(&mut self) -> u16 {
+        if self.error.is_some() {
+            return 0;
+        }
+        match avail_index(self.mem, self.ring) {
+            Ok(idx) => {
+                let pending = idx.wrapping_sub(self.vring.last_avail);
+                if pending > self.vring.size {
+                    self.error = Some(QueueError::AvailIndexJump(pending));
+                    return 0;
+                }
+                self.avail_idx = idx;
+                pending
+            }
+            Err(e) => {
+                self.error = Some(e);
+                0
+            }
+        }
+    }
+
+    /// Walks the available chain `n` places after the next one into the
+    /// chain buffer; its head, or `None` (the error kept) if there is no
+    /// such chain or it is broken.
+    fn walk(&mut self, n: u16) -> Option<u16> {
+        if self.error.is_some() {
+            return None;
+        }
+        let left = self.avail_idx.wrapping_sub(self.vring.last_avail);
+        if n >= left && n >= self.available() {
+            return None;
+        }
+        let size = self.vring.size;
+        let slot = u64::from(self.vring.last_avail.wrapping_add(n) % size);
+        let result = self
+            .mem
+            .read_u16(self.ring.avail + RING_ENTRIES_OFFSET + 2 * slot)
+            .ok_or(QueueError::RingOutsideMemory)
+            .and_then(|head| {
+                if head >= size {
+                    return Err(QueueError::HeadOutOfRange(head));
+                }
+                walk_chain(self.mem, self.ring, size, head, self.buf).map(|()| head)
+            });
+        match result {
+            Ok(head) => Some(head),
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
+    /// The writable room of the available chain `n` places after the next
+    /// one, without taking it; `None` if there is no such chain (or it is
+    /// broken, which ends the fill). Costs a walk of that chain.
+    pub fn room(&mut self, n: u16) -> Option<usize> {
+        self.walk(n)?;
+        Some(self.buf.writable_len as usize)
+    }
+
+    /// Takes the next available chain and lets `write` fill it; its used
+    /// element (with the bytes written) is recorded, and becomes visible to
+    /// the driver at the next [`Filler::publish`] (or the end of the fill).
+    /// `None` if no chain is available (or it is broken).
+    pub fn fill_next(&mut self, write: impl FnOnce(&mut Writer<'_>)) -> Option<usize> {
+        let head = self.walk(0)?;
+        let (_, writable) = self.buf.split();
+        let mut writer = Writer {
+            cur: Cursor::new(self.mem, writable, self.buf.writable_len),
+        };
+        write(&mut writer);
+        let written = writer.written();
+        let elem = UsedElem {
+            id: u32::from(head),
+            len: written as u32,
+        };
+        let size = self.vring.size;
+        let uslot = u64::from(self.vring.used_idx.wrapping_add(self.taken) % size);
+        if self
+            .mem
+            .write(
+                self.ring.used + RING_ENTRIES_OFFSET + split::USED_ELEM_SIZE * uslot,
+                &elem.to_le_bytes(),
+            )
+            .is_none()
+        {
+            self.error = Some(QueueError::RingOutsideMemory);
+            return None;
+        }
+        self.vring.last_avail = self.vring.last_avail.wrapping_add(1);
+        self.taken += 1;
+        Some(written)
+    }
+
+    /// Makes every chain taken so far visible to the driver at once (one
+    /// used-index store after their elements).
+    pub fn publish(&mut self) {
+        if self.taken == 0 || self.error.is_some() {
+            return;
+        }
+        fence(Ordering::Release);
+        let idx = self.vring.used_idx.wrapping_add(self.taken);
+        if self
+            .mem
+            .write_u16(self.ring.used + RING_IDX_OFFSET, idx)
+            .is_none()
+        {
+            self.error = Some(QueueError::RingOutsideMemory);
+            return;
+        }
+        self.vring.used_idx = idx;
+        self.published += u32::from(self.taken);
+        self.taken = 0;
+    }
+}
+
+/// Lets `fill` fill `vring` (see [`Filler`]); publishes what it took,
+/// signals the driver if anything was published, and returns how many
+/// chains were.
+pub(crate) fn fill_ring(
+    mem: &GuestMemory,
+    vring: &mut Vring,
+    buf: &mut ChainBuf,
+    fill: impl FnOnce(&mut Filler<'_>),
+) -> Result<u32, QueueError> {
+    let Some(ring) = vring.addrs else {
+        return Ok(0);
+    };
+    let avail_idx = vring.last_avail;
+    let mut filler = Filler {
+        mem,
+        vring,
+        ring,
+        buf,
+        avail_idx,
+        taken: 0,
+        published: 0,
+        error: None,
+    };
+    fill(&mut filler);
+    filler.publish();
+    if let Some(e) = filler.error {
+        return Err(e);
+    }
+    let published = filler.published;
+    if published > 0 && !Calls::suppressed(mem, ring)? {
+        signal(filler.vring)?;
+    }
+    Ok(published)
+}
+
 /// Polls the rings `vrings[i]` for which `served(i)` holds, within
 /// `window`, until one has requests or `stop()` says to stop; returns
 /// whether one has requests (as `Err((i, _))` the ring that failed).

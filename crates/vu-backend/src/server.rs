@@ -187,6 +187,113 @@ fn accept_loop<D: Device>(
     }
 }
 
+/// Serves any number of front-ends at once (at most `max` connections; one
+/// beyond that is closed at once, with a warning), each on a thread of its
+/// own with a device of its own from `make` (if `make` fails, that
+/// connection is closed, with the error logged), until SIGTERM/SIGINT (then
+/// `Ok`, once every connection has ended), or, for a connected `--fd`,
+/// until that one connection ends. For devices whose connections share
+/// something (the ports of a switch); each session is the same as
+/// [`serve`]'s, so a connection that fails is logged and closed, and the
+/// others go on.
+pub fn serve_each<D, F>(make: F, listener: Listener, max: usize) -> Result<(), ServeError>
+where
+    D: Device + Send,
+    F: FnMut() -> io::Result<D>,
+{
+    let Listener {
+        socket,
+        term,
+        polling,
+    } = listener;
+    let mut make = make;
+    match socket {
+        Socket::Connected(stream) => {
+            let mut device = make().map_err(|e| ServeError::Connection(crate::Error::Io(e)))?;
+            let end = serve_one(&mut device, stream, &term, polling);
+            device.reset();
+            end.map(|_| ()).map_err(ServeError::Connection)
+        }
+        Socket::Listen(listener) => {
+            let live = std::sync::atomic::AtomicUsize::new(0);
+            std::thread::scope(|scope| {
+                accept_each(&listener, &term, |stream| {
+                    use std::sync::atomic::Ordering;
+                    if live.load(Ordering::Acquire) >= max {
+                        log::warn!("refusing a front-end: {max} connections are served already");
+                        return Ok(());
+                    }
+                    let mut device = match make() {
+                        Ok(d) => d,
+                        Err(e) => {
+                            log::error!("refusing a front-end: cannot set up its device: {e}");
+                            return Ok(());
+                        }
+                    };
+                    live.fetch_add(1, Ordering::AcqRel);
+                    let (live, term) = (&live, &term);
+                    let spawned = std::thread::Builder::new()
+                        .name("vu-connection".into())
+                        .spawn_scoped(scope, move || {
+                            log::info!("front-end connected");
+                            let end = serve_one(&mut device, stream, term, polling);
+                            device.reset();
+                            match end {
+                                Ok(End::Disconnected) => log::info!("front-end disconnected"),
+                                Ok(End::Terminated) => {}
+                                Err(e) => log::error!("closing connection: {}", error_chain(&e)),
+                            }
+                            drop(device);
+                            live.fetch_sub(1, Ordering::AcqRel);
+                        });
+                    if let Err(e) = spawned {
+                        live.fetch_sub(1, Ordering::AcqRel);
+                        log::error!("cannot start a connection thread: {e}");
+                    }
+                    Ok(())
+                })
+            })
+        }
+    }
+}
+
+/// Accepts connections until a termination signal, handing each to `serve`.
+fn accept_each(
+    listener: &UnixListener,
+    term: &TerminationSignal,
+    mut serve: impl FnMut(UnixStream) -> Result<(), ServeError>,
+) -> Result<(), ServeError> {
+    const KEY_LISTEN: usize = 0;
+    const KEY_TERM: usize = 1;
+    listener.set_nonblocking(true).map_err(ServeError::Accept)?;
+    let mut poller = Poller::new().map_err(ServeError::Poll)?;
+    poller
+        .add(listener.as_fd(), KEY_LISTEN)
+        .map_err(ServeError::Poll)?;
+    poller.add(term.fd(), KEY_TERM).map_err(ServeError::Poll)?;
+    let mut ready = Vec::new();
+    loop {
+        ready.clear();
+        poller.wait(&mut ready, None).map_err(ServeError::Poll)?;
+        if term.requested() || ready.contains(&KEY_TERM) {
+            log::info!("terminating on signal");
+            return Ok(());
+        }
+        if !ready.contains(&KEY_LISTEN) {
+            continue;
+        }
+        match listener.accept() {
+            Ok((stream, _)) => serve(stream)?,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(ServeError::Accept(e)),
+        }
+    }
+}
+
 /// An error and its causes on one line.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();

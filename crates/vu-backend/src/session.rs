@@ -3,7 +3,7 @@
 
 use crate::memory::GuestMemory;
 use crate::poll::{Polling, Window};
-use crate::queue::{drain_ring, poll_rings, ChainBuf, UserAddrs, Vring};
+use crate::queue::{drain_ring, fill_ring, poll_rings, ChainBuf, UserAddrs, Vring};
 use crate::worker::{Worker, WorkerError};
 use crate::{Device, Error, QueueHandler};
 use std::io;
@@ -25,6 +25,8 @@ const KEY_TERM: usize = 1;
 /// A queue worker stopped on an error.
 const KEY_WORKER: usize = 2;
 const KEY_QUEUE0: usize = 3;
+/// The device's wake fd (`Device::wake_fd`); above every queue's key.
+const KEY_DEVICE: usize = usize::MAX - 1;
 
 /// Protocol features the framework implements itself.
 const BASE_PROTOCOL_FEATURES: ProtocolFeatures =
@@ -92,12 +94,17 @@ pub(crate) struct Session<'d, D: Device> {
     vrings: Vec<Vring>,
     limits: Limits,
     acked_features: u64,
+    /// A SET_PROTOCOL_FEATURES was received (the front-end uses the
+    /// protocol features this back-end offered).
+    protocol_features_set: bool,
     chain: ChainBuf,
     /// Queues whose last drain ran out of budget with requests left.
     pending: Vec<bool>,
     /// Whether each queue is served by a worker thread (the device handed
     /// out a handler), and the handler while no worker holds it.
     threaded: Vec<bool>,
+    /// Whether each queue is filled by the device (`Device::fills`).
+    fills: Vec<bool>,
     handlers: Vec<Option<Box<dyn QueueHandler>>>,
     workers: Vec<Option<Worker>>,
     /// Signalled by a worker that stopped on an error.
@@ -119,10 +126,21 @@ impl<'d, D: Device> Session<'d, D> {
         poller.add(stream.as_fd(), KEY_SOCKET)?;
         poller.add(term.fd(), KEY_TERM)?;
         let n = device.num_queues();
-        let handlers: Vec<Option<Box<dyn QueueHandler>>> =
-            (0..n).map(|q| device.queue_handler(q)).collect();
+        let fills: Vec<bool> = (0..n).map(|q| device.fills(q)).collect();
+        let handlers: Vec<Option<Box<dyn QueueHandler>>> = (0..n)
+            .map(|q| {
+                if fills[usize::from(q)] {
+                    None
+                } else {
+                    device.queue_handler(q)
+                }
+            })
+            .collect();
         let exited = Notifier::new()?;
         poller.add(exited.read_fd(), KEY_WORKER)?;
+        if let Some(fd) = device.wake_fd() {
+            poller.add(fd, KEY_DEVICE)?;
+        }
         Ok(Self {
             device,
             stream,
@@ -132,9 +150,11 @@ impl<'d, D: Device> Session<'d, D> {
             vrings: (0..n).map(|_| Vring::default()).collect(),
             limits: Limits::new(u32::from(n)),
             acked_features: 0,
+            protocol_features_set: false,
             chain: ChainBuf::default(),
             pending: vec![false; usize::from(n)],
             threaded: handlers.iter().map(Option::is_some).collect(),
+            fills,
             handlers,
             workers: (0..n).map(|_| None).collect(),
             exited,
@@ -156,6 +176,9 @@ impl<'d, D: Device> Session<'d, D> {
             }
         }
         let _ = self.poller.remove(self.exited.read_fd());
+        if let Some(fd) = self.device.wake_fd() {
+            let _ = self.poller.remove(fd);
+        }
         // A signal that ended a stalled send is a termination, not a failure.
         let result = match result {
             Err(Error::Terminated) => Ok(End::Terminated),
@@ -254,6 +277,14 @@ impl<'d, D: Device> Session<'d, D> {
                     }
                     KEY_TERM => return Ok(End::Terminated),
                     KEY_WORKER => self.check_workers()?,
+                    KEY_DEVICE => {
+                        self.device.woken();
+                        for q in 0..self.fills.len() {
+                            if self.fills[q] {
+                                self.process_queue(q as u16)?;
+                            }
+                        }
+                    }
                     k => {
                         let q = (k - KEY_QUEUE0) as u16;
                         let consumed = match self
@@ -519,6 +550,7 @@ impl<'d, D: Device> Session<'d, D> {
                     return Err(Error::ProtocolFeaturesNotOffered(extra));
                 }
                 self.limits.protocol_features = ProtocolFeatures(f);
+                self.protocol_features_set = true;
             }
             FrontendMsg::GetQueueNum => {
                 ack = false;
@@ -646,7 +678,11 @@ impl<'d, D: Device> Session<'d, D> {
                 self.vring(c.index).err = err.map_err(|e| Error::Notifier(c.index, e))?;
             }
             FrontendMsg::SetVringEnable(s) => {
-                if !self.protocol_features_negotiated() {
+                // QEMU's vhost-user-net enables rings as soon as the
+                // protocol features are set, before SET_FEATURES (it goes
+                // by the bit this back-end offered): a SET_PROTOCOL_FEATURES
+                // already received counts as the bit negotiated.
+                if !self.protocol_features_negotiated() && !self.protocol_features_set {
                     return Err(Error::NeedsProtocolFeatures(FrontendReq::SetVringEnable));
                 }
                 self.vring(s.index).enabled = s.num == 1;
@@ -706,6 +742,11 @@ impl<'d, D: Device> Session<'d, D> {
             return Ok(());
         }
         let device = &mut *self.device;
+        if self.fills[usize::from(q)] {
+            fill_ring(mem, v, &mut self.chain, |filler| device.fill(q, filler))
+                .map_err(|source| Error::Queue { queue: q, source })?;
+            return device.fault().map_or(Ok(()), |e| Err(Error::Device(e)));
+        }
         let budget = u32::from(v.size);
         let drained = drain_ring(mem, v, &mut self.chain, budget, |req| {
             device.process(q, req)
@@ -715,7 +756,7 @@ impl<'d, D: Device> Session<'d, D> {
         if !drained.more {
             self.window.idle();
         }
-        Ok(())
+        device.fault().map_or(Ok(()), |e| Err(Error::Device(e)))
     }
 
     /// Polls the ready queues this loop serves (not the workers') for the
@@ -725,8 +766,8 @@ impl<'d, D: Device> Session<'d, D> {
         let Some(mem) = &self.mem else {
             return Ok(false);
         };
-        let (threaded, vrings) = (&self.threaded, &self.vrings);
-        let served = |q: usize| !threaded[q] && vrings[q].ready();
+        let (threaded, fills, vrings) = (&self.threaded, &self.fills, &self.vrings);
+        let served = |q: usize| !threaded[q] && !fills[q] && vrings[q].ready();
         let found = poll_rings(mem, vrings, served, &mut self.window, || false).map_err(
             |(q, source)| Error::Queue {
                 queue: q as u16,

@@ -4,10 +4,12 @@
 //! `prepare-file` writes (or checks and reads) the test file, `vhost-user` drives a vhost-user-blk
 //! back-end listening on a socket (ours or any other), `idle` measures a
 //! connected back-end's CPU while its queues are idle, and `pread` measures
-//! the ceiling: the same reads straight from the file. Built in release mode
+//! the ceiling: the same reads straight from the file; `net` drives two
+//! vhost-user-net ports, one sending to the other (`cargo xtask bench net`). Built in release mode
 //! by the xtask; it is portable (vu-frontend and vu-sys only).
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod net;
 mod pread;
 mod report;
 mod vhost;
@@ -92,6 +94,28 @@ enum Command {
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
     },
+    /// Drive two vhost-user-net ports: the first transmits frames to the
+    /// second as fast as its ring allows (the same socket for a switch)
+    Net {
+        /// The transmitting port's socket
+        #[arg(long)]
+        tx_socket: PathBuf,
+        /// The receiving port's socket [default: --tx-socket]
+        #[arg(long)]
+        rx_socket: Option<PathBuf>,
+        /// Bytes per frame (Ethernet header included, 60..=2036)
+        #[arg(long, default_value_t = 64)]
+        frame_len: usize,
+        /// Entries per queue
+        #[arg(long, default_value_t = 256)]
+        queue_size: u16,
+        /// Seconds measured, after the warm-up
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+        /// Seconds run before measuring
+        #[arg(long, default_value_t = 1.0)]
+        warmup_secs: f64,
+    },
     /// The ceiling: pread loops on the file itself
     Pread {
         #[arg(long)]
@@ -165,6 +189,23 @@ fn run(cli: Cli) -> Result<String, String> {
             }
             let r = vhost::idle(&socket, queues, warm_requests, secs(s)?, server_pid)?;
             serde_json::to_string(&r).map_err(|e| e.to_string())
+        }
+        Command::Net {
+            tx_socket,
+            rx_socket,
+            frame_len,
+            queue_size,
+            secs: s,
+            warmup_secs,
+        } => {
+            let rx_socket = rx_socket.unwrap_or_else(|| tx_socket.clone());
+            let p = net::Params {
+                frame_len,
+                queue_size,
+                warmup: secs(warmup_secs)?,
+                duration: secs(s)?,
+            };
+            serde_json::to_string(&net::run(&tx_socket, &rx_socket, &p)?).map_err(|e| e.to_string())
         }
         Command::Pread {
             file,

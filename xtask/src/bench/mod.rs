@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+mod net;
+
 use crate::cmd::{Cmd, Spawned};
 use crate::exit;
 use crate::host::which;
@@ -22,6 +24,7 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum What {
     Blk(BlkArgs),
+    Net(net::NetArgs),
 }
 
 /// Benchmark vhost-user-blk: ours, qemu-storage-daemon's export, and a pread ceiling.
@@ -107,6 +110,7 @@ pub struct BlkArgs {
 pub fn run(args: Args) -> Result<u8> {
     let result = match args.what {
         What::Blk(a) => blk(a),
+        What::Net(a) => net::net(a),
     };
     if crate::cmd::cancelled() {
         // The servers and the driver were killed with their process groups.

@@ -4,6 +4,7 @@
 //! decode explicitly so a big-endian host reads the same values.
 
 pub mod blk;
+pub mod net;
 pub mod scsi;
 pub mod split;
 
@@ -24,6 +25,7 @@ pub mod features {
 
 /// Virtio device IDs of the devices this workspace implements.
 pub mod device_id {
+    pub const NETWORK: u32 = 1;
     pub const BLOCK: u32 = 2;
     pub const ENTROPY: u32 = 4;
     pub const SCSI: u32 = 8;
