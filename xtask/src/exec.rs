@@ -26,6 +26,11 @@ pub struct RunOptions {
     pub vm_memory_mib: u64,
     pub force: bool,
     pub keep_going: bool,
+    /// How many times a failing test is rerun (a pass on a rerun is flaky).
+    pub retries: u32,
+    /// How many times a cell whose guest failed (no boot, QEMU died,
+    /// results cut short) is run again.
+    pub infra_retries: u32,
 }
 
 #[derive(Debug, Default)]
@@ -158,6 +163,7 @@ impl Executor<'_> {
             stop: false,
             ran: 0,
             cell_secs: 0.0,
+            stopped_by: None,
         });
         let wake = Condvar::new();
         let workers = options.jobs.max(1).min(pending.len().max(1));
@@ -187,15 +193,29 @@ impl Executor<'_> {
         summary.ran = shared.ran;
         summary.cell_secs = shared.cell_secs;
         summary.interrupted = crate::cmd::cancelled();
+        let why = not_run_reason(summary.interrupted, shared.stopped_by.as_deref());
         for (i, job) in shared.jobs.iter().enumerate() {
             match job {
                 Job::NotRun | Job::Waiting | Job::Running => {
-                    summary.not_run.push(plan.cells[i].id.clone())
+                    summary.not_run.push(plan.cells[i].id.clone());
+                    // Every planned cell is in every output: this one as not-run.
+                    let mut cell = shared.slots[i].clone().expect("every cell has a slot");
+                    cell.status = Status::NotRun;
+                    cell.reason = Some(why.clone());
+                    cell.provenance.date = now_rfc3339();
+                    // A result an earlier run obtained is worth more than "not run".
+                    if results.get(&cell.id).is_none() {
+                        results.upsert(cell.clone());
+                    }
+                    summary.cells.push(cell);
                 }
                 Job::Done(_) => summary
                     .cells
                     .push(shared.slots[i].clone().expect("done cells have results")),
             }
+        }
+        if !summary.not_run.is_empty() {
+            results.save(&self.results_path)?;
         }
         if let Some(err) = save_error.into_inner().unwrap() {
             return Err(err);
@@ -304,6 +324,8 @@ impl Executor<'_> {
                 progress: &progress,
                 memory,
                 build_done: &build_done,
+                test_limit: cell.test_limit,
+                retries: options.retries,
             };
             let mut result = lanes::run_cell(cell, spec, &ctx, base);
             build_done();
@@ -321,6 +343,7 @@ impl Executor<'_> {
             self.reporter.cell_finished(&result, false);
             if result.status.is_unexpected_failure() && !options.keep_going {
                 shared.stop = true;
+                shared.stopped_by.get_or_insert_with(|| result.id.clone());
             }
             shared.jobs[i] = Job::Done(result.status);
             shared.results.upsert(result.clone());
@@ -383,6 +406,17 @@ impl Executor<'_> {
     }
 }
 
+/// Why a planned cell never started.
+fn not_run_reason(interrupted: bool, stopped_by: Option<&str>) -> String {
+    match (interrupted, stopped_by) {
+        (true, _) => "the run was interrupted before this cell started".to_string(),
+        (false, Some(id)) => format!(
+            "the run stopped after the first unexpected failure ({id}); --keep-going runs every cell"
+        ),
+        (false, None) => "the run stopped before this cell started".to_string(),
+    }
+}
+
 /// What bounds the workers: the run's options and the guests' memory.
 #[derive(Clone, Copy)]
 struct Limits<'a> {
@@ -399,6 +433,8 @@ struct Shared {
     stop: bool,
     ran: usize,
     cell_secs: f64,
+    /// The cell whose unexpected failure stopped the run (without --keep-going).
+    stopped_by: Option<String>,
 }
 
 /// The cargo build directory a ready cell uses: one per toolchain and target.

@@ -185,6 +185,7 @@ pub fn interpret(
             stdout,
             ending,
             record: None,
+            retried: Default::default(),
         });
     }
     if let Some(kernel) = &scan.booted {

@@ -37,6 +37,7 @@ fn class(status: Option<Status>) -> &'static str {
         Some(Status::Timeout) => "timeout",
         Some(Status::Skipped) => "skipped",
         Some(Status::Unavailable) => "unavailable",
+        Some(Status::NotRun) => "skipped",
         None => "none",
     }
 }
@@ -50,6 +51,7 @@ fn symbol(status: Status) -> &'static str {
         Status::Timeout => "◷",
         Status::Skipped => "–",
         Status::Unavailable => "⊘",
+        Status::NotRun => "○",
     }
 }
 
@@ -61,6 +63,7 @@ fn label(status: Status) -> &'static str {
         Status::Timeout => "timeout",
         Status::Skipped => "skipped",
         Status::Unavailable => "unavailable",
+        Status::NotRun => "not run",
     }
 }
 
@@ -500,6 +503,7 @@ fn tests_table(out: &mut String, cell: &CellResult) {
             TestOutcome::ExpectedFail => "expected-fail",
             TestOutcome::Ignored => "skipped",
             TestOutcome::Timeout => "timeout",
+            TestOutcome::Flaky => "expected-fail",
         };
         let _ = write!(
             out,

@@ -146,6 +146,9 @@ fn cell_case(cell: &CellResult) -> Case {
         Status::Skipped => Verdict::Skipped {
             message: format!("skipped: {reason}"),
         },
+        Status::NotRun => Verdict::Skipped {
+            message: format!("not run: {reason}"),
+        },
         Status::Unavailable => Verdict::Skipped {
             message: format!(
                 "unavailable: {reason}{}",
@@ -182,6 +185,8 @@ fn test_case(cell: &CellResult, t: &TestResult) -> Case {
         TestOutcome::Ignored => Verdict::Skipped {
             message: "ignored".into(),
         },
+        // Passed in the end: a pass whose output says how often it failed.
+        TestOutcome::Flaky => Verdict::Pass,
         TestOutcome::ExpectedFail => Verdict::Skipped {
             message: format!(
                 "expected failure: {}{}",

@@ -13,6 +13,7 @@ pub fn emoji(status: Status) -> &'static str {
         Status::Timeout => "⏱️",
         Status::Skipped => "⏭️",
         Status::Unavailable => "⛔",
+        Status::NotRun => "⏹️",
     }
 }
 
