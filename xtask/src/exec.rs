@@ -326,6 +326,7 @@ impl Executor<'_> {
                 build_done: &build_done,
                 test_limit: cell.test_limit,
                 retries: options.retries,
+                infra_retries: options.infra_retries,
             };
             let mut result = lanes::run_cell(cell, spec, &ctx, base);
             build_done();

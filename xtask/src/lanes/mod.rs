@@ -81,6 +81,8 @@ pub struct CellCtx<'a> {
     pub test_limit: Duration,
     /// How many times a failing test is rerun (`--retries`).
     pub retries: u32,
+    /// How many times a guest that failed (not its tests) is booted again.
+    pub infra_retries: u32,
 }
 
 impl CellCtx<'_> {
