@@ -236,7 +236,7 @@ impl Executor<'_> {
         let Limits { options, memory } = limits;
         loop {
             // Pick the first waiting cell whose dependencies are done.
-            let (i, base) = {
+            let (i, base, partial) = {
                 let mut shared = state.lock().unwrap();
                 loop {
                     if shared.stop || crate::cmd::cancelled() {
@@ -272,12 +272,18 @@ impl Executor<'_> {
                     }
                     match pick {
                         Some((i, dep_states)) => {
-                            // A dependency that did not pass makes this cell pointless.
+                            // A dependency that did not pass makes this cell
+                            // pointless, unless it failed for some packages
+                            // only: then the others go on.
                             let failed_dep = deps[i]
                                 .iter()
                                 .zip(&dep_states)
                                 .find(|(_, s)| !matches!(s, Job::Done(Status::Pass)));
-                            if let Some((&d, _)) = failed_dep {
+                            let narrowed =
+                                go_on_with(&plan.cells[i], &deps[i], &shared.slots, plan);
+                            let runnable = narrowed.is_some();
+                            let partial = narrowed.filter(|n| n.packages != plan.cells[i].packages);
+                            if let Some((&d, _)) = failed_dep.filter(|_| !runnable) {
                                 let mut r = shared.slots[i].clone().unwrap();
                                 r.status = Status::Skipped;
                                 r.reason =
@@ -297,7 +303,7 @@ impl Executor<'_> {
                             if let Some(key) = build_dir_key(&plan.cells[i]) {
                                 shared.building.insert(key);
                             }
-                            break (i, shared.slots[i].clone().unwrap());
+                            break (i, shared.slots[i].clone().unwrap(), partial);
                         }
                         None if !any_waiting => return,
                         None => shared = wake.wait(shared).unwrap(),
@@ -305,7 +311,14 @@ impl Executor<'_> {
                 }
             };
 
-            let cell = &plan.cells[i];
+            let restricted;
+            let cell = match partial {
+                Some(cell) => {
+                    restricted = cell;
+                    &restricted
+                }
+                None => &plan.cells[i],
+            };
             let CellState::Ready(spec) = &cell.state else {
                 unreachable!("only ready cells wait")
             };
@@ -405,6 +418,51 @@ impl Executor<'_> {
             commands: Vec::new(),
         }
     }
+}
+
+/// The cell narrowed to the packages that passed every dependency (cargo
+/// runs with `--keep-going`, so each package has its own status, and a
+/// dependency that failed for some packages lets the others go on); the
+/// others are listed as skipped with the reason. `None` when nothing is left
+/// to run, or a dependency ended in anything but pass or fail.
+fn go_on_with(
+    cell: &PlannedCell,
+    deps: &[usize],
+    slots: &[Option<CellResult>],
+    plan: &Plan,
+) -> Option<PlannedCell> {
+    let mut keep: Vec<String> = cell.packages.clone();
+    let mut dropped: Vec<crate::results::PackageResult> = Vec::new();
+    for &d in deps {
+        let dep = slots[d].as_ref()?;
+        if !matches!(dep.status, Status::Pass | Status::Fail) {
+            return None;
+        }
+        keep.retain(|p| {
+            let own = dep.packages.iter().find(|r| &r.name == p);
+            let passed = own.is_some_and(|r| r.status == Status::Pass);
+            if !passed {
+                // Skipped there already: keep the first cell's reason.
+                let reason = own
+                    .filter(|r| r.status == Status::Skipped)
+                    .and_then(|r| r.reason.clone())
+                    .unwrap_or_else(|| format!("not run: it failed in {}", plan.cells[d].id));
+                dropped.push(crate::results::PackageResult {
+                    name: p.clone(),
+                    status: Status::Skipped,
+                    reason: Some(reason),
+                });
+            }
+            passed
+        });
+    }
+    if keep.is_empty() {
+        return None;
+    }
+    let mut narrowed = cell.clone();
+    narrowed.packages = keep;
+    narrowed.excluded.extend(dropped);
+    Some(narrowed)
 }
 
 /// Why a planned cell never started.

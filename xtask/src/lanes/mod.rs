@@ -142,14 +142,13 @@ fn run_stages(
     result.packages = cell
         .packages
         .iter()
-        .map(|p| PackageResult {
-            name: p.clone(),
-            status: if run.success() {
-                Status::Pass
-            } else {
-                Status::Fail
-            },
-            reason: None,
+        .map(|p| {
+            let (status, reason) = run.package_status(p);
+            PackageResult {
+                name: p.clone(),
+                status,
+                reason,
+            }
         })
         .chain(cell.excluded.iter().cloned())
         .collect();
@@ -264,9 +263,10 @@ fn run_stages(
         result.reason = Some(reason);
     } else if timed_out {
         result.status = Status::Timeout;
-        result.reason = Some(hung_reason(&result.tests).unwrap_or_else(|| {
-            "a test executable ran past the cell's timeout".into()
-        }));
+        result.reason = Some(
+            hung_reason(&result.tests)
+                .unwrap_or_else(|| "a test executable ran past the cell's timeout".into()),
+        );
         result.output_tail = failed
             .iter()
             .find(|t| t.outcome == TestOutcome::Timeout)
@@ -306,7 +306,11 @@ fn run_stages(
         if !flaky.is_empty() {
             result.reason = Some(format!(
                 "{} flaky: {}",
-                if flaky.len() == 1 { "1 test".to_string() } else { format!("{} tests", flaky.len()) },
+                if flaky.len() == 1 {
+                    "1 test".to_string()
+                } else {
+                    format!("{} tests", flaky.len())
+                },
                 flaky.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
             ));
         }
@@ -328,12 +332,22 @@ fn hung_reason(tests: &[TestResult]) -> Option<String> {
     if hung.is_empty() {
         return None;
     }
-    let count = |n: usize| if n == 1 { "1 test".to_string() } else { format!("{n} tests") };
+    let count = |n: usize| {
+        if n == 1 {
+            "1 test".to_string()
+        } else {
+            format!("{n} tests")
+        }
+    };
     let list = |v: &[&str]| v.iter().take(3).copied().collect::<Vec<_>>().join(", ");
     let mut reason = format!("{} hung: {}", count(hung.len()), list(&hung));
     let failed = names(TestOutcome::Fail);
     if !failed.is_empty() {
-        reason.push_str(&format!("; {} failed: {}", count(failed.len()), list(&failed)));
+        reason.push_str(&format!(
+            "; {} failed: {}",
+            count(failed.len()),
+            list(&failed)
+        ));
     }
     Some(reason)
 }
@@ -432,16 +446,21 @@ pub(crate) fn run_each(
             record: None,
             retried: BTreeMap::new(),
         };
-        outcome
-            .commands
-            .extend(watched.records.iter().take(watched.records.len() - 1).cloned());
+        outcome.commands.extend(
+            watched
+                .records
+                .iter()
+                .take(watched.records.len() - 1)
+                .cloned(),
+        );
         run.record = watched.records.last().cloned();
         if ctx.retries > 0 && run.ending != Ending::TimedOut {
-            let failing: Vec<String> = libtest::parse(&run.package, &run.name, &run.stdout, run.ending)
-                .into_iter()
-                .filter(|t| t.outcome == TestOutcome::Fail && !t.name.starts_with('<'))
-                .map(|t| t.name)
-                .collect();
+            let failing: Vec<String> =
+                libtest::parse(&run.package, &run.name, &run.stdout, run.ending)
+                    .into_iter()
+                    .filter(|t| t.outcome == TestOutcome::Fail && !t.name.starts_with('<'))
+                    .map(|t| t.name)
+                    .collect();
             for name in failing {
                 (ctx.progress)(&format!("rerunning {name} (--retries {})", ctx.retries));
                 let counts = watchdog::rerun_failure(

@@ -42,7 +42,15 @@ pub(super) fn run_tests(
     let progress = |m: &str| (ctx.progress)(m);
     let limit = Some(ctx.test_limit);
     retrying(ctx.infra_retries, &progress, |_| {
-        run_payload_limited(spec, &tests, &bins, ctx.deadline, ctx.memory, &progress, limit)
+        run_payload_limited(
+            spec,
+            &tests,
+            &bins,
+            ctx.deadline,
+            ctx.memory,
+            &progress,
+            limit,
+        )
     })
 }
 
@@ -104,15 +112,19 @@ pub fn retrying(
         if n > 1 || infra {
             outcome.details.insert("attempts".into(), n.to_string());
             for (i, f) in faults.iter().enumerate() {
-                outcome
-                    .details
-                    .insert(format!("attempt-{}", i + 1), format!("infrastructure fault: {f}"));
+                outcome.details.insert(
+                    format!("attempt-{}", i + 1),
+                    format!("infrastructure fault: {f}"),
+                );
             }
             if infra {
                 let (status, reason) = outcome.fault.take().expect("an infrastructure fault");
                 outcome.fault = Some((
                     status,
-                    format!("infrastructure fault after {n} attempt{}: {reason}", if n == 1 { "" } else { "s" }),
+                    format!(
+                        "infrastructure fault after {n} attempt{}: {reason}",
+                        if n == 1 { "" } else { "s" }
+                    ),
                 ));
             }
         }
@@ -568,7 +580,11 @@ mod tests {
         let image = &model().vm_images["debian12-amd64"];
         let head = "@@VHU-BOOTED 6.1.0@@\r\n@@VHU-START 2@@\r\n".to_string();
         let clean = format!("{head}{}{}@@VHU-DONE 2@@\r\n", ran(1, "0\n"), ran(2, "0\n"));
-        let failing = format!("{head}{}{}@@VHU-DONE 2@@\r\n", ran(1, "0\n"), ran(2, "101\n"));
+        let failing = format!(
+            "{head}{}{}@@VHU-DONE 2@@\r\n",
+            ran(1, "0\n"),
+            ran(2, "101\n")
+        );
         let boot_panic = "@@VHU-BOOTED 6.1.0@@\r\n[ 1.2] Kernel panic - not syncing: injected\r\n";
         let quiet = |_: &str| {};
 
@@ -596,20 +612,32 @@ mod tests {
             boots += 1;
             Ok(interpret(
                 &tests(),
-                &outcome(Boot::QemuExited, String::new(), Some(1), "qemu: bad machine"),
+                &outcome(
+                    Boot::QemuExited,
+                    String::new(),
+                    Some(1),
+                    "qemu: bad machine",
+                ),
                 image,
             ))
         })
         .unwrap();
         assert_eq!(boots, 2);
         let (_, reason) = got.fault.unwrap();
-        assert!(reason.starts_with("infrastructure fault after 2 attempts: qemu exited early"), "{reason}");
+        assert!(
+            reason.starts_with("infrastructure fault after 2 attempts: qemu exited early"),
+            "{reason}"
+        );
 
         // A failing test: one boot, no retry, no attempts noted.
         let mut boots = 0;
         let got = retrying(1, &quiet, |_| {
             boots += 1;
-            Ok(interpret(&tests(), &outcome(Boot::Reached, failing.clone(), None, ""), image))
+            Ok(interpret(
+                &tests(),
+                &outcome(Boot::Reached, failing.clone(), None, ""),
+                image,
+            ))
         })
         .unwrap();
         assert_eq!(boots, 1);

@@ -106,11 +106,9 @@ pub fn run_with_limit(
             .join("\n");
         let said = tail(&plain, 40, 6000);
         for name in &hung {
-            watched.stdout.push_str(&libtest::hung_line(
-                name,
-                limit.as_secs_f64(),
-                &said,
-            ));
+            watched
+                .stdout
+                .push_str(&libtest::hung_line(name, limit.as_secs_f64(), &said));
             watched.stdout.push('\n');
         }
         skip.extend(finished.into_inner().unwrap());

@@ -345,6 +345,15 @@ fn details(out: &mut String, view: &PlatformView<'_>) {
     if view.cells.is_empty() {
         let _ = writeln!(out, "<p>No results yet.</p>");
     }
+    let flaky = super::flaky_tests(view);
+    if !flaky.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"flaky\">🔁 Flaky tests on this platform: {} ({})</p>",
+            flaky.len(),
+            escape(&flaky.join("; "))
+        );
+    }
     for cell in view.cells.values() {
         cell_details(out, cell);
     }
@@ -397,13 +406,20 @@ fn cell_details(out: &mut String, cell: &CellResult) {
     }
     if !cell.tests.is_empty() {
         let c = cell.test_counts();
-        row(
-            "tests",
-            &format!(
-                "{} passed, {} failed, {} expected failures, {} ignored",
-                c.passed, c.failed, c.expected_fail, c.ignored
-            ),
+        let mut counts = format!(
+            "{} passed, {} failed, {} expected failures, {} ignored",
+            c.passed, c.failed, c.expected_fail, c.ignored
         );
+        if c.flaky > 0 {
+            counts.push_str(&format!(", {} flaky", c.flaky));
+        }
+        if c.slow > 0 {
+            counts.push_str(&format!(", {} slow", c.slow));
+        }
+        row("tests", &counts);
+    }
+    for (symbol, kind, name, what) in super::notable_tests(cell) {
+        row(&format!("{symbol} {kind}"), &format!("{name} — {what}"));
     }
     for p in cell.packages.iter().filter(|p| p.status == Status::Skipped) {
         row(
@@ -511,7 +527,7 @@ fn tests_table(out: &mut String, cell: &CellResult) {
             escape(&t.name),
             escape(&t.package),
             escape(&t.binary),
-            t.outcome_label(),
+            escape(&t.describe()),
             t.duration_secs.map(|d| format!("{d:.3}s")).unwrap_or_default()
         );
     }

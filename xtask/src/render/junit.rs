@@ -200,6 +200,11 @@ fn test_case(cell: &CellResult, t: &TestResult) -> Case {
     };
     let system_out = match verdict {
         Verdict::Failure { .. } => None,
+        _ if t.outcome == TestOutcome::Flaky => Some(format!(
+            "{}\n{}",
+            t.describe(),
+            t.output.clone().unwrap_or_default()
+        )),
         _ => t.output.clone().filter(|o| !o.is_empty()),
     };
     Case {

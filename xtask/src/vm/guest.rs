@@ -30,8 +30,22 @@ mod tests {
         let tools = dir.path().join("tools");
         std::fs::create_dir(&tools).unwrap();
         for applet in [
-            "sh", "cat", "cut", "dirname", "echo", "grep", "mkdir", "rm", "sed", "sha256sum",
-            "sleep", "tail", "tr", "uname", "uuencode", "wc",
+            "sh",
+            "cat",
+            "cut",
+            "dirname",
+            "echo",
+            "grep",
+            "mkdir",
+            "rm",
+            "sed",
+            "sha256sum",
+            "sleep",
+            "tail",
+            "tr",
+            "uname",
+            "uuencode",
+            "wc",
         ] {
             std::os::unix::fs::symlink(&busybox, tools.join(applet)).unwrap();
         }
@@ -65,7 +79,10 @@ done
             .unwrap()
             .ok()
             .unwrap();
-        assert!(started.elapsed().as_secs() < 10, "the limit did not stop it");
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "the limit did not stop it"
+        );
         let scan = crate::vm::frame::scan(&out.stdout_str());
         let text = |name: &str| String::from_utf8(scan.frames[name].clone().unwrap()).unwrap();
         assert_eq!(text("1.status"), "0\n");
