@@ -41,7 +41,17 @@ pub(super) fn run_tests(
     let bins: Vec<std::path::PathBuf> = payload.bins.iter().map(|b| b.path.clone()).collect();
     let progress = |m: &str| (ctx.progress)(m);
     let limit = Some(ctx.test_limit);
-    retrying(ctx.infra_retries, &progress, |_| {
+    let injected = injected_boot_faults();
+    retrying(ctx.infra_retries, &progress, |attempt| {
+        let extra: &[&str] = if attempt <= injected {
+            &[INJECTED_BOOT_FAULT]
+        } else {
+            &[]
+        };
+        let extra = Extra {
+            limit,
+            kernel_args: extra,
+        };
         run_payload_limited(
             spec,
             &tests,
@@ -49,10 +59,24 @@ pub(super) fn run_tests(
             ctx.deadline,
             ctx.memory,
             &progress,
-            limit,
+            extra,
         )
     })
 }
+
+/// `XTASK_INJECT_BOOT_FAULTS=N`: the first N boots of each Linux guest cell
+/// get a kernel argument naming an init that does not exist, so the kernel
+/// panics before the runner starts: a real boot failure, for the tests of
+/// the infrastructure retry. Unset (or 0) in every ordinary run.
+fn injected_boot_faults() -> u32 {
+    std::env::var("XTASK_INJECT_BOOT_FAULTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The kernel argument of an injected boot fault: no such init in the initramfs.
+const INJECTED_BOOT_FAULT: &str = "rdinit=/vhu-injected-boot-fault";
 
 /// Boots the guest, runs `tests` in it (with `bins` as their siblings) and
 /// reads the results; `deadline` is when the guest is stopped.
@@ -64,7 +88,15 @@ pub fn run_payload(
     memory: &crate::budget::Budget,
     progress: &dyn Fn(&str),
 ) -> Result<RunnerOutcome> {
-    run_payload_limited(spec, tests, bins, deadline, memory, progress, None)
+    run_payload_limited(
+        spec,
+        tests,
+        bins,
+        deadline,
+        memory,
+        progress,
+        Extra::default(),
+    )
 }
 
 /// Is this fault the guest's, not the tests'? A guest that never got to run
@@ -134,8 +166,18 @@ pub fn retrying(
     }
 }
 
-/// [`run_payload`] with a per-test limit: the guest runner kills a test
-/// past it, names it, and runs the executable's other tests.
+/// What a cell's boot adds to a plain [`run_payload`].
+#[derive(Clone, Copy, Default)]
+pub struct Extra<'a> {
+    /// The per-test limit the guest runner enforces.
+    pub limit: Option<std::time::Duration>,
+    /// More kernel arguments (Linux guests).
+    pub kernel_args: &'a [&'a str],
+}
+
+/// [`run_payload`] with a per-test limit (the guest runner kills a test
+/// past it, names it, and runs the executable's other tests) and extra
+/// kernel arguments for Linux guests.
 pub fn run_payload_limited(
     spec: &VmSpec,
     tests: &[payload::Test],
@@ -143,8 +185,9 @@ pub fn run_payload_limited(
     deadline: std::time::Instant,
     memory: &crate::budget::Budget,
     progress: &dyn Fn(&str),
-    limit: Option<std::time::Duration>,
+    extra: Extra<'_>,
 ) -> Result<RunnerOutcome> {
+    let Extra { limit, kernel_args } = extra;
     let image = &spec.image;
     let id = &spec.image_id;
     let dir = tempfile::Builder::new().prefix("vhu-payload-").tempdir()?;
@@ -181,7 +224,7 @@ pub fn run_payload_limited(
             kernel: Some(DirectKernel {
                 kernel: built.kernel.clone(),
                 initrd: built.initrd.clone(),
-                append: qemu::linux_append(image, &[]),
+                append: qemu::linux_append(image, kernel_args),
             }),
             disks: vec![payload_disk],
             cdrom: None,

@@ -267,3 +267,43 @@ fn each_package_has_its_own_status_and_the_others_go_on() {
         "pass"
     );
 }
+
+/// A guest that panics at boot once (`XTASK_INJECT_BOOT_FAULTS=1` names an
+/// init the initramfs lacks) is booted again and the cell says so in its
+/// provenance; the fixture's failing test is reported, never rerun.
+#[test]
+#[ignore = "slow: needs qemu-system-x86_64 and a Debian guest built from the archive; run with `cargo xtask test`"]
+fn an_injected_boot_failure_is_retried_and_recorded_and_a_test_failure_is_not() {
+    let ws = fixture_workspace("ws-basic");
+    let out = std::process::Command::new(crate::support::xtask())
+        .args(["matrix", "--workspace"])
+        .arg(ws.path())
+        .args([
+            "--platform",
+            HOST,
+            "--stage",
+            "test",
+            "--lane",
+            "vm",
+            "--no-report",
+        ])
+        .env("XTASK_INJECT_BOOT_FAULTS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = results(ws.path());
+    let c = cell(&r, &format!("{HOST}/test@vm"));
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert_eq!(c["reason"], "1 test failed: tests::fails_on_purpose");
+    let details = &c["provenance"]["details"];
+    assert_eq!(details["attempts"], "2", "{details:#}");
+    let first = details["attempt-1"].as_str().unwrap();
+    assert!(
+        first.starts_with("infrastructure fault: guest kernel panic"),
+        "{first}"
+    );
+    let failing = test_named(c, "tests::fails_on_purpose");
+    assert_eq!(failing["outcome"], "fail");
+    assert!(failing.get("attempts").is_none(), "{failing:#}");
+    assert_eq!(test_named(c, "tests::adds")["outcome"], "pass");
+}
