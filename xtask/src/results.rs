@@ -285,6 +285,14 @@ impl TestResult {
             && matches!((self.duration_secs, self.limit_secs), (Some(d), Some(l)) if d > l / 2.0)
     }
 
+    /// `passed 1 of 3`, of a test that ran more than once.
+    pub fn passes_of_attempts(&self) -> Option<String> {
+        match (self.attempts, self.passes) {
+            (Some(a), Some(p)) if a > 1 => Some(format!("passed {p} of {a}")),
+            _ => None,
+        }
+    }
+
     /// `flaky (passed 1 of 3)`, `slow (40.1s of 60s)`:
     /// the outcome with what qualifies it.
     pub fn describe(&self) -> String {

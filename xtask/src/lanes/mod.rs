@@ -301,7 +301,13 @@ fn run_stages(
             .tests
             .iter()
             .filter(|t| t.outcome == TestOutcome::Flaky)
-            .map(|t| format!("{} {}", t.name, t.describe()))
+            .map(|t| {
+                format!(
+                    "{} ({})",
+                    t.name,
+                    t.passes_of_attempts().unwrap_or_default()
+                )
+            })
             .collect();
         if !flaky.is_empty() {
             result.reason = Some(format!(

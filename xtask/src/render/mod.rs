@@ -373,7 +373,12 @@ pub fn notable_tests(cell: &CellResult) -> Vec<(&'static str, &'static str, Stri
         if t.outcome == TestOutcome::Timeout {
             out.push(("⏱️", "hung", t.name.clone(), first_line(&t.output)));
         } else if t.outcome == TestOutcome::Flaky {
-            out.push(("🔁", "flaky", t.name.clone(), t.describe()));
+            out.push((
+                "🔁",
+                "flaky",
+                t.name.clone(),
+                t.passes_of_attempts().unwrap_or_default(),
+            ));
         } else if t.is_slow() {
             out.push((
                 "🐢",
@@ -398,7 +403,15 @@ pub fn flaky_tests(view: &PlatformView<'_>) -> Vec<String> {
             c.tests
                 .iter()
                 .filter(|t| t.outcome == crate::results::TestOutcome::Flaky)
-                .map(move |t| format!("{} {} on {}@{}", t.name, t.describe(), c.stage, c.lane))
+                .map(move |t| {
+                    format!(
+                        "{} on {}@{}, {}",
+                        t.name,
+                        c.stage,
+                        c.lane,
+                        t.passes_of_attempts().unwrap_or_default()
+                    )
+                })
         })
         .collect()
 }

@@ -131,10 +131,7 @@ fn a_failing_test_is_rerun_only_when_asked_and_then_is_flaky() {
         (flaky["attempts"].as_u64(), flaky["passes"].as_u64()),
         (Some(2), Some(1))
     );
-    assert_eq!(
-        test["reason"],
-        "1 test flaky: seed::flaky flaky (passed 1 of 2)"
-    );
+    assert_eq!(test["reason"], "1 test flaky: seed::flaky (passed 1 of 2)");
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("flaky (passed 1 of 2)"), "{xml}");
 }
