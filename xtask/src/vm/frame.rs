@@ -450,6 +450,7 @@ mod tests {
             "sh",
             "cat",
             "cut",
+            "date",
             "dirname",
             "echo",
             "grep",

@@ -33,6 +33,7 @@ mod tests {
             "sh",
             "cat",
             "cut",
+            "date",
             "dirname",
             "echo",
             "grep",

@@ -21,7 +21,7 @@
 #
 # Per-test limit: the executable runs one test at a time (--test-threads=1)
 # and libtest prints a line when each test starts and ends, so when the
-# output has not grown for `limit` seconds and its last line is a start, that
+# output has not grown for `limit` seconds (by `date +%s`) and its last line is a start, that
 # test has hung. The runner kills the executable, appends a `vhu-hung` line
 # for the test (xtask's `libtest::HUNG_EVENT`) and runs it again with
 # `--exact --skip` for every test that already ended, so the others report.
@@ -52,7 +52,7 @@ frame() {
 args=$(cat "$dir/args")
 limit=$(cat "$dir/limit" 2>/dev/null || echo 0)
 # Fractions of a second where `sleep` takes them (busybox, the BSDs).
-if sleep 0.01 2>/dev/null; then tick=0.2 per_sec=5; else tick=1 per_sec=1; fi
+if sleep 0.01 2>/dev/null; then tick=0.2; else tick=1; fi
 
 # Runs the current executable once more with "$@" after its arguments,
 # appending to its output; sets `status`, and `hung` to the name of a test
@@ -74,18 +74,18 @@ run_exe() {
     ) &
     watcher=$!
     last=-1
-    still=0
+    since=$(date +%s)
     while [ ! -e "$out/rc" ]; do
         sleep "$tick"
         [ "$limit" -gt 0 ] || continue
+        # Seconds by the clock: under emulation a tick takes far longer than its sleep.
+        now=$(date +%s)
         size=$(wc -c < "$out/$n.out" | tr -d ' ')
-        if [ "$size" = "$last" ]; then
-            still=$((still + 1))
-        else
-            still=0
+        if [ "$size" != "$last" ]; then
             last=$size
+            since=$now
         fi
-        if [ "$still" -ge $((limit * per_sec)) ] && [ -e "$out/pid" ]; then
+        if [ $((now - since)) -ge "$limit" ] && [ -e "$out/pid" ]; then
             line=$(tail -n 1 "$out/$n.out")
             case "$line" in
             *'"event": "started"'*)
@@ -93,7 +93,7 @@ run_exe() {
                 kill -9 "$(cat "$out/pid")" 2> /dev/null
                 ;;
             esac
-            still=0
+            since=$now
         fi
     done
     wait "$watcher"
