@@ -90,7 +90,7 @@ td.none { background: #fafafa; color: #8a9199; } td.empty { background: repeatin
 .pkg.ok { border-color: var(--pass-ink); color: var(--pass-ink); } .pkg.bad { border-color: var(--fail-ink); color: var(--fail-ink); }
 .st { display: block; font-size: .82rem; }
 .s-pass { color: var(--pass-ink); } .s-fail { color: var(--fail-ink); font-weight: 600; } .s-expected-fail { color: var(--xfail-ink); }
-.s-timeout { color: var(--timeout-ink); font-weight: 600; } .s-unavailable, .s-skipped { color: var(--na-ink); }
+.s-timeout { color: var(--timeout-ink); font-weight: 600; } .s-unavailable, .s-skipped, .s-not-run { color: var(--na-ink); }
 section.platform { border: 1px solid var(--line); border-radius: .4rem; padding: .8rem 1rem; margin: 1.2rem 0; }
 section.platform:target { outline: 3px solid #0b57d0; }
 section.platform > header { display: flex; flex-wrap: wrap; gap: .5rem; align-items: baseline; }
