@@ -304,6 +304,50 @@ mod tests {
     }
 
     #[test]
+    fn a_test_killed_at_its_limit_is_a_timeout_under_its_own_name() {
+        let out = format!(
+            "{}\n{{ \"type\": \"test\", \"event\": \"started\", \"name\": \"seed::completes\" }}\n{}\n{}\n",
+            "{ \"type\": \"test\", \"name\": \"seed::doubles\", \"event\": \"ok\", \"exec_time\": 0.001 }",
+            hung_line("seed::completes", 3.0, "waiting forever"),
+            "{ \"type\": \"test\", \"name\": \"seed::zeroes\", \"event\": \"ok\" }"
+        );
+        let got = parse("seed", "seed", &out, Ending::Exited(0));
+        expect_test::expect![[r#"
+            seed::doubles Pass Some(0.001) -
+            seed::completes Timeout Some(3.0) waiting forever
+            seed::zeroes Pass None -"#]]
+        .assert_eq(&brief(&got));
+        assert!(got[1]
+            .output
+            .as_deref()
+            .unwrap()
+            .starts_with("killed after 3s, its per-test limit"));
+        assert_eq!(
+            event_of(&hung_line("x", 1.0, "")),
+            Some((false, "x".to_string()))
+        );
+    }
+
+    #[test]
+    fn slow_and_flaky_tests_say_so() {
+        let mut t = parse(
+            "p",
+            "lib",
+            "{ \"type\": \"test\", \"name\": \"t\", \"event\": \"ok\", \"exec_time\": 40.0 }\n",
+            Ending::Exited(0),
+        )
+        .remove(0);
+        assert!(!t.is_slow(), "no limit, never slow");
+        t.limit_secs = Some(60.0);
+        assert_eq!(t.describe(), "passed, slow (40.0s of its 60s limit)");
+        t.limit_secs = Some(100.0);
+        assert_eq!(t.describe(), "passed");
+        t.outcome = TestOutcome::Flaky;
+        (t.attempts, t.passes) = (Some(3), Some(1));
+        assert_eq!(t.describe(), "flaky (passed 1 of 3)");
+    }
+
+    #[test]
     fn harness_less_executables_count_as_one_test() {
         assert_eq!(
             parse("p", "fuzzish", "hello\n", Ending::Exited(0))[0].outcome,

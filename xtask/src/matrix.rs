@@ -57,7 +57,8 @@ pub struct Args {
     #[arg(long)]
     pub keep_going: bool,
     /// Rerun each failing test up to N times; one that then passes is
-    /// reported as flaky ("flaky (passed 1 of 3)"), not as a pass.
+    /// reported as flaky ("flaky (passed 1 of 3)"), not as a pass. Host and
+    /// qemu-user lanes; the VM lane reports its failures without rerunning.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retries: u32,
     /// Run a cell again up to N times when its guest failed rather than its
