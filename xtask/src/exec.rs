@@ -26,6 +26,11 @@ pub struct RunOptions {
     pub vm_memory_mib: u64,
     pub force: bool,
     pub keep_going: bool,
+    /// How many times a failing test is rerun (a pass on a rerun is flaky).
+    pub retries: u32,
+    /// How many times a cell whose guest failed (no boot, QEMU died,
+    /// results cut short) is run again.
+    pub infra_retries: u32,
 }
 
 #[derive(Debug, Default)]
@@ -158,6 +163,7 @@ impl Executor<'_> {
             stop: false,
             ran: 0,
             cell_secs: 0.0,
+            stopped_by: None,
         });
         let wake = Condvar::new();
         let workers = options.jobs.max(1).min(pending.len().max(1));
@@ -187,15 +193,29 @@ impl Executor<'_> {
         summary.ran = shared.ran;
         summary.cell_secs = shared.cell_secs;
         summary.interrupted = crate::cmd::cancelled();
+        let why = not_run_reason(summary.interrupted, shared.stopped_by.as_deref());
         for (i, job) in shared.jobs.iter().enumerate() {
             match job {
                 Job::NotRun | Job::Waiting | Job::Running => {
-                    summary.not_run.push(plan.cells[i].id.clone())
+                    summary.not_run.push(plan.cells[i].id.clone());
+                    // Every planned cell is in every output: this one as not-run.
+                    let mut cell = shared.slots[i].clone().expect("every cell has a slot");
+                    cell.status = Status::NotRun;
+                    cell.reason = Some(why.clone());
+                    cell.provenance.date = now_rfc3339();
+                    // A result an earlier run obtained is worth more than "not run".
+                    if results.get(&cell.id).is_none() {
+                        results.upsert(cell.clone());
+                    }
+                    summary.cells.push(cell);
                 }
                 Job::Done(_) => summary
                     .cells
                     .push(shared.slots[i].clone().expect("done cells have results")),
             }
+        }
+        if !summary.not_run.is_empty() {
+            results.save(&self.results_path)?;
         }
         if let Some(err) = save_error.into_inner().unwrap() {
             return Err(err);
@@ -216,7 +236,7 @@ impl Executor<'_> {
         let Limits { options, memory } = limits;
         loop {
             // Pick the first waiting cell whose dependencies are done.
-            let (i, base) = {
+            let (i, base, partial) = {
                 let mut shared = state.lock().unwrap();
                 loop {
                     if shared.stop || crate::cmd::cancelled() {
@@ -252,12 +272,18 @@ impl Executor<'_> {
                     }
                     match pick {
                         Some((i, dep_states)) => {
-                            // A dependency that did not pass makes this cell pointless.
+                            // A dependency that did not pass makes this cell
+                            // pointless, unless it failed for some packages
+                            // only: then the others go on.
                             let failed_dep = deps[i]
                                 .iter()
                                 .zip(&dep_states)
                                 .find(|(_, s)| !matches!(s, Job::Done(Status::Pass)));
-                            if let Some((&d, _)) = failed_dep {
+                            let narrowed =
+                                go_on_with(&plan.cells[i], &deps[i], &shared.slots, plan);
+                            let runnable = narrowed.is_some();
+                            let partial = narrowed.filter(|n| n.packages != plan.cells[i].packages);
+                            if let Some((&d, _)) = failed_dep.filter(|_| !runnable) {
                                 let mut r = shared.slots[i].clone().unwrap();
                                 r.status = Status::Skipped;
                                 r.reason =
@@ -277,7 +303,7 @@ impl Executor<'_> {
                             if let Some(key) = build_dir_key(&plan.cells[i]) {
                                 shared.building.insert(key);
                             }
-                            break (i, shared.slots[i].clone().unwrap());
+                            break (i, shared.slots[i].clone().unwrap(), partial);
                         }
                         None if !any_waiting => return,
                         None => shared = wake.wait(shared).unwrap(),
@@ -285,7 +311,14 @@ impl Executor<'_> {
                 }
             };
 
-            let cell = &plan.cells[i];
+            let restricted;
+            let cell = match partial {
+                Some(cell) => {
+                    restricted = cell;
+                    &restricted
+                }
+                None => &plan.cells[i],
+            };
             let CellState::Ready(spec) = &cell.state else {
                 unreachable!("only ready cells wait")
             };
@@ -304,6 +337,9 @@ impl Executor<'_> {
                 progress: &progress,
                 memory,
                 build_done: &build_done,
+                test_limit: cell.test_limit,
+                retries: options.retries,
+                infra_retries: options.infra_retries,
             };
             let mut result = lanes::run_cell(cell, spec, &ctx, base);
             build_done();
@@ -321,6 +357,7 @@ impl Executor<'_> {
             self.reporter.cell_finished(&result, false);
             if result.status.is_unexpected_failure() && !options.keep_going {
                 shared.stop = true;
+                shared.stopped_by.get_or_insert_with(|| result.id.clone());
             }
             shared.jobs[i] = Job::Done(result.status);
             shared.results.upsert(result.clone());
@@ -383,6 +420,62 @@ impl Executor<'_> {
     }
 }
 
+/// The cell narrowed to the packages that passed every dependency (cargo
+/// runs with `--keep-going`, so each package has its own status, and a
+/// dependency that failed for some packages lets the others go on); the
+/// others are listed as skipped with the reason. `None` when nothing is left
+/// to run, or a dependency ended in anything but pass or fail.
+fn go_on_with(
+    cell: &PlannedCell,
+    deps: &[usize],
+    slots: &[Option<CellResult>],
+    plan: &Plan,
+) -> Option<PlannedCell> {
+    let mut keep: Vec<String> = cell.packages.clone();
+    let mut dropped: Vec<crate::results::PackageResult> = Vec::new();
+    for &d in deps {
+        let dep = slots[d].as_ref()?;
+        if !matches!(dep.status, Status::Pass | Status::Fail) {
+            return None;
+        }
+        keep.retain(|p| {
+            let own = dep.packages.iter().find(|r| &r.name == p);
+            let passed = own.is_some_and(|r| r.status == Status::Pass);
+            if !passed {
+                // Skipped there already: keep the first cell's reason.
+                let reason = own
+                    .filter(|r| r.status == Status::Skipped)
+                    .and_then(|r| r.reason.clone())
+                    .unwrap_or_else(|| format!("not run: it failed in {}", plan.cells[d].id));
+                dropped.push(crate::results::PackageResult {
+                    name: p.clone(),
+                    status: Status::Skipped,
+                    reason: Some(reason),
+                });
+            }
+            passed
+        });
+    }
+    if keep.is_empty() {
+        return None;
+    }
+    let mut narrowed = cell.clone();
+    narrowed.packages = keep;
+    narrowed.excluded.extend(dropped);
+    Some(narrowed)
+}
+
+/// Why a planned cell never started.
+fn not_run_reason(interrupted: bool, stopped_by: Option<&str>) -> String {
+    match (interrupted, stopped_by) {
+        (true, _) => "the run was interrupted before this cell started".to_string(),
+        (false, Some(id)) => format!(
+            "the run stopped after the first unexpected failure ({id}); --keep-going runs every cell"
+        ),
+        (false, None) => "the run stopped before this cell started".to_string(),
+    }
+}
+
 /// What bounds the workers: the run's options and the guests' memory.
 #[derive(Clone, Copy)]
 struct Limits<'a> {
@@ -399,6 +492,8 @@ struct Shared {
     stop: bool,
     ran: usize,
     cell_secs: f64,
+    /// The cell whose unexpected failure stopped the run (without --keep-going).
+    stopped_by: Option<String>,
 }
 
 /// The cargo build directory a ready cell uses: one per toolchain and target.

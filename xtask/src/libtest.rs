@@ -27,6 +27,46 @@ struct Event {
     exec_time: Option<f64>,
     #[serde(default)]
     stdout: Option<String>,
+    /// For [`HUNG_EVENT`]: the limit the test ran past.
+    #[serde(default)]
+    limit_secs: Option<f64>,
+}
+
+/// The event a runner adds to an executable's output when it killed a test
+/// at its per-test limit (libtest has no such event): `{ "type": "test",
+/// "event": "vhu-hung", "name": …, "limit_secs": …, "stdout": … }`. The guest
+/// runner writes the same line.
+pub const HUNG_EVENT: &str = "vhu-hung";
+
+/// The line a runner appends for a test it killed at `limit_secs`, with the
+/// tail of what the executable printed outside libtest's capture.
+pub fn hung_line(name: &str, limit_secs: f64, output: &str) -> String {
+    serde_json::json!({
+        "type": "test",
+        "event": HUNG_EVENT,
+        "name": name,
+        "limit_secs": limit_secs,
+        "stdout": output,
+    })
+    .to_string()
+}
+
+/// The names a libtest JSON line says started, and finished (any outcome).
+pub fn event_of(line: &str) -> Option<(bool, String)> {
+    let trimmed = line.trim();
+    if !trimmed.starts_with('{') {
+        return None;
+    }
+    let event: Event = serde_json::from_str(trimmed).ok()?;
+    if event.kind != "test" {
+        return None;
+    }
+    let name = event.name?;
+    match event.event.as_str() {
+        "started" => Some((true, name)),
+        "ok" | "failed" | "ignored" | HUNG_EVENT => Some((false, name)),
+        _ => None,
+    }
 }
 
 /// How the test executable ended, as far as the runner knows.
@@ -75,6 +115,30 @@ pub fn parse(package: &str, binary: &str, stdout: &str, ending: Ending) -> Vec<T
             ("test", ev) => {
                 let Some(name) = event.name else { continue };
                 running.remove(&name);
+                if ev == HUNG_EVENT {
+                    let limit = event.limit_secs.unwrap_or(0.0);
+                    let said = event.stdout.filter(|s| !s.trim().is_empty());
+                    // A rerun may pass it again on the same name: one entry.
+                    results.retain(|r| r.name != name);
+                    results.push(TestResult {
+                        package: package.to_string(),
+                        binary: binary.to_string(),
+                        name,
+                        outcome: TestOutcome::Timeout,
+                        duration_secs: Some(limit),
+                        output: Some(match said {
+                            Some(s) => format!(
+                                "killed after {limit:.0}s, its per-test limit; the executable's last output:\n{}",
+                                tail(&s, 40, 6000)
+                            ),
+                            None => format!("killed after {limit:.0}s, its per-test limit (no output outside libtest's capture)"),
+                        }),
+                        limit_secs: Some(limit),
+                        attempts: None,
+                        passes: None,
+                    });
+                    continue;
+                }
                 let outcome = match ev {
                     "ok" => TestOutcome::Pass,
                     "failed" => TestOutcome::Fail,
@@ -92,6 +156,9 @@ pub fn parse(package: &str, binary: &str, stdout: &str, ending: Ending) -> Vec<T
                         .stdout
                         .filter(|s| !s.is_empty())
                         .map(|s| tail(&s, 60, 8000)),
+                    limit_secs: None,
+                    attempts: None,
+                    passes: None,
                 });
             }
             _ => {}
@@ -122,6 +189,9 @@ pub fn parse(package: &str, binary: &str, stdout: &str, ending: Ending) -> Vec<T
                 "{} while this test was running",
                 why.clone().unwrap_or_else(|| "the executable ended".into())
             )),
+            limit_secs: None,
+            attempts: None,
+            passes: None,
         });
     }
     let any_failed = results
@@ -142,6 +212,9 @@ pub fn parse(package: &str, binary: &str, stdout: &str, ending: Ending) -> Vec<T
                 outcome: unfinished,
                 duration_secs: None,
                 output: Some(output),
+                limit_secs: None,
+                attempts: None,
+                passes: None,
             });
         }
     } else if !saw_suite && results.is_empty() {
@@ -153,6 +226,9 @@ pub fn parse(package: &str, binary: &str, stdout: &str, ending: Ending) -> Vec<T
             outcome: TestOutcome::Pass,
             duration_secs: None,
             output: None,
+            limit_secs: None,
+            attempts: None,
+            passes: None,
         });
     }
     results
@@ -225,6 +301,50 @@ mod tests {
         let out = "{ \"type\": \"test\", \"event\": \"started\", \"name\": \"t::hangs\" }\n";
         let got = parse("p", "it", out, Ending::TimedOut);
         assert_eq!(got[0].outcome, TestOutcome::Timeout);
+    }
+
+    #[test]
+    fn a_test_killed_at_its_limit_is_a_timeout_under_its_own_name() {
+        let out = format!(
+            "{}\n{{ \"type\": \"test\", \"event\": \"started\", \"name\": \"seed::completes\" }}\n{}\n{}\n",
+            "{ \"type\": \"test\", \"name\": \"seed::doubles\", \"event\": \"ok\", \"exec_time\": 0.001 }",
+            hung_line("seed::completes", 3.0, "waiting forever"),
+            "{ \"type\": \"test\", \"name\": \"seed::zeroes\", \"event\": \"ok\" }"
+        );
+        let got = parse("seed", "seed", &out, Ending::Exited(0));
+        expect_test::expect![[r#"
+            seed::doubles Pass Some(0.001) -
+            seed::completes Timeout Some(3.0) waiting forever
+            seed::zeroes Pass None -"#]]
+        .assert_eq(&brief(&got));
+        assert!(got[1]
+            .output
+            .as_deref()
+            .unwrap()
+            .starts_with("killed after 3s, its per-test limit"));
+        assert_eq!(
+            event_of(&hung_line("x", 1.0, "")),
+            Some((false, "x".to_string()))
+        );
+    }
+
+    #[test]
+    fn slow_and_flaky_tests_say_so() {
+        let mut t = parse(
+            "p",
+            "lib",
+            "{ \"type\": \"test\", \"name\": \"t\", \"event\": \"ok\", \"exec_time\": 40.0 }\n",
+            Ending::Exited(0),
+        )
+        .remove(0);
+        assert!(!t.is_slow(), "no limit, never slow");
+        t.limit_secs = Some(60.0);
+        assert_eq!(t.describe(), "passed, slow (40.0s of its 60s limit)");
+        t.limit_secs = Some(100.0);
+        assert_eq!(t.describe(), "passed");
+        t.outcome = TestOutcome::Flaky;
+        (t.attempts, t.passes) = (Some(3), Some(1));
+        assert_eq!(t.describe(), "flaky (passed 1 of 3)");
     }
 
     #[test]

@@ -56,6 +56,16 @@ pub struct Args {
     /// Keep starting cells after an unexpected failure.
     #[arg(long)]
     pub keep_going: bool,
+    /// Rerun each failing test up to N times; one that then passes is
+    /// reported as flaky ("flaky (passed 1 of 3)"), not as a pass. Host and
+    /// qemu-user lanes; the VM lane reports its failures without rerunning.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+    /// Run a cell again up to N times when its guest failed rather than its
+    /// tests (no boot, QEMU died, results cut short); the attempts are in
+    /// the cell's provenance.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub infra_retries: u32,
     /// Print the resolved plan (each cell's toolchain, runner or reason) and stop.
     #[arg(long)]
     pub plan: bool,
@@ -229,6 +239,8 @@ pub fn run(args: Args) -> Result<u8> {
             .unwrap_or_else(crate::budget::default_memory_mib),
         force: args.force,
         keep_going: args.keep_going,
+        retries: args.retries,
+        infra_retries: args.infra_retries,
     };
     let summary = executor.run(&plan, &mut results, &options)?;
 

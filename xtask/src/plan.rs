@@ -56,6 +56,8 @@ pub struct PlannedCell {
     /// Upstream's support tier for the target, as the cell's compiler (or,
     /// without one, the host's) states it; filled by [`resolve_tiers`].
     pub tier: Option<Tier>,
+    /// How long one test may run (`matrix.toml`'s `[test-limits]`).
+    pub test_limit: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +280,7 @@ fn plan_cell(
         timeout: matrix.timeouts.for_stage(stage),
         state,
         tier: None,
+        test_limit: matrix.test_limits.for_cell(&platform.id, lane),
     }
 }
 

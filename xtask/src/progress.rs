@@ -44,6 +44,7 @@ pub fn symbol(status: Status) -> &'static str {
         Status::Timeout => "⏱",
         Status::Skipped => "-",
         Status::Unavailable => "·",
+        Status::NotRun => "○",
     }
 }
 

@@ -49,6 +49,9 @@ pub enum Status {
     Skipped,
     /// Cannot run on this host, with the reason and how to enable it.
     Unavailable,
+    /// Planned but never started (an earlier failure without `--keep-going`,
+    /// or an interrupt), with the reason.
+    NotRun,
 }
 
 impl Status {
@@ -60,6 +63,7 @@ impl Status {
             Status::Timeout => "timeout",
             Status::Skipped => "skipped",
             Status::Unavailable => "unavailable",
+            Status::NotRun => "not-run",
         }
     }
 
@@ -144,6 +148,10 @@ impl CellResult {
                 TestOutcome::ExpectedFail => counts.expected_fail += 1,
                 TestOutcome::Ignored => counts.ignored += 1,
                 TestOutcome::Timeout => counts.failed += 1,
+                TestOutcome::Flaky => counts.flaky += 1,
+            }
+            if t.is_slow() {
+                counts.slow += 1;
             }
         }
         counts
@@ -156,6 +164,10 @@ pub struct TestCounts {
     pub failed: usize,
     pub expected_fail: usize,
     pub ignored: usize,
+    /// Failed, then passed on a rerun (`--retries`).
+    pub flaky: usize,
+    /// Passed past half their limit.
+    pub slow: usize,
 }
 
 /// Upstream Rust's support level for a target, as the compiler in use states it.
@@ -227,6 +239,8 @@ pub enum TestOutcome {
     ExpectedFail,
     Ignored,
     Timeout,
+    /// Failed at least once and passed at least once (`--retries`).
+    Flaky,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -242,6 +256,15 @@ pub struct TestResult {
     /// A failing test's captured output (tail).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// The per-test limit it ran under, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_secs: Option<f64>,
+    /// How many times it ran, when a failure was rerun (`--retries`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// Of those runs, how many passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passes: Option<u32>,
 }
 
 impl TestResult {
@@ -252,6 +275,45 @@ impl TestResult {
             TestOutcome::ExpectedFail => "failed (expected)",
             TestOutcome::Ignored => "ignored",
             TestOutcome::Timeout => "timed out",
+            TestOutcome::Flaky => "flaky",
+        }
+    }
+
+    /// A passing test that took more than half its limit.
+    pub fn is_slow(&self) -> bool {
+        matches!(self.outcome, TestOutcome::Pass | TestOutcome::Flaky)
+            && matches!((self.duration_secs, self.limit_secs), (Some(d), Some(l)) if d > l / 2.0)
+    }
+
+    /// `passed 1 of 3`, of a test that ran more than once.
+    pub fn passes_of_attempts(&self) -> Option<String> {
+        match (self.attempts, self.passes) {
+            (Some(a), Some(p)) if a > 1 => Some(format!("passed {p} of {a}")),
+            _ => None,
+        }
+    }
+
+    /// `flaky (passed 1 of 3)`, `slow (40.1s of 60s)`:
+    /// the outcome with what qualifies it.
+    pub fn describe(&self) -> String {
+        match self.outcome {
+            TestOutcome::Flaky => format!(
+                "flaky (passed {} of {})",
+                self.passes.unwrap_or(0),
+                self.attempts.unwrap_or(0)
+            ),
+            _ if self.is_slow() => format!(
+                "{}, slow ({:.1}s of its {:.0}s limit)",
+                self.outcome_label(),
+                self.duration_secs.unwrap_or(0.0),
+                self.limit_secs.unwrap_or(0.0)
+            ),
+            _ => match (self.attempts, self.passes) {
+                (Some(a), Some(p)) if a > 1 => {
+                    format!("{} (passed {p} of {a})", self.outcome_label())
+                }
+                _ => self.outcome_label().to_string(),
+            },
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Cargo invocations shared by every lane: `check` and `build` with JSON
 //! messages, read into artifacts and the first compiler error.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -48,6 +49,11 @@ pub struct CargoRun {
     pub first_error: Option<Diagnostic>,
     /// The end of the compiler's rendered errors, or of stderr.
     pub error_tail: Option<String>,
+    /// Per workspace package: its first compiler error (cargo's JSON
+    /// messages say which package each came from).
+    pub package_errors: BTreeMap<String, Diagnostic>,
+    /// Workspace packages cargo produced at least one artifact for.
+    pub compiled: BTreeSet<String>,
 }
 
 impl CargoRun {
@@ -105,6 +111,21 @@ pub fn run(
     for p in packages {
         cmd = cmd.arg("--package").arg(p);
     }
+    if keeps_going(&toolchain.cargo_version) {
+        // Every package on its own: one that does not compile stops only
+        // what depends on it, so each package gets its own true status.
+        cmd = cmd.arg("--keep-going");
+    }
+    let mut package_errors: BTreeMap<String, Diagnostic> = BTreeMap::new();
+    let mut compiled: BTreeSet<String> = BTreeSet::new();
+    let owner = |file: &Path| -> Option<String> {
+        workspace
+            .packages
+            .iter()
+            .filter(|p| file.starts_with(&p.manifest_dir))
+            .max_by_key(|p| p.manifest_dir.as_os_str().len())
+            .map(|p| p.name.clone())
+    };
     let mut executables = Vec::new();
     let mut first_error: Option<Diagnostic> = None;
     let mut rendered_errors = String::new();
@@ -114,6 +135,9 @@ pub fn run(
         };
         match message {
             Message::CompilerArtifact(artifact) => {
+                if let Some(p) = owner(artifact.target.src_path.as_std_path()) {
+                    compiled.insert(p);
+                }
                 if !artifact.fresh {
                     on_progress(&format!("compiled {}", artifact.target.name));
                 }
@@ -155,14 +179,20 @@ pub fn run(
                 if let Some(r) = &rendered {
                     rendered_errors.push_str(r);
                 }
+                let span = msg.message.spans.iter().find(|s| s.is_primary);
+                let diagnostic = Diagnostic {
+                    file: span.map(|s| relative(&s.file_name, &workspace.root)),
+                    line: span.map(|s| s.line_start as u32),
+                    message: msg.message.message.clone(),
+                    rendered,
+                };
+                if let Some(p) = owner(msg.target.src_path.as_std_path()) {
+                    package_errors
+                        .entry(p)
+                        .or_insert_with(|| diagnostic.clone());
+                }
                 if first_error.is_none() {
-                    let span = msg.message.spans.iter().find(|s| s.is_primary);
-                    first_error = Some(Diagnostic {
-                        file: span.map(|s| relative(&s.file_name, &workspace.root)),
-                        line: span.map(|s| s.line_start as u32),
-                        message: msg.message.message.clone(),
-                        rendered,
-                    });
+                    first_error = Some(diagnostic);
                 }
             }
             _ => {}
@@ -197,7 +227,51 @@ pub fn run(
         executables,
         first_error,
         error_tail,
+        package_errors,
+        compiled,
     })
+}
+
+/// Does this cargo (`cargo 1.96.0 (…)`) take `--keep-going` (stable since 1.74)?
+fn keeps_going(cargo_version: &str) -> bool {
+    let version = cargo_version.split_whitespace().nth(1).unwrap_or("");
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    matches!((parts.next(), parts.next()), (Some(1), Some(minor)) if minor >= 74)
+}
+
+impl CargoRun {
+    /// Each package's own status after this run, with the reason when it
+    /// did not pass: its own first error, or that it was never compiled
+    /// because something it depends on failed.
+    pub fn package_status(&self, package: &str) -> (crate::results::Status, Option<String>) {
+        use crate::results::Status;
+        if self.success() {
+            return (Status::Pass, None);
+        }
+        if let Some(d) = self.package_errors.get(package) {
+            return (Status::Fail, Some(d.short()));
+        }
+        if self.record.timed_out {
+            return (Status::Timeout, None);
+        }
+        if self.package_errors.is_empty() {
+            // Cargo failed before any compiler spoke (resolution, a build
+            // script): nothing says which package, so none is cleared.
+            return (Status::Fail, self.first_error.as_ref().map(|d| d.short()));
+        }
+        if self.compiled.contains(package) {
+            (Status::Pass, None)
+        } else {
+            let culprits: Vec<&str> = self.package_errors.keys().map(String::as_str).collect();
+            (
+                Status::Fail,
+                Some(format!(
+                    "not compiled: it needs {}, which failed",
+                    culprits.join(", ")
+                )),
+            )
+        }
+    }
 }
 
 fn relative(file: &str, root: &Path) -> String {

@@ -10,6 +10,7 @@ pub mod cargo;
 mod host;
 pub mod qemu_user;
 pub mod vm;
+mod watchdog;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -49,6 +50,8 @@ pub struct ExeRun {
     pub stdout: String,
     pub ending: Ending,
     pub record: Option<CommandRecord>,
+    /// Failing tests rerun with `--retries`: name → (reruns, passes).
+    pub retried: BTreeMap<String, (u32, u32)>,
 }
 
 /// What a runner hands back.
@@ -74,6 +77,12 @@ pub struct CellCtx<'a> {
     /// Called once cargo is done with the cell's build directory, so that the
     /// scheduler can start another cell that builds there.
     pub build_done: &'a (dyn Fn() + Sync),
+    /// How long one test may run.
+    pub test_limit: Duration,
+    /// How many times a failing test is rerun (`--retries`).
+    pub retries: u32,
+    /// How many times a guest that failed (not its tests) is booted again.
+    pub infra_retries: u32,
 }
 
 impl CellCtx<'_> {
@@ -133,14 +142,13 @@ fn run_stages(
     result.packages = cell
         .packages
         .iter()
-        .map(|p| PackageResult {
-            name: p.clone(),
-            status: if run.success() {
-                Status::Pass
-            } else {
-                Status::Fail
-            },
-            reason: None,
+        .map(|p| {
+            let (status, reason) = run.package_status(p);
+            PackageResult {
+                name: p.clone(),
+                status,
+                reason,
+            }
         })
         .chain(cell.excluded.iter().cloned())
         .collect();
@@ -227,12 +235,13 @@ fn run_stages(
         if let Some(rec) = &run.record {
             result.commands.push(rec.clone());
         }
-        result.tests.extend(libtest::parse(
-            &run.package,
-            &run.name,
-            &run.stdout,
-            run.ending,
-        ));
+        let mut tests = libtest::parse(&run.package, &run.name, &run.stdout, run.ending);
+        apply_reruns(&mut tests, run);
+        result.tests.extend(tests);
+    }
+    let limit = ctx.test_limit.as_secs_f64();
+    for t in result.tests.iter_mut() {
+        t.limit_secs.get_or_insert(limit);
     }
     let timed_out = outcome.runs.iter().any(|r| r.ending == Ending::TimedOut);
     let failed: Vec<&TestResult> = result
@@ -254,7 +263,21 @@ fn run_stages(
         result.reason = Some(reason);
     } else if timed_out {
         result.status = Status::Timeout;
-        result.reason = Some("a test executable ran past the cell's timeout".into());
+        result.reason = Some(
+            hung_reason(&result.tests)
+                .unwrap_or_else(|| "a test executable ran past the cell's timeout".into()),
+        );
+        result.output_tail = failed
+            .iter()
+            .find(|t| t.outcome == TestOutcome::Timeout)
+            .and_then(|t| t.output.clone());
+    } else if let Some(reason) = hung_reason(&result.tests) {
+        result.status = Status::Timeout;
+        result.reason = Some(reason);
+        result.output_tail = failed
+            .iter()
+            .find(|t| t.outcome == TestOutcome::Timeout)
+            .and_then(|t| t.output.clone());
     } else if !failed.is_empty() {
         result.status = Status::Fail;
         result.reason = Some(format!(
@@ -274,8 +297,65 @@ fn run_stages(
         result.output_tail = failed.iter().find_map(|t| t.output.clone());
     } else {
         result.status = Status::Pass;
+        let flaky: Vec<String> = result
+            .tests
+            .iter()
+            .filter(|t| t.outcome == TestOutcome::Flaky)
+            .map(|t| {
+                format!(
+                    "{} ({})",
+                    t.name,
+                    t.passes_of_attempts().unwrap_or_default()
+                )
+            })
+            .collect();
+        if !flaky.is_empty() {
+            result.reason = Some(format!(
+                "{} flaky: {}",
+                if flaky.len() == 1 {
+                    "1 test".to_string()
+                } else {
+                    format!("{} tests", flaky.len())
+                },
+                flaky.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
     }
     Ok(())
+}
+
+/// `1 test hung: seed::completes` (and the failures beside), when a test
+/// was killed at its limit or stopped at the cell's timeout.
+fn hung_reason(tests: &[TestResult]) -> Option<String> {
+    let names = |outcome: TestOutcome| -> Vec<&str> {
+        tests
+            .iter()
+            .filter(|t| t.outcome == outcome)
+            .map(|t| t.name.as_str())
+            .collect()
+    };
+    let hung = names(TestOutcome::Timeout);
+    if hung.is_empty() {
+        return None;
+    }
+    let count = |n: usize| {
+        if n == 1 {
+            "1 test".to_string()
+        } else {
+            format!("{n} tests")
+        }
+    };
+    let list = |v: &[&str]| v.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+    let mut reason = format!("{} hung: {}", count(hung.len()), list(&hung));
+    let failed = names(TestOutcome::Fail);
+    if !failed.is_empty() {
+        reason.push_str(&format!(
+            "; {} failed: {}",
+            count(failed.len()),
+            list(&failed)
+        ));
+    }
+    Some(reason)
 }
 
 /// Reads each executable's ELF identity into its artifact and compares it
@@ -333,7 +413,10 @@ fn identify_artifacts(
 }
 
 /// Runs each test executable in turn, as `command(exe)` plus libtest's JSON
-/// arguments, with `MATRIX_BIN_DIR` pointing at `bin_dir` when there are binaries.
+/// arguments, with `MATRIX_BIN_DIR` pointing at `bin_dir` when there are
+/// binaries. Each test runs under the cell's per-test limit (a hung test is
+/// killed and the executable's other tests run on, `watchdog.rs`), and a
+/// failing test is rerun `ctx.retries` times.
 pub(crate) fn run_each(
     payload: &Payload,
     ctx: &CellCtx<'_>,
@@ -349,37 +432,75 @@ pub(crate) fn run_each(
             i + 1,
             payload.tests.len()
         ));
-        let mut cmd = command(exe)
-            .args(libtest::JSON_ARGS)
-            .env("RUSTC_BOOTSTRAP", "1")
-            .env("CARGO_MANIFEST_DIR", &exe.manifest_dir)
-            .cwd(&exe.manifest_dir)
-            .timeout(ctx.remaining());
-        if let Some(dir) = bin_dir {
-            cmd = cmd.env("MATRIX_BIN_DIR", dir);
-        }
-        let finished = cmd.run()?;
-        let ending = if finished.record.timed_out {
-            Ending::TimedOut
-        } else if let Some(code) = finished.record.exit_code {
-            Ending::Exited(code)
-        } else if let Some(sig) = finished.record.signal {
-            Ending::Signalled(sig)
-        } else {
-            Ending::Lost
+        let base = || {
+            let mut cmd = command(exe)
+                .args(libtest::JSON_ARGS)
+                .env("RUSTC_BOOTSTRAP", "1")
+                .env("CARGO_MANIFEST_DIR", &exe.manifest_dir)
+                .cwd(&exe.manifest_dir);
+            if let Some(dir) = bin_dir {
+                cmd = cmd.env("MATRIX_BIN_DIR", dir);
+            }
+            cmd
         };
-        outcome.runs.push(ExeRun {
+        let watched = watchdog::run_with_limit(&base, ctx.test_limit, ctx.deadline)?;
+        let mut run = ExeRun {
             package: exe.package.clone(),
             name: exe.name.clone(),
-            stdout: finished.stdout_str(),
-            ending,
-            record: Some(finished.record),
-        });
+            stdout: watched.stdout,
+            ending: watched.ending,
+            record: None,
+            retried: BTreeMap::new(),
+        };
+        outcome.commands.extend(
+            watched
+                .records
+                .iter()
+                .take(watched.records.len() - 1)
+                .cloned(),
+        );
+        run.record = watched.records.last().cloned();
+        if ctx.retries > 0 && run.ending != Ending::TimedOut {
+            let failing: Vec<String> =
+                libtest::parse(&run.package, &run.name, &run.stdout, run.ending)
+                    .into_iter()
+                    .filter(|t| t.outcome == TestOutcome::Fail && !t.name.starts_with('<'))
+                    .map(|t| t.name)
+                    .collect();
+            for name in failing {
+                (ctx.progress)(&format!("rerunning {name} (--retries {})", ctx.retries));
+                let counts = watchdog::rerun_failure(
+                    &base,
+                    &name,
+                    ctx.retries,
+                    ctx.test_limit,
+                    ctx.deadline,
+                    &mut outcome.commands,
+                );
+                run.retried.insert(name, counts);
+            }
+        }
+        let ending = run.ending;
+        outcome.runs.push(run);
         if ending == Ending::TimedOut || crate::cmd::cancelled() {
             break;
         }
     }
     Ok(outcome)
+}
+
+/// Marks failing tests that passed on a rerun as flaky, and records how
+/// many times each rerun test ran.
+fn apply_reruns(tests: &mut [TestResult], run: &ExeRun) {
+    for t in tests.iter_mut().filter(|t| t.outcome == TestOutcome::Fail) {
+        if let Some(&(reruns, passes)) = run.retried.get(&t.name) {
+            t.attempts = Some(1 + reruns);
+            t.passes = Some(passes);
+            if passes > 0 {
+                t.outcome = TestOutcome::Flaky;
+            }
+        }
+    }
 }
 
 /// Turns covered failures into expected failures, per test and per cell.

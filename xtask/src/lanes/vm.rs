@@ -40,8 +40,43 @@ pub(super) fn run_tests(
         .collect();
     let bins: Vec<std::path::PathBuf> = payload.bins.iter().map(|b| b.path.clone()).collect();
     let progress = |m: &str| (ctx.progress)(m);
-    run_payload(spec, &tests, &bins, ctx.deadline, ctx.memory, &progress)
+    let limit = Some(ctx.test_limit);
+    let injected = injected_boot_faults();
+    retrying(ctx.infra_retries, &progress, |attempt| {
+        let extra: &[&str] = if attempt <= injected {
+            &[INJECTED_BOOT_FAULT]
+        } else {
+            &[]
+        };
+        let extra = Extra {
+            limit,
+            kernel_args: extra,
+        };
+        run_payload_limited(
+            spec,
+            &tests,
+            &bins,
+            ctx.deadline,
+            ctx.memory,
+            &progress,
+            extra,
+        )
+    })
 }
+
+/// `XTASK_INJECT_BOOT_FAULTS=N`: the first N boots of each Linux guest cell
+/// get a kernel argument naming an init that does not exist, so the kernel
+/// panics before the runner starts: a real boot failure, for the tests of
+/// the infrastructure retry. Unset (or 0) in every ordinary run.
+fn injected_boot_faults() -> u32 {
+    std::env::var("XTASK_INJECT_BOOT_FAULTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The kernel argument of an injected boot fault: no such init in the initramfs.
+const INJECTED_BOOT_FAULT: &str = "rdinit=/vhu-injected-boot-fault";
 
 /// Boots the guest, runs `tests` in it (with `bins` as their siblings) and
 /// reads the results; `deadline` is when the guest is stopped.
@@ -53,14 +88,120 @@ pub fn run_payload(
     memory: &crate::budget::Budget,
     progress: &dyn Fn(&str),
 ) -> Result<RunnerOutcome> {
+    run_payload_limited(
+        spec,
+        tests,
+        bins,
+        deadline,
+        memory,
+        progress,
+        Extra::default(),
+    )
+}
+
+/// Is this fault the guest's, not the tests'? A guest that never got to run
+/// the payload (no boot, QEMU gone, the runner never started), or whose
+/// results came back cut short or damaged. A kernel panic while a test runs
+/// can be the test's doing, and a cell timeout is the cell's: neither is.
+pub fn is_infrastructure_fault(outcome: &RunnerOutcome) -> bool {
+    let Some((status, reason)) = &outcome.fault else {
+        return false;
+    };
+    if *status != Status::Fail {
+        return false;
+    }
+    let before_tests = outcome.runs.is_empty();
+    reason.starts_with("qemu exited early")
+        || reason.starts_with("the guest stopped before the runner started")
+        || reason.starts_with("results truncated")
+        || reason.starts_with("results corrupt")
+        || reason.starts_with("guest session failed")
+        || (reason.starts_with("guest kernel panic") && before_tests)
+}
+
+/// Runs `attempt` once, and again (up to `retries` more times) while it
+/// ends in an infrastructure fault; every attempt's fault is kept in the
+/// provenance (`attempts`, `attempt-<n>`), so a retried cell says so.
+pub fn retrying(
+    retries: u32,
+    progress: &dyn Fn(&str),
+    mut attempt: impl FnMut(u32) -> Result<RunnerOutcome>,
+) -> Result<RunnerOutcome> {
+    let mut faults: Vec<String> = Vec::new();
+    let mut commands = Vec::new();
+    let mut n = 1;
+    loop {
+        let mut outcome = attempt(n)?;
+        let infra = is_infrastructure_fault(&outcome);
+        if infra && n <= retries && !crate::cmd::cancelled() {
+            let (_, reason) = outcome.fault.clone().expect("an infrastructure fault");
+            progress(&format!("infrastructure fault, retrying ({reason})"));
+            faults.push(reason);
+            commands.append(&mut outcome.commands);
+            n += 1;
+            continue;
+        }
+        if n > 1 || infra {
+            outcome.details.insert("attempts".into(), n.to_string());
+            for (i, f) in faults.iter().enumerate() {
+                outcome.details.insert(
+                    format!("attempt-{}", i + 1),
+                    format!("infrastructure fault: {f}"),
+                );
+            }
+            if infra {
+                let (status, reason) = outcome.fault.take().expect("an infrastructure fault");
+                outcome.fault = Some((
+                    status,
+                    format!(
+                        "infrastructure fault after {n} attempt{}: {reason}",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                ));
+            }
+        }
+        commands.append(&mut outcome.commands);
+        outcome.commands = commands;
+        return Ok(outcome);
+    }
+}
+
+/// What a cell's boot adds to a plain [`run_payload`].
+#[derive(Clone, Copy, Default)]
+pub struct Extra<'a> {
+    /// The per-test limit the guest runner enforces.
+    pub limit: Option<std::time::Duration>,
+    /// More kernel arguments (Linux guests).
+    pub kernel_args: &'a [&'a str],
+}
+
+/// [`run_payload`] with a per-test limit (the guest runner kills a test
+/// past it, names it, and runs the executable's other tests) and extra
+/// kernel arguments for Linux guests.
+pub fn run_payload_limited(
+    spec: &VmSpec,
+    tests: &[payload::Test],
+    bins: &[std::path::PathBuf],
+    deadline: std::time::Instant,
+    memory: &crate::budget::Budget,
+    progress: &dyn Fn(&str),
+    extra: Extra<'_>,
+) -> Result<RunnerOutcome> {
+    let Extra { limit, kernel_args } = extra;
     let image = &spec.image;
     let id = &spec.image_id;
     let dir = tempfile::Builder::new().prefix("vhu-payload-").tempdir()?;
+    let mut args: Vec<String> = libtest::JSON_ARGS.iter().map(|s| s.to_string()).collect();
+    if limit.is_some() {
+        // One test at a time, so that the runner knows which one hung.
+        args.push("--test-threads=1".into());
+    }
     let spec_payload = payload::Spec {
         tests: tests.to_vec(),
         bins: bins.to_vec(),
-        args: libtest::JSON_ARGS.iter().map(|s| s.to_string()).collect(),
+        args,
         env: vec![("RUSTC_BOOTSTRAP".into(), "1".into())],
+        test_limit_secs: limit.map(|l| l.as_secs().max(1)).unwrap_or(0),
     };
     let tar = payload::write(&spec_payload, dir.path())?;
     let payload_disk = Disk {
@@ -83,7 +224,7 @@ pub fn run_payload(
             kernel: Some(DirectKernel {
                 kernel: built.kernel.clone(),
                 initrd: built.initrd.clone(),
-                append: qemu::linux_append(image, &[]),
+                append: qemu::linux_append(image, kernel_args),
             }),
             disks: vec![payload_disk],
             cdrom: None,
@@ -185,6 +326,7 @@ pub fn interpret(
             stdout,
             ending,
             record: None,
+            retried: Default::default(),
         });
     }
     if let Some(kernel) = &scan.booted {
@@ -472,5 +614,78 @@ mod tests {
             out.push_str(&format!("{name}: {fault}\n  runs {}\n", runs.join(" ")));
         }
         expect_test::expect_file!["vm_faults.txt"].assert_eq(&out);
+    }
+
+    /// A guest that fails to boot once is booted again, and the cell says
+    /// so; a failing test is never a reason to boot again.
+    #[test]
+    fn infrastructure_faults_are_retried_and_test_failures_are_not() {
+        let image = &model().vm_images["debian12-amd64"];
+        let head = "@@VHU-BOOTED 6.1.0@@\r\n@@VHU-START 2@@\r\n".to_string();
+        let clean = format!("{head}{}{}@@VHU-DONE 2@@\r\n", ran(1, "0\n"), ran(2, "0\n"));
+        let failing = format!(
+            "{head}{}{}@@VHU-DONE 2@@\r\n",
+            ran(1, "0\n"),
+            ran(2, "101\n")
+        );
+        let boot_panic = "@@VHU-BOOTED 6.1.0@@\r\n[ 1.2] Kernel panic - not syncing: injected\r\n";
+        let quiet = |_: &str| {};
+
+        // Panics once, then boots.
+        let mut boots = 0;
+        let got = retrying(1, &quiet, |_| {
+            boots += 1;
+            let o = if boots == 1 {
+                outcome(Boot::QemuExited, boot_panic.to_string(), Some(0), "")
+            } else {
+                outcome(Boot::Reached, clean.clone(), None, "")
+            };
+            Ok(interpret(&tests(), &o, image))
+        })
+        .unwrap();
+        assert_eq!(boots, 2);
+        assert!(got.fault.is_none(), "{:?}", got.fault);
+        assert_eq!(got.details["attempts"], "2");
+        assert!(got.details["attempt-1"].starts_with("infrastructure fault: guest kernel panic"));
+        assert_eq!(got.commands.len(), 0, "interpret adds no commands");
+
+        // Never boots: retried once, then reported as an infrastructure fault.
+        let mut boots = 0;
+        let got = retrying(1, &quiet, |_| {
+            boots += 1;
+            Ok(interpret(
+                &tests(),
+                &outcome(
+                    Boot::QemuExited,
+                    String::new(),
+                    Some(1),
+                    "qemu: bad machine",
+                ),
+                image,
+            ))
+        })
+        .unwrap();
+        assert_eq!(boots, 2);
+        let (_, reason) = got.fault.unwrap();
+        assert!(
+            reason.starts_with("infrastructure fault after 2 attempts: qemu exited early"),
+            "{reason}"
+        );
+
+        // A failing test: one boot, no retry, no attempts noted.
+        let mut boots = 0;
+        let got = retrying(1, &quiet, |_| {
+            boots += 1;
+            Ok(interpret(
+                &tests(),
+                &outcome(Boot::Reached, failing.clone(), None, ""),
+                image,
+            ))
+        })
+        .unwrap();
+        assert_eq!(boots, 1);
+        assert!(got.fault.is_none());
+        assert!(!got.details.contains_key("attempts"));
+        assert_eq!(got.runs[1].ending, Ending::Exited(101));
     }
 }

@@ -28,6 +28,102 @@ pub struct MatrixFile {
     /// Shown in messages.
     #[serde(skip)]
     pub source: String,
+    /// How long one test may run before it is killed (and when it counts as slow).
+    #[serde(default)]
+    pub test_limits: TestLimits,
+}
+
+/// The per-test time limit: `base` (a test on the host) times the lane's
+/// emulation factor, unless an override names the platform and lane. A test
+/// past its limit is killed and recorded as `timeout`; one past half of it
+/// is shown as slow. The stage timeouts stay the outer guard of a cell.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TestLimits {
+    #[serde(default = "default_base", deserialize_with = "duration")]
+    pub base: Duration,
+    /// How many times slower than the host a lane runs the same test.
+    #[serde(default)]
+    pub factors: LaneFactors,
+    #[serde(default, rename = "override")]
+    pub overrides: Vec<TestLimitOverride>,
+}
+
+fn default_base() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for TestLimits {
+    fn default() -> TestLimits {
+        TestLimits {
+            base: default_base(),
+            factors: LaneFactors::default(),
+            overrides: Vec::new(),
+        }
+    }
+}
+
+/// Emulation factors of the lanes that run tests. The defaults follow what
+/// was measured here: TCG runs process-heavy work 10-15x slower than the host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LaneFactors {
+    #[serde(default = "one")]
+    pub host: u32,
+    #[serde(default = "ten")]
+    pub qemu_user: u32,
+    #[serde(default = "fifteen")]
+    pub vm: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+fn ten() -> u32 {
+    10
+}
+fn fifteen() -> u32 {
+    15
+}
+
+impl Default for LaneFactors {
+    fn default() -> LaneFactors {
+        LaneFactors {
+            host: one(),
+            qemu_user: ten(),
+            vm: fifteen(),
+        }
+    }
+}
+
+/// `[[test-limits.override]]`: a limit for some platforms (and lanes).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TestLimitOverride {
+    pub platforms: Vec<String>,
+    #[serde(default)]
+    pub lanes: Option<Vec<Lane>>,
+    #[serde(deserialize_with = "duration")]
+    pub limit: Duration,
+}
+
+impl TestLimits {
+    /// The limit for one test of `platform` on `lane`: the first matching
+    /// override, else the base times the lane's factor.
+    pub fn for_cell(&self, platform: &str, lane: Lane) -> Duration {
+        if let Some(o) = self.overrides.iter().find(|o| {
+            o.platforms.iter().any(|p| glob_match(p, platform))
+                && o.lanes.as_ref().is_none_or(|l| l.contains(&lane))
+        }) {
+            return o.limit;
+        }
+        let factor = match lane {
+            Lane::QemuUser => self.factors.qemu_user,
+            Lane::Vm => self.factors.vm,
+            _ => self.factors.host,
+        };
+        self.base * factor.max(1)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -228,6 +324,9 @@ pub(super) fn load(
     }
     for (i, xf) in matrix.expected_failure.iter().enumerate() {
         check_patterns(format!("expected-failure[{i}].platforms"), &xf.platforms);
+    }
+    for (i, o) in matrix.test_limits.overrides.iter().enumerate() {
+        check_patterns(format!("test-limits.override[{i}].platforms"), &o.platforms);
     }
     if matrix.stages.is_empty() {
         errors.push(LoadError::key(

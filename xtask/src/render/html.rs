@@ -37,6 +37,7 @@ fn class(status: Option<Status>) -> &'static str {
         Some(Status::Timeout) => "timeout",
         Some(Status::Skipped) => "skipped",
         Some(Status::Unavailable) => "unavailable",
+        Some(Status::NotRun) => "skipped",
         None => "none",
     }
 }
@@ -50,6 +51,7 @@ fn symbol(status: Status) -> &'static str {
         Status::Timeout => "◷",
         Status::Skipped => "–",
         Status::Unavailable => "⊘",
+        Status::NotRun => "○",
     }
 }
 
@@ -61,6 +63,7 @@ fn label(status: Status) -> &'static str {
         Status::Timeout => "timeout",
         Status::Skipped => "skipped",
         Status::Unavailable => "unavailable",
+        Status::NotRun => "not run",
     }
 }
 
@@ -87,7 +90,7 @@ td.none { background: #fafafa; color: #8a9199; } td.empty { background: repeatin
 .pkg.ok { border-color: var(--pass-ink); color: var(--pass-ink); } .pkg.bad { border-color: var(--fail-ink); color: var(--fail-ink); }
 .st { display: block; font-size: .82rem; }
 .s-pass { color: var(--pass-ink); } .s-fail { color: var(--fail-ink); font-weight: 600; } .s-expected-fail { color: var(--xfail-ink); }
-.s-timeout { color: var(--timeout-ink); font-weight: 600; } .s-unavailable, .s-skipped { color: var(--na-ink); }
+.s-timeout { color: var(--timeout-ink); font-weight: 600; } .s-unavailable, .s-skipped, .s-not-run { color: var(--na-ink); }
 section.platform { border: 1px solid var(--line); border-radius: .4rem; padding: .8rem 1rem; margin: 1.2rem 0; }
 section.platform:target { outline: 3px solid #0b57d0; }
 section.platform > header { display: flex; flex-wrap: wrap; gap: .5rem; align-items: baseline; }
@@ -342,6 +345,15 @@ fn details(out: &mut String, view: &PlatformView<'_>) {
     if view.cells.is_empty() {
         let _ = writeln!(out, "<p>No results yet.</p>");
     }
+    let flaky = super::flaky_tests(view);
+    if !flaky.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"flaky\">🔁 Flaky tests on this platform: {} ({})</p>",
+            flaky.len(),
+            escape(&flaky.join("; "))
+        );
+    }
     for cell in view.cells.values() {
         cell_details(out, cell);
     }
@@ -394,13 +406,20 @@ fn cell_details(out: &mut String, cell: &CellResult) {
     }
     if !cell.tests.is_empty() {
         let c = cell.test_counts();
-        row(
-            "tests",
-            &format!(
-                "{} passed, {} failed, {} expected failures, {} ignored",
-                c.passed, c.failed, c.expected_fail, c.ignored
-            ),
+        let mut counts = format!(
+            "{} passed, {} failed, {} expected failures, {} ignored",
+            c.passed, c.failed, c.expected_fail, c.ignored
         );
+        if c.flaky > 0 {
+            counts.push_str(&format!(", {} flaky", c.flaky));
+        }
+        if c.slow > 0 {
+            counts.push_str(&format!(", {} slow", c.slow));
+        }
+        row("tests", &counts);
+    }
+    for (symbol, kind, name, what) in super::notable_tests(cell) {
+        row(&format!("{symbol} {kind}"), &format!("{name} — {what}"));
     }
     for p in cell.packages.iter().filter(|p| p.status == Status::Skipped) {
         row(
@@ -500,6 +519,7 @@ fn tests_table(out: &mut String, cell: &CellResult) {
             TestOutcome::ExpectedFail => "expected-fail",
             TestOutcome::Ignored => "skipped",
             TestOutcome::Timeout => "timeout",
+            TestOutcome::Flaky => "expected-fail",
         };
         let _ = write!(
             out,
@@ -507,7 +527,7 @@ fn tests_table(out: &mut String, cell: &CellResult) {
             escape(&t.name),
             escape(&t.package),
             escape(&t.binary),
-            t.outcome_label(),
+            escape(&t.describe()),
             t.duration_secs.map(|d| format!("{d:.3}s")).unwrap_or_default()
         );
     }

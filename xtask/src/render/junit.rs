@@ -146,6 +146,9 @@ fn cell_case(cell: &CellResult) -> Case {
         Status::Skipped => Verdict::Skipped {
             message: format!("skipped: {reason}"),
         },
+        Status::NotRun => Verdict::Skipped {
+            message: format!("not run: {reason}"),
+        },
         Status::Unavailable => Verdict::Skipped {
             message: format!(
                 "unavailable: {reason}{}",
@@ -182,6 +185,8 @@ fn test_case(cell: &CellResult, t: &TestResult) -> Case {
         TestOutcome::Ignored => Verdict::Skipped {
             message: "ignored".into(),
         },
+        // Passed in the end: a pass whose output says how often it failed.
+        TestOutcome::Flaky => Verdict::Pass,
         TestOutcome::ExpectedFail => Verdict::Skipped {
             message: format!(
                 "expected failure: {}{}",
@@ -195,6 +200,11 @@ fn test_case(cell: &CellResult, t: &TestResult) -> Case {
     };
     let system_out = match verdict {
         Verdict::Failure { .. } => None,
+        _ if t.outcome == TestOutcome::Flaky => Some(format!(
+            "{}\n{}",
+            t.describe(),
+            t.output.clone().unwrap_or_default()
+        )),
         _ => t.output.clone().filter(|o| !o.is_empty()),
     };
     Case {

@@ -13,6 +13,7 @@ pub fn emoji(status: Status) -> &'static str {
         Status::Timeout => "⏱️",
         Status::Skipped => "⏭️",
         Status::Unavailable => "⛔",
+        Status::NotRun => "⏹️",
     }
 }
 
@@ -59,7 +60,7 @@ pub fn render(grid: &Grid<'_>) -> String {
     }
     let _ = writeln!(
         out,
-        "Legend: ✅ pass · ❌ fail · ⚠️ expected failure · ⏱️ timeout · ⏭️ skipped · ⛔ unavailable here · — not run. \
+        "Legend: ✅ pass · ❌ fail · ⚠️ expected failure · ⏱️ timeout · ⏭️ skipped · ⛔ unavailable here · ⏹️ not run (the run stopped first) · — no result. \
          Stages: `check` type-checks every target, `build` links test and binary executables, `test` runs them \
          (on the host, under qemu-user, or in a VM guest of that OS).\n"
     );
@@ -183,6 +184,15 @@ fn details(out: &mut String, view: &PlatformView<'_>) {
         );
         return;
     }
+    let flaky = super::flaky_tests(view);
+    if !flaky.is_empty() {
+        let _ = writeln!(
+            out,
+            "Flaky tests on this platform: {} ({}).\n",
+            flaky.len(),
+            escape(&flaky.join("; "))
+        );
+    }
     for cell in view.cells.values() {
         let _ = writeln!(
             out,
@@ -199,6 +209,9 @@ fn details(out: &mut String, view: &PlatformView<'_>) {
                 "  - tests: {summary} ({} ignored, {} expected failures)",
                 c.ignored, c.expected_fail
             );
+        }
+        for (symbol, kind, name, what) in super::notable_tests(cell) {
+            let _ = writeln!(out, "  - {symbol} {kind}: `{name}` — {}", escape(&what));
         }
         if let Some(reason) = &cell.reason {
             let _ = writeln!(

@@ -344,12 +344,76 @@ pub fn test_summary(cell: &CellResult) -> Option<String> {
         return None;
     }
     let c = cell.test_counts();
-    let total = c.passed + c.failed + c.expected_fail;
-    Some(if c.failed > 0 {
+    let total = c.passed + c.failed + c.expected_fail + c.flaky;
+    let mut summary = if c.failed > 0 {
         format!("{} of {total} failed", c.failed)
     } else {
         format!("{}/{total} passed", c.passed)
-    })
+    };
+    if c.flaky > 0 {
+        summary.push_str(&format!(", {} flaky", c.flaky));
+    }
+    Some(summary)
+}
+
+/// The tests a maintainer should look at even in a passing cell: hung
+/// (killed at their limit), flaky (passed only on a rerun) and slow (past
+/// half their limit), one line each: `(symbol, kind, name, what)`.
+pub fn notable_tests(cell: &CellResult) -> Vec<(&'static str, &'static str, String, String)> {
+    use crate::results::TestOutcome;
+    let mut out = Vec::new();
+    for t in &cell.tests {
+        let first_line = |o: &Option<String>| {
+            o.as_deref()
+                .and_then(|o| o.lines().find(|l| !l.trim().is_empty()))
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
+        if t.outcome == TestOutcome::Timeout {
+            out.push(("⏱️", "hung", t.name.clone(), first_line(&t.output)));
+        } else if t.outcome == TestOutcome::Flaky {
+            out.push((
+                "🔁",
+                "flaky",
+                t.name.clone(),
+                t.passes_of_attempts().unwrap_or_default(),
+            ));
+        } else if t.is_slow() {
+            out.push((
+                "🐢",
+                "slow",
+                t.name.clone(),
+                format!(
+                    "{:.1}s of its {:.0}s limit",
+                    t.duration_secs.unwrap_or(0.0),
+                    t.limit_secs.unwrap_or(0.0)
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Flaky tests among a platform's cells: `(count, "name on test@lane", …)`.
+pub fn flaky_tests(view: &PlatformView<'_>) -> Vec<String> {
+    view.cells
+        .values()
+        .flat_map(|c| {
+            c.tests
+                .iter()
+                .filter(|t| t.outcome == crate::results::TestOutcome::Flaky)
+                .map(move |t| {
+                    format!(
+                        "{} on {}@{}, {}",
+                        t.name,
+                        c.stage,
+                        c.lane,
+                        t.passes_of_attempts().unwrap_or_default()
+                    )
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]

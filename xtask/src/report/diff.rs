@@ -168,6 +168,7 @@ fn outcome(o: TestOutcome) -> &'static str {
         TestOutcome::ExpectedFail => "failed (expected)",
         TestOutcome::Ignored => "ignored",
         TestOutcome::Timeout => "timed out",
+        TestOutcome::Flaky => "flaky",
     }
 }
 

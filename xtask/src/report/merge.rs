@@ -147,7 +147,7 @@ fn preference(a: &(usize, &CellResult), b: &(usize, &CellResult)) -> Ordering {
 /// Higher is worse.
 fn severity(status: Status) -> u8 {
     match status {
-        Status::Skipped => 0,
+        Status::Skipped | Status::NotRun => 0,
         Status::Unavailable => 1,
         Status::Pass => 2,
         Status::ExpectedFail => 3,

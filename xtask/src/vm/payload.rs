@@ -26,6 +26,8 @@ pub struct Spec {
     /// Arguments every test executable gets.
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Seconds one test may run before the runner kills it (0: no limit).
+    pub test_limit_secs: u64,
 }
 
 /// Writes the payload archive to `dir/payload.tar` and returns its path.
@@ -60,6 +62,11 @@ pub fn write(spec: &Spec, dir: &Path) -> Result<PathBuf> {
         env.push_str(&format!("{k}={v}\n"));
     }
     tar.file("env", 0o644, env.as_bytes())?;
+    tar.file(
+        "limit",
+        0o644,
+        format!("{}\n", spec.test_limit_secs).as_bytes(),
+    )?;
     tar.dir("bin")?;
     for bin in &spec.bins {
         let name = bin

@@ -6,6 +6,7 @@ mod apt;
 mod bsd_pins;
 mod ci;
 mod cross;
+mod daily;
 mod junit;
 mod layers;
 mod lifecycle;

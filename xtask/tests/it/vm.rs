@@ -249,6 +249,7 @@ fn the_console_engine_drives_a_shell_like_a_bsd_login() {
             bins: vec![],
             args: vec!["--x".into()],
             env: vec![],
+            test_limit_secs: 0,
         },
         dir.path(),
     )
@@ -536,10 +537,22 @@ fn ctrl_c_mid_run_keeps_earlier_results_and_leaves_no_qemu() {
         .iter()
         .map(|c| c["id"].as_str().unwrap())
         .collect();
+    // Every planned cell is in the results file (issue 14): the host cell's
+    // result is kept, and the interrupted one, which obtained nothing, is
+    // recorded as not run, with the reason.
     assert_eq!(
         ids,
-        [host_cell],
-        "the host cell's result is kept, the interrupted one is not recorded: {stderr}"
+        [host_cell, "linux-debian12-x86_64/test@vm"],
+        "the host cell's result is kept, the interrupted one is recorded as not run: {stderr}"
+    );
+    let interrupted = &results["cells"][1];
+    assert_eq!(interrupted["status"], "not-run", "{interrupted:#}");
+    assert!(
+        interrupted["reason"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{interrupted:#}"
     );
     assert!(stderr.contains("interrupted"), "{stderr}");
 }

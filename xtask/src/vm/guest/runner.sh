@@ -13,10 +13,18 @@
 #
 # The payload directory holds this script, `manifest` (one line per test
 # executable: package, name, path), `args` (the arguments every test
-# executable gets), `env` (KEY=VALUE lines), `bin/` (the workspace's
+# executable gets), `limit` (seconds one test may run, 0 for no limit),
+# `env` (KEY=VALUE lines), `bin/` (the workspace's
 # binaries: MATRIX_BIN_DIR) and the executables (under `t/`). Given the
 # archive as its argument, the runner unpacks each test executable from it
 # just before running it and removes it afterwards.
+#
+# Per-test limit: the executable runs one test at a time (--test-threads=1)
+# and libtest prints a line when each test starts and ends, so when the
+# output has not grown for `limit` seconds (by `date +%s`) and its last line is a start, that
+# test has hung. The runner kills the executable, appends a `vhu-hung` line
+# for the test (xtask's `libtest::HUNG_EVENT`) and runs it again with
+# `--exact --skip` for every test that already ended, so the others report.
 
 dir=$(cd "$(dirname "$0")" && pwd) || exit 1
 archive=${1:-}
@@ -42,6 +50,64 @@ frame() {
 }
 
 args=$(cat "$dir/args")
+limit=$(cat "$dir/limit" 2>/dev/null || echo 0)
+# Fractions of a second where `sleep` takes them (busybox, the BSDs).
+if sleep 0.01 2>/dev/null; then tick=0.2; else tick=1; fi
+
+# Runs the current executable once more with "$@" after its arguments,
+# appending to its output; sets `status`, and `hung` to the name of a test
+# killed at the limit (empty when none was).
+exe() {
+    cd "$dir/work/$package" || exit 125
+    while IFS= read -r kv; do export "$kv"; done < "$dir/env"
+    export MATRIX_BIN_DIR="$dir/bin"
+    # shellcheck disable=SC2086 # the arguments are words without spaces
+    exec "$dir/$path" $args "$@"
+}
+
+run_exe() {
+    rm -f "$out/rc" "$out/pid"
+    hung=
+    if [ "$limit" -le 0 ]; then
+        (exe "$@") < /dev/null >> "$out/$n.out" 2>> "$out/$n.err"
+        status=$?
+        return
+    fi
+    (
+        (exe "$@") < /dev/null >> "$out/$n.out" 2>> "$out/$n.err" &
+        echo "$!" > "$out/pid"
+        wait "$!"
+        echo "$?" > "$out/rc"
+    ) &
+    watcher=$!
+    last=-1
+    since=$(date +%s)
+    while [ ! -e "$out/rc" ]; do
+        sleep "$tick"
+        # Seconds by the clock: under emulation a tick takes far longer than its sleep.
+        now=$(date +%s)
+        size=$(wc -c < "$out/$n.out" | tr -d ' ')
+        if [ "$size" != "$last" ]; then
+            last=$size
+            since=$now
+        fi
+        if [ $((now - since)) -ge "$limit" ] && [ -e "$out/pid" ]; then
+            line=$(tail -n 1 "$out/$n.out")
+            case "$line" in
+            *'"event": "started"'*)
+                hung=$(echo "$line" | sed 's/.*"name": "\([^"]*\)".*/\1/')
+                kill -9 "$(cat "$out/pid")" 2> /dev/null
+                ;;
+            esac
+            since=$now
+        fi
+    done
+    wait "$watcher"
+    status=$(cat "$out/rc")
+    if [ -n "$hung" ]; then
+        echo "{ \"type\": \"test\", \"event\": \"vhu-hung\", \"name\": \"$hung\", \"limit_secs\": $limit }" >> "$out/$n.out"
+    fi
+}
 total=$(grep -c . "$dir/manifest")
 echo "@@VHU-START $total@@"
 uname -a > "$out/info" 2>&1
@@ -54,15 +120,20 @@ while read -r package name path; do
         (cd "$dir" && tar -xf "$archive" "$path")
     fi
     echo "@@VHU-RUN $n $package $name@@"
+    : > "$out/$n.out"
+    : > "$out/$n.err"
     # The executable's stdin is /dev/null: it must not read the manifest.
-    (
-        cd "$dir/work/$package" || exit 125
-        while IFS= read -r kv; do export "$kv"; done < "$dir/env"
-        export MATRIX_BIN_DIR="$dir/bin"
-        # shellcheck disable=SC2086 # the arguments are words without spaces
-        exec "$dir/$path" $args
-    ) < /dev/null > "$out/$n.out" 2> "$out/$n.err"
-    echo "$?" > "$out/$n.status"
+    run_exe
+    while [ -n "$hung" ]; do
+        # Again, without the tests that ended (or hung) already.
+        set --
+        for t in $(grep -e '"event": "ok"' -e '"event": "failed"' -e '"event": "ignored"' \
+            -e '"event": "vhu-hung"' "$out/$n.out" | sed 's/.*"name": "\([^"]*\)".*/\1/'); do
+            set -- "$@" --skip "$t"
+        done
+        run_exe --exact "$@"
+    done
+    echo "$status" > "$out/$n.status"
     if [ -n "$archive" ]; then
         rm -f "$dir/$path"
     fi
