@@ -129,7 +129,9 @@ pub fn run(args: Args) -> Result<u8> {
 
 fn plan_run(args: PlanArgs) -> Result<u8> {
     if args.runners.contains(&0) {
-        anyhow::bail!(crate::BadInput("--runners: a pipeline needs at least one runner".into()));
+        anyhow::bail!(crate::BadInput(
+            "--runners: a pipeline needs at least one runner".into()
+        ));
     }
     let model = model::load(&model::DataDirs::resolve(args.data.as_deref(), None))?;
     let path = match args.results {
@@ -146,7 +148,12 @@ fn plan_run(args: PlanArgs) -> Result<u8> {
     let results = ResultsFile::load(&path)?;
     print!(
         "{}",
-        plan::render(&jobs(&model), &results, &path.display().to_string(), &args.runners)
+        plan::render(
+            &jobs(&model),
+            &results,
+            &path.display().to_string(),
+            &args.runners
+        )
     );
     Ok(exit::OK)
 }

@@ -15,6 +15,7 @@ pub mod elf;
 pub mod exec;
 pub mod fingerprint;
 pub mod fuzz;
+pub mod history;
 pub mod host;
 pub mod lanes;
 pub mod libtest;

@@ -14,7 +14,10 @@ fn ident(text: &str) -> String {
 pub(super) fn render(jobs: &[Job]) -> String {
     let results_cache = |job: &Job| {
         MapBuilder::new()
-            .str("folder", job.results_dir().trim_end_matches('/').to_string())
+            .str(
+                "folder",
+                job.results_dir().trim_end_matches('/').to_string(),
+            )
             .str("fingerprint_script", "echo \"$CIRRUS_BUILD_ID\"")
             .build()
     };
@@ -42,7 +45,11 @@ pub(super) fn render(jobs: &[Job]) -> String {
             t = t.entry("depends_on", strs(job.needs.iter().cloned()));
         }
         for c in &job.caches {
-            let name = if c.path.starts_with("target/") { "build_cache" } else { "download_cache" };
+            let name = if c.path.starts_with("target/") {
+                "build_cache"
+            } else {
+                "download_cache"
+            };
             let mut fingerprint = format!("echo {}", c.key);
             for f in &c.files {
                 fingerprint.push_str(&format!("; cat {f}"));

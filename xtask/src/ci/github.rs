@@ -35,7 +35,10 @@ pub(super) fn render(jobs: &[Job]) -> String {
             let (name, uses) = if c.pushes {
                 ("Keep the platform's build (target and toolchain)", CACHE)
             } else {
-                ("Restore the platform's build (target and toolchain)", CACHE_RESTORE)
+                (
+                    "Restore the platform's build (target and toolchain)",
+                    CACHE_RESTORE,
+                )
             };
             steps.push(
                 MapBuilder::new()
@@ -45,7 +48,10 @@ pub(super) fn render(jobs: &[Job]) -> String {
                         "with",
                         MapBuilder::new()
                             .str("path", c.path.clone())
-                            .str("key", format!("{build_cache_key}-${{{{ hashFiles('Cargo.lock') }}}}"))
+                            .str(
+                                "key",
+                                format!("{build_cache_key}-${{{{ hashFiles('Cargo.lock') }}}}"),
+                            )
                             .str("restore-keys", format!("{build_cache_key}-"))
                             .build(),
                     )
@@ -139,14 +145,24 @@ pub(super) fn render(jobs: &[Job]) -> String {
                 MapBuilder::new()
                     .comment("One platform's failure never cancels another's run.")
                     .entry("fail-fast", Node::Bool(false))
-                    .entry("matrix", MapBuilder::new().entry("include", include).build())
+                    .entry(
+                        "matrix",
+                        MapBuilder::new().entry("include", include).build(),
+                    )
                     .build(),
             )
             .str("runs-on", "ubuntu-24.04")
             .str("container", IMAGE)
             .entry(
                 "timeout-minutes",
-                Node::Int(members.iter().map(|j| j.timeout_minutes).max().unwrap_or(60).into()),
+                Node::Int(
+                    members
+                        .iter()
+                        .map(|j| j.timeout_minutes)
+                        .max()
+                        .unwrap_or(60)
+                        .into(),
+                ),
             )
             .entry("steps", Node::Seq(steps))
             .build();
@@ -186,7 +202,9 @@ pub(super) fn render(jobs: &[Job]) -> String {
     let report = MapBuilder::new()
         .str("name", "Merge the results into one report")
         .entry("needs", strs(groups.iter().cloned()))
-        .comment("Runs whatever happened to the other jobs: partial results are still worth a report.")
+        .comment(
+            "Runs whatever happened to the other jobs: partial results are still worth a report.",
+        )
         .str("if", "${{ !cancelled() }}")
         .str("runs-on", "ubuntu-24.04")
         .str("container", IMAGE)
@@ -201,7 +219,9 @@ pub(super) fn render(jobs: &[Job]) -> String {
         .build();
     let jobs_map = jobs_map
         .blank()
-        .comment("Merges every job's results into one report and compares it with the committed one.")
+        .comment(
+            "Merges every job's results into one report and compares it with the committed one.",
+        )
         .entry("report", report);
     let root = MapBuilder::new()
         .str("name", "matrix")
@@ -232,7 +252,9 @@ pub(super) fn render(jobs: &[Job]) -> String {
 fn group_comment(group: &str, members: &[&Job]) -> Vec<String> {
     let mut lines = vec![match members[0].kind {
         JobKind::Build => "Each platform's check and build stages, every build lane.".to_string(),
-        JobKind::Test(_) => format!("Each platform's tests in the `{group}` lane, after the builds."),
+        JobKind::Test(_) => {
+            format!("Each platform's tests in the `{group}` lane, after the builds.")
+        }
     }];
     let mut line = String::from("Platforms:");
     for j in members {

@@ -40,11 +40,16 @@ pub(super) fn render(jobs: &[Job]) -> String {
         );
         j = j
             .str("timeout", gitlab_duration(job.timeout_minutes))
-            .entry("script", strs(["cargo xtask setup".to_string(), job.matrix_command()]))
+            .entry(
+                "script",
+                strs(["cargo xtask setup".to_string(), job.matrix_command()]),
+            )
             .comment("Exit 1 means failing cells (shown in the test report), not a broken job.")
             .entry(
                 "allow_failure",
-                MapBuilder::new().entry("exit_codes", seq([Node::Int(1)])).build(),
+                MapBuilder::new()
+                    .entry("exit_codes", seq([Node::Int(1)]))
+                    .build(),
             )
             .entry(
                 "artifacts",
@@ -52,7 +57,10 @@ pub(super) fn render(jobs: &[Job]) -> String {
                     .str("when", "always")
                     .str("expire_in", "30 days")
                     .entry("paths", strs([job.results_dir()]))
-                    .entry("reports", MapBuilder::new().str("junit", job.junit_path()).build())
+                    .entry(
+                        "reports",
+                        MapBuilder::new().str("junit", job.junit_path()).build(),
+                    )
                     .build(),
             )
             .entry("cache", seq(job.caches.iter().map(cache)));
@@ -64,7 +72,9 @@ pub(super) fn render(jobs: &[Job]) -> String {
     }
     let report = MapBuilder::new()
         .str("stage", "report")
-        .comment("Runs whatever happened to the other jobs: partial results are still worth a report.")
+        .comment(
+            "Runs whatever happened to the other jobs: partial results are still worth a report.",
+        )
         .str("when", "always")
         .entry("script", strs([REPORT_MERGE, REPORT_DIFF]))
         .entry(
@@ -79,11 +89,16 @@ pub(super) fn render(jobs: &[Job]) -> String {
         .build();
     let root = root
         .blank()
-        .comment("Merges every job's results into one report and compares it with the committed one.")
+        .comment(
+            "Merges every job's results into one report and compares it with the committed one.",
+        )
         .entry("report", report);
     let groups = groups(jobs);
     yaml::document(
-        &header(&[&format!("Job groups, in stage order: {}.", groups.join(", "))]),
+        &header(&[&format!(
+            "Job groups, in stage order: {}.",
+            groups.join(", ")
+        )]),
         &root.build(),
     )
 }

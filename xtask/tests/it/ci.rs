@@ -45,7 +45,14 @@ fn jobs_follow_the_data() {
     let jobs = ci::jobs(&data_small());
     let got: Vec<String> = jobs
         .iter()
-        .map(|j| format!("{}: {} <- [{}]\n", j.id, j.filters.join(" "), j.needs.join(", ")))
+        .map(|j| {
+            format!(
+                "{}: {} <- [{}]\n",
+                j.id,
+                j.filters.join(" "),
+                j.needs.join(", ")
+            )
+        })
         .collect();
     expect_test::expect![[r#"
         build:freebsd-14.3-aarch64: --platform freebsd-14.3-aarch64 --stage check,build <- []
@@ -81,7 +88,12 @@ fn every_test_job_needs_its_platforms_build_and_shares_its_build_cache() {
                 .map(|c| (c.key.clone(), c.pushes))
                 .unwrap()
         };
-        assert_eq!(key(j), (key(build).0, false), "{} restores, never saves", j.id);
+        assert_eq!(
+            key(j),
+            (key(build).0, false),
+            "{} restores, never saves",
+            j.id
+        );
         assert!(key(build).1, "{} saves its build", build.id);
         assert!(key(build).0.contains(&build.target), "keyed by target");
     }
@@ -124,7 +136,9 @@ fn gitlab_parses_with_one_job_per_platform_and_lane_and_a_report_job() {
     let y = parse(&file(&data_small(), ".gitlab-ci.yml"));
     assert_eq!(strings(&y["stages"]), ["build", "test", "report"]);
     let jobs = ci::jobs(&data_small());
-    let mut expected: Vec<String> = ["stages", "default", "variables"].map(String::from).to_vec();
+    let mut expected: Vec<String> = ["stages", "default", "variables"]
+        .map(String::from)
+        .to_vec();
     expected.extend(jobs.iter().map(|j| j.id.clone()));
     expected.push("report".into());
     assert_eq!(keys(&y), expected);
@@ -132,7 +146,11 @@ fn gitlab_parses_with_one_job_per_platform_and_lane_and_a_report_job() {
         let id = j.id.as_str();
         let job = &y[id];
         let slug = j.slug();
-        let stage = if j.kind == ci::JobKind::Build { "build" } else { "test" };
+        let stage = if j.kind == ci::JobKind::Build {
+            "build"
+        } else {
+            "test"
+        };
         assert_eq!(job["stage"].as_str(), Some(stage), "{id}");
         let needs: Vec<&str> = job["needs"]
             .as_vec()
@@ -142,13 +160,22 @@ fn gitlab_parses_with_one_job_per_platform_and_lane_and_a_report_job() {
             .collect();
         assert_eq!(needs, j.needs, "{id}");
         let script = strings(&job["script"]);
-        assert_eq!(script[0], "cargo xtask setup", "{id} installs prerequisites first");
+        assert_eq!(
+            script[0], "cargo xtask setup",
+            "{id} installs prerequisites first"
+        );
         assert!(
             script[1].starts_with(&format!("cargo xtask matrix --platform {} ", j.platform)),
             "{id}: {script:?}"
         );
-        assert!(script[1].contains(&format!("--results-out ci-results/{slug}/results.json")), "{id}");
-        assert!(script[1].contains(&format!("--junit ci-results/{slug}/junit.xml")), "{id}");
+        assert!(
+            script[1].contains(&format!("--results-out ci-results/{slug}/results.json")),
+            "{id}"
+        );
+        assert!(
+            script[1].contains(&format!("--junit ci-results/{slug}/junit.xml")),
+            "{id}"
+        );
         assert_eq!(job["artifacts"]["when"].as_str(), Some("always"));
         assert_eq!(
             job["artifacts"]["reports"]["junit"].as_str(),
@@ -157,7 +184,11 @@ fn gitlab_parses_with_one_job_per_platform_and_lane_and_a_report_job() {
         assert_eq!(job["allow_failure"]["exit_codes"][0].as_i64(), Some(1));
         let caches = job["cache"].as_vec().unwrap();
         assert_eq!(caches.len(), 2, "{id}: builds and downloads");
-        let policy = if j.kind == ci::JobKind::Build { "pull-push" } else { "pull" };
+        let policy = if j.kind == ci::JobKind::Build {
+            "pull-push"
+        } else {
+            "pull"
+        };
         assert_eq!(caches[0]["policy"].as_str(), Some(policy), "{id}");
     }
     assert!(strings(&y["vm:openbsd-7.8-x86_64"]["script"])[1]
@@ -167,7 +198,10 @@ fn gitlab_parses_with_one_job_per_platform_and_lane_and_a_report_job() {
     let report = &y["report"];
     assert_eq!(report["stage"].as_str(), Some("report"));
     assert_eq!(report["when"].as_str(), Some("always"));
-    assert!(report["needs"].is_badvalue(), "the last stage gets every job's artifacts");
+    assert!(
+        report["needs"].is_badvalue(),
+        "the last stage gets every job's artifacts"
+    );
     let script = strings(&report["script"]);
     assert!(script[0].starts_with("cargo xtask report merge"));
     assert!(script[0].contains("--history reports/history.jsonl"));
@@ -187,7 +221,11 @@ fn github_parses_with_one_matrix_job_per_group_and_a_report_job() {
     for group in SMALL_GROUPS {
         let job = &y["jobs"][group];
         assert_eq!(job["container"].as_str(), Some(ci::IMAGE));
-        assert_eq!(job["strategy"]["fail-fast"].as_bool(), Some(false), "{group}");
+        assert_eq!(
+            job["strategy"]["fail-fast"].as_bool(),
+            Some(false),
+            "{group}"
+        );
         let platforms: Vec<&str> = job["strategy"]["matrix"]["include"]
             .as_vec()
             .unwrap()
@@ -237,14 +275,19 @@ fn github_parses_with_one_matrix_job_per_group_and_a_report_job() {
         .collect();
     assert!(runs[0].starts_with("cargo xtask report merge"));
     assert!(runs.last().unwrap().starts_with("cargo xtask report diff"));
-    assert!(runs.iter().any(|r| r.starts_with("cargo xtask report publish")));
+    assert!(runs
+        .iter()
+        .any(|r| r.starts_with("cargo xtask report publish")));
 }
 
 #[test]
 fn cirrus_parses_with_one_task_per_job_and_a_report_task() {
     let y = parse(&file(&data_small(), ".cirrus.yml"));
     let jobs = ci::jobs(&data_small());
-    let tasks: Vec<String> = keys(&y).into_iter().filter(|k| k.ends_with("_task")).collect();
+    let tasks: Vec<String> = keys(&y)
+        .into_iter()
+        .filter(|k| k.ends_with("_task"))
+        .collect();
     assert_eq!(tasks.len(), jobs.len() + 1);
     assert_eq!(tasks.last().unwrap(), "report_task");
     for (key, j) in tasks.iter().zip(&jobs) {
@@ -259,7 +302,10 @@ fn cirrus_parses_with_one_task_per_job_and_a_report_task() {
         if !j.needs.is_empty() {
             assert_eq!(strings(&task["depends_on"]), j.needs, "{key}");
         }
-        assert_eq!(task["always"]["junit_artifacts"]["format"].as_str(), Some("junit"));
+        assert_eq!(
+            task["always"]["junit_artifacts"]["format"].as_str(),
+            Some("junit")
+        );
         let cache = format!(
             "results_{}_cache",
             j.slug().replace(|c: char| !c.is_ascii_alphanumeric(), "_")
@@ -268,7 +314,10 @@ fn cirrus_parses_with_one_task_per_job_and_a_report_task() {
             task[cache.as_str()]["folder"].as_str(),
             Some(format!("ci-results/{}", j.slug()).as_str())
         );
-        assert!(!y["report_task"][cache.as_str()].is_badvalue(), "report reads {cache}");
+        assert!(
+            !y["report_task"][cache.as_str()].is_badvalue(),
+            "report reads {cache}"
+        );
     }
     let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
     assert_eq!(strings(&y["report_task"]["depends_on"]), ids);
