@@ -5,6 +5,7 @@
 mod apt;
 mod bsd_pins;
 mod ci;
+mod ci_clients;
 mod cross;
 mod history;
 mod junit;
