@@ -70,10 +70,20 @@ fn actionlint_accepts_the_workflow_and_rejects_a_broken_one() {
 fn gitlab_ci_local_validates_the_pipeline() {
     let gcl = tool(&GITLAB_CI_LOCAL);
     let dir = tempfile::tempdir().unwrap();
+    // A copy, so that gitlab-ci-local's state stays out of the checkout.
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::copy(
+        xtask::repo_root().join(".gitlab-ci.yml"),
+        repo.join(".gitlab-ci.yml"),
+    )
+    .unwrap();
+    let (code, out) = run(Cmd::new("git").args(["init", "-q"]).cwd(&repo));
+    assert_eq!(code, Some(0), "{out}");
     let (code, out) = run(Cmd::new(&gcl)
         .args(["--list", "--home"])
-        .arg(dir.path())
-        .cwd(xtask::repo_root()));
+        .arg(dir.path().join("home"))
+        .cwd(&repo));
     assert_eq!(code, Some(0), "gitlab-ci-local --list: {out}");
     assert!(out.contains("json schema validated"), "{out}");
     let model = xtask::model::load(&xtask::model::DataDirs::under(&xtask::repo_root())).unwrap();
