@@ -80,7 +80,7 @@ fn every_test_job_needs_its_platforms_build_and_shares_its_build_cache() {
             .iter()
             .find(|b| b.kind == ci::JobKind::Build && b.platform == j.platform)
             .expect("a build job");
-        assert_eq!(j.needs, [build.id.clone()], "{}", j.id);
+        assert_eq!(j.needs, std::slice::from_ref(&build.id), "{}", j.id);
         let key = |job: &ci::Job| {
             job.caches
                 .iter()
@@ -420,4 +420,30 @@ fn committed_ci_files_match_the_data() {
     for f in ci::generate(&model) {
         parse(&f.text);
     }
+}
+
+#[test]
+fn a_platform_added_to_the_data_gets_its_jobs_without_an_edit() {
+    let mut model = data_small();
+    let mut p = model
+        .platforms
+        .iter()
+        .find(|p| p.id == "linux-debian12-aarch64")
+        .unwrap()
+        .clone();
+    p.id = "linux-debian13-aarch64".into();
+    model.platforms.push(p);
+    let ids: Vec<String> = ci::jobs(&model)
+        .into_iter()
+        .filter(|j| j.platform == "linux-debian13-aarch64")
+        .map(|j| format!("{} <- {:?}", j.id, j.needs))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "build:linux-debian13-aarch64 <- []",
+            "qemu-user:linux-debian13-aarch64 <- [\"build:linux-debian13-aarch64\"]",
+            "vm:linux-debian13-aarch64 <- [\"build:linux-debian13-aarch64\"]",
+        ]
+    );
 }
