@@ -26,7 +26,8 @@ fn rows(history: &[Run]) -> Vec<(String, Status, String, String)> {
             let last = match (&s.last_pass, s.status) {
                 (_, Status::Pass) => String::new(),
                 (Some((date, commit)), _) => at(date, commit.as_deref()),
-                (None, _) => "never in this history".to_string(),
+                (None, status) if is_failure(status) => "never in this history".to_string(),
+                (None, _) => String::new(),
             };
             (
                 id,
