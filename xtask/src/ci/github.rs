@@ -1,30 +1,77 @@
 //! GitHub Actions: `.github/workflows/matrix.yml`.
+//!
+//! One workflow job per job group (`build`, then each test lane), each a
+//! `strategy.matrix` over its platforms with `fail-fast: false`. GitHub's
+//! `needs:` names whole jobs, not matrix entries, so a test job starts when
+//! every build has ended; the test entries then restore their platform's
+//! build from the cache the build entry saved.
 
-use super::jobs::{header, job_comment, Job, REPORT_DIFF, REPORT_MERGE};
+use super::jobs::{groups, header, Job, JobKind, REPORT_DIFF, REPORT_MERGE};
 use super::yaml::{self, strs, MapBuilder, Node};
 use super::{IMAGE, REPORT_DIR, RESULTS_DIR};
 
+/// The actions the workflow uses, at releases that run on the node24 runtime
+/// (GitHub removed node20 from its runners on 2026-09-23).
+pub const CHECKOUT: &str = "actions/checkout@v5";
+pub const CACHE: &str = "actions/cache@v5";
+pub const CACHE_RESTORE: &str = "actions/cache/restore@v5";
+pub const UPLOAD_ARTIFACT: &str = "actions/upload-artifact@v6";
+pub const DOWNLOAD_ARTIFACT: &str = "actions/download-artifact@v7";
+
+const PLATFORM: &str = "${{ matrix.platform }}";
+
 pub(super) fn render(jobs: &[Job]) -> String {
-    let checkout = MapBuilder::new().str("uses", "actions/checkout@v4").build();
+    let checkout = MapBuilder::new().str("uses", CHECKOUT).build();
+    let groups = groups(jobs);
     let mut jobs_map = MapBuilder::new();
-    for job in jobs {
+    for group in &groups {
+        let members: Vec<&Job> = jobs.iter().filter(|j| &j.group == group).collect();
+        let first = members[0];
+        let templated = |text: &str| text.replace(&first.platform, PLATFORM);
+        let build_cache_key = "build-${{ matrix.target }}-${{ matrix.toolchains }}";
         let mut steps = vec![checkout.clone()];
-        if job.cache {
+        let build_cache = first.caches.iter().find(|c| c.path.starts_with("target/"));
+        if let Some(c) = build_cache {
+            let (name, uses) = if c.pushes {
+                ("Keep the platform's build (target and toolchain)", CACHE)
+            } else {
+                (
+                    "Restore the platform's build (target and toolchain)",
+                    CACHE_RESTORE,
+                )
+            };
             steps.push(
                 MapBuilder::new()
-                    .str("name", "Keep the tool's download cache")
-                    .str("uses", "actions/cache@v4")
+                    .str("name", name)
+                    .str("uses", uses)
                     .entry(
                         "with",
                         MapBuilder::new()
-                            .str("path", "~/.cache/vhu-matrix")
-                            .str("key", format!("vhu-matrix-{}-${{{{ hashFiles('platforms/**', 'vm-images/**') }}}}", job.id))
-                            .str("restore-keys", format!("vhu-matrix-{}-", job.id))
+                            .str("path", c.path.clone())
+                            .str(
+                                "key",
+                                format!("{build_cache_key}-${{{{ hashFiles('Cargo.lock') }}}}"),
+                            )
+                            .str("restore-keys", format!("{build_cache_key}-"))
                             .build(),
                     )
                     .build(),
             );
         }
+        steps.push(
+            MapBuilder::new()
+                .str("name", "Keep the tool's downloads (guest images, sysroots, packaged std)")
+                .str("uses", CACHE)
+                .entry(
+                    "with",
+                    MapBuilder::new()
+                        .str("path", "~/.cache/vhu-matrix")
+                        .str("key", format!("downloads-{group}-{PLATFORM}-${{{{ hashFiles('platforms/**', 'vm-images/**') }}}}"))
+                        .str("restore-keys", format!("downloads-{group}-{PLATFORM}-"))
+                        .build(),
+                )
+                .build(),
+        );
         steps.push(
             MapBuilder::new()
                 .str("name", "Install prerequisites")
@@ -33,43 +80,103 @@ pub(super) fn render(jobs: &[Job]) -> String {
         );
         steps.push(
             MapBuilder::new()
+                .comment("Exit 1 means failing cells: the job is marked, the report still runs.")
                 .str("name", "Run the matrix")
-                .str("run", job.matrix_command())
+                .str("run", templated(&first.matrix_command()))
                 .build(),
         );
         steps.push(
             MapBuilder::new()
                 .str("name", "Upload results and JUnit XML")
                 .str("if", "${{ always() }}")
-                .str("uses", "actions/upload-artifact@v4")
+                .str("uses", UPLOAD_ARTIFACT)
                 .entry(
                     "with",
                     MapBuilder::new()
-                        .str("name", format!("results-{}", job.id))
-                        .str("path", format!("{RESULTS_DIR}/{}/", job.id))
+                        .str("name", format!("results-{group}-{PLATFORM}"))
+                        .str("path", templated(&first.results_dir()))
                         .str("if-no-files-found", "warn")
                         .build(),
                 )
                 .build(),
         );
-        let j = MapBuilder::new()
-            .str("name", job.title.clone())
+        let include = Node::Seq(
+            members
+                .iter()
+                .map(|j| {
+                    let toolchains = j
+                        .caches
+                        .iter()
+                        .find(|c| c.path.starts_with("target/"))
+                        .and_then(|c| c.key.strip_prefix(&format!("build-{}-", j.target)))
+                        .unwrap_or_default()
+                        .to_string();
+                    MapBuilder::new()
+                        .str("platform", j.platform.clone())
+                        .str("target", j.target.clone())
+                        .str("toolchains", toolchains)
+                        .build()
+                })
+                .collect(),
+        );
+        let needs: Vec<String> = {
+            let mut n: Vec<String> = Vec::new();
+            for j in &members {
+                for id in &j.needs {
+                    let g = jobs.iter().find(|o| &o.id == id).map(|o| o.group.clone());
+                    if let Some(g) = g.filter(|g| !n.contains(g)) {
+                        n.push(g);
+                    }
+                }
+            }
+            n
+        };
+        let title = match first.kind {
+            JobKind::Build => "Check and build",
+            JobKind::Test(_) => "Test",
+        };
+        let mut j = MapBuilder::new().str("name", format!("{title} ({group}) {PLATFORM}"));
+        if !needs.is_empty() {
+            j = j.entry("needs", strs(needs));
+        }
+        let j = j
+            .entry(
+                "strategy",
+                MapBuilder::new()
+                    .comment("One platform's failure never cancels another's run.")
+                    .entry("fail-fast", Node::Bool(false))
+                    .entry(
+                        "matrix",
+                        MapBuilder::new().entry("include", include).build(),
+                    )
+                    .build(),
+            )
             .str("runs-on", "ubuntu-24.04")
             .str("container", IMAGE)
-            .entry("timeout-minutes", Node::Int(job.timeout_minutes.into()))
+            .entry(
+                "timeout-minutes",
+                Node::Int(
+                    members
+                        .iter()
+                        .map(|j| j.timeout_minutes)
+                        .max()
+                        .unwrap_or(60)
+                        .into(),
+                ),
+            )
             .entry("steps", Node::Seq(steps))
             .build();
         jobs_map = jobs_map.blank();
-        for line in job_comment(job) {
+        for line in group_comment(group, &members) {
             jobs_map = jobs_map.comment(line);
         }
-        jobs_map = jobs_map.entry(job.id.clone(), j);
+        jobs_map = jobs_map.entry(group.clone(), j);
     }
     let report_steps = vec![
         checkout,
         MapBuilder::new()
             .str("name", "Download every job's results")
-            .str("uses", "actions/download-artifact@v4")
+            .str("uses", DOWNLOAD_ARTIFACT)
             .entry("with", MapBuilder::new().str("pattern", "results-*").str("path", RESULTS_DIR).build())
             .build(),
         MapBuilder::new().str("name", "Merge the results and render the report").str("run", REPORT_MERGE).build(),
@@ -80,7 +187,7 @@ pub(super) fn render(jobs: &[Job]) -> String {
         MapBuilder::new()
             .str("name", "Upload the report")
             .str("if", "${{ always() }}")
-            .str("uses", "actions/upload-artifact@v4")
+            .str("uses", UPLOAD_ARTIFACT)
             .entry("with", MapBuilder::new().str("name", "reports").str("path", format!("{REPORT_DIR}/")).build())
             .build(),
         MapBuilder::new()
@@ -94,9 +201,9 @@ pub(super) fn render(jobs: &[Job]) -> String {
     ];
     let report = MapBuilder::new()
         .str("name", "Merge the results into one report")
-        .entry("needs", strs(jobs.iter().map(|j| j.id.clone())))
+        .entry("needs", strs(groups.iter().cloned()))
         .comment(
-            "Runs whatever happened to the matrix jobs: partial results are still worth a report.",
+            "Runs whatever happened to the other jobs: partial results are still worth a report.",
         )
         .str("if", "${{ !cancelled() }}")
         .str("runs-on", "ubuntu-24.04")
@@ -112,7 +219,9 @@ pub(super) fn render(jobs: &[Job]) -> String {
         .build();
     let jobs_map = jobs_map
         .blank()
-        .comment("Merges the jobs' results into one report and compares it with the committed one.")
+        .comment(
+            "Merges every job's results into one report and compares it with the committed one.",
+        )
         .entry("report", report);
     let root = MapBuilder::new()
         .str("name", "matrix")
@@ -137,4 +246,34 @@ pub(super) fn render(jobs: &[Job]) -> String {
         .entry("jobs", jobs_map.build())
         .build();
     yaml::document(&header(&[]), &root)
+}
+
+/// What a group's matrix job runs, and for which platforms.
+fn group_comment(group: &str, members: &[&Job]) -> Vec<String> {
+    let mut lines = vec![match members[0].kind {
+        JobKind::Build => "Each platform's check and build stages, every build lane.".to_string(),
+        JobKind::Test(_) => {
+            format!("Each platform's tests in the `{group}` lane, after the builds.")
+        }
+    }];
+    let mut line = String::from("Platforms:");
+    for j in members {
+        if line.len() + j.platform.len() + 1 > 96 {
+            lines.push(std::mem::take(&mut line));
+            line.push_str("   ");
+        }
+        line.push(' ');
+        line.push_str(&j.platform);
+    }
+    lines.push(line);
+    let mut notes: Vec<String> = Vec::new();
+    for j in members {
+        for n in &j.notes {
+            if !notes.contains(n) {
+                notes.push(n.clone());
+            }
+        }
+    }
+    lines.extend(notes);
+    lines
 }

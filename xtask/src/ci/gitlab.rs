@@ -1,20 +1,44 @@
 //! GitLab CI: `.gitlab-ci.yml`.
+//!
+//! Generated jobs rather than `parallel: matrix:`, so that each test job can
+//! name the one build job it `needs:` and starts the moment that build ends.
+//! The `report` job uses no `needs:` (GitLab caps a job's `needs:` list, and a
+//! large matrix passes the cap): as the only job of the last stage it runs
+//! after every other job and downloads all their artifacts.
 
-use super::jobs::{header, job_comment, Job, REPORT_DIFF, REPORT_MERGE};
+use super::jobs::{groups, header, job_comment, Cache, Job, JobKind, REPORT_DIFF, REPORT_MERGE};
 use super::yaml::{self, seq, strs, MapBuilder, Node};
-use super::{IMAGE, REPORT_DIR, RESULTS_DIR};
+use super::{IMAGE, REPORT_DIR};
 
 pub(super) fn render(jobs: &[Job]) -> String {
+    let mut stages: Vec<&str> = Vec::new();
+    for j in jobs {
+        let s = stage(j);
+        if !stages.contains(&s) {
+            stages.push(s);
+        }
+    }
+    stages.push("report");
     let mut root = MapBuilder::new()
-        .entry("stages", strs(["matrix", "report"]))
+        .entry("stages", strs(stages))
         .blank()
         .entry("default", MapBuilder::new().str("image", IMAGE).build())
         .blank()
-        .comment("The tool's download cache (guest images, sysroots) lives inside the project directory so that GitLab can cache it.")
+        .comment("The tool's download cache (guest images, sysroots, packaged std) lives inside the project directory so that GitLab can cache it.")
         .entry("variables", MapBuilder::new().str("XTASK_CACHE_DIR", "$CI_PROJECT_DIR/.cache/vhu-matrix").build());
     for job in jobs {
-        let mut j = MapBuilder::new()
-            .str("stage", "matrix")
+        let mut j = MapBuilder::new().str("stage", stage(job));
+        // An empty `needs:` starts a build job at once, not after a stage.
+        j = j.entry(
+            "needs",
+            seq(job.needs.iter().map(|n| {
+                MapBuilder::new()
+                    .str("job", n.clone())
+                    .entry("artifacts", Node::Bool(false))
+                    .build()
+            })),
+        );
+        j = j
             .str("timeout", gitlab_duration(job.timeout_minutes))
             .entry(
                 "script",
@@ -32,41 +56,26 @@ pub(super) fn render(jobs: &[Job]) -> String {
                 MapBuilder::new()
                     .str("when", "always")
                     .str("expire_in", "30 days")
-                    .entry("paths", strs([format!("{RESULTS_DIR}/{}/", job.id)]))
+                    .entry("paths", strs([job.results_dir()]))
                     .entry(
                         "reports",
                         MapBuilder::new().str("junit", job.junit_path()).build(),
                     )
                     .build(),
-            );
-        if job.cache {
-            j = j.entry(
-                "cache",
-                MapBuilder::new()
-                    .str("key", format!("vhu-matrix-{}", job.id))
-                    .entry("paths", strs([".cache/vhu-matrix/"]))
-                    .build(),
-            );
-        }
+            )
+            .entry("cache", seq(job.caches.iter().map(cache)));
         root = root.blank();
         for line in job_comment(job) {
             root = root.comment(line);
         }
         root = root.entry(job.id.clone(), j.build());
     }
-    let needs = seq(jobs.iter().map(|j| {
-        MapBuilder::new()
-            .str("job", j.id.clone())
-            .entry("artifacts", Node::Bool(true))
-            .build()
-    }));
     let report = MapBuilder::new()
         .str("stage", "report")
         .comment(
-            "Runs whatever happened to the matrix jobs: partial results are still worth a report.",
+            "Runs whatever happened to the other jobs: partial results are still worth a report.",
         )
         .str("when", "always")
-        .entry("needs", needs)
         .entry("script", strs([REPORT_MERGE, REPORT_DIFF]))
         .entry(
             "artifacts",
@@ -80,9 +89,42 @@ pub(super) fn render(jobs: &[Job]) -> String {
         .build();
     let root = root
         .blank()
-        .comment("Merges the jobs' results into one report and compares it with the committed one.")
+        .comment(
+            "Merges every job's results into one report and compares it with the committed one.",
+        )
         .entry("report", report);
-    yaml::document(&header(&[]), &root.build())
+    let groups = groups(jobs);
+    yaml::document(
+        &header(&[&format!(
+            "Job groups, in stage order: {}.",
+            groups.join(", ")
+        )]),
+        &root.build(),
+    )
+}
+
+/// Build jobs run in the `build` stage, every test job in `test`.
+fn stage(job: &Job) -> &'static str {
+    match job.kind {
+        JobKind::Build => "build",
+        JobKind::Test(_) => "test",
+    }
+}
+
+fn cache(c: &Cache) -> Node {
+    let key = if c.files.is_empty() {
+        Node::Str(c.key.clone())
+    } else {
+        MapBuilder::new()
+            .entry("files", strs(c.files.iter().cloned()))
+            .str("prefix", c.key.clone())
+            .build()
+    };
+    MapBuilder::new()
+        .entry("key", key)
+        .entry("paths", strs([c.path.clone()]))
+        .str("policy", if c.pushes { "pull-push" } else { "pull" })
+        .build()
 }
 
 /// `2h`, `90m`: GitLab's duration syntax.

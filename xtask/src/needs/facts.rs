@@ -58,6 +58,29 @@ impl Facts {
                         facts.python_modules.insert(module.to_string(), v);
                     }
                 }
+                Requirement::Tool {
+                    installer,
+                    package,
+                    version,
+                    bin,
+                } => {
+                    let path = crate::requirements::tool_path(*installer, package, version, bin);
+                    if path.exists() {
+                        facts
+                            .binaries
+                            .insert(path.display().to_string(), version.to_string());
+                    }
+                    match installer {
+                        crate::requirements::Installer::Npm => {
+                            if let Some(npm) = which("npm") {
+                                facts
+                                    .binaries
+                                    .insert("npm".into(), npm.display().to_string());
+                            }
+                        }
+                        crate::requirements::Installer::Pip => facts.python = probe_python(),
+                    }
+                }
                 Requirement::CargoInstall { krate, .. } => {
                     if let Some(path) = which(krate) {
                         let version = crate::host::version_line(path, &["--version"]);

@@ -111,6 +111,34 @@ pub fn plan(steps: &[SetupStep], facts: &Facts) -> Vec<Line> {
                     }
                 }
             },
+            Requirement::Tool { installer, package, version, bin } => {
+                let path = crate::requirements::tool_path(*installer, package, version, bin);
+                let dir = crate::requirements::tool_dir(package, version).display().to_string();
+                if facts.binaries.contains_key(&path.display().to_string()) {
+                    lines.push(Line::Ok { needed_by: step.needed_by.into(), what: format!("{package} {version} ({})", path.display()) });
+                    continue;
+                }
+                match installer {
+                    crate::requirements::Installer::Npm => {
+                        if !facts.binaries.contains_key("npm") {
+                            add_apt(step.needed_by, &AptPackage::any("npm"), &mut apt);
+                        }
+                        let spec = format!("{package}@{version}");
+                        post_apt.push(action(step.needed_by, &["npm", "install", "--prefix", &dir, "--no-save", "--no-audit", "--no-fund", &spec], false));
+                    }
+                    crate::requirements::Installer::Pip => {
+                        if !facts.python.unwrap_or_default().venv_usable {
+                            for name in ["python3", "python3-venv"] {
+                                add_apt(step.needed_by, &AptPackage::any(name), &mut apt);
+                            }
+                        }
+                        let spec = format!("{package}=={version}");
+                        let python = format!("{dir}/bin/python3");
+                        post_apt.push(action(step.needed_by, &["python3", "-m", "venv", &dir], false));
+                        post_apt.push(action(step.needed_by, &[&python, "-m", "pip", "install", &spec], false));
+                    }
+                }
+            }
             Requirement::CargoInstall { krate, version } => match facts.binaries.get(*krate) {
                 Some(found) if found.split_whitespace().any(|w| w.trim_start_matches('v') == *version) => {
                     lines.push(Line::Ok { needed_by: step.needed_by.into(), what: found.clone() })
@@ -223,7 +251,7 @@ fn action(needed_by: &str, argv: &[&str], root: bool) -> Line {
 /// `cargo xtask setup`'s work: plans, then runs what the host lacks.
 pub fn run(dirs: &DataDirs, dry_run: bool) -> Result<u8> {
     let model = crate::model::load(dirs)?;
-    let steps = super::steps(&model);
+    let steps = super::all_steps(&model);
     let mut facts = Facts::probe(&steps);
     let mut lines = plan(&steps, &facts);
     if dry_run {

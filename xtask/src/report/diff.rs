@@ -45,7 +45,11 @@ pub fn run(args: Args) -> Result<u8> {
     };
     let new = ResultsFile::load(&args.new)?;
     let empty = ResultsFile::new(new.workspace.clone());
-    let diff = diff(old.as_ref().unwrap_or(&empty), &new);
+    let mut diff = diff(old.as_ref().unwrap_or(&empty), &new);
+    // A history beside NEW (`report merge --history`) names where each regression last passed.
+    if let Some(dir) = args.new.parent() {
+        name_last_pass(&mut diff, &crate::history::beside(dir)?);
+    }
     print!("{}", diff.render());
     Ok(if diff.regressions.is_empty() {
         exit::OK
@@ -75,6 +79,29 @@ pub struct Diff {
     /// Status changes that are neither of the above (fail → timeout, unavailable → skipped…).
     pub other_changes: Vec<Change>,
     pub unchanged: usize,
+}
+
+/// Adds to each regression the newest run of `history` where its cell passed.
+pub fn name_last_pass(diff: &mut Diff, history: &[crate::history::Run]) {
+    for change in &mut diff.regressions {
+        let last = history
+            .iter()
+            .rev()
+            .find(|r| r.cells.get(&change.id) == Some(&Status::Pass));
+        let text = match last {
+            Some(r) => format!(
+                "last passed at {} ({})",
+                crate::history::short_commit(r.commit.as_deref()),
+                r.date
+            ),
+            None if history.is_empty() => continue,
+            None => format!("never passed in the {} runs of the history", history.len()),
+        };
+        change.note = Some(match change.note.take() {
+            Some(n) => format!("{n}; {text}"),
+            None => text,
+        });
+    }
 }
 
 fn is_bad(status: Status) -> bool {

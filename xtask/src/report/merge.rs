@@ -7,9 +7,9 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -27,7 +27,10 @@ use crate::{exit, model};
 /// `other_provenances`, newest first. No cell is dropped.
 ///
 /// Writes the merged `status.json` and its `status.md` and `status.html` to
-/// `--out`.
+/// `--out`. With `--history`, also appends this run (its commit, the time and
+/// each cell's status) to that history and writes it to `--out` as
+/// `history.jsonl`; the report then says, per cell, since when it is in its
+/// state and the last commit where a failing cell passed.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Results files (`cargo xtask matrix --results-out`, or any `results.json` / `status.json`).
@@ -39,6 +42,14 @@ pub struct Args {
     /// Directory holding `platforms/`, `matrix/` and `vm-images/` [default: this repository].
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// The history to continue (`reports/history.jsonl`; a missing file starts one):
+    /// this run is appended and the whole written to `<out>/history.jsonl`.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// The commit this run tested, for the history [default: `$CI_COMMIT_SHA`,
+    /// `$GITHUB_SHA`, `$CIRRUS_CHANGE_IN_REPO`, else `git rev-parse HEAD`].
+    #[arg(long, value_name = "SHA", requires = "history")]
+    pub commit: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<u8> {
@@ -58,6 +69,17 @@ pub fn run(args: Args) -> Result<u8> {
         .out
         .clone()
         .unwrap_or_else(|| crate::repo_root().join("reports"));
+    if let Some(from) = &args.history {
+        let commit = args.commit.clone().or_else(current_commit);
+        let date = crate::host::now_rfc3339();
+        let to = out.join(crate::history::FILE_NAME);
+        let runs = append_history(
+            from,
+            &to,
+            &crate::history::Run::from_results(&merged, commit, date),
+        )?;
+        eprintln!("history: {} ({runs} runs)", to.display());
+    }
     let written = crate::render::report::write(&model, &merged, &out)?;
     eprintln!(
         "merged {} files: {} cells, {} of them seen by more than one run; report: {}",
@@ -67,6 +89,42 @@ pub fn run(args: Args) -> Result<u8> {
         written.display()
     );
     Ok(exit::OK)
+}
+
+/// Appends `run` to the history in `from` and writes it to `to` (they may be
+/// the same file). What `from` held is kept byte for byte: only a line is
+/// added. Returns the number of runs.
+pub fn append_history(from: &Path, to: &Path, run: &crate::history::Run) -> Result<usize> {
+    let mut text = match std::fs::read_to_string(from) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", from.display())),
+    };
+    let runs = crate::history::parse(&text)
+        .with_context(|| format!("{} is not a history file", from.display()))?
+        .len();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&run.line());
+    crate::paths::write_atomic(to, text.as_bytes())?;
+    Ok(runs + 1)
+}
+
+/// The commit being tested: the CI's variable, else the checkout's HEAD.
+fn current_commit() -> Option<String> {
+    for var in ["CI_COMMIT_SHA", "GITHUB_SHA", "CIRRUS_CHANGE_IN_REPO"] {
+        if let Some(v) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
+            return Some(v.trim().to_string());
+        }
+    }
+    crate::cmd::Cmd::new("git")
+        .args(["rev-parse", "HEAD"])
+        .run()
+        .ok()
+        .and_then(|o| o.ok().ok())
+        .map(|o| o.stdout_str().trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// Merges `inputs` (in command-line order). Pure: the same inputs give the same output.

@@ -38,7 +38,7 @@ fn strings(y: &Yaml) -> Vec<String> {
         .collect()
 }
 
-const SMALL_JOBS: [&str; 5] = ["host", "cross-build", "qemu-user", "vm-linux", "vm-bsd"];
+const SMALL_GROUPS: [&str; 4] = ["build", "host", "qemu-user", "vm"];
 
 #[test]
 fn jobs_follow_the_data() {
@@ -47,21 +47,56 @@ fn jobs_follow_the_data() {
         .iter()
         .map(|j| {
             format!(
-                "{}: {} [{}]\n",
+                "{}: {} <- [{}]\n",
                 j.id,
                 j.filters.join(" "),
-                j.platforms.join(", ")
+                j.needs.join(", ")
             )
         })
         .collect();
     expect_test::expect![[r#"
-        host: --lane host [linux-debian12-x86_64]
-        cross-build: --lane cross --stage check,build [freebsd-14.3-aarch64, freebsd-14.3-x86_64, linux-debian12-aarch64, linux-debian13-riscv64, openbsd-7.8-x86_64]
-        qemu-user: --lane qemu-user [linux-debian12-aarch64, linux-debian13-riscv64]
-        vm-linux: --os linux --lane vm [linux-debian12-aarch64, linux-debian12-x86_64]
-        vm-bsd: --os freebsd,openbsd --lane vm [freebsd-14.3-x86_64, openbsd-7.8-x86_64]
+        build:freebsd-14.3-aarch64: --platform freebsd-14.3-aarch64 --stage check,build <- []
+        build:freebsd-14.3-x86_64: --platform freebsd-14.3-x86_64 --stage check,build <- []
+        build:linux-debian12-aarch64: --platform linux-debian12-aarch64 --stage check,build <- []
+        build:linux-debian12-x86_64: --platform linux-debian12-x86_64 --stage check,build <- []
+        build:linux-debian13-riscv64: --platform linux-debian13-riscv64 --stage check,build <- []
+        build:openbsd-7.8-x86_64: --platform openbsd-7.8-x86_64 --stage check,build <- []
+        host:linux-debian12-x86_64: --platform linux-debian12-x86_64 --stage test --lane host <- [build:linux-debian12-x86_64]
+        qemu-user:linux-debian12-aarch64: --platform linux-debian12-aarch64 --stage test --lane qemu-user <- [build:linux-debian12-aarch64]
+        qemu-user:linux-debian13-riscv64: --platform linux-debian13-riscv64 --stage test --lane qemu-user <- [build:linux-debian13-riscv64]
+        vm:freebsd-14.3-x86_64: --platform freebsd-14.3-x86_64 --stage test --lane vm <- [build:freebsd-14.3-x86_64]
+        vm:linux-debian12-aarch64: --platform linux-debian12-aarch64 --stage test --lane vm <- [build:linux-debian12-aarch64]
+        vm:linux-debian12-x86_64: --platform linux-debian12-x86_64 --stage test --lane vm <- [build:linux-debian12-x86_64]
+        vm:openbsd-7.8-x86_64: --platform openbsd-7.8-x86_64 --stage test --lane vm <- [build:openbsd-7.8-x86_64]
     "#]]
     .assert_eq(&got.concat());
+}
+
+#[test]
+fn every_test_job_needs_its_platforms_build_and_shares_its_build_cache() {
+    let jobs = ci::jobs(&data_small());
+    for j in jobs.iter().filter(|j| j.kind != ci::JobKind::Build) {
+        let build = jobs
+            .iter()
+            .find(|b| b.kind == ci::JobKind::Build && b.platform == j.platform)
+            .expect("a build job");
+        assert_eq!(j.needs, std::slice::from_ref(&build.id), "{}", j.id);
+        let key = |job: &ci::Job| {
+            job.caches
+                .iter()
+                .find(|c| c.path == "target/matrix/build/")
+                .map(|c| (c.key.clone(), c.pushes))
+                .unwrap()
+        };
+        assert_eq!(
+            key(j),
+            (key(build).0, false),
+            "{} restores, never saves",
+            j.id
+        );
+        assert!(key(build).1, "{} saves its build", build.id);
+        assert!(key(build).0.contains(&build.target), "keyed by target");
+    }
 }
 
 #[test]
@@ -97,86 +132,140 @@ fn every_file_starts_with_the_do_not_edit_line() {
 }
 
 #[test]
-fn gitlab_parses_with_one_job_per_lane_group_and_a_report_job() {
+fn gitlab_parses_with_one_job_per_platform_and_lane_and_a_report_job() {
     let y = parse(&file(&data_small(), ".gitlab-ci.yml"));
-    assert_eq!(strings(&y["stages"]), ["matrix", "report"]);
+    assert_eq!(strings(&y["stages"]), ["build", "test", "report"]);
+    let jobs = ci::jobs(&data_small());
     let mut expected: Vec<String> = ["stages", "default", "variables"]
         .map(String::from)
         .to_vec();
-    expected.extend(SMALL_JOBS.map(String::from));
+    expected.extend(jobs.iter().map(|j| j.id.clone()));
     expected.push("report".into());
     assert_eq!(keys(&y), expected);
-    for id in SMALL_JOBS {
+    for j in &jobs {
+        let id = j.id.as_str();
         let job = &y[id];
-        assert_eq!(job["stage"].as_str(), Some("matrix"), "{id}");
+        let slug = j.slug();
+        let stage = if j.kind == ci::JobKind::Build {
+            "build"
+        } else {
+            "test"
+        };
+        assert_eq!(job["stage"].as_str(), Some(stage), "{id}");
+        let needs: Vec<&str> = job["needs"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .map(|n| n["job"].as_str().unwrap())
+            .collect();
+        assert_eq!(needs, j.needs, "{id}");
         let script = strings(&job["script"]);
         assert_eq!(
             script[0], "cargo xtask setup",
             "{id} installs prerequisites first"
         );
         assert!(
-            script[1].starts_with("cargo xtask matrix "),
+            script[1].starts_with(&format!("cargo xtask matrix --platform {} ", j.platform)),
             "{id}: {script:?}"
         );
         assert!(
-            script[1].contains(&format!("--results-out ci-results/{id}/results.json")),
+            script[1].contains(&format!("--results-out ci-results/{slug}/results.json")),
             "{id}"
         );
         assert!(
-            script[1].contains(&format!("--junit ci-results/{id}/junit.xml")),
+            script[1].contains(&format!("--junit ci-results/{slug}/junit.xml")),
             "{id}"
         );
         assert_eq!(job["artifacts"]["when"].as_str(), Some("always"));
         assert_eq!(
             job["artifacts"]["reports"]["junit"].as_str(),
-            Some(format!("ci-results/{id}/junit.xml").as_str())
+            Some(format!("ci-results/{slug}/junit.xml").as_str())
         );
         assert_eq!(job["allow_failure"]["exit_codes"][0].as_i64(), Some(1));
+        let caches = job["cache"].as_vec().unwrap();
+        assert_eq!(caches.len(), 2, "{id}: builds and downloads");
+        let policy = if j.kind == ci::JobKind::Build {
+            "pull-push"
+        } else {
+            "pull"
+        };
+        assert_eq!(caches[0]["policy"].as_str(), Some(policy), "{id}");
     }
-    assert!(strings(&y["vm-bsd"]["script"])[1].contains("--os freebsd,openbsd --lane vm"));
-    assert!(strings(&y["cross-build"]["script"])[1].contains("--lane cross --stage check,build"));
+    assert!(strings(&y["vm:openbsd-7.8-x86_64"]["script"])[1]
+        .contains("--platform openbsd-7.8-x86_64 --stage test --lane vm"));
+    assert!(strings(&y["build:linux-debian12-aarch64"]["script"])[1]
+        .contains("--platform linux-debian12-aarch64 --stage check,build "));
     let report = &y["report"];
+    assert_eq!(report["stage"].as_str(), Some("report"));
     assert_eq!(report["when"].as_str(), Some("always"));
-    let needs: Vec<&str> = report["needs"]
-        .as_vec()
-        .unwrap()
-        .iter()
-        .map(|n| n["job"].as_str().unwrap())
-        .collect();
-    assert_eq!(needs, SMALL_JOBS);
+    assert!(
+        report["needs"].is_badvalue(),
+        "the last stage gets every job's artifacts"
+    );
     let script = strings(&report["script"]);
     assert!(script[0].starts_with("cargo xtask report merge"));
+    assert!(script[0].contains("--history reports/history.jsonl"));
     assert!(script[1].starts_with("cargo xtask report diff"));
 }
 
 #[test]
-fn github_parses_with_one_job_per_lane_group_and_a_report_job() {
+fn github_parses_with_one_matrix_job_per_group_and_a_report_job() {
     let y = parse(&file(&data_small(), ".github/workflows/matrix.yml"));
     // `on` is quoted: YAML 1.1 readers take a bare `on` for `true`.
     assert!(!y["on"].is_badvalue(), "the `on` key reads as a string");
     assert!(!y["on"]["pull_request"].is_badvalue());
-    let mut expected: Vec<String> = SMALL_JOBS.map(String::from).to_vec();
+    let mut expected: Vec<String> = SMALL_GROUPS.map(String::from).to_vec();
     expected.push("report".into());
     assert_eq!(keys(&y["jobs"]), expected);
-    for id in SMALL_JOBS {
-        let job = &y["jobs"][id];
+    let jobs = ci::jobs(&data_small());
+    for group in SMALL_GROUPS {
+        let job = &y["jobs"][group];
         assert_eq!(job["container"].as_str(), Some(ci::IMAGE));
+        assert_eq!(
+            job["strategy"]["fail-fast"].as_bool(),
+            Some(false),
+            "{group}"
+        );
+        let platforms: Vec<&str> = job["strategy"]["matrix"]["include"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .map(|e| e["platform"].as_str().unwrap())
+            .collect();
+        let want: Vec<&str> = jobs
+            .iter()
+            .filter(|j| j.group == group)
+            .map(|j| j.platform.as_str())
+            .collect();
+        assert_eq!(platforms, want, "{group}");
+        if group != "build" {
+            assert_eq!(strings(&job["needs"]), ["build"], "{group}");
+        }
         let steps = job["steps"].as_vec().unwrap();
         let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
         assert_eq!(runs[0], "cargo xtask setup");
-        assert!(runs[1].starts_with("cargo xtask matrix "), "{id}");
+        assert!(
+            runs[1].starts_with("cargo xtask matrix --platform ${{ matrix.platform }} "),
+            "{group}: {}",
+            runs[1]
+        );
         let upload = steps
             .iter()
-            .find(|s| s["uses"].as_str() == Some("actions/upload-artifact@v4"))
+            .find(|s| s["uses"].as_str() == Some("actions/upload-artifact@v6"))
             .expect("an upload step");
         assert_eq!(upload["if"].as_str(), Some("${{ always() }}"));
         assert_eq!(
             upload["with"]["path"].as_str(),
-            Some(format!("ci-results/{id}/").as_str())
+            Some(format!("ci-results/{group}-${{{{ matrix.platform }}}}/").as_str())
         );
+        for s in steps {
+            if let Some(uses) = s["uses"].as_str() {
+                assert!(!uses.ends_with("@v4"), "{uses}: a node20 release");
+            }
+        }
     }
     let report = &y["jobs"]["report"];
-    assert_eq!(strings(&report["needs"]), SMALL_JOBS);
+    assert_eq!(strings(&report["needs"]), SMALL_GROUPS);
     assert_eq!(report["if"].as_str(), Some("${{ !cancelled() }}"));
     let runs: Vec<&str> = report["steps"]
         .as_vec()
@@ -192,47 +281,46 @@ fn github_parses_with_one_job_per_lane_group_and_a_report_job() {
 }
 
 #[test]
-fn cirrus_parses_with_one_task_per_lane_group_and_a_report_task() {
+fn cirrus_parses_with_one_task_per_job_and_a_report_task() {
     let y = parse(&file(&data_small(), ".cirrus.yml"));
+    let jobs = ci::jobs(&data_small());
     let tasks: Vec<String> = keys(&y)
         .into_iter()
         .filter(|k| k.ends_with("_task"))
         .collect();
-    assert_eq!(
-        tasks,
-        [
-            "host_task",
-            "cross_build_task",
-            "qemu_user_task",
-            "vm_linux_task",
-            "vm_bsd_task",
-            "report_task"
-        ]
-    );
-    for (key, id) in tasks.iter().zip(SMALL_JOBS) {
+    assert_eq!(tasks.len(), jobs.len() + 1);
+    assert_eq!(tasks.last().unwrap(), "report_task");
+    for (key, j) in tasks.iter().zip(&jobs) {
         let task = &y[key.as_str()];
-        assert_eq!(task["name"].as_str(), Some(id));
+        assert_eq!(task["name"].as_str(), Some(j.id.as_str()));
         assert_eq!(task["setup_script"].as_str(), Some("cargo xtask setup"));
         let script = task["matrix_script"].as_str().unwrap();
         assert!(
             script.starts_with("cargo xtask matrix ") && script.ends_with("|| [ $? -eq 1 ]"),
             "{script}"
         );
+        if !j.needs.is_empty() {
+            assert_eq!(strings(&task["depends_on"]), j.needs, "{key}");
+        }
         assert_eq!(
             task["always"]["junit_artifacts"]["format"].as_str(),
             Some("junit")
         );
-        let cache = format!("results_{}_cache", id.replace('-', "_"));
+        let cache = format!(
+            "results_{}_cache",
+            j.slug().replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        );
         assert_eq!(
             task[cache.as_str()]["folder"].as_str(),
-            Some(format!("ci-results/{id}").as_str())
+            Some(format!("ci-results/{}", j.slug()).as_str())
         );
         assert!(
             !y["report_task"][cache.as_str()].is_badvalue(),
             "report reads {cache}"
         );
     }
-    assert_eq!(strings(&y["report_task"]["depends_on"]), SMALL_JOBS);
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(strings(&y["report_task"]["depends_on"]), ids);
 }
 
 #[test]
@@ -310,7 +398,7 @@ fn check_fails_when_a_file_is_stale_and_says_what_to_run() {
     let path = out.join(".github/workflows/matrix.yml");
     let edited = std::fs::read_to_string(&path)
         .unwrap()
-        .replace("timeout-minutes: 120", "timeout-minutes: 5");
+        .replace("fail-fast: false", "fail-fast: true");
     std::fs::write(&path, edited).unwrap();
     let stale = run(args("check"));
     assert_eq!(stale.record.exit_code, Some(1));
@@ -332,4 +420,30 @@ fn committed_ci_files_match_the_data() {
     for f in ci::generate(&model) {
         parse(&f.text);
     }
+}
+
+#[test]
+fn a_platform_added_to_the_data_gets_its_jobs_without_an_edit() {
+    let mut model = data_small();
+    let mut p = model
+        .platforms
+        .iter()
+        .find(|p| p.id == "linux-debian12-aarch64")
+        .unwrap()
+        .clone();
+    p.id = "linux-debian13-aarch64".into();
+    model.platforms.push(p);
+    let ids: Vec<String> = ci::jobs(&model)
+        .into_iter()
+        .filter(|j| j.platform == "linux-debian13-aarch64")
+        .map(|j| format!("{} <- {:?}", j.id, j.needs))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "build:linux-debian13-aarch64 <- []",
+            "qemu-user:linux-debian13-aarch64 <- [\"build:linux-debian13-aarch64\"]",
+            "vm:linux-debian13-aarch64 <- [\"build:linux-debian13-aarch64\"]",
+        ]
+    );
 }

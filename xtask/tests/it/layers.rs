@@ -15,7 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "utilities",
         &["lib", "cmd", "paths", "digest", "host", "budget", "testing"],
     ),
-    ("data", &["model", "results"]),
+    ("data", &["model", "results", "history"]),
     ("vocabulary", &["requirements"]),
     (
         "outside knowledge",

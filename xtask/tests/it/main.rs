@@ -5,8 +5,10 @@
 mod apt;
 mod bsd_pins;
 mod ci;
+mod ci_clients;
 mod cross;
 mod daily;
+mod history;
 mod junit;
 mod layers;
 mod lifecycle;
