@@ -38,6 +38,8 @@ pub enum FrameError {
     Runt(usize),
     #[error("frame of {len} bytes is longer than {max}")]
     Oversized { len: usize, max: usize },
+    #[error("mergeable receive buffer of {len} bytes cannot hold the {hdr}-byte header")]
+    TinyRxBuffer { len: usize, hdr: usize },
 }
 
 /// Checks a transmit header; the frame's length is checked separately.
@@ -245,6 +247,8 @@ enum Placed {
     /// It can never fit (larger than the whole ring, or than a buffer
     /// without mergeable buffers): dropped.
     Never,
+    /// The driver broke a rule (the connection closes).
+    Fault(FrameError),
 }
 
 impl NetPort {
@@ -259,6 +263,14 @@ impl NetPort {
             let (mut room, mut n) = (0usize, 0u16);
             while room < need {
                 match filler.room(n) {
+                    // Every mergeable buffer must hold a header (virtio
+                    // 1.x, 5.1.6.3.1).
+                    Some(r) if r < self.hdr_len => {
+                        return Placed::Fault(FrameError::TinyRxBuffer {
+                            len: r,
+                            hdr: self.hdr_len,
+                        })
+                    }
                     Some(r) => room += r,
                     None if n >= filler.queue_size() => return Placed::Never,
                     None => return Placed::Wait,
@@ -342,6 +354,10 @@ impl Device for NetPort {
                 Placed::Done => {}
                 Placed::Wait => {
                     self.port.unpop(frame);
+                    return;
+                }
+                Placed::Fault(e) => {
+                    self.fault = Some(e);
                     return;
                 }
                 Placed::Never => {

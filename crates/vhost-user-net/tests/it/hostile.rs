@@ -124,3 +124,31 @@ fn a_receive_chain_that_loops_closes_the_connection() {
         "descriptor chain longer than its table (a loop)",
     );
 }
+
+#[test]
+fn mergeable_receive_buffers_smaller_than_a_header_close_the_connection() {
+    let backend = start(&[]);
+    let mut a = connect(&backend);
+    let tiny = NetDevice::connect(
+        backend.socket(),
+        &NetOptions {
+            rx_buffer_len: 8,
+            ..options()
+        },
+    )
+    .unwrap();
+    a.send(&frame(BROADCAST, mac(1), b"for everyone")).unwrap();
+    assert!(tiny
+        .frontend()
+        .connection()
+        .wait_closed(Duration::from_secs(20)));
+    let mut b = connect(&backend);
+    let f = frame(BROADCAST, mac(1), b"still switching");
+    a.send(&f).unwrap();
+    assert_eq!(b.recv().unwrap(), f);
+    let log = backend.stderr();
+    assert!(
+        log.contains("mergeable receive buffer of 8 bytes cannot hold the 12-byte header"),
+        "{log}"
+    );
+}
