@@ -3,7 +3,7 @@
 
 use crate::memory::GuestMemory;
 use crate::poll::{Polling, Window};
-use crate::queue::{drain_ring, poll_rings, ChainBuf, UserAddrs, Vring};
+use crate::queue::{drain_ring_gated, poll_rings, ChainBuf, Handler, Request, UserAddrs, Vring};
 use crate::worker::{Worker, WorkerError};
 use crate::{Device, Error, QueueHandler};
 use std::io;
@@ -25,6 +25,8 @@ const KEY_TERM: usize = 1;
 /// A queue worker stopped on an error.
 const KEY_WORKER: usize = 2;
 const KEY_QUEUE0: usize = 3;
+/// The device's event source (`Device::event_source`), far from the queues'.
+const KEY_EVENT: usize = usize::MAX - 1;
 
 /// Protocol features the framework implements itself.
 const BASE_PROTOCOL_FEATURES: ProtocolFeatures =
@@ -106,6 +108,8 @@ pub(crate) struct Session<'d, D: Device> {
     polling: Polling,
     /// This loop's polling window, over the queues it serves itself.
     window: Window,
+    /// The device's event source is registered with the poller.
+    watching_source: bool,
 }
 
 impl<'d, D: Device> Session<'d, D> {
@@ -123,6 +127,13 @@ impl<'d, D: Device> Session<'d, D> {
             (0..n).map(|q| device.queue_handler(q)).collect();
         let exited = Notifier::new()?;
         poller.add(exited.read_fd(), KEY_WORKER)?;
+        let watching_source = match device.event_source() {
+            Some(fd) => {
+                poller.add(fd, KEY_EVENT)?;
+                true
+            }
+            None => false,
+        };
         Ok(Self {
             device,
             stream,
@@ -140,6 +151,7 @@ impl<'d, D: Device> Session<'d, D> {
             exited,
             polling,
             window: Window::new(polling),
+            watching_source,
         })
     }
 
@@ -156,6 +168,7 @@ impl<'d, D: Device> Session<'d, D> {
             }
         }
         let _ = self.poller.remove(self.exited.read_fd());
+        self.stop_watching_source();
         // A signal that ended a stalled send is a termination, not a failure.
         let result = match result {
             Err(Error::Terminated) => Ok(End::Terminated),
@@ -254,6 +267,14 @@ impl<'d, D: Device> Session<'d, D> {
                     }
                     KEY_TERM => return Ok(End::Terminated),
                     KEY_WORKER => self.check_workers()?,
+                    KEY_EVENT => {
+                        if !self.device.source_ready() {
+                            self.stop_watching_source();
+                        }
+                        for q in 0..self.pending.len() {
+                            self.process_queue(q as u16)?;
+                        }
+                    }
                     k => {
                         let q = (k - KEY_QUEUE0) as u16;
                         let consumed = match self
@@ -288,6 +309,16 @@ impl<'d, D: Device> Session<'d, D> {
             // ring addresses) read zeroes where the front-end shrank a file.
             if let Some(region) = self.mem.as_ref().and_then(|m| m.shrunk_region()) {
                 return Err(Error::MemoryShrank(region));
+            }
+        }
+    }
+
+    /// Deregisters the device's event source (it ended, or the session
+    /// does), before the device may close it.
+    fn stop_watching_source(&mut self) {
+        if std::mem::take(&mut self.watching_source) {
+            if let Some(fd) = self.device.event_source() {
+                let _ = self.poller.remove(fd);
             }
         }
     }
@@ -705,12 +736,13 @@ impl<'d, D: Device> Session<'d, D> {
         if !v.ready() {
             return Ok(());
         }
-        let device = &mut *self.device;
+        let mut handler = DeviceQueue {
+            device: &mut *self.device,
+            queue: q,
+        };
         let budget = u32::from(v.size);
-        let drained = drain_ring(mem, v, &mut self.chain, budget, |req| {
-            device.process(q, req)
-        })
-        .map_err(|source| Error::Queue { queue: q, source })?;
+        let drained = drain_ring_gated(mem, v, &mut self.chain, budget, &mut handler)
+            .map_err(|source| Error::Queue { queue: q, source })?;
         *pending = drained.more;
         if !drained.more {
             self.window.idle();
@@ -725,8 +757,8 @@ impl<'d, D: Device> Session<'d, D> {
         let Some(mem) = &self.mem else {
             return Ok(false);
         };
-        let (threaded, vrings) = (&self.threaded, &self.vrings);
-        let served = |q: usize| !threaded[q] && vrings[q].ready();
+        let (threaded, vrings, device) = (&self.threaded, &self.vrings, &*self.device);
+        let served = |q: usize| !threaded[q] && vrings[q].ready() && device.can_process(q as u16);
         let found = poll_rings(mem, vrings, served, &mut self.window, || false).map_err(
             |(q, source)| Error::Queue {
                 queue: q as u16,
@@ -739,5 +771,21 @@ impl<'d, D: Device> Session<'d, D> {
             }
         }
         Ok(found)
+    }
+}
+
+/// One queue of the device, as the event loop's drains see it.
+struct DeviceQueue<'a, D: Device> {
+    device: &'a mut D,
+    queue: u16,
+}
+
+impl<D: Device> Handler for DeviceQueue<'_, D> {
+    fn can_take(&mut self) -> bool {
+        self.device.can_process(self.queue)
+    }
+
+    fn handle(&mut self, request: &mut Request<'_>) {
+        self.device.process(self.queue, request)
     }
 }

@@ -17,7 +17,8 @@
 //!   [`Frontend::push_avail`] for each chain and [`Frontend::kick`] once
 //!   (skipped while the back-end sets `VRING_USED_F_NO_NOTIFY`), and
 //!   [`Frontend::set_interrupts`] to ask for calls only before it sleeps.
-//! * [`blk::BlkDevice`] and [`rng::RngDevice`] are typed helpers on top.
+//! * [`blk::BlkDevice`], [`rng::RngDevice`] and [`input::InputDevice`]
+//!   are typed helpers on top.
 //!   `BlkDevice` keeps one pre-allocated slot (header, data, status buffers)
 //!   per in-flight request, so a benchmark can keep N requests in flight on
 //!   each queue with [`blk::BlkDevice::submit`] and [`blk::BlkDevice::wait`]
@@ -36,6 +37,7 @@ mod frontend;
 mod memory;
 
 pub mod blk;
+pub mod input;
 pub mod rng;
 #[cfg(feature = "testutil")]
 pub mod testutil;

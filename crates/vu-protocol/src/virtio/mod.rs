@@ -4,6 +4,7 @@
 //! decode explicitly so a big-endian host reads the same values.
 
 pub mod blk;
+pub mod input;
 pub mod split;
 
 /// Device feature bits common to all virtio devices (virtio 1.x, 6).
@@ -25,4 +26,5 @@ pub mod features {
 pub mod device_id {
     pub const BLOCK: u32 = 2;
     pub const ENTROPY: u32 = 4;
+    pub const INPUT: u32 = 18;
 }
