@@ -88,6 +88,13 @@ pub enum Requirement {
         krate: &'static str,
         version: &'static str,
     },
+    /// Something `cargo xtask <args>` unpacks into the cache (never installed
+    /// on the host), there once `marker` exists.
+    Xtask {
+        what: &'static str,
+        marker: PathBuf,
+        args: &'static [&'static str],
+    },
 }
 
 impl Requirement {
