@@ -8,6 +8,7 @@
 //! process, the guest with extra kernel modules, and one console session.
 
 mod blk;
+mod input;
 mod rng;
 
 use std::io::Read;
