@@ -6,6 +6,7 @@ mod apt;
 mod bsd_pins;
 mod ci;
 mod cross;
+mod dist;
 mod junit;
 mod layers;
 mod lifecycle;
