@@ -298,6 +298,14 @@ stat::peak_rss_mb:              464
     #[test]
     fn lists_the_repositorys_targets() {
         let t = targets(&crate::repo_root().join("fuzz")).unwrap();
-        assert_eq!(t, ["descriptor_chain", "frontend_message", "session"]);
+        assert_eq!(
+            t,
+            [
+                "descriptor_chain",
+                "frontend_message",
+                "input_event",
+                "session"
+            ]
+        );
     }
 }

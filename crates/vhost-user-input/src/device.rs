@@ -92,6 +92,11 @@ impl InputDevice {
         self.pending.len()
     }
 
+    /// The events waiting, oldest first.
+    pub fn pending_events(&self) -> impl Iterator<Item = &Event> {
+        self.pending.iter()
+    }
+
     fn status(&mut self, request: &mut Request<'_>) {
         let mut bytes = [0u8; Event::SIZE];
         let readable = request.reader.remaining();

@@ -100,7 +100,7 @@ fn open(args: &Args) -> Result<(Profile, Source), Box<dyn std::error::Error>> {
         return Ok((profile, Source::Evdev(dev)));
     }
     #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
-    if args.evdev_path.is_some() {
+    if args.evdev_path.is_some() || args.no_grab {
         return Err(
             "--evdev-path needs evdev, which this OS does not have (Linux and FreeBSD do)".into(),
         );

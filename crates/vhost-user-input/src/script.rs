@@ -187,6 +187,11 @@ pub struct LineBuffer {
 }
 
 impl LineBuffer {
+    /// Bytes of an unfinished line kept (at most [`MAX_LINE`]).
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Adds `bytes` and parses every complete line into `out`; the bad
     /// lines are skipped and returned.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Event>) -> Vec<ScriptError> {
