@@ -303,6 +303,7 @@ stat::peak_rss_mb:              464
             [
                 "descriptor_chain",
                 "frontend_message",
+                "input_event",
                 "net_frame",
                 "scsi_request",
                 "session"

@@ -10,6 +10,7 @@ pub mod budget;
 pub mod ci;
 pub mod cmd;
 pub mod digest;
+pub mod dist;
 pub mod doctor;
 pub mod elf;
 pub mod exec;

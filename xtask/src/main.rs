@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use xtask::{
-    bench, ci, doctor, exit, fuzz, matrix, msrv, platforms, report, setup, test, vm_images,
+    bench, ci, dist, doctor, exit, fuzz, matrix, msrv, platforms, report, setup, test, vm_images,
     BadInput,
 };
 
@@ -35,6 +35,7 @@ enum Command {
     VmImages(vm_images::Args),
     Bench(bench::Args),
     Fuzz(fuzz::Args),
+    Dist(dist::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
         Command::VmImages(args) => vm_images::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Dist(args) => dist::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

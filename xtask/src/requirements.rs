@@ -96,6 +96,13 @@ pub enum Requirement {
         version: &'static str,
         bin: &'static str,
     },
+    /// Something `cargo xtask <args>` unpacks into the cache (never installed
+    /// on the host), there once `marker` exists.
+    Xtask {
+        what: &'static str,
+        marker: PathBuf,
+        args: &'static [&'static str],
+    },
 }
 
 /// Where a [`Requirement::Tool`] comes from.

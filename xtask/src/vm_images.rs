@@ -64,6 +64,10 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Unpack QEMU from the host release's backports suite into the cache
+    /// (what the real-QEMU tests of vhost-user-input and -rng run; the
+    /// host's own QEMU is left alone). `cargo xtask setup` runs this.
+    QemuBackport,
 }
 
 pub fn run(args: Args) -> Result<u8> {
@@ -105,6 +109,11 @@ pub fn run(args: Args) -> Result<u8> {
                 }
             }
             Ok(if failed > 0 { exit::FAILURES } else { exit::OK })
+        }
+        Command::QemuBackport => {
+            let qemu = crate::vm::backport::install(&progress)?;
+            println!("{}", qemu.binary.display());
+            Ok(exit::OK)
         }
         Command::Fetch { id } => {
             let image = one(&model, &id)?;

@@ -5,11 +5,16 @@
 //! is seeded; it is opened once at start-up, so a missing device fails early.
 //! Each request is filled up to [`MAX_REQUEST`] bytes; the used length tells
 //! the driver how much it got.
+//!
+//! `--rng-source` names another source (a hardware RNG device, say). A
+//! regular file is served from its start again whenever it ends: known
+//! bytes, for tests and replays, never entropy.
 #![forbid(unsafe_code)]
 
 use clap::Parser;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use vu_backend::{serve, Device, Request};
 use vu_cli::{program_main, ListenerArgs};
@@ -27,11 +32,43 @@ const MAX_REQUEST: usize = 64 << 10;
 struct Args {
     #[command(flatten)]
     listener: ListenerArgs,
+
+    /// Where the bytes come from. A regular file is served again from its
+    /// start when it ends (known bytes for tests, not entropy)
+    #[arg(long, value_name = "PATH", default_value = "/dev/urandom")]
+    rng_source: PathBuf,
 }
 
 struct RngDevice {
     source: File,
+    /// The source is a regular file, read again from its start at its end.
+    rewind: bool,
     buf: Vec<u8>,
+}
+
+impl RngDevice {
+    /// Fills `self.buf` from the source, rewinding a regular file at its end.
+    fn fill(&mut self) -> std::io::Result<()> {
+        let mut at = 0;
+        // A file emptied since start-up would rewind forever: once is enough.
+        let mut rewound = false;
+        while at < self.buf.len() {
+            match self.source.read(&mut self.buf[at..]) {
+                Ok(0) if self.rewind && !rewound => {
+                    self.source.seek(SeekFrom::Start(0))?;
+                    rewound = true;
+                }
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    at += n;
+                    rewound = false;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Device for RngDevice {
@@ -46,7 +83,7 @@ impl Device for RngDevice {
     fn process(&mut self, _queue: u16, request: &mut Request<'_>) {
         let n = request.writer.remaining().min(MAX_REQUEST);
         self.buf.resize(n, 0);
-        match self.source.read_exact(&mut self.buf) {
+        match self.fill() {
             Ok(()) => {
                 request.writer.write(&self.buf);
             }
@@ -68,10 +105,18 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let source =
-        File::open("/dev/urandom").map_err(|e| format!("cannot open /dev/urandom: {e}"))?;
+    let path = &args.rng_source;
+    let source = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let meta = source
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let rewind = meta.is_file();
+    if rewind && meta.len() == 0 {
+        return Err(format!("{} is an empty file", path.display()).into());
+    }
     let mut device = RngDevice {
         source,
+        rewind,
         buf: Vec::new(),
     };
     let listener = args.listener.listener()?;

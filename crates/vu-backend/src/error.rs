@@ -40,6 +40,9 @@ pub enum QueueError {
     TooManyPieces { max: usize },
     #[error("cannot signal the call notifier")]
     Call(#[source] io::Error),
+    /// The device found the request malformed ([`crate::Request::reject`]).
+    #[error("malformed request: {0}")]
+    Rejected(String),
 }
 
 /// Why a connection ended with an error.

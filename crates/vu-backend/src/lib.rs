@@ -188,4 +188,29 @@ pub trait Device {
     fn fault(&mut self) -> Option<Box<dyn std::error::Error + Send + Sync>> {
         None
     }
+
+    /// A device that has work of its own (an input device's events): a
+    /// readable fd the event loop waits on beside the socket and the kicks,
+    /// asked once per connection; the device keeps it open meanwhile. When
+    /// it is readable the loop calls [`Device::source_ready`], then serves
+    /// the queues it serves itself (not those on worker threads) again.
+    fn event_source(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+
+    /// The event source is readable: take what it has. `false` stops
+    /// watching it for the rest of the connection (it ended, or failed and
+    /// the device said why).
+    fn source_ready(&mut self) -> bool {
+        true
+    }
+
+    /// Whether the device takes a request from `queue` now. `false` leaves
+    /// the queue's requests in the ring, unpolled (an input device's event
+    /// buffers wait for events): the queue is served again when it is
+    /// kicked or the event source fires. Asked only for queues the event
+    /// loop serves, not those on worker threads.
+    fn can_process(&self, _queue: u16) -> bool {
+        true
+    }
 }

@@ -250,7 +250,41 @@ pub(crate) fn drain_ring(
     vring: &mut Vring,
     buf: &mut ChainBuf,
     budget: u32,
-    mut handle: impl FnMut(&mut Request<'_>),
+    handle: impl FnMut(&mut Request<'_>),
+) -> Result<Drained, QueueError> {
+    drain_ring_gated(mem, vring, buf, budget, &mut Always(handle))
+}
+
+/// What serves the requests of a [`drain_ring_gated`] call.
+pub(crate) trait Handler {
+    /// Whether the next request can be taken now; `false` leaves it (and
+    /// those after it) in the ring.
+    fn can_take(&mut self) -> bool;
+    fn handle(&mut self, request: &mut Request<'_>);
+}
+
+/// A handler that always takes the next request.
+struct Always<F>(F);
+
+impl<F: FnMut(&mut Request<'_>)> Handler for Always<F> {
+    fn can_take(&mut self) -> bool {
+        true
+    }
+
+    fn handle(&mut self, request: &mut Request<'_>) {
+        (self.0)(request)
+    }
+}
+
+/// [`drain_ring`], taking each request only while `handler` can: when it
+/// cannot, the drain ends as if the ring were empty (kicks re-enabled,
+/// completions signalled), the requests left where they are.
+pub(crate) fn drain_ring_gated(
+    mem: &GuestMemory,
+    vring: &mut Vring,
+    buf: &mut ChainBuf,
+    budget: u32,
+    handler: &mut impl Handler,
 ) -> Result<Drained, QueueError> {
     let (Some(ring), size) = (vring.addrs, vring.size) else {
         return Ok(Drained {
@@ -285,6 +319,11 @@ pub(crate) fn drain_ring(
         // New requests: whoever added them is awake.
         calls.waking = false;
         while vring.last_avail != avail_idx {
+            if !handler.can_take() {
+                set_used_flags(mem, ring, 0)?;
+                calls.flush(mem, ring, vring)?;
+                return Ok(Drained { done, more: false });
+            }
             if done == budget {
                 calls.flush(mem, ring, vring)?;
                 return Ok(Drained { done, more: true });
@@ -305,8 +344,12 @@ pub(crate) fn drain_ring(
                 writer: Writer {
                     cur: Cursor::new(mem, writable, buf.writable_len),
                 },
+                rejected: None,
             };
-            handle(&mut req);
+            handler.handle(&mut req);
+            if let Some(why) = req.rejected {
+                return Err(QueueError::Rejected(why));
+            }
             let elem = UsedElem {
                 id: u32::from(head),
                 len: req.writer.written() as u32,
@@ -664,6 +707,16 @@ fn signal(vring: &Vring) -> Result<(), QueueError> {
 pub struct Request<'a> {
     pub reader: Reader<'a>,
     pub writer: Writer<'a>,
+    rejected: Option<String>,
+}
+
+impl Request<'_> {
+    /// Refuses the request as malformed, saying why: it is not completed,
+    /// and the connection is closed as for a broken descriptor chain (the
+    /// device's own formats get the same treatment as the ring's).
+    pub fn reject(&mut self, why: impl Into<String>) {
+        self.rejected = Some(why.into());
+    }
 }
 
 /// A position in one side (readable or writable) of a chain: what
@@ -1003,6 +1056,7 @@ mod tests {
             writer: Writer {
                 cur: Cursor::new(&mem, writable, buf.writable_len),
             },
+            rejected: None,
         };
         assert_eq!(req.reader.remaining(), 8);
         let mut got = [0u8; 8];

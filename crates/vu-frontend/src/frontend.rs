@@ -256,6 +256,18 @@ impl Frontend {
         }
     }
 
+    /// Writes `data` into the device configuration space at `offset`.
+    pub fn set_config(&self, offset: u32, data: &[u8]) -> Result<(), Error> {
+        let h = ConfigHeader {
+            offset,
+            size: data.len() as u32,
+            flags: 0,
+        };
+        let mut body = h.as_bytes().to_vec();
+        body.extend_from_slice(data);
+        self.conn.request(FrontendReq::SetConfig, &body, &[])
+    }
+
     /// Places a chain of `bufs` on queue `q`, publishes it and kicks.
     /// Returns the head index, which [`Frontend::wait_used`] reports back.
     pub fn submit(&mut self, q: u16, bufs: &[Buf]) -> Result<u16, Error> {

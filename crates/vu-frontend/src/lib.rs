@@ -17,9 +17,10 @@
 //!   [`Frontend::push_avail`] for each chain and [`Frontend::kick`] once
 //!   (skipped while the back-end sets `VRING_USED_F_NO_NOTIFY`), and
 //!   [`Frontend::set_interrupts`] to ask for calls only before it sleeps.
-//! * [`blk::BlkDevice`], [`net::NetDevice`], [`rng::RngDevice`] and
-//!   [`scsi::ScsiDevice`] are typed helpers on top (`NetDevice`: one port of a switch, with
-//!   mergeable receive buffers joined as their header says).
+//! * [`blk::BlkDevice`], [`input::InputDevice`], [`net::NetDevice`],
+//!   [`rng::RngDevice`] and [`scsi::ScsiDevice`] are typed helpers on top
+//!   (`NetDevice`: one port of a switch, with mergeable receive buffers
+//!   joined as their header says).
 //!   `BlkDevice` keeps one pre-allocated slot (header, data, status buffers)
 //!   per in-flight request, so a benchmark can keep N requests in flight on
 //!   each queue with [`blk::BlkDevice::submit`] and [`blk::BlkDevice::wait`]
@@ -38,6 +39,7 @@ mod frontend;
 mod memory;
 
 pub mod blk;
+pub mod input;
 pub mod net;
 pub mod rng;
 pub mod scsi;

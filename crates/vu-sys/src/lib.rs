@@ -52,6 +52,8 @@ mod shm;
 mod signal;
 mod socket;
 
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+pub mod evdev;
 pub mod file;
 pub mod notifier;
 
@@ -162,6 +164,28 @@ fn set_cloexec(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
     let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) })?;
     // SAFETY: as above.
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, flags | libc::FD_CLOEXEC) })?;
+    Ok(())
+}
+
+/// Opens `path` for reading with `O_NONBLOCK` (and for writing too when
+/// `also_write`: a FIFO opened so never sees end of file when its writers
+/// come and go, on Linux and the BSDs alike).
+pub fn open_nonblocking(path: &std::path::Path, also_write: bool) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(also_write)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Creates a FIFO at `path` (mode 0600).
+pub fn make_fifo(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `c` is a NUL-terminated path that outlives the call.
+    cvt(unsafe { libc::mkfifo(c.as_ptr(), 0o600) })?;
     Ok(())
 }
 

@@ -17,8 +17,9 @@ mod state;
 mod versions;
 
 pub use sources::{
-    derived_sources, host_codename, host_sources, parse_codename, parse_deb822, parse_one_line,
-    redact_hosts, render_sources, sources_for_suite, sources_in, Source,
+    backports_for_suite, derived_sources, host_codename, host_sources, parse_codename,
+    parse_deb822, parse_one_line, redact_hosts, render_sources, sources_for_suite, sources_in,
+    Source,
 };
 pub use state::{
     cache_root, extract, parse_records, AptLock, AptState, PackageRecord, UPDATE_TIMEOUT,

@@ -232,6 +232,41 @@ pub fn sources_for_suite(host: &[Source], host_codename: &str, suite: &str) -> R
     Ok(out)
 }
 
+/// The host's Debian archive entries for its release `host_codename`
+/// itself (not its `-updates` or `-security` pockets), renamed to the
+/// release's backports suite (`bookworm-backports`), `main` only.
+pub fn backports_for_suite(host: &[Source], host_codename: &str) -> Result<Vec<Source>> {
+    let suite = format!("{host_codename}-backports");
+    let mut out: Vec<Source> = Vec::new();
+    for source in host {
+        if source
+            .signed_by
+            .as_deref()
+            .is_some_and(|k| !k.contains("debian-archive-keyring"))
+        {
+            continue;
+        }
+        if !source.suites.iter().any(|s| s == host_codename)
+            || !source.components.iter().any(|c| c == "main")
+            || out.iter().any(|s| s.uris == source.uris)
+        {
+            continue;
+        }
+        out.push(Source {
+            suites: vec![suite.clone()],
+            components: vec!["main".into()],
+            ..source.clone()
+        });
+    }
+    if out.is_empty() {
+        bail!(
+            "the host's apt sources have no Debian entry for its release `{host_codename}` (main) to derive `{suite}` from; \
+             add the Debian archive to the host's apt sources"
+        );
+    }
+    Ok(out)
+}
+
 /// [`sources_for_suite`] for this host.
 pub fn derived_sources(suite: &str) -> Result<Vec<Source>> {
     sources_for_suite(&host_sources()?, &host_codename()?, suite)
@@ -425,6 +460,16 @@ deb http://archive.example/debian
             sources_in(&dir.path().join("none"), &dir.path().join("nothing")).unwrap(),
             []
         );
+    }
+
+    #[test]
+    fn backports_come_from_the_release_entries_only() {
+        let mut host = parse_deb822(DEB822, "/etc/apt/sources.list.d/debian.sources");
+        host.extend(parse_one_line(ONE_LINE, "/etc/apt/sources.list"));
+        let bp = backports_for_suite(&host, "bookworm").unwrap();
+        expect_test::expect!["http://archive.example/debian bookworm-backports main [/usr/share/keyrings/debian-archive-keyring.gpg] (/etc/apt/sources.list.d/debian.sources)"]
+        .assert_eq(&shown(&bp));
+        assert!(backports_for_suite(&host, "trixie").is_err());
     }
 
     #[test]

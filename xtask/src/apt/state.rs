@@ -103,6 +103,17 @@ impl AptState {
 
     /// Creates (or reopens) the state under `root`, its sources derived from the host's.
     pub fn open(root: &Path, suite: &str, arch: &str) -> Result<AptState> {
+        Self::open_with_sources(root, suite, arch, derived_sources(suite)?)
+    }
+
+    /// [`AptState::open`] with the sources given (a suite that is not
+    /// derived pocket by pocket, such as backports).
+    pub fn open_with_sources(
+        root: &Path,
+        suite: &str,
+        arch: &str,
+        sources: Vec<super::sources::Source>,
+    ) -> Result<AptState> {
         let dir = Self::dir_for(root, suite, arch);
         for sub in [
             "lists/partial",
@@ -118,7 +129,6 @@ impl AptState {
             std::fs::write(&status, "")
                 .with_context(|| format!("cannot write {}", status.display()))?;
         }
-        let sources = derived_sources(suite)?;
         let text = render_sources(&sources, arch);
         let parts = dir.join("sources.list.d");
         let file = parts.join("matrix.sources");

@@ -28,6 +28,8 @@ pub struct Facts {
     pub python_modules: BTreeMap<String, String>,
     /// `cargo install`ed binaries found, with their `--version` line.
     pub binaries: BTreeMap<String, String>,
+    /// Markers of `Requirement::Xtask` steps that exist.
+    pub unpacked: std::collections::BTreeSet<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -79,6 +81,11 @@ impl Facts {
                             }
                         }
                         crate::requirements::Installer::Pip => facts.python = probe_python(),
+                    }
+                }
+                Requirement::Xtask { marker, .. } => {
+                    if marker.is_file() {
+                        facts.unpacked.insert(marker.clone());
                     }
                 }
                 Requirement::CargoInstall { krate, .. } => {

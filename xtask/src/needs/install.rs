@@ -139,6 +139,17 @@ pub fn plan(steps: &[SetupStep], facts: &Facts) -> Vec<Line> {
                     }
                 }
             }
+            Requirement::Xtask { what, marker, args } => {
+                if facts.unpacked.contains(marker) {
+                    lines.push(Line::Ok {
+                        needed_by: step.needed_by.into(),
+                        what: format!("{what}, unpacked"),
+                    });
+                } else {
+                    let argv: Vec<&str> = ["cargo", "xtask"].into_iter().chain(args.iter().copied()).collect();
+                    post_apt.push(action(step.needed_by, &argv, false));
+                }
+            }
             Requirement::CargoInstall { krate, version } => match facts.binaries.get(*krate) {
                 Some(found) if found.split_whitespace().any(|w| w.trim_start_matches('v') == *version) => {
                     lines.push(Line::Ok { needed_by: step.needed_by.into(), what: found.clone() })
@@ -371,7 +382,8 @@ mod tests {
             root  [build-std, gcc, qemu-user, vm, vm-tests, report] DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends --allow-downgrades rustc-web cargo-web rust-web-src gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-i686-linux-gnu libc6-dev-i386-cross gcc-mips64el-linux-gnuabi64 libc6-dev-mips64el-cross gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross gcc-s390x-linux-gnu libc6-dev-s390x-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross qemu-user-static qemu-utils=1:7.2+dfsg-7+deb12u18+b3 qemu-system-common=1:7.2+dfsg-7+deb12u18+b3 qemu-system-x86 qemu-system-arm qemu-system-mips qemu-system-ppc qemu-system-misc qemu-efi-aarch64 dpkg xz-utils zstd curl busybox-static cpio chromium
             run   [zig] python3 -m venv <cache>/ziglang-venv
             run   [zig] <cache>/ziglang-venv/bin/python3 -m pip install ziglang==0.17.0
-            run   [zig] cargo install cargo-zigbuild --version 0.24.1 --locked"#]].assert_eq(&render(&plan(&steps(), &facts)));
+            run   [zig] cargo install cargo-zigbuild --version 0.24.1 --locked
+            run   [vm-tests] cargo xtask vm-images qemu-backport"#]].assert_eq(&render(&plan(&steps(), &facts)));
     }
 
     #[test]
@@ -407,6 +419,7 @@ mod tests {
                 "cargo-zigbuild 0.24.1".to_string(),
             )]
             .into(),
+            unpacked: [crate::vm::backport::marker()].into(),
         };
         let lines = plan(&steps(), &facts);
         assert!(
@@ -422,7 +435,8 @@ mod tests {
             ok    [vm] qemu-utils 1:7.2+dfsg-7+deb12u19, qemu-system-common 1:7.2+dfsg-7+deb12u19, qemu-system-x86 1:7.2+dfsg-7+deb12u19, qemu-system-arm 1:7.2+dfsg-7+deb12u19, qemu-system-mips 1:7.2+dfsg-7+deb12u19, qemu-system-ppc 1:7.2+dfsg-7+deb12u19, qemu-system-misc 1:7.2+dfsg-7+deb12u19, qemu-efi-aarch64 1:7.2+dfsg-7+deb12u19, dpkg 1.0-1, xz-utils 1.0-1, zstd 1.0-1, curl 1.0-1 installed
             ok    [vm-tests] busybox-static 1.0-1, cpio 1.0-1 installed
             ok    [zig] ziglang 0.17.0 (python3 -m ziglang)
-            ok    [zig] cargo-zigbuild 0.24.1"#]].assert_eq(&render(&lines));
+            ok    [zig] cargo-zigbuild 0.24.1
+            ok    [vm-tests] qemu-system-x86_64 from backports, unpacked"#]].assert_eq(&render(&lines));
     }
 
     #[test]
@@ -450,10 +464,11 @@ mod tests {
                 }
             })
             .collect();
-        assert_eq!(roots, [true, false], "{}", render(&lines));
+        assert_eq!(roots, [true, false, false], "{}", render(&lines));
         expect_test::expect![[r#"
             root  [build-std, gcc, qemu-user, vm, vm-tests, report] DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rustc-web cargo-web rust-web-src gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-i686-linux-gnu libc6-dev-i386-cross gcc-mips64el-linux-gnuabi64 libc6-dev-mips64el-cross gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross gcc-s390x-linux-gnu libc6-dev-s390x-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross qemu-user-static qemu-utils=1:7.2+dfsg-7+deb12u18+b3 qemu-system-common=1:7.2+dfsg-7+deb12u18+b3 qemu-system-x86 qemu-system-arm qemu-system-mips qemu-system-ppc qemu-system-misc qemu-efi-aarch64 dpkg xz-utils zstd curl busybox-static cpio chromium
             ok    [zig] ziglang 0.16.0 (python3 -m ziglang; the project verified 0.17.0, keeping yours)
-            run   [zig] cargo install cargo-zigbuild --version 0.24.1 --locked"#]].assert_eq(&render(&lines));
+            run   [zig] cargo install cargo-zigbuild --version 0.24.1 --locked
+            run   [vm-tests] cargo xtask vm-images qemu-backport"#]].assert_eq(&render(&lines));
     }
 }

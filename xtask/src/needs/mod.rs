@@ -146,6 +146,20 @@ pub fn setup_prerequisites(steps: &[SetupStep], facts: &Facts) -> Vec<Prereq> {
                 install: format!("python3 -m pip install {package}=={version}"),
                 covers: vec![package.to_string()],
             }),
+            Requirement::Xtask { what, marker, args } => out.push(Prereq {
+                lane: lane_label(lane),
+                name: what.to_string(),
+                found: if facts.unpacked.contains(marker) {
+                    Ok(format!(
+                        "in {}",
+                        marker.parent().unwrap_or(marker).display()
+                    ))
+                } else {
+                    Err("not unpacked".to_string())
+                },
+                install: format!("cargo xtask {}", args.join(" ")),
+                covers: vec![what.to_string()],
+            }),
             Requirement::CargoInstall { krate, version } => out.push(Prereq {
                 lane: lane_label(lane),
                 name: krate.to_string(),
@@ -215,6 +229,7 @@ mod tests {
             vm apt: qemu-system-common
             vm-tests apt: busybox-static
             vm-tests apt: cpio
+            vm-tests qemu-system-x86_64 from backports
             report apt: chromium
             ci-tests apt: rsync
             ci-tests gitlab-ci-local 4.60.0

@@ -12,6 +12,7 @@
 //!   command line from the data.
 
 pub mod accel;
+pub mod backport;
 pub mod bsd;
 pub mod console;
 pub mod cpio;

@@ -92,6 +92,15 @@ pub fn setup_steps(model: &Model) -> Vec<SetupStep> {
         // Not the lane's: tests cross-check the guest runner script with the
         // host's busybox and the initramfs writer with GNU cpio.
         SetupStep::new("vm-tests", Requirement::apt(&["busybox-static", "cpio"])),
+        // The real-QEMU tests of vhost-user-input and -rng (`backport.rs`).
+        SetupStep::new(
+            "vm-tests",
+            Requirement::Xtask {
+                what: "qemu-system-x86_64 from backports",
+                marker: super::backport::marker(),
+                args: &["vm-images", "qemu-backport"],
+            },
+        ),
     ]
 }
 

@@ -39,6 +39,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "vm_images",
             "bench",
             "fuzz",
+            "dist",
         ],
     ),
 ];

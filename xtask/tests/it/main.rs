@@ -8,6 +8,7 @@ mod ci;
 mod ci_clients;
 mod cross;
 mod daily;
+mod dist;
 mod history;
 mod junit;
 mod layers;

@@ -98,3 +98,46 @@ fn get_config_without_the_config_feature_closes_only_that_connection() {
         "{log}"
     );
 }
+
+#[test]
+fn a_regular_file_source_is_served_from_its_start_again_at_its_end() {
+    let dir = std::env::temp_dir().join(format!("vu-rng-source-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("known");
+    std::fs::write(&file, b"0123456789").unwrap();
+    let backend = BackendProcess::spawn(&binary(), &["--rng-source", file.to_str().unwrap()])
+        .expect("start vhost-user-rng");
+    let mut dev = connect(&backend);
+    assert_eq!(dev.read(4).unwrap(), b"0123");
+    assert_eq!(dev.read(25).unwrap(), b"4567890123456789012345678");
+    drop(dev);
+    assert!(backend.terminate().unwrap().success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_empty_or_missing_source_is_refused_at_start_with_its_path() {
+    let dir = std::env::temp_dir().join(format!("vu-rng-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    for (path, says) in [
+        (empty.clone(), "is an empty file"),
+        (dir.join("missing"), "cannot open"),
+    ] {
+        let out = std::process::Command::new(binary())
+            .arg("--socket-path")
+            .arg(dir.join("s.sock"))
+            .arg("--rng-source")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(says) && err.contains(path.to_str().unwrap()),
+            "{err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

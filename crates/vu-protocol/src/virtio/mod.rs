@@ -4,6 +4,7 @@
 //! decode explicitly so a big-endian host reads the same values.
 
 pub mod blk;
+pub mod input;
 pub mod net;
 pub mod scsi;
 pub mod split;
@@ -29,4 +30,5 @@ pub mod device_id {
     pub const BLOCK: u32 = 2;
     pub const ENTROPY: u32 = 4;
     pub const SCSI: u32 = 8;
+    pub const INPUT: u32 = 18;
 }

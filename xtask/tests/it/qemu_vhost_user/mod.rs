@@ -8,7 +8,9 @@
 //! process, the guest with extra kernel modules, and one console session.
 
 mod blk;
+mod input;
 mod net;
+mod rng;
 mod scsi;
 
 use std::io::Read;
@@ -119,6 +121,22 @@ pub fn guest(modules: &[&str]) -> (VmImage, BuiltImage) {
     let built =
         xtask::vm::debian::build("debian12-amd64", &image, false, &|m| eprintln!("  {m}")).unwrap();
     (image, built)
+}
+
+/// Puts the QEMU unpacked from backports (`xtask::vm::backport`, which
+/// `cargo xtask setup` unpacks) in place of the image's own, for devices
+/// bookworm's QEMU 7.2 cannot drive (vhost-user-input-pci without KVM;
+/// vhost-user-rng-pci, which acknowledges features never offered).
+pub fn use_backport_qemu(image: &mut VmImage) {
+    let found = xtask::vm::backport::find();
+    require(
+        found.is_some(),
+        "QEMU from backports",
+        "cargo xtask vm-images qemu-backport",
+    );
+    let qemu = found.expect("required above");
+    image.qemu = qemu.binary.display().to_string();
+    image.extra_args.extend(qemu.data_args);
 }
 
 /// QEMU arguments that share guest RAM with vhost-user back-ends.
