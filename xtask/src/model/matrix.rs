@@ -28,6 +28,10 @@ pub struct MatrixFile {
     /// Shown in messages.
     #[serde(skip)]
     pub source: String,
+    /// `check` and `build` also run in the `packaged` lane: with the compiler
+    /// each platform's OS packages, against its packaged std.
+    #[serde(default)]
+    pub packaged_lane: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +144,8 @@ pub enum Lane {
     QemuUser,
     /// Test executables inside a real guest.
     Vm,
+    /// Built by the compiler the platform's OS packages, against its packaged std.
+    Packaged,
 }
 
 impl Lane {
@@ -150,6 +156,7 @@ impl Lane {
             Lane::CrossRs => "cross-rs",
             Lane::QemuUser => "qemu-user",
             Lane::Vm => "vm",
+            Lane::Packaged => "packaged",
         }
     }
 }
