@@ -151,7 +151,12 @@ fn verify(
             continue;
         }
         seen.push(key);
-        println!("verify {why}: {} for {}, {}", spec.label(), spec.target, spec.how());
+        println!(
+            "verify {why}: {} for {}, {}",
+            spec.label(),
+            spec.target,
+            spec.how()
+        );
         let progress = |msg: &str| eprintln!("  {msg}");
         crate::lanes::packaged::ensure(&spec, VERIFY_TIMEOUT, &progress)?;
         let run = crate::lanes::cargo::run(

@@ -184,9 +184,11 @@ pub fn resolve(
                 continue;
             }
             let lanes: Vec<Lane> = match stage {
-                Stage::Check | Stage::Build => std::iter::once(build_lane(&toolchain, only_cross_rs))
-                    .chain(packaged.as_ref().map(|_| Lane::Packaged))
-                    .collect(),
+                Stage::Check | Stage::Build => {
+                    std::iter::once(build_lane(&toolchain, only_cross_rs))
+                        .chain(packaged.as_ref().map(|_| Lane::Packaged))
+                        .collect()
+                }
                 Stage::Test => matrix
                     .test_lanes
                     .iter()

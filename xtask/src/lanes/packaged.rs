@@ -31,7 +31,11 @@ fn is_c_toolchain(name: &str) -> bool {
 /// architecture finds in the system's library directories.
 fn installed(arch: &str) -> BTreeSet<String> {
     let out = Cmd::new("dpkg-query")
-        .args(["-W", "-f", "${Package} ${Architecture} ${db:Status-Abbrev}\n"])
+        .args([
+            "-W",
+            "-f",
+            "${Package} ${Architecture} ${db:Status-Abbrev}\n",
+        ])
         .run()
         .ok()
         .and_then(|o| o.ok().ok())
@@ -83,12 +87,22 @@ fn has_std(dir: &Path) -> bool {
     })
 }
 
-fn state(spec: &PackagedSpec, arch: &str, deadline: Instant, progress: &dyn Fn(&str)) -> Result<AptState> {
+fn state(
+    spec: &PackagedSpec,
+    arch: &str,
+    deadline: Instant,
+    progress: &dyn Fn(&str),
+) -> Result<AptState> {
     let apt = AptState::open(&apt::cache_root(), &spec.suite, arch)?;
     if !apt.has_lists() {
         let lock = apt.lock()?;
-        progress(&format!("fetching Debian {} {arch} package lists", spec.suite));
-        if let Some(warning) = apt.update(&lock, deadline.saturating_duration_since(Instant::now()))? {
+        progress(&format!(
+            "fetching Debian {} {arch} package lists",
+            spec.suite
+        ));
+        if let Some(warning) =
+            apt.update(&lock, deadline.saturating_duration_since(Instant::now()))?
+        {
             progress(&format!("warning: {warning}"));
         }
     }
@@ -113,7 +127,11 @@ fn records(
     }
 }
 
-fn unpack_compiler(spec: &PackagedSpec, deadline: Instant, progress: &dyn Fn(&str)) -> Result<String> {
+fn unpack_compiler(
+    spec: &PackagedSpec,
+    deadline: Instant,
+    progress: &dyn Fn(&str),
+) -> Result<String> {
     let apt = state(spec, &spec.build_arch, deadline, progress)?;
     // A native compiler finds what the host has installed; an emulated one
     // finds nothing of the host's, so its whole runtime is unpacked.
@@ -128,7 +146,9 @@ fn unpack_compiler(spec: &PackagedSpec, deadline: Instant, progress: &dyn Fn(&st
     let own_std = format!(
         "{}-{}",
         spec.compiler.replacen("rustc", "libstd-rust", 1),
-        spec.rust.rsplit_once('.').map_or(spec.rust.as_str(), |(mm, _)| mm)
+        spec.rust
+            .rsplit_once('.')
+            .map_or(spec.rust.as_str(), |(mm, _)| mm)
     );
     let other_compiler = |name: &str| {
         name != own_std
@@ -136,13 +156,22 @@ fn unpack_compiler(spec: &PackagedSpec, deadline: Instant, progress: &dyn Fn(&st
                 .iter()
                 .any(|p| name.starts_with(p))
     };
-    let stop = |name: &str| is_c_toolchain(name) || have.contains(name) || other_compiler(name);
+    // The compiler's own shared std (librustc_driver) always comes from the
+    // archive, even when the host has that version installed: rustc finds
+    // its sysroot from where librustc_driver was loaded.
+    let stop = |name: &str| {
+        is_c_toolchain(name) || (have.contains(name) && name != own_std) || other_compiler(name)
+    };
     let mut roots = spec.compiler_packages();
     let records = match records(&apt, &roots, &stop, deadline) {
         Ok(r) => r,
         // Some architectures package the compiler without its cargo
         // (mips64el's rustc-web 1.70): their users have the default cargo.
-        Err(err) if err.to_string().contains(&format!("no {}:", spec.cargo_package())) => {
+        Err(err)
+            if err
+                .to_string()
+                .contains(&format!("no {}:", spec.cargo_package())) =>
+        {
             progress(&format!(
                 "the archive has no {} {} for {}: using its default cargo",
                 spec.cargo_package(),
@@ -161,7 +190,11 @@ fn unpack_compiler(spec: &PackagedSpec, deadline: Instant, progress: &dyn Fn(&st
         spec.build_arch
     ));
     let lock = apt.lock()?;
-    let debs = apt.download(&lock, &records, deadline.saturating_duration_since(Instant::now()))?;
+    let debs = apt.download(
+        &lock,
+        &records,
+        deadline.saturating_duration_since(Instant::now()),
+    )?;
     drop(lock);
     let parent = spec.root.parent().context("packaged root has no parent")?;
     let work = tempfile::tempdir_in(parent).context("cannot make a temporary directory")?;
@@ -202,7 +235,11 @@ fn unpack_std(spec: &PackagedSpec, deadline: Instant, progress: &dyn Fn(&str)) -
     let records = records(&apt, std::slice::from_ref(&pin), &|_| true, deadline)?;
     progress(&format!("unpacking {}", spec.std_package_pin()));
     let lock = apt.lock()?;
-    let debs = apt.download(&lock, &records, deadline.saturating_duration_since(Instant::now()))?;
+    let debs = apt.download(
+        &lock,
+        &records,
+        deadline.saturating_duration_since(Instant::now()),
+    )?;
     drop(lock);
     let parent = spec.root.parent().context("packaged root has no parent")?;
     let work = tempfile::tempdir_in(parent).context("cannot make a temporary directory")?;
@@ -229,8 +266,7 @@ fn unpack_std(spec: &PackagedSpec, deadline: Instant, progress: &dyn Fn(&str)) -
 /// cargo runs `rustc` as a program: under emulation, a script that runs the emulator.
 fn write_wrapper(spec: &PackagedSpec) -> Result<()> {
     let emulator = spec.emulator.as_deref().unwrap_or_default();
-    let emu = crate::host::which(emulator)
-        .with_context(|| format!("{emulator} is not on PATH"))?;
+    let emu = crate::host::which(emulator).with_context(|| format!("{emulator} is not on PATH"))?;
     let text = format!(
         "#!/bin/sh\n# {}: {}\nexec '{}' -L '{}' '{}' \"$@\"\n",
         spec.label(),

@@ -280,3 +280,71 @@ pub fn workspace_msrv(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::CellResult;
+
+    fn cell(stage: &str, lane: &str, status: &str, extra: &str) -> CellResult {
+        serde_json::from_str(&format!(
+            r#"{{"id": "linux-debian12-s390x/{stage}@{lane}", "platform": "linux-debian12-s390x",
+                "os": "linux", "release": "debian12", "arch": "s390x", "target": "s390x-unknown-linux-gnu",
+                "stage": "{stage}", "lane": "{lane}", "status": "{status}",
+                "provenance": {{"host": "h", "date": "d", "lane": "{lane}",
+                  "details": {{"packaged": "packaged rustc-web 1.85.0+dfsg3-1~deb12u3"}}}}{extra}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn compared() -> PlatformRust {
+        PlatformRust {
+            tier: None,
+            tier_release: None,
+            packaged: None,
+            stale_since: None,
+            incomplete: None,
+            verdict: Verdict::CanBuild {
+                packaged: "1.85".parse().unwrap(),
+                msrv: "1.85".parse().unwrap(),
+            },
+            by_versions_only: None,
+        }
+    }
+
+    #[test]
+    fn the_packaged_cells_decide_and_the_comparison_says_when_it_stands_in() {
+        let failed = cell(
+            "check",
+            "packaged",
+            "fail",
+            r#", "first_error": {"message": "use of unstable library feature `extract_if`"}"#,
+        );
+        let passed_cross = cell("check", "cross", "pass", "");
+        let rust = measured(compared(), [&passed_cross, &failed]);
+        assert_eq!(
+            rust.verdict.label(),
+            "cannot build: packaged rustc-web 1.85.0+dfsg3-1~deb12u3 failed (linux-debian12-s390x/check@packaged): use of unstable library feature `extract_if`"
+        );
+        assert_eq!(rust.verdict.word(), "cannot-build");
+        let check = cell("check", "packaged", "pass", "");
+        let build = cell("build", "packaged", "pass", "");
+        let rust = measured(compared(), [&check, &build]);
+        assert_eq!(
+            rust.verdict.label(),
+            "can build: packaged rustc-web 1.85.0+dfsg3-1~deb12u3 built it (linux-debian12-s390x/build@packaged)"
+        );
+        let unavailable = cell(
+            "check",
+            "packaged",
+            "unavailable",
+            r#", "reason": "the archive has no libstd-rust-web-dev:s390x""#,
+        );
+        let rust = measured(compared(), [&unavailable]);
+        assert_eq!(rust.verdict.word(), "can-build");
+        assert_eq!(
+            rust.by_versions_only.as_deref(),
+            Some("by version comparison only: no packaged cell ran (the archive has no libstd-rust-web-dev:s390x)")
+        );
+    }
+}

@@ -149,11 +149,17 @@ fn resolve_with(
             ToolchainKind::BuildStd => build_std::resolve(platform, host, tools),
             ToolchainKind::CrossRs => cross_rs::resolve(platform, host, tools),
             ToolchainKind::PackagedStd => match model {
-                Some(model) => packaged::choose_std(model, platform, host, tools).and_then(
-                    |spec| {
-                        packaged::toolchain(&spec, ToolchainKind::PackagedStd, platform, host, tools)
-                    },
-                ),
+                Some(model) => {
+                    packaged::choose_std(model, platform, host, tools).and_then(|spec| {
+                        packaged::toolchain(
+                            &spec,
+                            ToolchainKind::PackagedStd,
+                            platform,
+                            host,
+                            tools,
+                        )
+                    })
+                }
                 None => Err(Missing::new("needs platforms/rust/status.toml", None)),
             },
             ToolchainKind::Packaged => Err(Missing::new(

@@ -89,15 +89,24 @@ impl PackagedSpec {
 
     /// The compiler's packages, each `name=version`, for the build architecture.
     pub fn compiler_packages(&self) -> Vec<String> {
-        [self.compiler.clone(), self.cargo_package(), self.std_package()]
-            .iter()
-            .map(|p| format!("{p}={}", self.version))
-            .collect()
+        [
+            self.compiler.clone(),
+            self.cargo_package(),
+            self.std_package(),
+        ]
+        .iter()
+        .map(|p| format!("{p}={}", self.version))
+        .collect()
     }
 
     /// The std of the target architecture (`libstd-rust-web-dev:armhf=1.85.0+…`).
     pub fn std_package_pin(&self) -> String {
-        format!("{}:{}={}", self.std_package(), self.target_arch, self.version)
+        format!(
+            "{}:{}={}",
+            self.std_package(),
+            self.target_arch,
+            self.version
+        )
     }
 
     /// Present once the compiler packages are unpacked.
@@ -107,7 +116,10 @@ impl PackagedSpec {
 
     /// Where the target's std lands; present once it is unpacked.
     pub fn std_dir(&self) -> PathBuf {
-        self.root.join("usr/lib/rustlib").join(&self.target).join("lib")
+        self.root
+            .join("usr/lib/rustlib")
+            .join(&self.target)
+            .join("lib")
     }
 
     /// The script cargo runs as `rustc` when the compiler is emulated.
@@ -143,9 +155,10 @@ pub fn root_for(cache: &Path, suite: &str, compiler: &str, version: &str, arch: 
 
 /// The platform of the same OS release that this host is (its Debian architecture).
 fn host_platform<'a>(model: &'a Model, platform: &Platform, host: &Host) -> Option<&'a Platform> {
-    model.platforms.iter().find(|p| {
-        p.os == platform.os && p.release == platform.release && p.target == host.triple
-    })
+    model
+        .platforms
+        .iter()
+        .find(|p| p.os == platform.os && p.release == platform.release && p.target == host.triple)
 }
 
 /// The Debian architecture of this host, as any Linux platform for its triple names it.
@@ -442,7 +455,10 @@ pub fn toolchain(
         rustc: rustc_path,
         env,
         cargo_args: Vec::new(),
-        rustc_version: format!("rustc {} (Debian {} {})", spec.rust, spec.compiler, spec.version),
+        rustc_version: format!(
+            "rustc {} (Debian {} {})",
+            spec.rust, spec.compiler, spec.version
+        ),
         cargo_version: format!(
             "cargo {} (Debian {} {})",
             spec.rust,

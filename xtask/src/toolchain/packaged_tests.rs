@@ -77,7 +77,12 @@ fn model() -> Model {
 }
 
 fn choose_for(model: &Model, id: &str) -> Result<PackagedSpec, Missing> {
-    choose_in(model, model.platform(id).unwrap(), &host(), Path::new("/cache"))
+    choose_in(
+        model,
+        model.platform(id).unwrap(),
+        &host(),
+        Path::new("/cache"),
+    )
 }
 
 #[test]
@@ -180,8 +185,7 @@ fn prebuilt_std_needs_exactly_the_host_compilers_version() {
         spec.std_package_pin(),
         "libstd-rust-web-dev:arm64=1.96.0+dfsg1-1~deb12u2"
     );
-    let toolchain =
-        toolchain(&spec, ToolchainKind::PackagedStd, arm64, &host(), &tools).unwrap();
+    let toolchain = toolchain(&spec, ToolchainKind::PackagedStd, arm64, &host(), &tools).unwrap();
     assert!(toolchain.cargo_args.is_empty(), "no build-std");
     assert_eq!(
         toolchain.details["std"],
@@ -192,14 +196,14 @@ fn prebuilt_std_needs_exactly_the_host_compilers_version() {
     let missing = choose_std(&model, s390x, &host(), &tools).unwrap_err();
     assert_eq!(
         missing.reason,
-        "the archive has no libstd-rust-web-dev:s390x 1.96.0+dfsg1-1~deb12u2 to match this host's rustc-web 1.96.0+dfsg1-1~deb12u2 (platforms/rust/status.toml: s390x has rustc-web 1.85.0+dfsg3-1~deb12u3 (bookworm))"
+        "the archive has no libstd-rust-web-dev:s390x 1.96.0+dfsg1-1~deb12u2 to match this host's rustc-web 1.96.0+dfsg1-1~deb12u2 (platforms/rust/status.toml: s390x has rustc-web 1.85.0+dfsg3-1~deb12u3 (bookworm), 1.96.0+dfsg1-1~deb13u1+b1 (trixie))"
     );
     // Resolution falls through to build-std, as the platform lists it next.
     let resolved = crate::toolchain::resolve_in(&model, s390x, &host(), &tools);
     assert!(
-        resolved
-            .as_ref()
-            .is_err_and(|m| m.reason.contains("packaged-std: the archive has no libstd-rust-web-dev:s390x")),
+        resolved.as_ref().is_err_and(|m| m
+            .reason
+            .contains("packaged-std: the archive has no libstd-rust-web-dev:s390x")),
         "{resolved:?}"
     );
 }
@@ -211,7 +215,10 @@ fn the_packaged_toolchain_names_its_compiler_and_how_it_runs() {
     let s390x = model.platform("linux-debian12-s390x").unwrap();
     let spec = choose_for(&model, "linux-debian12-s390x").unwrap();
     let t = toolchain(&spec, ToolchainKind::Packaged, s390x, &host(), &tools).unwrap();
-    assert_eq!(t.details["packaged"], "packaged rustc-web 1.85.0+dfsg3-1~deb12u3");
+    assert_eq!(
+        t.details["packaged"],
+        "packaged rustc-web 1.85.0+dfsg3-1~deb12u3"
+    );
     assert_eq!(
         t.rustc_version,
         "rustc 1.85.0 (Debian rustc-web 1.85.0+dfsg3-1~deb12u3)"
