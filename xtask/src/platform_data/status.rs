@@ -167,7 +167,7 @@ pub fn platform_rust(model: &Model, platform: &Platform, msrv: Option<&str>) -> 
 
 /// The verdict measured by the platform's packaged cells (build, else
 /// check) when one ran to pass or fail; otherwise the version comparison,
-/// saying that it is one and why no cell answered.
+/// saying that it is one and why the planned packaged cells did not answer.
 pub fn measured<'a>(
     mut rust: PlatformRust,
     cells: impl IntoIterator<Item = &'a crate::results::CellResult>,
@@ -220,6 +220,9 @@ pub fn measured<'a>(
                 }
             };
         }
+        // Results without a packaged lane (older files, `packaged-lane` off)
+        // keep the comparison as it always read.
+        None if packaged.is_empty() => {}
         None => {
             let why = packaged
                 .iter()
