@@ -12,7 +12,7 @@ use anyhow::Result;
 use crate::budget::Budget;
 use crate::host::{now_rfc3339, Host};
 use crate::lanes::{self, CellCtx};
-use crate::model::Stage;
+use crate::model::{Lane, Stage};
 use crate::plan::{CellState, Plan, PlannedCell};
 use crate::progress::Reporter;
 use crate::results::{CellResult, Provenance, ResultsFile, Status};
@@ -508,13 +508,16 @@ fn build_dir_key(cell: &PlannedCell) -> Option<String> {
 }
 
 /// check → build → test within a platform, for the stages present in the plan.
+/// The packaged lane is a chain of its own: its cells wait for each other
+/// only, and no test waits for a packaged build (an old packaged compiler
+/// failing says nothing about the executables the other lanes built).
 fn dependencies(cells: &[PlannedCell]) -> Vec<Vec<usize>> {
-    let index: BTreeMap<(&str, Stage), Vec<usize>> =
+    let index: BTreeMap<(&str, Stage, bool), Vec<usize>> =
         cells
             .iter()
             .enumerate()
             .fold(BTreeMap::new(), |mut m, (i, c)| {
-                m.entry((c.platform.id.as_str(), c.stage))
+                m.entry((c.platform.id.as_str(), c.stage, c.lane == Lane::Packaged))
                     .or_insert_with(Vec::new)
                     .push(i);
                 m
@@ -528,10 +531,11 @@ fn dependencies(cells: &[PlannedCell]) -> Vec<Vec<usize>> {
                 Stage::Test => Stage::Build,
             };
             let mut deps: BTreeSet<usize> = BTreeSet::new();
-            if let Some(d) = index.get(&(c.platform.id.as_str(), before)) {
+            let packaged = c.lane == Lane::Packaged;
+            if let Some(d) = index.get(&(c.platform.id.as_str(), before, packaged)) {
                 deps.extend(d);
             } else if c.stage == Stage::Test {
-                if let Some(d) = index.get(&(c.platform.id.as_str(), Stage::Check)) {
+                if let Some(d) = index.get(&(c.platform.id.as_str(), Stage::Check, packaged)) {
                     deps.extend(d);
                 }
             }

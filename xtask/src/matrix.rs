@@ -105,7 +105,7 @@ pub struct FilterArgs {
     /// Stages.
     #[arg(long, value_delimiter = ',', value_enum)]
     pub stage: Vec<StageArg>,
-    /// Lanes (`host`, `cross`, `cross-rs`, `qemu-user`, `vm`).
+    /// Lanes (`host`, `cross`, `cross-rs`, `qemu-user`, `vm`, `packaged`).
     #[arg(long, value_delimiter = ',', value_enum)]
     pub lane: Vec<LaneArg>,
     /// Workspace packages.
@@ -127,6 +127,7 @@ pub enum LaneArg {
     CrossRs,
     QemuUser,
     Vm,
+    Packaged,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -161,6 +162,7 @@ impl FilterArgs {
                     LaneArg::CrossRs => Lane::CrossRs,
                     LaneArg::QemuUser => Lane::QemuUser,
                     LaneArg::Vm => Lane::Vm,
+                    LaneArg::Packaged => Lane::Packaged,
                 })
                 .collect(),
             package: self.package.clone(),

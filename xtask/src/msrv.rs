@@ -5,8 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::model;
+use crate::host::Host;
+use crate::model::rust_status::PackagedRust;
+use crate::model::{self, RustVersion, ToolchainKind};
 use crate::platform_data::msrv;
+use crate::toolchain::{self, packaged, HostProbe, Missing, Toolchain};
+use crate::workspace::Workspace;
 use crate::{exit, BadInput};
 
 /// Compute the MSRV floor the policy implies and compare the workspace's `rust-version` with it.
@@ -16,8 +20,16 @@ use crate::{exit, BadInput};
 /// and which platforms are exceptions; the packaged versions come from
 /// `platforms/rust/status.toml` (`cargo xtask platforms refresh`).
 ///
+/// With `--verify`, the workspace is also checked (`cargo check
+/// --all-targets`) with two real compilers unpacked from the archive: the
+/// oldest packaged compiler the policy counts (on the platform that holds
+/// the floor, under qemu-user where the archive has no build of it for this
+/// host), and one of exactly the declared `rust-version` where the archive
+/// has one for this host. A failure names the crate and the first error.
+///
 /// Exit status: 0 when the workspace's `rust-version` is within the floor
-/// (or none is declared), 1 when a platform that counts packages an older Rust.
+/// (or none is declared) and every verifying build passed, 1 when a platform
+/// that counts packages an older Rust or a verifying build failed.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The cargo workspace [default: this repository].
@@ -29,6 +41,10 @@ pub struct Args {
     /// Judge as of this day (YYYY-MM-DD) [default: today].
     #[arg(long, value_name = "DATE")]
     pub today: Option<String>,
+    /// Also build the workspace with the floor's packaged compiler and with
+    /// one of exactly its `rust-version`.
+    #[arg(long)]
+    pub verify: bool,
 }
 
 pub fn run(args: Args) -> Result<u8> {
@@ -60,9 +76,165 @@ pub fn run(args: Args) -> Result<u8> {
         &model.lifecycle,
     );
     print!("{}", outcome.render());
-    Ok(if outcome.too_old.is_empty() {
+    let verified = if args.verify {
+        verify(&model, &outcome, args.workspace.as_deref())?
+    } else {
+        true
+    };
+    Ok(if outcome.too_old.is_empty() && verified {
         exit::OK
     } else {
         exit::FAILURES
     })
+}
+
+/// The compilers `--verify` builds with: why each, and its toolchain or why none.
+type Check = (String, Result<Toolchain, Missing>);
+
+fn verify(
+    model: &model::Model,
+    outcome: &msrv::Outcome,
+    workspace: Option<&std::path::Path>,
+) -> Result<bool> {
+    let root = workspace.map_or_else(crate::repo_root, std::path::Path::to_path_buf);
+    let ws = Workspace::load(&root)?;
+    let host = Host::probe()?;
+    let tools = HostProbe::new(ws.matrix_dir().join("cache"));
+    let packages: Vec<String> = ws
+        .packages
+        .iter()
+        .filter(|p| !model.matrix.exclude_packages.contains(&p.name))
+        .map(|p| p.name.clone())
+        .collect();
+    let mut checks: Vec<Check> = Vec::new();
+    match &outcome.floor {
+        Some((floor, platforms)) => {
+            let id = &platforms[0];
+            let platform = model
+                .platforms
+                .iter()
+                .find(|p| &p.id == id)
+                .expect("the floor names a platform");
+            checks.push((
+                format!(
+                    "the oldest packaged Rust the policy counts ({} on {id})",
+                    floor.short()
+                ),
+                toolchain::resolve_packaged(model, platform, &host, &tools),
+            ));
+        }
+        None => println!("\nverify: the policy implies no floor; nothing to build it with"),
+    }
+    match outcome.workspace {
+        Some(declared) => checks.push((
+            format!("exactly the declared rust-version {}", declared.short()),
+            exact_compiler(model, declared, &host, &tools),
+        )),
+        None => println!("\nverify: the workspace declares no rust-version"),
+    }
+    // The floor's compiler may be the declared version's too: build once.
+    let mut seen = Vec::new();
+    let mut all_ok = true;
+    for (why, toolchain) in checks {
+        println!();
+        let toolchain = match toolchain {
+            Ok(t) => t,
+            Err(missing) => {
+                println!("verify {why}: unavailable: {}", missing.reason);
+                continue;
+            }
+        };
+        let spec = toolchain.packaged.clone().expect("packaged toolchain");
+        let key = (spec.label(), spec.target.clone());
+        if seen.contains(&key) {
+            println!("verify {why}: {} (built above)", spec.label());
+            continue;
+        }
+        seen.push(key);
+        println!(
+            "verify {why}: {} for {}, {}",
+            spec.label(),
+            spec.target,
+            spec.how()
+        );
+        let progress = |msg: &str| eprintln!("  {msg}");
+        crate::lanes::packaged::ensure(&spec, VERIFY_TIMEOUT, &progress)?;
+        let run = crate::lanes::cargo::run(
+            crate::lanes::cargo::CargoStage::Check,
+            &ws,
+            &toolchain,
+            &packages,
+            VERIFY_TIMEOUT,
+            &mut |msg: &str| eprintln!("  {msg}"),
+        )?;
+        if run.success() {
+            println!("  ok: cargo check --all-targets passed");
+            continue;
+        }
+        all_ok = false;
+        let (krate, error) = match &run.first_error {
+            Some(d) => (crate_of(&ws, d.file.as_deref()), d.short()),
+            None => ("the workspace".to_string(), run.record.describe()),
+        };
+        println!("  FAILED: {krate}: {error}");
+    }
+    Ok(all_ok)
+}
+
+/// How long one verifying build may take (an emulated compiler is slow).
+const VERIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A packaged compiler of exactly `declared` (major.minor) that runs on this
+/// host, from any release of this host's OS in platforms/.
+fn exact_compiler(
+    model: &model::Model,
+    declared: RustVersion,
+    host: &Host,
+    tools: &HostProbe,
+) -> Result<Toolchain, Missing> {
+    let mut seen = Vec::new();
+    for platform in model.platforms.iter().filter(|p| p.target == host.triple) {
+        let Some(entry) = model.rust_status.platform.get(&platform.id) else {
+            continue;
+        };
+        let mut packages: Vec<&PackagedRust> = entry.package.iter().collect();
+        packages.sort_by_key(|p| std::cmp::Reverse(p.rust));
+        for package in packages {
+            seen.push(format!("{} {}", package.name, package.version));
+            if package.rust.short() != declared.short() {
+                continue;
+            }
+            let arch = platform.debian_arch.clone().unwrap_or_default();
+            let Some(spec) = packaged::spec_for_package(platform, package, &arch, None) else {
+                continue;
+            };
+            return packaged::toolchain(&spec, ToolchainKind::Packaged, platform, host, tools);
+        }
+    }
+    Err(Missing::new(
+        format!(
+            "the archive has no compiler of exactly {} for this host (status.toml records {})",
+            declared.short(),
+            if seen.is_empty() {
+                "none".to_string()
+            } else {
+                seen.join(", ")
+            }
+        ),
+        None,
+    ))
+}
+
+/// The workspace member whose directory holds `file` (relative to the root).
+fn crate_of(ws: &Workspace, file: Option<&str>) -> String {
+    let Some(file) = file else {
+        return "the workspace".into();
+    };
+    let path = ws.root.join(file);
+    ws.packages
+        .iter()
+        .filter(|p| path.starts_with(&p.manifest_dir))
+        .max_by_key(|p| p.manifest_dir.as_os_str().len())
+        .map(|p| format!("crate `{}` ({file})", p.name))
+        .unwrap_or_else(|| file.to_string())
 }

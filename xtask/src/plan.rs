@@ -172,9 +172,13 @@ pub fn resolve(
             .entry(platform.target.clone())
             .or_insert_with(|| match only_cross_rs {
                 true => toolchain::resolve_cross_rs(platform, host, &tools),
-                false => toolchain::resolve(platform, host, &tools),
+                false => toolchain::resolve_in(model, platform, host, &tools),
             })
             .clone();
+        // The packaged lane's compiler belongs to the platform (its OS
+        // release and architecture), not to the target triple.
+        let packaged = (matrix.packaged_lane && !only_cross_rs)
+            .then(|| toolchain::resolve_packaged(model, platform, host, &tools));
         for &stage in &Stage::ALL {
             if !matrix.stages.contains(&stage)
                 || !(filters.stage.is_empty() || filters.stage.contains(&stage))
@@ -182,7 +186,11 @@ pub fn resolve(
                 continue;
             }
             let lanes: Vec<Lane> = match stage {
-                Stage::Check | Stage::Build => vec![build_lane(&toolchain, only_cross_rs)],
+                Stage::Check | Stage::Build => {
+                    std::iter::once(build_lane(&toolchain, only_cross_rs))
+                        .chain(packaged.as_ref().map(|_| Lane::Packaged))
+                        .collect()
+                }
                 Stage::Test => matrix
                     .test_lanes
                     .iter()
@@ -194,8 +202,12 @@ pub fn resolve(
                 if !(filters.lane.is_empty() || filters.lane.contains(&lane)) {
                     continue;
                 }
+                let toolchain = match (lane, &packaged) {
+                    (Lane::Packaged, Some(p)) => p,
+                    _ => &toolchain,
+                };
                 cells.push(plan_cell(
-                    model, platform, stage, lane, &selected, &toolchain, host,
+                    model, platform, stage, lane, &selected, toolchain, host,
                 ));
             }
         }

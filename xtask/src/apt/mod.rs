@@ -12,10 +12,12 @@
 //! not bookworm). What apt says about the archive is kept only with the
 //! archive's host taken out ([`redact_hosts`]).
 
+mod closure;
 mod sources;
 mod state;
 mod versions;
 
+pub use closure::{closure, first_alternatives};
 pub use sources::{
     backports_for_suite, derived_sources, host_codename, host_sources, parse_codename,
     parse_deb822, parse_one_line, redact_hosts, render_sources, sources_for_suite, sources_in,

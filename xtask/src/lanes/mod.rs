@@ -8,6 +8,7 @@
 
 pub mod cargo;
 mod host;
+pub mod packaged;
 pub mod qemu_user;
 pub mod vm;
 mod watchdog;
@@ -128,6 +129,20 @@ fn run_stages(
         CargoStage::Build
     };
     let mut progress = |msg: &str| (ctx.progress)(msg);
+    if let Some(packaged) = &spec.toolchain.packaged {
+        match packaged::ensure(packaged, ctx.remaining(), ctx.progress) {
+            Ok(used) => {
+                result
+                    .provenance
+                    .details
+                    .insert("packaged-unpacked".into(), used);
+            }
+            Err(err) => {
+                (ctx.build_done)();
+                return Err(err.context(format!("cannot unpack {}", packaged.label())));
+            }
+        }
+    }
     let run = cargo::run(
         cargo_stage,
         ctx.workspace,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-mod sysroot;
+pub(crate) mod sysroot;
 
 use super::{CellCtx, Payload, RunnerOutcome};
 use crate::cmd::Cmd;

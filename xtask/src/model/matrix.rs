@@ -31,6 +31,10 @@ pub struct MatrixFile {
     /// How long one test may run before it is killed (and when it counts as slow).
     #[serde(default)]
     pub test_limits: TestLimits,
+    /// `check` and `build` also run in the `packaged` lane: with the compiler
+    /// each platform's OS packages, against its packaged std.
+    #[serde(default)]
+    pub packaged_lane: bool,
 }
 
 /// The per-test time limit: `base` (a test on the host) times the lane's
@@ -236,6 +240,8 @@ pub enum Lane {
     QemuUser,
     /// Test executables inside a real guest.
     Vm,
+    /// Built by the compiler the platform's OS packages, against its packaged std.
+    Packaged,
 }
 
 impl Lane {
@@ -246,6 +252,7 @@ impl Lane {
             Lane::CrossRs => "cross-rs",
             Lane::QemuUser => "qemu-user",
             Lane::Vm => "vm",
+            Lane::Packaged => "packaged",
         }
     }
 }

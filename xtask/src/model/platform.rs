@@ -90,6 +90,12 @@ pub enum ToolchainKind {
     BuildStd,
     /// cross-rs, in a container engine.
     CrossRs,
+    /// The OS's own packaged compiler and that architecture's packaged std
+    /// (Debian's `rustc-web`/`rustc`), unpacked privately; the packaged lane.
+    Packaged,
+    /// A packaged std of the target architecture matching the host's
+    /// packaged build compiler exactly, instead of building std from source.
+    PackagedStd,
 }
 
 impl ToolchainKind {
@@ -99,6 +105,8 @@ impl ToolchainKind {
             ToolchainKind::RustupTarget => "rustup-target",
             ToolchainKind::BuildStd => "build-std",
             ToolchainKind::CrossRs => "cross-rs",
+            ToolchainKind::Packaged => "packaged",
+            ToolchainKind::PackagedStd => "packaged-std",
         }
     }
 }

@@ -68,6 +68,20 @@ pub struct VmImage {
     /// The file it came from, for messages.
     #[serde(skip_deserializing)]
     pub source: String,
+    /// How the guest installs its OS's own Rust package, for the packaged
+    /// lane inside the guest (the BSDs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packaged_rust: Option<GuestRust>,
+}
+
+/// The OS's own Rust, installed inside the guest from its package repository.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GuestRust {
+    /// The command, run as root in the guest (`pkg install -y rust`).
+    pub install: Vec<String>,
+    /// Where that package comes from (`FreeBSD ports, quarterly packages`).
+    pub source: String,
 }
 
 fn default_payload_device() -> String {

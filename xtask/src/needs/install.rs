@@ -270,6 +270,7 @@ pub fn run(dirs: &DataDirs, dry_run: bool) -> Result<u8> {
         for line in &lines {
             println!("{line}");
         }
+        super::packaged::run(&model, true)?;
         return Ok(exit::OK);
     }
     if facts.root {
@@ -309,6 +310,7 @@ pub fn run(dirs: &DataDirs, dry_run: bool) -> Result<u8> {
         );
         return Ok(exit::ENVIRONMENT);
     }
+    super::packaged::run(&model, false)?;
     println!("setup: everything the lanes need is in place");
     Ok(exit::OK)
 }

@@ -8,6 +8,7 @@
 
 pub mod facts;
 pub mod install;
+pub mod packaged;
 
 use crate::apt::upstream_version;
 use crate::model::Model;

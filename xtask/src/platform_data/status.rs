@@ -19,6 +19,20 @@ pub enum Verdict {
     },
     /// No data, or nothing to compare with: why.
     Unknown(String),
+    /// The packaged lane built the workspace with the OS's own compiler.
+    Built {
+        /// `packaged rustc-web 1.96.0+dfsg1-1~deb12u2`.
+        compiler: String,
+        /// The cell that says so (`linux-debian12-s390x/build@packaged`).
+        cell: String,
+    },
+    /// The packaged lane's compiler failed on the workspace.
+    Failed {
+        compiler: String,
+        cell: String,
+        /// The first compiler error (or why the cell failed).
+        error: String,
+    },
 }
 
 impl Verdict {
@@ -32,6 +46,12 @@ impl Verdict {
                 format!("too old ({} < {})", packaged.short(), msrv.short())
             }
             Verdict::Unknown(why) => format!("unknown: {why}"),
+            Verdict::Built { compiler, cell } => format!("can build: {compiler} built it ({cell})"),
+            Verdict::Failed {
+                compiler,
+                cell,
+                error,
+            } => format!("cannot build: {compiler} failed ({cell}): {error}"),
         }
     }
 
@@ -40,6 +60,8 @@ impl Verdict {
             Verdict::CanBuild { .. } => "can-build",
             Verdict::TooOld { .. } => "too-old",
             Verdict::Unknown(_) => "unknown",
+            Verdict::Built { .. } => "can-build",
+            Verdict::Failed { .. } => "cannot-build",
         }
     }
 }
@@ -55,6 +77,8 @@ pub struct PlatformRust {
     /// Why the last answer may be incomplete (some package lists failed).
     pub incomplete: Option<String>,
     pub verdict: Verdict,
+    /// Set when the verdict compares versions because no packaged cell ran: why.
+    pub by_versions_only: Option<String>,
 }
 
 impl PlatformRust {
@@ -137,7 +161,79 @@ pub fn platform_rust(model: &Model, platform: &Platform, msrv: Option<&str>) -> 
         stale_since,
         incomplete,
         verdict,
+        by_versions_only: None,
     }
+}
+
+/// The verdict measured by the platform's packaged cells (build, else
+/// check) when one ran to pass or fail; otherwise the version comparison,
+/// saying that it is one and why the planned packaged cells did not answer.
+pub fn measured<'a>(
+    mut rust: PlatformRust,
+    cells: impl IntoIterator<Item = &'a crate::results::CellResult>,
+) -> PlatformRust {
+    use crate::model::{Lane, Stage};
+    use crate::results::Status;
+    let packaged: Vec<&crate::results::CellResult> = cells
+        .into_iter()
+        .filter(|c| c.lane == Lane::Packaged)
+        .collect();
+    let ran = |stage: Stage| {
+        packaged.iter().copied().find(|c| {
+            c.stage == stage
+                && matches!(
+                    c.status,
+                    Status::Pass | Status::Fail | Status::ExpectedFail | Status::Timeout
+                )
+        })
+    };
+    // A failed check is the answer even when its build never ran.
+    let decisive = match (ran(Stage::Check), ran(Stage::Build)) {
+        (Some(c), _) if c.status != Status::Pass => Some(c),
+        (_, Some(b)) => Some(b),
+        (c, None) => c,
+    };
+    match decisive {
+        Some(cell) => {
+            let compiler = cell
+                .provenance
+                .details
+                .get("packaged")
+                .cloned()
+                .or_else(|| cell.provenance.rustc.clone())
+                .unwrap_or_else(|| "the packaged compiler".into());
+            rust.verdict = if cell.status == Status::Pass {
+                Verdict::Built {
+                    compiler,
+                    cell: cell.id.clone(),
+                }
+            } else {
+                Verdict::Failed {
+                    compiler,
+                    cell: cell.id.clone(),
+                    error: cell
+                        .first_error
+                        .as_ref()
+                        .map(|d| d.short())
+                        .or_else(|| cell.reason.clone())
+                        .unwrap_or_else(|| format!("{:?}", cell.status).to_lowercase()),
+                }
+            };
+        }
+        // Results without a packaged lane (older files, `packaged-lane` off)
+        // keep the comparison as it always read.
+        None if packaged.is_empty() => {}
+        None => {
+            let why = packaged
+                .iter()
+                .find_map(|c| c.reason.clone())
+                .unwrap_or_else(|| "the matrix has no packaged cell for it".into());
+            rust.by_versions_only = Some(format!(
+                "by version comparison only: no packaged cell ran ({why})"
+            ));
+        }
+    }
+    rust
 }
 
 /// [`workspace_msrv`] of the workspace at `path` (default: this repository),
@@ -186,4 +282,72 @@ pub fn workspace_msrv(
             )
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::CellResult;
+
+    fn cell(stage: &str, lane: &str, status: &str, extra: &str) -> CellResult {
+        serde_json::from_str(&format!(
+            r#"{{"id": "linux-debian12-s390x/{stage}@{lane}", "platform": "linux-debian12-s390x",
+                "os": "linux", "release": "debian12", "arch": "s390x", "target": "s390x-unknown-linux-gnu",
+                "stage": "{stage}", "lane": "{lane}", "status": "{status}",
+                "provenance": {{"host": "h", "date": "d", "lane": "{lane}",
+                  "details": {{"packaged": "packaged rustc-web 1.85.0+dfsg3-1~deb12u3"}}}}{extra}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn compared() -> PlatformRust {
+        PlatformRust {
+            tier: None,
+            tier_release: None,
+            packaged: None,
+            stale_since: None,
+            incomplete: None,
+            verdict: Verdict::CanBuild {
+                packaged: "1.85".parse().unwrap(),
+                msrv: "1.85".parse().unwrap(),
+            },
+            by_versions_only: None,
+        }
+    }
+
+    #[test]
+    fn the_packaged_cells_decide_and_the_comparison_says_when_it_stands_in() {
+        let failed = cell(
+            "check",
+            "packaged",
+            "fail",
+            r#", "first_error": {"message": "use of unstable library feature `extract_if`"}"#,
+        );
+        let passed_cross = cell("check", "cross", "pass", "");
+        let rust = measured(compared(), [&passed_cross, &failed]);
+        assert_eq!(
+            rust.verdict.label(),
+            "cannot build: packaged rustc-web 1.85.0+dfsg3-1~deb12u3 failed (linux-debian12-s390x/check@packaged): use of unstable library feature `extract_if`"
+        );
+        assert_eq!(rust.verdict.word(), "cannot-build");
+        let check = cell("check", "packaged", "pass", "");
+        let build = cell("build", "packaged", "pass", "");
+        let rust = measured(compared(), [&check, &build]);
+        assert_eq!(
+            rust.verdict.label(),
+            "can build: packaged rustc-web 1.85.0+dfsg3-1~deb12u3 built it (linux-debian12-s390x/build@packaged)"
+        );
+        let unavailable = cell(
+            "check",
+            "packaged",
+            "unavailable",
+            r#", "reason": "the archive has no libstd-rust-web-dev:s390x""#,
+        );
+        let rust = measured(compared(), [&unavailable]);
+        assert_eq!(rust.verdict.word(), "can-build");
+        assert_eq!(
+            rust.by_versions_only.as_deref(),
+            Some("by version comparison only: no packaged cell ran (the archive has no libstd-rust-web-dev:s390x)")
+        );
+    }
 }

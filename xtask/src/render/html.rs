@@ -253,7 +253,7 @@ fn tier_class(tier: Option<&Tier>) -> String {
 fn packaged_badge(rust: &PlatformRust) -> String {
     let class = match rust.verdict.word() {
         "can-build" => "ok",
-        "too-old" => "bad",
+        "too-old" | "cannot-build" => "bad",
         _ => "",
     };
     format!(

@@ -137,7 +137,10 @@ impl<'a> Grid<'a> {
                 .map(|c| ((c.stage, c.lane), c))
                 .collect();
             let tier = cells.values().find_map(|c| c.tier.as_ref());
-            let rust = platform_rust(model, p, results.workspace.rust_version.as_deref());
+            let rust = crate::platform_data::status::measured(
+                platform_rust(model, p, results.workspace.rust_version.as_deref()),
+                cells.values().copied(),
+            );
             row.cells[col] = Some(PlatformView {
                 platform: p,
                 tier,
@@ -304,6 +307,14 @@ pub fn packaged_line(rust: &PlatformRust) -> String {
         Verdict::CanBuild { .. } => "can build",
         Verdict::TooOld { .. } => "too old",
         Verdict::Unknown(_) => "unknown",
+        Verdict::Built { .. } => "built it",
+        Verdict::Failed { .. } => "failed",
+    };
+    let verdict = match (&rust.verdict, &rust.by_versions_only) {
+        (Verdict::CanBuild { .. } | Verdict::TooOld { .. }, Some(_)) => {
+            format!("{verdict} (by versions)")
+        }
+        _ => verdict.to_string(),
     };
     match &rust.packaged {
         Some(p) => format!("OS Rust {} ({}): {verdict}", p.rust.short(), p.name),
@@ -333,8 +344,13 @@ pub fn packaged_details(rust: &PlatformRust) -> String {
         .as_ref()
         .map(|why| format!(" ({why})"))
         .unwrap_or_default();
+    let versions_only = rust
+        .by_versions_only
+        .as_ref()
+        .map(|why| format!(" ({why})"))
+        .unwrap_or_default();
     format!(
-        "Packaged Rust: {packaged}; verdict: {}.{incomplete}",
+        "Packaged Rust: {packaged}; verdict: {}{versions_only}.{incomplete}",
         rust.verdict.label()
     )
 }

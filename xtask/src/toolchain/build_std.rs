@@ -77,5 +77,6 @@ pub(super) fn resolve(
         identity: compiler.identity.clone(),
         target_dir_name: format!("build-std-{}-{target}", link.kind.as_str()),
         details,
+        packaged: None,
     })
 }

@@ -52,5 +52,6 @@ pub(super) fn resolve(
         identity: compiler.identity.clone(),
         target_dir_name: format!("cross-rs-{}", platform.target),
         details,
+        packaged: None,
     })
 }

@@ -48,5 +48,6 @@ pub(super) fn resolve(
         cargo_version,
         identity,
         details: Default::default(),
+        packaged: None,
     })
 }

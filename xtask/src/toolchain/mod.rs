@@ -11,6 +11,7 @@ mod build_std;
 mod cross_rs;
 mod host;
 pub mod linker;
+pub mod packaged;
 pub mod probe;
 mod rustup_target;
 mod tier;
@@ -59,6 +60,10 @@ pub struct Toolchain {
     pub target_dir_name: String,
     /// Provenance facts: linker and its version, where std comes from.
     pub details: BTreeMap<String, String>,
+    /// The packaged compiler and std the lane unpacks before building
+    /// (`packaged`, `packaged-std`); absent for every other provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packaged: Option<packaged::PackagedSpec>,
 }
 
 impl Toolchain {
@@ -100,10 +105,41 @@ impl Missing {
 }
 
 /// Resolves the first provider this host has for `platform`, or says why none.
+/// Without the model's packaged-Rust data, `packaged-std` is never chosen.
 pub fn resolve(
     platform: &Platform,
     host: &Host,
     tools: &dyn HostTools,
+) -> Result<Toolchain, Missing> {
+    resolve_with(platform, host, tools, None)
+}
+
+/// [`resolve`], with `platforms/rust/status.toml` to find packaged std.
+pub fn resolve_in(
+    model: &crate::model::Model,
+    platform: &Platform,
+    host: &Host,
+    tools: &dyn HostTools,
+) -> Result<Toolchain, Missing> {
+    resolve_with(platform, host, tools, Some(model))
+}
+
+/// The packaged lane's toolchain for `platform`: the compiler its OS packages.
+pub fn resolve_packaged(
+    model: &crate::model::Model,
+    platform: &Platform,
+    host: &Host,
+    tools: &dyn HostTools,
+) -> Result<Toolchain, Missing> {
+    let spec = packaged::choose(model, platform, host)?;
+    packaged::toolchain(&spec, ToolchainKind::Packaged, platform, host, tools)
+}
+
+fn resolve_with(
+    platform: &Platform,
+    host: &Host,
+    tools: &dyn HostTools,
+    model: Option<&crate::model::Model>,
 ) -> Result<Toolchain, Missing> {
     let mut missing = Vec::new();
     for &kind in &platform.toolchains {
@@ -112,6 +148,24 @@ pub fn resolve(
             ToolchainKind::RustupTarget => rustup_target::resolve(platform, host, tools),
             ToolchainKind::BuildStd => build_std::resolve(platform, host, tools),
             ToolchainKind::CrossRs => cross_rs::resolve(platform, host, tools),
+            ToolchainKind::PackagedStd => match model {
+                Some(model) => {
+                    packaged::choose_std(model, platform, host, tools).and_then(|spec| {
+                        packaged::toolchain(
+                            &spec,
+                            ToolchainKind::PackagedStd,
+                            platform,
+                            host,
+                            tools,
+                        )
+                    })
+                }
+                None => Err(Missing::new("needs platforms/rust/status.toml", None)),
+            },
+            ToolchainKind::Packaged => Err(Missing::new(
+                "builds the packaged lane only (`--lane packaged`)",
+                None,
+            )),
         };
         match attempt {
             Ok(toolchain) => return Ok(toolchain),

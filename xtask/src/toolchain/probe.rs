@@ -85,6 +85,9 @@ pub trait HostTools: Sync {
     /// A container engine that answers (`docker`, `podman`), or why none.
     fn container_engine(&self) -> Result<String, String>;
     fn cross(&self) -> Option<PathBuf>;
+    /// The Debian package (name, version) of the build compiler at
+    /// `/usr/bin/rustc` (`rustc-web`, `1.96.0+dfsg1-1~deb12u2`), if dpkg knows it.
+    fn distro_compiler_package(&self) -> Option<(String, String)>;
 }
 
 /// The real host, probed lazily: a run that needs no zig never looks for it.
@@ -96,6 +99,7 @@ pub struct HostProbe {
     zig: OnceLock<Result<Zig, Missing>>,
     gcc: Mutex<BTreeMap<String, Result<Gcc, String>>>,
     container: OnceLock<Result<String, String>>,
+    distro_package: OnceLock<Option<(String, String)>>,
 }
 
 impl HostProbe {
@@ -108,6 +112,7 @@ impl HostProbe {
             zig: OnceLock::new(),
             gcc: Mutex::new(BTreeMap::new()),
             container: OnceLock::new(),
+            distro_package: OnceLock::new(),
         }
     }
 }
@@ -205,6 +210,38 @@ impl HostTools for HostProbe {
     fn cross(&self) -> Option<PathBuf> {
         which("cross")
     }
+
+    fn distro_compiler_package(&self) -> Option<(String, String)> {
+        self.distro_package
+            .get_or_init(|| probe_distro_package(Path::new(DISTRO_RUSTC)))
+            .clone()
+    }
+}
+
+/// `dpkg-query -S` names the package owning `rustc`, `-W` its version.
+fn probe_distro_package(rustc: &Path) -> Option<(String, String)> {
+    if !rustc.is_file() {
+        return None;
+    }
+    let owner = Cmd::new("dpkg-query")
+        .arg("-S")
+        .arg(rustc)
+        .run()
+        .ok()?
+        .ok()
+        .ok()?
+        .stdout_str();
+    let name = owner.split(':').next()?.trim().to_string();
+    let version = Cmd::new("dpkg-query")
+        .args(["-W", "-f", "${Version}", &name])
+        .run()
+        .ok()?
+        .ok()
+        .ok()?
+        .stdout_str()
+        .trim()
+        .to_string();
+    (!name.is_empty() && !version.is_empty()).then_some((name, version))
 }
 
 fn probe_compiler(rustc: &Path, cargo: &Path, origin: &str, cache: &Path) -> Option<Compiler> {
@@ -451,6 +488,7 @@ pub(crate) struct FakeTools {
     pub gcc: BTreeMap<String, Gcc>,
     pub container: Option<String>,
     pub cross: Option<PathBuf>,
+    pub distro_package: Option<(String, String)>,
 }
 
 #[cfg(test)]
@@ -490,6 +528,9 @@ impl HostTools for FakeTools {
     }
     fn cross(&self) -> Option<PathBuf> {
         self.cross.clone()
+    }
+    fn distro_compiler_package(&self) -> Option<(String, String)> {
+        self.distro_package.clone()
     }
 }
 

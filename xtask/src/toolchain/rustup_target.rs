@@ -51,5 +51,6 @@ pub(super) fn resolve(
         identity: compiler.identity.clone(),
         target_dir_name: format!("rustup-{}-{target}", link.kind.as_str()),
         details,
+        packaged: None,
     })
 }

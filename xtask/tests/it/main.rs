@@ -15,6 +15,7 @@ mod layers;
 mod lifecycle;
 mod matrix;
 mod merge_diff;
+mod packaged;
 mod platform_data;
 mod publish;
 mod qemu_vhost_user;
