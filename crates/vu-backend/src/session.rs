@@ -788,7 +788,10 @@ impl<'d, D: Device> Session<'d, D> {
         if !drained.more {
             self.window.idle();
         }
-        handler.device.fault().map_or(Ok(()), |e| Err(Error::Device(e)))
+        handler
+            .device
+            .fault()
+            .map_or(Ok(()), |e| Err(Error::Device(e)))
     }
 
     /// Polls the ready queues this loop serves (not the workers') for the
