@@ -3,6 +3,7 @@
 //! gitlab-ci-local's `--list` (GitLab's JSON schema) on the GitLab pipeline,
 //! and gitlab-ci-local running a reduced pipeline with its shell executor.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -204,7 +205,6 @@ fn gitlab_ci_local_runs_a_reduced_pipeline_into_a_merged_report() {
         ),
     )
     .unwrap();
-    use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     for argv in [
         &["init", "-q"][..],
@@ -232,6 +232,10 @@ fn gitlab_ci_local_runs_a_reduced_pipeline_into_a_merged_report() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    // The shell executor runs the jobs on this machine (the file names a
+    // container image); isolation gives each job its own copy of the checkout,
+    // so results reach the report job only as artifacts. The tool's download
+    // cache (sysroots, pinned tools) is this machine's, not one per job.
     let (code, out) = run(Cmd::new(&gcl)
         .args([
             "--shell-isolation",
