@@ -197,6 +197,20 @@ impl BackendProcess {
         std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
     }
 
+    /// What the back-end logged, once it holds `needle` (the event) or
+    /// `timeout` has passed: a back-end serving connections on threads of
+    /// their own logs a connection's end after its socket has closed.
+    pub fn stderr_once_it_holds(&self, needle: &str, timeout: std::time::Duration) -> String {
+        let until = std::time::Instant::now() + timeout;
+        loop {
+            let log = self.stderr();
+            if log.contains(needle) || std::time::Instant::now() >= until {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Sends SIGTERM and waits (bounded) for the exit status.
     pub fn terminate(self) -> io::Result<ExitStatus> {
         vu_sys::terminate(self.child.id())?;

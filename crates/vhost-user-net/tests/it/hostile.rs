@@ -26,7 +26,7 @@ fn closes_only_that_port(send: impl FnOnce(&mut NetDevice, &mut NetDevice), mess
     }
     assert_eq!(got, f);
     assert!(backend.is_running());
-    let log = backend.stderr();
+    let log = backend.stderr_once_it_holds(message, Duration::from_secs(20));
     assert!(log.contains(message), "{log}");
 }
 
@@ -146,9 +146,7 @@ fn mergeable_receive_buffers_smaller_than_a_header_close_the_connection() {
     let f = frame(BROADCAST, mac(1), b"still switching");
     a.send(&f).unwrap();
     assert_eq!(b.recv().unwrap(), f);
-    let log = backend.stderr();
-    assert!(
-        log.contains("mergeable receive buffer of 8 bytes cannot hold the 12-byte header"),
-        "{log}"
-    );
+    let message = "mergeable receive buffer of 8 bytes cannot hold the 12-byte header";
+    let log = backend.stderr_once_it_holds(message, Duration::from_secs(20));
+    assert!(log.contains(message), "{log}");
 }
