@@ -103,8 +103,12 @@ pub fn run(
         .envs(&toolchain.env)
         // Line tables keep panics' and backtraces' file:line while making
         // executables (std included, under build-std) about three times
-        // smaller: a cell's payload has to fit in a guest's memory.
-        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
+        // smaller: a cell's payload has to fit in a guest's memory. A cargo
+        // older than 1.71 (a packaged one) knows only the numeric levels.
+        .env(
+            "CARGO_PROFILE_DEV_DEBUG",
+            debug_level(&toolchain.cargo_version),
+        )
         .env("CARGO_TERM_COLOR", "never")
         .cwd(&workspace.root)
         .timeout(timeout);
@@ -234,9 +238,26 @@ pub fn run(
 
 /// Does this cargo (`cargo 1.96.0 (…)`) take `--keep-going` (stable since 1.74)?
 fn keeps_going(cargo_version: &str) -> bool {
+    cargo_minor(cargo_version) >= Some(74)
+}
+
+/// The dev profile's debug level: line tables only, by name, unless cargo
+/// is known to be older than 1.71 (which knows only the numeric levels).
+fn debug_level(cargo_version: &str) -> &'static str {
+    match cargo_minor(cargo_version) {
+        Some(minor) if minor < 71 => "1",
+        _ => "line-tables-only",
+    }
+}
+
+/// The minor version of a `cargo 1.NN.x (…)` line; `None` when it is not one.
+fn cargo_minor(cargo_version: &str) -> Option<u32> {
     let version = cargo_version.split_whitespace().nth(1).unwrap_or("");
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    matches!((parts.next(), parts.next()), (Some(1), Some(minor)) if minor >= 74)
+    match (parts.next(), parts.next()) {
+        (Some(1), Some(minor)) => Some(minor),
+        _ => None,
+    }
 }
 
 impl CargoRun {
