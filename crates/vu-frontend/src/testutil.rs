@@ -200,14 +200,14 @@ impl BackendProcess {
     /// What the back-end logged, once it holds `needle` (the event) or
     /// `timeout` has passed: a back-end serving connections on threads of
     /// their own logs a connection's end after its socket has closed.
-    pub fn stderr_once_it_holds(&self, needle: &str, timeout: std::time::Duration) -> String {
-        let until = std::time::Instant::now() + timeout;
+    pub fn stderr_once_it_holds(&self, needle: &str, timeout: Duration) -> String {
+        let until = Instant::now() + timeout;
         loop {
             let log = self.stderr();
-            if log.contains(needle) || std::time::Instant::now() >= until {
+            if log.contains(needle) || Instant::now() >= until {
                 return log;
             }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
