@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use xtask::model::vm_image::ConsoleScript;
 
-use super::{backend_binary, guest, run_console, shared_memory, step, use_backport_qemu, Backend};
+use super::{attach, backend_binary, guest, run_console, step, use_backport_qemu, Backend};
 
 const NAME: &str = "vhu test keyboard";
 const SERIAL: &str = "vhu-kbd-42";
@@ -66,17 +66,7 @@ fn qemu_guest_sees_our_vhost_user_input_device_and_reads_its_key_events() {
         (typed, seen.join("\n"))
     });
 
-    let chardev = format!("socket,id=vu0,path={}", socket.display());
-    image.extra_args.extend(shared_memory(&image));
-    image.extra_args.extend(
-        [
-            "-chardev",
-            &chardev,
-            "-device",
-            "vhost-user-input-pci,chardev=vu0",
-        ]
-        .map(String::from),
-    );
+    attach(&mut image, &socket, "vhost-user-input-pci");
     let find = format!(
         "while ! grep -q '{NAME}' /proc/bus/input/devices; do sleep 0.1; done; \
          E=$(grep -A6 '{NAME}' /proc/bus/input/devices | sed -n 's/.*\\(event[0-9]*\\).*/\\1/p'); \

@@ -153,6 +153,24 @@ pub fn shared_memory(image: &VmImage) -> Vec<String> {
     .into()
 }
 
+/// Adds one vhost-user device on our back-end's `socket` to `image`:
+/// guest RAM shared ([`shared_memory`]), the socket as chardev `vu0`, and
+/// `device` (`vhost-user-blk-pci,num-queues=1`, say) on it.
+pub fn attach(image: &mut VmImage, socket: &Path, device: &str) {
+    image.extra_args.extend(shared_memory(image));
+    let (name, options) = device.split_once(',').unwrap_or((device, ""));
+    let device = match options {
+        "" => format!("{name},chardev=vu0"),
+        _ => format!("{name},chardev=vu0,{options}"),
+    };
+    image.extra_args.extend([
+        "-chardev".to_string(),
+        format!("socket,id=vu0,path={}", socket.display()),
+        "-device".to_string(),
+        device,
+    ]);
+}
+
 /// Boots `image` (its `extra_args` already holding the devices) into its
 /// shell and plays `script` on the console; asserts QEMU reached the end of
 /// the script or exited, and returns the outcome with the transcript.

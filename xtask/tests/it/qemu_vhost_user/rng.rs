@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use xtask::model::vm_image::ConsoleScript;
 
-use super::{backend_binary, guest, run_console, shared_memory, step, use_backport_qemu, Backend};
+use super::{attach, backend_binary, guest, run_console, step, use_backport_qemu, Backend};
 
 /// The source's repeating text: printable, so the guest can print what it
 /// read; 200 bytes read hold at least nine whole copies whatever the
@@ -41,17 +41,7 @@ fn qemu_guest_reads_dev_hwrng_through_our_vhost_user_rng_backend() {
         &socket,
     );
 
-    let chardev = format!("socket,id=vu0,path={}", socket.display());
-    image.extra_args.extend(shared_memory(&image));
-    image.extra_args.extend(
-        [
-            "-chardev",
-            &chardev,
-            "-device",
-            "vhost-user-rng-pci,chardev=vu0",
-        ]
-        .map(String::from),
-    );
+    attach(&mut image, &socket, "vhost-user-rng-pci");
     let script = ConsoleScript {
         steps: vec![
             step("@@VHU-BOOTED", None, 120),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use xtask::model::vm_image::ConsoleScript;
 
-use super::{backend_binary, guest, run_console, shared_memory, step, Backend};
+use super::{attach, backend_binary, guest, run_console, step, Backend};
 
 const DISK_BYTES: usize = 8 << 20;
 const PATTERN: &str = "VHU-SCSI-WRITTEN-BY-THE-GUEST-0123456789";
@@ -60,17 +60,7 @@ fn qemu_boots_a_guest_whose_sd_driver_uses_our_vhost_user_scsi_backend() {
         &socket,
     );
 
-    let chardev = format!("socket,id=vu0,path={}", socket.display());
-    image.extra_args.extend(shared_memory(&image));
-    image.extra_args.extend(
-        [
-            "-chardev",
-            &chardev,
-            "-device",
-            "vhost-user-scsi-pci,chardev=vu0,num_queues=1",
-        ]
-        .map(String::from),
-    );
+    attach(&mut image, &socket, "vhost-user-scsi-pci,num_queues=1");
     let write = format!(
         "printf '{PATTERN}' | dd of=/dev/sda bs=1 seek={offset} conv=notrunc,fsync 2>/dev/null && sync && echo wrote-$((40 + 2))"
     );
