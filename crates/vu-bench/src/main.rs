@@ -72,6 +72,10 @@ enum Command {
         /// Queues to drive (one driver thread per queue)
         #[arg(long, default_value_t = 1)]
         queues: u16,
+        /// Microseconds the driver spins on the used ring before sleeping on
+        /// a call (0: it sleeps at once)
+        #[arg(long, default_value_t = 0)]
+        driver_poll_us: u64,
         #[command(flatten)]
         workload: Workload,
     },
@@ -160,6 +164,7 @@ fn run(cli: Cli) -> Result<String, String> {
             socket,
             depth,
             queues,
+            driver_poll_us,
             workload: w,
         } => {
             check_block(&w)?;
@@ -174,6 +179,7 @@ fn run(cli: Cli) -> Result<String, String> {
                 warmup: secs(w.warmup_secs)?,
                 duration: secs(w.secs)?,
                 seed: w.seed,
+                poll: Duration::from_micros(driver_poll_us),
             };
             json(&vhost::run(&socket, &p)?)
         }

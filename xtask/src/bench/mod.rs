@@ -41,7 +41,9 @@ pub enum What {
 ///
 /// The driver (`vu-bench vhost-user`, one thread per queue) treats both
 /// back-ends as a guest's virtio-blk driver would: one kick per batch,
-/// calls suppressed while it reaps, no busy polling, no `EVENT_IDX`. CPU per
+/// calls suppressed while it reaps, no `EVENT_IDX`, and no busy polling
+/// unless `--driver-poll-us` asks for it (then it spins on the used ring
+/// that long before sleeping, for both back-ends alike). CPU per
 /// request is the back-end process's (all threads, from /proc, over the
 /// whole run) and the driver's (in the window); for the ceiling, its
 /// threads'. Our back-end runs once per `--poll-max-us` value (each its
@@ -105,6 +107,12 @@ pub struct BlkArgs {
     /// such results are never publishable.
     #[arg(long)]
     pub busy: bool,
+    /// Microseconds the driver spins on the used ring before it sleeps on a
+    /// call, for both back-ends (a guest driver's polling mode, as Linux's
+    /// virtio-blk poll queues; 0: it sleeps at once, as an interrupt-driven
+    /// guest does). Its CPU is counted in the driver's CPU per request.
+    #[arg(long, default_value_t = 0)]
+    pub driver_poll_us: u64,
 }
 
 pub fn run(args: Args) -> Result<u8> {
@@ -237,6 +245,9 @@ pub struct Summary {
     pub busy_mode: bool,
     #[serde(default)]
     pub machine: Option<Machine>,
+    /// The driver's `--driver-poll-us` (0: it sleeps on calls at once).
+    #[serde(default)]
+    pub driver_poll_us: u64,
     /// Idle CPU of each back-end (a connection with ready, idle queues).
     #[serde(default)]
     pub idle_cpu: Vec<IdleCpu>,
@@ -454,7 +465,9 @@ fn blk(a: BlkArgs) -> Result<u8> {
                 };
                 cmd = match target {
                     "ceiling" => cmd.args(["--threads", &queues]),
-                    _ => cmd.args(["--queues", &queues, "--depth", &workload.depth.to_string()]),
+                    _ => cmd
+                        .args(["--queues", &queues, "--depth", &workload.depth.to_string()])
+                        .args(["--driver-poll-us", &a.driver_poll_us.to_string()]),
                 };
                 let server_pid = match (target, ours_now) {
                     ("ours", Some((_, _, server))) => server.pid(),
@@ -588,6 +601,7 @@ fn blk(a: BlkArgs) -> Result<u8> {
         rows,
         poll_max_us: a.poll_max_us.clone(),
         busy_mode: a.busy,
+        driver_poll_us: a.driver_poll_us,
         publishable: machine.idle && !a.busy,
         machine: Some(machine),
         idle_cpu,
@@ -959,6 +973,17 @@ pub fn render(s: &Summary) -> String {
     let _ = writeln!(
         out,
         "{}",
+        match s.driver_poll_us {
+            0 => "driver: sleeps on a call as soon as nothing is left to reap (an interrupt-driven guest)".to_string(),
+            us => format!(
+                "driver: spins up to {us} us on the used ring before sleeping on a call, for both back-ends \
+                 (a polling guest driver); its CPU is in the driver's CPU per request"
+            ),
+        }
+    );
+    let _ = writeln!(
+        out,
+        "{}",
         match (s.publishable, s.busy_mode) {
             (true, _) => "publishable: yes (idle machine, not --busy)",
             (false, true) => "publishable: NO (--busy mode: the CPUs never halt, which hides the cost of wake-ups)",
@@ -1132,6 +1157,7 @@ mod tests {
             )],
             poll_max_us: vec![50],
             busy_mode: busy,
+            driver_poll_us: 0,
             machine: Some(machine(idle)),
             idle_cpu: vec![IdleCpu {
                 target: "ours".into(),
@@ -1147,6 +1173,12 @@ mod tests {
         assert!(text.contains("guest_halt_poll_ns=0"), "{text}");
         assert!(text.contains("ours --poll-max-us 50: 0.10%"), "{text}");
         assert!(text.contains("idle before and after the run"), "{text}");
+        assert!(text.contains("driver: sleeps on a call"), "{text}");
+        let polling = render(&Summary {
+            driver_poll_us: 20,
+            ..summary(true, false)
+        });
+        assert!(polling.contains("driver: spins up to 20 us"), "{polling}");
         let busy = render(&summary(false, false));
         assert!(
             busy.contains("publishable: NO (the machine was not idle"),
