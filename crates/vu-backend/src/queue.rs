@@ -250,41 +250,7 @@ pub(crate) fn drain_ring(
     vring: &mut Vring,
     buf: &mut ChainBuf,
     budget: u32,
-    handle: impl FnMut(&mut Request<'_>),
-) -> Result<Drained, QueueError> {
-    drain_ring_gated(mem, vring, buf, budget, &mut Always(handle))
-}
-
-/// What serves the requests of a [`drain_ring_gated`] call.
-pub(crate) trait Handler {
-    /// Whether the next request can be taken now; `false` leaves it (and
-    /// those after it) in the ring.
-    fn can_take(&mut self) -> bool;
-    fn handle(&mut self, request: &mut Request<'_>);
-}
-
-/// A handler that always takes the next request.
-struct Always<F>(F);
-
-impl<F: FnMut(&mut Request<'_>)> Handler for Always<F> {
-    fn can_take(&mut self) -> bool {
-        true
-    }
-
-    fn handle(&mut self, request: &mut Request<'_>) {
-        (self.0)(request)
-    }
-}
-
-/// [`drain_ring`], taking each request only while `handler` can: when it
-/// cannot, the drain ends as if the ring were empty (kicks re-enabled,
-/// completions signalled), the requests left where they are.
-pub(crate) fn drain_ring_gated(
-    mem: &GuestMemory,
-    vring: &mut Vring,
-    buf: &mut ChainBuf,
-    budget: u32,
-    handler: &mut impl Handler,
+    mut handle: impl FnMut(&mut Request<'_>),
 ) -> Result<Drained, QueueError> {
     let (Some(ring), size) = (vring.addrs, vring.size) else {
         return Ok(Drained {
@@ -319,11 +285,6 @@ pub(crate) fn drain_ring_gated(
         // New requests: whoever added them is awake.
         calls.waking = false;
         while vring.last_avail != avail_idx {
-            if !handler.can_take() {
-                set_used_flags(mem, ring, 0)?;
-                calls.flush(mem, ring, vring)?;
-                return Ok(Drained { done, more: false });
-            }
             if done == budget {
                 calls.flush(mem, ring, vring)?;
                 return Ok(Drained { done, more: true });
@@ -346,7 +307,7 @@ pub(crate) fn drain_ring_gated(
                 },
                 rejected: None,
             };
-            handler.handle(&mut req);
+            handle(&mut req);
             if let Some(why) = req.rejected {
                 return Err(QueueError::Rejected(why));
             }
@@ -381,8 +342,10 @@ pub(crate) fn drain_ring_gated(
 ///
 /// Every chain is walked with the same bounds as a request's
 /// ([`walk_chain`]); a broken one ends the fill, and the session closes the
-/// connection. Readable buffers in a chain are ignored: only its writable
-/// part is filled. Kicks stay enabled on such a queue (the driver kicks when
+/// connection, as it does when the device refuses a chain in its own terms
+/// ([`Filler::reject`]). Only a chain's writable part is filled; its
+/// readable part is left alone (a device whose driver must post none
+/// checks [`Filler::readable`]). Kicks stay enabled on such a queue (the driver kicks when
 /// it adds buffers); the call is signalled once after the fill, unless the
 /// driver set `VRING_AVAIL_F_NO_INTERRUPT`.
 pub struct Filler<'a> {
@@ -396,6 +359,10 @@ pub struct Filler<'a> {
     taken: u16,
     /// Chains published by this fill.
     published: u32,
+    /// Which available chain (its position in the available ring, and its
+    /// head) the chain buffer holds, so that looking at a chain and then
+    /// taking it walks it once.
+    walked: Option<(u16, u16)>,
     error: Option<QueueError>,
 }
 
@@ -439,8 +406,14 @@ impl<'a> Filler<'a> {
         if n >= left && n >= self.available() {
             return None;
         }
+        let position = self.vring.last_avail.wrapping_add(n);
+        if let Some((at, head)) = self.walked {
+            if at == position {
+                return Some(head);
+            }
+        }
         let size = self.vring.size;
-        let slot = u64::from(self.vring.last_avail.wrapping_add(n) % size);
+        let slot = u64::from(position % size);
         let result = self
             .mem
             .read_u16(self.ring.avail + RING_ENTRIES_OFFSET + 2 * slot)
@@ -452,8 +425,12 @@ impl<'a> Filler<'a> {
                 walk_chain(self.mem, self.ring, size, head, self.buf).map(|()| head)
             });
         match result {
-            Ok(head) => Some(head),
+            Ok(head) => {
+                self.walked = Some((position, head));
+                Some(head)
+            }
             Err(e) => {
+                self.walked = None;
                 self.error = Some(e);
                 None
             }
@@ -466,6 +443,23 @@ impl<'a> Filler<'a> {
     pub fn room(&mut self, n: u16) -> Option<usize> {
         self.walk(n)?;
         Some(self.buf.writable_len as usize)
+    }
+
+    /// The readable (device-read) bytes of the available chain `n` places
+    /// after the next one, as [`Filler::room`] sees it.
+    pub fn readable(&mut self, n: u16) -> Option<usize> {
+        self.walk(n)?;
+        Some(self.buf.readable_len as usize)
+    }
+
+    /// Refuses the next available chain as malformed in the device's own
+    /// terms, saying why: the fill ends with nothing more taken (what was
+    /// taken is not published), and the connection is closed as for a
+    /// broken ring.
+    pub fn reject(&mut self, why: impl Into<String>) {
+        if self.error.is_none() {
+            self.error = Some(QueueError::Rejected(why.into()));
+        }
     }
 
     /// Takes the next available chain and lets `write` fill it; its used
@@ -499,6 +493,7 @@ impl<'a> Filler<'a> {
         }
         self.vring.last_avail = self.vring.last_avail.wrapping_add(1);
         self.taken += 1;
+        self.walked = None;
         Some(written)
     }
 
@@ -545,6 +540,7 @@ pub(crate) fn fill_ring(
         avail_idx,
         taken: 0,
         published: 0,
+        walked: None,
         error: None,
     };
     fill(&mut filler);
@@ -1434,6 +1430,40 @@ mod tests {
         // Rings not served by this poller are not looked at.
         w.idle();
         assert!(!poll_rings(&mem, rings, |_| false, &mut w, || false).unwrap());
+    }
+
+    /// A device fills what it looked at, and a chain it refuses ends the
+    /// fill with nothing more published.
+    #[test]
+    fn a_fill_takes_the_chains_it_looked_at_and_a_refused_one_ends_it() {
+        let (_shm, mem) = memory();
+        let mut v = Vring {
+            size: SIZE,
+            addrs: Some(RING),
+            enabled: true,
+            ..Vring::default()
+        };
+        let mut buf = ChainBuf::default();
+        offer(&mem, 0, 3);
+        let published = fill_ring(&mem, &mut v, &mut buf, |f| {
+            assert_eq!(f.available(), 3);
+            assert_eq!(
+                (f.readable(0), f.room(0), f.room(1)),
+                (Some(0), Some(8), Some(8))
+            );
+            assert_eq!(f.fill_next(|w| _ = w.write(&[7; 4])), Some(4));
+            assert_eq!(f.room(2), None, "two are left");
+        })
+        .unwrap();
+        assert_eq!((published, v.last_avail), (1, 1));
+        assert_eq!(mem.read_u16(RING.used + 2), Some(1));
+        let refused = fill_ring(&mem, &mut v, &mut buf, |f| {
+            f.fill_next(|w| _ = w.write(&[1]));
+            f.reject("not an event buffer");
+            assert_eq!(f.room(0), None, "a refused fill takes nothing more");
+        });
+        assert!(matches!(refused, Err(QueueError::Rejected(why)) if why == "not an event buffer"));
+        assert_eq!(mem.read_u16(RING.used + 2), Some(1), "nothing published");
     }
 
     #[test]
