@@ -61,13 +61,22 @@
 //!   [`Writer::write_at_end`] puts a status byte at the end of a large
 //!   writable area without touching the rest. Requests complete in order,
 //!   one used element each, published as soon as it is done.
-//! * **Notifications** (no `EVENT_IDX`). While a ring is drained,
-//!   `VRING_USED_F_NO_NOTIFY` tells the driver not to kick; it is cleared,
-//!   and the ring checked once more behind a full fence, before the loop
-//!   sleeps. Calls are coalesced: one when the unsignalled completions match
-//!   the requests still queued (about half the queue depth; at once for a
+//! * **Notifications.** While a ring is drained, the driver is asked not
+//!   to kick (`VRING_USED_F_NO_NOTIFY`); before the loop sleeps, kicks are
+//!   asked for again and the ring checked once more behind a full fence.
+//!   Calls are coalesced: one when the unsignalled completions match the
+//!   requests still queued (about half the queue depth; at once for a
 //!   lone request), none while the driver shows `VRING_AVAIL_F_NO_INTERRUPT`,
-//!   and one when the drain ends. See `queue::drain_ring`.
+//!   and one when the drain ends. See `queue::drain_ring`. A device may
+//!   offer `VIRTIO_RING_F_EVENT_IDX` in [`Device::features`]; once the
+//!   driver acknowledges it, the same steps go through the rings' event
+//!   indexes (virtio 1.x, 2.7.7 and 2.7.10): kicks are asked for by setting
+//!   `avail_event` to the next request's index, and declined by setting it
+//!   one behind; a call is sent when the used index passed the driver's
+//!   `used_event` since the last decision (always the first on a ring, a
+//!   moved ring, or a new call fd). A queue the device fills keeps its
+//!   `avail_event` at the available index after every fill, so that each
+//!   buffer added kicks, as without the feature.
 //! * **Polling.** After a drain, a worker (and the event loop, over the
 //!   queues it serves) keeps reading the available index for an adaptive
 //!   window, kicks suppressed and yielding the CPU between looks, before it
@@ -75,7 +84,7 @@
 //!   rings read once more behind a full fence. The window grows when a request needed a kick within the
 //!   maximum and shrinks when the gap was longer, capped by [`Polling`]
 //!   (`Listener::with_polling`; zero is off). See `poll.rs`.
-//! * **Not offered:** packed rings, event index, IOMMU, logging/migration,
+//! * **Not offered:** packed rings, IOMMU, logging/migration,
 //!   inflight tracking, postcopy, in-band notifications, the back-end request
 //!   channel. The front-end is never offered these, so it does not send them;
 //!   if it does, the connection is closed.

@@ -40,6 +40,13 @@ pub(crate) struct Vring {
     pub(crate) call: Option<NotifySender>,
     pub(crate) err: Option<NotifySender>,
     pub(crate) enabled: bool,
+    /// `VIRTIO_RING_F_EVENT_IDX` was negotiated: notifications go by the
+    /// rings' `used_event`/`avail_event` instead of their flags.
+    pub(crate) event_idx: bool,
+    /// With `event_idx`: the used index when the driver's `used_event` was
+    /// last compared with it; `None` (a new or moved ring) signals the next
+    /// completion whatever `used_event` says.
+    pub(crate) signalled_used: Option<u16>,
 }
 
 impl Vring {
@@ -229,7 +236,9 @@ pub(crate) struct Drained {
 /// Takes available requests from `vring`, at most `budget` of them, hands
 /// each to `handle`, and publishes each used element as soon as it is done.
 ///
-/// Notifications, without `EVENT_IDX` (virtio 1.x 2.7.7, 2.7.10):
+/// Notifications (virtio 1.x 2.7.7, 2.7.10), described with the rings'
+/// flags; with `EVENT_IDX` the same steps go through `avail_event` and
+/// `used_event` instead ([`want_kicks`], [`call_wanted`]):
 /// * Kicks: `VRING_USED_F_NO_NOTIFY` is set while draining, so a driver
 ///   adding requests meanwhile need not kick; before returning, the flag is
 ///   cleared and the available index read once more (after a full fence, the
@@ -244,7 +253,9 @@ pub(crate) struct Drained {
 ///   A driver that set `VRING_AVAIL_F_NO_INTERRUPT` is not signalled: it is
 ///   reaping anyway. The flag is read behind a full fence after the used
 ///   index stores, so a driver that clears it and then finds the used ring
-///   empty is always signalled at the end of the drain.
+///   empty is always signalled at the end of the drain. With `EVENT_IDX`,
+///   each signal decision covers every completion since the previous one,
+///   so a driver's `used_event` inside a coalesced batch is never missed.
 pub(crate) fn drain_ring(
     mem: &GuestMemory,
     vring: &mut Vring,
@@ -262,21 +273,21 @@ pub(crate) fn drain_ring(
         unsignalled: 0,
         waking: false,
     };
-    set_used_flags(mem, ring, split::VRING_USED_F_NO_NOTIFY)?;
+    want_kicks(mem, ring, vring, false)?;
     let mut done = 0;
     loop {
         let mut avail_idx = avail_index(mem, ring)?;
         if avail_idx == vring.last_avail {
             // Re-enable kicks, then look once more: a request published
             // before the driver could see the flag cleared is caught here.
-            set_used_flags(mem, ring, 0)?;
+            want_kicks(mem, ring, vring, true)?;
             fence(Ordering::SeqCst);
             avail_idx = avail_index(mem, ring)?;
             if avail_idx == vring.last_avail {
                 calls.flush(mem, ring, vring)?;
                 return Ok(Drained { done, more: false });
             }
-            set_used_flags(mem, ring, split::VRING_USED_F_NO_NOTIFY)?;
+            want_kicks(mem, ring, vring, false)?;
         }
         let pending = avail_idx.wrapping_sub(vring.last_avail);
         if pending > size {
@@ -549,10 +560,27 @@ pub(crate) fn fill_ring(
         return Err(e);
     }
     let published = filler.published;
-    if published > 0 && !Calls::suppressed(mem, ring)? {
-        signal(filler.vring)?;
+    let vring = filler.vring;
+    if published > 0 && call_wanted(mem, ring, vring)? {
+        signal(vring)?;
     }
     Ok(published)
+}
+
+/// After a fill: kicks stay wanted on a queue the device fills (the driver
+/// kicks whenever it adds buffers). Without `EVENT_IDX` the used ring's
+/// flags never change, so nothing is to do. With it, `avail_event` is set
+/// to the available index now, so that the next buffer added kicks, and the
+/// index read again behind a full fence: `true` if buffers were added
+/// meanwhile (they may have kicked before `avail_event` moved): fill again.
+pub(crate) fn want_fill_kicks(mem: &GuestMemory, vring: &Vring) -> Result<bool, QueueError> {
+    let (Some(ring), true) = (vring.addrs, vring.event_idx) else {
+        return Ok(false);
+    };
+    let idx = avail_index(mem, ring)?;
+    write_avail_event(mem, ring, vring.size, idx)?;
+    fence(Ordering::SeqCst);
+    Ok(avail_index(mem, ring)? != idx)
 }
 
 /// Polls the rings `vrings[i]` for which `served(i)` holds, within
@@ -588,15 +616,15 @@ pub(crate) fn poll_rings(
         let ring = v.addrs.ok_or((i, QueueError::RingOutsideMemory))?;
         Ok(avail_index(mem, ring).map_err(|e| (i, e))? != v.last_avail)
     };
-    let set_flags = |flags: u16| -> Result<(), (usize, QueueError)> {
+    let set_kicks = |on: bool| -> Result<(), (usize, QueueError)> {
         for (i, v) in polled() {
             if let Some(ring) = v.addrs {
-                set_used_flags(mem, ring, flags).map_err(|e| (i, e))?;
+                want_kicks(mem, ring, v, on).map_err(|e| (i, e))?;
             }
         }
         Ok(())
     };
-    set_flags(split::VRING_USED_F_NO_NOTIFY)?;
+    set_kicks(false)?;
     let result = window.poll(|| {
         if stop() {
             return Ok(true);
@@ -608,7 +636,7 @@ pub(crate) fn poll_rings(
         }
         Ok(false)
     });
-    set_flags(0)?;
+    set_kicks(true)?;
     fence(Ordering::SeqCst);
     let mut found = result? == Polled::Found;
     for (i, v) in polled() {
@@ -631,6 +659,64 @@ fn set_used_flags(mem: &GuestMemory, ring: RingAddrs, flags: u16) -> Result<(), 
         .ok_or(QueueError::RingOutsideMemory)
 }
 
+fn write_avail_event(
+    mem: &GuestMemory,
+    ring: RingAddrs,
+    size: u16,
+    value: u16,
+) -> Result<(), QueueError> {
+    mem.write_u16(ring.used + split::avail_event_offset(size), value)
+        .ok_or(QueueError::RingOutsideMemory)
+}
+
+/// Asks the driver to kick `vring` when it adds requests (`on`), or not to
+/// (while this side looks at the ring anyway). Without `EVENT_IDX`, the
+/// used ring's `VRING_USED_F_NO_NOTIFY` flag says so; with it, the driver
+/// ignores that flag and kicks when its index passes `avail_event`
+/// (virtio 1.x, 2.7.10): set to `last_avail`, the next request kicks; set
+/// one behind it, no request does until the index has gone all the way
+/// round (at worst one spurious kick, never a missing one).
+fn want_kicks(
+    mem: &GuestMemory,
+    ring: RingAddrs,
+    vring: &Vring,
+    on: bool,
+) -> Result<(), QueueError> {
+    if vring.event_idx {
+        let event = if on {
+            vring.last_avail
+        } else {
+            vring.last_avail.wrapping_sub(1)
+        };
+        write_avail_event(mem, ring, vring.size, event)
+    } else {
+        let flags = if on { 0 } else { split::VRING_USED_F_NO_NOTIFY };
+        set_used_flags(mem, ring, flags)
+    }
+}
+
+/// Whether the driver wants to be signalled for the used elements
+/// published since this was last asked, read behind a full fence after the
+/// used-index stores. Without `EVENT_IDX`: unless it set
+/// `VRING_AVAIL_F_NO_INTERRUPT`. With it (virtio 1.x, 2.7.7): when the
+/// used index passed the driver's `used_event` since the last time it was
+/// compared, and always the first time on a ring.
+fn call_wanted(mem: &GuestMemory, ring: RingAddrs, vring: &mut Vring) -> Result<bool, QueueError> {
+    fence(Ordering::SeqCst);
+    if vring.event_idx {
+        let event = mem
+            .read_u16(ring.avail + split::used_event_offset(vring.size))
+            .ok_or(QueueError::RingOutsideMemory)?;
+        let new = vring.used_idx;
+        let old = vring.signalled_used.replace(new);
+        return Ok(old.is_none_or(|old| split::event_passed(event, new, old)));
+    }
+    let flags = mem
+        .read_u16(ring.avail)
+        .ok_or(QueueError::RingOutsideMemory)?;
+    Ok(flags & split::VRING_AVAIL_F_NO_INTERRUPT == 0)
+}
+
 /// Most completions a busy drain leaves unsignalled: bounds the latency a
 /// deep queue adds, while each signal (an eventfd write that wakes a task
 /// on another CPU) stays amortised over many requests.
@@ -646,22 +732,12 @@ struct Calls {
 }
 
 impl Calls {
-    /// Whether the driver asked not to be interrupted, read after the used
-    /// index stores that precede it.
-    fn suppressed(mem: &GuestMemory, ring: RingAddrs) -> Result<bool, QueueError> {
-        fence(Ordering::SeqCst);
-        let flags = mem
-            .read_u16(ring.avail)
-            .ok_or(QueueError::RingOutsideMemory)?;
-        Ok(flags & split::VRING_AVAIL_F_NO_INTERRUPT != 0)
-    }
-
     /// After a completion, with `left` requests known to be waiting.
     fn completed(
         &mut self,
         mem: &GuestMemory,
         ring: RingAddrs,
-        vring: &Vring,
+        vring: &mut Vring,
         left: u16,
     ) -> Result<(), QueueError> {
         self.unsignalled += 1;
@@ -671,19 +747,20 @@ impl Calls {
         Ok(())
     }
 
-    /// Signals the unsignalled completions unless the driver is reaping.
+    /// Signals the unsignalled completions unless the driver does not want
+    /// them (it is reaping, or its `used_event` is further on).
     fn flush(
         &mut self,
         mem: &GuestMemory,
         ring: RingAddrs,
-        vring: &Vring,
+        vring: &mut Vring,
     ) -> Result<(), QueueError> {
         if self.unsignalled > 0 {
-            if Self::suppressed(mem, ring)? {
-                self.waking = false;
-            } else {
+            if call_wanted(mem, ring, vring)? {
                 signal(vring)?;
                 self.waking = true;
+            } else {
+                self.waking = false;
             }
         }
         self.unsignalled = 0;
@@ -1464,6 +1541,95 @@ mod tests {
         });
         assert!(matches!(refused, Err(QueueError::Rejected(why)) if why == "not an event buffer"));
         assert_eq!(mem.read_u16(RING.used + 2), Some(1), "nothing published");
+    }
+
+    /// With `EVENT_IDX`: kicks are asked for through `avail_event` (one
+    /// behind while draining or polling, at the next request before
+    /// sleeping), calls go by the driver's `used_event`, the flags are left
+    /// alone, and a filled queue wants a kick for every buffer added.
+    #[test]
+    fn event_indexes_replace_the_flags_in_both_directions() {
+        use crate::poll::{Polling, Window};
+        use std::cell::Cell;
+        let (_shm, mem) = memory();
+        let call = vu_sys::Notifier::new().unwrap();
+        let mut v = Vring {
+            size: SIZE,
+            addrs: Some(RING),
+            enabled: true,
+            event_idx: true,
+            call: Some(NotifySender::from_fd(
+                call.write_fd().try_clone_to_owned().unwrap(),
+            )),
+            ..Vring::default()
+        };
+        let mut buf = ChainBuf::default();
+        let avail_event = |mem: &GuestMemory| {
+            mem.read_u16(RING.used + split::avail_event_offset(SIZE))
+                .unwrap()
+        };
+        let set_used_event = |mem: &GuestMemory, e: u16| {
+            mem.write_u16(RING.avail + split::used_event_offset(SIZE), e)
+                .unwrap()
+        };
+        let signalled = |call: &vu_sys::Notifier| call.drain().unwrap();
+        // The first completion on a ring is signalled whatever used_event is.
+        set_used_event(&mem, 100);
+        offer(&mem, 0, 3);
+        let mut seen = Vec::new();
+        drain_ring(&mem, &mut v, &mut buf, 64, |_| seen.push(avail_event(&mem))).unwrap();
+        assert_eq!(seen, [0xffff; 3], "no kicks wanted while draining");
+        assert_eq!(avail_event(&mem), 3, "the next request kicks");
+        assert_eq!(mem.read_u16(RING.used), Some(0), "flags untouched");
+        assert!(signalled(&call));
+        // used_event further on: no call; once passed, a call.
+        set_used_event(&mem, 10);
+        offer(&mem, 3, 3);
+        drain_ring(&mem, &mut v, &mut buf, 64, |_| {}).unwrap();
+        assert!(!signalled(&call), "used index 6 has not passed 10");
+        set_used_event(&mem, 6);
+        offer(&mem, 6, 2);
+        drain_ring(&mem, &mut v, &mut buf, 64, |_| {}).unwrap();
+        assert!(signalled(&call), "used index 6 -> 8 passed 6");
+        // A driver that asks for no calls (used_event one behind).
+        set_used_event(&mem, 7);
+        offer(&mem, 8, SIZE);
+        drain_ring(&mem, &mut v, &mut buf, 64, |_| {}).unwrap();
+        assert!(!signalled(&call));
+
+        // Polling declines kicks while it looks and wants them after.
+        let mut w = Window::new(Polling::up_to(std::time::Duration::from_millis(1)));
+        for _ in 0..3 {
+            w.idle();
+            w.kicked();
+        }
+        let during = Cell::new(None);
+        w.idle();
+        let rings = std::slice::from_ref(&v);
+        let found = poll_rings(
+            &mem,
+            rings,
+            |_| true,
+            &mut w,
+            || {
+                during.set(Some(avail_event(&mem)));
+                false
+            },
+        );
+        assert!(!found.unwrap());
+        let last = 8 + SIZE;
+        assert_eq!(during.get(), Some(last - 1));
+        assert_eq!(avail_event(&mem), last);
+
+        // A filled queue: every buffer added kicks.
+        offer(&mem, last, 2);
+        assert!(!want_fill_kicks(&mem, &v).unwrap());
+        assert_eq!(avail_event(&mem), last + 2);
+        v.event_idx = false;
+        mem.write_u16(RING.used + split::avail_event_offset(SIZE), 0)
+            .unwrap();
+        assert!(!want_fill_kicks(&mem, &v).unwrap());
+        assert_eq!(avail_event(&mem), 0, "without EVENT_IDX nothing to do");
     }
 
     #[test]

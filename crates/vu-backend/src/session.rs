@@ -3,7 +3,9 @@
 
 use crate::memory::GuestMemory;
 use crate::poll::{Polling, Window};
-use crate::queue::{drain_ring, fill_ring, poll_rings, ChainBuf, UserAddrs, Vring};
+use crate::queue::{
+    drain_ring, fill_ring, poll_rings, want_fill_kicks, ChainBuf, UserAddrs, Vring,
+};
 use crate::worker::{Worker, WorkerError};
 use crate::{Device, Error, QueueHandler};
 use std::io;
@@ -546,8 +548,10 @@ impl<'d, D: Device> Session<'d, D> {
                 self.device.set_features(f);
                 // Without protocol features, rings start enabled.
                 let enabled = !self.protocol_features_negotiated();
+                let event_idx = f & vf::RING_EVENT_IDX != 0;
                 for v in &mut self.vrings {
                     v.enabled |= enabled;
+                    v.event_idx = event_idx;
                 }
             }
             FrontendMsg::SetOwner => {}
@@ -624,6 +628,7 @@ impl<'d, D: Device> Session<'d, D> {
                 if !v.translate(mem) {
                     return Err(Error::RingAddress(a.index));
                 }
+                v.signalled_used = None;
                 // Resume where the used ring says the driver was.
                 if let Some(r) = v.addrs {
                     v.used_idx = mem
@@ -635,6 +640,7 @@ impl<'d, D: Device> Session<'d, D> {
                 let v = self.vring(s.index);
                 v.last_avail = s.num as u16;
                 v.used_idx = s.num as u16;
+                v.signalled_used = None;
             }
             FrontendMsg::GetVringBase(s) => {
                 ack = false;
@@ -684,7 +690,11 @@ impl<'d, D: Device> Session<'d, D> {
                 } else {
                     Ok(None)
                 };
-                self.vring(c.index).call = call.map_err(|e| Error::Notifier(c.index, e))?;
+                let v = self.vring(c.index);
+                v.call = call.map_err(|e| Error::Notifier(c.index, e))?;
+                // A new call fd has missed nothing: the next completion is
+                // signalled whatever the driver's `used_event` says.
+                v.signalled_used = None;
             }
             FrontendMsg::SetVringErr(c) => {
                 let err = if c.has_fd {
@@ -760,8 +770,12 @@ impl<'d, D: Device> Session<'d, D> {
         }
         let device = &mut *self.device;
         if self.fills[usize::from(q)] {
+            let queue_error = |source| Error::Queue { queue: q, source };
             fill_ring(mem, v, &mut self.chain, |filler| device.fill(q, filler))
-                .map_err(|source| Error::Queue { queue: q, source })?;
+                .map_err(queue_error)?;
+            // Buffers added while kicks were being asked for: fill again
+            // after the socket and the other queues had their turn.
+            *pending = want_fill_kicks(mem, v).map_err(queue_error)?;
             return device.fault().map_or(Ok(()), |e| Err(Error::Device(e)));
         }
         let budget = u32::from(v.size);
