@@ -1360,13 +1360,7 @@ mod tests {
     #[test]
     fn drain_serves_in_order_and_refuses_index_jumps() {
         let (_shm, mem) = memory();
-        let mut v = Vring {
-            size: SIZE,
-            addrs: Some(RING),
-            enabled: true,
-            ..Vring::default()
-        };
-        let mut buf = ChainBuf::default();
+        let (mut v, mut buf) = ready_ring();
         for i in 0..3u16 {
             put(&mem, i, BASE + 0x2000 + 64 * u64::from(i), 8, W, 0);
             mem.write(RING.avail + 4 + 2 * u64::from(i), &i.to_le_bytes())
@@ -1398,6 +1392,51 @@ mod tests {
         ));
     }
 
+    /// A polling window grown by kicks that came within its maximum.
+    fn grown_window() -> Window {
+        use crate::poll::Polling;
+        let mut w = Window::new(Polling::up_to(std::time::Duration::from_millis(1)));
+        for _ in 0..3 {
+            w.idle();
+            w.kicked();
+        }
+        w
+    }
+
+    /// Polls `rings` over the window with nothing arriving; whether a
+    /// request was found, and what `look` saw while it polled.
+    fn poll_looking(
+        mem: &GuestMemory,
+        rings: &[Vring],
+        w: &mut Window,
+        look: impl Fn() -> Option<u16>,
+    ) -> (bool, Option<u16>) {
+        let seen = std::cell::Cell::new(None);
+        w.idle();
+        let found = poll_rings(
+            mem,
+            rings,
+            |_| true,
+            w,
+            || {
+                seen.set(look());
+                false
+            },
+        );
+        (found.unwrap(), seen.get())
+    }
+
+    /// A ready ring at [`RING`], and its chain buffer.
+    fn ready_ring() -> (Vring, ChainBuf) {
+        let v = Vring {
+            size: SIZE,
+            addrs: Some(RING),
+            enabled: true,
+            ..Vring::default()
+        };
+        (v, ChainBuf::default())
+    }
+
     /// Publishes `n` one-descriptor requests (heads 0..n) after what is
     /// already on the available ring.
     fn offer(mem: &GuestMemory, from: u16, n: u16) {
@@ -1416,13 +1455,7 @@ mod tests {
     #[test]
     fn budget_leaves_the_rest_pending_with_kicks_suppressed() {
         let (_shm, mem) = memory();
-        let mut v = Vring {
-            size: SIZE,
-            addrs: Some(RING),
-            enabled: true,
-            ..Vring::default()
-        };
-        let mut buf = ChainBuf::default();
+        let (mut v, mut buf) = ready_ring();
         offer(&mem, 0, 10);
         let d = drain_ring(&mem, &mut v, &mut buf, 4, |_| {}).unwrap();
         assert_eq!((d.done, d.more), (4, true));
@@ -1442,7 +1475,6 @@ mod tests {
     #[test]
     fn polling_suppresses_kicks_only_while_it_looks_and_finds_new_requests() {
         use crate::poll::{Polling, Window};
-        use std::cell::Cell;
         let (_shm, mem) = memory();
         let v = Vring {
             size: SIZE,
@@ -1460,29 +1492,14 @@ mod tests {
         mem.write_u16(RING.used, 0).unwrap();
 
         // A window grows on kicks that came within the maximum.
-        let mut w = Window::new(Polling::up_to(std::time::Duration::from_millis(1)));
-        for _ in 0..3 {
-            w.idle();
-            w.kicked();
-        }
+        let mut w = grown_window();
         assert!(w.current() > std::time::Duration::ZERO);
 
         // Nothing arrives: kicks are suppressed while looking, wanted again
         // when it gives up.
-        let flags_seen = Cell::new(None);
-        w.idle();
-        let found = poll_rings(
-            &mem,
-            rings,
-            |_| true,
-            &mut w,
-            || {
-                flags_seen.set(mem.read_u16(RING.used));
-                false
-            },
-        );
-        assert!(!found.unwrap());
-        assert_eq!(flags_seen.get(), Some(split::VRING_USED_F_NO_NOTIFY));
+        let (found, flags_seen) = poll_looking(&mem, rings, &mut w, || mem.read_u16(RING.used));
+        assert!(!found);
+        assert_eq!(flags_seen, Some(split::VRING_USED_F_NO_NOTIFY));
         assert_eq!(
             mem.read_u16(RING.used),
             Some(0),
@@ -1514,13 +1531,7 @@ mod tests {
     #[test]
     fn a_fill_takes_the_chains_it_looked_at_and_a_refused_one_ends_it() {
         let (_shm, mem) = memory();
-        let mut v = Vring {
-            size: SIZE,
-            addrs: Some(RING),
-            enabled: true,
-            ..Vring::default()
-        };
-        let mut buf = ChainBuf::default();
+        let (mut v, mut buf) = ready_ring();
         offer(&mem, 0, 3);
         let published = fill_ring(&mem, &mut v, &mut buf, |f| {
             assert_eq!(f.available(), 3);
@@ -1549,21 +1560,13 @@ mod tests {
     /// alone, and a filled queue wants a kick for every buffer added.
     #[test]
     fn event_indexes_replace_the_flags_in_both_directions() {
-        use crate::poll::{Polling, Window};
-        use std::cell::Cell;
         let (_shm, mem) = memory();
         let call = vu_sys::Notifier::new().unwrap();
-        let mut v = Vring {
-            size: SIZE,
-            addrs: Some(RING),
-            enabled: true,
-            event_idx: true,
-            call: Some(NotifySender::from_fd(
-                call.write_fd().try_clone_to_owned().unwrap(),
-            )),
-            ..Vring::default()
-        };
-        let mut buf = ChainBuf::default();
+        let (mut v, mut buf) = ready_ring();
+        v.event_idx = true;
+        v.call = Some(NotifySender::from_fd(
+            call.write_fd().try_clone_to_owned().unwrap(),
+        ));
         let avail_event = |mem: &GuestMemory| {
             mem.read_u16(RING.used + split::avail_event_offset(SIZE))
                 .unwrap()
@@ -1598,27 +1601,12 @@ mod tests {
         assert!(!signalled(&call));
 
         // Polling declines kicks while it looks and wants them after.
-        let mut w = Window::new(Polling::up_to(std::time::Duration::from_millis(1)));
-        for _ in 0..3 {
-            w.idle();
-            w.kicked();
-        }
-        let during = Cell::new(None);
-        w.idle();
+        let mut w = grown_window();
         let rings = std::slice::from_ref(&v);
-        let found = poll_rings(
-            &mem,
-            rings,
-            |_| true,
-            &mut w,
-            || {
-                during.set(Some(avail_event(&mem)));
-                false
-            },
-        );
-        assert!(!found.unwrap());
+        let (found, during) = poll_looking(&mem, rings, &mut w, || Some(avail_event(&mem)));
+        assert!(!found);
         let last = 8 + SIZE;
-        assert_eq!(during.get(), Some(last - 1));
+        assert_eq!(during, Some(last - 1));
         assert_eq!(avail_event(&mem), last);
 
         // A filled queue: every buffer added kicks.
@@ -1635,13 +1623,7 @@ mod tests {
     #[test]
     fn a_ring_refilled_during_the_drain_is_bounded_by_the_budget() {
         let (_shm, mem) = memory();
-        let mut v = Vring {
-            size: SIZE,
-            addrs: Some(RING),
-            enabled: true,
-            ..Vring::default()
-        };
-        let mut buf = ChainBuf::default();
+        let (mut v, mut buf) = ready_ring();
         offer(&mem, 0, 1);
         let mut next = 1u16;
         let d = drain_ring(&mem, &mut v, &mut buf, 50, |_| {
