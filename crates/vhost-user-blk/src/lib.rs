@@ -242,8 +242,13 @@ impl Device for BlkDevice {
         MAX_QUEUE_SIZE
     }
 
+    /// Besides blk's own bits, `RING_EVENT_IDX`: the framework implements it.
     fn features(&self) -> u64 {
-        let mut f = bf::SEG_MAX | bf::BLK_SIZE | bf::FLUSH | bf::MQ;
+        let mut f = bf::SEG_MAX
+            | bf::BLK_SIZE
+            | bf::FLUSH
+            | bf::MQ
+            | vu_protocol::virtio::features::RING_EVENT_IDX;
         if self.settings.read_only {
             f |= bf::RO;
         }

@@ -5,7 +5,7 @@ use crate::config::{ConfigSpace, Profile};
 use crate::source::Source;
 use std::collections::VecDeque;
 use std::os::fd::BorrowedFd;
-use vu_backend::{Device, Request};
+use vu_backend::{Device, Filler, Request};
 use vu_protocol::virtio::input::{ev, Event, EVENT_QUEUE, STATUS_QUEUE};
 use vu_protocol::ProtocolFeatures;
 
@@ -142,39 +142,56 @@ impl Device for InputDevice {
 
     fn process(&mut self, queue: u16, request: &mut Request<'_>) {
         match queue {
-            EVENT_QUEUE => {
-                if request.reader.remaining() != 0 {
-                    return request.reject("event buffer with device-readable bytes");
-                }
-                if request.writer.remaining() < Event::SIZE {
-                    return request.reject(format!(
-                        "event buffer of {} bytes, shorter than an event",
-                        request.writer.remaining()
-                    ));
-                }
-                // `can_process` let this request through only with an event.
-                if let Some(e) = self.pending.pop_front() {
-                    request.writer.write(&e.to_le_bytes());
-                }
-            }
             STATUS_QUEUE => self.status(request),
+            // The event queue is filled (`fill`), never processed.
             _ => request.reject(format!("no queue {queue}")),
         }
     }
 
-    fn can_process(&self, queue: u16) -> bool {
-        queue != EVENT_QUEUE || !self.pending.is_empty()
-    }
-
-    fn event_source(&self) -> Option<BorrowedFd<'_>> {
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
         self.source.fd()
     }
 
-    fn source_ready(&mut self) -> bool {
+    fn woken(&mut self) -> bool {
         let mut events = Vec::new();
         let open = self.source.read(&mut events);
         self.queue_events(events);
         open
+    }
+
+    fn fills(&self, queue: u16) -> bool {
+        queue == EVENT_QUEUE
+    }
+
+    /// One event per posted buffer, while both last; a buffer waits in the
+    /// ring while no event does.
+    fn fill(&mut self, queue: u16, filler: &mut Filler<'_>) {
+        if queue != EVENT_QUEUE {
+            return;
+        }
+        while let Some(e) = self.pending.front() {
+            let (Some(readable), Some(room)) = (filler.readable(0), filler.room(0)) else {
+                return;
+            };
+            if readable != 0 {
+                return filler.reject("event buffer with device-readable bytes");
+            }
+            if room < Event::SIZE {
+                return filler.reject(format!(
+                    "event buffer of {room} bytes, shorter than an event"
+                ));
+            }
+            let bytes = e.to_le_bytes();
+            if filler
+                .fill_next(|w| {
+                    w.write(&bytes);
+                })
+                .is_none()
+            {
+                return;
+            }
+            self.pending.pop_front();
+        }
     }
 
     fn reset(&mut self) {

@@ -5,8 +5,9 @@
 //! The device has two queues. The driver keeps device-writable 8-byte
 //! buffers posted on the event queue; each event read from the source is
 //! written into the next one, and a buffer waits in the ring while no event
-//! does (`Device::can_process`, so an idle device neither spins nor
-//! completes empty events). The status queue carries events the other way
+//! does (the framework's device-filled queues, `Device::fills`: the source's
+//! fd is the device's wake fd, so an idle device neither spins nor completes
+//! empty events). The status queue carries events the other way
 //! (LEDs, sounds, autorepeat settings): each must be exactly one 8-byte
 //! event of a valid type; anything else is malformed and closes the
 //! connection. The configuration space shows one item at a time (name,

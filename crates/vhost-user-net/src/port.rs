@@ -337,8 +337,9 @@ impl Device for NetPort {
         Some(self.port.wake.read_fd())
     }
 
-    fn woken(&mut self) {
+    fn woken(&mut self) -> bool {
         let _ = self.port.wake.drain();
+        true
     }
 
     fn fills(&self, queue: u16) -> bool {

@@ -76,8 +76,10 @@ impl Device for RngDevice {
         1
     }
 
+    /// `RING_EVENT_IDX` only (the framework implements it): QEMU 7.2's
+    /// vhost-user-rng-pci acknowledges it whether offered or not.
     fn features(&self) -> u64 {
-        0
+        vu_protocol::virtio::features::RING_EVENT_IDX
     }
 
     fn process(&mut self, _queue: u16, request: &mut Request<'_>) {

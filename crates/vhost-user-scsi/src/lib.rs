@@ -39,14 +39,14 @@
 //!   with `FUNCTION_COMPLETE` (nothing to do, no task found); CLEAR ACA
 //!   and unknown functions are rejected (no ACA). Asynchronous
 //!   notification queries and subscriptions get no events.
-//! * **Event queue.** The device has no events: no `HOTPLUG`, and
-//!   `CHANGE` is offered only because QEMU acknowledges it regardless.
-//!   The framework completes every request it takes, so an event buffer a
-//!   driver posts anyway is returned at once with `VIRTIO_SCSI_T_NO_EVENT`
-//!   (Linux posts none without `HOTPLUG`; SeaBIOS never does). A driver
-//!   that posted them and re-posted each one at once would spin with the
-//!   back-end: holding them needs a framework that lets a request stay
-//!   outstanding, which `vu-backend` does not (yet) offer.
+//! * **Event queue.** A device-filled queue (`Device::fills`): event
+//!   buffers wait in the ring until the device has an event to put in
+//!   them (virtio 1.x, 5.6.6.3), never answered "no event" at once. The
+//!   device has no events to report (no `HOTPLUG`; `CHANGE` is offered
+//!   only because QEMU acknowledges it regardless), so posted buffers stay
+//!   posted, and go back to the driver when it resets or stops the queue
+//!   (`GET_VRING_BASE` counts only what was used). Linux posts none
+//!   without `HOTPLUG`; SeaBIOS never does.
 #![forbid(unsafe_code)]
 
 pub mod cdb;
@@ -57,10 +57,10 @@ use cdb::{Command, PageControl};
 use lun::{Lun, LunSpec, OpenError, BLOCK_SIZE};
 use sense::{status, Sense};
 use std::os::fd::AsFd;
-use vu_backend::{Device, QueueHandler, Reader, Request, Writer};
+use vu_backend::{Device, Filler, QueueHandler, Reader, Request, Writer};
 use vu_protocol::virtio::scsi::{
-    ctrl, event, response, AnRequest, CmdHeader, CmdResponse, Config, Event, LunAddress,
-    TmfRequest, CDB_SIZE, CONTROL_QUEUE, EVENT_QUEUE, SENSE_SIZE,
+    ctrl, response, AnRequest, CmdHeader, CmdResponse, Config, Event, LunAddress, TmfRequest,
+    CDB_SIZE, CONTROL_QUEUE, EVENT_QUEUE, SENSE_SIZE,
 };
 use vu_protocol::ProtocolFeatures;
 
@@ -162,19 +162,11 @@ impl ScsiDevice {
         }
     }
 
-    /// Serves one request from queue `queue`.
+    /// Serves one request from queue `queue` (the control queue or a
+    /// request queue; the event queue is filled, never served).
     pub fn serve(&mut self, queue: u16, request: &mut Request<'_>) {
         match queue {
             CONTROL_QUEUE => self.serve_control(request),
-            EVENT_QUEUE => {
-                let none = Event {
-                    kind: event::NO_EVENT,
-                    ..Event::default()
-                };
-                if request.writer.remaining() >= Event::SIZE {
-                    request.writer.write(&none.to_le_bytes());
-                }
-            }
             _ => self.serve_command(request),
         }
     }
@@ -526,6 +518,13 @@ impl Device for ScsiDevice {
     fn process(&mut self, queue: u16, request: &mut Request<'_>) {
         self.serve(queue, request);
     }
+
+    fn fills(&self, queue: u16) -> bool {
+        queue == EVENT_QUEUE
+    }
+
+    /// No event ever happens: the event buffers stay posted.
+    fn fill(&mut self, _queue: u16, _filler: &mut Filler<'_>) {}
 
     fn queue_handler(&mut self, queue: u16) -> Option<Box<dyn QueueHandler>> {
         if queue < 2 {

@@ -21,6 +21,15 @@
 //!   had their turn), so no queue, and no control message, waits behind a
 //!   busy one. A device that wants parallelism can hand work to its own
 //!   threads, but nothing here forces it to.
+//! * **Work of its own.** A device that has something for the driver
+//!   without being asked (frames for a receive queue, input events) gives
+//!   the loop a wake fd ([`Device::wake_fd`]) and names the queues it fills
+//!   itself ([`Device::fills`]). Their chains are not requests: they wait
+//!   in the ring, for as long as it takes, until [`Device::fill`] has
+//!   something to put in them, which the loop asks after the wake fd fired
+//!   ([`Device::woken`]) and whenever the driver kicks such a queue. A
+//!   device with nothing to report (virtio-scsi's event queue) keeps them
+//!   posted; they go back to the driver when it resets the queue.
 //! * **Messages.** Every message is parsed and validated by
 //!   `vu_protocol::FrontendMsg::parse` first, then handled by one `match` in
 //!   `session.rs`. Any error (malformed message, message out of order,
@@ -52,13 +61,22 @@
 //!   [`Writer::write_at_end`] puts a status byte at the end of a large
 //!   writable area without touching the rest. Requests complete in order,
 //!   one used element each, published as soon as it is done.
-//! * **Notifications** (no `EVENT_IDX`). While a ring is drained,
-//!   `VRING_USED_F_NO_NOTIFY` tells the driver not to kick; it is cleared,
-//!   and the ring checked once more behind a full fence, before the loop
-//!   sleeps. Calls are coalesced: one when the unsignalled completions match
-//!   the requests still queued (about half the queue depth; at once for a
+//! * **Notifications.** While a ring is drained, the driver is asked not
+//!   to kick (`VRING_USED_F_NO_NOTIFY`); before the loop sleeps, kicks are
+//!   asked for again and the ring checked once more behind a full fence.
+//!   Calls are coalesced: one when the unsignalled completions match the
+//!   requests still queued (about half the queue depth; at once for a
 //!   lone request), none while the driver shows `VRING_AVAIL_F_NO_INTERRUPT`,
-//!   and one when the drain ends. See `queue::drain_ring`.
+//!   and one when the drain ends. See `queue::drain_ring`. A device may
+//!   offer `VIRTIO_RING_F_EVENT_IDX` in [`Device::features`]; once the
+//!   driver acknowledges it, the same steps go through the rings' event
+//!   indexes (virtio 1.x, 2.7.7 and 2.7.10): kicks are asked for by setting
+//!   `avail_event` to the next request's index, and declined by setting it
+//!   one behind; a call is sent when the used index passed the driver's
+//!   `used_event` since the last decision (always the first on a ring, a
+//!   moved ring, or a new call fd). A queue the device fills keeps its
+//!   `avail_event` at the available index after every fill, so that each
+//!   buffer added kicks, as without the feature.
 //! * **Polling.** After a drain, a worker (and the event loop, over the
 //!   queues it serves) keeps reading the available index for an adaptive
 //!   window, kicks suppressed and yielding the CPU between looks, before it
@@ -66,7 +84,7 @@
 //!   rings read once more behind a full fence. The window grows when a request needed a kick within the
 //!   maximum and shrinks when the gap was longer, capped by [`Polling`]
 //!   (`Listener::with_polling`; zero is off). See `poll.rs`.
-//! * **Not offered:** packed rings, event index, IOMMU, logging/migration,
+//! * **Not offered:** packed rings, IOMMU, logging/migration,
 //!   inflight tracking, postcopy, in-band notifications, the back-end request
 //!   channel. The front-end is never offered these, so it does not send them;
 //!   if it does, the connection is closed.
@@ -153,32 +171,40 @@ pub trait Device {
     /// Returns to the state of a fresh connection (the front-end left).
     fn reset(&mut self) {}
 
-    /// A device with work of its own (frames arriving for a receive queue)
-    /// returns an fd that becomes readable when it has some; the session
-    /// waits on it beside the socket and the kicks, for the whole
-    /// connection (so it must stay the same fd). When it is readable,
-    /// [`Device::woken`] is called, then [`Device::fill`] for every queue
-    /// that [`Device::fills`].
+    /// A device with work of its own (frames arriving for a receive queue,
+    /// events from an input source) returns an fd that becomes readable
+    /// when it has some; the session waits on it beside the socket and the
+    /// kicks, asked once per connection (so it must stay the same fd while
+    /// the connection lasts). When it is readable, [`Device::woken`] is
+    /// called, then [`Device::fill`] for every queue that [`Device::fills`].
     fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
         None
     }
 
-    /// The wake fd was readable: the device makes it unreadable again (for
-    /// example drains its notifier). The fill calls follow.
-    fn woken(&mut self) {}
+    /// The wake fd was readable: the device takes what it signals (drains
+    /// its notifier, reads its source) so that it is unreadable again, and
+    /// says whether it can ever become readable again. `false` (the source
+    /// ended, or failed and the device logged why) stops watching it for
+    /// the rest of the connection. The fill calls follow either way.
+    fn woken(&mut self) -> bool {
+        true
+    }
 
     /// Whether queue `queue` is filled by the device when it has something
-    /// for it (a receive queue), through [`Device::fill`], instead of its
-    /// requests being handed to [`Device::process`] as they arrive. Such a
-    /// queue is never polled and never served by a worker thread; it is
-    /// filled when the device is woken and when the driver kicks it (it
-    /// added buffers). Asked once per connection.
+    /// for it (a receive queue, an event queue), through [`Device::fill`],
+    /// instead of its requests being handed to [`Device::process`] as they
+    /// arrive: its buffers wait in the ring, for as long as it takes, until
+    /// the device has something to put in them. Such a queue is never
+    /// polled and never served by a worker thread; it is filled when the
+    /// device is woken and when the driver kicks it (it added buffers).
+    /// Asked once per connection.
     fn fills(&self, _queue: u16) -> bool {
         false
     }
 
     /// Puts what the device has for queue `queue` into its available
-    /// chains (see [`Filler`]).
+    /// chains (see [`Filler`]); a chain the device finds malformed is
+    /// refused with [`Filler::reject`].
     fn fill(&mut self, _queue: u16, _filler: &mut Filler<'_>) {}
 
     /// Asked after every batch of requests and every fill on the event
@@ -187,30 +213,5 @@ pub trait Device {
     /// broken ring. The device is reset before the next connection.
     fn fault(&mut self) -> Option<Box<dyn std::error::Error + Send + Sync>> {
         None
-    }
-
-    /// A device that has work of its own (an input device's events): a
-    /// readable fd the event loop waits on beside the socket and the kicks,
-    /// asked once per connection; the device keeps it open meanwhile. When
-    /// it is readable the loop calls [`Device::source_ready`], then serves
-    /// the queues it serves itself (not those on worker threads) again.
-    fn event_source(&self) -> Option<BorrowedFd<'_>> {
-        None
-    }
-
-    /// The event source is readable: take what it has. `false` stops
-    /// watching it for the rest of the connection (it ended, or failed and
-    /// the device said why).
-    fn source_ready(&mut self) -> bool {
-        true
-    }
-
-    /// Whether the device takes a request from `queue` now. `false` leaves
-    /// the queue's requests in the ring, unpolled (an input device's event
-    /// buffers wait for events): the queue is served again when it is
-    /// kicked or the event source fires. Asked only for queues the event
-    /// loop serves, not those on worker threads.
-    fn can_process(&self, _queue: u16) -> bool {
-        true
     }
 }

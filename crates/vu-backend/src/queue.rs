@@ -40,6 +40,13 @@ pub(crate) struct Vring {
     pub(crate) call: Option<NotifySender>,
     pub(crate) err: Option<NotifySender>,
     pub(crate) enabled: bool,
+    /// `VIRTIO_RING_F_EVENT_IDX` was negotiated: notifications go by the
+    /// rings' `used_event`/`avail_event` instead of their flags.
+    pub(crate) event_idx: bool,
+    /// With `event_idx`: the used index when the driver's `used_event` was
+    /// last compared with it; `None` (a new or moved ring) signals the next
+    /// completion whatever `used_event` says.
+    pub(crate) signalled_used: Option<u16>,
 }
 
 impl Vring {
@@ -229,7 +236,9 @@ pub(crate) struct Drained {
 /// Takes available requests from `vring`, at most `budget` of them, hands
 /// each to `handle`, and publishes each used element as soon as it is done.
 ///
-/// Notifications, without `EVENT_IDX` (virtio 1.x 2.7.7, 2.7.10):
+/// Notifications (virtio 1.x 2.7.7, 2.7.10), described with the rings'
+/// flags; with `EVENT_IDX` the same steps go through `avail_event` and
+/// `used_event` instead ([`want_kicks`], [`call_wanted`]):
 /// * Kicks: `VRING_USED_F_NO_NOTIFY` is set while draining, so a driver
 ///   adding requests meanwhile need not kick; before returning, the flag is
 ///   cleared and the available index read once more (after a full fence, the
@@ -244,47 +253,15 @@ pub(crate) struct Drained {
 ///   A driver that set `VRING_AVAIL_F_NO_INTERRUPT` is not signalled: it is
 ///   reaping anyway. The flag is read behind a full fence after the used
 ///   index stores, so a driver that clears it and then finds the used ring
-///   empty is always signalled at the end of the drain.
+///   empty is always signalled at the end of the drain. With `EVENT_IDX`,
+///   each signal decision covers every completion since the previous one,
+///   so a driver's `used_event` inside a coalesced batch is never missed.
 pub(crate) fn drain_ring(
     mem: &GuestMemory,
     vring: &mut Vring,
     buf: &mut ChainBuf,
     budget: u32,
-    handle: impl FnMut(&mut Request<'_>),
-) -> Result<Drained, QueueError> {
-    drain_ring_gated(mem, vring, buf, budget, &mut Always(handle))
-}
-
-/// What serves the requests of a [`drain_ring_gated`] call.
-pub(crate) trait Handler {
-    /// Whether the next request can be taken now; `false` leaves it (and
-    /// those after it) in the ring.
-    fn can_take(&mut self) -> bool;
-    fn handle(&mut self, request: &mut Request<'_>);
-}
-
-/// A handler that always takes the next request.
-struct Always<F>(F);
-
-impl<F: FnMut(&mut Request<'_>)> Handler for Always<F> {
-    fn can_take(&mut self) -> bool {
-        true
-    }
-
-    fn handle(&mut self, request: &mut Request<'_>) {
-        (self.0)(request)
-    }
-}
-
-/// [`drain_ring`], taking each request only while `handler` can: when it
-/// cannot, the drain ends as if the ring were empty (kicks re-enabled,
-/// completions signalled), the requests left where they are.
-pub(crate) fn drain_ring_gated(
-    mem: &GuestMemory,
-    vring: &mut Vring,
-    buf: &mut ChainBuf,
-    budget: u32,
-    handler: &mut impl Handler,
+    mut handle: impl FnMut(&mut Request<'_>),
 ) -> Result<Drained, QueueError> {
     let (Some(ring), size) = (vring.addrs, vring.size) else {
         return Ok(Drained {
@@ -296,21 +273,21 @@ pub(crate) fn drain_ring_gated(
         unsignalled: 0,
         waking: false,
     };
-    set_used_flags(mem, ring, split::VRING_USED_F_NO_NOTIFY)?;
+    want_kicks(mem, ring, vring, false)?;
     let mut done = 0;
     loop {
         let mut avail_idx = avail_index(mem, ring)?;
         if avail_idx == vring.last_avail {
             // Re-enable kicks, then look once more: a request published
             // before the driver could see the flag cleared is caught here.
-            set_used_flags(mem, ring, 0)?;
+            want_kicks(mem, ring, vring, true)?;
             fence(Ordering::SeqCst);
             avail_idx = avail_index(mem, ring)?;
             if avail_idx == vring.last_avail {
                 calls.flush(mem, ring, vring)?;
                 return Ok(Drained { done, more: false });
             }
-            set_used_flags(mem, ring, split::VRING_USED_F_NO_NOTIFY)?;
+            want_kicks(mem, ring, vring, false)?;
         }
         let pending = avail_idx.wrapping_sub(vring.last_avail);
         if pending > size {
@@ -319,11 +296,6 @@ pub(crate) fn drain_ring_gated(
         // New requests: whoever added them is awake.
         calls.waking = false;
         while vring.last_avail != avail_idx {
-            if !handler.can_take() {
-                set_used_flags(mem, ring, 0)?;
-                calls.flush(mem, ring, vring)?;
-                return Ok(Drained { done, more: false });
-            }
             if done == budget {
                 calls.flush(mem, ring, vring)?;
                 return Ok(Drained { done, more: true });
@@ -346,7 +318,7 @@ pub(crate) fn drain_ring_gated(
                 },
                 rejected: None,
             };
-            handler.handle(&mut req);
+            handle(&mut req);
             if let Some(why) = req.rejected {
                 return Err(QueueError::Rejected(why));
             }
@@ -381,8 +353,10 @@ pub(crate) fn drain_ring_gated(
 ///
 /// Every chain is walked with the same bounds as a request's
 /// ([`walk_chain`]); a broken one ends the fill, and the session closes the
-/// connection. Readable buffers in a chain are ignored: only its writable
-/// part is filled. Kicks stay enabled on such a queue (the driver kicks when
+/// connection, as it does when the device refuses a chain in its own terms
+/// ([`Filler::reject`]). Only a chain's writable part is filled; its
+/// readable part is left alone (a device whose driver must post none
+/// checks [`Filler::readable`]). Kicks stay enabled on such a queue (the driver kicks when
 /// it adds buffers); the call is signalled once after the fill, unless the
 /// driver set `VRING_AVAIL_F_NO_INTERRUPT`.
 pub struct Filler<'a> {
@@ -396,6 +370,10 @@ pub struct Filler<'a> {
     taken: u16,
     /// Chains published by this fill.
     published: u32,
+    /// Which available chain (its position in the available ring, and its
+    /// head) the chain buffer holds, so that looking at a chain and then
+    /// taking it walks it once.
+    walked: Option<(u16, u16)>,
     error: Option<QueueError>,
 }
 
@@ -439,8 +417,14 @@ impl<'a> Filler<'a> {
         if n >= left && n >= self.available() {
             return None;
         }
+        let position = self.vring.last_avail.wrapping_add(n);
+        if let Some((at, head)) = self.walked {
+            if at == position {
+                return Some(head);
+            }
+        }
         let size = self.vring.size;
-        let slot = u64::from(self.vring.last_avail.wrapping_add(n) % size);
+        let slot = u64::from(position % size);
         let result = self
             .mem
             .read_u16(self.ring.avail + RING_ENTRIES_OFFSET + 2 * slot)
@@ -452,8 +436,12 @@ impl<'a> Filler<'a> {
                 walk_chain(self.mem, self.ring, size, head, self.buf).map(|()| head)
             });
         match result {
-            Ok(head) => Some(head),
+            Ok(head) => {
+                self.walked = Some((position, head));
+                Some(head)
+            }
             Err(e) => {
+                self.walked = None;
                 self.error = Some(e);
                 None
             }
@@ -466,6 +454,23 @@ impl<'a> Filler<'a> {
     pub fn room(&mut self, n: u16) -> Option<usize> {
         self.walk(n)?;
         Some(self.buf.writable_len as usize)
+    }
+
+    /// The readable (device-read) bytes of the available chain `n` places
+    /// after the next one, as [`Filler::room`] sees it.
+    pub fn readable(&mut self, n: u16) -> Option<usize> {
+        self.walk(n)?;
+        Some(self.buf.readable_len as usize)
+    }
+
+    /// Refuses the next available chain as malformed in the device's own
+    /// terms, saying why: the fill ends with nothing more taken (what was
+    /// taken is not published), and the connection is closed as for a
+    /// broken ring.
+    pub fn reject(&mut self, why: impl Into<String>) {
+        if self.error.is_none() {
+            self.error = Some(QueueError::Rejected(why.into()));
+        }
     }
 
     /// Takes the next available chain and lets `write` fill it; its used
@@ -499,6 +504,7 @@ impl<'a> Filler<'a> {
         }
         self.vring.last_avail = self.vring.last_avail.wrapping_add(1);
         self.taken += 1;
+        self.walked = None;
         Some(written)
     }
 
@@ -545,6 +551,7 @@ pub(crate) fn fill_ring(
         avail_idx,
         taken: 0,
         published: 0,
+        walked: None,
         error: None,
     };
     fill(&mut filler);
@@ -553,10 +560,27 @@ pub(crate) fn fill_ring(
         return Err(e);
     }
     let published = filler.published;
-    if published > 0 && !Calls::suppressed(mem, ring)? {
-        signal(filler.vring)?;
+    let vring = filler.vring;
+    if published > 0 && call_wanted(mem, ring, vring)? {
+        signal(vring)?;
     }
     Ok(published)
+}
+
+/// After a fill: kicks stay wanted on a queue the device fills (the driver
+/// kicks whenever it adds buffers). Without `EVENT_IDX` the used ring's
+/// flags never change, so nothing is to do. With it, `avail_event` is set
+/// to the available index now, so that the next buffer added kicks, and the
+/// index read again behind a full fence: `true` if buffers were added
+/// meanwhile (they may have kicked before `avail_event` moved): fill again.
+pub(crate) fn want_fill_kicks(mem: &GuestMemory, vring: &Vring) -> Result<bool, QueueError> {
+    let (Some(ring), true) = (vring.addrs, vring.event_idx) else {
+        return Ok(false);
+    };
+    let idx = avail_index(mem, ring)?;
+    write_avail_event(mem, ring, vring.size, idx)?;
+    fence(Ordering::SeqCst);
+    Ok(avail_index(mem, ring)? != idx)
 }
 
 /// Polls the rings `vrings[i]` for which `served(i)` holds, within
@@ -592,15 +616,15 @@ pub(crate) fn poll_rings(
         let ring = v.addrs.ok_or((i, QueueError::RingOutsideMemory))?;
         Ok(avail_index(mem, ring).map_err(|e| (i, e))? != v.last_avail)
     };
-    let set_flags = |flags: u16| -> Result<(), (usize, QueueError)> {
+    let set_kicks = |on: bool| -> Result<(), (usize, QueueError)> {
         for (i, v) in polled() {
             if let Some(ring) = v.addrs {
-                set_used_flags(mem, ring, flags).map_err(|e| (i, e))?;
+                want_kicks(mem, ring, v, on).map_err(|e| (i, e))?;
             }
         }
         Ok(())
     };
-    set_flags(split::VRING_USED_F_NO_NOTIFY)?;
+    set_kicks(false)?;
     let result = window.poll(|| {
         if stop() {
             return Ok(true);
@@ -612,7 +636,7 @@ pub(crate) fn poll_rings(
         }
         Ok(false)
     });
-    set_flags(0)?;
+    set_kicks(true)?;
     fence(Ordering::SeqCst);
     let mut found = result? == Polled::Found;
     for (i, v) in polled() {
@@ -635,6 +659,64 @@ fn set_used_flags(mem: &GuestMemory, ring: RingAddrs, flags: u16) -> Result<(), 
         .ok_or(QueueError::RingOutsideMemory)
 }
 
+fn write_avail_event(
+    mem: &GuestMemory,
+    ring: RingAddrs,
+    size: u16,
+    value: u16,
+) -> Result<(), QueueError> {
+    mem.write_u16(ring.used + split::avail_event_offset(size), value)
+        .ok_or(QueueError::RingOutsideMemory)
+}
+
+/// Asks the driver to kick `vring` when it adds requests (`on`), or not to
+/// (while this side looks at the ring anyway). Without `EVENT_IDX`, the
+/// used ring's `VRING_USED_F_NO_NOTIFY` flag says so; with it, the driver
+/// ignores that flag and kicks when its index passes `avail_event`
+/// (virtio 1.x, 2.7.10): set to `last_avail`, the next request kicks; set
+/// one behind it, no request does until the index has gone all the way
+/// round (at worst one spurious kick, never a missing one).
+fn want_kicks(
+    mem: &GuestMemory,
+    ring: RingAddrs,
+    vring: &Vring,
+    on: bool,
+) -> Result<(), QueueError> {
+    if vring.event_idx {
+        let event = if on {
+            vring.last_avail
+        } else {
+            vring.last_avail.wrapping_sub(1)
+        };
+        write_avail_event(mem, ring, vring.size, event)
+    } else {
+        let flags = if on { 0 } else { split::VRING_USED_F_NO_NOTIFY };
+        set_used_flags(mem, ring, flags)
+    }
+}
+
+/// Whether the driver wants to be signalled for the used elements
+/// published since this was last asked, read behind a full fence after the
+/// used-index stores. Without `EVENT_IDX`: unless it set
+/// `VRING_AVAIL_F_NO_INTERRUPT`. With it (virtio 1.x, 2.7.7): when the
+/// used index passed the driver's `used_event` since the last time it was
+/// compared, and always the first time on a ring.
+fn call_wanted(mem: &GuestMemory, ring: RingAddrs, vring: &mut Vring) -> Result<bool, QueueError> {
+    fence(Ordering::SeqCst);
+    if vring.event_idx {
+        let event = mem
+            .read_u16(ring.avail + split::used_event_offset(vring.size))
+            .ok_or(QueueError::RingOutsideMemory)?;
+        let new = vring.used_idx;
+        let old = vring.signalled_used.replace(new);
+        return Ok(old.is_none_or(|old| split::event_passed(event, new, old)));
+    }
+    let flags = mem
+        .read_u16(ring.avail)
+        .ok_or(QueueError::RingOutsideMemory)?;
+    Ok(flags & split::VRING_AVAIL_F_NO_INTERRUPT == 0)
+}
+
 /// Most completions a busy drain leaves unsignalled: bounds the latency a
 /// deep queue adds, while each signal (an eventfd write that wakes a task
 /// on another CPU) stays amortised over many requests.
@@ -650,22 +732,12 @@ struct Calls {
 }
 
 impl Calls {
-    /// Whether the driver asked not to be interrupted, read after the used
-    /// index stores that precede it.
-    fn suppressed(mem: &GuestMemory, ring: RingAddrs) -> Result<bool, QueueError> {
-        fence(Ordering::SeqCst);
-        let flags = mem
-            .read_u16(ring.avail)
-            .ok_or(QueueError::RingOutsideMemory)?;
-        Ok(flags & split::VRING_AVAIL_F_NO_INTERRUPT != 0)
-    }
-
     /// After a completion, with `left` requests known to be waiting.
     fn completed(
         &mut self,
         mem: &GuestMemory,
         ring: RingAddrs,
-        vring: &Vring,
+        vring: &mut Vring,
         left: u16,
     ) -> Result<(), QueueError> {
         self.unsignalled += 1;
@@ -675,19 +747,20 @@ impl Calls {
         Ok(())
     }
 
-    /// Signals the unsignalled completions unless the driver is reaping.
+    /// Signals the unsignalled completions unless the driver does not want
+    /// them (it is reaping, or its `used_event` is further on).
     fn flush(
         &mut self,
         mem: &GuestMemory,
         ring: RingAddrs,
-        vring: &Vring,
+        vring: &mut Vring,
     ) -> Result<(), QueueError> {
         if self.unsignalled > 0 {
-            if Self::suppressed(mem, ring)? {
-                self.waking = false;
-            } else {
+            if call_wanted(mem, ring, vring)? {
                 signal(vring)?;
                 self.waking = true;
+            } else {
+                self.waking = false;
             }
         }
         self.unsignalled = 0;
@@ -1287,13 +1360,7 @@ mod tests {
     #[test]
     fn drain_serves_in_order_and_refuses_index_jumps() {
         let (_shm, mem) = memory();
-        let mut v = Vring {
-            size: SIZE,
-            addrs: Some(RING),
-            enabled: true,
-            ..Vring::default()
-        };
-        let mut buf = ChainBuf::default();
+        let (mut v, mut buf) = ready_ring();
         for i in 0..3u16 {
             put(&mem, i, BASE + 0x2000 + 64 * u64::from(i), 8, W, 0);
             mem.write(RING.avail + 4 + 2 * u64::from(i), &i.to_le_bytes())
@@ -1325,6 +1392,51 @@ mod tests {
         ));
     }
 
+    /// A polling window grown by kicks that came within its maximum.
+    fn grown_window() -> Window {
+        use crate::poll::Polling;
+        let mut w = Window::new(Polling::up_to(std::time::Duration::from_millis(1)));
+        for _ in 0..3 {
+            w.idle();
+            w.kicked();
+        }
+        w
+    }
+
+    /// Polls `rings` over the window with nothing arriving; whether a
+    /// request was found, and what `look` saw while it polled.
+    fn poll_looking(
+        mem: &GuestMemory,
+        rings: &[Vring],
+        w: &mut Window,
+        look: impl Fn() -> Option<u16>,
+    ) -> (bool, Option<u16>) {
+        let seen = std::cell::Cell::new(None);
+        w.idle();
+        let found = poll_rings(
+            mem,
+            rings,
+            |_| true,
+            w,
+            || {
+                seen.set(look());
+                false
+            },
+        );
+        (found.unwrap(), seen.get())
+    }
+
+    /// A ready ring at [`RING`], and its chain buffer.
+    fn ready_ring() -> (Vring, ChainBuf) {
+        let v = Vring {
+            size: SIZE,
+            addrs: Some(RING),
+            enabled: true,
+            ..Vring::default()
+        };
+        (v, ChainBuf::default())
+    }
+
     /// Publishes `n` one-descriptor requests (heads 0..n) after what is
     /// already on the available ring.
     fn offer(mem: &GuestMemory, from: u16, n: u16) {
@@ -1343,13 +1455,7 @@ mod tests {
     #[test]
     fn budget_leaves_the_rest_pending_with_kicks_suppressed() {
         let (_shm, mem) = memory();
-        let mut v = Vring {
-            size: SIZE,
-            addrs: Some(RING),
-            enabled: true,
-            ..Vring::default()
-        };
-        let mut buf = ChainBuf::default();
+        let (mut v, mut buf) = ready_ring();
         offer(&mem, 0, 10);
         let d = drain_ring(&mem, &mut v, &mut buf, 4, |_| {}).unwrap();
         assert_eq!((d.done, d.more), (4, true));
@@ -1369,7 +1475,6 @@ mod tests {
     #[test]
     fn polling_suppresses_kicks_only_while_it_looks_and_finds_new_requests() {
         use crate::poll::{Polling, Window};
-        use std::cell::Cell;
         let (_shm, mem) = memory();
         let v = Vring {
             size: SIZE,
@@ -1387,29 +1492,14 @@ mod tests {
         mem.write_u16(RING.used, 0).unwrap();
 
         // A window grows on kicks that came within the maximum.
-        let mut w = Window::new(Polling::up_to(std::time::Duration::from_millis(1)));
-        for _ in 0..3 {
-            w.idle();
-            w.kicked();
-        }
+        let mut w = grown_window();
         assert!(w.current() > std::time::Duration::ZERO);
 
         // Nothing arrives: kicks are suppressed while looking, wanted again
         // when it gives up.
-        let flags_seen = Cell::new(None);
-        w.idle();
-        let found = poll_rings(
-            &mem,
-            rings,
-            |_| true,
-            &mut w,
-            || {
-                flags_seen.set(mem.read_u16(RING.used));
-                false
-            },
-        );
-        assert!(!found.unwrap());
-        assert_eq!(flags_seen.get(), Some(split::VRING_USED_F_NO_NOTIFY));
+        let (found, flags_seen) = poll_looking(&mem, rings, &mut w, || mem.read_u16(RING.used));
+        assert!(!found);
+        assert_eq!(flags_seen, Some(split::VRING_USED_F_NO_NOTIFY));
         assert_eq!(
             mem.read_u16(RING.used),
             Some(0),
@@ -1436,16 +1526,104 @@ mod tests {
         assert!(!poll_rings(&mem, rings, |_| false, &mut w, || false).unwrap());
     }
 
+    /// A device fills what it looked at, and a chain it refuses ends the
+    /// fill with nothing more published.
+    #[test]
+    fn a_fill_takes_the_chains_it_looked_at_and_a_refused_one_ends_it() {
+        let (_shm, mem) = memory();
+        let (mut v, mut buf) = ready_ring();
+        offer(&mem, 0, 3);
+        let published = fill_ring(&mem, &mut v, &mut buf, |f| {
+            assert_eq!(f.available(), 3);
+            assert_eq!(
+                (f.readable(0), f.room(0), f.room(1)),
+                (Some(0), Some(8), Some(8))
+            );
+            assert_eq!(f.fill_next(|w| _ = w.write(&[7; 4])), Some(4));
+            assert_eq!(f.room(2), None, "two are left");
+        })
+        .unwrap();
+        assert_eq!((published, v.last_avail), (1, 1));
+        assert_eq!(mem.read_u16(RING.used + 2), Some(1));
+        let refused = fill_ring(&mem, &mut v, &mut buf, |f| {
+            f.fill_next(|w| _ = w.write(&[1]));
+            f.reject("not an event buffer");
+            assert_eq!(f.room(0), None, "a refused fill takes nothing more");
+        });
+        assert!(matches!(refused, Err(QueueError::Rejected(why)) if why == "not an event buffer"));
+        assert_eq!(mem.read_u16(RING.used + 2), Some(1), "nothing published");
+    }
+
+    /// With `EVENT_IDX`: kicks are asked for through `avail_event` (one
+    /// behind while draining or polling, at the next request before
+    /// sleeping), calls go by the driver's `used_event`, the flags are left
+    /// alone, and a filled queue wants a kick for every buffer added.
+    #[test]
+    fn event_indexes_replace_the_flags_in_both_directions() {
+        let (_shm, mem) = memory();
+        let call = vu_sys::Notifier::new().unwrap();
+        let (mut v, mut buf) = ready_ring();
+        v.event_idx = true;
+        v.call = Some(NotifySender::from_fd(
+            call.write_fd().try_clone_to_owned().unwrap(),
+        ));
+        let avail_event = |mem: &GuestMemory| {
+            mem.read_u16(RING.used + split::avail_event_offset(SIZE))
+                .unwrap()
+        };
+        let set_used_event = |mem: &GuestMemory, e: u16| {
+            mem.write_u16(RING.avail + split::used_event_offset(SIZE), e)
+                .unwrap()
+        };
+        let signalled = |call: &vu_sys::Notifier| call.drain().unwrap();
+        // The first completion on a ring is signalled whatever used_event is.
+        set_used_event(&mem, 100);
+        offer(&mem, 0, 3);
+        let mut seen = Vec::new();
+        drain_ring(&mem, &mut v, &mut buf, 64, |_| seen.push(avail_event(&mem))).unwrap();
+        assert_eq!(seen, [0xffff; 3], "no kicks wanted while draining");
+        assert_eq!(avail_event(&mem), 3, "the next request kicks");
+        assert_eq!(mem.read_u16(RING.used), Some(0), "flags untouched");
+        assert!(signalled(&call));
+        // used_event further on: no call; once passed, a call.
+        set_used_event(&mem, 10);
+        offer(&mem, 3, 3);
+        drain_ring(&mem, &mut v, &mut buf, 64, |_| {}).unwrap();
+        assert!(!signalled(&call), "used index 6 has not passed 10");
+        set_used_event(&mem, 6);
+        offer(&mem, 6, 2);
+        drain_ring(&mem, &mut v, &mut buf, 64, |_| {}).unwrap();
+        assert!(signalled(&call), "used index 6 -> 8 passed 6");
+        // A driver that asks for no calls (used_event one behind).
+        set_used_event(&mem, 7);
+        offer(&mem, 8, SIZE);
+        drain_ring(&mem, &mut v, &mut buf, 64, |_| {}).unwrap();
+        assert!(!signalled(&call));
+
+        // Polling declines kicks while it looks and wants them after.
+        let mut w = grown_window();
+        let rings = std::slice::from_ref(&v);
+        let (found, during) = poll_looking(&mem, rings, &mut w, || Some(avail_event(&mem)));
+        assert!(!found);
+        let last = 8 + SIZE;
+        assert_eq!(during, Some(last - 1));
+        assert_eq!(avail_event(&mem), last);
+
+        // A filled queue: every buffer added kicks.
+        offer(&mem, last, 2);
+        assert!(!want_fill_kicks(&mem, &v).unwrap());
+        assert_eq!(avail_event(&mem), last + 2);
+        v.event_idx = false;
+        mem.write_u16(RING.used + split::avail_event_offset(SIZE), 0)
+            .unwrap();
+        assert!(!want_fill_kicks(&mem, &v).unwrap());
+        assert_eq!(avail_event(&mem), 0, "without EVENT_IDX nothing to do");
+    }
+
     #[test]
     fn a_ring_refilled_during_the_drain_is_bounded_by_the_budget() {
         let (_shm, mem) = memory();
-        let mut v = Vring {
-            size: SIZE,
-            addrs: Some(RING),
-            enabled: true,
-            ..Vring::default()
-        };
-        let mut buf = ChainBuf::default();
+        let (mut v, mut buf) = ready_ring();
         offer(&mem, 0, 1);
         let mut next = 1u16;
         let d = drain_ring(&mem, &mut v, &mut buf, 50, |_| {

@@ -5,6 +5,7 @@ use crate::poll::Polling;
 use crate::session::{End, Session};
 use crate::Device;
 use std::io;
+use std::ops::ControlFlow;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -112,15 +113,22 @@ pub fn serve<D: Device>(device: &mut D, listener: Listener) -> Result<(), ServeE
         polling,
     } = listener;
     match socket {
-        Socket::Connected(stream) => {
-            let end = serve_one(device, stream, &term, polling);
-            device.reset();
-            end.map(|_| ()).map_err(ServeError::Connection)
-        }
-        Socket::Listen(listener) => accept_loop(device, &listener, &term, polling),
+        Socket::Connected(stream) => serve_fd(device, stream, &term, polling),
+        Socket::Listen(listener) => accept_each(&listener, &term, |stream| {
+            log::info!("front-end connected");
+            match log_end(serve_one(device, stream, &term, polling)) {
+                End::Terminated => {
+                    log::info!("terminating on signal");
+                    ControlFlow::Break(())
+                }
+                End::Disconnected => ControlFlow::Continue(()),
+            }
+        }),
     }
 }
 
+/// Serves one connection with `device`, which is reset afterwards (also
+/// when the connection failed).
 fn serve_one<D: Device>(
     device: &mut D,
     stream: UnixStream,
@@ -130,59 +138,40 @@ fn serve_one<D: Device>(
     // Non-blocking: the session waits for the socket and the termination
     // signal together, so a front-end that stops reading or writing in the
     // middle of a message cannot keep SIGTERM from ending the process.
-    stream.set_nonblocking(true).map_err(crate::Error::Io)?;
-    Session::new(device, stream, term, polling)
-        .map_err(crate::Error::Io)?
-        .run()
+    let end = stream
+        .set_nonblocking(true)
+        .and_then(|()| Session::new(device, stream, term, polling))
+        .map_err(crate::Error::Io)
+        .and_then(Session::run);
+    device.reset();
+    end
 }
 
-fn accept_loop<D: Device>(
+/// The inherited connected `--fd`: its one connection, whose failure is
+/// the caller's.
+fn serve_fd<D: Device>(
     device: &mut D,
-    listener: &UnixListener,
+    stream: UnixStream,
     term: &TerminationSignal,
     polling: Polling,
 ) -> Result<(), ServeError> {
-    const KEY_LISTEN: usize = 0;
-    const KEY_TERM: usize = 1;
-    listener.set_nonblocking(true).map_err(ServeError::Accept)?;
-    let mut poller = Poller::new().map_err(ServeError::Poll)?;
-    poller
-        .add(listener.as_fd(), KEY_LISTEN)
-        .map_err(ServeError::Poll)?;
-    poller.add(term.fd(), KEY_TERM).map_err(ServeError::Poll)?;
-    let mut ready = Vec::new();
-    loop {
-        ready.clear();
-        poller.wait(&mut ready, None).map_err(ServeError::Poll)?;
-        if term.requested() || ready.contains(&KEY_TERM) {
-            log::info!("terminating on signal");
-            return Ok(());
+    serve_one(device, stream, term, polling)
+        .map(|_| ())
+        .map_err(ServeError::Connection)
+}
+
+/// Logs how a connection ended, unless a signal ended it (the caller says
+/// so once for the process); a failed one counts as disconnected.
+fn log_end(end: Result<End, crate::Error>) -> End {
+    match end {
+        Ok(End::Terminated) => End::Terminated,
+        Ok(End::Disconnected) => {
+            log::info!("front-end disconnected");
+            End::Disconnected
         }
-        if !ready.contains(&KEY_LISTEN) {
-            continue;
-        }
-        let stream = match listener.accept() {
-            Ok((s, _)) => s,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
-            Err(e) => return Err(ServeError::Accept(e)),
-        };
-        log::info!("front-end connected");
-        let end = serve_one(device, stream, term, polling);
-        device.reset();
-        match end {
-            Ok(End::Disconnected) => log::info!("front-end disconnected"),
-            Ok(End::Terminated) => {
-                log::info!("terminating on signal");
-                return Ok(());
-            }
-            Err(e) => log::error!("closing connection: {}", error_chain(&e)),
+        Err(e) => {
+            log::error!("closing connection: {}", error_chain(&e));
+            End::Disconnected
         }
     }
 }
@@ -210,9 +199,7 @@ where
     match socket {
         Socket::Connected(stream) => {
             let mut device = make().map_err(|e| ServeError::Connection(crate::Error::Io(e)))?;
-            let end = serve_one(&mut device, stream, &term, polling);
-            device.reset();
-            end.map(|_| ()).map_err(ServeError::Connection)
+            serve_fd(&mut device, stream, &term, polling)
         }
         Socket::Listen(listener) => {
             let live = std::sync::atomic::AtomicUsize::new(0);
@@ -221,13 +208,13 @@ where
                     use std::sync::atomic::Ordering;
                     if live.load(Ordering::Acquire) >= max {
                         log::warn!("refusing a front-end: {max} connections are served already");
-                        return Ok(());
+                        return ControlFlow::Continue(());
                     }
                     let mut device = match make() {
                         Ok(d) => d,
                         Err(e) => {
                             log::error!("refusing a front-end: cannot set up its device: {e}");
-                            return Ok(());
+                            return ControlFlow::Continue(());
                         }
                     };
                     live.fetch_add(1, Ordering::AcqRel);
@@ -236,13 +223,9 @@ where
                         .name("vu-connection".into())
                         .spawn_scoped(scope, move || {
                             log::info!("front-end connected");
-                            let end = serve_one(&mut device, stream, term, polling);
-                            device.reset();
-                            match end {
-                                Ok(End::Disconnected) => log::info!("front-end disconnected"),
-                                Ok(End::Terminated) => {}
-                                Err(e) => log::error!("closing connection: {}", error_chain(&e)),
-                            }
+                            // A signal ends the accept loop too, which
+                            // says so once.
+                            log_end(serve_one(&mut device, stream, term, polling));
                             drop(device);
                             live.fetch_sub(1, Ordering::AcqRel);
                         });
@@ -250,18 +233,19 @@ where
                         live.fetch_sub(1, Ordering::AcqRel);
                         log::error!("cannot start a connection thread: {e}");
                     }
-                    Ok(())
+                    ControlFlow::Continue(())
                 })
             })
         }
     }
 }
 
-/// Accepts connections until a termination signal, handing each to `serve`.
+/// Accepts connections until a termination signal, or until `serve` (given
+/// each connection) breaks.
 fn accept_each(
     listener: &UnixListener,
     term: &TerminationSignal,
-    mut serve: impl FnMut(UnixStream) -> Result<(), ServeError>,
+    mut serve: impl FnMut(UnixStream) -> ControlFlow<()>,
 ) -> Result<(), ServeError> {
     const KEY_LISTEN: usize = 0;
     const KEY_TERM: usize = 1;
@@ -283,7 +267,11 @@ fn accept_each(
             continue;
         }
         match listener.accept() {
-            Ok((stream, _)) => serve(stream)?,
+            Ok((stream, _)) => {
+                if serve(stream).is_break() {
+                    return Ok(());
+                }
+            }
             Err(e)
                 if matches!(
                     e.kind(),

@@ -4,7 +4,7 @@
 use crate::memory::GuestMemory;
 use crate::poll::{Polling, Window};
 use crate::queue::{
-    drain_ring_gated, fill_ring, poll_rings, ChainBuf, Handler, Request, UserAddrs, Vring,
+    drain_ring, fill_ring, poll_rings, want_fill_kicks, ChainBuf, UserAddrs, Vring,
 };
 use crate::worker::{Worker, WorkerError};
 use crate::{Device, Error, QueueHandler};
@@ -29,8 +29,6 @@ const KEY_WORKER: usize = 2;
 const KEY_QUEUE0: usize = 3;
 /// The device's wake fd (`Device::wake_fd`); above every queue's key.
 const KEY_DEVICE: usize = usize::MAX - 1;
-/// The device's event source (`Device::event_source`), far from the queues'.
-const KEY_EVENT: usize = usize::MAX - 2;
 
 /// Protocol features the framework implements itself.
 const BASE_PROTOCOL_FEATURES: ProtocolFeatures =
@@ -117,8 +115,8 @@ pub(crate) struct Session<'d, D: Device> {
     polling: Polling,
     /// This loop's polling window, over the queues it serves itself.
     window: Window,
-    /// The device's event source is registered with the poller.
-    watching_source: bool,
+    /// The device's wake fd is registered with the poller.
+    watching_wake: bool,
 }
 
 impl<'d, D: Device> Session<'d, D> {
@@ -144,12 +142,9 @@ impl<'d, D: Device> Session<'d, D> {
             .collect();
         let exited = Notifier::new()?;
         poller.add(exited.read_fd(), KEY_WORKER)?;
-        if let Some(fd) = device.wake_fd() {
-            poller.add(fd, KEY_DEVICE)?;
-        }
-        let watching_source = match device.event_source() {
+        let watching_wake = match device.wake_fd() {
             Some(fd) => {
-                poller.add(fd, KEY_EVENT)?;
+                poller.add(fd, KEY_DEVICE)?;
                 true
             }
             None => false,
@@ -173,7 +168,7 @@ impl<'d, D: Device> Session<'d, D> {
             exited,
             polling,
             window: Window::new(polling),
-            watching_source,
+            watching_wake,
         })
     }
 
@@ -190,10 +185,7 @@ impl<'d, D: Device> Session<'d, D> {
             }
         }
         let _ = self.poller.remove(self.exited.read_fd());
-        if let Some(fd) = self.device.wake_fd() {
-            let _ = self.poller.remove(fd);
-        }
-        self.stop_watching_source();
+        self.stop_watching_wake();
         // A signal that ended a stalled send is a termination, not a failure.
         let result = match result {
             Err(Error::Terminated) => Ok(End::Terminated),
@@ -293,19 +285,13 @@ impl<'d, D: Device> Session<'d, D> {
                     KEY_TERM => return Ok(End::Terminated),
                     KEY_WORKER => self.check_workers()?,
                     KEY_DEVICE => {
-                        self.device.woken();
+                        if !self.device.woken() {
+                            self.stop_watching_wake();
+                        }
                         for q in 0..self.fills.len() {
                             if self.fills[q] {
                                 self.process_queue(q as u16)?;
                             }
-                        }
-                    }
-                    KEY_EVENT => {
-                        if !self.device.source_ready() {
-                            self.stop_watching_source();
-                        }
-                        for q in 0..self.pending.len() {
-                            self.process_queue(q as u16)?;
                         }
                     }
                     k => {
@@ -346,11 +332,11 @@ impl<'d, D: Device> Session<'d, D> {
         }
     }
 
-    /// Deregisters the device's event source (it ended, or the session
+    /// Deregisters the device's wake fd (its source ended, or the session
     /// does), before the device may close it.
-    fn stop_watching_source(&mut self) {
-        if std::mem::take(&mut self.watching_source) {
-            if let Some(fd) = self.device.event_source() {
+    fn stop_watching_wake(&mut self) {
+        if std::mem::take(&mut self.watching_wake) {
+            if let Some(fd) = self.device.wake_fd() {
                 let _ = self.poller.remove(fd);
             }
         }
@@ -562,8 +548,10 @@ impl<'d, D: Device> Session<'d, D> {
                 self.device.set_features(f);
                 // Without protocol features, rings start enabled.
                 let enabled = !self.protocol_features_negotiated();
+                let event_idx = f & vf::RING_EVENT_IDX != 0;
                 for v in &mut self.vrings {
                     v.enabled |= enabled;
+                    v.event_idx = event_idx;
                 }
             }
             FrontendMsg::SetOwner => {}
@@ -640,6 +628,7 @@ impl<'d, D: Device> Session<'d, D> {
                 if !v.translate(mem) {
                     return Err(Error::RingAddress(a.index));
                 }
+                v.signalled_used = None;
                 // Resume where the used ring says the driver was.
                 if let Some(r) = v.addrs {
                     v.used_idx = mem
@@ -651,6 +640,7 @@ impl<'d, D: Device> Session<'d, D> {
                 let v = self.vring(s.index);
                 v.last_avail = s.num as u16;
                 v.used_idx = s.num as u16;
+                v.signalled_used = None;
             }
             FrontendMsg::GetVringBase(s) => {
                 ack = false;
@@ -700,7 +690,11 @@ impl<'d, D: Device> Session<'d, D> {
                 } else {
                     Ok(None)
                 };
-                self.vring(c.index).call = call.map_err(|e| Error::Notifier(c.index, e))?;
+                let v = self.vring(c.index);
+                v.call = call.map_err(|e| Error::Notifier(c.index, e))?;
+                // A new call fd has missed nothing: the next completion is
+                // signalled whatever the driver's `used_event` says.
+                v.signalled_used = None;
             }
             FrontendMsg::SetVringErr(c) => {
                 let err = if c.has_fd {
@@ -776,22 +770,24 @@ impl<'d, D: Device> Session<'d, D> {
         }
         let device = &mut *self.device;
         if self.fills[usize::from(q)] {
+            let queue_error = |source| Error::Queue { queue: q, source };
             fill_ring(mem, v, &mut self.chain, |filler| device.fill(q, filler))
-                .map_err(|source| Error::Queue { queue: q, source })?;
+                .map_err(queue_error)?;
+            // Buffers added while kicks were being asked for: fill again
+            // after the socket and the other queues had their turn.
+            *pending = want_fill_kicks(mem, v).map_err(queue_error)?;
             return device.fault().map_or(Ok(()), |e| Err(Error::Device(e)));
         }
-        let mut handler = DeviceQueue { device, queue: q };
         let budget = u32::from(v.size);
-        let drained = drain_ring_gated(mem, v, &mut self.chain, budget, &mut handler)
-            .map_err(|source| Error::Queue { queue: q, source })?;
+        let drained = drain_ring(mem, v, &mut self.chain, budget, |request| {
+            device.process(q, request)
+        })
+        .map_err(|source| Error::Queue { queue: q, source })?;
         *pending = drained.more;
         if !drained.more {
             self.window.idle();
         }
-        handler
-            .device
-            .fault()
-            .map_or(Ok(()), |e| Err(Error::Device(e)))
+        device.fault().map_or(Ok(()), |e| Err(Error::Device(e)))
     }
 
     /// Polls the ready queues this loop serves (not the workers') for the
@@ -801,11 +797,8 @@ impl<'d, D: Device> Session<'d, D> {
         let Some(mem) = &self.mem else {
             return Ok(false);
         };
-        let (threaded, fills, vrings, device) =
-            (&self.threaded, &self.fills, &self.vrings, &*self.device);
-        let served = |q: usize| {
-            !threaded[q] && !fills[q] && vrings[q].ready() && device.can_process(q as u16)
-        };
+        let (threaded, fills, vrings) = (&self.threaded, &self.fills, &self.vrings);
+        let served = |q: usize| !threaded[q] && !fills[q] && vrings[q].ready();
         let found = poll_rings(mem, vrings, served, &mut self.window, || false).map_err(
             |(q, source)| Error::Queue {
                 queue: q as u16,
@@ -818,21 +811,5 @@ impl<'d, D: Device> Session<'d, D> {
             }
         }
         Ok(found)
-    }
-}
-
-/// One queue of the device, as the event loop's drains see it.
-struct DeviceQueue<'a, D: Device> {
-    device: &'a mut D,
-    queue: u16,
-}
-
-impl<D: Device> Handler for DeviceQueue<'_, D> {
-    fn can_take(&mut self) -> bool {
-        self.device.can_process(self.queue)
-    }
-
-    fn handle(&mut self, request: &mut Request<'_>) {
-        self.device.process(self.queue, request)
     }
 }

@@ -25,6 +25,9 @@ pub struct Options {
     /// Device feature bits to accept when offered (bits 0..24); the
     /// transport bits the front-end implements are added.
     pub device_features: u64,
+    /// Accept `VIRTIO_RING_F_EVENT_IDX` when offered: notifications then go
+    /// by `used_event`/`avail_event` in both directions.
+    pub event_idx: bool,
     /// How long [`Frontend::wait_used`] waits before failing.
     pub timeout: Duration,
 }
@@ -37,6 +40,7 @@ impl Default for Options {
             regions: 1,
             region_size: 16 << 20,
             device_features: 0xff_ffff,
+            event_idx: false,
             timeout: Duration::from_secs(30),
         }
     }
@@ -69,6 +73,9 @@ struct Queue {
     chains: Vec<Vec<u16>>,
     avail_idx: u16,
     last_used: u16,
+    /// With `EVENT_IDX`: the available index when the back-end was last
+    /// kicked (or a kick was found unneeded).
+    kicked_at: u16,
 }
 
 /// A connected, set-up front-end.
@@ -92,7 +99,13 @@ impl Frontend {
     pub fn handshake(mut conn: Connection, opts: &Options) -> Result<Self, Error> {
         conn.send(FrontendReq::SetOwner, &[], &[], false)?;
         let offered = conn.get_u64(FrontendReq::GetFeatures)?;
+        let event_idx = if opts.event_idx {
+            vf::RING_EVENT_IDX
+        } else {
+            0
+        };
         let wanted = (opts.device_features & 0xff_ffff)
+            | event_idx
             | vf::VERSION_1
             | vf::RING_INDIRECT_DESC
             | VHOST_USER_F_PROTOCOL_FEATURES;
@@ -141,6 +154,7 @@ impl Frontend {
                 chains: vec![Vec::new(); usize::from(n)],
                 avail_idx: 0,
                 last_used: 0,
+                kicked_at: 0,
             };
             let uaddr = |gpa| ram.user_addr(gpa).ok_or(Error::OutOfGuestMemory(0));
             conn.request(
@@ -320,11 +334,21 @@ impl Frontend {
             .ok_or(Error::OutOfGuestMemory(0))
     }
 
-    /// Adds `head` to the available ring and kicks.
+    /// Adds `head` to the available ring and kicks (always, whatever the
+    /// back-end asked: an extra kick is harmless).
     pub fn publish(&mut self, q: u16, head: u16) -> Result<(), Error> {
         self.push_avail(q, head)?;
         fence(Ordering::SeqCst);
-        self.queue(q)?.kick.notify().map_err(Error::Notifier)
+        let queue = self
+            .queues
+            .get_mut(usize::from(q))
+            .ok_or(Error::NoSuchQueue(q))?;
+        queue.kicked_at = queue.avail_idx;
+        queue.kick.notify().map_err(Error::Notifier)
+    }
+
+    fn event_idx(&self) -> bool {
+        self.features & vf::RING_EVENT_IDX != 0
     }
 
     /// Adds `head` to the available ring without kicking: a driver that
@@ -352,20 +376,36 @@ impl Frontend {
     }
 
     /// Notifies the back-end of what [`Frontend::push_avail`] published,
-    /// unless it set `VRING_USED_F_NO_NOTIFY` (it is busy draining the ring
-    /// and will see the new entries without a kick). Returns whether it
-    /// kicked.
+    /// unless it said it needs no kick (it is busy draining the ring and
+    /// will see the new entries without one): `VRING_USED_F_NO_NOTIFY`, or
+    /// with `EVENT_IDX` an `avail_event` that the entries published since
+    /// the last kick did not pass. Returns whether it kicked.
     pub fn kick(&mut self, q: u16) -> Result<bool, Error> {
-        let queue = self.queue(q)?;
-        // The index store must be visible before the flag is read; the
-        // back-end clears the flag, fences, then re-reads the index, so one
-        // of the two sides always sees the other.
+        let event_idx = self.event_idx();
+        let queue = self
+            .queues
+            .get_mut(usize::from(q))
+            .ok_or(Error::NoSuchQueue(q))?;
+        let l = queue.layout;
+        // The index store must be visible before the flag (or event) is
+        // read; the back-end asks for kicks, fences, then re-reads the
+        // index, so one of the two sides always sees the other.
         fence(Ordering::SeqCst);
-        let flags = self
-            .ram
-            .read_u16(queue.layout.used)
-            .ok_or(Error::OutOfGuestMemory(0))?;
-        if flags & split::VRING_USED_F_NO_NOTIFY != 0 {
+        let wanted = if event_idx {
+            let event = self
+                .ram
+                .read_u16(l.used + split::avail_event_offset(l.size))
+                .ok_or(Error::OutOfGuestMemory(0))?;
+            let old = std::mem::replace(&mut queue.kicked_at, queue.avail_idx);
+            split::event_passed(event, queue.avail_idx, old)
+        } else {
+            let flags = self
+                .ram
+                .read_u16(l.used)
+                .ok_or(Error::OutOfGuestMemory(0))?;
+            flags & split::VRING_USED_F_NO_NOTIFY == 0
+        };
+        if !wanted {
             return Ok(false);
         }
         queue.kick.notify().map_err(Error::Notifier)?;
@@ -373,19 +413,26 @@ impl Frontend {
     }
 
     /// Asks the back-end to signal completions on queue `q` (`true`), or
-    /// not to (`false`: `VRING_AVAIL_F_NO_INTERRUPT`, while this side is
-    /// reaping anyway). After enabling, check [`Frontend::used_pending`]
-    /// before sleeping: the store is fenced, so a completion published
-    /// before it is seen there, and one after it is signalled.
+    /// not to (`false`, while this side is reaping anyway):
+    /// `VRING_AVAIL_F_NO_INTERRUPT`, or with `EVENT_IDX` a `used_event` at
+    /// the next completion (signal it) or one behind (signal none). After
+    /// enabling, check [`Frontend::used_pending`] before sleeping: the
+    /// store is fenced, so a completion published before it is seen there,
+    /// and one after it is signalled.
     pub fn set_interrupts(&mut self, q: u16, enabled: bool) -> Result<(), Error> {
-        let avail = self.queue(q)?.layout.avail;
-        let flags = if enabled {
-            0
+        let queue = self.queue(q)?;
+        let l = queue.layout;
+        let (at, value) = if self.event_idx() {
+            let next = queue.last_used;
+            let event = if enabled { next } else { next.wrapping_sub(1) };
+            (l.avail + split::used_event_offset(l.size), event)
+        } else if enabled {
+            (l.avail, 0)
         } else {
-            split::VRING_AVAIL_F_NO_INTERRUPT
+            (l.avail, split::VRING_AVAIL_F_NO_INTERRUPT)
         };
         self.ram
-            .write_u16(avail, flags)
+            .write_u16(at, value)
             .ok_or(Error::OutOfGuestMemory(0))?;
         fence(Ordering::SeqCst);
         Ok(())
@@ -475,6 +522,14 @@ impl Frontend {
         loop {
             if let Some(e) = self.poll_used_inner(q, tracked)? {
                 return Ok(e);
+            }
+            if self.event_idx() {
+                // `used_event` asks for the next completion only: ask for
+                // it, then look once more before sleeping.
+                self.set_interrupts(q, true)?;
+                if let Some(e) = self.poll_used_inner(q, tracked)? {
+                    return Ok(e);
+                }
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

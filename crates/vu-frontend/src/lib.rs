@@ -17,6 +17,9 @@
 //!   [`Frontend::push_avail`] for each chain and [`Frontend::kick`] once
 //!   (skipped while the back-end sets `VRING_USED_F_NO_NOTIFY`), and
 //!   [`Frontend::set_interrupts`] to ask for calls only before it sleeps.
+//!   With `Options::event_idx` (and a back-end that offers it),
+//!   `VIRTIO_RING_F_EVENT_IDX` is negotiated and the same calls go through
+//!   the rings' `avail_event` and `used_event` instead of their flags.
 //! * [`blk::BlkDevice`], [`input::InputDevice`], [`net::NetDevice`],
 //!   [`rng::RngDevice`] and [`scsi::ScsiDevice`] are typed helpers on top
 //!   (`NetDevice`: one port of a switch, with mergeable receive buffers

@@ -268,23 +268,36 @@ fn a_request_spanning_two_memory_regions_is_split_correctly() {
 /// checked against the image.
 #[test]
 fn batched_kicks_and_suppressed_calls_lose_no_request() {
-    batched_kicks_and_suppressed_calls_lose_no_request_polling("50");
+    batched_kicks_and_suppressed_calls_lose_no_request_polling("50", false);
+}
+
+/// The same with `VIRTIO_RING_F_EVENT_IDX` negotiated: kicks and calls go
+/// by `avail_event` and `used_event` (the queues on worker threads).
+#[test]
+fn batched_kicks_and_suppressed_calls_lose_no_request_with_event_idx() {
+    batched_kicks_and_suppressed_calls_lose_no_request_polling("50", true);
+}
+
+/// The same with event indexes and polling off.
+#[test]
+fn batched_kicks_and_suppressed_calls_lose_no_request_with_event_idx_without_polling() {
+    batched_kicks_and_suppressed_calls_lose_no_request_polling("0", true);
 }
 
 /// The same with polling off: every request is found through a kick.
 #[test]
 fn batched_kicks_and_suppressed_calls_lose_no_request_without_polling() {
-    batched_kicks_and_suppressed_calls_lose_no_request_polling("0");
+    batched_kicks_and_suppressed_calls_lose_no_request_polling("0", false);
 }
 
 /// The same with a long window (10 ms), which grows to catch most
 /// requests while polling with kicks suppressed.
 #[test]
 fn batched_kicks_and_suppressed_calls_lose_no_request_polling_long() {
-    batched_kicks_and_suppressed_calls_lose_no_request_polling("10000");
+    batched_kicks_and_suppressed_calls_lose_no_request_polling("10000", false);
 }
 
-fn batched_kicks_and_suppressed_calls_lose_no_request_polling(poll_max_us: &str) {
+fn batched_kicks_and_suppressed_calls_lose_no_request_polling(poll_max_us: &str, event_idx: bool) {
     use std::collections::HashMap;
     use std::time::Duration;
     let (mut rng, _seed) = Rng::from_env();
@@ -301,7 +314,14 @@ fn batched_kicks_and_suppressed_calls_lose_no_request_polling(poll_max_us: &str)
             poll_max_us,
         ],
     );
-    let mut dev = connect(&backend, 2);
+    let mut opts = options(2);
+    opts.frontend.event_idx = event_idx;
+    let mut dev = BlkDevice::connect(backend.socket(), &opts).expect("connect and set up");
+    assert_eq!(
+        dev.frontend().features() & vu_protocol::virtio::features::RING_EVENT_IDX != 0,
+        event_idx,
+        "EVENT_IDX negotiated as asked"
+    );
     let mut poller = vu_sys::Poller::new().unwrap();
     for q in 0..2u16 {
         poller

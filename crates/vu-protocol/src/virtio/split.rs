@@ -38,6 +38,28 @@ pub fn used_ring_size(size: u16) -> u64 {
     6 + USED_ELEM_SIZE * u64::from(size)
 }
 
+/// Offset of `used_event` in the available ring (with `RING_EVENT_IDX`:
+/// the driver wants a used-buffer notification once the used index passes
+/// it).
+pub fn used_event_offset(size: u16) -> u64 {
+    4 + 2 * u64::from(size)
+}
+
+/// Offset of `avail_event` in the used ring (with `RING_EVENT_IDX`: the
+/// device wants an available-buffer notification once the available index
+/// passes it).
+pub fn avail_event_offset(size: u16) -> u64 {
+    4 + USED_ELEM_SIZE * u64::from(size)
+}
+
+/// The event-index rule (virtio 1.x, 2.7.7.2 and 2.7.10.2): whether moving
+/// an index from `old` to `new` passed `event`, the value the other side
+/// published, so that it is to be notified. All arithmetic wraps at 2^16,
+/// so `event` counts as passed when it lies in `old..new`.
+pub fn event_passed(event: u16, new: u16, old: u16) -> bool {
+    new.wrapping_sub(event).wrapping_sub(1) < new.wrapping_sub(old)
+}
+
 /// Offset of the `idx` field in both rings.
 pub const RING_IDX_OFFSET: u64 = 2;
 /// Offset of the first entry in both rings.
@@ -130,5 +152,25 @@ mod tests {
         let u = UsedElem { id: 7, len: 512 };
         assert_eq!(UsedElem::from_le_bytes(u.to_le_bytes()), u);
         assert_eq!(used_ring_size(256), 6 + 8 * 256);
+    }
+
+    #[test]
+    fn an_event_index_is_passed_once_it_lies_behind_the_new_index() {
+        // The other side asked to hear when the index passes 5.
+        assert!(event_passed(5, 6, 5), "5 -> 6 passes 5");
+        assert!(event_passed(5, 9, 3), "a batch over it");
+        assert!(!event_passed(5, 5, 3), "not yet");
+        assert!(!event_passed(5, 9, 6), "already passed before");
+        assert!(!event_passed(5, 7, 7), "nothing moved");
+        // Across the wrap.
+        assert!(event_passed(0xffff, 2, 0xfffe));
+        assert!(event_passed(0, 1, 0xffff));
+        assert!(!event_passed(0xfffe, 3, 0xffff));
+        // One behind the current index: never, whatever is added.
+        assert!(!event_passed(9, 10 + 200, 10));
+        assert_eq!(used_event_offset(256), 4 + 2 * 256);
+        assert_eq!(avail_event_offset(256), 4 + 8 * 256);
+        assert_eq!(avail_ring_size(16), used_event_offset(16) + 2);
+        assert_eq!(used_ring_size(16), avail_event_offset(16) + 2);
     }
 }

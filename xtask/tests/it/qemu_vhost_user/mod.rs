@@ -125,8 +125,7 @@ pub fn guest(modules: &[&str]) -> (VmImage, BuiltImage) {
 
 /// Puts the QEMU unpacked from backports (`xtask::vm::backport`, which
 /// `cargo xtask setup` unpacks) in place of the image's own, for devices
-/// bookworm's QEMU 7.2 cannot drive (vhost-user-input-pci without KVM;
-/// vhost-user-rng-pci, which acknowledges features never offered).
+/// bookworm's QEMU 7.2 cannot drive (vhost-user-input-pci without KVM).
 pub fn use_backport_qemu(image: &mut VmImage) {
     let found = xtask::vm::backport::find();
     require(
