@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 mod net;
+mod scsi;
 
 use crate::cmd::{Cmd, Spawned};
 use crate::exit;
@@ -25,6 +26,7 @@ pub struct Args {
 pub enum What {
     Blk(BlkArgs),
     Net(net::NetArgs),
+    Scsi(scsi::ScsiArgs),
 }
 
 /// Benchmark vhost-user-blk: ours, qemu-storage-daemon's export, and a pread ceiling.
@@ -111,6 +113,7 @@ pub fn run(args: Args) -> Result<u8> {
     let result = match args.what {
         What::Blk(a) => blk(a),
         What::Net(a) => net::net(a),
+        What::Scsi(a) => scsi::scsi(a),
     };
     if crate::cmd::cancelled() {
         // The servers and the driver were killed with their process groups.

@@ -1,0 +1,518 @@
+//! `cargo xtask bench scsi`: our vhost-user-scsi back-end against our
+//! vhost-user-blk back-end and the pread ceiling, on the same file, with
+//! the same workloads as `bench blk` (`vu-bench vhost-user-scsi`, `vhost-user`
+//! and `pread`).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    cpu_busy_percent, describe_busy, halt_poll, loadavg, process_cpu_secs, start_server, stat,
+    Machine, Sample, Stat, Workload, IDLE_BELOW_PERCENT,
+};
+use crate::cmd::{Cmd, Spawned};
+use crate::exit;
+
+/// What the output says about peers.
+const PEER_NOTE: &str = "Debian packages no other vhost-user-scsi back-end (QEMU's contrib \
+vhost-user-scsi is not shipped), so the peer is our own vhost-user-blk serving the same file: \
+the difference is the cost of the SCSI layer (CDB decoding, response and sense framing)";
+
+/// Benchmark vhost-user-scsi: ours, against our vhost-user-blk and a pread ceiling.
+///
+/// Builds `vu-bench`, `vhost-user-scsi` and `vhost-user-blk` in release
+/// mode, prepares the same self-describing test file as `bench blk`, and
+/// serves it read-only from both back-ends (`--lun FILE,ro`; `--blk-file
+/// FILE --read-only`), one request queue each, both at the same
+/// `--poll-max-us`. The same front-end driver then runs each workload on
+/// both: 4 KiB random reads at each `--qd` and 1 MiB sequential reads at
+/// `--seq-qd`, the SCSI ones as READ(10) CDBs to LUN 0 (READ(16) where the
+/// block address does not fit), every read's data checked; then the
+/// ceiling, a `pread` loop on the file at the same offsets.
+///
+/// Debian packages no other vhost-user-scsi back-end, so our blk back-end
+/// on the same file is the comparison. CPU per request is the back-end
+/// process's (all threads, from /proc, over the whole run) and the
+/// driver's. The machine (halt-poll setting, load averages, whether it was
+/// idle before and after) is recorded; figures from a busy machine are not
+/// publishable. Targets run interleaved within each of `--runs` rounds;
+/// the table shows medians with the min–max spread. Everything, raw runs
+/// included, goes to `target/bench/scsi.json` (or `--out`).
+#[derive(Debug, clap::Args)]
+pub struct ScsiArgs {
+    /// Size of the test file in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub size_mib: u64,
+    /// Test file [default: <target>/bench/blk.img, shared with `bench
+    /// blk`]; rewritten unless it is already a test file of the right size.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Rounds; each runs every workload on every target once.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Seconds measured per workload and target.
+    #[arg(long, default_value_t = 3.0)]
+    pub secs: f64,
+    /// Seconds of warm-up before each measurement.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup_secs: f64,
+    /// Queue depths of the 4 KiB random-read workload.
+    #[arg(long = "qd", default_values_t = [1usize, 32])]
+    pub depths: Vec<usize>,
+    /// Queue depth of the 1 MiB sequential-read workload.
+    #[arg(long, default_value_t = 1)]
+    pub seq_qd: usize,
+    /// Both back-ends' `--poll-max-us` (0 = polling off).
+    #[arg(long, default_value_t = 50)]
+    pub poll_max_us: u64,
+    /// Output file [default: <target>/bench/scsi.json].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// One workload's medians and ratios.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScsiRow {
+    pub workload: Workload,
+    pub scsi: Stat,
+    pub blk: Stat,
+    pub ceiling: Stat,
+    /// scsi / blk, of the median IOPS.
+    pub scsi_over_blk: f64,
+    /// scsi / ceiling, of the median IOPS.
+    pub scsi_over_ceiling: f64,
+    /// Every run, in order.
+    pub runs: Vec<Sample>,
+}
+
+/// The JSON summary written to `target/bench/scsi.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScsiSummary {
+    pub started: String,
+    pub host: String,
+    pub file: String,
+    pub file_bytes: u64,
+    pub runs: usize,
+    pub secs: f64,
+    pub warmup_secs: f64,
+    pub poll_max_us: u64,
+    pub peer: String,
+    pub ceiling: String,
+    pub scsi_command: Vec<String>,
+    pub blk_command: Vec<String>,
+    /// `/proc/loadavg` before and after.
+    pub load_before: String,
+    pub load_after: String,
+    pub machine: Machine,
+    pub rows: Vec<ScsiRow>,
+    /// Whether these figures may be published: an idle machine.
+    pub publishable: bool,
+}
+
+pub fn scsi(a: ScsiArgs) -> Result<u8> {
+    if a.runs == 0 || a.depths.is_empty() || a.depths.contains(&0) || a.seq_qd == 0 {
+        return Err(crate::BadInput("--runs, --qd and --seq-qd must be at least 1".into()).into());
+    }
+    crate::cmd::install_interrupt_handler()?;
+    let root = crate::repo_root();
+    let ws = crate::workspace::Workspace::load(&root)?;
+    let dir = ws.target_dir.join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    eprintln!("bench: building vu-bench, vhost-user-scsi and vhost-user-blk (release)");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let build = Cmd::new(&cargo)
+        .args(["build", "--release", "-p", "vu-bench"])
+        .args(["-p", "vhost-user-scsi", "-p", "vhost-user-blk"])
+        .cwd(&root)
+        .run_inherited()?;
+    if !build.success() {
+        bail!("`{}` failed ({})", build.command_line(), build.describe());
+    }
+    let bin = ws.target_dir.join("release");
+    let driver = bin.join("vu-bench");
+    let file = a.file.clone().unwrap_or_else(|| dir.join("blk.img"));
+    eprintln!("bench: preparing {} ({} MiB)", file.display(), a.size_mib);
+    Cmd::new(&driver)
+        .args(["prepare-file", "--path"])
+        .arg(&file)
+        .args(["--size-mib", &a.size_mib.to_string()])
+        .run()?
+        .ok()
+        .context("cannot prepare the test file")?;
+
+    let busy_before = cpu_busy_percent(Duration::from_secs(2));
+    let load_before = loadavg();
+    let started = crate::host::now_rfc3339();
+    let mut machine = Machine {
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        halt_poll: halt_poll(),
+        cpuidle_driver: std::fs::read_to_string("/sys/devices/system/cpu/cpuidle/current_driver")
+            .map_or_else(|_| "unknown".into(), |s| s.trim().to_string()),
+        busy_before_percent: busy_before,
+        busy_after_percent: None,
+        idle: busy_before.is_some_and(|b| b < IDLE_BELOW_PERCENT),
+    };
+    eprintln!(
+        "bench: machine: {} CPUs, {}, load {load_before}, {}",
+        machine.cpus,
+        machine.halt_poll,
+        describe_busy(&machine)
+    );
+
+    let sock_dir = tempfile::Builder::new()
+        .prefix("vu-bench")
+        .tempdir()
+        .context("cannot create a socket directory")?;
+    let poll = a.poll_max_us.to_string();
+    let scsi_sock = sock_dir.path().join("scsi.sock");
+    let blk_sock = sock_dir.path().join("blk.sock");
+    let mut lun = file.clone().into_os_string();
+    lun.push(",ro");
+    let scsi_cmd = Cmd::new(bin.join("vhost-user-scsi"))
+        .arg("--socket-path")
+        .arg(&scsi_sock)
+        .arg("--lun")
+        .arg(&lun)
+        .args(["--num-queues", "1", "--poll-max-us", &poll])
+        .env("VU_LOG", "warn");
+    let blk_cmd = Cmd::new(bin.join("vhost-user-blk"))
+        .arg("--socket-path")
+        .arg(&blk_sock)
+        .arg("--blk-file")
+        .arg(&file)
+        .args(["--read-only", "--num-queues", "1", "--poll-max-us", &poll])
+        .env("VU_LOG", "warn");
+    let mut servers = [
+        ("scsi", start_server(&scsi_cmd, &scsi_sock)?),
+        ("blk", start_server(&blk_cmd, &blk_sock)?),
+    ];
+
+    let mut workloads: Vec<Workload> = a
+        .depths
+        .iter()
+        .map(|&d| Workload {
+            name: format!("4k-rand-qd{d}"),
+            pattern: "rand".into(),
+            block_size: 4096,
+            depth: d,
+        })
+        .collect();
+    workloads.push(Workload {
+        name: format!("1m-seq-qd{}", a.seq_qd),
+        pattern: "seq".into(),
+        block_size: 1 << 20,
+        depth: a.seq_qd,
+    });
+    let targets = ["scsi", "blk", "ceiling"];
+    let total = a.runs * workloads.len() * targets.len();
+    let mut done = 0;
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); workloads.len()];
+    let clock = Instant::now();
+    for round in 1..=a.runs {
+        for (w, workload) in workloads.iter().enumerate() {
+            for target in targets {
+                done += 1;
+                eprintln!(
+                    "bench: [{done}/{total}] round {round}: {} on {target}",
+                    workload.name
+                );
+                check_servers(&mut servers)?;
+                let depth = workload.depth.to_string();
+                let cmd = match target {
+                    "scsi" => Cmd::new(&driver)
+                        .arg("vhost-user-scsi")
+                        .arg("--socket")
+                        .arg(&scsi_sock)
+                        .args(["--depth", &depth]),
+                    "blk" => Cmd::new(&driver)
+                        .arg("vhost-user")
+                        .arg("--socket")
+                        .arg(&blk_sock)
+                        .args(["--queues", "1", "--depth", &depth]),
+                    _ => Cmd::new(&driver)
+                        .arg("pread")
+                        .arg("--file")
+                        .arg(&file)
+                        .args(["--threads", "1"]),
+                };
+                let pid = servers
+                    .iter()
+                    .find(|(name, _)| *name == target)
+                    .and_then(|(_, s)| s.pid());
+                let cpu_before = pid.and_then(process_cpu_secs);
+                let out = cmd
+                    .args(["--pattern", &workload.pattern])
+                    .args(["--block-size", &workload.block_size.to_string()])
+                    .args(["--secs", &a.secs.to_string()])
+                    .args(["--warmup-secs", &a.warmup_secs.to_string()])
+                    .timeout(Duration::from_secs_f64(a.secs + a.warmup_secs + 60.0))
+                    .run()?
+                    .ok()
+                    .with_context(|| format!("{} on {target} failed", workload.name))?;
+                let mut sample: Sample =
+                    serde_json::from_slice(&out.stdout).with_context(|| {
+                        format!("cannot parse vu-bench output: {}", out.stdout_str())
+                    })?;
+                sample.target = target.to_string();
+                sample.poll_max_us = pid.map(|_| a.poll_max_us);
+                sample.server_cpu_secs = match (cpu_before, pid.and_then(process_cpu_secs)) {
+                    (Some(b), Some(e)) => Some(e - b),
+                    _ => None,
+                };
+                samples[w].push(sample);
+            }
+        }
+    }
+    eprintln!(
+        "bench: {total} measurements in {:.0} s",
+        clock.elapsed().as_secs_f64()
+    );
+    check_servers(&mut servers)?;
+    let load_after = loadavg();
+    let [(_, scsi_server), (_, blk_server)] = servers;
+    let scsi_record = scsi_server.stop(Duration::from_secs(5))?;
+    let blk_record = blk_server.stop(Duration::from_secs(5))?;
+    machine.busy_after_percent = cpu_busy_percent(Duration::from_secs(2));
+    machine.idle &= machine
+        .busy_after_percent
+        .is_some_and(|b| b < IDLE_BELOW_PERCENT);
+    let summary = ScsiSummary {
+        started,
+        host: crate::host::Host::probe()
+            .map(|h| h.description)
+            .unwrap_or_default(),
+        file: file.display().to_string(),
+        file_bytes: a.size_mib << 20,
+        runs: a.runs,
+        secs: a.secs,
+        warmup_secs: a.warmup_secs,
+        poll_max_us: a.poll_max_us,
+        peer: PEER_NOTE.into(),
+        ceiling: "1 thread, a synchronous pread loop of the workload's block size at the same \
+                  offsets, checking the data like the driver does"
+            .into(),
+        scsi_command: scsi_record.argv,
+        blk_command: blk_record.argv,
+        load_before,
+        load_after,
+        publishable: machine.idle,
+        machine,
+        rows: workloads
+            .into_iter()
+            .zip(samples)
+            .map(|(w, r)| row(w, r))
+            .collect(),
+    };
+    print!("{}", render(&summary));
+    let out = a.out.clone().unwrap_or_else(|| dir.join("scsi.json"));
+    let json = serde_json::to_string_pretty(&summary)? + "\n";
+    crate::paths::write_atomic(&out, json.as_bytes())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("bench: summary in {}", out.display());
+    Ok(exit::OK)
+}
+
+/// Fails if a back-end exited.
+fn check_servers(servers: &mut [(&str, Spawned)]) -> Result<()> {
+    for (name, server) in servers.iter_mut() {
+        if let Some(r) = server.try_finished()? {
+            bail!(
+                "our vhost-user-{name} exited during the benchmark ({}):\n{}",
+                r.describe(),
+                r.stderr_tail
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Medians and ratios of one workload's runs.
+pub fn row(workload: Workload, runs: Vec<Sample>) -> ScsiRow {
+    let (scsi, blk, ceiling) = (
+        stat(&runs, "scsi", None),
+        stat(&runs, "blk", None),
+        stat(&runs, "ceiling", None),
+    );
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    ScsiRow {
+        scsi_over_blk: ratio(scsi.median_iops, blk.median_iops),
+        scsi_over_ceiling: ratio(scsi.median_iops, ceiling.median_iops),
+        workload,
+        scsi,
+        blk,
+        ceiling,
+        runs,
+    }
+}
+
+/// The table printed at the end.
+pub fn render(s: &ScsiSummary) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nvhost-user-scsi, 1 request queue, {} MiB file, page cache warm, --poll-max-us {}; medians of {} runs of {} s (min-max IOPS; CPU us per request)",
+        s.file_bytes >> 20,
+        s.poll_max_us,
+        s.runs,
+        s.secs
+    );
+    let _ = writeln!(
+        out,
+        "{:<12} {:>26} {:>26} {:>26} {:>9} {:>9}",
+        "workload",
+        "scsi IOPS  MiB/s",
+        "blk IOPS  MiB/s",
+        "ceiling IOPS  MiB/s",
+        "scsi/blk",
+        "scsi/ceil"
+    );
+    for r in &s.rows {
+        let cell = |st: &Stat| format!("{:>9.0} {:>8.1}", st.median_iops, st.median_mib_s);
+        let spread = |st: &Stat| format!("{:.0}-{:.0}", st.min_iops, st.max_iops);
+        let cpu = |st: &Stat| match (st.median_serve_cpu_us, st.median_driver_cpu_us) {
+            (Some(s), Some(d)) => format!("{s:.2} (+{d:.2} driver)"),
+            (Some(s), None) => format!("{s:.2}"),
+            _ => "-".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<12} {:>26} {:>26} {:>26} {:>9.2} {:>9.2}",
+            r.workload.name,
+            cell(&r.scsi),
+            cell(&r.blk),
+            cell(&r.ceiling),
+            r.scsi_over_blk,
+            r.scsi_over_ceiling
+        );
+        let _ = writeln!(
+            out,
+            "{:<12} {:>26} {:>26} {:>26}",
+            "",
+            spread(&r.scsi),
+            spread(&r.blk),
+            spread(&r.ceiling)
+        );
+        let _ = writeln!(
+            out,
+            "{:<12} {:>26} {:>26} {:>26}",
+            "  CPU us/req",
+            cpu(&r.scsi),
+            cpu(&r.blk),
+            cpu(&r.ceiling)
+        );
+    }
+    let _ = writeln!(out, "peer: {}", s.peer);
+    let _ = writeln!(out, "ceiling: {}", s.ceiling);
+    let m = &s.machine;
+    let _ = writeln!(
+        out,
+        "machine: {} CPUs; {}; cpuidle driver {}",
+        m.cpus, m.halt_poll, m.cpuidle_driver
+    );
+    let _ = writeln!(out, "machine: {}", describe_busy(m));
+    let _ = writeln!(
+        out,
+        "load average before: {}; after: {}",
+        s.load_before, s.load_after
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        if s.publishable {
+            "publishable: yes (idle machine)"
+        } else {
+            "publishable: NO (the machine was not idle; rerun on an idle machine)"
+        }
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(target: &str, iops: f64) -> Sample {
+        Sample {
+            target: target.into(),
+            secs: 1.0,
+            ops: iops as u64,
+            iops,
+            mib_s: iops / 256.0,
+            verified: iops as u64,
+            cpu_secs: iops / 2e6,
+            total_ops: iops as u64 * 2,
+            server_cpu_secs: (target != "ceiling").then_some(iops / 1e6),
+            poll_max_us: (target != "ceiling").then_some(50),
+        }
+    }
+
+    #[test]
+    fn rows_compare_scsi_with_blk_and_the_ceiling_and_a_busy_machine_is_not_publishable() {
+        let w = Workload {
+            name: "4k-rand-qd1".into(),
+            pattern: "rand".into(),
+            block_size: 4096,
+            depth: 1,
+        };
+        let runs = vec![
+            sample("scsi", 90.0),
+            sample("blk", 100.0),
+            sample("ceiling", 300.0),
+            sample("scsi", 60.0),
+            sample("blk", 120.0),
+            sample("ceiling", 200.0),
+            sample("scsi", 80.0),
+            sample("blk", 80.0),
+            sample("ceiling", 400.0),
+        ];
+        let r = row(w, runs);
+        assert_eq!(
+            (r.scsi.median_iops, r.blk.median_iops, r.ceiling.median_iops),
+            (80.0, 100.0, 300.0)
+        );
+        assert!((r.scsi_over_blk - 0.8).abs() < 1e-9);
+        assert_eq!(r.scsi.median_serve_cpu_us, Some(0.5));
+        let summary = ScsiSummary {
+            started: String::new(),
+            host: String::new(),
+            file: String::new(),
+            file_bytes: 1 << 30,
+            runs: 3,
+            secs: 1.0,
+            warmup_secs: 0.0,
+            poll_max_us: 50,
+            peer: PEER_NOTE.into(),
+            ceiling: String::new(),
+            scsi_command: vec![],
+            blk_command: vec![],
+            load_before: "15.2 14.0 12.1 9/900 1".into(),
+            load_after: "16.0 14.2 12.3 9/900 1".into(),
+            machine: Machine {
+                cpus: 2,
+                halt_poll: "guest halt-polling not configured".into(),
+                cpuidle_driver: "none".into(),
+                busy_before_percent: Some(95.0),
+                busy_after_percent: Some(97.0),
+                idle: false,
+            },
+            rows: vec![r],
+            publishable: false,
+        };
+        let text = render(&summary);
+        assert!(
+            text.contains("4k-rand-qd1") && text.contains("0.80"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Debian packages no other vhost-user-scsi back-end"),
+            "{text}"
+        );
+        assert!(text.contains("load average before: 15.2"), "{text}");
+        assert!(text.contains("publishable: NO"), "{text}");
+        assert!(text.contains("BUSY (95.0%"), "{text}");
+    }
+}
