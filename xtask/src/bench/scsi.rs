@@ -17,9 +17,9 @@ use crate::cmd::{Cmd, Spawned};
 use crate::exit;
 
 /// What the output says about peers.
-const PEER_NOTE: &str = "Debian packages no other vhost-user-scsi back-end (QEMU's contrib \
-vhost-user-scsi is not shipped), so the peer is our own vhost-user-blk serving the same file: \
-the difference is the cost of the SCSI layer (CDB decoding, response and sense framing)";
+const PEER_NOTE: &str = "Debian packages no other vhost-user-scsi back-end (QEMU's own \
+example is built into none of its packages), so the comparison is our vhost-user-blk serving \
+the same file, driven the same way: what differs is the SCSI layer (CDBs, response and sense)";
 
 /// Benchmark vhost-user-scsi: ours, against our vhost-user-blk and a pread ceiling.
 ///
