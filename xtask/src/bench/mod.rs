@@ -304,36 +304,13 @@ fn blk(a: BlkArgs) -> Result<u8> {
     let dir = ws.target_dir.join("bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
-    eprintln!("bench: building vu-bench and vhost-user-blk (release)");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let build = Cmd::new(&cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "vu-bench",
-            "-p",
-            "vhost-user-blk",
-        ])
-        .cwd(&root)
-        .run_inherited()?;
-    if !build.success() {
-        bail!("`{}` failed ({})", build.command_line(), build.describe());
-    }
-    let bin = ws.target_dir.join("release");
+    let bin = build_release(&root, &ws, &["vu-bench", "vhost-user-blk"])?;
     let driver = bin.join("vu-bench");
     let ours_bin = bin.join("vhost-user-blk");
 
     let file = a.file.clone().unwrap_or_else(|| dir.join("blk.img"));
     let bytes = a.size_mib << 20;
-    eprintln!("bench: preparing {} ({} MiB)", file.display(), a.size_mib);
-    Cmd::new(&driver)
-        .args(["prepare-file", "--path"])
-        .arg(&file)
-        .args(["--size-mib", &a.size_mib.to_string()])
-        .run()?
-        .ok()
-        .context("cannot prepare the test file")?;
+    prepare_file(&driver, &file, a.size_mib)?;
 
     let qsd_version = Cmd::new(&qsd)
         .arg("--version")
@@ -342,27 +319,8 @@ fn blk(a: BlkArgs) -> Result<u8> {
         .and_then(|o| o.stdout_str().lines().next().map(str::to_string))
         .unwrap_or_default();
     // Before anything of ours runs (the build has finished).
-    let busy_before = cpu_busy_percent(Duration::from_secs(2));
-    let load_before = loadavg();
+    let (machine, load_before) = Machine::before();
     let started = crate::host::now_rfc3339();
-    let machine = Machine {
-        cpus: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        halt_poll: halt_poll(),
-        cpuidle_driver: std::fs::read_to_string("/sys/devices/system/cpu/cpuidle/current_driver")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "unknown".into()),
-        busy_before_percent: busy_before,
-        busy_after_percent: None,
-        idle: busy_before.is_some_and(|b| b < IDLE_BELOW_PERCENT),
-    };
-    eprintln!(
-        "bench: machine: {} CPUs, {}, load {load_before}, {}",
-        machine.cpus,
-        machine.halt_poll,
-        describe_busy(&machine)
-    );
 
     let sock_dir = tempfile::Builder::new()
         .prefix("vu-bench")
@@ -414,22 +372,7 @@ fn blk(a: BlkArgs) -> Result<u8> {
         .chain([("qsd", None), ("ceiling", None)])
         .collect();
 
-    let mut workloads: Vec<Workload> = a
-        .depths
-        .iter()
-        .map(|&d| Workload {
-            name: format!("4k-rand-qd{d}"),
-            pattern: "rand".into(),
-            block_size: 4096,
-            depth: d,
-        })
-        .collect();
-    workloads.push(Workload {
-        name: format!("1m-seq-qd{}", a.seq_qd),
-        pattern: "seq".into(),
-        block_size: 1 << 20,
-        depth: a.seq_qd,
-    });
+    let workloads = Workload::reads(&a.depths, a.seq_qd);
 
     let total = a.runs * workloads.len() * targets.len();
     let mut done = 0;
@@ -464,34 +407,8 @@ fn blk(a: BlkArgs) -> Result<u8> {
                     ("qsd", _) => peer.pid(),
                     _ => None,
                 };
-                let cpu_before = server_pid.and_then(process_cpu_secs);
-                let out = cmd
-                    .args([
-                        "--pattern",
-                        &workload.pattern,
-                        "--block-size",
-                        &workload.block_size.to_string(),
-                    ])
-                    .args([
-                        "--secs",
-                        &a.secs.to_string(),
-                        "--warmup-secs",
-                        &a.warmup_secs.to_string(),
-                    ])
-                    .timeout(Duration::from_secs_f64(a.secs + a.warmup_secs + 60.0))
-                    .run()?
-                    .ok()
-                    .with_context(|| format!("{} on {target} failed", workload.name))?;
-                let mut sample: Sample =
-                    serde_json::from_slice(&out.stdout).with_context(|| {
-                        format!("cannot parse vu-bench output: {}", out.stdout_str())
-                    })?;
-                sample.target = target.to_string();
+                let mut sample = measure(cmd, workload, target, a.secs, a.warmup_secs, server_pid)?;
                 sample.poll_max_us = poll;
-                sample.server_cpu_secs = match (cpu_before, server_pid.and_then(process_cpu_secs)) {
-                    (Some(a), Some(b)) => Some(b - a),
-                    _ => None,
-                };
                 samples[w].push(sample);
             }
         }
@@ -557,10 +474,7 @@ fn blk(a: BlkArgs) -> Result<u8> {
     }
     let qsd_record = peer.stop(Duration::from_secs(5))?;
     let mut machine = machine;
-    machine.busy_after_percent = cpu_busy_percent(Duration::from_secs(2));
-    machine.idle &= machine
-        .busy_after_percent
-        .is_some_and(|b| b < IDLE_BELOW_PERCENT);
+    machine.after();
 
     let rows: Vec<Row> = workloads
         .into_iter()
@@ -602,6 +516,145 @@ fn blk(a: BlkArgs) -> Result<u8> {
         .with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!("bench: summary in {}", out.display());
     Ok(exit::OK)
+}
+
+/// Builds `packages` in release mode; returns where the binaries are.
+fn build_release(
+    root: &Path,
+    ws: &crate::workspace::Workspace,
+    packages: &[&str],
+) -> Result<PathBuf> {
+    eprintln!("bench: building {} (release)", packages.join(", "));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Cmd::new(&cargo).args(["build", "--release"]);
+    for p in packages {
+        cmd = cmd.args(["-p", p]);
+    }
+    let build = cmd.cwd(root).run_inherited()?;
+    if !build.success() {
+        bail!("`{}` failed ({})", build.command_line(), build.describe());
+    }
+    Ok(ws.target_dir.join("release"))
+}
+
+/// Makes `file` the driver's self-describing test file of `size_mib` MiB,
+/// in the page cache.
+fn prepare_file(driver: &Path, file: &Path, size_mib: u64) -> Result<()> {
+    eprintln!("bench: preparing {} ({size_mib} MiB)", file.display());
+    Cmd::new(driver)
+        .args(["prepare-file", "--path"])
+        .arg(file)
+        .args(["--size-mib", &size_mib.to_string()])
+        .run()?
+        .ok()
+        .context("cannot prepare the test file")?;
+    Ok(())
+}
+
+impl Workload {
+    /// 4 KiB random reads at each of `depths`, then 1 MiB sequential reads
+    /// at `seq_depth`.
+    pub fn reads(depths: &[usize], seq_depth: usize) -> Vec<Self> {
+        let mut out: Vec<Self> = depths
+            .iter()
+            .map(|&d| Self {
+                name: format!("4k-rand-qd{d}"),
+                pattern: "rand".into(),
+                block_size: 4096,
+                depth: d,
+            })
+            .collect();
+        out.push(Self {
+            name: format!("1m-seq-qd{seq_depth}"),
+            pattern: "seq".into(),
+            block_size: 1 << 20,
+            depth: seq_depth,
+        });
+        out
+    }
+}
+
+/// Runs one driver command (`cmd`: the subcommand and its target options)
+/// on `workload` and reads its sample; `server_pid`'s CPU time over the
+/// run becomes the sample's server CPU.
+fn measure(
+    cmd: Cmd,
+    workload: &Workload,
+    target: &str,
+    secs: f64,
+    warmup_secs: f64,
+    server_pid: Option<u32>,
+) -> Result<Sample> {
+    let cpu_before = server_pid.and_then(process_cpu_secs);
+    let out = cmd
+        .args(["--pattern", &workload.pattern])
+        .args(["--block-size", &workload.block_size.to_string()])
+        .args(["--secs", &secs.to_string()])
+        .args(["--warmup-secs", &warmup_secs.to_string()])
+        .timeout(Duration::from_secs_f64(secs + warmup_secs + 60.0))
+        .run()?
+        .ok()
+        .with_context(|| format!("{} on {target} failed", workload.name))?;
+    let mut sample: Sample = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("cannot parse vu-bench output: {}", out.stdout_str()))?;
+    sample.target = target.to_string();
+    sample.server_cpu_secs = match (cpu_before, server_pid.and_then(process_cpu_secs)) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    Ok(sample)
+}
+
+impl Machine {
+    /// The machine now, before a run (a 2 s look at /proc/stat), and the
+    /// load average; says so on stderr.
+    fn before() -> (Self, String) {
+        let busy_before = cpu_busy_percent(Duration::from_secs(2));
+        let load = loadavg();
+        let m = Self {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            halt_poll: halt_poll(),
+            cpuidle_driver: std::fs::read_to_string(
+                "/sys/devices/system/cpu/cpuidle/current_driver",
+            )
+            .map_or_else(|_| "unknown".into(), |s| s.trim().to_string()),
+            busy_before_percent: busy_before,
+            busy_after_percent: None,
+            idle: busy_before.is_some_and(|b| b < IDLE_BELOW_PERCENT),
+        };
+        eprintln!(
+            "bench: machine: {} CPUs, {}, load {load}, {}",
+            m.cpus,
+            m.halt_poll,
+            describe_busy(&m)
+        );
+        (m, load)
+    }
+
+    /// Takes the look after the run, with every process of the bench
+    /// stopped: idle only if it was idle both times.
+    fn after(&mut self) {
+        self.busy_after_percent = cpu_busy_percent(Duration::from_secs(2));
+        self.idle &= self
+            .busy_after_percent
+            .is_some_and(|b| b < IDLE_BELOW_PERCENT);
+    }
+
+    /// The two `machine:` lines of a report.
+    fn render(&self) -> String {
+        format!(
+            "machine: {} CPUs; {}; cpuidle driver {}\nmachine: {}\n",
+            self.cpus,
+            self.halt_poll,
+            self.cpuidle_driver,
+            describe_busy(self)
+        )
+    }
+}
+
+/// The report's load-average line.
+fn render_load(before: &str, after: &str) -> String {
+    format!("load average before: {before}; after: {after}\n")
 }
 
 /// Fails if a back-end exited.
@@ -941,18 +994,9 @@ pub fn render(s: &Summary) -> String {
         );
     }
     if let Some(m) = &s.machine {
-        let _ = writeln!(
-            out,
-            "machine: {} CPUs; {}; cpuidle driver {}",
-            m.cpus, m.halt_poll, m.cpuidle_driver
-        );
-        let _ = writeln!(out, "machine: {}", describe_busy(m));
+        out.push_str(&m.render());
     }
-    let _ = writeln!(
-        out,
-        "load average before: {}; after: {}",
-        s.load_before, s.load_after
-    );
+    out.push_str(&render_load(&s.load_before, &s.load_after));
     if s.busy_mode {
         let _ = writeln!(
             out,

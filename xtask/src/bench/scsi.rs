@@ -10,8 +10,8 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    cpu_busy_percent, describe_busy, halt_poll, loadavg, process_cpu_secs, start_server, stat,
-    Machine, Sample, Stat, Workload, IDLE_BELOW_PERCENT,
+    build_release, loadavg, measure, prepare_file, render_load, start_server, stat, Machine,
+    Sample, Stat, Workload,
 };
 use crate::cmd::{Cmd, Spawned};
 use crate::exit;
@@ -121,46 +121,16 @@ pub fn scsi(a: ScsiArgs) -> Result<u8> {
     let ws = crate::workspace::Workspace::load(&root)?;
     let dir = ws.target_dir.join("bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    eprintln!("bench: building vu-bench, vhost-user-scsi and vhost-user-blk (release)");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let build = Cmd::new(&cargo)
-        .args(["build", "--release", "-p", "vu-bench"])
-        .args(["-p", "vhost-user-scsi", "-p", "vhost-user-blk"])
-        .cwd(&root)
-        .run_inherited()?;
-    if !build.success() {
-        bail!("`{}` failed ({})", build.command_line(), build.describe());
-    }
-    let bin = ws.target_dir.join("release");
+    let bin = build_release(
+        &root,
+        &ws,
+        &["vu-bench", "vhost-user-scsi", "vhost-user-blk"],
+    )?;
     let driver = bin.join("vu-bench");
     let file = a.file.clone().unwrap_or_else(|| dir.join("blk.img"));
-    eprintln!("bench: preparing {} ({} MiB)", file.display(), a.size_mib);
-    Cmd::new(&driver)
-        .args(["prepare-file", "--path"])
-        .arg(&file)
-        .args(["--size-mib", &a.size_mib.to_string()])
-        .run()?
-        .ok()
-        .context("cannot prepare the test file")?;
-
-    let busy_before = cpu_busy_percent(Duration::from_secs(2));
-    let load_before = loadavg();
+    prepare_file(&driver, &file, a.size_mib)?;
+    let (mut machine, load_before) = Machine::before();
     let started = crate::host::now_rfc3339();
-    let mut machine = Machine {
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        halt_poll: halt_poll(),
-        cpuidle_driver: std::fs::read_to_string("/sys/devices/system/cpu/cpuidle/current_driver")
-            .map_or_else(|_| "unknown".into(), |s| s.trim().to_string()),
-        busy_before_percent: busy_before,
-        busy_after_percent: None,
-        idle: busy_before.is_some_and(|b| b < IDLE_BELOW_PERCENT),
-    };
-    eprintln!(
-        "bench: machine: {} CPUs, {}, load {load_before}, {}",
-        machine.cpus,
-        machine.halt_poll,
-        describe_busy(&machine)
-    );
 
     let sock_dir = tempfile::Builder::new()
         .prefix("vu-bench")
@@ -190,22 +160,7 @@ pub fn scsi(a: ScsiArgs) -> Result<u8> {
         ("blk", start_server(&blk_cmd, &blk_sock)?),
     ];
 
-    let mut workloads: Vec<Workload> = a
-        .depths
-        .iter()
-        .map(|&d| Workload {
-            name: format!("4k-rand-qd{d}"),
-            pattern: "rand".into(),
-            block_size: 4096,
-            depth: d,
-        })
-        .collect();
-    workloads.push(Workload {
-        name: format!("1m-seq-qd{}", a.seq_qd),
-        pattern: "seq".into(),
-        block_size: 1 << 20,
-        depth: a.seq_qd,
-    });
+    let workloads = Workload::reads(&a.depths, a.seq_qd);
     let targets = ["scsi", "blk", "ceiling"];
     let total = a.runs * workloads.len() * targets.len();
     let mut done = 0;
@@ -242,26 +197,8 @@ pub fn scsi(a: ScsiArgs) -> Result<u8> {
                     .iter()
                     .find(|(name, _)| *name == target)
                     .and_then(|(_, s)| s.pid());
-                let cpu_before = pid.and_then(process_cpu_secs);
-                let out = cmd
-                    .args(["--pattern", &workload.pattern])
-                    .args(["--block-size", &workload.block_size.to_string()])
-                    .args(["--secs", &a.secs.to_string()])
-                    .args(["--warmup-secs", &a.warmup_secs.to_string()])
-                    .timeout(Duration::from_secs_f64(a.secs + a.warmup_secs + 60.0))
-                    .run()?
-                    .ok()
-                    .with_context(|| format!("{} on {target} failed", workload.name))?;
-                let mut sample: Sample =
-                    serde_json::from_slice(&out.stdout).with_context(|| {
-                        format!("cannot parse vu-bench output: {}", out.stdout_str())
-                    })?;
-                sample.target = target.to_string();
+                let mut sample = measure(cmd, workload, target, a.secs, a.warmup_secs, pid)?;
                 sample.poll_max_us = pid.map(|_| a.poll_max_us);
-                sample.server_cpu_secs = match (cpu_before, pid.and_then(process_cpu_secs)) {
-                    (Some(b), Some(e)) => Some(e - b),
-                    _ => None,
-                };
                 samples[w].push(sample);
             }
         }
@@ -275,10 +212,7 @@ pub fn scsi(a: ScsiArgs) -> Result<u8> {
     let [(_, scsi_server), (_, blk_server)] = servers;
     let scsi_record = scsi_server.stop(Duration::from_secs(5))?;
     let blk_record = blk_server.stop(Duration::from_secs(5))?;
-    machine.busy_after_percent = cpu_busy_percent(Duration::from_secs(2));
-    machine.idle &= machine
-        .busy_after_percent
-        .is_some_and(|b| b < IDLE_BELOW_PERCENT);
+    machine.after();
     let summary = ScsiSummary {
         started,
         host: crate::host::Host::probe()
@@ -407,18 +341,8 @@ pub fn render(s: &ScsiSummary) -> String {
     }
     let _ = writeln!(out, "peer: {}", s.peer);
     let _ = writeln!(out, "ceiling: {}", s.ceiling);
-    let m = &s.machine;
-    let _ = writeln!(
-        out,
-        "machine: {} CPUs; {}; cpuidle driver {}",
-        m.cpus, m.halt_poll, m.cpuidle_driver
-    );
-    let _ = writeln!(out, "machine: {}", describe_busy(m));
-    let _ = writeln!(
-        out,
-        "load average before: {}; after: {}",
-        s.load_before, s.load_after
-    );
+    out.push_str(&s.machine.render());
+    out.push_str(&render_load(&s.load_before, &s.load_after));
     let _ = writeln!(
         out,
         "{}",
