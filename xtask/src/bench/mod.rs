@@ -67,31 +67,11 @@ pub enum What {
 /// `target/bench/blk.json`.
 #[derive(Debug, clap::Args)]
 pub struct BlkArgs {
-    /// Size of the test file in MiB.
-    #[arg(long, default_value_t = 1024)]
-    pub size_mib: u64,
-    /// Test file [default: <target>/bench/blk.img]; rewritten unless it is
-    /// already a test file of the right size.
-    #[arg(long, value_name = "FILE")]
-    pub file: Option<PathBuf>,
-    /// Rounds; each runs every workload on every target once.
-    #[arg(long, default_value_t = 5)]
-    pub runs: usize,
-    /// Seconds measured per workload and target.
-    #[arg(long, default_value_t = 3.0)]
-    pub secs: f64,
-    /// Seconds of warm-up before each measurement.
-    #[arg(long, default_value_t = 1.0)]
-    pub warmup_secs: f64,
+    #[command(flatten)]
+    pub reads: ReadArgs,
     /// Queues, for both back-ends (the ceiling gets as many threads).
     #[arg(long, default_value_t = 1)]
     pub queues: u16,
-    /// Queue depths of the 4 KiB random-read workload.
-    #[arg(long = "qd", default_values_t = [1usize, 32])]
-    pub depths: Vec<usize>,
-    /// Queue depth of the 1 MiB sequential-read workload.
-    #[arg(long, default_value_t = 1)]
-    pub seq_qd: usize,
     /// Output file [default: <target>/bench/blk.json].
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -107,6 +87,35 @@ pub struct BlkArgs {
     /// such results are never publishable.
     #[arg(long)]
     pub busy: bool,
+}
+
+/// The test file and the read workloads, shared by `bench blk` and `bench
+/// scsi`.
+#[derive(Debug, clap::Args)]
+pub struct ReadArgs {
+    /// Size of the test file in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub size_mib: u64,
+    /// Test file [default: <target>/bench/blk.img, shared
+    /// by `bench blk` and `bench scsi`];
+    /// rewritten unless it is already a test file of the right size.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Rounds; each runs every workload on every target once.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Seconds measured per workload and target.
+    #[arg(long, default_value_t = 3.0)]
+    pub secs: f64,
+    /// Seconds of warm-up before each measurement.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup_secs: f64,
+    /// Queue depths of the 4 KiB random-read workload.
+    #[arg(long = "qd", default_values_t = [1usize, 32])]
+    pub depths: Vec<usize>,
+    /// Queue depth of the 1 MiB sequential-read workload.
+    #[arg(long, default_value_t = 1)]
+    pub seq_qd: usize,
 }
 
 pub fn run(args: Args) -> Result<u8> {
@@ -184,6 +193,27 @@ pub struct Stat {
     pub median_serve_cpu_us: Option<f64>,
     /// Median CPU µs per request in the driver (vhost-user targets).
     pub median_driver_cpu_us: Option<f64>,
+}
+
+impl Stat {
+    /// Median IOPS and MiB/s, as a table cell.
+    fn cell(&self) -> String {
+        format!("{:>9.0} {:>8.1}", self.median_iops, self.median_mib_s)
+    }
+
+    /// The min–max IOPS.
+    fn spread(&self) -> String {
+        format!("{:.0}-{:.0}", self.min_iops, self.max_iops)
+    }
+
+    /// CPU µs per request, serving side (and driver).
+    fn cpu(&self) -> String {
+        match (self.median_serve_cpu_us, self.median_driver_cpu_us) {
+            (Some(s), Some(d)) => format!("{s:.2} (+{d:.2} driver)"),
+            (Some(s), None) => format!("{s:.2}"),
+            _ => "-".to_string(),
+        }
+    }
 }
 
 /// Our back-end at one `--poll-max-us`.
@@ -282,7 +312,8 @@ pub struct IdleCpu {
 pub const IDLE_BELOW_PERCENT: f64 = 10.0;
 
 fn blk(a: BlkArgs) -> Result<u8> {
-    if a.runs == 0 || a.queues == 0 || a.depths.is_empty() || a.depths.contains(&0) || a.seq_qd == 0
+    let r = &a.reads;
+    if r.runs == 0 || a.queues == 0 || r.depths.is_empty() || r.depths.contains(&0) || r.seq_qd == 0
     {
         return Err(crate::BadInput(
             "--runs, --queues, --qd and --seq-qd must be at least 1".into(),
@@ -308,9 +339,9 @@ fn blk(a: BlkArgs) -> Result<u8> {
     let driver = bin.join("vu-bench");
     let ours_bin = bin.join("vhost-user-blk");
 
-    let file = a.file.clone().unwrap_or_else(|| dir.join("blk.img"));
-    let bytes = a.size_mib << 20;
-    prepare_file(&driver, &file, a.size_mib)?;
+    let file = r.file.clone().unwrap_or_else(|| dir.join("blk.img"));
+    let bytes = r.size_mib << 20;
+    prepare_file(&driver, &file, r.size_mib)?;
 
     let qsd_version = Cmd::new(&qsd)
         .arg("--version")
@@ -372,13 +403,13 @@ fn blk(a: BlkArgs) -> Result<u8> {
         .chain([("qsd", None), ("ceiling", None)])
         .collect();
 
-    let workloads = Workload::reads(&a.depths, a.seq_qd);
+    let workloads = Workload::reads(&r.depths, r.seq_qd);
 
-    let total = a.runs * workloads.len() * targets.len();
+    let total = r.runs * workloads.len() * targets.len();
     let mut done = 0;
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); workloads.len()];
     let clock = Instant::now();
-    for round in 1..=a.runs {
+    for round in 1..=r.runs {
         for (w, workload) in workloads.iter().enumerate() {
             for &(target, poll) in &targets {
                 done += 1;
@@ -407,7 +438,7 @@ fn blk(a: BlkArgs) -> Result<u8> {
                     ("qsd", _) => peer.pid(),
                     _ => None,
                 };
-                let mut sample = measure(cmd, workload, target, a.secs, a.warmup_secs, server_pid)?;
+                let mut sample = measure(cmd, workload, target, r.secs, r.warmup_secs, server_pid)?;
                 sample.poll_max_us = poll;
                 samples[w].push(sample);
             }
@@ -493,9 +524,9 @@ fn blk(a: BlkArgs) -> Result<u8> {
             a.queues
         ),
         queues: a.queues,
-        runs: a.runs,
-        secs: a.secs,
-        warmup_secs: a.warmup_secs,
+        runs: r.runs,
+        secs: r.secs,
+        warmup_secs: r.warmup_secs,
         qsd_version,
         // The last setting's, as the ratios.
         ours_command: ours_records.pop().map(|r| r.argv).unwrap_or_default(),
@@ -927,38 +958,31 @@ pub fn render(s: &Summary) -> String {
         "ours/ceil"
     );
     for r in &s.rows {
-        let cell = |st: &Stat| format!("{:>9.0} {:>8.1}", st.median_iops, st.median_mib_s);
         let _ = writeln!(
             out,
             "{:<12} {:>26} {:>26} {:>26} {:>8.2} {:>8.2}",
             r.workload.name,
-            cell(&r.ours),
-            cell(&r.qsd),
-            cell(&r.ceiling),
+            r.ours.cell(),
+            r.qsd.cell(),
+            r.ceiling.cell(),
             r.ours_over_qsd,
             r.ours_over_ceiling
         );
-        let spread = |st: &Stat| format!("{:.0}-{:.0}", st.min_iops, st.max_iops);
         let _ = writeln!(
             out,
             "{:<12} {:>26} {:>26} {:>26}",
             "",
-            spread(&r.ours),
-            spread(&r.qsd),
-            spread(&r.ceiling)
+            r.ours.spread(),
+            r.qsd.spread(),
+            r.ceiling.spread()
         );
-        let cpu = |st: &Stat| match (st.median_serve_cpu_us, st.median_driver_cpu_us) {
-            (Some(s), Some(d)) => format!("{s:.2} (+{d:.2} driver)"),
-            (Some(s), None) => format!("{s:.2}"),
-            _ => "-".to_string(),
-        };
         let _ = writeln!(
             out,
             "{:<12} {:>26} {:>26} {:>26}",
             "  CPU us/req",
-            cpu(&r.ours),
-            cpu(&r.qsd),
-            cpu(&r.ceiling)
+            r.ours.cpu(),
+            r.qsd.cpu(),
+            r.ceiling.cpu()
         );
         if r.ours_by_poll.len() > 1 {
             for p in &r.ours_by_poll {
@@ -967,9 +991,9 @@ pub fn render(s: &Summary) -> String {
                     "{:<12} ours --poll-max-us {:<5} {} IOPS ({}), CPU us/req {}, ours/qsd {:.2}, ours/ceil {:.2}",
                     "",
                     p.poll_max_us,
-                    cell(&p.stat).trim_start(),
-                    spread(&p.stat),
-                    cpu(&p.stat),
+                    p.stat.cell().trim_start(),
+                    p.stat.spread(),
+                    p.stat.cpu(),
                     p.over_qsd,
                     p.over_ceiling
                 );

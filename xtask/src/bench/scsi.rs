@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     build_release, loadavg, measure, prepare_file, render_load, start_server, stat, Machine,
-    Sample, Stat, Workload,
+    ReadArgs, Sample, Stat, Workload,
 };
 use crate::cmd::{Cmd, Spawned};
 use crate::exit;
@@ -43,28 +43,8 @@ the same file, driven the same way: what differs is the SCSI layer (CDBs, respon
 /// included, goes to `target/bench/scsi.json` (or `--out`).
 #[derive(Debug, clap::Args)]
 pub struct ScsiArgs {
-    /// Size of the test file in MiB.
-    #[arg(long, default_value_t = 1024)]
-    pub size_mib: u64,
-    /// Test file [default: <target>/bench/blk.img, shared with `bench
-    /// blk`]; rewritten unless it is already a test file of the right size.
-    #[arg(long, value_name = "FILE")]
-    pub file: Option<PathBuf>,
-    /// Rounds; each runs every workload on every target once.
-    #[arg(long, default_value_t = 5)]
-    pub runs: usize,
-    /// Seconds measured per workload and target.
-    #[arg(long, default_value_t = 3.0)]
-    pub secs: f64,
-    /// Seconds of warm-up before each measurement.
-    #[arg(long, default_value_t = 1.0)]
-    pub warmup_secs: f64,
-    /// Queue depths of the 4 KiB random-read workload.
-    #[arg(long = "qd", default_values_t = [1usize, 32])]
-    pub depths: Vec<usize>,
-    /// Queue depth of the 1 MiB sequential-read workload.
-    #[arg(long, default_value_t = 1)]
-    pub seq_qd: usize,
+    #[command(flatten)]
+    pub reads: ReadArgs,
     /// Both back-ends' `--poll-max-us` (0 = polling off).
     #[arg(long, default_value_t = 50)]
     pub poll_max_us: u64,
@@ -113,7 +93,8 @@ pub struct ScsiSummary {
 }
 
 pub fn scsi(a: ScsiArgs) -> Result<u8> {
-    if a.runs == 0 || a.depths.is_empty() || a.depths.contains(&0) || a.seq_qd == 0 {
+    let r = &a.reads;
+    if r.runs == 0 || r.depths.is_empty() || r.depths.contains(&0) || r.seq_qd == 0 {
         return Err(crate::BadInput("--runs, --qd and --seq-qd must be at least 1".into()).into());
     }
     crate::cmd::install_interrupt_handler()?;
@@ -127,8 +108,8 @@ pub fn scsi(a: ScsiArgs) -> Result<u8> {
         &["vu-bench", "vhost-user-scsi", "vhost-user-blk"],
     )?;
     let driver = bin.join("vu-bench");
-    let file = a.file.clone().unwrap_or_else(|| dir.join("blk.img"));
-    prepare_file(&driver, &file, a.size_mib)?;
+    let file = r.file.clone().unwrap_or_else(|| dir.join("blk.img"));
+    prepare_file(&driver, &file, r.size_mib)?;
     let (mut machine, load_before) = Machine::before();
     let started = crate::host::now_rfc3339();
 
@@ -160,13 +141,13 @@ pub fn scsi(a: ScsiArgs) -> Result<u8> {
         ("blk", start_server(&blk_cmd, &blk_sock)?),
     ];
 
-    let workloads = Workload::reads(&a.depths, a.seq_qd);
+    let workloads = Workload::reads(&r.depths, r.seq_qd);
     let targets = ["scsi", "blk", "ceiling"];
-    let total = a.runs * workloads.len() * targets.len();
+    let total = r.runs * workloads.len() * targets.len();
     let mut done = 0;
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); workloads.len()];
     let clock = Instant::now();
-    for round in 1..=a.runs {
+    for round in 1..=r.runs {
         for (w, workload) in workloads.iter().enumerate() {
             for target in targets {
                 done += 1;
@@ -197,7 +178,7 @@ pub fn scsi(a: ScsiArgs) -> Result<u8> {
                     .iter()
                     .find(|(name, _)| *name == target)
                     .and_then(|(_, s)| s.pid());
-                let mut sample = measure(cmd, workload, target, a.secs, a.warmup_secs, pid)?;
+                let mut sample = measure(cmd, workload, target, r.secs, r.warmup_secs, pid)?;
                 sample.poll_max_us = pid.map(|_| a.poll_max_us);
                 samples[w].push(sample);
             }
@@ -219,10 +200,10 @@ pub fn scsi(a: ScsiArgs) -> Result<u8> {
             .map(|h| h.description)
             .unwrap_or_default(),
         file: file.display().to_string(),
-        file_bytes: a.size_mib << 20,
-        runs: a.runs,
-        secs: a.secs,
-        warmup_secs: a.warmup_secs,
+        file_bytes: r.size_mib << 20,
+        runs: r.runs,
+        secs: r.secs,
+        warmup_secs: r.warmup_secs,
         poll_max_us: a.poll_max_us,
         peer: PEER_NOTE.into(),
         ceiling: "1 thread, a synchronous pread loop of the workload's block size at the same \
@@ -305,20 +286,13 @@ pub fn render(s: &ScsiSummary) -> String {
         "scsi/ceil"
     );
     for r in &s.rows {
-        let cell = |st: &Stat| format!("{:>9.0} {:>8.1}", st.median_iops, st.median_mib_s);
-        let spread = |st: &Stat| format!("{:.0}-{:.0}", st.min_iops, st.max_iops);
-        let cpu = |st: &Stat| match (st.median_serve_cpu_us, st.median_driver_cpu_us) {
-            (Some(s), Some(d)) => format!("{s:.2} (+{d:.2} driver)"),
-            (Some(s), None) => format!("{s:.2}"),
-            _ => "-".to_string(),
-        };
         let _ = writeln!(
             out,
             "{:<12} {:>26} {:>26} {:>26} {:>9.2} {:>9.2}",
             r.workload.name,
-            cell(&r.scsi),
-            cell(&r.blk),
-            cell(&r.ceiling),
+            r.scsi.cell(),
+            r.blk.cell(),
+            r.ceiling.cell(),
             r.scsi_over_blk,
             r.scsi_over_ceiling
         );
@@ -326,17 +300,17 @@ pub fn render(s: &ScsiSummary) -> String {
             out,
             "{:<12} {:>26} {:>26} {:>26}",
             "",
-            spread(&r.scsi),
-            spread(&r.blk),
-            spread(&r.ceiling)
+            r.scsi.spread(),
+            r.blk.spread(),
+            r.ceiling.spread()
         );
         let _ = writeln!(
             out,
             "{:<12} {:>26} {:>26} {:>26}",
             "  CPU us/req",
-            cpu(&r.scsi),
-            cpu(&r.blk),
-            cpu(&r.ceiling)
+            r.scsi.cpu(),
+            r.blk.cpu(),
+            r.ceiling.cpu()
         );
     }
     let _ = writeln!(out, "peer: {}", s.peer);
