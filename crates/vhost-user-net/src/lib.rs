@@ -7,8 +7,10 @@
 //! own through `vu_backend::serve_each`). Ports share one [`switch::Switch`],
 //! which learns source addresses and forwards each frame to the port its
 //! destination was seen on, or floods it (broadcast, multicast, unknown).
-//! An optional uplink is one more port: a UDP socket ([`uplink::UdpUplink`],
-//! the counterpart of QEMU's `-netdev dgram`; one datagram is one frame).
+//! An optional uplink is one more port ([`uplink::Uplink`]): a UDP socket
+//! ([`uplink::udp`], the counterpart of QEMU's `-netdev dgram`; one datagram
+//! is one frame) or, on Linux and the BSDs, a tap interface of the host
+//! ([`uplink::tap`]).
 //!
 //! * Features: mergeable receive buffers (`VIRTIO_NET_F_MRG_RXBUF`), so a
 //!   frame may span receive buffers. No checksum or segmentation offloads,

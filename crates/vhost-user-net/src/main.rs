@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use vhost_user_net::port::NetPort;
 use vhost_user_net::switch::Switch;
-use vhost_user_net::uplink::UdpUplink;
+use vhost_user_net::uplink::udp::UdpLink;
 use vu_backend::serve_each;
 use vu_cli::{program_main, ListenerArgs};
 
@@ -17,7 +17,8 @@ use vu_cli::{program_main, ListenerArgs};
 /// switch; frames go to the port their destination was seen on, or to all
 /// (broadcast, multicast, unknown). With --udp-local and --udp-remote the
 /// switch has an uplink: each frame is one UDP datagram, as QEMU's
-/// `-netdev dgram` sends them. Runs until SIGTERM or SIGINT.
+/// `-netdev dgram` sends them. On Linux and the BSDs, --tap makes a tap
+/// interface of the host the uplink. Runs until SIGTERM or SIGINT.
 /// Log level: VU_LOG=error|warn|info|debug.
 #[derive(Debug, Parser)]
 #[command(version)]
@@ -32,6 +33,22 @@ struct Args {
     /// UDP uplink: where frames are sent, and the only source accepted
     #[arg(long, value_name = "ADDR:PORT", requires = "udp_local")]
     udp_remote: Option<SocketAddr>,
+
+    /// Tap uplink: the switch's frames go to (and come from) the host's
+    /// tap interface NAME, created if it does not exist; `tap` lets the OS
+    /// pick one (the log names it). Giving it an address and bringing it up
+    /// is left to the administrator (Linux, FreeBSD, NetBSD, OpenBSD)
+    #[arg(long, value_name = "NAME", conflicts_with = "udp_local")]
+    #[cfg_attr(
+        not(any(
+            target_os = "linux",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd"
+        )),
+        arg(hide = true)
+    )]
+    tap: Option<String>,
 
     /// Most front-ends connected at once (each is a port); one more is
     /// refused
@@ -53,8 +70,8 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let switch = Switch::new();
     let uplink = match (args.udp_local, args.udp_remote) {
-        (Some(local), Some(remote)) => Some(UdpUplink::start(switch.clone(), local, remote)?),
-        _ => None,
+        (Some(local), Some(remote)) => Some(UdpLink::bind(local, remote)?.start(switch.clone())?),
+        _ => tap_uplink(args, &switch)?,
     };
     let listener = args.listener.listener()?;
     let result = serve_each(
@@ -67,4 +84,37 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     result?;
     Ok(())
+}
+
+#[cfg(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd"
+))]
+fn tap_uplink(
+    args: &Args,
+    switch: &std::sync::Arc<Switch>,
+) -> Result<Option<vhost_user_net::uplink::Uplink>, Box<dyn std::error::Error>> {
+    let Some(name) = &args.tap else {
+        return Ok(None);
+    };
+    let link = vhost_user_net::uplink::tap::TapLink::open(name)?;
+    Ok(Some(link.start(switch.clone())?))
+}
+
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd"
+)))]
+fn tap_uplink(
+    args: &Args,
+    _: &std::sync::Arc<Switch>,
+) -> Result<Option<vhost_user_net::uplink::Uplink>, Box<dyn std::error::Error>> {
+    if args.tap.is_some() {
+        return Err("--tap needs tap interfaces, which this OS does not have (Linux, FreeBSD, NetBSD and OpenBSD do)".into());
+    }
+    Ok(None)
 }

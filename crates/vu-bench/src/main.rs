@@ -12,6 +12,7 @@
 mod net;
 mod pread;
 mod report;
+mod scsi;
 mod vhost;
 mod workload;
 
@@ -76,6 +77,17 @@ enum Command {
         /// a call (0: it sleeps at once)
         #[arg(long, default_value_t = 0)]
         driver_poll_us: u64,
+        #[command(flatten)]
+        workload: Workload,
+    },
+    /// Drive a vhost-user-scsi back-end listening on --socket: READ
+    /// CDBs to LUN 0 on the first request queue
+    VhostUserScsi {
+        #[arg(long)]
+        socket: PathBuf,
+        /// Requests in flight
+        #[arg(long, default_value_t = 1)]
+        depth: usize,
         #[command(flatten)]
         workload: Workload,
     },
@@ -182,6 +194,26 @@ fn run(cli: Cli) -> Result<String, String> {
                 poll: Duration::from_micros(driver_poll_us),
             };
             json(&vhost::run(&socket, &p)?)
+        }
+        Command::VhostUserScsi {
+            socket,
+            depth,
+            workload: w,
+        } => {
+            check_block(&w)?;
+            if depth == 0 {
+                return Err("--depth must be at least 1".into());
+            }
+            let p = vhost::Params {
+                pattern: w.pattern,
+                block_size: w.block_size,
+                depth,
+                queues: 1,
+                warmup: secs(w.warmup_secs)?,
+                duration: secs(w.secs)?,
+                seed: w.seed,
+            };
+            json(&scsi::run(&socket, &p)?)
         }
         Command::Idle {
             socket,

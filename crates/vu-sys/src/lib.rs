@@ -21,6 +21,7 @@
 //! | [`file::discard`] | punch hole | `fspacectl` | not supported | not supported |
 //! | [`file::write_zeroes`] | zero range | `fspacectl` | not supported | not supported |
 //! | [`Poller`] | epoll | kqueue | kqueue | kqueue |
+//! | [`tap::Tap`] | `/dev/net/tun` | `/dev/tap` (cloning) | `/dev/tap` (cloning) | `/dev/tapN` |
 //! | [`MmapRegion::map`] of peer memory | sealed against shrinking if allowed, else fault-guarded | same | fault-guarded | fault-guarded |
 //!
 //! On NetBSD and OpenBSD, if `shm_open` fails (NetBSD needs a tmpfs on
@@ -56,6 +57,13 @@ mod socket;
 pub mod evdev;
 pub mod file;
 pub mod notifier;
+#[cfg(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd"
+))]
+pub mod tap;
 
 pub use notifier::{Consumed, Notifier, NotifyReceiver, NotifySender};
 pub use poller::Poller;

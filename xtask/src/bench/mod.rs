@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 mod net;
+mod scsi;
 
 use crate::cmd::{Cmd, Spawned};
 use crate::exit;
@@ -25,6 +26,7 @@ pub struct Args {
 pub enum What {
     Blk(BlkArgs),
     Net(net::NetArgs),
+    Scsi(scsi::ScsiArgs),
 }
 
 /// Benchmark vhost-user-blk: ours, qemu-storage-daemon's export, and a pread ceiling.
@@ -67,31 +69,11 @@ pub enum What {
 /// `target/bench/blk.json`.
 #[derive(Debug, clap::Args)]
 pub struct BlkArgs {
-    /// Size of the test file in MiB.
-    #[arg(long, default_value_t = 1024)]
-    pub size_mib: u64,
-    /// Test file [default: <target>/bench/blk.img]; rewritten unless it is
-    /// already a test file of the right size.
-    #[arg(long, value_name = "FILE")]
-    pub file: Option<PathBuf>,
-    /// Rounds; each runs every workload on every target once.
-    #[arg(long, default_value_t = 5)]
-    pub runs: usize,
-    /// Seconds measured per workload and target.
-    #[arg(long, default_value_t = 3.0)]
-    pub secs: f64,
-    /// Seconds of warm-up before each measurement.
-    #[arg(long, default_value_t = 1.0)]
-    pub warmup_secs: f64,
+    #[command(flatten)]
+    pub reads: ReadArgs,
     /// Queues, for both back-ends (the ceiling gets as many threads).
     #[arg(long, default_value_t = 1)]
     pub queues: u16,
-    /// Queue depths of the 4 KiB random-read workload.
-    #[arg(long = "qd", default_values_t = [1usize, 32])]
-    pub depths: Vec<usize>,
-    /// Queue depth of the 1 MiB sequential-read workload.
-    #[arg(long, default_value_t = 1)]
-    pub seq_qd: usize,
     /// Output file [default: <target>/bench/blk.json].
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -115,10 +97,40 @@ pub struct BlkArgs {
     pub driver_poll_us: u64,
 }
 
+/// The test file and the read workloads, shared by `bench blk` and `bench
+/// scsi`.
+#[derive(Debug, clap::Args)]
+pub struct ReadArgs {
+    /// Size of the test file in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub size_mib: u64,
+    /// Test file [default: <target>/bench/blk.img, shared
+    /// by `bench blk` and `bench scsi`];
+    /// rewritten unless it is already a test file of the right size.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Rounds; each runs every workload on every target once.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Seconds measured per workload and target.
+    #[arg(long, default_value_t = 3.0)]
+    pub secs: f64,
+    /// Seconds of warm-up before each measurement.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup_secs: f64,
+    /// Queue depths of the 4 KiB random-read workload.
+    #[arg(long = "qd", default_values_t = [1usize, 32])]
+    pub depths: Vec<usize>,
+    /// Queue depth of the 1 MiB sequential-read workload.
+    #[arg(long, default_value_t = 1)]
+    pub seq_qd: usize,
+}
+
 pub fn run(args: Args) -> Result<u8> {
     let result = match args.what {
         What::Blk(a) => blk(a),
         What::Net(a) => net::net(a),
+        What::Scsi(a) => scsi::scsi(a),
     };
     if crate::cmd::cancelled() {
         // The servers and the driver were killed with their process groups.
@@ -189,6 +201,27 @@ pub struct Stat {
     pub median_serve_cpu_us: Option<f64>,
     /// Median CPU µs per request in the driver (vhost-user targets).
     pub median_driver_cpu_us: Option<f64>,
+}
+
+impl Stat {
+    /// Median IOPS and MiB/s, as a table cell.
+    fn cell(&self) -> String {
+        format!("{:>9.0} {:>8.1}", self.median_iops, self.median_mib_s)
+    }
+
+    /// The min–max IOPS.
+    fn spread(&self) -> String {
+        format!("{:.0}-{:.0}", self.min_iops, self.max_iops)
+    }
+
+    /// CPU µs per request, serving side (and driver).
+    fn cpu(&self) -> String {
+        match (self.median_serve_cpu_us, self.median_driver_cpu_us) {
+            (Some(s), Some(d)) => format!("{s:.2} (+{d:.2} driver)"),
+            (Some(s), None) => format!("{s:.2}"),
+            _ => "-".to_string(),
+        }
+    }
 }
 
 /// Our back-end at one `--poll-max-us`.
@@ -290,7 +323,8 @@ pub struct IdleCpu {
 pub const IDLE_BELOW_PERCENT: f64 = 10.0;
 
 fn blk(a: BlkArgs) -> Result<u8> {
-    if a.runs == 0 || a.queues == 0 || a.depths.is_empty() || a.depths.contains(&0) || a.seq_qd == 0
+    let r = &a.reads;
+    if r.runs == 0 || a.queues == 0 || r.depths.is_empty() || r.depths.contains(&0) || r.seq_qd == 0
     {
         return Err(crate::BadInput(
             "--runs, --queues, --qd and --seq-qd must be at least 1".into(),
@@ -312,36 +346,13 @@ fn blk(a: BlkArgs) -> Result<u8> {
     let dir = ws.target_dir.join("bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
-    eprintln!("bench: building vu-bench and vhost-user-blk (release)");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let build = Cmd::new(&cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "vu-bench",
-            "-p",
-            "vhost-user-blk",
-        ])
-        .cwd(&root)
-        .run_inherited()?;
-    if !build.success() {
-        bail!("`{}` failed ({})", build.command_line(), build.describe());
-    }
-    let bin = ws.target_dir.join("release");
+    let bin = build_release(&root, &ws, &["vu-bench", "vhost-user-blk"])?;
     let driver = bin.join("vu-bench");
     let ours_bin = bin.join("vhost-user-blk");
 
-    let file = a.file.clone().unwrap_or_else(|| dir.join("blk.img"));
-    let bytes = a.size_mib << 20;
-    eprintln!("bench: preparing {} ({} MiB)", file.display(), a.size_mib);
-    Cmd::new(&driver)
-        .args(["prepare-file", "--path"])
-        .arg(&file)
-        .args(["--size-mib", &a.size_mib.to_string()])
-        .run()?
-        .ok()
-        .context("cannot prepare the test file")?;
+    let file = r.file.clone().unwrap_or_else(|| dir.join("blk.img"));
+    let bytes = r.size_mib << 20;
+    prepare_file(&driver, &file, r.size_mib)?;
 
     let qsd_version = Cmd::new(&qsd)
         .arg("--version")
@@ -350,27 +361,8 @@ fn blk(a: BlkArgs) -> Result<u8> {
         .and_then(|o| o.stdout_str().lines().next().map(str::to_string))
         .unwrap_or_default();
     // Before anything of ours runs (the build has finished).
-    let busy_before = cpu_busy_percent(Duration::from_secs(2));
-    let load_before = loadavg();
+    let (machine, load_before) = Machine::before();
     let started = crate::host::now_rfc3339();
-    let machine = Machine {
-        cpus: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        halt_poll: halt_poll(),
-        cpuidle_driver: std::fs::read_to_string("/sys/devices/system/cpu/cpuidle/current_driver")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "unknown".into()),
-        busy_before_percent: busy_before,
-        busy_after_percent: None,
-        idle: busy_before.is_some_and(|b| b < IDLE_BELOW_PERCENT),
-    };
-    eprintln!(
-        "bench: machine: {} CPUs, {}, load {load_before}, {}",
-        machine.cpus,
-        machine.halt_poll,
-        describe_busy(&machine)
-    );
 
     let sock_dir = tempfile::Builder::new()
         .prefix("vu-bench")
@@ -422,28 +414,13 @@ fn blk(a: BlkArgs) -> Result<u8> {
         .chain([("qsd", None), ("ceiling", None)])
         .collect();
 
-    let mut workloads: Vec<Workload> = a
-        .depths
-        .iter()
-        .map(|&d| Workload {
-            name: format!("4k-rand-qd{d}"),
-            pattern: "rand".into(),
-            block_size: 4096,
-            depth: d,
-        })
-        .collect();
-    workloads.push(Workload {
-        name: format!("1m-seq-qd{}", a.seq_qd),
-        pattern: "seq".into(),
-        block_size: 1 << 20,
-        depth: a.seq_qd,
-    });
+    let workloads = Workload::reads(&r.depths, r.seq_qd);
 
-    let total = a.runs * workloads.len() * targets.len();
+    let total = r.runs * workloads.len() * targets.len();
     let mut done = 0;
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); workloads.len()];
     let clock = Instant::now();
-    for round in 1..=a.runs {
+    for round in 1..=r.runs {
         for (w, workload) in workloads.iter().enumerate() {
             for &(target, poll) in &targets {
                 done += 1;
@@ -474,34 +451,8 @@ fn blk(a: BlkArgs) -> Result<u8> {
                     ("qsd", _) => peer.pid(),
                     _ => None,
                 };
-                let cpu_before = server_pid.and_then(process_cpu_secs);
-                let out = cmd
-                    .args([
-                        "--pattern",
-                        &workload.pattern,
-                        "--block-size",
-                        &workload.block_size.to_string(),
-                    ])
-                    .args([
-                        "--secs",
-                        &a.secs.to_string(),
-                        "--warmup-secs",
-                        &a.warmup_secs.to_string(),
-                    ])
-                    .timeout(Duration::from_secs_f64(a.secs + a.warmup_secs + 60.0))
-                    .run()?
-                    .ok()
-                    .with_context(|| format!("{} on {target} failed", workload.name))?;
-                let mut sample: Sample =
-                    serde_json::from_slice(&out.stdout).with_context(|| {
-                        format!("cannot parse vu-bench output: {}", out.stdout_str())
-                    })?;
-                sample.target = target.to_string();
+                let mut sample = measure(cmd, workload, target, r.secs, r.warmup_secs, server_pid)?;
                 sample.poll_max_us = poll;
-                sample.server_cpu_secs = match (cpu_before, server_pid.and_then(process_cpu_secs)) {
-                    (Some(a), Some(b)) => Some(b - a),
-                    _ => None,
-                };
                 samples[w].push(sample);
             }
         }
@@ -567,10 +518,7 @@ fn blk(a: BlkArgs) -> Result<u8> {
     }
     let qsd_record = peer.stop(Duration::from_secs(5))?;
     let mut machine = machine;
-    machine.busy_after_percent = cpu_busy_percent(Duration::from_secs(2));
-    machine.idle &= machine
-        .busy_after_percent
-        .is_some_and(|b| b < IDLE_BELOW_PERCENT);
+    machine.after();
 
     let rows: Vec<Row> = workloads
         .into_iter()
@@ -589,9 +537,9 @@ fn blk(a: BlkArgs) -> Result<u8> {
             a.queues
         ),
         queues: a.queues,
-        runs: a.runs,
-        secs: a.secs,
-        warmup_secs: a.warmup_secs,
+        runs: r.runs,
+        secs: r.secs,
+        warmup_secs: r.warmup_secs,
         qsd_version,
         // The last setting's, as the ratios.
         ours_command: ours_records.pop().map(|r| r.argv).unwrap_or_default(),
@@ -613,6 +561,145 @@ fn blk(a: BlkArgs) -> Result<u8> {
         .with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!("bench: summary in {}", out.display());
     Ok(exit::OK)
+}
+
+/// Builds `packages` in release mode; returns where the binaries are.
+fn build_release(
+    root: &Path,
+    ws: &crate::workspace::Workspace,
+    packages: &[&str],
+) -> Result<PathBuf> {
+    eprintln!("bench: building {} (release)", packages.join(", "));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Cmd::new(&cargo).args(["build", "--release"]);
+    for p in packages {
+        cmd = cmd.args(["-p", p]);
+    }
+    let build = cmd.cwd(root).run_inherited()?;
+    if !build.success() {
+        bail!("`{}` failed ({})", build.command_line(), build.describe());
+    }
+    Ok(ws.target_dir.join("release"))
+}
+
+/// Makes `file` the driver's self-describing test file of `size_mib` MiB,
+/// in the page cache.
+fn prepare_file(driver: &Path, file: &Path, size_mib: u64) -> Result<()> {
+    eprintln!("bench: preparing {} ({size_mib} MiB)", file.display());
+    Cmd::new(driver)
+        .args(["prepare-file", "--path"])
+        .arg(file)
+        .args(["--size-mib", &size_mib.to_string()])
+        .run()?
+        .ok()
+        .context("cannot prepare the test file")?;
+    Ok(())
+}
+
+impl Workload {
+    /// 4 KiB random reads at each of `depths`, then 1 MiB sequential reads
+    /// at `seq_depth`.
+    pub fn reads(depths: &[usize], seq_depth: usize) -> Vec<Self> {
+        let mut out: Vec<Self> = depths
+            .iter()
+            .map(|&d| Self {
+                name: format!("4k-rand-qd{d}"),
+                pattern: "rand".into(),
+                block_size: 4096,
+                depth: d,
+            })
+            .collect();
+        out.push(Self {
+            name: format!("1m-seq-qd{seq_depth}"),
+            pattern: "seq".into(),
+            block_size: 1 << 20,
+            depth: seq_depth,
+        });
+        out
+    }
+}
+
+/// Runs one driver command (`cmd`: the subcommand and its target options)
+/// on `workload` and reads its sample; `server_pid`'s CPU time over the
+/// run becomes the sample's server CPU.
+fn measure(
+    cmd: Cmd,
+    workload: &Workload,
+    target: &str,
+    secs: f64,
+    warmup_secs: f64,
+    server_pid: Option<u32>,
+) -> Result<Sample> {
+    let cpu_before = server_pid.and_then(process_cpu_secs);
+    let out = cmd
+        .args(["--pattern", &workload.pattern])
+        .args(["--block-size", &workload.block_size.to_string()])
+        .args(["--secs", &secs.to_string()])
+        .args(["--warmup-secs", &warmup_secs.to_string()])
+        .timeout(Duration::from_secs_f64(secs + warmup_secs + 60.0))
+        .run()?
+        .ok()
+        .with_context(|| format!("{} on {target} failed", workload.name))?;
+    let mut sample: Sample = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("cannot parse vu-bench output: {}", out.stdout_str()))?;
+    sample.target = target.to_string();
+    sample.server_cpu_secs = match (cpu_before, server_pid.and_then(process_cpu_secs)) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    Ok(sample)
+}
+
+impl Machine {
+    /// The machine now, before a run (a 2 s look at /proc/stat), and the
+    /// load average; says so on stderr.
+    fn before() -> (Self, String) {
+        let busy_before = cpu_busy_percent(Duration::from_secs(2));
+        let load = loadavg();
+        let m = Self {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            halt_poll: halt_poll(),
+            cpuidle_driver: std::fs::read_to_string(
+                "/sys/devices/system/cpu/cpuidle/current_driver",
+            )
+            .map_or_else(|_| "unknown".into(), |s| s.trim().to_string()),
+            busy_before_percent: busy_before,
+            busy_after_percent: None,
+            idle: busy_before.is_some_and(|b| b < IDLE_BELOW_PERCENT),
+        };
+        eprintln!(
+            "bench: machine: {} CPUs, {}, load {load}, {}",
+            m.cpus,
+            m.halt_poll,
+            describe_busy(&m)
+        );
+        (m, load)
+    }
+
+    /// Takes the look after the run, with every process of the bench
+    /// stopped: idle only if it was idle both times.
+    fn after(&mut self) {
+        self.busy_after_percent = cpu_busy_percent(Duration::from_secs(2));
+        self.idle &= self
+            .busy_after_percent
+            .is_some_and(|b| b < IDLE_BELOW_PERCENT);
+    }
+
+    /// The two `machine:` lines of a report.
+    fn render(&self) -> String {
+        format!(
+            "machine: {} CPUs; {}; cpuidle driver {}\nmachine: {}\n",
+            self.cpus,
+            self.halt_poll,
+            self.cpuidle_driver,
+            describe_busy(self)
+        )
+    }
+}
+
+/// The report's load-average line.
+fn render_load(before: &str, after: &str) -> String {
+    format!("load average before: {before}; after: {after}\n")
 }
 
 /// Fails if a back-end exited.
@@ -885,38 +972,31 @@ pub fn render(s: &Summary) -> String {
         "ours/ceil"
     );
     for r in &s.rows {
-        let cell = |st: &Stat| format!("{:>9.0} {:>8.1}", st.median_iops, st.median_mib_s);
         let _ = writeln!(
             out,
             "{:<12} {:>26} {:>26} {:>26} {:>8.2} {:>8.2}",
             r.workload.name,
-            cell(&r.ours),
-            cell(&r.qsd),
-            cell(&r.ceiling),
+            r.ours.cell(),
+            r.qsd.cell(),
+            r.ceiling.cell(),
             r.ours_over_qsd,
             r.ours_over_ceiling
         );
-        let spread = |st: &Stat| format!("{:.0}-{:.0}", st.min_iops, st.max_iops);
         let _ = writeln!(
             out,
             "{:<12} {:>26} {:>26} {:>26}",
             "",
-            spread(&r.ours),
-            spread(&r.qsd),
-            spread(&r.ceiling)
+            r.ours.spread(),
+            r.qsd.spread(),
+            r.ceiling.spread()
         );
-        let cpu = |st: &Stat| match (st.median_serve_cpu_us, st.median_driver_cpu_us) {
-            (Some(s), Some(d)) => format!("{s:.2} (+{d:.2} driver)"),
-            (Some(s), None) => format!("{s:.2}"),
-            _ => "-".to_string(),
-        };
         let _ = writeln!(
             out,
             "{:<12} {:>26} {:>26} {:>26}",
             "  CPU us/req",
-            cpu(&r.ours),
-            cpu(&r.qsd),
-            cpu(&r.ceiling)
+            r.ours.cpu(),
+            r.qsd.cpu(),
+            r.ceiling.cpu()
         );
         if r.ours_by_poll.len() > 1 {
             for p in &r.ours_by_poll {
@@ -925,9 +1005,9 @@ pub fn render(s: &Summary) -> String {
                     "{:<12} ours --poll-max-us {:<5} {} IOPS ({}), CPU us/req {}, ours/qsd {:.2}, ours/ceil {:.2}",
                     "",
                     p.poll_max_us,
-                    cell(&p.stat).trim_start(),
-                    spread(&p.stat),
-                    cpu(&p.stat),
+                    p.stat.cell().trim_start(),
+                    p.stat.spread(),
+                    p.stat.cpu(),
                     p.over_qsd,
                     p.over_ceiling
                 );
@@ -952,18 +1032,9 @@ pub fn render(s: &Summary) -> String {
         );
     }
     if let Some(m) = &s.machine {
-        let _ = writeln!(
-            out,
-            "machine: {} CPUs; {}; cpuidle driver {}",
-            m.cpus, m.halt_poll, m.cpuidle_driver
-        );
-        let _ = writeln!(out, "machine: {}", describe_busy(m));
+        out.push_str(&m.render());
     }
-    let _ = writeln!(
-        out,
-        "load average before: {}; after: {}",
-        s.load_before, s.load_after
-    );
+    out.push_str(&render_load(&s.load_before, &s.load_after));
     if s.busy_mode {
         let _ = writeln!(
             out,

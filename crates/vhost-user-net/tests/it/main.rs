@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 mod hostile;
+#[cfg(target_os = "linux")]
+mod tap;
 mod uplink;
 
 use std::path::PathBuf;
@@ -233,6 +235,22 @@ fn option_errors_name_the_option() {
     assert!(e.contains("--udp-local"), "{e}");
     let e = run(&["--socket-path", "s", "--max-ports", "0"]);
     assert!(e.contains("--max-ports"), "{e}");
+    let e = run(&[
+        "--socket-path",
+        "s",
+        "--tap",
+        "tap0",
+        "--udp-local",
+        "127.0.0.1:0",
+        "--udp-remote",
+        "127.0.0.1:9",
+    ]);
+    assert!(e.contains("--tap") && e.contains("--udp-local"), "{e}");
+    let e = run(&["--socket-path", "/nonexistent/x", "--tap", "no/such name"]);
+    assert!(
+        e.contains("\"no/such name\" is not an interface name"),
+        "{e}"
+    );
     let e = run(&["--udp-local", "127.0.0.1:0", "--udp-remote", "127.0.0.1:9"]);
     assert!(e.contains("--socket-path"), "{e}");
 }
