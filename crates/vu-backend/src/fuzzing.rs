@@ -130,8 +130,8 @@ impl Arena {
 
     /// Puts the harness's own data (frames, commands) at guest address
     /// `gpa`, through the file (`pwrite`): the harness's bulk writes are
-    /// not under test, and a byte-wise instrumented copy into the mapping
-    /// would cost more than the device's work.
+    /// not under test, and the mapping's volatile, coverage-instrumented
+    /// copy cost net_frame more than the device's own work.
     pub fn write(&self, gpa: u64, data: &[u8]) {
         use std::os::unix::fs::FileExt;
         let at = gpa
