@@ -83,21 +83,6 @@ fn memory() -> &'static Memory {
     })
 }
 
-/// An unlinked temporary file of [`DISK`] bytes.
-fn scratch_disk(name: &str) -> File {
-    let path = std::env::temp_dir().join(format!("vu-fuzz-{name}-{}", std::process::id()));
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .expect("create a disk");
-    f.set_len(DISK).expect("size the disk");
-    let _ = std::fs::remove_file(&path);
-    f
-}
-
 /// The block device, on its own disk (opened by path, as the program does;
 /// the path is unlinked at once).
 fn blk() -> &'static std::sync::Mutex<BlkDevice> {
@@ -122,7 +107,7 @@ fn blk() -> &'static std::sync::Mutex<BlkDevice> {
 /// The file the checker handler reads and writes.
 fn disk() -> &'static File {
     static DISK_FILE: OnceLock<File> = OnceLock::new();
-    DISK_FILE.get_or_init(|| scratch_disk("disk"))
+    DISK_FILE.get_or_init(|| vu_fuzz::scratch_file("disk", DISK))
 }
 
 struct Input<'a>(&'a [u8]);

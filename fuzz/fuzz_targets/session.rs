@@ -212,15 +212,7 @@ impl World {
         full.set_nonblocking(true).expect("non-blocking");
         while (&full).write(&[0u8; 4096]).is_ok() {}
         while (&full).write(&[0u8; 1]).is_ok() {}
-        let path = std::env::temp_dir().join(format!("vu-fuzz-session-{}", std::process::id()));
-        let file = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .expect("temp file");
-        let _ = std::fs::remove_file(&path);
+        let file = vu_fuzz::scratch_file("session", 0);
         let ram0 = SharedMemory::new(RAM0).expect("shared memory");
         let ram1 = SharedMemory::new(RAM1).expect("shared memory");
         let files =

@@ -1,6 +1,7 @@
 //! What the fuzz targets share that needs `unsafe` (which `vu_backend`
-//! forbids): the heap and CPU-time oracles. The safe harness parts (guest
-//! memory kept across inputs, ring set-up) are in `vu_backend::fuzzing`.
+//! forbids), the heap and CPU-time oracles, and files of their own. The
+//! harness parts that need the back-end's internals (guest memory kept
+//! across inputs, ring set-up) are in `vu_backend::fuzzing`.
 //!
 //! A target that checks cost installs the counting allocator:
 //!
@@ -93,4 +94,20 @@ impl Cost {
             "work amplification: {what} took {cpu:?} of CPU (limit {cpu_limit:?})"
         );
     }
+}
+
+/// A temporary file of `len` (zero) bytes, open for reading and writing,
+/// already unlinked; `name` and the process id make its name unique.
+pub fn scratch_file(name: &str, len: u64) -> std::fs::File {
+    let path = std::env::temp_dir().join(format!("vu-fuzz-{name}-{}", std::process::id()));
+    let f = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+    let _ = std::fs::remove_file(&path);
+    f.set_len(len).expect("size the scratch file");
+    f
 }
