@@ -86,7 +86,7 @@ impl Queue {
 /// reset costs what the input touched, not the region size).
 #[derive(Debug)]
 pub struct Arena {
-    shm: vu_sys::SharedMemory,
+    /// The memory file (its creator's own mapping of it is gone).
     file: std::fs::File,
     mem: GuestMemory,
     size: u64,
@@ -109,7 +109,6 @@ impl Arena {
         let mem = GuestMemory::map(&[region], vec![shm.fd().try_clone_to_owned()?])
             .map_err(std::io::Error::other)?;
         Ok(Self {
-            shm,
             file,
             mem,
             size,
@@ -121,11 +120,6 @@ impl Arena {
     /// The guest memory, as the session maps it.
     pub fn mem(&self) -> &GuestMemory {
         &self.mem
-    }
-
-    /// The memory file, for a target that maps it itself.
-    pub fn shm(&self) -> &vu_sys::SharedMemory {
-        &self.shm
     }
 
     /// Puts the harness's own data (frames, commands) at guest address
