@@ -29,15 +29,15 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::os::unix::fs::FileExt;
 use std::sync::OnceLock;
 use std::time::Duration;
 use vhost_user_blk::{BlkDevice, BlkSettings};
 use vu_backend::fuzzing::Queue;
 use vu_backend::{Device, GuestMemory};
+use vu_fuzz::Cost;
 use vu_protocol::msg::{encode_mem_table, MemoryRegion};
 use vu_protocol::{FrontendMsg, FrontendReq, Header, Limits};
 use vu_sys::SharedMemory;
@@ -57,48 +57,15 @@ const HEAP_LIMIT: usize = 1 << 20;
 /// most the 64 KiB disk, takes a few milliseconds).
 const CPU_LIMIT: Duration = Duration::from_millis(500);
 
-/// Counts live heap bytes and their peak.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to `System` unchanged; the counters are only
-// statistics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is passed on to `System`.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// CPU time of this thread (the drain runs on it).
-fn thread_cpu() -> Duration {
-    // SAFETY: an all-zero rusage is a valid out-buffer.
-    let mut r: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes only into `r`.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut r) };
-    assert_eq!(rc, 0, "getrusage");
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(r.ru_utime) + tv(r.ru_stime)
-}
+static ALLOC: vu_fuzz::CountingAlloc = vu_fuzz::CountingAlloc;
 
 /// The memory files, created once; each input's writes are punched out
-/// again, so every input starts from all-zero, unallocated files.
+/// again, so every input starts from all-zero, unallocated files. The
+/// harness writes them with `pwrite`, never through its own mappings of
+/// them: a punch unmaps the range from every mapping, walking each one's
+/// page tables, so a mapping the harness touched all over the 4 GiB would
+/// make every reset cost the whole file rather than what the input wrote.
 struct Memory {
     shms: [SharedMemory; REGIONS],
     files: [File; REGIONS],
@@ -114,21 +81,6 @@ fn memory() -> &'static Memory {
         let files = [0, 1].map(|i| File::from(shms[i].fd().try_clone_to_owned().expect("dup")));
         Memory { shms, files }
     })
-}
-
-/// An unlinked temporary file of [`DISK`] bytes.
-fn scratch_disk(name: &str) -> File {
-    let path = std::env::temp_dir().join(format!("vu-fuzz-{name}-{}", std::process::id()));
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .expect("create a disk");
-    f.set_len(DISK).expect("size the disk");
-    let _ = std::fs::remove_file(&path);
-    f
 }
 
 /// The block device, on its own disk (opened by path, as the program does;
@@ -155,7 +107,7 @@ fn blk() -> &'static std::sync::Mutex<BlkDevice> {
 /// The file the checker handler reads and writes.
 fn disk() -> &'static File {
     static DISK_FILE: OnceLock<File> = OnceLock::new();
-    DISK_FILE.get_or_init(|| scratch_disk("disk"))
+    DISK_FILE.get_or_init(|| vu_fuzz::scratch_file("disk", DISK))
 }
 
 struct Input<'a>(&'a [u8]);
@@ -233,12 +185,21 @@ fuzz_target!(|data: &[u8]| {
     for (off, part) in [(desc, first), (far, second)] {
         if let Some(at) = file_at(off) {
             let n = part.len().min((SHM - at) as usize);
-            m.shms[0].region().write(at, &part[..n]).expect("inside the file");
+            m.files[0]
+                .write_all_at(&part[..n], at)
+                .expect("inside the file");
         }
     }
 
     let uva = table[0].user_addr;
-    let queue = Queue::new(&mem, size, uva + desc, uva + (avail & !1), uva + (used & !3), base);
+    let queue = Queue::new(
+        &mem,
+        size,
+        uva + desc,
+        uva + (avail & !1),
+        uva + (used & !3),
+        base,
+    );
     if let Some(mut queue) = queue {
         drain_with_oracles(&mem, &mut queue, budget, base, write_amount);
     }
@@ -250,14 +211,18 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-fn drain_with_oracles(mem: &GuestMemory, queue: &mut Queue, budget: u32, base: u16, write_amount: usize) {
+fn drain_with_oracles(
+    mem: &GuestMemory,
+    queue: &mut Queue,
+    budget: u32,
+    base: u16,
+    write_amount: usize,
+) {
     let mut scratch = vec![0u8; 4096];
     let mut completions = 0u32;
     let disk = std::os::fd::AsFd::as_fd(disk());
     let mut blk = blk().lock().unwrap();
-    let heap_before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(heap_before, Ordering::Relaxed);
-    let cpu_before = thread_cpu();
+    let cost = Cost::start();
     let result = queue.drain(mem, budget, |req| {
         completions += 1;
         if write_amount & 1 == 0 {
@@ -270,7 +235,10 @@ fn drain_with_oracles(mem: &GuestMemory, queue: &mut Queue, budget: u32, base: u
         if write_amount & 2 == 0 {
             // Straight between guest memory and a file. Too much room is
             // refused up front, with nothing done.
-            let e = req.writer.write_from_file_at(disk, 0, room + 1).unwrap_err();
+            let e = req
+                .writer
+                .write_from_file_at(disk, 0, room + 1)
+                .unwrap_err();
             assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
             assert_eq!((req.writer.written(), req.writer.remaining()), (0, room));
             let len = readable.min(DISK as usize);
@@ -302,7 +270,11 @@ fn drain_with_oracles(mem: &GuestMemory, queue: &mut Queue, budget: u32, base: u
             }
             got += n;
         }
-        assert_eq!(req.reader.remaining(), readable - got, "reader counts what it delivered");
+        assert_eq!(
+            req.reader.remaining(),
+            readable - got,
+            "reader counts what it delivered"
+        );
         let want = write_amount.min(scratch.len());
         let wrote = req.writer.write(&scratch[..want]);
         assert_eq!(wrote, want.min(room), "writer stops exactly at the end");
@@ -314,19 +286,17 @@ fn drain_with_oracles(mem: &GuestMemory, queue: &mut Queue, budget: u32, base: u
         }
         assert!(!req.writer.write_at_end(&[0x5a]), "no room left");
     });
-    let cpu = thread_cpu() - cpu_before;
-    let heap = PEAK.load(Ordering::Relaxed).saturating_sub(heap_before);
-    assert!(
-        heap <= HEAP_LIMIT,
-        "memory amplification: the drain of a {budget}-entry ring allocated {heap} bytes"
-    );
-    assert!(
-        cpu <= CPU_LIMIT,
-        "work amplification: the drain of a {budget}-entry ring took {cpu:?} of CPU"
+    cost.check(
+        HEAP_LIMIT,
+        CPU_LIMIT,
+        format_args!("the drain of a {budget}-entry ring"),
     );
     if let Ok((done, more)) = result {
         assert_eq!(done, completions);
-        assert!(!more || done == budget, "only a spent budget leaves requests");
+        assert!(
+            !more || done == budget,
+            "only a spent budget leaves requests"
+        );
         let served = queue.last_avail().wrapping_sub(base);
         assert_eq!(u32::from(served), done);
         assert_eq!(queue.used_idx().wrapping_sub(base), served);

@@ -52,7 +52,11 @@ fuzz_target!(|data: &[u8]| {
                 assert!(lines.pending_len() <= MAX_LINE);
             }
             let newlines = bytes.iter().filter(|&&b| b == b'\n').count();
-            assert!(out.len() <= 4 * newlines, "{} events from {newlines} lines", out.len());
+            assert!(
+                out.len() <= 4 * newlines,
+                "{} events from {newlines} lines",
+                out.len()
+            );
             assert!(errors <= newlines + bytes.len() / MAX_LINE + 1);
             assert!(out.iter().all(|e| e.kind <= ev::MAX));
         }
@@ -90,7 +94,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(dev.read_config(0, &mut whole));
                 let size = usize::from(whole[SIZE_OFFSET]);
                 assert!(size <= PAYLOAD_MAX);
-                assert!(whole[8 + size..].iter().all(|&b| b == 0), "bytes past the size");
+                assert!(
+                    whole[8 + size..].iter().all(|&b| b == 0),
+                    "bytes past the size"
+                );
             }
         }
         _ => {

@@ -26,22 +26,18 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use vhost_user_net::port::{NetPort, RX, TX};
 use vhost_user_net::switch::{Port, Switch, MAX_FRAME, MIN_FRAME};
-use vu_backend::fuzzing::Queue;
-use vu_backend::{Device, GuestMemory};
-use vu_protocol::msg::MemoryRegion;
+use vu_backend::fuzzing::{Arena, Buffer, Ring};
+use vu_backend::Device;
+use vu_fuzz::Cost;
 use vu_protocol::virtio::features as vf;
 use vu_protocol::virtio::net::{features as nf, NetHeader};
-use vu_protocol::virtio::split::{Descriptor, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
-use vu_sys::SharedMemory;
 
+/// Guest memory; guest addresses equal user addresses.
 const MEM: u64 = 16 << 20;
-/// Guest addresses equal offsets in the file; user addresses too.
 const TX_RING: u64 = 0;
 const RX_RING: u64 = 0x8000;
 const TX_DATA: u64 = 0x1_0000;
@@ -51,46 +47,13 @@ const RX_DATA: u64 = 0x10_0000;
 const HEAP_LIMIT: usize = 4 << 20;
 const CPU_LIMIT: Duration = Duration::from_millis(500);
 
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to `System` unchanged; the counters are only
-// statistics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is passed on to `System`.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: vu_fuzz::CountingAlloc = vu_fuzz::CountingAlloc;
 
-fn thread_cpu() -> Duration {
-    // SAFETY: an all-zero rusage is a valid out-buffer.
-    let mut r: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes only into `r`.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut r) };
-    assert_eq!(rc, 0, "getrusage");
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(r.ru_utime) + tv(r.ru_stime)
-}
-
-fn shm() -> &'static SharedMemory {
-    static SHM: OnceLock<SharedMemory> = OnceLock::new();
-    SHM.get_or_init(|| SharedMemory::new(MEM).expect("shared memory"))
+/// Guest memory, mapped once for the whole run.
+fn arena() -> &'static Arena {
+    static ARENA: OnceLock<Arena> = OnceLock::new();
+    ARENA.get_or_init(|| Arena::new(MEM, 0, 0).expect("guest memory"))
 }
 
 /// Records what the switch forwards (the harness's own port).
@@ -121,6 +84,13 @@ struct TxReq {
 }
 
 fuzz_target!(|data: &[u8]| {
+    let arena = arena();
+    round(arena, data);
+    // Every input starts from all-zero, unallocated guest memory.
+    arena.reset();
+});
+
+fn round(arena: &Arena, data: &[u8]) {
     let mut input = Input(data);
     let (Some(feat), Some(log2), Some(rx_len), Some(rx_count)) =
         (input.u8(), input.u8(), input.u16(), input.u8())
@@ -170,81 +140,47 @@ fuzz_target!(|data: &[u8]| {
         reqs.push(TxReq { segments, bytes });
     }
 
-    // Guest memory: rings and buffers, everything else zero.
-    let shm = shm();
-    let region = shm.region();
-    region.fill(0, RX_DATA as usize, 0).unwrap();
+    // Guest memory (all zero before each input): rings and buffers.
+    let mem = arena.mem();
+    let (tx, rx) = (Ring::at(TX_RING, size), Ring::at(RX_RING, size));
     let mut desc = 0u16;
     let mut at = TX_DATA;
-    for (i, r) in reqs.iter().enumerate() {
-        let head = desc;
-        let mut off = 0u64;
-        for (k, &len) in r.segments.iter().enumerate() {
-            let last = k + 1 == r.segments.len();
-            let d = Descriptor {
-                addr: at + off,
+    let mut heads = Vec::new();
+    for r in &reqs {
+        heads.push(desc);
+        let mut bufs = Vec::new();
+        for &len in &r.segments {
+            bufs.push(Buffer {
+                addr: at,
                 len,
-                flags: if last { 0 } else { VRING_DESC_F_NEXT },
-                next: desc.wrapping_add(1) % size,
-            };
-            region
-                .write(TX_RING + 16 * u64::from(desc), &d.to_le_bytes())
-                .unwrap();
-            off += u64::from(len);
-            desc = desc.wrapping_add(1) % size;
+                write: false,
+            });
+            at += u64::from(len);
         }
-        region.write(at, &r.bytes).unwrap();
-        at += off;
-        let avail = TX_RING + 16 * u64::from(size);
-        region.write_u16_le(avail + 4 + 2 * i as u64, head).unwrap();
+        arena.write(bufs[0].addr, &r.bytes);
+        desc = tx.put_chain(mem, desc, &bufs);
     }
+    tx.publish(mem, 0, &heads);
     // Chains longer than the ring wrap over earlier descriptors: a later
     // chain may overwrite an earlier one's, as a buggy driver's would. Only
     // requests whose descriptors stayed intact are predicted below.
     let used_descs: usize = reqs.iter().map(|r| r.segments.len()).sum();
     let intact = used_descs <= usize::from(size);
-    region
-        .write_u16_le(TX_RING + 16 * u64::from(size) + 2, reqs.len() as u16)
-        .unwrap();
+    let mut heads = Vec::new();
     for i in 0..rx_count {
-        let d = Descriptor {
+        let buf = Buffer {
             addr: RX_DATA + u64::from(i) * u64::from(rx_len),
             len: rx_len,
-            flags: VRING_DESC_F_WRITE,
-            next: 0,
+            write: true,
         };
-        region
-            .write(RX_RING + 16 * u64::from(i), &d.to_le_bytes())
-            .unwrap();
-        region
-            .write_u16_le(RX_RING + 16 * u64::from(size) + 4 + 2 * u64::from(i), i)
-            .unwrap();
+        rx.put_chain(mem, i, &[buf]);
+        heads.push(i);
     }
-    region
-        .write_u16_le(RX_RING + 16 * u64::from(size) + 2, rx_count)
-        .unwrap();
+    rx.publish(mem, 0, &heads);
+    let mut txq = arena.queue(&tx, 0).expect("tx ring fits");
+    let mut rxq = arena.queue(&rx, 0).expect("rx ring fits");
 
-    let table = [MemoryRegion {
-        guest_phys_addr: 0,
-        memory_size: MEM,
-        user_addr: 0,
-        mmap_offset: 0,
-    }];
-    let mem = GuestMemory::map(&table, vec![shm.fd().try_clone_to_owned().unwrap()]).unwrap();
-    let ring = |base: u64| {
-        let avail = base + 16 * u64::from(size);
-        let used = (avail + 6 + 2 * u64::from(size) + 3) & !3;
-        (base, avail, used)
-    };
-    let (td, ta, tu) = ring(TX_RING);
-    let (rd, ra, ru) = ring(RX_RING);
-    let mut txq = Queue::new(&mem, size, td, ta, tu, 0).expect("tx ring fits");
-    let mut rxq = Queue::new(&mem, size, rd, ra, ru, 0).expect("rx ring fits");
-
-    let heap_before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(heap_before, Ordering::Relaxed);
-    let cpu_before = thread_cpu();
-
+    let cost = Cost::start();
     let switch = Switch::new();
     let recorder = Arc::new(Recorder::default());
     switch.attach(recorder.clone());
@@ -252,9 +188,9 @@ fuzz_target!(|data: &[u8]| {
     let mut b = NetPort::attach(switch.clone()).unwrap();
     a.set_features(features);
     b.set_features(features);
-    let drained = txq.drain(&mem, u32::from(size), |req| a.process(TX, req));
+    let drained = txq.drain(mem, u32::from(size), |req| a.process(TX, req));
     let fault = a.fault();
-    let filled = rxq.fill(&mem, |f| b.fill(RX, f));
+    let filled = rxq.fill(mem, |f| b.fill(RX, f));
     // A receiving port faults only on mergeable buffers too small for the
     // header (and then nothing of the frame was taken).
     let b_fault = b.fault();
@@ -264,16 +200,7 @@ fuzz_target!(|data: &[u8]| {
         "receiving port fault: {b_fault:?}"
     );
 
-    let cpu = thread_cpu() - cpu_before;
-    let heap = PEAK.load(Ordering::Relaxed).saturating_sub(heap_before);
-    assert!(
-        heap <= HEAP_LIMIT,
-        "memory amplification: {heap} bytes for one round"
-    );
-    assert!(
-        cpu <= CPU_LIMIT,
-        "work amplification: {cpu:?} for one round"
-    );
+    cost.check(HEAP_LIMIT, CPU_LIMIT, "one round");
 
     let forwarded = std::mem::take(&mut *recorder.0.lock().unwrap());
     for f in &forwarded {
@@ -326,23 +253,18 @@ fuzz_target!(|data: &[u8]| {
     let mut decoded = Vec::new();
     let mut k = 0u32;
     let elem = |k: u32| {
-        let mut raw = [0u8; 8];
-        region
-            .read(ru + 4 + 8 * u64::from(k % u32::from(size)), &mut raw)
-            .unwrap();
-        let id = u32::from_le_bytes(raw[..4].try_into().unwrap());
-        let len = u32::from_le_bytes(raw[4..].try_into().unwrap());
+        let e = rx.used_elem(mem, k as u16);
+        let (id, len) = (e.id, e.len);
         assert!(
             id < u32::from(rx_count) && len <= rx_len,
             "used element {id} {len}"
         );
         let mut bytes = vec![0u8; len as usize];
-        region
-            .read(RX_DATA + u64::from(id) * u64::from(rx_len), &mut bytes)
+        mem.read(RX_DATA + u64::from(id) * u64::from(rx_len), &mut bytes)
             .unwrap();
         bytes
     };
-    assert_eq!(u32::from(region.read_u16_le(ru + 2).unwrap()), published);
+    assert_eq!(u32::from(rx.used_idx(mem)), published);
     while k < published {
         let first = elem(k);
         k += 1;
@@ -375,5 +297,4 @@ fuzz_target!(|data: &[u8]| {
     let deliverable: Vec<Vec<u8>> = forwarded.into_iter().filter(fits).collect();
     assert!(decoded.len() <= deliverable.len());
     assert_eq!(decoded[..], deliverable[..decoded.len()], "received frames");
-    drop((a, b, txq, rxq, mem));
-});
+}

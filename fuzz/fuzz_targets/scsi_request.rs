@@ -19,27 +19,24 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use vhost_user_scsi::lun::LunSpec;
 use vhost_user_scsi::ScsiDevice;
-use vu_backend::fuzzing::Queue;
-use vu_backend::{Device, GuestMemory};
-use vu_protocol::msg::MemoryRegion;
+use vu_backend::fuzzing::{Arena, Buffer, Ring};
+use vu_backend::Device;
+use vu_fuzz::Cost;
 use vu_protocol::virtio::scsi::{response, CmdResponse};
-use vu_protocol::virtio::split::{Descriptor, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
-use vu_sys::SharedMemory;
 
-/// The (sparse) memory file behind the one region.
+/// The (sparse) memory file behind the one region, at guest address 0.
 const SHM: u64 = 1 << 30;
 const USER: u64 = 0x7f00_0000_0000;
-const QSIZE: u16 = 16;
-const DESC: u64 = 0;
-const AVAIL: u64 = 0x1000;
-const USED: u64 = 0x2000;
+const RING: Ring = Ring {
+    size: 16,
+    desc: 0,
+    avail: 0x1000,
+    used: 0x2000,
+};
 const READABLE_AT: u64 = 0x10000;
 const WRITABLE_AT: u64 = 0x100000;
 /// Blocks of each logical unit.
@@ -48,52 +45,13 @@ const DISK: u64 = 64 << 10;
 const HEAP_LIMIT: usize = 1 << 20;
 const CPU_LIMIT: Duration = Duration::from_millis(200);
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to `System` unchanged; the counters are only
-// statistics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is passed on to `System`.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: vu_fuzz::CountingAlloc = vu_fuzz::CountingAlloc;
 
-/// CPU time of this thread (the drain runs on it).
-fn thread_cpu() -> Duration {
-    // SAFETY: an all-zero rusage is a valid out-buffer.
-    let mut r: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes only into `r`.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut r) };
-    assert_eq!(rc, 0, "getrusage");
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(r.ru_utime) + tv(r.ru_stime)
-}
-
-fn shm() -> &'static (SharedMemory, std::fs::File) {
-    static SHM_FILE: OnceLock<(SharedMemory, std::fs::File)> = OnceLock::new();
-    SHM_FILE.get_or_init(|| {
-        let s = SharedMemory::new(SHM).expect("shared memory");
-        let f = std::fs::File::from(s.fd().try_clone_to_owned().expect("dup"));
-        (s, f)
-    })
+/// Guest memory, mapped once for the whole run.
+fn arena() -> &'static Arena {
+    static ARENA: OnceLock<Arena> = OnceLock::new();
+    ARENA.get_or_init(|| Arena::new(SHM, 0, USER).expect("guest memory"))
 }
 
 /// The device: LUN 0 read-write, LUN 1 read-only, each a 64 KiB file
@@ -127,18 +85,6 @@ fn device() -> &'static Mutex<ScsiDevice> {
     })
 }
 
-fn put_desc(m: &SharedMemory, i: u16, addr: u64, len: u32, flags: u16, next: u16) {
-    let d = Descriptor {
-        addr,
-        len,
-        flags,
-        next,
-    };
-    m.region()
-        .write(DESC + 16 * u64::from(i), &d.to_le_bytes())
-        .expect("inside the file");
-}
-
 fuzz_target!(|data: &[u8]| {
     // The parser alone, on whatever bytes come.
     let _ = vhost_user_scsi::cdb::parse(data);
@@ -151,17 +97,21 @@ fuzz_target!(|data: &[u8]| {
     let write_len =
         u64::from(u32::from_le_bytes([data[3], data[4], data[5], data[6]])).min(SHM - WRITABLE_AT);
     let readable = &data[7..];
-    let (m, file) = shm();
+    let arena = arena();
+    let mem = arena.mem();
 
-    // The chain: readable pieces, then writable ones.
-    let mut i = 0u16;
+    // The chain: readable pieces, then writable ones, laid out back to back.
+    let mut bufs = Vec::new();
     let piece = readable.len().div_ceil(n_read).max(1);
     let mut at = READABLE_AT;
     for chunk in readable.chunks(piece) {
-        m.region().write(at, chunk).expect("inside the file");
-        put_desc(m, i, at, chunk.len() as u32, VRING_DESC_F_NEXT, i + 1);
+        arena.write(at, chunk);
+        bufs.push(Buffer {
+            addr: at,
+            len: chunk.len() as u32,
+            write: false,
+        });
         at += chunk.len() as u64;
-        i += 1;
     }
     let mut room = 0u64;
     if n_write > 0 && write_len > 0 {
@@ -172,66 +122,34 @@ fuzz_target!(|data: &[u8]| {
             if len == 0 {
                 break;
             }
-            put_desc(
-                m,
-                i,
-                at,
-                len as u32,
-                VRING_DESC_F_NEXT | VRING_DESC_F_WRITE,
-                i + 1,
-            );
+            bufs.push(Buffer {
+                addr: at,
+                len: len as u32,
+                write: true,
+            });
             at += len;
             room += len;
-            i += 1;
         }
     }
-    if i == 0 {
+    if bufs.is_empty() {
         return;
     }
-    // The last descriptor ends the chain.
-    let mut last = [0u8; 16];
-    m.region()
-        .read(DESC + 16 * u64::from(i - 1), &mut last)
-        .expect("inside");
-    last[12] &= !(VRING_DESC_F_NEXT as u8);
-    m.region()
-        .write(DESC + 16 * u64::from(i - 1), &last)
-        .expect("inside");
-    // One available entry: head 0.
-    m.region()
-        .write(AVAIL, &[0, 0, 1, 0, 0, 0])
-        .expect("inside");
-
-    let table = [MemoryRegion {
-        guest_phys_addr: 0,
-        memory_size: SHM,
-        user_addr: USER,
-        mmap_offset: 0,
-    }];
-    let fds: Vec<OwnedFd> = vec![m.fd().try_clone_to_owned().expect("dup")];
-    let mem = GuestMemory::map(&table, fds).expect("map the region");
-    let mut queue =
-        Queue::new(&mem, QSIZE, USER + DESC, USER + AVAIL, USER + USED, 0).expect("the ring fits");
+    RING.put_chain(mem, 0, &bufs);
+    RING.publish(mem, 0, &[0]);
+    let mut queue = arena.queue(&RING, 0).expect("the ring fits");
 
     let mut dev = device().lock().unwrap();
-    let heap_before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(heap_before, Ordering::Relaxed);
-    let cpu_before = thread_cpu();
+    let cost = Cost::start();
     let mut used = None;
-    let result = queue.drain(&mem, 1, |req| {
+    let result = queue.drain(mem, 1, |req| {
         let (out_len, in_len) = (req.reader.remaining(), req.writer.remaining());
         dev.process(u16::from(queue_index), req);
         used = Some((req.writer.written(), out_len, in_len));
     });
-    let cpu = thread_cpu() - cpu_before;
-    let heap = PEAK.load(Ordering::Relaxed).saturating_sub(heap_before);
-    assert!(
-        heap <= HEAP_LIMIT,
-        "memory amplification: {heap} bytes for one request"
-    );
-    assert!(
-        cpu <= CPU_LIMIT,
-        "work amplification: {cpu:?} for one request of {room} bytes of room"
+    cost.check(
+        HEAP_LIMIT,
+        CPU_LIMIT,
+        format_args!("one request of {room} bytes of room"),
     );
 
     if let (Ok((1, _)), Some((written, out_len, in_len))) = (result, used) {
@@ -257,8 +175,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    // Every input starts from an empty, unallocated memory file.
-    drop(queue);
-    drop(mem);
-    vu_sys::file::discard(file, 0, SHM).expect("punch the memory file");
+    // Every input starts from all-zero, unallocated guest memory.
+    arena.reset();
 });

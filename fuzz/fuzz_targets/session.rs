@@ -1,6 +1,8 @@
 //! Stateful fuzzing of a live session: a sequence of front-end messages,
-//! with real fds attached, against `vu_backend::serve` on a connected
-//! socket, the very loop a back-end program runs.
+//! with real fds attached, against `vu_backend::serve`, the very loop a
+//! back-end program runs, serving a connected socket. The memory and fds
+//! the inputs send are made once per process and reset between inputs, so
+//! an input costs its session, not the set-up of a front-end's world.
 //!
 //! Each input is a set-up prefix of a fuzzer-chosen length (the handshake a
 //! well-behaved front-end performs: features, protocol features with
@@ -13,10 +15,13 @@
 //!
 //! Everything is sent before the session runs (the guest memory is final
 //! by then), the front-end's end is half-closed, and `serve` must return.
-//! Oracles, besides "no crash, no hang": the work done is bounded by the
-//! messages sent times the queue sizes; every reply answers a request that
-//! was sent, in order; and a `SET_VRING_ADDR` asking for logging (never
-//! offered) is never acked as success.
+//! It runs on the fuzzing thread: a back-end on a thread of its own would
+//! cost two thread hand-offs per input and free a session's memory after
+//! the input ended, which sets off libFuzzer's leak check. Oracles,
+//! besides "no crash, no hang": the work done is bounded by the messages
+//! sent times the queue sizes; every reply answers a request that was sent,
+//! in order; and a `SET_VRING_ADDR` asking for logging (never offered) is
+//! never acked as success.
 
 #![no_main]
 
@@ -133,35 +138,6 @@ impl Device for Echo {
     }
 }
 
-/// Fds that stay open for the whole run: a device, a regular file.
-struct Fixed {
-    zero: std::fs::File,
-    file: std::fs::File,
-}
-
-fn fixed() -> &'static Fixed {
-    static FIXED: OnceLock<Fixed> = OnceLock::new();
-    FIXED.get_or_init(|| {
-        // Nothing may kill the harness by writing to a closed pipe or
-        // socket (the back-end programs ignore SIGPIPE through std).
-        // SAFETY: setting a signal's disposition to "ignore".
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-        let path = std::env::temp_dir().join(format!("vu-fuzz-session-{}", std::process::id()));
-        let file = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .expect("temp file");
-        let _ = std::fs::remove_file(&path);
-        Fixed {
-            zero: std::fs::File::open("/dev/zero").expect("/dev/zero"),
-            file,
-        }
-    })
-}
-
 struct Input<'a>(&'a [u8]);
 
 impl Input<'_> {
@@ -199,10 +175,13 @@ fn user(gpa: u64) -> u64 {
     gpa - RAM0_GPA + RAM0_USER
 }
 
-/// One run's fds and memory.
+/// The memory and fds the inputs send, made once and reset between inputs.
 struct World {
     ram0: SharedMemory,
     ram1: SharedMemory,
+    /// The memory files again, to punch them.
+    files: [std::fs::File; 2],
+    /// Signalled before each input.
     kick: Notifier,
     call: Notifier,
     /// A socket whose peer is closed: at end of file for reading.
@@ -210,6 +189,20 @@ struct World {
     /// A blocking socket whose send buffer is full (its peer kept here).
     full: UnixStream,
     _full_peer: UnixStream,
+    /// A device and a regular file.
+    zero: std::fs::File,
+    file: std::fs::File,
+}
+
+fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        // Nothing may kill the harness by writing to a closed pipe or
+        // socket (the back-end programs ignore SIGPIPE through std).
+        // SAFETY: setting a signal's disposition to "ignore".
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        World::new()
+    })
 }
 
 impl World {
@@ -219,18 +212,42 @@ impl World {
         full.set_nonblocking(true).expect("non-blocking");
         while (&full).write(&[0u8; 4096]).is_ok() {}
         while (&full).write(&[0u8; 1]).is_ok() {}
-        full.set_nonblocking(false).expect("blocking");
-        let kick = Notifier::new().expect("notifier");
-        kick.notify().expect("notify");
-        Self {
-            ram0: SharedMemory::new(RAM0).expect("shared memory"),
-            ram1: SharedMemory::new(RAM1).expect("shared memory"),
-            kick,
+        let file = vu_fuzz::scratch_file("session", 0);
+        let ram0 = SharedMemory::new(RAM0).expect("shared memory");
+        let ram1 = SharedMemory::new(RAM1).expect("shared memory");
+        let files =
+            [&ram0, &ram1].map(|m| std::fs::File::from(m.fd().try_clone_to_owned().expect("dup")));
+        let w = Self {
+            ram0,
+            ram1,
+            files,
+            kick: Notifier::new().expect("notifier"),
             call: Notifier::new().expect("notifier"),
             dead,
             full,
             _full_peer: peer,
+            zero: std::fs::File::open("/dev/zero").expect("/dev/zero"),
+            file,
+        };
+        w.reset();
+        w
+    }
+
+    /// The state every input starts from: all-zero, unallocated memory, a
+    /// kick pending, no call, the sockets blocking again (the back-end may
+    /// have made them non-blocking: the flag is on the file description
+    /// both ends share), the regular file empty.
+    fn reset(&self) {
+        for f in &self.files {
+            vu_sys::file::discard(f, 0, f.metadata().expect("stat").len())
+                .expect("punch the memory file");
         }
+        self.kick.drain().expect("drain the kick");
+        self.kick.notify().expect("kick");
+        self.call.drain().expect("drain the call");
+        self.dead.set_nonblocking(false).expect("blocking");
+        self.full.set_nonblocking(false).expect("blocking");
+        self.file.set_len(0).expect("empty the file");
     }
 
     fn fd(&self, which: u8) -> BorrowedFd<'_> {
@@ -241,8 +258,8 @@ impl World {
             3 => self.call.write_fd(),
             4 => self.dead.as_fd(),
             5 => self.full.as_fd(),
-            6 => fixed().zero.as_fd(),
-            _ => fixed().file.as_fd(),
+            6 => self.zero.as_fd(),
+            _ => self.file.as_fd(),
         }
     }
 
@@ -282,14 +299,17 @@ struct Sent {
     log: bool,
 }
 
+/// Builds an input's messages (and writes its guest memory) before the
+/// connection opens, then sends them.
 struct Driver<'w> {
-    sock: UnixStream,
     world: &'w World,
+    /// Each message's bytes and fds.
+    out: Vec<(Vec<u8>, Vec<BorrowedFd<'w>>)>,
     sent: Vec<Sent>,
 }
 
-impl Driver<'_> {
-    fn send(&mut self, req: u32, flags: u32, body: &[u8], fds: &[BorrowedFd<'_>]) -> bool {
+impl<'w> Driver<'w> {
+    fn send(&mut self, req: u32, flags: u32, body: &[u8], fds: &[BorrowedFd<'w>]) {
         let h = Header {
             request: req,
             flags,
@@ -301,28 +321,32 @@ impl Driver<'_> {
             && body.len() == VringAddr::SIZE
             && VringAddr::read_from(body).is_some_and(|a| a.flags & VringAddr::F_LOG != 0);
         self.sent.push(Sent { request: req, log });
-        vu_sys::send_with_fds(self.sock.as_fd(), &out, fds).is_ok()
+        self.out.push((out, fds.to_vec()));
     }
 
-    fn msg(
-        &mut self,
-        req: FrontendReq,
-        body: &[u8],
-        fds: &[BorrowedFd<'_>],
-        need_reply: bool,
-    ) -> bool {
+    /// Sends the messages, until one is refused (nothing reads until the
+    /// session runs: a full buffer ends the input).
+    fn deliver(&self, sock: &UnixStream) {
+        for (bytes, fds) in &self.out {
+            if vu_sys::send_with_fds(sock.as_fd(), bytes, fds).is_err() {
+                break;
+            }
+        }
+    }
+
+    fn msg(&mut self, req: FrontendReq, body: &[u8], fds: &[BorrowedFd<'w>], need_reply: bool) {
         let flags = 1 | if need_reply { Header::NEED_REPLY } else { 0 };
         self.send(req.code(), flags, body, fds)
     }
 
     /// The well-behaved handshake, cut after `steps` messages.
-    fn setup(&mut self, steps: usize) -> bool {
+    fn setup(&mut self, steps: usize) {
         let w = self.world;
         let pf =
             (ProtocolFeatures::MQ | ProtocolFeatures::REPLY_ACK | ProtocolFeatures::CONFIG).bits();
         let features = vf::VERSION_1 | vf::RING_INDIRECT_DESC | VHOST_USER_F_PROTOCOL_FEATURES;
         let table = encode_mem_table(&w.table());
-        let mut script: Vec<(FrontendReq, Vec<u8>, Vec<BorrowedFd<'_>>)> = vec![
+        let mut script: Vec<(FrontendReq, Vec<u8>, Vec<BorrowedFd<'w>>)> = vec![
             (FrontendReq::SetOwner, vec![], vec![]),
             (FrontendReq::GetFeatures, vec![], vec![]),
             (FrontendReq::GetProtocolFeatures, vec![], vec![]),
@@ -370,15 +394,12 @@ impl Driver<'_> {
         }
         for (req, body, fds) in script.into_iter().take(steps) {
             // Replies are acked once REPLY_ACK is on (step 4 and later).
-            if !self.msg(req, &body, &fds, true) {
-                return false;
-            }
+            self.msg(req, &body, &fds, true);
         }
-        true
     }
 
-    /// One mutation; false when the socket refused it.
-    fn op(&mut self, input: &mut Input<'_>) -> bool {
+    /// One mutation.
+    fn op(&mut self, input: &mut Input<'_>) {
         let w = self.world;
         let kind = input.u8();
         let need_reply = kind & 0x80 != 0;
@@ -445,7 +466,7 @@ impl Driver<'_> {
                 let nofd = input.u8() % 8 == 0;
                 let v = u64::from(index) | if nofd { 0x100 } else { 0 };
                 let fd = w.fd(input.u8());
-                let fds: &[BorrowedFd<'_>] = if nofd { &[] } else { std::slice::from_ref(&fd) };
+                let fds: &[BorrowedFd<'w>] = if nofd { &[] } else { std::slice::from_ref(&fd) };
                 self.msg(req, &v.to_ne_bytes(), fds, need_reply)
             }
             7 => {
@@ -536,7 +557,6 @@ impl Driver<'_> {
                     next: input.u16() % (QUEUE_SIZE + 4),
                 };
                 w.write(desc + split::DESC_SIZE * slot, &d.to_le_bytes());
-                true
             }
             _ => {
                 // Publish heads on queue `index % 2`'s available ring.
@@ -557,7 +577,6 @@ impl Driver<'_> {
                     idx = input.u16();
                 }
                 w.write(avail + split::RING_IDX_OFFSET, &idx.to_le_bytes());
-                true
             }
         }
     }
@@ -608,26 +627,25 @@ fn check_replies(mut sock: UnixStream, sent: &[Sent]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let _ = fixed();
+    let world = world();
     let mut input = Input(data);
     let flags = input.u8();
     let steps = usize::from(input.u8() % 24);
-    let world = World::new();
-    let (ours, theirs) = UnixStream::pair().expect("socket pair");
-    // Nothing reads until the session runs: a full buffer ends the input.
-    ours.set_nonblocking(true).expect("non-blocking");
     let mut driver = Driver {
-        sock: ours,
-        world: &world,
+        world,
+        out: Vec::new(),
         sent: Vec::new(),
     };
-    let mut ok = driver.setup(steps);
+    driver.setup(steps);
     let mut ops = 0;
-    while ok && !input.0.is_empty() && ops < MAX_OPS {
-        ok = driver.op(&mut input);
+    while !input.0.is_empty() && ops < MAX_OPS {
+        driver.op(&mut input);
         ops += 1;
     }
-    let _ = driver.sock.shutdown(std::net::Shutdown::Write);
+    let (ours, theirs) = UnixStream::pair().expect("socket pair");
+    ours.set_nonblocking(true).expect("non-blocking");
+    driver.deliver(&ours);
+    let _ = ours.shutdown(std::net::Shutdown::Write);
     let mut device = Echo {
         threaded: flags & 1 != 0,
         config: [0x5a; 16],
@@ -645,6 +663,6 @@ fuzz_target!(|data: &[u8]| {
         "{served} requests served for {} messages",
         driver.sent.len()
     );
-    let Driver { sock, sent, .. } = driver;
-    check_replies(sock, &sent);
+    check_replies(ours, &driver.sent);
+    world.reset();
 });

@@ -18,7 +18,9 @@ pub const CARGO_FUZZ_VERSION: &str = "0.13.1";
 /// Builds `fuzz/` with `cargo +nightly fuzz build -O -a` (optimised, with
 /// debug assertions and overflow checks, AddressSanitizer), then runs each
 /// target (or only TARGET) for `--runs` executions, keeping the corpus in
-/// `fuzz/corpus/<target>` between runs. Installs cargo-fuzz with `cargo
+/// `fuzz/corpus/<target>` between runs. The committed inputs in
+/// `fuzz/regressions/<target>` (past findings, inputs that reach an
+/// oracle) are run first, every time. Installs cargo-fuzz with `cargo
 /// install` when it is not on PATH, and says so. Exit status 1 when a target
 /// crashes (the input is saved under `fuzz/artifacts/<target>/`); the
 /// figures go to `<target>/fuzz/summary.json`.
@@ -127,8 +129,16 @@ fn fuzz(args: Args) -> Result<u8> {
         let corpus = fuzz_dir.join("corpus").join(target);
         std::fs::create_dir_all(&corpus)
             .with_context(|| format!("cannot create {}", corpus.display()))?;
+        // The first directory is the one libFuzzer adds new inputs to.
         let mut cmd = Cmd::new("cargo")
-            .args(["+nightly", "fuzz", "run", "-O", "-a", target, "--"])
+            .args(["+nightly", "fuzz", "run", "-O", "-a", target])
+            .arg(&corpus);
+        let regressions = fuzz_dir.join("regressions").join(target);
+        if regressions.is_dir() {
+            cmd = cmd.arg(&regressions);
+        }
+        let mut cmd = cmd
+            .arg("--")
             .arg(format!("-runs={}", args.runs))
             .arg("-print_final_stats=1");
         if let Some(s) = args.max_total_time {
@@ -293,6 +303,25 @@ stat::peak_rss_mb:              464
         );
         let crash = "==1==ERROR: AddressSanitizer: BUS\nartifact_prefix='a/'; Test unit written to a/crash-abc\n";
         assert_eq!(parse("t", crash).crash.as_deref(), Some("a/crash-abc"));
+    }
+
+    #[test]
+    fn regression_inputs_belong_to_targets() {
+        let fuzz = crate::repo_root().join("fuzz");
+        let targets = targets(&fuzz).unwrap();
+        let mut dirs = 0;
+        for e in std::fs::read_dir(fuzz.join("regressions")).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                let name = e.file_name().into_string().unwrap();
+                assert!(
+                    targets.contains(&name),
+                    "fuzz/regressions/{name} names no target in fuzz/fuzz_targets/"
+                );
+                dirs += 1;
+            }
+        }
+        assert!(dirs > 0, "fuzz/regressions/ holds no target's inputs");
     }
 
     #[test]
