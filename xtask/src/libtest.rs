@@ -69,6 +69,16 @@ fn split_event(line: &str) -> (&str, Option<Event>) {
     }
 }
 
+/// What a run printed besides libtest's events.
+pub fn plain_text(stdout: &str) -> String {
+    stdout
+        .lines()
+        .map(|l| split_event(l).0)
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The reruns the guest runner recorded ([`RERUN_EVENT`]): name → (reruns, passes).
 pub fn reruns(stdout: &str) -> BTreeMap<String, (u32, u32)> {
     stdout

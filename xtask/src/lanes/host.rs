@@ -10,5 +10,6 @@ pub(super) fn run_tests(payload: &Payload, ctx: &CellCtx<'_>) -> anyhow::Result<
         payload.bin_dir().as_deref(),
         |exe| Cmd::new(&exe.path),
         None,
+        true,
     )
 }

@@ -436,7 +436,9 @@ pub(crate) type InfraCheck<'a> = &'a dyn Fn(&watchdog::Watched) -> Option<String
 /// arguments, with `MATRIX_BIN_DIR` pointing at `bin_dir` when there are
 /// binaries. Each test runs under the cell's per-test limit (a hung test is
 /// killed and the executable's other tests run on, `watchdog.rs`), and a
-/// failing test is rerun `ctx.retries` times. With `infra`, an executable
+/// failing test is rerun `ctx.retries` times. `recapture`: libtest captures
+/// the output (tests in parallel), so a hung test is run again alone to get
+/// its output (`watchdog::run_with_limit`). With `infra`, an executable
 /// whose run failed as infrastructure is run again, `ctx.infra_retries`
 /// times at most, and each such fault is kept in the provenance
 /// (`attempts`, `attempt-<n>`) as the VM lane keeps its boots'.
@@ -446,6 +448,7 @@ pub(crate) fn run_each(
     bin_dir: Option<&std::path::Path>,
     command: impl Fn(&Executable) -> crate::cmd::Cmd,
     infra: Option<InfraCheck<'_>>,
+    recapture: bool,
 ) -> anyhow::Result<RunnerOutcome> {
     let mut outcome = RunnerOutcome::default();
     let mut faults: Vec<String> = Vec::new();
@@ -471,7 +474,7 @@ pub(crate) fn run_each(
         };
         let mut attempt = 1;
         let watched = loop {
-            let watched = watchdog::run_with_limit(&base, ctx.test_limit, ctx.deadline);
+            let watched = watchdog::run_with_limit(&base, ctx.test_limit, ctx.deadline, recapture);
             let Some(check) = infra else { break watched? };
             let fault = match &watched {
                 Ok(w) => check(w),

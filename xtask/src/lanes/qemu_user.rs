@@ -150,6 +150,7 @@ fn run_under(
             }
         },
         Some(&check),
+        !nocapture,
     )
 }
 

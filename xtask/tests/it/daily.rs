@@ -9,18 +9,26 @@ const HOST: &str = "linux-debian12-x86_64";
 
 /// A matrix file for the fixtures: a 3 s per-test limit on every lane.
 fn matrix_file(ws: &std::path::Path) -> String {
+    matrix_file_with(ws, &["host"], "")
+}
+
+/// A matrix file with these test lanes, a 3 s base limit and `more` after it.
+fn matrix_file_with(ws: &std::path::Path, lanes: &[&str], more: &str) -> String {
     let path = ws.join("matrix.toml");
     std::fs::write(
         &path,
-        r#"
+        format!(
+            r#"
 platforms = ["linux-*"]
 stages = ["check", "build", "test"]
-test-lanes = ["host"]
-timeouts = { check = "10m", build = "10m", test = "5m" }
+test-lanes = {lanes:?}
+timeouts = {{ check = "10m", build = "10m", test = "5m" }}
 
 [test-limits]
 base = "3s"
-"#,
+{more}
+"#
+        ),
     )
     .unwrap();
     path.display().to_string()
@@ -83,6 +91,14 @@ fn a_hung_test_is_killed_at_its_limit_and_named_while_the_others_report() {
             .as_str()
             .unwrap()
             .starts_with("killed after 3s, its per-test limit"),
+        "{hung:#}"
+    );
+    // What it printed before it hung (libtest captured it: it was run again alone).
+    assert!(
+        hung["output"]
+            .as_str()
+            .unwrap()
+            .contains("completes: waiting for an event that never comes"),
         "{hung:#}"
     );
     // The executable's other tests, before and after the hung one, report.
@@ -303,4 +319,137 @@ fn an_injected_boot_failure_is_retried_and_recorded_and_a_test_failure_is_not() 
     assert_eq!(failing["outcome"], "fail");
     assert!(failing.get("attempts").is_none(), "{failing:#}");
     assert_eq!(test_named(c, "tests::adds")["outcome"], "pass");
+}
+
+/// `--retries` in a guest: the fixture, built so that `seed::completes`
+/// hangs and `seed::flaky` fails its first run, runs in one x86_64 boot. The
+/// hung test is killed at its limit with what it printed before it hung, and
+/// the failing test is rerun in the same boot and reported flaky.
+#[test]
+#[ignore = "slow: needs qemu-system-x86_64 and a Debian guest built from the archive; run with `cargo xtask test`"]
+fn in_a_guest_a_failing_test_is_rerun_and_a_hung_test_keeps_its_output() {
+    let ws = fixture_workspace("ws-hang");
+    let matrix = matrix_file_with(
+        ws.path(),
+        &["vm"],
+        "[[test-limits.override]]\nplatforms = [\"linux-*\"]\nlanes = [\"vm\"]\nlimit = \"15s\"\n",
+    );
+    let report = ws.path().join("report");
+    let out = std::process::Command::new(crate::support::xtask())
+        .args(["matrix", "--workspace"])
+        .arg(ws.path())
+        .args(["--matrix", &matrix, "--platform", HOST, "--stage", "test"])
+        .args(["--lane", "vm", "--retries", "2", "--format", "json"])
+        .arg("--report-dir")
+        .arg(&report)
+        .env("SEED_HANG", "1")
+        .env("SEED_FLAKY", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = printed_cell(&printed, &format!("{HOST}/test@vm"));
+    assert_eq!(c["status"], "timeout", "{c:#}");
+    assert_eq!(c["reason"], "1 test hung: seed::completes");
+    let hung = test_named(c, "seed::completes");
+    assert_eq!(hung["outcome"], "timeout");
+    let said = hung["output"].as_str().unwrap();
+    assert!(
+        said.starts_with("killed after 15s, its per-test limit; its last output:")
+            && said.contains("completes: waiting for an event that never comes"),
+        "{said}"
+    );
+    assert!(c["output_tail"]
+        .as_str()
+        .unwrap()
+        .contains("completes: waiting for an event that never comes"));
+    let flaky = test_named(c, "seed::flaky");
+    assert_eq!(flaky["outcome"], "flaky", "{flaky:#}");
+    assert_eq!(
+        (flaky["attempts"].as_u64(), flaky["passes"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert!(flaky["output"]
+        .as_str()
+        .unwrap()
+        .contains("flaky: failed its first run here"));
+    for name in ["seed::doubles", "seed::zeroes"] {
+        assert_eq!(test_named(c, name)["outcome"], "pass", "{name}");
+    }
+    let md = std::fs::read_to_string(report.join("status.md")).unwrap();
+    for line in [
+        "🔁 flaky: `seed::flaky` — passed 1 of 2",
+        "⏱️ hung: `seed::completes` — killed after 15s, its per-test limit; its last output: completes: waiting for an event that never comes",
+    ] {
+        assert!(md.contains(line), "no `{line}` in\n{md}");
+    }
+}
+
+/// Under qemu-user (aarch64, where the fixture's `seed::completes` hangs):
+/// the hung test keeps what it printed; an emulator that fails as
+/// infrastructure (`XTASK_INJECT_EMULATOR_FAULTS`: no dynamic loader) is run
+/// again and recorded; a failing test is not rerun without `--retries`.
+#[test]
+#[ignore = "slow: needs qemu-aarch64-static, aarch64-linux-gnu-gcc and the packaged aarch64 std; run with `cargo xtask test`"]
+fn on_qemu_user_a_hung_test_keeps_its_output_and_emulator_faults_are_retried() {
+    for (program, package) in [
+        ("qemu-aarch64-static", "qemu-user-static"),
+        ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+    ] {
+        xtask::testing::require(
+            xtask::host::which(program).is_some(),
+            program,
+            &format!("apt-get install {package}"),
+        );
+    }
+    let ws = fixture_workspace("ws-hang");
+    std::fs::write(ws.path().join("seed/flaky-once"), "").unwrap();
+    let matrix = matrix_file_with(
+        ws.path(),
+        &["qemu-user"],
+        "[[test-limits.override]]\nplatforms = [\"linux-*\"]\nlanes = [\"qemu-user\"]\nlimit = \"5s\"\n",
+    );
+    let platform = "linux-debian12-aarch64";
+    let out = std::process::Command::new(crate::support::xtask())
+        .args(["matrix", "--workspace"])
+        .arg(ws.path())
+        .args([
+            "--matrix",
+            &matrix,
+            "--platform",
+            platform,
+            "--stage",
+            "test",
+        ])
+        .args(["--lane", "qemu-user", "--format", "json", "--no-report"])
+        .env("XTASK_INJECT_EMULATOR_FAULTS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = printed_cell(&printed, &format!("{platform}/test@qemu-user"));
+    assert_eq!(
+        c["reason"], "1 test hung: seed::completes; 1 test failed: seed::flaky",
+        "{c:#}"
+    );
+    let said = test_named(c, "seed::completes")["output"].as_str().unwrap();
+    assert!(
+        said.starts_with("killed after 5s, its per-test limit; its last output:")
+            && said.contains("completes: waiting for an event that never comes"),
+        "{said}"
+    );
+    let flaky = test_named(c, "seed::flaky");
+    assert_eq!(flaky["outcome"], "fail", "never rerun silently: {flaky:#}");
+    assert!(flaky.get("attempts").is_none(), "{flaky:#}");
+    assert!(flaky["output"]
+        .as_str()
+        .unwrap()
+        .contains("flaky: failed this once"));
+    let details = &c["provenance"]["details"];
+    assert_eq!(details["attempts"], "2", "{details:#}");
+    let first = details["attempt-1"].as_str().unwrap();
+    assert!(
+        first.starts_with("infrastructure fault: seed::seed: the emulator failed: qemu-aarch64-static: Could not open"),
+        "{first}"
+    );
 }
