@@ -63,9 +63,11 @@ pub struct Args {
     /// Without it, a failing test is never rerun.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retries: u32,
-    /// Run a cell again up to N times when its guest failed rather than its
-    /// tests (no boot, QEMU died, results cut short); the attempts are in
-    /// the cell's provenance.
+    /// Run again up to N times what failed as infrastructure rather than as
+    /// a test: a cell whose guest failed (no boot, QEMU died, results cut
+    /// short), a test executable whose qemu-user emulator failed (no dynamic
+    /// loader, its own error, killed from outside); the attempts are in the
+    /// cell's provenance. A failing or crashing test is never retried here.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub infra_retries: u32,
     /// Print the resolved plan (each cell's toolchain, runner or reason) and stop.
