@@ -414,6 +414,43 @@ mod tests {
         assert_eq!(t.describe(), "flaky (passed 1 of 3)");
     }
 
+    /// With `--nocapture` and one test at a time, the lines between a test's
+    /// start and end are its own, even when its last line had no newline
+    /// and libtest's event follows on the same line.
+    #[test]
+    fn uncaptured_output_belongs_to_the_test_that_printed_it() {
+        let out = r#"{ "type": "suite", "event": "started", "test_count": 3 }
+{ "type": "test", "event": "started", "name": "t::chatty" }
+chatty: fine
+{ "type": "test", "name": "t::chatty", "event": "ok" }
+{ "type": "test", "event": "started", "name": "t::fails" }
+thread 't::fails' panicked at src/lib.rs:9:5:
+fails: no newline{ "type": "test", "name": "t::fails", "event": "failed" }
+{ "type": "test", "event": "started", "name": "t::hangs" }
+hangs: waiting
+{ "type": "test", "event": "vhu-hung", "name": "t::hangs", "limit_secs": 5 }
+{ "type": "test", "event": "vhu-rerun", "name": "t::fails", "runs": 2, "passes": 0 }
+"#;
+        let got = parse("p", "lib", out, Ending::Exited(0));
+        expect_test::expect![[r#"
+            t::chatty Pass None -
+            t::fails Fail None fails: no newline
+            t::hangs Timeout Some(5.0) hangs: waiting"#]]
+        .assert_eq(&brief(&got));
+        assert_eq!(
+            got[1].output.as_deref(),
+            Some("thread 't::fails' panicked at src/lib.rs:9:5:\nfails: no newline")
+        );
+        assert_eq!(
+            reruns(out).into_iter().collect::<Vec<_>>(),
+            [("t::fails".to_string(), (2, 0))]
+        );
+        assert_eq!(
+            event_of("said{ \"type\": \"test\", \"event\": \"started\", \"name\": \"x\" }"),
+            Some((true, "x".to_string()))
+        );
+    }
+
     #[test]
     fn harness_less_executables_count_as_one_test() {
         assert_eq!(
