@@ -254,6 +254,16 @@ fn each_package_has_its_own_status_and_the_others_go_on() {
         )),
         "{p:?}"
     );
+    // Its library compiled, but its integration test needs `broken`: the
+    // package was not compiled whole, and says why.
+    assert!(
+        p.contains(&(
+            "tests-need-broken".into(),
+            "fail".into(),
+            "not compiled: it needs broken, which failed".into()
+        )),
+        "{p:?}"
+    );
     for stage in ["build", "test"] {
         let c = printed_cell(&printed, &format!("{HOST}/{stage}@host"));
         assert_eq!(c["status"], "pass", "{c:#}");
@@ -321,6 +331,44 @@ fn an_injected_boot_failure_is_retried_and_recorded_and_a_test_failure_is_not() 
     assert_eq!(test_named(c, "tests::adds")["outcome"], "pass");
 }
 
+/// Runs the test stage of `ws` on one lane with that per-test limit, `args`
+/// and `env`; the run must fail (the fixture hangs there); returns the JSON.
+fn matrix_with_limit(
+    ws: &std::path::Path,
+    (lane, limit): (&str, &str),
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> serde_json::Value {
+    let more = format!(
+        "[[test-limits.override]]\nplatforms = [\"linux-*\"]\nlanes = [\"{lane}\"]\nlimit = \"{limit}\"\n"
+    );
+    let matrix = matrix_file_with(ws, &[lane], &more);
+    let out = std::process::Command::new(crate::support::xtask())
+        .args(["matrix", "--workspace"])
+        .arg(ws)
+        .args(["--matrix", &matrix, "--stage", "test", "--lane", lane])
+        .args(["--format", "json"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON on stdout ({e}):\n{}", text(&out)))
+}
+
+/// The fixture's hung test was killed at `limit` s with what it printed.
+fn assert_kept_its_output(hung: &serde_json::Value, limit: u32) {
+    assert_eq!(hung["outcome"], "timeout", "{hung:#}");
+    let said = hung["output"].as_str().unwrap();
+    assert!(
+        said.starts_with(&format!(
+            "killed after {limit}s, its per-test limit; its last output:"
+        )) && said.contains("completes: waiting for an event that never comes"),
+        "{said}"
+    );
+}
+
 /// `--retries` in a guest: the fixture, built so that `seed::completes`
 /// hangs and `seed::flaky` fails its first run, runs in one x86_64 boot. The
 /// hung test is killed at its limit with what it printed before it hung, and
@@ -329,36 +377,24 @@ fn an_injected_boot_failure_is_retried_and_recorded_and_a_test_failure_is_not() 
 #[ignore = "slow: needs qemu-system-x86_64 and a Debian guest built from the archive; run with `cargo xtask test`"]
 fn in_a_guest_a_failing_test_is_rerun_and_a_hung_test_keeps_its_output() {
     let ws = fixture_workspace("ws-hang");
-    let matrix = matrix_file_with(
-        ws.path(),
-        &["vm"],
-        "[[test-limits.override]]\nplatforms = [\"linux-*\"]\nlanes = [\"vm\"]\nlimit = \"15s\"\n",
-    );
     let report = ws.path().join("report");
-    let out = std::process::Command::new(crate::support::xtask())
-        .args(["matrix", "--workspace"])
-        .arg(ws.path())
-        .args(["--matrix", &matrix, "--platform", HOST, "--stage", "test"])
-        .args(["--lane", "vm", "--retries", "2", "--format", "json"])
-        .arg("--report-dir")
-        .arg(&report)
-        .env("SEED_HANG", "1")
-        .env("SEED_FLAKY", "1")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let printed = matrix_with_limit(
+        ws.path(),
+        ("vm", "15s"),
+        &[
+            "--platform",
+            HOST,
+            "--retries",
+            "2",
+            "--report-dir",
+            report.to_str().unwrap(),
+        ],
+        &[("SEED_HANG", "1"), ("SEED_FLAKY", "1")],
+    );
     let c = printed_cell(&printed, &format!("{HOST}/test@vm"));
     assert_eq!(c["status"], "timeout", "{c:#}");
     assert_eq!(c["reason"], "1 test hung: seed::completes");
-    let hung = test_named(c, "seed::completes");
-    assert_eq!(hung["outcome"], "timeout");
-    let said = hung["output"].as_str().unwrap();
-    assert!(
-        said.starts_with("killed after 15s, its per-test limit; its last output:")
-            && said.contains("completes: waiting for an event that never comes"),
-        "{said}"
-    );
+    assert_kept_its_output(test_named(c, "seed::completes"), 15);
     assert!(c["output_tail"]
         .as_str()
         .unwrap()
@@ -404,40 +440,19 @@ fn on_qemu_user_a_hung_test_keeps_its_output_and_emulator_faults_are_retried() {
     }
     let ws = fixture_workspace("ws-hang");
     std::fs::write(ws.path().join("seed/flaky-once"), "").unwrap();
-    let matrix = matrix_file_with(
-        ws.path(),
-        &["qemu-user"],
-        "[[test-limits.override]]\nplatforms = [\"linux-*\"]\nlanes = [\"qemu-user\"]\nlimit = \"5s\"\n",
-    );
     let platform = "linux-debian12-aarch64";
-    let out = std::process::Command::new(crate::support::xtask())
-        .args(["matrix", "--workspace"])
-        .arg(ws.path())
-        .args([
-            "--matrix",
-            &matrix,
-            "--platform",
-            platform,
-            "--stage",
-            "test",
-        ])
-        .args(["--lane", "qemu-user", "--format", "json", "--no-report"])
-        .env("XTASK_INJECT_EMULATOR_FAULTS", "1")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let printed = matrix_with_limit(
+        ws.path(),
+        ("qemu-user", "5s"),
+        &["--platform", platform, "--no-report"],
+        &[("XTASK_INJECT_EMULATOR_FAULTS", "1")],
+    );
     let c = printed_cell(&printed, &format!("{platform}/test@qemu-user"));
     assert_eq!(
         c["reason"], "1 test hung: seed::completes; 1 test failed: seed::flaky",
         "{c:#}"
     );
-    let said = test_named(c, "seed::completes")["output"].as_str().unwrap();
-    assert!(
-        said.starts_with("killed after 5s, its per-test limit; its last output:")
-            && said.contains("completes: waiting for an event that never comes"),
-        "{said}"
-    );
+    assert_kept_its_output(test_named(c, "seed::completes"), 5);
     let flaky = test_named(c, "seed::flaky");
     assert_eq!(flaky["outcome"], "fail", "never rerun silently: {flaky:#}");
     assert!(flaky.get("attempts").is_none(), "{flaky:#}");
