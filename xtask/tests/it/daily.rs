@@ -56,6 +56,18 @@ fn matrix(ws: &std::path::Path, extra: &[&str]) -> (std::process::Output, serde_
     (out, printed)
 }
 
+/// The cell's provenance records one infrastructure fault, `fault…`, and a
+/// second attempt.
+fn assert_retried_once(c: &serde_json::Value, fault: &str) {
+    let details = &c["provenance"]["details"];
+    assert_eq!(details["attempts"], "2", "{details:#}");
+    let first = details["attempt-1"].as_str().unwrap();
+    assert!(
+        first.starts_with(&format!("infrastructure fault: {fault}")),
+        "{first}"
+    );
+}
+
 fn printed_cell<'a>(printed: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     printed
         .as_array()
@@ -318,13 +330,7 @@ fn an_injected_boot_failure_is_retried_and_recorded_and_a_test_failure_is_not() 
     let c = cell(&r, &format!("{HOST}/test@vm"));
     assert_eq!(c["status"], "fail", "{c:#}");
     assert_eq!(c["reason"], "1 test failed: tests::fails_on_purpose");
-    let details = &c["provenance"]["details"];
-    assert_eq!(details["attempts"], "2", "{details:#}");
-    let first = details["attempt-1"].as_str().unwrap();
-    assert!(
-        first.starts_with("infrastructure fault: guest kernel panic"),
-        "{first}"
-    );
+    assert_retried_once(c, "guest kernel panic");
     let failing = test_named(c, "tests::fails_on_purpose");
     assert_eq!(failing["outcome"], "fail");
     assert!(failing.get("attempts").is_none(), "{failing:#}");
@@ -460,11 +466,8 @@ fn on_qemu_user_a_hung_test_keeps_its_output_and_emulator_faults_are_retried() {
         .as_str()
         .unwrap()
         .contains("flaky: failed this once"));
-    let details = &c["provenance"]["details"];
-    assert_eq!(details["attempts"], "2", "{details:#}");
-    let first = details["attempt-1"].as_str().unwrap();
-    assert!(
-        first.starts_with("infrastructure fault: seed::seed: the emulator failed: qemu-aarch64-static: Could not open"),
-        "{first}"
+    assert_retried_once(
+        c,
+        "seed::seed: the emulator failed: qemu-aarch64-static: Could not open",
     );
 }
