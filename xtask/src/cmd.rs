@@ -125,6 +125,7 @@ pub struct Cmd {
     timeout: Option<Duration>,
     stdin: Option<Vec<u8>>,
     stop: Option<Arc<AtomicBool>>,
+    stderr_to_stdout: bool,
 }
 
 impl Cmd {
@@ -138,7 +139,15 @@ impl Cmd {
             timeout: None,
             stdin: None,
             stop: None,
+            stderr_to_stdout: false,
         }
+    }
+
+    /// Sends stderr into stdout, so that the two keep their order (the
+    /// record's stderr tail is then empty).
+    pub fn stderr_to_stdout(mut self) -> Cmd {
+        self.stderr_to_stdout = true;
+        self
     }
 
     pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Cmd {
@@ -224,7 +233,12 @@ impl Cmd {
             Some(bytes) => expr.stdin_bytes(bytes.clone()),
             None => expr.stdin_null(),
         };
-        expr.stderr_capture().unchecked().before_spawn(|command| {
+        expr = if self.stderr_to_stdout {
+            expr.stderr_to_stdout()
+        } else {
+            expr.stderr_capture()
+        };
+        expr.unchecked().before_spawn(|command| {
             use std::os::unix::process::CommandExt;
             command.process_group(0);
             #[cfg(target_os = "linux")]

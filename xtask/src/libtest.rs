@@ -30,6 +30,63 @@ struct Event {
     /// For [`HUNG_EVENT`]: the limit the test ran past.
     #[serde(default)]
     limit_secs: Option<f64>,
+    /// For [`RERUN_EVENT`]: how many reruns there were, and how many passed.
+    #[serde(default)]
+    runs: Option<u32>,
+    #[serde(default)]
+    passes: Option<u32>,
+}
+
+/// Makes libtest let a test's output through instead of capturing it, so
+/// that a test killed at its limit has not taken what it printed with it.
+/// Runners that run one test at a time pass it and send stderr into the
+/// same stream; [`parse`] gives each test the lines printed while it ran.
+pub const NOCAPTURE_ARG: &str = "--nocapture";
+
+/// The event the guest runner adds after rerunning a failing test
+/// (`--retries`): `{ "type": "test", "event": "vhu-rerun", "name": …,
+/// "runs": …, "passes": … }`.
+pub const RERUN_EVENT: &str = "vhu-rerun";
+
+/// How a libtest JSON line begins; with `--nocapture`, a test's own
+/// unterminated output can come before it on the same line.
+const EVENT_START: &str = "{ \"type\": \"";
+
+/// Splits a line into the plain text before a libtest event and the event.
+fn split_event(line: &str) -> (&str, Option<Event>) {
+    let trimmed = line.trim();
+    if trimmed.starts_with('{') {
+        if let Ok(event) = serde_json::from_str::<Event>(trimmed) {
+            return ("", Some(event));
+        }
+    }
+    let Some(at) = line.find(EVENT_START) else {
+        return (line, None);
+    };
+    match serde_json::from_str::<Event>(line[at..].trim()) {
+        Ok(event) => (&line[..at], Some(event)),
+        Err(_) => (line, None),
+    }
+}
+
+/// What a run printed besides libtest's events.
+pub fn plain_text(stdout: &str) -> String {
+    stdout
+        .lines()
+        .map(|l| split_event(l).0)
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The reruns the guest runner recorded ([`RERUN_EVENT`]): name → (reruns, passes).
+pub fn reruns(stdout: &str) -> BTreeMap<String, (u32, u32)> {
+    stdout
+        .lines()
+        .filter_map(|l| split_event(l).1)
+        .filter(|e| e.kind == "test" && e.event == RERUN_EVENT)
+        .filter_map(|e| Some((e.name?, (e.runs.unwrap_or(0), e.passes.unwrap_or(0)))))
+        .collect()
 }
 
 /// The event a runner adds to an executable's output when it killed a test
@@ -53,11 +110,7 @@ pub fn hung_line(name: &str, limit_secs: f64, output: &str) -> String {
 
 /// The names a libtest JSON line says started, and finished (any outcome).
 pub fn event_of(line: &str) -> Option<(bool, String)> {
-    let trimmed = line.trim();
-    if !trimmed.starts_with('{') {
-        return None;
-    }
-    let event: Event = serde_json::from_str(trimmed).ok()?;
+    let event = split_event(line).1?;
     if event.kind != "test" {
         return None;
     }
@@ -86,38 +139,46 @@ pub enum Ending {
 /// never finished are failures (or timeouts) carrying the reason, and an
 /// executable that failed without any failing test is reported as a failure
 /// named after the executable, so a crash is never read as a pass.
+///
+/// Plain lines printed while exactly one test runs are that test's (all of
+/// them, with `--nocapture` and one test at a time): a failing or killed
+/// test without libtest's captured output gets their tail.
 pub fn parse(package: &str, binary: &str, stdout: &str, ending: Ending) -> Vec<TestResult> {
     let mut results: Vec<TestResult> = Vec::new();
-    let mut running: BTreeMap<String, ()> = BTreeMap::new();
+    // Running tests, each with the plain lines printed while it ran alone.
+    let mut running: BTreeMap<String, String> = BTreeMap::new();
     let mut saw_suite = false;
     let mut plain = String::new();
     for line in stdout.lines() {
-        let trimmed = line.trim();
-        let event: Event = match trimmed
-            .starts_with('{')
-            .then(|| serde_json::from_str(trimmed))
-            .and_then(Result::ok)
-        {
-            Some(e) => e,
-            None => {
-                plain.push_str(line);
-                plain.push('\n');
-                continue;
+        let (before, event) = split_event(line);
+        if !before.trim().is_empty() || event.is_none() {
+            plain.push_str(before);
+            plain.push('\n');
+            if running.len() == 1 {
+                if let Some(own) = running.values_mut().next() {
+                    own.push_str(before);
+                    own.push('\n');
+                }
             }
-        };
+        }
+        let Some(event) = event else { continue };
         match (event.kind.as_str(), event.event.as_str()) {
             ("suite", _) => saw_suite = true,
             ("test", "started") => {
                 if let Some(name) = event.name {
-                    running.insert(name, ());
+                    running.insert(name, String::new());
                 }
             }
+            ("test", RERUN_EVENT) => {}
             ("test", ev) => {
                 let Some(name) = event.name else { continue };
-                running.remove(&name);
+                let own = running
+                    .remove(&name)
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| tail(&s, 40, 6000));
                 if ev == HUNG_EVENT {
                     let limit = event.limit_secs.unwrap_or(0.0);
-                    let said = event.stdout.filter(|s| !s.trim().is_empty());
+                    let said = own.or(event.stdout.filter(|s| !s.trim().is_empty()));
                     // A rerun may pass it again on the same name: one entry.
                     results.retain(|r| r.name != name);
                     results.push(TestResult {
@@ -128,10 +189,10 @@ pub fn parse(package: &str, binary: &str, stdout: &str, ending: Ending) -> Vec<T
                         duration_secs: Some(limit),
                         output: Some(match said {
                             Some(s) => format!(
-                                "killed after {limit:.0}s, its per-test limit; the executable's last output:\n{}",
+                                "killed after {limit:.0}s, its per-test limit; its last output:\n{}",
                                 tail(&s, 40, 6000)
                             ),
-                            None => format!("killed after {limit:.0}s, its per-test limit (no output outside libtest's capture)"),
+                            None => format!("killed after {limit:.0}s, its per-test limit (it printed nothing that was kept)"),
                         }),
                         limit_secs: Some(limit),
                         attempts: None,
@@ -155,7 +216,8 @@ pub fn parse(package: &str, binary: &str, stdout: &str, ending: Ending) -> Vec<T
                     output: event
                         .stdout
                         .filter(|s| !s.is_empty())
-                        .map(|s| tail(&s, 60, 8000)),
+                        .map(|s| tail(&s, 60, 8000))
+                        .or(own.filter(|_| outcome == TestOutcome::Fail)),
                     limit_secs: None,
                     attempts: None,
                     passes: None,
@@ -178,7 +240,7 @@ pub fn parse(package: &str, binary: &str, stdout: &str, ending: Ending) -> Vec<T
     } else {
         TestOutcome::Fail
     };
-    for (name, ()) in running {
+    for (name, own) in running {
         results.push(TestResult {
             package: package.to_string(),
             binary: binary.to_string(),
@@ -186,8 +248,13 @@ pub fn parse(package: &str, binary: &str, stdout: &str, ending: Ending) -> Vec<T
             outcome: unfinished,
             duration_secs: None,
             output: Some(format!(
-                "{} while this test was running",
-                why.clone().unwrap_or_else(|| "the executable ended".into())
+                "{} while this test was running{}",
+                why.clone().unwrap_or_else(|| "the executable ended".into()),
+                if own.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!("; its last output:\n{}", tail(&own, 40, 6000))
+                }
             )),
             limit_secs: None,
             attempts: None,
@@ -345,6 +412,43 @@ mod tests {
         t.outcome = TestOutcome::Flaky;
         (t.attempts, t.passes) = (Some(3), Some(1));
         assert_eq!(t.describe(), "flaky (passed 1 of 3)");
+    }
+
+    /// With `--nocapture` and one test at a time, the lines between a test's
+    /// start and end are its own, even when its last line had no newline
+    /// and libtest's event follows on the same line.
+    #[test]
+    fn uncaptured_output_belongs_to_the_test_that_printed_it() {
+        let out = r#"{ "type": "suite", "event": "started", "test_count": 3 }
+{ "type": "test", "event": "started", "name": "t::chatty" }
+chatty: fine
+{ "type": "test", "name": "t::chatty", "event": "ok" }
+{ "type": "test", "event": "started", "name": "t::fails" }
+thread 't::fails' panicked at src/lib.rs:9:5:
+fails: no newline{ "type": "test", "name": "t::fails", "event": "failed" }
+{ "type": "test", "event": "started", "name": "t::hangs" }
+hangs: waiting
+{ "type": "test", "event": "vhu-hung", "name": "t::hangs", "limit_secs": 5 }
+{ "type": "test", "event": "vhu-rerun", "name": "t::fails", "runs": 2, "passes": 0 }
+"#;
+        let got = parse("p", "lib", out, Ending::Exited(0));
+        expect_test::expect![[r#"
+            t::chatty Pass None -
+            t::fails Fail None fails: no newline
+            t::hangs Timeout Some(5.0) hangs: waiting"#]]
+        .assert_eq(&brief(&got));
+        assert_eq!(
+            got[1].output.as_deref(),
+            Some("thread 't::fails' panicked at src/lib.rs:9:5:\nfails: no newline")
+        );
+        assert_eq!(
+            reruns(out).into_iter().collect::<Vec<_>>(),
+            [("t::fails".to_string(), (2, 0))]
+        );
+        assert_eq!(
+            event_of("said{ \"type\": \"test\", \"event\": \"started\", \"name\": \"x\" }"),
+            Some((true, "x".to_string()))
+        );
     }
 
     #[test]

@@ -56,14 +56,18 @@ pub struct Args {
     /// Keep starting cells after an unexpected failure.
     #[arg(long)]
     pub keep_going: bool,
-    /// Rerun each failing test up to N times; one that then passes is
-    /// reported as flaky ("flaky (passed 1 of 3)"), not as a pass. Host and
-    /// qemu-user lanes; the VM lane reports its failures without rerunning.
+    /// Rerun each failing test up to N times, alone, until it passes; one
+    /// that then passes is reported as flaky ("flaky (passed 1 of 2)"), not
+    /// as a pass, and one that never does as failed with its runs counted.
+    /// Every test lane: in a guest, the reruns happen in the same boot.
+    /// Without it, a failing test is never rerun.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retries: u32,
-    /// Run a cell again up to N times when its guest failed rather than its
-    /// tests (no boot, QEMU died, results cut short); the attempts are in
-    /// the cell's provenance.
+    /// Run again up to N times what failed as infrastructure rather than as
+    /// a test: a cell whose guest failed (no boot, QEMU died, results cut
+    /// short), a test executable whose qemu-user emulator failed (no dynamic
+    /// loader, its own error, killed from outside); the attempts are in the
+    /// cell's provenance. A failing or crashing test is never retried here.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub infra_retries: u32,
     /// Print the resolved plan (each cell's toolchain, runner or reason) and stop.

@@ -31,6 +31,18 @@ pub struct Package {
     /// Workspace members this one depends on by path.
     pub path_deps: Vec<String>,
     pub rust_version: Option<String>,
+    /// Its targets, build scripts and targets with `required-features` aside.
+    pub targets: Vec<PackageTarget>,
+}
+
+/// One target of a workspace package, as far as the matrix asks about it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PackageTarget {
+    /// Its root source file: what cargo's messages name it by.
+    pub src_path: PathBuf,
+    pub bin: bool,
+    /// Built by `--tests`.
+    pub test: bool,
 }
 
 impl Workspace {
@@ -56,7 +68,8 @@ impl Workspace {
             .unwrap_or_else(|| root.join("target"))
             .join("matrix")
             .join("cache");
-        let cache = cache_dir.join(format!("metadata-{}.json", &key[..16]));
+        // `v2`: packages carry their targets.
+        let cache = cache_dir.join(format!("metadata-v2-{}.json", &key[..16]));
         if let Ok(text) = std::fs::read_to_string(&cache) {
             if let Ok(cached) = serde_json::from_str::<Cached>(&text) {
                 return Ok(cached.into_workspace(root));
@@ -105,6 +118,17 @@ impl Workspace {
                     .map(|d| d.name.clone())
                     .collect(),
                 rust_version: p.rust_version.as_ref().map(|v| v.to_string()),
+                targets: p
+                    .targets
+                    .iter()
+                    // Build scripts, and targets that only some features build.
+                    .filter(|t| !t.is_custom_build() && t.required_features.is_empty())
+                    .map(|t| PackageTarget {
+                        src_path: t.src_path.as_std_path().to_path_buf(),
+                        bin: t.is_bin(),
+                        test: t.test,
+                    })
+                    .collect(),
             })
             .collect();
         packages.sort_by(|a, b| a.name.cmp(&b.name));

@@ -52,7 +52,11 @@ pub struct CargoRun {
     /// Per workspace package: its first compiler error (cargo's JSON
     /// messages say which package each came from).
     pub package_errors: BTreeMap<String, Diagnostic>,
-    /// Workspace packages cargo produced at least one artifact for.
+    /// Workspace packages for which every target the stage builds (all of
+    /// them for `check --all-targets`; binaries and tested targets for
+    /// `build --tests --bins`) produced an artifact. A target counts once
+    /// any of its units did (a library whose own unit tests failed to build
+    /// while the library did still counts).
     pub compiled: BTreeSet<String>,
 }
 
@@ -121,13 +125,15 @@ pub fn run(
         cmd = cmd.arg("--keep-going");
     }
     let mut package_errors: BTreeMap<String, Diagnostic> = BTreeMap::new();
-    let mut compiled: BTreeSet<String> = BTreeSet::new();
-    let owner = |file: &Path| -> Option<String> {
+    // Per workspace package, the targets that produced an artifact.
+    let mut built: BTreeMap<String, BTreeSet<PathBuf>> = BTreeMap::new();
+    // The workspace package a message is about: by cargo's package id.
+    let owner = |id: &cargo_metadata::PackageId| -> Option<String> {
+        let dir = package_dir(&id.repr)?;
         workspace
             .packages
             .iter()
-            .filter(|p| file.starts_with(&p.manifest_dir))
-            .max_by_key(|p| p.manifest_dir.as_os_str().len())
+            .find(|p| p.manifest_dir == dir)
             .map(|p| p.name.clone())
     };
     let mut executables = Vec::new();
@@ -139,8 +145,11 @@ pub fn run(
         };
         match message {
             Message::CompilerArtifact(artifact) => {
-                if let Some(p) = owner(artifact.target.src_path.as_std_path()) {
-                    compiled.insert(p);
+                if let Some(p) = owner(&artifact.package_id) {
+                    built
+                        .entry(p)
+                        .or_default()
+                        .insert(artifact.target.src_path.as_std_path().to_path_buf());
                 }
                 if !artifact.fresh {
                     on_progress(&format!("compiled {}", artifact.target.name));
@@ -190,7 +199,7 @@ pub fn run(
                     message: msg.message.message.clone(),
                     rendered,
                 };
-                if let Some(p) = owner(msg.target.src_path.as_std_path()) {
+                if let Some(p) = owner(&msg.package_id) {
                     package_errors
                         .entry(p)
                         .or_insert_with(|| diagnostic.clone());
@@ -206,6 +215,21 @@ pub fn run(
         (&a.package, a.kind.as_str(), &a.name).cmp(&(&b.package, b.kind.as_str(), &b.name))
     });
     executables.dedup_by(|a, b| a.path == b.path);
+    let compiled = workspace
+        .packages
+        .iter()
+        .filter(|p| {
+            let done = built.get(&p.name);
+            p.targets
+                .iter()
+                .filter(|t| match stage {
+                    CargoStage::Check => true,
+                    CargoStage::Build => t.bin || t.test,
+                })
+                .all(|t| done.is_some_and(|d| d.contains(&t.src_path)))
+        })
+        .map(|p| p.name.clone())
+        .collect();
     let stderr = strip_ansi(&String::from_utf8_lossy(&finished.stderr));
     if first_error.is_none() && !finished.record.success() {
         // Errors cargo reports itself (resolution, a failing build script…) come on stderr.
@@ -234,6 +258,30 @@ pub fn run(
         package_errors,
         compiled,
     })
+}
+
+/// The directory of a path package from cargo's package id, in either of
+/// its spellings: `path+file:///ws/good#0.1.0` (cargo 1.77 and newer, with
+/// `#name@version` when the directory is named otherwise) and
+/// `good 0.1.0 (path+file:///ws/good)` (older cargos, packaged ones among
+/// them). `None` for a package from elsewhere (a registry, git).
+fn package_dir(id: &str) -> Option<PathBuf> {
+    let url = &id[id.find("path+file://")? + "path+file://".len()..];
+    let end = url.find(['#', ')']).unwrap_or(url.len());
+    let mut bytes = Vec::new();
+    let mut raw = url[..end].bytes();
+    while let Some(b) = raw.next() {
+        // Percent-escapes (a space in a path, say).
+        let escaped = (b == b'%')
+            .then(|| {
+                let hex = [raw.next()?, raw.next()?];
+                u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()
+            })
+            .flatten();
+        bytes.push(escaped.unwrap_or(b));
+    }
+    use std::os::unix::ffi::OsStringExt;
+    Some(std::ffi::OsString::from_vec(bytes).into())
 }
 
 /// Does this cargo (`cargo 1.96.0 (…)`) take `--keep-going` (stable since 1.74)?
@@ -319,4 +367,23 @@ pub fn strip_ansi(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn package_ids_name_their_directory_in_both_spellings() {
+        for (id, dir) in [
+            ("path+file:///ws/good#0.1.0", Some("/ws/good")),
+            ("path+file:///ws/a%20b#needs@0.1.0", Some("/ws/a b")),
+            ("good 0.1.0 (path+file:///ws/good)", Some("/ws/good")),
+            ("registry+https://example.invalid/index#libc@0.2.150", None),
+        ] {
+            assert_eq!(
+                super::package_dir(id),
+                dir.map(std::path::PathBuf::from),
+                "{id}"
+            );
+        }
+    }
 }

@@ -427,18 +427,32 @@ fn identify_artifacts(
     wrong
 }
 
+/// Tells a runner's own failure (an emulator that cannot start, lacks its
+/// interpreter, crashes with its own error or is killed from outside) from
+/// a test's: `Some(why)` for a run that failed as infrastructure.
+pub(crate) type InfraCheck<'a> = &'a dyn Fn(&watchdog::Watched) -> Option<String>;
+
 /// Runs each test executable in turn, as `command(exe)` plus libtest's JSON
 /// arguments, with `MATRIX_BIN_DIR` pointing at `bin_dir` when there are
 /// binaries. Each test runs under the cell's per-test limit (a hung test is
 /// killed and the executable's other tests run on, `watchdog.rs`), and a
-/// failing test is rerun `ctx.retries` times.
+/// failing test is rerun `ctx.retries` times. `recapture`: libtest captures
+/// the output (tests in parallel), so a hung test is run again alone to get
+/// its output (`watchdog::run_with_limit`). With `infra`, an executable
+/// whose run failed as infrastructure is run again, `ctx.infra_retries`
+/// times at most, and each such fault is kept in the provenance
+/// (`attempts`, `attempt-<n>`) as the VM lane keeps its boots'.
 pub(crate) fn run_each(
     payload: &Payload,
     ctx: &CellCtx<'_>,
     bin_dir: Option<&std::path::Path>,
     command: impl Fn(&Executable) -> crate::cmd::Cmd,
+    infra: Option<InfraCheck<'_>>,
+    recapture: bool,
 ) -> anyhow::Result<RunnerOutcome> {
     let mut outcome = RunnerOutcome::default();
+    let mut faults: Vec<String> = Vec::new();
+    let mut most_attempts = 1;
     for (i, exe) in payload.tests.iter().enumerate() {
         (ctx.progress)(&format!(
             "testing {}::{} ({}/{})",
@@ -458,7 +472,38 @@ pub(crate) fn run_each(
             }
             cmd
         };
-        let watched = watchdog::run_with_limit(&base, ctx.test_limit, ctx.deadline)?;
+        let mut attempt = 1;
+        let watched = loop {
+            let watched = watchdog::run_with_limit(&base, ctx.test_limit, ctx.deadline, recapture);
+            let Some(check) = infra else { break watched? };
+            let fault = match &watched {
+                Ok(w) => check(w),
+                Err(_) if crate::cmd::cancelled() => None,
+                Err(err) => Some(format!("{err:#}")),
+            };
+            let Some(fault) = fault else { break watched? };
+            let fault = format!("{}::{}: {fault}", exe.package, exe.name);
+            if attempt > ctx.infra_retries || crate::cmd::cancelled() {
+                let after = format!(
+                    "infrastructure fault after {attempt} attempt{}",
+                    if attempt == 1 { "" } else { "s" }
+                );
+                match watched {
+                    Ok(w) => {
+                        outcome.fault = Some((Status::Fail, format!("{after}: {fault}")));
+                        break w;
+                    }
+                    Err(err) => return Err(err.context(after)),
+                }
+            }
+            (ctx.progress)(&format!("infrastructure fault, retrying ({fault})"));
+            faults.push(fault);
+            if let Ok(w) = watched {
+                outcome.commands.extend(w.records);
+            }
+            attempt += 1;
+        };
+        most_attempts = most_attempts.max(attempt);
         let mut run = ExeRun {
             package: exe.package.clone(),
             name: exe.name.clone(),
@@ -499,6 +544,17 @@ pub(crate) fn run_each(
         outcome.runs.push(run);
         if ending == Ending::TimedOut || crate::cmd::cancelled() {
             break;
+        }
+    }
+    if !faults.is_empty() || outcome.fault.is_some() {
+        outcome
+            .details
+            .insert("attempts".into(), most_attempts.to_string());
+        for (i, f) in faults.iter().enumerate() {
+            outcome.details.insert(
+                format!("attempt-{}", i + 1),
+                format!("infrastructure fault: {f}"),
+            );
         }
     }
     Ok(outcome)

@@ -14,8 +14,9 @@ use anyhow::{Context, Result};
 
 pub(crate) mod sysroot;
 
-use super::{CellCtx, Payload, RunnerOutcome};
+use super::{watchdog, CellCtx, Payload, RunnerOutcome};
 use crate::cmd::Cmd;
+use crate::libtest::Ending;
 use crate::model::Model;
 use crate::requirements::{Requirement, SetupStep};
 use crate::runner::qemu_user::QemuUserSpec;
@@ -82,13 +83,13 @@ pub(super) fn run_tests(
         }
         None => None,
     };
-    let mut outcome = super::run_each(payload, ctx, wrappers.as_deref(), |exe| {
-        Cmd::new(&spec.emulator)
-            .arg("-L")
-            .arg(&spec.sysroot)
-            .arg(&exe.path)
-            .arg(format!("--test-threads={}", spec.test_threads))
-    })?;
+    let mut outcome = run_under(
+        spec,
+        payload,
+        ctx,
+        wrappers.as_deref(),
+        injected_emulator_faults(),
+    )?;
     let mut details = BTreeMap::new();
     details.insert("emulator".into(), spec.emulator_version.clone());
     details.insert("test-threads".into(), spec.test_threads.to_string());
@@ -104,6 +105,103 @@ pub(super) fn run_tests(
     }
     outcome.details.extend(details);
     Ok(outcome)
+}
+
+/// Runs the executables under the emulator, one test at a time, the first
+/// `injected` executable runs with an empty sysroot (`XTASK_INJECT_EMULATOR_FAULTS`).
+fn run_under(
+    spec: &QemuUserSpec,
+    payload: &Payload,
+    ctx: &CellCtx<'_>,
+    wrappers: Option<&Path>,
+    injected: u32,
+) -> Result<RunnerOutcome> {
+    // With one test at a time, uncaptured output in one stream is each
+    // test's own (`libtest::parse`): a test killed at its limit keeps it.
+    let nocapture = spec.test_threads == 1;
+    let injected = std::cell::Cell::new(injected);
+    let empty_root = tempfile::Builder::new()
+        .prefix("vhu-no-sysroot-")
+        .tempdir()?;
+    let emulator = emulator_name(&spec.emulator);
+    let check = |w: &watchdog::Watched| infrastructure_fault(w, &emulator);
+    super::run_each(
+        payload,
+        ctx,
+        wrappers,
+        |exe| {
+            // An injected fault: an empty sysroot, so the emulator finds no
+            // dynamic loader and says so (a real infrastructure failure).
+            let root = if injected.get() > 0 {
+                injected.set(injected.get() - 1);
+                empty_root.path()
+            } else {
+                spec.sysroot.as_path()
+            };
+            let cmd = Cmd::new(&spec.emulator)
+                .arg("-L")
+                .arg(root)
+                .arg(&exe.path)
+                .arg(format!("--test-threads={}", spec.test_threads));
+            if nocapture {
+                cmd.arg(crate::libtest::NOCAPTURE_ARG).stderr_to_stdout()
+            } else {
+                cmd
+            }
+        },
+        Some(&check),
+        !nocapture,
+    )
+}
+
+/// `XTASK_INJECT_EMULATOR_FAULTS=N`: the first N runs of a test executable
+/// in each qemu-user cell get an empty sysroot, so the emulator fails to
+/// load it (a real infrastructure failure), for the tests of the
+/// infrastructure retry. Unset (or 0) in every ordinary run.
+fn injected_emulator_faults() -> u32 {
+    std::env::var("XTASK_INJECT_EMULATOR_FAULTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The name the emulator puts before its own messages (its file name).
+fn emulator_name(emulator: &Path) -> String {
+    emulator
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| emulator.display().to_string())
+}
+
+/// Did this run fail because of the emulator rather than the tests? A run
+/// that failed and holds the emulator's own error (`qemu-aarch64-static:
+/// Could not open '/lib/ld-linux-aarch64.so.1'`, `qemu: fatal: …`), or
+/// that was killed outright by someone else (SIGKILL: the OOM killer). A
+/// test's crash (`qemu: uncaught target signal 11`), a failing test or a
+/// timeout is not.
+pub(crate) fn infrastructure_fault(w: &watchdog::Watched, emulator: &str) -> Option<String> {
+    match w.ending {
+        Ending::Exited(0) | Ending::TimedOut => return None,
+        Ending::Signalled(9) => {
+            return Some("the emulator was killed by signal 9 (the OOM killer?)".into())
+        }
+        _ => {}
+    }
+    let own = format!("{emulator}: ");
+    let stderr = w
+        .records
+        .last()
+        .map(|r| r.stderr_tail.as_str())
+        .unwrap_or("");
+    w.stdout
+        .lines()
+        .chain(stderr.lines())
+        .map(str::trim)
+        .find(|l| {
+            (l.starts_with(&own) || l.starts_with("qemu: "))
+                && !l.contains("uncaught target signal")
+        })
+        .map(|l| format!("the emulator failed: {l}"))
 }
 
 /// What this lane needs installed.
@@ -154,6 +252,124 @@ pub fn prerequisites(model: &Model) -> Vec<crate::requirements::Prereq> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stand-in emulator: without a `ready` file in its `-L` root it fails
+    /// the way qemu-user does without a dynamic loader; with one, it prints
+    /// what a test executable with a passing and a failing test prints.
+    const FAKE_EMULATOR: &str = r#"#!/bin/sh
+if [ ! -e "$2/ready" ]; then
+    echo "emu: Could not open '/lib/ld-linux-aarch64.so.1': No such file or directory" >&2
+    exit 255
+fi
+echo '{ "type": "test", "event": "started", "name": "t::ok" }'
+echo '{ "type": "test", "name": "t::ok", "event": "ok" }'
+echo '{ "type": "test", "event": "started", "name": "t::fails" }'
+echo 'fails: on purpose' >&2
+echo '{ "type": "test", "name": "t::fails", "event": "failed" }'
+exit 101
+"#;
+
+    fn fake_spec(dir: &Path) -> QemuUserSpec {
+        use std::os::unix::fs::PermissionsExt;
+        let emu = dir.join("emu");
+        std::fs::write(&emu, FAKE_EMULATOR).unwrap();
+        std::fs::set_permissions(&emu, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let sysroot = dir.join("root");
+        std::fs::create_dir_all(&sysroot).unwrap();
+        std::fs::write(sysroot.join("ready"), "").unwrap();
+        QemuUserSpec {
+            emulator: emu,
+            emulator_version: String::new(),
+            debian_arch: "arm64".into(),
+            suite: "bookworm".into(),
+            packages: vec![],
+            sysroot,
+            test_threads: 1,
+        }
+    }
+
+    /// An emulator that fails as infrastructure is run again and the cell's
+    /// provenance says so; a failing test is neither an infrastructure
+    /// fault nor rerun without `--retries`.
+    #[test]
+    fn emulator_faults_are_retried_and_test_failures_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = fake_spec(dir.path());
+        let ws = crate::workspace::Workspace {
+            root: dir.path().to_path_buf(),
+            name: "ws".into(),
+            target_dir: dir.path().join("target"),
+            packages: vec![],
+        };
+        let payload = Payload {
+            tests: vec![super::super::cargo::Executable {
+                package: "p".into(),
+                name: "t".into(),
+                kind: super::super::cargo::ExeKind::Test,
+                path: dir.path().join("t-aarch64"),
+                manifest_dir: dir.path().to_path_buf(),
+            }],
+            bins: vec![],
+        };
+        let memory = crate::budget::Budget::new(1024);
+        let ctx = CellCtx {
+            workspace: &ws,
+            deadline: std::time::Instant::now() + std::time::Duration::from_secs(60),
+            progress: &|_| {},
+            memory: &memory,
+            build_done: &|| {},
+            test_limit: std::time::Duration::from_secs(30),
+            retries: 0,
+            infra_retries: 1,
+        };
+        let failing_test_only = |o: &RunnerOutcome| {
+            assert_eq!(o.runs.len(), 1);
+            let tests = crate::libtest::parse("p", "t", &o.runs[0].stdout, o.runs[0].ending);
+            let got: Vec<_> = tests
+                .iter()
+                .map(|t| (t.name.as_str(), t.outcome, t.output.as_deref()))
+                .collect();
+            use crate::results::TestOutcome::{Fail, Pass};
+            assert_eq!(
+                got,
+                [
+                    ("t::ok", Pass, None),
+                    ("t::fails", Fail, Some("fails: on purpose"))
+                ]
+            );
+            assert!(o.runs[0].retried.is_empty(), "never rerun silently");
+        };
+
+        // A failing test alone: one run, no attempts noted.
+        let got = run_under(&spec, &payload, &ctx, None, 0).unwrap();
+        assert!(got.fault.is_none());
+        assert!(!got.details.contains_key("attempts"), "{:?}", got.details);
+        failing_test_only(&got);
+
+        // The emulator fails once, then runs: retried and recorded.
+        let got = run_under(&spec, &payload, &ctx, None, 1).unwrap();
+        assert!(got.fault.is_none(), "{:?}", got.fault);
+        assert_eq!(got.details["attempts"], "2");
+        assert_eq!(
+            got.details["attempt-1"],
+            "infrastructure fault: p::t: the emulator failed: emu: Could not open '/lib/ld-linux-aarch64.so.1': No such file or directory"
+        );
+        assert_eq!(
+            got.commands.len(),
+            1,
+            "the failed attempt's command is kept"
+        );
+        failing_test_only(&got);
+
+        // It never runs: retried once, then the cell's fault.
+        let got = run_under(&spec, &payload, &ctx, None, 2).unwrap();
+        let (status, reason) = got.fault.unwrap();
+        assert_eq!(status, crate::results::Status::Fail);
+        assert!(
+            reason.starts_with("infrastructure fault after 2 attempts: p::t: the emulator failed: emu: Could not open"),
+            "{reason}"
+        );
+    }
 
     #[test]
     fn wrappers_pass_every_argument_through() {

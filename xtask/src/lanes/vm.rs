@@ -50,6 +50,7 @@ pub(super) fn run_tests(
         };
         let extra = Extra {
             limit,
+            retries: ctx.retries,
             kernel_args: extra,
         };
         run_payload_limited(
@@ -171,6 +172,8 @@ pub fn retrying(
 pub struct Extra<'a> {
     /// The per-test limit the guest runner enforces.
     pub limit: Option<std::time::Duration>,
+    /// How many times the guest runner reruns a failing test (`--retries`).
+    pub retries: u32,
     /// More kernel arguments (Linux guests).
     pub kernel_args: &'a [&'a str],
 }
@@ -187,14 +190,20 @@ pub fn run_payload_limited(
     progress: &dyn Fn(&str),
     extra: Extra<'_>,
 ) -> Result<RunnerOutcome> {
-    let Extra { limit, kernel_args } = extra;
+    let Extra {
+        limit,
+        retries,
+        kernel_args,
+    } = extra;
     let image = &spec.image;
     let id = &spec.image_id;
     let dir = tempfile::Builder::new().prefix("vhu-payload-").tempdir()?;
     let mut args: Vec<String> = libtest::JSON_ARGS.iter().map(|s| s.to_string()).collect();
     if limit.is_some() {
-        // One test at a time, so that the runner knows which one hung.
+        // One test at a time, so that the runner knows which one hung, and
+        // uncaptured, so that what a killed test printed is not lost with it.
         args.push("--test-threads=1".into());
+        args.push(libtest::NOCAPTURE_ARG.into());
     }
     let spec_payload = payload::Spec {
         tests: tests.to_vec(),
@@ -202,6 +211,7 @@ pub fn run_payload_limited(
         args,
         env: vec![("RUSTC_BOOTSTRAP".into(), "1".into())],
         test_limit_secs: limit.map(|l| l.as_secs().max(1)).unwrap_or(0),
+        retries,
     };
     let tar = payload::write(&spec_payload, dir.path())?;
     let payload_disk = Disk {
@@ -323,10 +333,10 @@ pub fn interpret(
         outcome.runs.push(ExeRun {
             package: test.package.clone(),
             name: test.name.clone(),
+            retried: libtest::reruns(&stdout),
             stdout,
             ending,
             record: None,
-            retried: Default::default(),
         });
     }
     if let Some(kernel) = &scan.booted {

@@ -8,6 +8,12 @@
 //! `--exact --skip` for every test that already finished or hung, so the
 //! other tests still report. The guest runner (`vm/guest/runner.sh`) does
 //! the same in POSIX sh.
+//!
+//! A killed test's output: runners that run one test at a time let it
+//! through (`--nocapture`, stderr into stdout) and `libtest::parse` gives
+//! each test its lines. The host runs tests in parallel with libtest's
+//! capture, which dies with the killed executable, so there the hung test
+//! is run once more alone, uncaptured, until it goes quiet.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,11 +33,15 @@ pub struct Watched {
 }
 
 /// Runs `command()` (which already carries every argument but the skips)
-/// until it ends without a hung test, or the cell's deadline passes.
+/// until it ends without a hung test, or the cell's deadline passes. With
+/// `recapture` (libtest captured the tests' output, so a killed test took
+/// its own with it), each hung test is run once more alone to get it back
+/// ([`output_alone`]).
 pub fn run_with_limit(
     command: &dyn Fn() -> Cmd,
     limit: Duration,
     deadline: Instant,
+    recapture: bool,
 ) -> anyhow::Result<Watched> {
     let mut skip: BTreeSet<String> = BTreeSet::new();
     let mut watched = Watched {
@@ -106,6 +116,11 @@ pub fn run_with_limit(
             .join("\n");
         let said = tail(&plain, 40, 6000);
         for name in &hung {
+            let said = match recapture {
+                true => output_alone(command, name, limit, deadline, &mut watched.records)
+                    .unwrap_or_else(|| said.clone()),
+                false => said.clone(),
+            };
             watched
                 .stdout
                 .push_str(&libtest::hung_line(name, limit.as_secs_f64(), &said));
@@ -118,6 +133,59 @@ pub fn run_with_limit(
             return Ok(watched);
         }
     }
+}
+
+/// Runs one hung test alone with its output let through (`--nocapture`,
+/// stderr into stdout) until it has printed nothing for a tenth of its
+/// limit (1 to 10 s), and returns what it printed, saying how it was got:
+/// how a runner whose libtest captured a killed test's output gets it back.
+/// `None` when it printed nothing.
+fn output_alone(
+    command: &dyn Fn() -> Cmd,
+    name: &str,
+    limit: Duration,
+    deadline: Instant,
+    records: &mut Vec<CommandRecord>,
+) -> Option<String> {
+    let quiet = (limit / 10).clamp(Duration::from_secs(1), Duration::from_secs(10));
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() || crate::cmd::cancelled() {
+        return None;
+    }
+    let last = Mutex::new(Instant::now());
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = AtomicBool::new(false);
+    let cmd = command()
+        .arg("--exact")
+        .arg(name)
+        .arg(libtest::NOCAPTURE_ARG)
+        .stderr_to_stdout()
+        .timeout(left.min(limit))
+        .stop_when(stop.clone());
+    let run = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                if last.lock().unwrap().elapsed() >= quiet {
+                    stop.store(true, Ordering::SeqCst);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let run = cmd.run_streaming(&mut |_| *last.lock().unwrap() = Instant::now());
+        done.store(true, Ordering::SeqCst);
+        run
+    })
+    .ok()?;
+    records.push(run.record.clone());
+    let text = libtest::plain_text(&run.stdout_str());
+    (!text.trim().is_empty()).then(|| {
+        format!(
+            "(run again alone without capture, stopped after {}s without output)\n{}",
+            quiet.as_secs(),
+            tail(&text, 40, 6000)
+        )
+    })
 }
 
 /// Reruns one failing test alone, `retries` times at most, and returns how

@@ -388,7 +388,20 @@ pub fn notable_tests(cell: &CellResult) -> Vec<(&'static str, &'static str, Stri
                 .to_string()
         };
         if t.outcome == TestOutcome::Timeout {
-            out.push(("⏱️", "hung", t.name.clone(), first_line(&t.output)));
+            // Why it was stopped, and the last line it printed when there is one.
+            let lines: Vec<&str> = t
+                .output
+                .as_deref()
+                .unwrap_or("")
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let what = match lines.as_slice() {
+                [first, .., last] if first.ends_with(':') => format!("{first} {last}"),
+                _ => first_line(&t.output),
+            };
+            out.push(("⏱️", "hung", t.name.clone(), what));
         } else if t.outcome == TestOutcome::Flaky {
             out.push((
                 "🔁",

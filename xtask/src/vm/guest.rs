@@ -14,8 +14,10 @@ mod tests {
     use crate::libtest::{self, Ending};
     use crate::results::TestOutcome;
 
-    /// A hung test is killed at the payload's limit and named; the
-    /// executable runs again without it and its other tests report.
+    /// A hung test is killed at the payload's limit and named, with what it
+    /// printed before it hung; the executable runs again without it and its
+    /// other tests report; a failing test is rerun (`retries`) in the same
+    /// run and is flaky when it then passes.
     #[test]
     #[ignore = "slow: needs busybox on PATH; run with `cargo xtask test`"]
     fn the_runner_kills_a_hung_test_and_runs_the_others() {
@@ -30,6 +32,9 @@ mod tests {
         let tools = dir.path().join("tools");
         std::fs::create_dir(&tools).unwrap();
         for applet in [
+            "awk",
+            "mv",
+            "printf",
             "sh",
             "cat",
             "cut",
@@ -55,16 +60,38 @@ mod tests {
         std::fs::create_dir_all(payload.join("bin")).unwrap();
         std::fs::write(payload.join("runner.sh"), super::RUNNER).unwrap();
         std::fs::write(payload.join("manifest"), "seed lib t/1\n").unwrap();
-        std::fs::write(payload.join("args"), "--test-threads=1\n").unwrap();
+        std::fs::write(payload.join("args"), "--test-threads=1 --nocapture\n").unwrap();
         std::fs::write(payload.join("limit"), "1\n").unwrap();
+        std::fs::write(payload.join("retries"), "2\n").unwrap();
         std::fs::write(payload.join("env"), "").unwrap();
-        // libtest's JSON lines, as the real executables print them; `hang` never ends.
+        // libtest's JSON lines, as the real executables print them with
+        // --nocapture; `hang` prints, then never ends (printing on, every
+        // tick: its output is not an event); `flaky` fails once and prints
+        // without a newline; `b` is chatty.
         let fake = r#"#!/bin/sh
 args=" $* "
-for t in a hang b; do
+# `--exact NAME` without skips: a rerun of that test alone.
+only=
+case "$args" in *" --skip "*) ;; *" --exact "*) only=yes ;; esac
+for t in a hang flaky b; do
     case "$args" in *" --skip $t "*) continue ;; esac
+    if [ -n "$only" ]; then case "$args" in *" $t "*) ;; *) continue ;; esac; fi
     echo "{ \"type\": \"test\", \"event\": \"started\", \"name\": \"$t\" }"
-    if [ "$t" = hang ]; then exec sleep 20; fi
+    case $t in
+    hang)
+        echo "hang: waiting for an event that never comes" >&2
+        while :; do echo "hang: still waiting"; sleep 0.2; done ;;
+    flaky)
+        if [ ! -e flaky-ran ]; then
+            : > flaky-ran
+            printf "flaky: failed this once"
+            echo "{ \"type\": \"test\", \"name\": \"$t\", \"event\": \"failed\" }"
+            continue
+        fi ;;
+    b)
+        i=0
+        while [ $i -lt 100 ]; do echo "b: line $i"; i=$((i + 1)); done ;;
+    esac
     echo "{ \"type\": \"test\", \"name\": \"$t\", \"event\": \"ok\" }"
 done
 "#;
@@ -87,7 +114,12 @@ done
         let scan = crate::vm::frame::scan(&out.stdout_str());
         let text = |name: &str| String::from_utf8(scan.frames[name].clone().unwrap()).unwrap();
         assert_eq!(text("1.status"), "0\n");
-        let tests = libtest::parse("seed", "lib", &text("1.out"), Ending::Exited(0));
+        let out = text("1.out");
+        assert!(
+            !out.contains("b: line"),
+            "a passing test's output is dropped:\n{out}"
+        );
+        let tests = libtest::parse("seed", "lib", &out, Ending::Exited(0));
         let got: Vec<(String, TestOutcome)> =
             tests.iter().map(|t| (t.name.clone(), t.outcome)).collect();
         assert_eq!(
@@ -95,8 +127,20 @@ done
             [
                 ("a".to_string(), TestOutcome::Pass),
                 ("hang".to_string(), TestOutcome::Timeout),
+                ("flaky".to_string(), TestOutcome::Fail),
                 ("b".to_string(), TestOutcome::Pass),
             ]
+        );
+        let hung = tests[1].output.as_deref().unwrap();
+        assert!(
+            hung.contains("hang: waiting for an event that never comes"),
+            "{hung}"
+        );
+        assert!(hung.lines().count() <= 41, "cut to its last lines: {hung}");
+        assert_eq!(tests[2].output.as_deref(), Some("flaky: failed this once"));
+        assert_eq!(
+            libtest::reruns(&out).into_iter().collect::<Vec<_>>(),
+            [("flaky".to_string(), (1, 1))]
         );
     }
 }

@@ -1,6 +1,6 @@
 //! The payload disk: a ustar archive holding the guest runner, the test
 //! executables, the workspace's binaries and what the runner needs to know
-//! (`manifest`, `args`, `env`). Guests read it with `tar -xf <disk>`.
+//! (`manifest`, `args`, `env`, `limit`, `retries`). Guests read it with `tar -xf <disk>`.
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +28,8 @@ pub struct Spec {
     pub env: Vec<(String, String)>,
     /// Seconds one test may run before the runner kills it (0: no limit).
     pub test_limit_secs: u64,
+    /// How many times the runner reruns a failing test (`--retries`).
+    pub retries: u32,
 }
 
 /// Writes the payload archive to `dir/payload.tar` and returns its path.
@@ -67,6 +69,7 @@ pub fn write(spec: &Spec, dir: &Path) -> Result<PathBuf> {
         0o644,
         format!("{}\n", spec.test_limit_secs).as_bytes(),
     )?;
+    tar.file("retries", 0o644, format!("{}\n", spec.retries).as_bytes())?;
     tar.dir("bin")?;
     for bin in &spec.bins {
         let name = bin

@@ -9,18 +9,26 @@ const HOST: &str = "linux-debian12-x86_64";
 
 /// A matrix file for the fixtures: a 3 s per-test limit on every lane.
 fn matrix_file(ws: &std::path::Path) -> String {
+    matrix_file_with(ws, &["host"], "")
+}
+
+/// A matrix file with these test lanes, a 3 s base limit and `more` after it.
+fn matrix_file_with(ws: &std::path::Path, lanes: &[&str], more: &str) -> String {
     let path = ws.join("matrix.toml");
     std::fs::write(
         &path,
-        r#"
+        format!(
+            r#"
 platforms = ["linux-*"]
 stages = ["check", "build", "test"]
-test-lanes = ["host"]
-timeouts = { check = "10m", build = "10m", test = "5m" }
+test-lanes = {lanes:?}
+timeouts = {{ check = "10m", build = "10m", test = "5m" }}
 
 [test-limits]
 base = "3s"
-"#,
+{more}
+"#
+        ),
     )
     .unwrap();
     path.display().to_string()
@@ -46,6 +54,18 @@ fn matrix(ws: &std::path::Path, extra: &[&str]) -> (std::process::Output, serde_
     let printed = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("no JSON on stdout ({e}):\n{}", text(&out)));
     (out, printed)
+}
+
+/// The cell's provenance records one infrastructure fault, `fault…`, and a
+/// second attempt.
+fn assert_retried_once(c: &serde_json::Value, fault: &str) {
+    let details = &c["provenance"]["details"];
+    assert_eq!(details["attempts"], "2", "{details:#}");
+    let first = details["attempt-1"].as_str().unwrap();
+    assert!(
+        first.starts_with(&format!("infrastructure fault: {fault}")),
+        "{first}"
+    );
 }
 
 fn printed_cell<'a>(printed: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
@@ -83,6 +103,14 @@ fn a_hung_test_is_killed_at_its_limit_and_named_while_the_others_report() {
             .as_str()
             .unwrap()
             .starts_with("killed after 3s, its per-test limit"),
+        "{hung:#}"
+    );
+    // What it printed before it hung (libtest captured it: it was run again alone).
+    assert!(
+        hung["output"]
+            .as_str()
+            .unwrap()
+            .contains("completes: waiting for an event that never comes"),
         "{hung:#}"
     );
     // The executable's other tests, before and after the hung one, report.
@@ -238,6 +266,16 @@ fn each_package_has_its_own_status_and_the_others_go_on() {
         )),
         "{p:?}"
     );
+    // Its library compiled, but its integration test needs `broken`: the
+    // package was not compiled whole, and says why.
+    assert!(
+        p.contains(&(
+            "tests-need-broken".into(),
+            "fail".into(),
+            "not compiled: it needs broken, which failed".into()
+        )),
+        "{p:?}"
+    );
     for stage in ["build", "test"] {
         let c = printed_cell(&printed, &format!("{HOST}/{stage}@host"));
         assert_eq!(c["status"], "pass", "{c:#}");
@@ -292,15 +330,144 @@ fn an_injected_boot_failure_is_retried_and_recorded_and_a_test_failure_is_not() 
     let c = cell(&r, &format!("{HOST}/test@vm"));
     assert_eq!(c["status"], "fail", "{c:#}");
     assert_eq!(c["reason"], "1 test failed: tests::fails_on_purpose");
-    let details = &c["provenance"]["details"];
-    assert_eq!(details["attempts"], "2", "{details:#}");
-    let first = details["attempt-1"].as_str().unwrap();
-    assert!(
-        first.starts_with("infrastructure fault: guest kernel panic"),
-        "{first}"
-    );
+    assert_retried_once(c, "guest kernel panic");
     let failing = test_named(c, "tests::fails_on_purpose");
     assert_eq!(failing["outcome"], "fail");
     assert!(failing.get("attempts").is_none(), "{failing:#}");
     assert_eq!(test_named(c, "tests::adds")["outcome"], "pass");
+}
+
+/// Runs the test stage of `ws` on one lane with that per-test limit, `args`
+/// and `env`; the run must fail (the fixture hangs there); returns the JSON.
+fn matrix_with_limit(
+    ws: &std::path::Path,
+    (lane, limit): (&str, &str),
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> serde_json::Value {
+    let more = format!(
+        "[[test-limits.override]]\nplatforms = [\"linux-*\"]\nlanes = [\"{lane}\"]\nlimit = \"{limit}\"\n"
+    );
+    let matrix = matrix_file_with(ws, &[lane], &more);
+    let out = std::process::Command::new(crate::support::xtask())
+        .args(["matrix", "--workspace"])
+        .arg(ws)
+        .args(["--matrix", &matrix, "--stage", "test", "--lane", lane])
+        .args(["--format", "json"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON on stdout ({e}):\n{}", text(&out)))
+}
+
+/// The fixture's hung test was killed at `limit` s with what it printed.
+fn assert_kept_its_output(hung: &serde_json::Value, limit: u32) {
+    assert_eq!(hung["outcome"], "timeout", "{hung:#}");
+    let said = hung["output"].as_str().unwrap();
+    assert!(
+        said.starts_with(&format!(
+            "killed after {limit}s, its per-test limit; its last output:"
+        )) && said.contains("completes: waiting for an event that never comes"),
+        "{said}"
+    );
+}
+
+/// `--retries` in a guest: the fixture, built so that `seed::completes`
+/// hangs and `seed::flaky` fails its first run, runs in one x86_64 boot. The
+/// hung test is killed at its limit with what it printed before it hung, and
+/// the failing test is rerun in the same boot and reported flaky.
+#[test]
+#[ignore = "slow: needs qemu-system-x86_64 and a Debian guest built from the archive; run with `cargo xtask test`"]
+fn in_a_guest_a_failing_test_is_rerun_and_a_hung_test_keeps_its_output() {
+    let ws = fixture_workspace("ws-hang");
+    let report = ws.path().join("report");
+    let printed = matrix_with_limit(
+        ws.path(),
+        ("vm", "15s"),
+        &[
+            "--platform",
+            HOST,
+            "--retries",
+            "2",
+            "--report-dir",
+            report.to_str().unwrap(),
+        ],
+        &[("SEED_HANG", "1"), ("SEED_FLAKY", "1")],
+    );
+    let c = printed_cell(&printed, &format!("{HOST}/test@vm"));
+    assert_eq!(c["status"], "timeout", "{c:#}");
+    assert_eq!(c["reason"], "1 test hung: seed::completes");
+    assert_kept_its_output(test_named(c, "seed::completes"), 15);
+    assert!(c["output_tail"]
+        .as_str()
+        .unwrap()
+        .contains("completes: waiting for an event that never comes"));
+    let flaky = test_named(c, "seed::flaky");
+    assert_eq!(flaky["outcome"], "flaky", "{flaky:#}");
+    assert_eq!(
+        (flaky["attempts"].as_u64(), flaky["passes"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert!(flaky["output"]
+        .as_str()
+        .unwrap()
+        .contains("flaky: failed its first run here"));
+    for name in ["seed::doubles", "seed::zeroes"] {
+        assert_eq!(test_named(c, name)["outcome"], "pass", "{name}");
+    }
+    let md = std::fs::read_to_string(report.join("status.md")).unwrap();
+    for line in [
+        "🔁 flaky: `seed::flaky` — passed 1 of 2",
+        "⏱️ hung: `seed::completes` — killed after 15s, its per-test limit; its last output: completes: waiting for an event that never comes",
+    ] {
+        assert!(md.contains(line), "no `{line}` in\n{md}");
+    }
+}
+
+/// Under qemu-user (aarch64, where the fixture's `seed::completes` hangs):
+/// the hung test keeps what it printed; an emulator that fails as
+/// infrastructure (`XTASK_INJECT_EMULATOR_FAULTS`: no dynamic loader) is run
+/// again and recorded; a failing test is not rerun without `--retries`.
+#[test]
+#[ignore = "slow: needs qemu-aarch64-static, aarch64-linux-gnu-gcc and the packaged aarch64 std; run with `cargo xtask test`"]
+fn on_qemu_user_a_hung_test_keeps_its_output_and_emulator_faults_are_retried() {
+    for (program, package) in [
+        ("qemu-aarch64-static", "qemu-user-static"),
+        ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+    ] {
+        xtask::testing::require(
+            xtask::host::which(program).is_some(),
+            program,
+            &format!("apt-get install {package}"),
+        );
+    }
+    let ws = fixture_workspace("ws-hang");
+    std::fs::write(ws.path().join("seed/flaky-once"), "").unwrap();
+    let platform = "linux-debian12-aarch64";
+    let printed = matrix_with_limit(
+        ws.path(),
+        ("qemu-user", "5s"),
+        &["--platform", platform, "--no-report"],
+        &[("XTASK_INJECT_EMULATOR_FAULTS", "1")],
+    );
+    let c = printed_cell(&printed, &format!("{platform}/test@qemu-user"));
+    assert_eq!(
+        c["reason"], "1 test hung: seed::completes; 1 test failed: seed::flaky",
+        "{c:#}"
+    );
+    assert_kept_its_output(test_named(c, "seed::completes"), 5);
+    let flaky = test_named(c, "seed::flaky");
+    assert_eq!(flaky["outcome"], "fail", "never rerun silently: {flaky:#}");
+    assert!(flaky.get("attempts").is_none(), "{flaky:#}");
+    assert!(flaky["output"]
+        .as_str()
+        .unwrap()
+        .contains("flaky: failed this once"));
+    assert_retried_once(
+        c,
+        "seed::seed: the emulator failed: qemu-aarch64-static: Could not open",
+    );
 }

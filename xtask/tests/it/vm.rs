@@ -250,6 +250,7 @@ fn the_console_engine_drives_a_shell_like_a_bsd_login() {
             args: vec!["--x".into()],
             env: vec![],
             test_limit_secs: 0,
+            retries: 0,
         },
         dir.path(),
     )

@@ -43,7 +43,7 @@ while [ ! -b "$payload" ] && [ "$i" -lt 100 ]; do
 done
 # Everything but the test executables now; the runner unpacks each one just
 # before it runs and removes it after, so the guest's memory holds one at a time.
-if mkdir -p /payload && cd /payload && tar -xf "$payload" runner.sh manifest args limit env bin; then
+if mkdir -p /payload && cd /payload && tar -xf "$payload" runner.sh manifest args limit retries env bin; then
     sh /payload/runner.sh "$payload"
 else
     echo "@@VHU-ERROR cannot unpack the payload disk $payload@@"
