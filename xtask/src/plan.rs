@@ -298,16 +298,18 @@ fn plan_cell(
                 reason: missing.reason.clone(),
                 enable: missing.enable.clone(),
             },
-            Ok(toolchain) => match runner::resolve_runner(stage, runner_lane, platform, model, host) {
-                Ok(runner) => CellState::Ready(Box::new(ExecSpec {
-                    toolchain: toolchain.clone(),
-                    runner,
-                })),
-                Err(missing) => CellState::Unavailable {
-                    reason: missing.reason,
-                    enable: missing.enable,
-                },
-            },
+            Ok(toolchain) => {
+                match runner::resolve_runner(stage, runner_lane, platform, model, host) {
+                    Ok(runner) => CellState::Ready(Box::new(ExecSpec {
+                        toolchain: toolchain.clone(),
+                        runner,
+                    })),
+                    Err(missing) => CellState::Unavailable {
+                        reason: missing.reason,
+                        enable: missing.enable,
+                    },
+                }
+            }
         }
     };
     PlannedCell {

@@ -246,7 +246,10 @@ fn run_stages(
     result.provenance.details.extend(outcome.details);
     if let (true, Some(p)) = (cell.lane.is_packaged(), &spec.toolchain.packaged) {
         let how = packaged::how_tests_ran(p, &spec.runner);
-        result.provenance.details.insert("packaged-tests".into(), how);
+        result
+            .provenance
+            .details
+            .insert("packaged-tests".into(), how);
     }
     result.console_tail = outcome.console_tail;
     result.commands.extend(outcome.commands);

@@ -206,10 +206,8 @@ pub fn measured<'a>(
 ) -> PlatformRust {
     use crate::model::Stage;
     use crate::results::Status;
-    let packaged: Vec<&crate::results::CellResult> = cells
-        .into_iter()
-        .filter(|c| c.lane.is_packaged())
-        .collect();
+    let packaged: Vec<&crate::results::CellResult> =
+        cells.into_iter().filter(|c| c.lane.is_packaged()).collect();
     let ran = |stage: Stage| {
         packaged.iter().copied().find(|c| {
             c.stage == stage

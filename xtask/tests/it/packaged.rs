@@ -235,8 +235,7 @@ fn packaged_test_cells_run_what_the_packaged_compiler_linked_natively_under_qemu
         );
     }
     // The report's verdict comes from them.
-    let report =
-        std::fs::read_to_string(ws.path().join("target/matrix/report/status.md")).unwrap();
+    let report = std::fs::read_to_string(ws.path().join("target/matrix/report/status.md")).unwrap();
     assert!(
         report.contains(
             "can build and pass its tests: packaged rustc-web 1.96.0+dfsg1-1~deb12u2 built it (linux-debian12-x86_64/build@packaged) and its tests passed (linux-debian12-x86_64/test@packaged, linux-debian12-x86_64/test@packaged-vm)"
