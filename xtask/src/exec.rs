@@ -12,7 +12,7 @@ use anyhow::Result;
 use crate::budget::Budget;
 use crate::host::{now_rfc3339, Host};
 use crate::lanes::{self, CellCtx};
-use crate::model::{Lane, Stage};
+use crate::model::Stage;
 use crate::plan::{CellState, Plan, PlannedCell};
 use crate::progress::Reporter;
 use crate::results::{CellResult, Provenance, ResultsFile, Status};
@@ -325,10 +325,16 @@ impl Executor<'_> {
             self.reporter.cell_started(&cell.id);
             let progress = |msg: &str| self.reporter.cell_message(&cell.id, msg);
             let key = build_dir_key(cell);
+            // Called when cargo is done and again when the cell ends: only
+            // the first releases the directory, as by the second another
+            // cell of the same toolchain may hold it.
+            let released = std::sync::atomic::AtomicBool::new(false);
             let build_done = || {
                 if let Some(key) = &key {
-                    state.lock().unwrap().building.remove(key);
-                    wake.notify_all();
+                    if !released.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        state.lock().unwrap().building.remove(key);
+                        wake.notify_all();
+                    }
                 }
             };
             let ctx = CellCtx {
@@ -496,7 +502,9 @@ struct Shared {
     stopped_by: Option<String>,
 }
 
-/// The cargo build directory a ready cell uses: one per toolchain and target.
+/// The cargo build directory a ready cell uses: one per toolchain and target
+/// (`Toolchain::target_dir_name` names the toolchain, never the lane, so
+/// cells of two lanes with one toolchain share it and wait for each other).
 fn build_dir_key(cell: &PlannedCell) -> Option<String> {
     match &cell.state {
         CellState::Ready(spec) => Some(format!(
@@ -517,7 +525,7 @@ fn dependencies(cells: &[PlannedCell]) -> Vec<Vec<usize>> {
             .iter()
             .enumerate()
             .fold(BTreeMap::new(), |mut m, (i, c)| {
-                m.entry((c.platform.id.as_str(), c.stage, c.lane == Lane::Packaged))
+                m.entry((c.platform.id.as_str(), c.stage, c.lane.is_packaged()))
                     .or_insert_with(Vec::new)
                     .push(i);
                 m
@@ -531,7 +539,7 @@ fn dependencies(cells: &[PlannedCell]) -> Vec<Vec<usize>> {
                 Stage::Test => Stage::Build,
             };
             let mut deps: BTreeSet<usize> = BTreeSet::new();
-            let packaged = c.lane == Lane::Packaged;
+            let packaged = c.lane.is_packaged();
             if let Some(d) = index.get(&(c.platform.id.as_str(), before, packaged)) {
                 deps.extend(d);
             } else if c.stage == Stage::Test {

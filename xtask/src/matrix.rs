@@ -109,7 +109,7 @@ pub struct FilterArgs {
     /// Stages.
     #[arg(long, value_delimiter = ',', value_enum)]
     pub stage: Vec<StageArg>,
-    /// Lanes (`host`, `cross`, `cross-rs`, `qemu-user`, `vm`, `packaged`).
+    /// Lanes (`host`, `cross`, `cross-rs`, `qemu-user`, `vm`, `packaged`, `packaged-vm`).
     #[arg(long, value_delimiter = ',', value_enum)]
     pub lane: Vec<LaneArg>,
     /// Workspace packages.
@@ -132,6 +132,7 @@ pub enum LaneArg {
     QemuUser,
     Vm,
     Packaged,
+    PackagedVm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -167,6 +168,7 @@ impl FilterArgs {
                     LaneArg::QemuUser => Lane::QemuUser,
                     LaneArg::Vm => Lane::Vm,
                     LaneArg::Packaged => Lane::Packaged,
+                    LaneArg::PackagedVm => Lane::PackagedVm,
                 })
                 .collect(),
             package: self.package.clone(),

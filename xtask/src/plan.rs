@@ -185,29 +185,51 @@ pub fn resolve(
             {
                 continue;
             }
-            let lanes: Vec<Lane> = match stage {
+            // Each lane with the runner lane its tests run in (itself, but
+            // for the packaged lane's test cells).
+            let lanes: Vec<(Lane, Lane)> = match stage {
                 Stage::Check | Stage::Build => {
                     std::iter::once(build_lane(&toolchain, only_cross_rs))
                         .chain(packaged.as_ref().map(|_| Lane::Packaged))
+                        .map(|l| (l, l))
                         .collect()
                 }
-                Stage::Test => matrix
-                    .test_lanes
-                    .iter()
-                    .copied()
-                    .filter(|l| runner::applies(*l, platform, host))
-                    .collect(),
+                Stage::Test => {
+                    let runners: Vec<Lane> = matrix
+                        .test_lanes
+                        .iter()
+                        .copied()
+                        .filter(|l| runner::applies(*l, platform, host))
+                        .collect();
+                    let packaged_tests = runners.iter().filter_map(|&r| {
+                        packaged
+                            .as_ref()
+                            .and(r.packaged_counterpart())
+                            .map(|l| (l, r))
+                    });
+                    runners
+                        .iter()
+                        .map(|&l| (l, l))
+                        .chain(packaged_tests)
+                        .collect()
+                }
             };
-            for lane in lanes {
+            for (lane, runner_lane) in lanes {
                 if !(filters.lane.is_empty() || filters.lane.contains(&lane)) {
                     continue;
                 }
-                let toolchain = match (lane, &packaged) {
-                    (Lane::Packaged, Some(p)) => p,
+                let toolchain = match (lane.is_packaged(), &packaged) {
+                    (true, Some(p)) => p,
                     _ => &toolchain,
                 };
                 cells.push(plan_cell(
-                    model, platform, stage, lane, &selected, toolchain, host,
+                    model,
+                    platform,
+                    stage,
+                    (lane, runner_lane),
+                    &selected,
+                    toolchain,
+                    host,
                 ));
             }
         }
@@ -226,11 +248,16 @@ fn build_lane(toolchain: &Result<Toolchain, Missing>, only_cross_rs: bool) -> La
     }
 }
 
+/// `lanes` is the cell's lane and the lane whose runner runs its tests
+/// (they differ for the packaged lane's test cells, which borrow the
+/// runner, the expected failures and the per-test limit of `host`,
+/// `qemu-user` or `vm`: a failure qemu-user causes is qemu-user's whoever
+/// compiled the executable).
 fn plan_cell(
     model: &Model,
     platform: &Platform,
     stage: Stage,
-    lane: Lane,
+    (lane, runner_lane): (Lane, Lane),
     selected: &[String],
     toolchain: &Result<Toolchain, Missing>,
     host: &Host,
@@ -256,7 +283,9 @@ fn plan_cell(
     let expected = matrix
         .expected_failure
         .iter()
-        .filter(|xf| xf.applies(&platform.id, stage, lane))
+        .filter(|xf| {
+            xf.applies(&platform.id, stage, lane) || xf.applies(&platform.id, stage, runner_lane)
+        })
         .cloned()
         .collect();
     let state = if packages.is_empty() {
@@ -269,16 +298,18 @@ fn plan_cell(
                 reason: missing.reason.clone(),
                 enable: missing.enable.clone(),
             },
-            Ok(toolchain) => match runner::resolve_runner(stage, lane, platform, model, host) {
-                Ok(runner) => CellState::Ready(Box::new(ExecSpec {
-                    toolchain: toolchain.clone(),
-                    runner,
-                })),
-                Err(missing) => CellState::Unavailable {
-                    reason: missing.reason,
-                    enable: missing.enable,
-                },
-            },
+            Ok(toolchain) => {
+                match runner::resolve_runner(stage, runner_lane, platform, model, host) {
+                    Ok(runner) => CellState::Ready(Box::new(ExecSpec {
+                        toolchain: toolchain.clone(),
+                        runner,
+                    })),
+                    Err(missing) => CellState::Unavailable {
+                        reason: missing.reason,
+                        enable: missing.enable,
+                    },
+                }
+            }
         }
     };
     PlannedCell {
@@ -292,7 +323,7 @@ fn plan_cell(
         timeout: matrix.timeouts.for_stage(stage),
         state,
         tier: None,
-        test_limit: matrix.test_limits.for_cell(&platform.id, lane),
+        test_limit: matrix.test_limits.for_cell(&platform.id, runner_lane),
     }
 }
 

@@ -8,7 +8,8 @@
 //! jobs select by stage (`--stage check,build`), so every build lane the
 //! planner has for a platform (cross, host, packaged…) runs in its build job;
 //! test jobs are the matrix's `test-lanes` that [`runner::applies`] to the
-//! platform on the CI machine.
+//! platform on the CI machine, each also running the packaged lane's test
+//! cell that borrows its runner (`Lane::packaged_counterpart`).
 
 use crate::host::Host;
 use crate::model::{glob_match, Lane, Model, Platform, Stage};
@@ -97,7 +98,9 @@ impl Job {
         platform == self.platform
             && match self.kind {
                 JobKind::Build => matches!(stage, Stage::Check | Stage::Build),
-                JobKind::Test(l) => stage == Stage::Test && lane == l,
+                JobKind::Test(l) => {
+                    stage == Stage::Test && (lane == l || l.packaged_counterpart() == Some(lane))
+                }
             }
     }
 }
@@ -188,6 +191,11 @@ pub fn jobs(model: &Model) -> Vec<Job> {
                 Lane::Vm => ("tests in a QEMU guest (TCG)", 120),
                 _ => ("tests", 120),
             };
+            // The packaged lane's test cell that uses this lane's runner rides along.
+            let lanes: Vec<&str> = std::iter::once(lane)
+                .chain(lane.packaged_counterpart().filter(|_| m.packaged_lane))
+                .map(Lane::as_str)
+                .collect();
             jobs.push(Job {
                 id: format!("{}:{}", lane.as_str(), p.id),
                 title: format!("{} {}: {what}", p.release_display, p.arch),
@@ -197,7 +205,7 @@ pub fn jobs(model: &Model) -> Vec<Job> {
                     "--stage".into(),
                     "test".into(),
                     "--lane".into(),
-                    lane.as_str().into(),
+                    lanes.join(","),
                 ],
                 platforms: vec![p.id.clone()],
                 timeout_minutes: minutes,
@@ -261,6 +269,8 @@ pub(super) fn header(extra: &[&str]) -> Vec<String> {
         "marks the job but never stops the `report` job. That job merges every results file".to_string(),
         format!("(`cargo xtask report merge`) into {REPORT_DIR}/ (status.json, .md, .html, and history.jsonl),"),
         "then fails if `cargo xtask report diff` finds a regression against the committed reports/status.json.".to_string(),
+        "A test job also runs the packaged lane's test cell that uses its runner (`packaged` beside `host` or".to_string(),
+        "`qemu-user`, `packaged-vm` beside `vm`), on the executables the build job's packaged compiler linked.".to_string(),
         "`cargo xtask ci plan --runners N` lists these jobs and estimates the pipeline's wall time.".to_string(),
     ];
     if !extra.is_empty() {

@@ -244,6 +244,13 @@ fn run_stages(
         RunnerSpec::None => anyhow::bail!("the test stage has no runner"),
     };
     result.provenance.details.extend(outcome.details);
+    if let (true, Some(p)) = (cell.lane.is_packaged(), &spec.toolchain.packaged) {
+        let how = packaged::how_tests_ran(p, &spec.runner);
+        result
+            .provenance
+            .details
+            .insert("packaged-tests".into(), how);
+    }
     result.console_tail = outcome.console_tail;
     result.commands.extend(outcome.commands);
     for run in &outcome.runs {

@@ -284,3 +284,25 @@ fn write_wrapper(spec: &PackagedSpec) -> Result<()> {
         .with_context(|| format!("cannot make {} executable", path.display()))?;
     Ok(())
 }
+
+/// How a packaged test cell's executables ran, for its provenance:
+/// `packaged rustc-web 1.85.0+… built them; they ran under qemu-s390x-static
+/// (user mode, Debian bookworm s390x sysroot)`.
+pub fn how_tests_ran(spec: &PackagedSpec, runner: &crate::runner::RunnerSpec) -> String {
+    use crate::runner::RunnerSpec;
+    let place = match runner {
+        RunnerSpec::Native => "natively on this host".to_string(),
+        RunnerSpec::QemuUser(q) => format!(
+            "under {} (user mode, Debian {} {} sysroot)",
+            q.emulator
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| q.emulator.display().to_string()),
+            q.suite,
+            q.debian_arch
+        ),
+        RunnerSpec::Vm(vm) => format!("in the {} guest", vm.image_id),
+        RunnerSpec::None => "nowhere (no runner)".to_string(),
+    };
+    format!("{} built them; they ran {place}", spec.label())
+}

@@ -240,8 +240,12 @@ pub enum Lane {
     QemuUser,
     /// Test executables inside a real guest.
     Vm,
-    /// Built by the compiler the platform's OS packages, against its packaged std.
+    /// Built by the compiler the platform's OS packages, against its packaged
+    /// std; its test cell runs those executables where the platform's `host`
+    /// or `qemu-user` test cell runs its own (natively, or under qemu-user).
     Packaged,
+    /// The packaged lane's test executables inside the platform's guest.
+    PackagedVm,
 }
 
 impl Lane {
@@ -253,6 +257,23 @@ impl Lane {
             Lane::QemuUser => "qemu-user",
             Lane::Vm => "vm",
             Lane::Packaged => "packaged",
+            Lane::PackagedVm => "packaged-vm",
+        }
+    }
+
+    /// The packaged lane's cells: their own chain, built by the OS's compiler.
+    pub fn is_packaged(self) -> bool {
+        matches!(self, Lane::Packaged | Lane::PackagedVm)
+    }
+
+    /// The packaged test lane that runs its executables where test cells of
+    /// `self` (a runner lane) run: `host` and `qemu-user` (never both for
+    /// one platform) → `packaged`, `vm` → `packaged-vm`.
+    pub fn packaged_counterpart(self) -> Option<Lane> {
+        match self {
+            Lane::Host | Lane::QemuUser => Some(Lane::Packaged),
+            Lane::Vm => Some(Lane::PackagedVm),
+            _ => None,
         }
     }
 }

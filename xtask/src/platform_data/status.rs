@@ -25,6 +25,8 @@ pub enum Verdict {
         compiler: String,
         /// The cell that says so (`linux-debian12-s390x/build@packaged`).
         cell: String,
+        /// What the packaged test cells said of those executables, when one ran.
+        tests: Option<Tested>,
     },
     /// The packaged lane's compiler failed on the workspace.
     Failed {
@@ -33,6 +35,16 @@ pub enum Verdict {
         /// The first compiler error (or why the cell failed).
         error: String,
     },
+}
+
+/// The packaged lane's test cells (`test@packaged`, `test@packaged-vm`)
+/// on the executables its build linked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tested {
+    /// Every one that ran passed (known failures aside): their ids.
+    Passed(Vec<String>),
+    /// The first that failed, and why.
+    Failed { cell: String, reason: String },
 }
 
 impl Verdict {
@@ -46,7 +58,26 @@ impl Verdict {
                 format!("too old ({} < {})", packaged.short(), msrv.short())
             }
             Verdict::Unknown(why) => format!("unknown: {why}"),
-            Verdict::Built { compiler, cell } => format!("can build: {compiler} built it ({cell})"),
+            Verdict::Built {
+                compiler,
+                cell,
+                tests: None,
+            } => format!("can build: {compiler} built it ({cell})"),
+            Verdict::Built {
+                compiler,
+                cell,
+                tests: Some(Tested::Passed(cells)),
+            } => format!(
+                "can build and pass its tests: {compiler} built it ({cell}) and its tests passed ({})",
+                cells.join(", ")
+            ),
+            Verdict::Built {
+                compiler,
+                cell,
+                tests: Some(Tested::Failed { cell: test, reason }),
+            } => format!(
+                "can build, but its tests fail: {compiler} built it ({cell}); {test} failed: {reason}"
+            ),
             Verdict::Failed {
                 compiler,
                 cell,
@@ -166,18 +197,17 @@ pub fn platform_rust(model: &Model, platform: &Platform, msrv: Option<&str>) -> 
 }
 
 /// The verdict measured by the platform's packaged cells (build, else
-/// check) when one ran to pass or fail; otherwise the version comparison,
-/// saying that it is one and why the planned packaged cells did not answer.
+/// check) when one ran to pass or fail, with what its test cells said of
+/// a passing build; otherwise the version comparison, saying that it is one
+/// and why the planned packaged cells did not answer.
 pub fn measured<'a>(
     mut rust: PlatformRust,
     cells: impl IntoIterator<Item = &'a crate::results::CellResult>,
 ) -> PlatformRust {
-    use crate::model::{Lane, Stage};
+    use crate::model::Stage;
     use crate::results::Status;
-    let packaged: Vec<&crate::results::CellResult> = cells
-        .into_iter()
-        .filter(|c| c.lane == Lane::Packaged)
-        .collect();
+    let packaged: Vec<&crate::results::CellResult> =
+        cells.into_iter().filter(|c| c.lane.is_packaged()).collect();
     let ran = |stage: Stage| {
         packaged.iter().copied().find(|c| {
             c.stage == stage
@@ -206,6 +236,7 @@ pub fn measured<'a>(
                 Verdict::Built {
                     compiler,
                     cell: cell.id.clone(),
+                    tests: tested(&packaged),
                 }
             } else {
                 Verdict::Failed {
@@ -234,6 +265,41 @@ pub fn measured<'a>(
         }
     }
     rust
+}
+
+/// What the packaged test cells that ran (to pass or fail) say, if any ran.
+fn tested(packaged: &[&crate::results::CellResult]) -> Option<Tested> {
+    use crate::model::Stage;
+    use crate::results::Status;
+    let ran: Vec<&crate::results::CellResult> = packaged
+        .iter()
+        .copied()
+        .filter(|c| c.stage == Stage::Test)
+        .filter(|c| {
+            matches!(
+                c.status,
+                Status::Pass | Status::Fail | Status::ExpectedFail | Status::Timeout
+            )
+        })
+        .collect();
+    if ran.is_empty() {
+        return None;
+    }
+    Some(
+        match ran
+            .iter()
+            .find(|c| matches!(c.status, Status::Fail | Status::Timeout))
+        {
+            Some(c) => Tested::Failed {
+                cell: c.id.clone(),
+                reason: c
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| format!("{:?}", c.status).to_lowercase()),
+            },
+            None => Tested::Passed(ran.iter().map(|c| c.id.clone()).collect()),
+        },
+    )
 }
 
 /// [`workspace_msrv`] of the workspace at `path` (default: this repository),
@@ -336,6 +402,27 @@ mod tests {
         assert_eq!(
             rust.verdict.label(),
             "can build: packaged rustc-web 1.85.0+dfsg3-1~deb12u3 built it (linux-debian12-s390x/build@packaged)"
+        );
+        // Its test cells say whether those executables pass their tests.
+        let tested = cell("test", "packaged", "pass", "");
+        let in_guest = cell("test", "packaged-vm", "expected-fail", "");
+        let not_run = cell("test", "vm", "fail", "");
+        let rust = measured(compared(), [&check, &build, &tested, &in_guest, &not_run]);
+        assert_eq!(
+            rust.verdict.label(),
+            "can build and pass its tests: packaged rustc-web 1.85.0+dfsg3-1~deb12u3 built it (linux-debian12-s390x/build@packaged) and its tests passed (linux-debian12-s390x/test@packaged, linux-debian12-s390x/test@packaged-vm)"
+        );
+        assert_eq!(rust.verdict.word(), "can-build");
+        let failed = cell(
+            "test",
+            "packaged-vm",
+            "fail",
+            r#", "reason": "1 test failed: queue::wraps""#,
+        );
+        let rust = measured(compared(), [&check, &build, &tested, &failed]);
+        assert_eq!(
+            rust.verdict.label(),
+            "can build, but its tests fail: packaged rustc-web 1.85.0+dfsg3-1~deb12u3 built it (linux-debian12-s390x/build@packaged); linux-debian12-s390x/test@packaged-vm failed: 1 test failed: queue::wraps"
         );
         let unavailable = cell(
             "check",

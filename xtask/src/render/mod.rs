@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use crate::model::lifecycle::Support;
 use crate::model::{Lane, Model, Platform, Stage};
-use crate::platform_data::status::{platform_rust, PlatformRust, Verdict};
+use crate::platform_data::status::{platform_rust, PlatformRust, Tested, Verdict};
 use crate::results::{CellResult, ResultsFile, Status, Tier};
 
 /// Columns of the grid, in a fixed order; architectures no platform uses are left out.
@@ -307,7 +307,15 @@ pub fn packaged_line(rust: &PlatformRust) -> String {
         Verdict::CanBuild { .. } => "can build",
         Verdict::TooOld { .. } => "too old",
         Verdict::Unknown(_) => "unknown",
-        Verdict::Built { .. } => "built it",
+        Verdict::Built { tests: None, .. } => "built it",
+        Verdict::Built {
+            tests: Some(Tested::Passed(_)),
+            ..
+        } => "built and tested it",
+        Verdict::Built {
+            tests: Some(Tested::Failed { .. }),
+            ..
+        } => "built it, tests failed",
         Verdict::Failed { .. } => "failed",
     };
     let verdict = match (&rust.verdict, &rust.by_versions_only) {

@@ -233,3 +233,32 @@ fn the_packaged_toolchain_names_its_compiler_and_how_it_runs() {
         .any(|(k, v)| k == "CARGO_TARGET_S390X_UNKNOWN_LINUX_GNU_LINKER"
             && v == "/usr/bin/s390x-linux-gnu-gcc"));
 }
+
+#[test]
+fn one_compiler_package_for_two_lanes_builds_in_one_directory() {
+    // arm64's cross cell (the host's rustc-web with arm64's packaged std) and
+    // its packaged cell (the same rustc-web, unpacked, with the same std) are
+    // one toolchain: one build directory, so the second cell's cargo finds
+    // everything built. Each still names the compiler package that built it.
+    let model = model();
+    let tools = tools(R196);
+    let arm64 = model.platform("linux-debian12-aarch64").unwrap();
+    let cross = choose_std(&model, arm64, &host(), &tools).unwrap();
+    let cross = toolchain(&cross, ToolchainKind::PackagedStd, arm64, &host(), &tools).unwrap();
+    let own = choose(&model, arm64, &host()).unwrap();
+    let own = toolchain(&own, ToolchainKind::Packaged, arm64, &host(), &tools).unwrap();
+    assert_eq!(cross.target_dir_name, own.target_dir_name);
+    assert_eq!(
+        (&cross.cargo, &cross.env, &cross.cargo_args, &cross.identity),
+        (&own.cargo, &own.env, &own.cargo_args, &own.identity)
+    );
+    assert_eq!(
+        own.details["packaged"],
+        "packaged rustc-web 1.96.0+dfsg1-1~deb12u2"
+    );
+    // s390x's packaged 1.85 is another compiler: another directory.
+    let s390x = model.platform("linux-debian12-s390x").unwrap();
+    let old = choose(&model, s390x, &host()).unwrap();
+    let old = toolchain(&old, ToolchainKind::Packaged, s390x, &host(), &tools).unwrap();
+    assert_ne!(old.target_dir_name, own.target_dir_name);
+}

@@ -170,3 +170,112 @@ fn msrv_verify_passes_a_true_rust_version() {
         "{stdout}"
     );
 }
+
+#[test]
+#[ignore = "slow: needs the Debian archive, a cross gcc, qemu-user and a guest image; run with `cargo xtask test`"]
+fn packaged_test_cells_run_what_the_packaged_compiler_linked_natively_under_qemu_user_and_in_a_guest(
+) {
+    require_tools();
+    let ws = fixture_workspace("ws-new-std-api");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(xtask())
+            .args(["matrix", "--workspace", ws.path().to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    };
+    // The packaged chain alone: check, build, then the tests, natively for
+    // x86_64 and under qemu-user for aarch64.
+    run(&[
+        "--platform",
+        "linux-debian12-aarch64,linux-debian12-x86_64",
+        "--lane",
+        "packaged",
+    ]);
+    // The same executables in the x86_64 guest.
+    run(&[
+        "--platform",
+        "linux-debian12-x86_64",
+        "--lane",
+        "packaged-vm",
+        "--stage",
+        "test",
+    ]);
+    let results = results(ws.path());
+    for (id, ran) in [
+        (
+            "linux-debian12-aarch64/test@packaged",
+            "they ran under qemu-aarch64-static (user mode, Debian bookworm arm64 sysroot)",
+        ),
+        (
+            "linux-debian12-x86_64/test@packaged",
+            "they ran natively on this host",
+        ),
+        (
+            "linux-debian12-x86_64/test@packaged-vm",
+            "they ran in the debian12-amd64 guest",
+        ),
+    ] {
+        let c = cell(&results, id);
+        assert_eq!(c["status"], "pass", "{id}: {c:#}");
+        assert_eq!(c["lane"], id.rsplit('@').next().unwrap(), "{c:#}");
+        let passed: Vec<&str> = c["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["outcome"] == "pass")
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(passed, ["tests::splits_evens_from_odds"], "{id}: {c:#}");
+        assert_eq!(
+            c["provenance"]["details"]["packaged-tests"],
+            format!("packaged rustc-web 1.96.0+dfsg1-1~deb12u2 built them; {ran}"),
+            "{c:#}"
+        );
+    }
+    // The report's verdict comes from them.
+    let report = std::fs::read_to_string(ws.path().join("target/matrix/report/status.md")).unwrap();
+    assert!(
+        report.contains(
+            "can build and pass its tests: packaged rustc-web 1.96.0+dfsg1-1~deb12u2 built it (linux-debian12-x86_64/build@packaged) and its tests passed (linux-debian12-x86_64/test@packaged, linux-debian12-x86_64/test@packaged-vm)"
+        ),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_packaged_chain_plans_test_cells_on_the_runners_of_the_other_test_lanes() {
+    let ws = fixture_workspace("ws-new-std-api");
+    let out = std::process::Command::new(xtask())
+        .args([
+            "matrix",
+            "--workspace",
+            ws.path().to_str().unwrap(),
+            "--platform",
+            "linux-debian12-aarch64,linux-debian12-x86_64",
+            "--plan",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for (id, runner) in [
+        ("linux-debian12-aarch64/test@packaged", "runner qemu-user"),
+        ("linux-debian12-aarch64/test@packaged-vm", "runner vm"),
+        ("linux-debian12-x86_64/test@packaged", "runner native"),
+        ("linux-debian12-x86_64/test@packaged-vm", "runner vm"),
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .unwrap_or_else(|| panic!("no {id} in the plan:\n{stdout}"));
+        // Where setup has not run, the cell says why it cannot run instead.
+        if line.contains(" ready: ") {
+            assert!(line.contains(" ready: packaged (rustc "), "{line}");
+            assert!(line.ends_with(runner), "{line}");
+        } else {
+            assert!(line.contains(" unavailable: "), "{line}");
+        }
+    }
+}
