@@ -212,6 +212,8 @@ fn run(cli: Cli) -> Result<String, String> {
                 warmup: secs(w.warmup_secs)?,
                 duration: secs(w.secs)?,
                 seed: w.seed,
+                // The scsi workload's driver always sleeps on a call.
+                poll: Duration::ZERO,
             };
             json(&scsi::run(&socket, &p)?)
         }
