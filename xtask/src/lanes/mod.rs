@@ -483,9 +483,10 @@ pub(crate) fn run_each(
         let watched = loop {
             let watched = watchdog::run_with_limit(&base, ctx.test_limit, ctx.deadline, recapture);
             let Some(check) = infra else { break watched? };
+            // An interrupt kills the emulator too: that is no fault of it.
             let fault = match &watched {
+                _ if crate::cmd::cancelled() => None,
                 Ok(w) => check(w),
-                Err(_) if crate::cmd::cancelled() => None,
                 Err(err) => Some(format!("{err:#}")),
             };
             let Some(fault) = fault else { break watched? };
