@@ -224,6 +224,42 @@ impl Stat {
     }
 }
 
+/// A workload's three table lines: each target's IOPS and MiB/s with the
+/// two ratios (`ratio_width` wide), the min–max spreads, and CPU per request.
+fn write_stat_rows(
+    out: &mut String,
+    name: &str,
+    [a, b, c]: [&Stat; 3],
+    [r1, r2]: [f64; 2],
+    ratio_width: usize,
+) {
+    use std::fmt::Write;
+    let w = ratio_width;
+    let _ = writeln!(
+        out,
+        "{name:<12} {:>26} {:>26} {:>26} {r1:>w$.2} {r2:>w$.2}",
+        a.cell(),
+        b.cell(),
+        c.cell()
+    );
+    let _ = writeln!(
+        out,
+        "{:<12} {:>26} {:>26} {:>26}",
+        "",
+        a.spread(),
+        b.spread(),
+        c.spread()
+    );
+    let _ = writeln!(
+        out,
+        "{:<12} {:>26} {:>26} {:>26}",
+        "  CPU us/req",
+        a.cpu(),
+        b.cpu(),
+        c.cpu()
+    );
+}
+
 /// Our back-end at one `--poll-max-us`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PollStat {
@@ -972,31 +1008,12 @@ pub fn render(s: &Summary) -> String {
         "ours/ceil"
     );
     for r in &s.rows {
-        let _ = writeln!(
-            out,
-            "{:<12} {:>26} {:>26} {:>26} {:>8.2} {:>8.2}",
-            r.workload.name,
-            r.ours.cell(),
-            r.qsd.cell(),
-            r.ceiling.cell(),
-            r.ours_over_qsd,
-            r.ours_over_ceiling
-        );
-        let _ = writeln!(
-            out,
-            "{:<12} {:>26} {:>26} {:>26}",
-            "",
-            r.ours.spread(),
-            r.qsd.spread(),
-            r.ceiling.spread()
-        );
-        let _ = writeln!(
-            out,
-            "{:<12} {:>26} {:>26} {:>26}",
-            "  CPU us/req",
-            r.ours.cpu(),
-            r.qsd.cpu(),
-            r.ceiling.cpu()
+        write_stat_rows(
+            &mut out,
+            &r.workload.name,
+            [&r.ours, &r.qsd, &r.ceiling],
+            [r.ours_over_qsd, r.ours_over_ceiling],
+            8,
         );
         if r.ours_by_poll.len() > 1 {
             for p in &r.ours_by_poll {

@@ -10,8 +10,8 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    build_release, loadavg, measure, prepare_file, render_load, start_server, stat, Machine,
-    ReadArgs, Sample, Stat, Workload,
+    build_release, loadavg, measure, prepare_file, render_load, start_server, stat,
+    write_stat_rows, Machine, ReadArgs, Sample, Stat, Workload,
 };
 use crate::cmd::{Cmd, Spawned};
 use crate::exit;
@@ -286,31 +286,12 @@ pub fn render(s: &ScsiSummary) -> String {
         "scsi/ceil"
     );
     for r in &s.rows {
-        let _ = writeln!(
-            out,
-            "{:<12} {:>26} {:>26} {:>26} {:>9.2} {:>9.2}",
-            r.workload.name,
-            r.scsi.cell(),
-            r.blk.cell(),
-            r.ceiling.cell(),
-            r.scsi_over_blk,
-            r.scsi_over_ceiling
-        );
-        let _ = writeln!(
-            out,
-            "{:<12} {:>26} {:>26} {:>26}",
-            "",
-            r.scsi.spread(),
-            r.blk.spread(),
-            r.ceiling.spread()
-        );
-        let _ = writeln!(
-            out,
-            "{:<12} {:>26} {:>26} {:>26}",
-            "  CPU us/req",
-            r.scsi.cpu(),
-            r.blk.cpu(),
-            r.ceiling.cpu()
+        write_stat_rows(
+            &mut out,
+            &r.workload.name,
+            [&r.scsi, &r.blk, &r.ceiling],
+            [r.scsi_over_blk, r.scsi_over_ceiling],
+            9,
         );
     }
     let _ = writeln!(out, "peer: {}", s.peer);
