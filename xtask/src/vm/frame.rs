@@ -436,41 +436,7 @@ mod tests {
     #[test]
     #[ignore = "slow: needs busybox on PATH; run with `cargo xtask test`"]
     fn the_runner_script_speaks_this_protocol() {
-        let busybox = crate::host::which("busybox");
-        crate::testing::require(
-            busybox.is_some(),
-            "busybox",
-            "apt-get install busybox-static",
-        );
-        let busybox = busybox.expect("required above");
-        let dir = tempfile::tempdir().unwrap();
-        let tools = dir.path().join("tools");
-        std::fs::create_dir(&tools).unwrap();
-        for applet in [
-            "sh",
-            "cat",
-            "cut",
-            "date",
-            "dirname",
-            "echo",
-            "grep",
-            "mkdir",
-            "rm",
-            "sed",
-            "sha256sum",
-            "sleep",
-            "tail",
-            "tr",
-            "uname",
-            "uuencode",
-            "wc",
-        ] {
-            std::os::unix::fs::symlink(&busybox, tools.join(applet)).unwrap();
-        }
-        let payload = dir.path().join("payload");
-        std::fs::create_dir_all(payload.join("t")).unwrap();
-        std::fs::create_dir_all(payload.join("bin")).unwrap();
-        std::fs::write(payload.join("runner.sh"), super::super::guest::RUNNER).unwrap();
+        let (_dir, tools, payload) = super::super::guest::runner_sandbox(&[]);
         std::fs::write(payload.join("manifest"), "demo lib t/1\ndemo it t/2\n").unwrap();
         std::fs::write(payload.join("args"), "--one --two\n").unwrap();
         std::fs::write(payload.join("env"), "RUSTC_BOOTSTRAP=1\n").unwrap();

@@ -7,6 +7,53 @@ pub const RUNNER: &str = include_str!("guest/runner.sh");
 /// PID 1 of the Linux guests (busybox sh).
 pub const LINUX_INIT: &str = include_str!("guest/init.sh");
 
+/// A sandbox in which the host's busybox runs the guest runner as a guest
+/// would: `tools/` holds the busybox applets the runner uses (plus
+/// `extra`), `payload/` holds `runner.sh`, an empty `bin/` and `t/` for the
+/// test executables. Requires busybox (a slow test's prerequisite).
+#[cfg(test)]
+pub(crate) fn runner_sandbox(
+    extra: &[&str],
+) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let busybox = crate::host::which("busybox");
+    crate::testing::require(
+        busybox.is_some(),
+        "busybox",
+        "apt-get install busybox-static",
+    );
+    let busybox = busybox.expect("required above");
+    let dir = tempfile::tempdir().unwrap();
+    let tools = dir.path().join("tools");
+    std::fs::create_dir(&tools).unwrap();
+    let applets = [
+        "sh",
+        "cat",
+        "cut",
+        "date",
+        "dirname",
+        "echo",
+        "grep",
+        "mkdir",
+        "rm",
+        "sed",
+        "sha256sum",
+        "sleep",
+        "tail",
+        "tr",
+        "uname",
+        "uuencode",
+        "wc",
+    ];
+    for applet in applets.iter().chain(extra) {
+        std::os::unix::fs::symlink(&busybox, tools.join(applet)).unwrap();
+    }
+    let payload = dir.path().join("payload");
+    std::fs::create_dir_all(payload.join("t")).unwrap();
+    std::fs::create_dir_all(payload.join("bin")).unwrap();
+    std::fs::write(payload.join("runner.sh"), RUNNER).unwrap();
+    (dir, tools, payload)
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -21,44 +68,7 @@ mod tests {
     #[test]
     #[ignore = "slow: needs busybox on PATH; run with `cargo xtask test`"]
     fn the_runner_kills_a_hung_test_and_runs_the_others() {
-        let busybox = crate::host::which("busybox");
-        crate::testing::require(
-            busybox.is_some(),
-            "busybox",
-            "apt-get install busybox-static",
-        );
-        let busybox = busybox.expect("required above");
-        let dir = tempfile::tempdir().unwrap();
-        let tools = dir.path().join("tools");
-        std::fs::create_dir(&tools).unwrap();
-        for applet in [
-            "awk",
-            "mv",
-            "printf",
-            "sh",
-            "cat",
-            "cut",
-            "date",
-            "dirname",
-            "echo",
-            "grep",
-            "mkdir",
-            "rm",
-            "sed",
-            "sha256sum",
-            "sleep",
-            "tail",
-            "tr",
-            "uname",
-            "uuencode",
-            "wc",
-        ] {
-            std::os::unix::fs::symlink(&busybox, tools.join(applet)).unwrap();
-        }
-        let payload = dir.path().join("payload");
-        std::fs::create_dir_all(payload.join("t")).unwrap();
-        std::fs::create_dir_all(payload.join("bin")).unwrap();
-        std::fs::write(payload.join("runner.sh"), super::RUNNER).unwrap();
+        let (_dir, tools, payload) = super::runner_sandbox(&["awk", "mv", "printf"]);
         std::fs::write(payload.join("manifest"), "seed lib t/1\n").unwrap();
         std::fs::write(payload.join("args"), "--test-threads=1 --nocapture\n").unwrap();
         std::fs::write(payload.join("limit"), "1\n").unwrap();
