@@ -1,8 +1,9 @@
 //! Event notifiers: eventfd where the OS has one, a pipe pair where not.
 //!
-//! All three types signal by writing an 8-byte value and consume by reading
-//! up to 8 bytes, which works on both kinds of fd; so a received fd can be
-//! used whatever kind the peer created.
+//! All three types signal by writing an 8-byte value and consume with one
+//! read (of 8 bytes from an eventfd, of what is queued from a pipe or
+//! socket), which works on both kinds of fd; so a received fd can be used
+//! whatever kind the peer created.
 //!
 //! A received fd is the peer's to choose, so nothing done with one may
 //! block: [`NotifySender::from_peer`] and [`NotifyReceiver::from_fd`] make
@@ -67,8 +68,12 @@ pub enum Consumed {
 
 /// Reads once from a non-blocking fd.
 fn read_signal(fd: BorrowedFd<'_>) -> Consumed {
-    let mut buf = [0u8; 8];
-    // SAFETY: reads at most 8 bytes into a live 8-byte buffer.
+    // An eventfd gives its 8-byte counter whatever the size; a pipe or
+    // socket gives what is queued, up to the buffer: a page's worth per
+    // wake-up, not 8 bytes (a pipe holding a child's output would wake
+    // the loop once per 8 bytes of it).
+    let mut buf = [0u8; 4096];
+    // SAFETY: reads at most `buf.len()` bytes into a live buffer of that size.
     let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
     match n {
         0 => Consumed::Closed(io::Error::new(
@@ -206,8 +211,8 @@ impl NotifyReceiver {
     }
 
     /// Consumes pending signals with a single read; call it when the
-    /// poller reports the fd readable (a pipe with more than 8 bytes queued
-    /// stays readable and is reported again).
+    /// poller reports the fd readable (a pipe with more than a page
+    /// queued stays readable and is reported again).
     pub fn consume(&self) -> Consumed {
         read_signal(self.0.as_fd())
     }
@@ -280,6 +285,18 @@ mod tests {
         full.set_nonblocking(false).unwrap();
         let tx = NotifySender::from_peer(full.into()).unwrap();
         tx.notify().unwrap();
+    }
+
+    #[test]
+    fn a_page_of_queued_bytes_is_one_wake_up() {
+        use std::io::Write;
+        // A child's output left in a pipe: 4000 bytes, then end of file.
+        let (kick, mut writer) = std::os::unix::net::UnixStream::pair().unwrap();
+        writer.write_all(&[b'x'; 4000]).unwrap();
+        drop(writer);
+        let rx = NotifyReceiver::from_fd(kick.into()).unwrap();
+        assert!(matches!(rx.consume(), Consumed::Signalled));
+        assert!(matches!(rx.consume(), Consumed::Closed(_)));
     }
 
     #[test]
