@@ -108,6 +108,8 @@ pub(crate) struct Session<'d, D: Device> {
     /// Whether each queue is filled by the device (`Device::fills`).
     fills: Vec<bool>,
     handlers: Vec<Option<Box<dyn QueueHandler>>>,
+    /// Each threaded queue's worker, once started: running, or parked
+    /// while the session holds the queue.
     workers: Vec<Option<Worker>>,
     /// Signalled by a worker that stopped on an error.
     exited: Notifier,
@@ -178,6 +180,8 @@ impl<'d, D: Device> Session<'d, D> {
         // Workers end before the memory and the fds they use go away; an
         // error one of them hit is reported unless something else was.
         let stopped = self.stop_workers();
+        // Their parked threads end here.
+        self.workers.clear();
         // Deregister kick fds before they are closed with the session.
         for (v, &threaded) in self.vrings.iter().zip(&self.threaded) {
             if let (Some(k), false) = (&v.kick, threaded) {
@@ -203,12 +207,14 @@ impl<'d, D: Device> Session<'d, D> {
     fn stop_workers(&mut self) -> Result<(), Error> {
         let mut first = Ok(());
         for q in 0..self.workers.len() {
-            let Some(w) = self.workers[q].take() else {
+            let Some(w) = self.workers[q].as_mut().filter(|w| w.running()) else {
                 continue;
             };
             let stopped = w.stop();
-            if let Some(v) = stopped.vring {
-                self.vrings[q] = v;
+            match stopped.vring {
+                Some(v) => self.vrings[q] = v,
+                // Its thread ended (a panic): a new one serves next time.
+                None => self.workers[q] = None,
             }
             self.handlers[q] = stopped.handler;
             if let (Err(e), Ok(())) = (stopped.result, &first) {
@@ -228,7 +234,10 @@ impl<'d, D: Device> Session<'d, D> {
     fn start_workers(&mut self) -> Result<(), Error> {
         let Some(mem) = &self.mem else { return Ok(()) };
         for q in 0..self.workers.len() {
-            if !self.threaded[q] || self.workers[q].is_some() || !self.vrings[q].ready() {
+            if !self.threaded[q]
+                || self.workers[q].as_ref().is_some_and(Worker::running)
+                || !self.vrings[q].ready()
+            {
                 continue;
             }
             // A handler lost to a panic leaves its queue unserved; the
@@ -238,18 +247,17 @@ impl<'d, D: Device> Session<'d, D> {
             };
             let queue = q as u16;
             let io = |source| Error::Worker { queue, source };
-            let exited = self.exited.write_fd().try_clone_to_owned().map_err(io)?;
+            let worker = match &mut self.workers[q] {
+                Some(w) => w,
+                slot => {
+                    let exited = self.exited.write_fd().try_clone_to_owned().map_err(io)?;
+                    slot.insert(Worker::spawn(queue, NotifySender::from_fd(exited)).map_err(io)?)
+                }
+            };
             let vring = std::mem::take(&mut self.vrings[q]);
-            let worker = Worker::start(
-                queue,
-                vring,
-                mem.clone(),
-                handler,
-                NotifySender::from_fd(exited),
-                self.polling,
-            )
-            .map_err(io)?;
-            self.workers[q] = Some(worker);
+            worker
+                .start(vring, mem.clone(), handler, self.polling)
+                .map_err(io)?;
         }
         Ok(())
     }

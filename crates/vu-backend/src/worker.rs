@@ -8,6 +8,11 @@
 //! so a worker never sees state change under it, and the message handling
 //! in `session.rs` stays single-threaded. A worker that meets a broken ring
 //! stops and signals the session, which closes the connection.
+//!
+//! A stopped worker's thread is parked, not ended: it waits for the next
+//! start, and ends with the session. A front-end's set-up sends a dozen
+//! queue messages per queue, and a thread per message would cost a spawn
+//! and a join each.
 
 use crate::memory::GuestMemory;
 use crate::poll::{Polling, Window};
@@ -16,6 +21,7 @@ use crate::{QueueError, QueueHandler};
 use std::io;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -41,11 +47,23 @@ pub(crate) struct Stopped {
 
 type Returned = (Vring, Box<dyn QueueHandler>, Result<(), WorkerError>);
 
-/// A running queue worker.
+/// What one start hands the thread.
+struct Job {
+    vring: Vring,
+    mem: Arc<GuestMemory>,
+    handler: Box<dyn QueueHandler>,
+    polling: Polling,
+}
+
+/// A queue's worker thread, running a job or parked between jobs.
 pub(crate) struct Worker {
-    thread: JoinHandle<Returned>,
+    /// Dropped to end the parked thread.
+    jobs: Option<Sender<Job>>,
+    returned: Receiver<Returned>,
+    thread: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
     wake: Notifier,
+    running: bool,
 }
 
 const KEY_KICK: usize = 0;
@@ -54,60 +72,126 @@ const KEY_WAKE: usize = 1;
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 impl Worker {
-    /// Starts serving `vring` (which must be ready) with `handler`;
-    /// `exited` is signalled if the worker stops on an error.
-    pub(crate) fn start(
-        queue: u16,
-        vring: Vring,
-        mem: Arc<GuestMemory>,
-        handler: Box<dyn QueueHandler>,
-        exited: NotifySender,
-        polling: Polling,
-    ) -> io::Result<Self> {
+    /// Spawns queue `queue`'s thread, parked until [`Worker::start`];
+    /// `exited` is signalled whenever a job stops on an error.
+    pub(crate) fn spawn(queue: u16, exited: NotifySender) -> io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let wake = Notifier::new()?;
         let wake_rx = NotifyReceiver::from_fd(wake.read_fd().try_clone_to_owned()?)?;
+        let (jobs, jobs_rx) = channel::<Job>();
+        let (returned_tx, returned) = channel();
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name(format!("vu-queue-{queue}"))
             .spawn(move || {
-                let (mut vring, mut handler) = (vring, handler);
-                let mut window = Window::new(polling);
-                let result = serve(
-                    queue,
-                    &mut vring,
-                    &mem,
-                    handler.as_mut(),
-                    (&flag, &wake_rx),
-                    &mut window,
-                );
-                if result.is_err() {
-                    // Best effort: the session also finds out when it next
-                    // stops this worker.
-                    let _ = exited.notify();
+                // Ends when the session drops its sender, or when the
+                // session is gone and nothing receives.
+                while let Ok(job) = jobs_rx.recv() {
+                    let Job {
+                        mut vring,
+                        mem,
+                        mut handler,
+                        polling,
+                    } = job;
+                    let mut window = Window::new(polling);
+                    let result = serve(
+                        queue,
+                        &mut vring,
+                        &mem,
+                        handler.as_mut(),
+                        (&flag, &wake_rx),
+                        &mut window,
+                    );
+                    // The memory is the session's again once the job is
+                    // handed back: a new table unmaps the old one.
+                    drop(mem);
+                    if result.is_err() {
+                        // Best effort: the session also finds out when it
+                        // next stops this worker.
+                        let _ = exited.notify();
+                    }
+                    if returned_tx.send((vring, handler, result)).is_err() {
+                        break;
+                    }
                 }
-                (vring, handler, result)
             })?;
-        Ok(Self { thread, stop, wake })
+        Ok(Self {
+            jobs: Some(jobs),
+            returned,
+            thread: Some(thread),
+            stop,
+            wake,
+            running: false,
+        })
     }
 
-    /// Stops the worker and takes back what it owned.
-    pub(crate) fn stop(self) -> Stopped {
+    /// Whether a job runs (from [`Worker::start`] until [`Worker::stop`]).
+    pub(crate) fn running(&self) -> bool {
+        self.running
+    }
+
+    /// Starts serving `vring` (which must be ready) with `handler`. On an
+    /// error the job is lost with the thread, which has ended.
+    pub(crate) fn start(
+        &mut self,
+        vring: Vring,
+        mem: Arc<GuestMemory>,
+        handler: Box<dyn QueueHandler>,
+        polling: Polling,
+    ) -> io::Result<()> {
+        debug_assert!(!self.running, "a worker runs one job at a time");
+        self.stop.store(false, Ordering::Release);
+        let job = Job {
+            vring,
+            mem,
+            handler,
+            polling,
+        };
+        let sent = self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
+        if !sent {
+            return Err(io::Error::other("the queue's worker thread has ended"));
+        }
+        self.running = true;
+        Ok(())
+    }
+
+    /// Stops the running job and takes back what it owned; the thread
+    /// parks.
+    pub(crate) fn stop(&mut self) -> Stopped {
+        debug_assert!(self.running, "stop follows start");
+        self.running = false;
         self.stop.store(true, Ordering::Release);
         // Should the wake-up fail, the worker still sees the flag within
         // `IDLE_CHECK`.
         let _ = self.wake.notify();
-        match self.thread.join() {
+        let stopped = match self.returned.recv() {
             Ok((vring, handler, result)) => Stopped {
                 vring: Some(vring),
                 handler: Some(handler),
                 result,
             },
+            // The thread ended without handing the job back: it panicked.
             Err(_) => Stopped {
                 vring: None,
                 handler: None,
                 result: Err(WorkerError::Panicked),
             },
+        };
+        // The wake-up may be left unread: the next job must not see it.
+        let _ = self.wake.drain();
+        stopped
+    }
+}
+
+impl Drop for Worker {
+    /// Stops a running job, then ends and joins the thread.
+    fn drop(&mut self) {
+        if self.running {
+            drop(self.stop());
+        }
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
