@@ -18,6 +18,8 @@ mount -t tmpfs tmpfs /tmp
 # (a panic is still printed: it is an emergency).
 dmesg -n 1
 echo "@@VHU-BOOTED $(uname -r)@@"
+# Loopback, as on any machine: tests talk to themselves over 127.0.0.1.
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up || echo "@@VHU-WARN no loopback@@"
 while read -r module; do
     insmod "/lib/modules/vhu/$module" || echo "@@VHU-WARN insmod $module failed@@"
 done < /etc/vhu-modules
