@@ -15,6 +15,8 @@
 //!   memory, the event loop stops the workers and takes their state back;
 //!   afterwards it restarts those still ready, so message handling stays
 //!   single-threaded and no state changes under a worker (`worker.rs`).
+//!   A stopped worker's thread parks until its next start and ends with
+//!   the connection.
 //!   Queues of a multi-queue device are served in turn by that loop, at
 //!   most one ring's worth of requests per turn (a queue with more left is
 //!   kept pending and served again after the socket and the other queues
