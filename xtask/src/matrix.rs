@@ -109,7 +109,8 @@ pub struct FilterArgs {
     /// Stages.
     #[arg(long, value_delimiter = ',', value_enum)]
     pub stage: Vec<StageArg>,
-    /// Lanes (`host`, `cross`, `cross-rs`, `qemu-user`, `vm`, `packaged`, `packaged-vm`).
+    /// Lanes (`host`, `cross`, `cross-rs`, `qemu-user`, `vm`, `packaged`, `packaged-vm`,
+    /// `msrv-floor`, `msrv-declared`; `msrv` is both: `cargo xtask msrv --verify`'s check).
     #[arg(long, value_delimiter = ',', value_enum)]
     pub lane: Vec<LaneArg>,
     /// Workspace packages.
@@ -133,6 +134,10 @@ pub enum LaneArg {
     Vm,
     Packaged,
     PackagedVm,
+    /// Both MSRV lanes.
+    Msrv,
+    MsrvFloor,
+    MsrvDeclared,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -161,14 +166,17 @@ impl FilterArgs {
             lane: self
                 .lane
                 .iter()
-                .map(|l| match l {
-                    LaneArg::Host => Lane::Host,
-                    LaneArg::Cross => Lane::Cross,
-                    LaneArg::CrossRs => Lane::CrossRs,
-                    LaneArg::QemuUser => Lane::QemuUser,
-                    LaneArg::Vm => Lane::Vm,
-                    LaneArg::Packaged => Lane::Packaged,
-                    LaneArg::PackagedVm => Lane::PackagedVm,
+                .flat_map(|l| match l {
+                    LaneArg::Host => vec![Lane::Host],
+                    LaneArg::Cross => vec![Lane::Cross],
+                    LaneArg::CrossRs => vec![Lane::CrossRs],
+                    LaneArg::QemuUser => vec![Lane::QemuUser],
+                    LaneArg::Vm => vec![Lane::Vm],
+                    LaneArg::Packaged => vec![Lane::Packaged],
+                    LaneArg::PackagedVm => vec![Lane::PackagedVm],
+                    LaneArg::Msrv => vec![Lane::MsrvFloor, Lane::MsrvDeclared],
+                    LaneArg::MsrvFloor => vec![Lane::MsrvFloor],
+                    LaneArg::MsrvDeclared => vec![Lane::MsrvDeclared],
                 })
                 .collect(),
             package: self.package.clone(),
@@ -362,7 +370,11 @@ pub fn describe_plan(plan: &plan::Plan) -> String {
             },
             CellState::Skipped { reason } => format!("skipped: {reason}"),
         };
-        out.push_str(&format!("{:<44} {}\n", cell.id, what));
+        let shared = match &cell.same_as {
+            Some(same) => format!(" (takes the result of {}, when it runs)", same.id),
+            None => String::new(),
+        };
+        out.push_str(&format!("{:<44} {what}{shared}\n", cell.id));
     }
     out
 }
