@@ -556,7 +556,7 @@ fn adopt(
     }
     r.provenance.details.insert(
         "same-as".into(),
-        format!("{} (its run of {})", same.why, theirs.provenance.date),
+        format!("{} (it ran at {})", same.why, theirs.provenance.date),
     );
     Some(r)
 }
@@ -723,7 +723,7 @@ mod tests {
         assert_eq!(details["packaged-tests"], "built by X, in p/test@qemu-user");
         assert_eq!(
             details["same-as"],
-            "same executables as p/test@qemu-user (its run of 2026-12-02T00:00:00Z)"
+            "same executables as p/test@qemu-user (it ran at 2026-12-02T00:00:00Z)"
         );
     }
 

@@ -360,12 +360,12 @@ pub fn share_results(cells: &mut [PlannedCell]) {
             id: cells[j].id.clone(),
             why: if cells[i].stage == Stage::Test {
                 format!(
-                    "same executables as {} (one compiler, one build directory, the same runner): their result, not a second run",
+                    "same executables as {} (one compiler, one build directory), on the same runner: its result, not a second run",
                     cells[j].id
                 )
             } else {
                 format!(
-                    "{}'s build proved it (the same compiler and std checked the same packages): its result, not a second build",
+                    "{} checked the same packages with the same compiler and std: its result, not a second build",
                     cells[j].id
                 )
             },
