@@ -39,6 +39,8 @@ pub struct RunSummary {
     pub cells: Vec<CellResult>,
     pub ran: usize,
     pub reused: usize,
+    /// Cells that took the result of another cell of this run doing the very same run.
+    pub adopted: usize,
     /// Cells never started: an earlier failure without --keep-going, or an interrupt.
     pub not_run: Vec<String>,
     pub interrupted: bool,
@@ -162,6 +164,7 @@ impl Executor<'_> {
             results: std::mem::replace(results, ResultsFile::new(Default::default())),
             stop: false,
             ran: 0,
+            adopted: 0,
             cell_secs: 0.0,
             stopped_by: None,
         });
@@ -191,6 +194,7 @@ impl Executor<'_> {
         let shared = state.into_inner().unwrap();
         *results = shared.results;
         summary.ran = shared.ran;
+        summary.adopted = shared.adopted;
         summary.cell_secs = shared.cell_secs;
         summary.interrupted = crate::cmd::cancelled();
         let why = not_run_reason(summary.interrupted, shared.stopped_by.as_deref());
@@ -315,6 +319,7 @@ impl Executor<'_> {
                             if let Some(mut r) = adopted {
                                 name_the_crate(self.workspace, &mut r);
                                 r.provenance.date = now_rfc3339();
+                                shared.adopted += 1;
                                 shared.jobs[i] = Job::Done(r.status);
                                 shared.slots[i] = Some(r.clone());
                                 shared.results.upsert(r.clone());
@@ -608,6 +613,7 @@ struct Shared {
     results: ResultsFile,
     stop: bool,
     ran: usize,
+    adopted: usize,
     cell_secs: f64,
     /// The cell whose unexpected failure stopped the run (without --keep-going).
     stopped_by: Option<String>,

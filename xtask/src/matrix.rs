@@ -279,8 +279,12 @@ pub fn run(args: Args) -> Result<u8> {
         eprintln!("this run's results: {}", path.display());
     }
     let failures = summary.unexpected_failures();
+    let adopted = match summary.adopted {
+        0 => String::new(),
+        n => format!(", {n} took the result of a cell that did the same run"),
+    };
     eprintln!(
-        "\n{} cells: {} ran, {} unchanged and reused, {} unexpected failure{}; results in {}",
+        "\n{} cells: {} ran, {} unchanged and reused{adopted}, {} unexpected failure{}; results in {}",
         summary.cells.len(),
         summary.ran,
         summary.reused,
@@ -356,9 +360,13 @@ pub fn describe_plan(plan: &plan::Plan) -> String {
     for cell in &plan.cells {
         let what = match &cell.state {
             CellState::Ready(spec) => format!(
-                "ready: {}, linker {}, runner {}",
+                "ready: {}, linker {}, {}runner {}",
                 spec.toolchain.describe(),
                 spec.toolchain.linker.as_str(),
+                match &cell.same_as {
+                    Some(same) => format!("takes the result of {} when it runs, ", same.id),
+                    None => String::new(),
+                },
                 serde_json::to_value(&spec.runner)
                     .ok()
                     .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
@@ -370,11 +378,7 @@ pub fn describe_plan(plan: &plan::Plan) -> String {
             },
             CellState::Skipped { reason } => format!("skipped: {reason}"),
         };
-        let shared = match &cell.same_as {
-            Some(same) => format!(" (takes the result of {}, when it runs)", same.id),
-            None => String::new(),
-        };
-        out.push_str(&format!("{:<44} {what}{shared}\n", cell.id));
+        out.push_str(&format!("{:<44} {what}\n", cell.id));
     }
     out
 }
