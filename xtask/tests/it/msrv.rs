@@ -17,6 +17,16 @@ fn matrix(ws: &std::path::Path, data: &std::path::Path, args: &[&str]) -> std::p
         .unwrap()
 }
 
+/// [`matrix`] on a fresh copy of `fixture` (slow tests: checks their tools first).
+fn run_on(fixture: &str, args: &[&str]) -> (std::process::Output, tempfile::TempDir) {
+    require_tools();
+    let ws = fixture_workspace(fixture);
+    let data = tempfile::tempdir().unwrap();
+    data_without_mips64el(data.path());
+    let out = matrix(ws.path(), data.path(), args);
+    (out, ws)
+}
+
 fn plan_line<'a>(stdout: &'a str, id: &str) -> Option<&'a str> {
     stdout
         .lines()
@@ -108,13 +118,8 @@ fn msrv_cells_are_planned_where_their_compilers_belong_and_filters_narrow_them()
 #[test]
 #[ignore = "slow: needs the Debian archive and cross gccs; run with `cargo xtask test`"]
 fn the_matrix_fails_a_rust_version_that_is_a_lie_in_its_msrv_cells_naming_the_crate() {
-    require_tools();
-    let ws = fixture_workspace("ws-new-std-api");
-    let data = tempfile::tempdir().unwrap();
-    data_without_mips64el(data.path());
-    let out = matrix(
-        ws.path(),
-        data.path(),
+    let (out, ws) = run_on(
+        "ws-new-std-api",
         &[
             "--platform",
             "linux-debian12-s390x,linux-debian12-x86_64",
@@ -176,11 +181,7 @@ fn the_matrix_fails_a_rust_version_that_is_a_lie_in_its_msrv_cells_naming_the_cr
 #[test]
 #[ignore = "slow: needs the Debian archive and cross gccs; run with `cargo xtask test`"]
 fn the_matrix_passes_a_true_rust_version_in_its_msrv_cells() {
-    require_tools();
-    let ws = fixture_workspace("ws-msrv-right");
-    let data = tempfile::tempdir().unwrap();
-    data_without_mips64el(data.path());
-    let out = matrix(ws.path(), data.path(), &["--lane", "msrv"]);
+    let (out, ws) = run_on("ws-msrv-right", &["--lane", "msrv"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let results = results(ws.path());
     for (id, why) in [
@@ -203,13 +204,8 @@ fn the_matrix_passes_a_true_rust_version_in_its_msrv_cells() {
 #[test]
 #[ignore = "slow: needs the Debian archive, a cross gcc and qemu-user; run with `cargo xtask test`"]
 fn a_packaged_test_cell_takes_the_qemu_user_result_of_the_same_executables() {
-    require_tools();
-    let ws = fixture_workspace("ws-new-std-api");
-    let data = tempfile::tempdir().unwrap();
-    data_without_mips64el(data.path());
-    let out = matrix(
-        ws.path(),
-        data.path(),
+    let (out, ws) = run_on(
+        "ws-new-std-api",
         &[
             "--platform",
             "linux-debian12-aarch64",
