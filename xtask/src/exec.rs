@@ -39,6 +39,8 @@ pub struct RunSummary {
     pub cells: Vec<CellResult>,
     pub ran: usize,
     pub reused: usize,
+    /// Cells that took the result of another cell of this run doing the very same run.
+    pub adopted: usize,
     /// Cells never started: an earlier failure without --keep-going, or an interrupt.
     pub not_run: Vec<String>,
     pub interrupted: bool,
@@ -162,6 +164,7 @@ impl Executor<'_> {
             results: std::mem::replace(results, ResultsFile::new(Default::default())),
             stop: false,
             ran: 0,
+            adopted: 0,
             cell_secs: 0.0,
             stopped_by: None,
         });
@@ -191,6 +194,7 @@ impl Executor<'_> {
         let shared = state.into_inner().unwrap();
         *results = shared.results;
         summary.ran = shared.ran;
+        summary.adopted = shared.adopted;
         summary.cell_secs = shared.cell_secs;
         summary.interrupted = crate::cmd::cancelled();
         let why = not_run_reason(summary.interrupted, shared.stopped_by.as_deref());
@@ -260,6 +264,12 @@ impl Executor<'_> {
                         {
                             continue;
                         }
+                        // A cell that may take another's result waits for it.
+                        if plan.cells[i].same_as.as_ref().is_some_and(|s| {
+                            matches!(shared.jobs[s.index], Job::Waiting | Job::Running)
+                        }) {
+                            continue;
+                        }
                         let dep_states: Vec<Job> =
                             deps[i].iter().map(|&d| shared.jobs[d]).collect();
                         if dep_states
@@ -293,6 +303,31 @@ impl Executor<'_> {
                                 shared.slots[i] = Some(r.clone());
                                 shared.results.upsert(r.clone());
                                 self.reporter.cell_finished(&r, false);
+                                if let Err(err) = shared.results.save(&self.results_path) {
+                                    *save_error.lock().unwrap() = Some(err);
+                                }
+                                wake.notify_all();
+                                continue;
+                            }
+                            let adopted = plan.cells[i].same_as.as_ref().and_then(|same| {
+                                let theirs = shared.slots[same.index].as_ref()?;
+                                let base = shared.slots[i].as_ref()?;
+                                partial.is_none().then_some(())?;
+                                let cell = &plan.cells[i];
+                                adopt(theirs, base, &cell.packages, same, packaged_tests(cell))
+                            });
+                            if let Some(mut r) = adopted {
+                                name_the_crate(self.workspace, &mut r);
+                                r.provenance.date = now_rfc3339();
+                                shared.adopted += 1;
+                                shared.jobs[i] = Job::Done(r.status);
+                                shared.slots[i] = Some(r.clone());
+                                shared.results.upsert(r.clone());
+                                self.reporter.cell_finished(&r, false);
+                                if r.status.is_unexpected_failure() && !options.keep_going {
+                                    shared.stop = true;
+                                    shared.stopped_by.get_or_insert_with(|| r.id.clone());
+                                }
                                 if let Err(err) = shared.results.save(&self.results_path) {
                                     *save_error.lock().unwrap() = Some(err);
                                 }
@@ -349,6 +384,7 @@ impl Executor<'_> {
             };
             let mut result = lanes::run_cell(cell, spec, &ctx, base);
             build_done();
+            name_the_crate(self.workspace, &mut result);
             result.provenance.date = now_rfc3339();
 
             let mut shared = state.lock().unwrap();
@@ -387,6 +423,8 @@ impl Executor<'_> {
             ),
             _ => (None, None, None, None, Default::default()),
         };
+        let mut details: BTreeMap<String, String> = details;
+        details.extend(cell.notes.clone());
         CellResult {
             id: cell.id.clone(),
             platform: cell.platform.id.clone(),
@@ -471,6 +509,84 @@ fn go_on_with(
     Some(narrowed)
 }
 
+/// The result of `same.id` as this cell's, when that cell ran the very run
+/// this one would (the plan's [`crate::plan::SameAs`]) over the same
+/// packages: its status, tests and errors, with this cell's own identity and
+/// provenance plus `same-as` saying whose result it is. `None` when the
+/// other cell did not run to a result (skipped, unavailable, not run) or
+/// ran fewer packages: then this cell runs itself.
+fn adopt(
+    theirs: &CellResult,
+    base: &CellResult,
+    packages: &[String],
+    same: &crate::plan::SameAs,
+    packaged_tests: Option<String>,
+) -> Option<CellResult> {
+    if !matches!(
+        theirs.status,
+        Status::Pass | Status::Fail | Status::ExpectedFail | Status::Timeout
+    ) {
+        return None;
+    }
+    let ran: Vec<&str> = theirs
+        .packages
+        .iter()
+        .filter(|p| p.status != Status::Skipped)
+        .map(|p| p.name.as_str())
+        .collect();
+    if ran != packages.iter().map(String::as_str).collect::<Vec<_>>() {
+        return None;
+    }
+    let mut r = base.clone();
+    r.status = theirs.status;
+    r.reason = theirs.reason.clone();
+    r.link = theirs.link.clone();
+    r.packages = theirs.packages.clone();
+    r.tests = theirs.tests.clone();
+    r.artifacts = theirs.artifacts.clone();
+    r.first_error = theirs.first_error.clone();
+    r.output_tail = theirs.output_tail.clone();
+    r.console_tail = theirs.console_tail.clone();
+    r.duration_secs = 0.0;
+    for (k, v) in &theirs.provenance.details {
+        r.provenance
+            .details
+            .entry(k.clone())
+            .or_insert_with(|| v.clone());
+    }
+    if let Some(how) = packaged_tests {
+        r.provenance
+            .details
+            .insert("packaged-tests".into(), format!("{how}, in {}", same.id));
+    }
+    r.provenance.details.insert(
+        "same-as".into(),
+        format!("{} (it ran at {})", same.why, theirs.provenance.date),
+    );
+    Some(r)
+}
+
+/// A packaged test cell's "who built them, where they ran".
+fn packaged_tests(cell: &PlannedCell) -> Option<String> {
+    let CellState::Ready(spec) = &cell.state else {
+        return None;
+    };
+    let packaged = spec.toolchain.packaged.as_ref()?;
+    (cell.lane.is_packaged() && cell.stage == Stage::Test)
+        .then(|| lanes::packaged::how_tests_ran(packaged, &spec.runner))
+}
+
+/// An MSRV cell's failure names the crate with the first error, as
+/// `cargo xtask msrv --verify` does.
+fn name_the_crate(workspace: &Workspace, result: &mut CellResult) {
+    if !result.lane.is_msrv() || result.status != Status::Fail {
+        return;
+    }
+    if let Some(error) = &result.first_error {
+        result.reason = Some(workspace.describe_error(error));
+    }
+}
+
 /// Why a planned cell never started.
 fn not_run_reason(interrupted: bool, stopped_by: Option<&str>) -> String {
     match (interrupted, stopped_by) {
@@ -497,6 +613,7 @@ struct Shared {
     results: ResultsFile,
     stop: bool,
     ran: usize,
+    adopted: usize,
     cell_secs: f64,
     /// The cell whose unexpected failure stopped the run (without --keep-going).
     stopped_by: Option<String>,
@@ -520,16 +637,18 @@ fn build_dir_key(cell: &PlannedCell) -> Option<String> {
 /// only, and no test waits for a packaged build (an old packaged compiler
 /// failing says nothing about the executables the other lanes built).
 fn dependencies(cells: &[PlannedCell]) -> Vec<Vec<usize>> {
-    let index: BTreeMap<(&str, Stage, bool), Vec<usize>> =
-        cells
-            .iter()
-            .enumerate()
-            .fold(BTreeMap::new(), |mut m, (i, c)| {
-                m.entry((c.platform.id.as_str(), c.stage, c.lane.is_packaged()))
-                    .or_insert_with(Vec::new)
-                    .push(i);
-                m
-            });
+    let index: BTreeMap<(&str, Stage, bool), Vec<usize>> = cells
+        .iter()
+        .enumerate()
+        // Nothing waits for the MSRV cells: an old compiler failing
+        // says nothing about what the other lanes build.
+        .filter(|(_, c)| !c.lane.is_msrv())
+        .fold(BTreeMap::new(), |mut m, (i, c)| {
+            m.entry((c.platform.id.as_str(), c.stage, c.lane.is_packaged()))
+                .or_insert_with(Vec::new)
+                .push(i);
+            m
+        });
     cells
         .iter()
         .map(|c| {
@@ -550,4 +669,92 @@ fn dependencies(cells: &[PlannedCell]) -> Vec<Vec<usize>> {
             deps.into_iter().collect()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::SameAs;
+
+    fn result(id: &str, status: &str, packages: &[(&str, &str)]) -> CellResult {
+        let (platform, rest) = id.split_once('/').unwrap();
+        let (stage, lane) = rest.split_once('@').unwrap();
+        serde_json::from_value(serde_json::json!({
+            "id": id, "platform": platform, "os": "linux", "release": "debian12",
+            "arch": "aarch64", "target": "aarch64-unknown-linux-gnu",
+            "stage": stage, "lane": lane, "status": status,
+            "reason": format!("{status} in {id}"),
+            "provenance": {"host": "h", "date": "2026-12-02T00:00:00Z", "lane": lane,
+                           "details": {"emulator": "qemu-aarch64-static 7.2"}},
+            "packages": packages.iter().map(|(n, s)| serde_json::json!({"name": n, "status": s})).collect::<Vec<_>>(),
+            "tests": [{"package": "a", "binary": "lib", "name": "t::one", "outcome": "pass"}],
+        }))
+        .unwrap()
+    }
+
+    fn same() -> SameAs {
+        SameAs {
+            index: 0,
+            id: "p/test@qemu-user".into(),
+            why: "same executables as p/test@qemu-user".into(),
+        }
+    }
+
+    #[test]
+    fn a_cell_takes_a_result_its_leader_saw_and_says_whose_it_is() {
+        let theirs = result(
+            "p/test@qemu-user",
+            "fail",
+            &[("a", "fail"), ("x", "skipped")],
+        );
+        let base = result("p/test@packaged", "skipped", &[]);
+        let packages = vec!["a".to_string()];
+        let r = adopt(
+            &theirs,
+            &base,
+            &packages,
+            &same(),
+            Some("built by X".into()),
+        )
+        .unwrap();
+        assert_eq!(r.id, "p/test@packaged");
+        assert_eq!(r.lane, crate::model::Lane::Packaged);
+        assert_eq!(r.status, Status::Fail);
+        assert_eq!(r.reason.as_deref(), Some("fail in p/test@qemu-user"));
+        assert_eq!(r.tests, theirs.tests);
+        assert_eq!(r.duration_secs, 0.0);
+        assert!(r.commands.is_empty(), "it ran nothing");
+        let details = &r.provenance.details;
+        assert_eq!(details["emulator"], "qemu-aarch64-static 7.2");
+        assert_eq!(details["packaged-tests"], "built by X, in p/test@qemu-user");
+        assert_eq!(
+            details["same-as"],
+            "same executables as p/test@qemu-user (it ran at 2026-12-02T00:00:00Z)"
+        );
+    }
+
+    #[test]
+    fn a_cell_runs_itself_when_its_leader_saw_nothing_or_less() {
+        let base = result("p/test@packaged", "skipped", &[]);
+        let packages = vec!["a".to_string(), "b".to_string()];
+        for status in ["skipped", "unavailable", "not-run"] {
+            let theirs = result("p/test@qemu-user", status, &[("a", "pass"), ("b", "pass")]);
+            assert!(
+                adopt(&theirs, &base, &packages, &same(), None).is_none(),
+                "{status}"
+            );
+        }
+        // It went on without b (b failed to build there): not the same run.
+        let narrowed = result(
+            "p/test@qemu-user",
+            "pass",
+            &[("a", "pass"), ("b", "skipped")],
+        );
+        assert!(adopt(&narrowed, &base, &packages, &same(), None).is_none());
+        for status in ["pass", "fail", "expected-fail", "timeout"] {
+            let theirs = result("p/test@qemu-user", status, &[("a", "pass"), ("b", "fail")]);
+            let r = adopt(&theirs, &base, &packages, &same(), None).unwrap();
+            assert_eq!(r.status.as_str(), status);
+        }
+    }
 }

@@ -109,7 +109,8 @@ pub struct FilterArgs {
     /// Stages.
     #[arg(long, value_delimiter = ',', value_enum)]
     pub stage: Vec<StageArg>,
-    /// Lanes (`host`, `cross`, `cross-rs`, `qemu-user`, `vm`, `packaged`, `packaged-vm`).
+    /// Lanes (`host`, `cross`, `cross-rs`, `qemu-user`, `vm`, `packaged`, `packaged-vm`,
+    /// `msrv-floor`, `msrv-declared`; `msrv` is both: `cargo xtask msrv --verify`'s check).
     #[arg(long, value_delimiter = ',', value_enum)]
     pub lane: Vec<LaneArg>,
     /// Workspace packages.
@@ -133,6 +134,10 @@ pub enum LaneArg {
     Vm,
     Packaged,
     PackagedVm,
+    /// Both MSRV lanes.
+    Msrv,
+    MsrvFloor,
+    MsrvDeclared,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -161,14 +166,17 @@ impl FilterArgs {
             lane: self
                 .lane
                 .iter()
-                .map(|l| match l {
-                    LaneArg::Host => Lane::Host,
-                    LaneArg::Cross => Lane::Cross,
-                    LaneArg::CrossRs => Lane::CrossRs,
-                    LaneArg::QemuUser => Lane::QemuUser,
-                    LaneArg::Vm => Lane::Vm,
-                    LaneArg::Packaged => Lane::Packaged,
-                    LaneArg::PackagedVm => Lane::PackagedVm,
+                .flat_map(|l| match l {
+                    LaneArg::Host => vec![Lane::Host],
+                    LaneArg::Cross => vec![Lane::Cross],
+                    LaneArg::CrossRs => vec![Lane::CrossRs],
+                    LaneArg::QemuUser => vec![Lane::QemuUser],
+                    LaneArg::Vm => vec![Lane::Vm],
+                    LaneArg::Packaged => vec![Lane::Packaged],
+                    LaneArg::PackagedVm => vec![Lane::PackagedVm],
+                    LaneArg::Msrv => vec![Lane::MsrvFloor, Lane::MsrvDeclared],
+                    LaneArg::MsrvFloor => vec![Lane::MsrvFloor],
+                    LaneArg::MsrvDeclared => vec![Lane::MsrvDeclared],
                 })
                 .collect(),
             package: self.package.clone(),
@@ -271,8 +279,12 @@ pub fn run(args: Args) -> Result<u8> {
         eprintln!("this run's results: {}", path.display());
     }
     let failures = summary.unexpected_failures();
+    let adopted = match summary.adopted {
+        0 => String::new(),
+        n => format!(", {n} took the result of a cell that did the same run"),
+    };
     eprintln!(
-        "\n{} cells: {} ran, {} unchanged and reused, {} unexpected failure{}; results in {}",
+        "\n{} cells: {} ran, {} unchanged and reused{adopted}, {} unexpected failure{}; results in {}",
         summary.cells.len(),
         summary.ran,
         summary.reused,
@@ -348,9 +360,13 @@ pub fn describe_plan(plan: &plan::Plan) -> String {
     for cell in &plan.cells {
         let what = match &cell.state {
             CellState::Ready(spec) => format!(
-                "ready: {}, linker {}, runner {}",
+                "ready: {}, linker {}, {}runner {}",
                 spec.toolchain.describe(),
                 spec.toolchain.linker.as_str(),
+                match &cell.same_as {
+                    Some(same) => format!("takes the result of {} when it runs, ", same.id),
+                    None => String::new(),
+                },
                 serde_json::to_value(&spec.runner)
                     .ok()
                     .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
@@ -362,7 +378,7 @@ pub fn describe_plan(plan: &plan::Plan) -> String {
             },
             CellState::Skipped { reason } => format!("skipped: {reason}"),
         };
-        out.push_str(&format!("{:<44} {}\n", cell.id, what));
+        out.push_str(&format!("{:<44} {what}\n", cell.id));
     }
     out
 }

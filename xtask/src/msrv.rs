@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::host::Host;
-use crate::model::rust_status::PackagedRust;
-use crate::model::{self, RustVersion, ToolchainKind};
+use crate::model::{self, Lane};
 use crate::platform_data::msrv;
-use crate::toolchain::{self, packaged, HostProbe, Missing, Toolchain};
+use crate::toolchain::{self, HostProbe};
 use crate::workspace::Workspace;
 use crate::{exit, BadInput};
 
@@ -26,6 +25,8 @@ use crate::{exit, BadInput};
 /// the floor, under qemu-user where the archive has no build of it for this
 /// host), and one of exactly the declared `rust-version` where the archive
 /// has one for this host. A failure names the crate and the first error.
+/// The matrix runs the same check as its `msrv-floor` and `msrv-declared`
+/// cells (`msrv-lane` in matrix/matrix.toml).
 ///
 /// Exit status: 0 when the workspace's `rust-version` is within the floor
 /// (or none is declared) and every verifying build passed, 1 when a platform
@@ -88,9 +89,6 @@ pub fn run(args: Args) -> Result<u8> {
     })
 }
 
-/// The compilers `--verify` builds with: why each, and its toolchain or why none.
-type Check = (String, Result<Toolchain, Missing>);
-
 fn verify(
     model: &model::Model,
     outcome: &msrv::Outcome,
@@ -106,38 +104,27 @@ fn verify(
         .filter(|p| !model.matrix.exclude_packages.contains(&p.name))
         .map(|p| p.name.clone())
         .collect();
-    let mut checks: Vec<Check> = Vec::new();
-    match &outcome.floor {
-        Some((floor, platforms)) => {
-            let id = &platforms[0];
-            let platform = model
-                .platforms
-                .iter()
-                .find(|p| &p.id == id)
-                .expect("the floor names a platform");
-            checks.push((
-                format!(
-                    "the oldest packaged Rust the policy counts ({} on {id})",
-                    floor.short()
-                ),
-                toolchain::resolve_packaged(model, platform, &host, &tools),
-            ));
-        }
-        None => println!("\nverify: the policy implies no floor; nothing to build it with"),
+    // The same resolution as the matrix's `msrv-floor` and `msrv-declared` cells.
+    let checks = toolchain::msrv::checks(model, outcome, &host, &tools);
+    if outcome.floor.is_none() {
+        println!("\nverify: the policy implies no floor; nothing to build it with");
     }
     match outcome.workspace {
-        Some(declared) => checks.push((
-            format!("exactly the declared rust-version {}", declared.short()),
-            exact_compiler(model, declared, &host, &tools),
-        )),
         None => println!("\nverify: the workspace declares no rust-version"),
+        Some(v) if !checks.iter().any(|c| c.lane == Lane::MsrvDeclared) => println!(
+            "\nverify exactly the declared rust-version {}: unavailable: platforms/ has no platform of this host's target {}",
+            v.short(),
+            host.triple
+        ),
+        Some(_) => {}
     }
     // The floor's compiler may be the declared version's too: build once.
     let mut seen = Vec::new();
     let mut all_ok = true;
-    for (why, toolchain) in checks {
+    for check in checks {
+        let why = &check.why;
         println!();
-        let toolchain = match toolchain {
+        let toolchain = match check.toolchain {
             Ok(t) => t,
             Err(missing) => {
                 println!("verify {why}: unavailable: {}", missing.reason);
@@ -172,69 +159,14 @@ fn verify(
             continue;
         }
         all_ok = false;
-        let (krate, error) = match &run.first_error {
-            Some(d) => (crate_of(&ws, d.file.as_deref()), d.short()),
-            None => ("the workspace".to_string(), run.record.describe()),
+        let failure = match &run.first_error {
+            Some(d) => ws.describe_error(d),
+            None => format!("the workspace: {}", run.record.describe()),
         };
-        println!("  FAILED: {krate}: {error}");
+        println!("  FAILED: {failure}");
     }
     Ok(all_ok)
 }
 
 /// How long one verifying build may take (an emulated compiler is slow).
 const VERIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// A packaged compiler of exactly `declared` (major.minor) that runs on this
-/// host, from any release of this host's OS in platforms/.
-fn exact_compiler(
-    model: &model::Model,
-    declared: RustVersion,
-    host: &Host,
-    tools: &HostProbe,
-) -> Result<Toolchain, Missing> {
-    let mut seen = Vec::new();
-    for platform in model.platforms.iter().filter(|p| p.target == host.triple) {
-        let Some(entry) = model.rust_status.platform.get(&platform.id) else {
-            continue;
-        };
-        let mut packages: Vec<&PackagedRust> = entry.package.iter().collect();
-        packages.sort_by_key(|p| std::cmp::Reverse(p.rust));
-        for package in packages {
-            seen.push(format!("{} {}", package.name, package.version));
-            if package.rust.short() != declared.short() {
-                continue;
-            }
-            let arch = platform.debian_arch.clone().unwrap_or_default();
-            let Some(spec) = packaged::spec_for_package(platform, package, &arch, None) else {
-                continue;
-            };
-            return packaged::toolchain(&spec, ToolchainKind::Packaged, platform, host, tools);
-        }
-    }
-    Err(Missing::new(
-        format!(
-            "the archive has no compiler of exactly {} for this host (status.toml records {})",
-            declared.short(),
-            if seen.is_empty() {
-                "none".to_string()
-            } else {
-                seen.join(", ")
-            }
-        ),
-        None,
-    ))
-}
-
-/// The workspace member whose directory holds `file` (relative to the root).
-fn crate_of(ws: &Workspace, file: Option<&str>) -> String {
-    let Some(file) = file else {
-        return "the workspace".into();
-    };
-    let path = ws.root.join(file);
-    ws.packages
-        .iter()
-        .filter(|p| path.starts_with(&p.manifest_dir))
-        .max_by_key(|p| p.manifest_dir.as_os_str().len())
-        .map(|p| format!("crate `{}` ({file})", p.name))
-        .unwrap_or_else(|| file.to_string())
-}

@@ -16,6 +16,7 @@ use crate::model::{glob_match, ExpectedFailure, Lane, Model, Platform, Stage};
 use crate::requirements::EnableHint;
 use crate::results::{PackageResult, Status, Tier};
 use crate::runner::{self, RunnerSpec};
+use crate::toolchain::msrv::MsrvCheck;
 use crate::toolchain::{self, Missing, TierCache, Toolchain};
 use crate::workspace::Workspace;
 
@@ -58,6 +59,23 @@ pub struct PlannedCell {
     pub tier: Option<Tier>,
     /// How long one test may run (`matrix.toml`'s `[test-limits]`).
     pub test_limit: Duration,
+    /// Another cell of the plan whose run would be this one's: the same
+    /// compiler (identity and build directory), packages, expectations and
+    /// runner ([`share_results`]). The executor takes its result instead of
+    /// running this cell, when it ran.
+    pub same_as: Option<SameAs>,
+    /// Facts the plan adds to the cell's provenance (why an MSRV cell uses its compiler).
+    pub notes: BTreeMap<String, String>,
+}
+
+/// The cell of the plan that does this one's work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SameAs {
+    /// Its index in [`Plan::cells`].
+    pub index: usize,
+    pub id: String,
+    /// What makes the two one run (for the provenance).
+    pub why: String,
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +179,13 @@ pub fn resolve(
             .lane
             .iter()
             .any(|l| matches!(l, Lane::Cross | Lane::Host));
+    let wants_msrv = matrix.stages.contains(&Stage::Check)
+        && (filters.stage.is_empty() || filters.stage.contains(&Stage::Check))
+        && (filters.lane.is_empty() || filters.lane.iter().any(|l| l.is_msrv()));
+    let msrv_checks = match matrix.msrv_lane && wants_msrv {
+        true => msrv_checks(model, host, workspace, &tools, &mut warnings),
+        false => Vec::new(),
+    };
     let mut cells = Vec::new();
     for platform in &model.platforms {
         if !matrix.platforms.iter().any(|g| glob_match(g, &platform.id))
@@ -179,6 +204,10 @@ pub fn resolve(
         // release and architecture), not to the target triple.
         let packaged = (matrix.packaged_lane && !only_cross_rs)
             .then(|| toolchain::resolve_packaged(model, platform, host, &tools));
+        let msrv_here: Vec<&MsrvCheck> = msrv_checks
+            .iter()
+            .filter(|c| c.platform == platform.id)
+            .collect();
         for &stage in &Stage::ALL {
             if !matrix.stages.contains(&stage)
                 || !(filters.stage.is_empty() || filters.stage.contains(&stage))
@@ -191,6 +220,12 @@ pub fn resolve(
                 Stage::Check | Stage::Build => {
                     std::iter::once(build_lane(&toolchain, only_cross_rs))
                         .chain(packaged.as_ref().map(|_| Lane::Packaged))
+                        .chain(
+                            msrv_here
+                                .iter()
+                                .filter(|_| stage == Stage::Check)
+                                .map(|c| c.lane),
+                        )
                         .map(|l| (l, l))
                         .collect()
                 }
@@ -218,11 +253,13 @@ pub fn resolve(
                 if !(filters.lane.is_empty() || filters.lane.contains(&lane)) {
                     continue;
                 }
-                let toolchain = match (lane.is_packaged(), &packaged) {
-                    (true, Some(p)) => p,
+                let msrv = msrv_here.iter().find(|c| c.lane == lane);
+                let toolchain = match (lane.is_packaged(), &packaged, msrv) {
+                    (_, _, Some(check)) => &check.toolchain,
+                    (true, Some(p), _) => p,
                     _ => &toolchain,
                 };
-                cells.push(plan_cell(
+                let mut cell = plan_cell(
                     model,
                     platform,
                     stage,
@@ -230,11 +267,133 @@ pub fn resolve(
                     &selected,
                     toolchain,
                     host,
-                ));
+                );
+                if let Some(check) = msrv {
+                    cell.notes.insert("msrv".into(), check.why.clone());
+                }
+                cells.push(cell);
             }
         }
     }
+    share_results(&mut cells);
     Ok(Plan { cells, warnings })
+}
+
+/// `cargo xtask msrv --verify`'s compilers, when `msrv-lane` is on: the
+/// same resolution (`toolchain::msrv::checks`), judged as of today.
+fn msrv_checks(
+    model: &Model,
+    host: &Host,
+    workspace: &Workspace,
+    tools: &toolchain::HostProbe,
+    warnings: &mut Vec<String>,
+) -> Vec<MsrvCheck> {
+    let Some(policy) = &model.msrv_policy else {
+        warnings.push(format!(
+            "{}: key `msrv-lane`: no MSRV policy to check against (platforms/rust/msrv-policy.toml); no msrv cells",
+            model.matrix.source
+        ));
+        return Vec::new();
+    };
+    let declared =
+        crate::platform_data::status::workspace_msrv(workspace, &model.matrix.exclude_packages)
+            .ok();
+    let outcome = crate::platform_data::msrv::compute(
+        &model.platforms,
+        policy,
+        &model.rust_status,
+        declared,
+        time::OffsetDateTime::now_utc().date(),
+        &model.lifecycle,
+    );
+    toolchain::msrv::checks(model, &outcome, host, tools)
+}
+
+/// Which lanes may take another's result for a cell of `stage`, and from
+/// which: a packaged test cell from the test cell of another lane that runs
+/// the same executables on the same runner (on aarch64, say, the packaged
+/// compiler is the cross lane's: one toolchain, one build directory); an
+/// MSRV cell from any other cell that checks with the same compiler and std
+/// (the floor's is its platform's `check@packaged`), `msrv-declared` from
+/// `msrv-floor` too. Packaged check and build cells never follow: their
+/// cargo, a no-op in a shared directory, lists their own executables.
+fn may_follow(stage: Stage, follower: Lane, leader: Lane) -> bool {
+    match follower {
+        Lane::MsrvDeclared => leader != Lane::MsrvDeclared,
+        Lane::MsrvFloor => !leader.is_msrv(),
+        Lane::Packaged | Lane::PackagedVm => stage == Stage::Test && !leader.is_packaged(),
+        _ => false,
+    }
+}
+
+/// What makes two cells one run: the platform and stage, the compiler
+/// (`rustc -vV`), its build directory and target, the packages and those
+/// left out, the expectations, the runner and the per-test limit. `None`
+/// for a cell that will not run.
+fn share_key(cell: &PlannedCell) -> Option<String> {
+    let CellState::Ready(spec) = &cell.state else {
+        return None;
+    };
+    let key = serde_json::json!({
+        "platform": cell.platform.id,
+        "stage": cell.stage,
+        "identity": spec.toolchain.identity,
+        "build-dir": spec.toolchain.target_dir_name,
+        "target": spec.toolchain.target,
+        "packages": cell.packages,
+        "excluded": cell.excluded,
+        "expected": cell.expected,
+        "runner": spec.runner,
+        "test-limit": cell.test_limit.as_secs_f64(),
+    });
+    Some(key.to_string())
+}
+
+/// Sets [`PlannedCell::same_as`]: each cell that [`may_follow`] another
+/// with the same [`share_key`] takes the first such cell that follows no one.
+pub fn share_results(cells: &mut [PlannedCell]) {
+    let keys: Vec<Option<String>> = cells.iter().map(share_key).collect();
+    let lanes: Vec<(Stage, Lane)> = cells.iter().map(|c| (c.stage, c.lane)).collect();
+    for (i, leader) in leaders(&lanes, &keys).into_iter().enumerate() {
+        cells[i].same_as = leader.map(|j| SameAs {
+            index: j,
+            id: cells[j].id.clone(),
+            why: if cells[i].stage == Stage::Test {
+                format!(
+                    "same executables as {} (one compiler, one build directory), on the same runner: its result, not a second run",
+                    cells[j].id
+                )
+            } else {
+                format!(
+                    "{} checked the same packages with the same compiler and std: its result, not a second build",
+                    cells[j].id
+                )
+            },
+        });
+    }
+}
+
+/// For each cell, the index of the cell whose result it takes: the first
+/// with an equal key that it [`may_follow`] and that itself follows no one.
+fn leaders(lanes: &[(Stage, Lane)], keys: &[Option<String>]) -> Vec<Option<usize>> {
+    let mut out: Vec<Option<usize>> = vec![None; lanes.len()];
+    // Leaders first: a cell that may follow no lane of the plan decides before its followers.
+    let mut order: Vec<usize> = (0..lanes.len()).collect();
+    order.sort_by_key(|&i| match lanes[i].1 {
+        l if l.is_msrv() => (2, l == Lane::MsrvDeclared, i),
+        l if l.is_packaged() => (1, false, i),
+        _ => (0, false, i),
+    });
+    for &i in &order {
+        let Some(key) = &keys[i] else { continue };
+        let (stage, lane) = lanes[i];
+        out[i] = order
+            .iter()
+            .copied()
+            .filter(|&j| j != i && out[j].is_none() && keys[j].as_ref() == Some(key))
+            .find(|&j| lanes[j].0 == stage && may_follow(stage, lane, lanes[j].1));
+    }
+    out
 }
 
 fn build_lane(toolchain: &Result<Toolchain, Missing>, only_cross_rs: bool) -> Lane {
@@ -324,6 +483,8 @@ fn plan_cell(
         state,
         tier: None,
         test_limit: matrix.test_limits.for_cell(&platform.id, runner_lane),
+        same_as: None,
+        notes: BTreeMap::new(),
     }
 }
 
@@ -357,4 +518,90 @@ fn host_rustc() -> Option<(PathBuf, String)> {
         .trim()
         .to_string();
     Some((rustc, version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(cells: &[(Stage, Lane, Option<&str>)]) -> Vec<Option<usize>> {
+        let lanes: Vec<(Stage, Lane)> = cells.iter().map(|(s, l, _)| (*s, *l)).collect();
+        let keys: Vec<Option<String>> = cells.iter().map(|(_, _, k)| k.map(String::from)).collect();
+        leaders(&lanes, &keys)
+    }
+
+    #[test]
+    fn a_packaged_test_cell_takes_the_result_of_the_same_executables_on_the_same_runner() {
+        use Lane::*;
+        use Stage::*;
+        // aarch64: the packaged compiler is the cross lane's (one key).
+        let found = plan(&[
+            (Check, Cross, Some("1.96")),
+            (Check, Packaged, Some("1.96")),
+            (Build, Cross, Some("1.96 build")),
+            (Build, Packaged, Some("1.96 build")),
+            (Test, Packaged, Some("1.96 qemu-user")),
+            (Test, QemuUser, Some("1.96 qemu-user")),
+            (Test, PackagedVm, Some("1.96 vm")),
+            (Test, Vm, Some("1.96 vm")),
+        ]);
+        assert_eq!(
+            found,
+            [None, None, None, None, Some(5), None, Some(7), None],
+            "check and build run in both lanes (their cargo is a no-op in the shared directory)"
+        );
+    }
+
+    #[test]
+    fn different_compilers_or_cells_that_will_not_run_share_nothing() {
+        use Lane::*;
+        use Stage::*;
+        // s390x: packaged 1.85 against the cross lane's 1.96.
+        let found = plan(&[
+            (Test, QemuUser, Some("1.96 qemu-user")),
+            (Test, Packaged, Some("1.85 qemu-user")),
+            (Test, Vm, None),
+            (Test, PackagedVm, None),
+        ]);
+        assert_eq!(found, [None, None, None, None]);
+    }
+
+    #[test]
+    fn msrv_cells_take_the_result_of_a_check_with_the_same_compiler() {
+        use Lane::*;
+        use Stage::*;
+        let found = plan(&[
+            (Check, Cross, Some("mips 1.96")),
+            (Check, Packaged, Some("mips 1.70")),
+            (Check, MsrvFloor, Some("mips 1.70")),
+            (Check, MsrvDeclared, Some("amd64 1.85")),
+        ]);
+        assert_eq!(found, [None, None, Some(1), None]);
+        // Floor and declared on one compiler: one check, as `msrv --verify` builds once.
+        let found = plan(&[
+            (Check, MsrvDeclared, Some("amd64 1.85")),
+            (Check, MsrvFloor, Some("amd64 1.85")),
+        ]);
+        assert_eq!(found, [Some(1), None]);
+        // A packaged check never follows an MSRV cell.
+        let found = plan(&[
+            (Check, MsrvFloor, Some("mips 1.70")),
+            (Check, Packaged, Some("mips 1.70")),
+        ]);
+        assert_eq!(found, [Some(1), None]);
+    }
+
+    #[test]
+    fn only_the_named_pairs_may_share() {
+        use Lane::*;
+        use Stage::*;
+        assert!(may_follow(Test, Packaged, QemuUser));
+        assert!(may_follow(Test, PackagedVm, Vm));
+        assert!(!may_follow(Build, Packaged, Cross));
+        assert!(!may_follow(Test, QemuUser, Packaged));
+        assert!(may_follow(Check, MsrvFloor, Packaged));
+        assert!(!may_follow(Check, MsrvFloor, MsrvDeclared));
+        assert!(may_follow(Check, MsrvDeclared, MsrvFloor));
+        assert!(!may_follow(Check, Cross, Packaged));
+    }
 }

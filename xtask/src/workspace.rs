@@ -166,6 +166,24 @@ impl Workspace {
         seen
     }
 
+    /// `crate `newapi` (newapi/src/lib.rs): newapi/src/lib.rs:5: …`: a
+    /// compiler error with the member whose directory holds its file (the
+    /// innermost), as `msrv --verify` and the matrix's MSRV cells name it.
+    pub fn describe_error(&self, error: &crate::results::Diagnostic) -> String {
+        let Some(file) = &error.file else {
+            return format!("the workspace: {}", error.short());
+        };
+        let path = self.root.join(file);
+        let member = self
+            .packages
+            .iter()
+            .filter(|p| path.starts_with(&p.manifest_dir))
+            .max_by_key(|p| p.manifest_dir.as_os_str().len())
+            .map(|p| format!("crate `{}` ({file})", p.name))
+            .unwrap_or_else(|| file.clone());
+        format!("{member}: {}", error.short())
+    }
+
     /// The matrix's own output directory.
     pub fn matrix_dir(&self) -> PathBuf {
         self.target_dir.join("matrix")

@@ -35,6 +35,10 @@ pub struct MatrixFile {
     /// each platform's OS packages, against its packaged std.
     #[serde(default)]
     pub packaged_lane: bool,
+    /// `check` also runs in the `msrv-floor` and `msrv-declared` lanes:
+    /// `cargo xtask msrv --verify`'s two compilers, as cells of the matrix.
+    #[serde(default)]
+    pub msrv_lane: bool,
 }
 
 /// The per-test time limit: `base` (a test on the host) times the lane's
@@ -246,6 +250,12 @@ pub enum Lane {
     Packaged,
     /// The packaged lane's test executables inside the platform's guest.
     PackagedVm,
+    /// `check` with the oldest packaged compiler the MSRV policy counts, on
+    /// the platform that packages it (`cargo xtask msrv --verify`'s first build).
+    MsrvFloor,
+    /// `check` with a packaged compiler of exactly the workspace's declared
+    /// `rust-version`, on a platform of this host's target (its second build).
+    MsrvDeclared,
 }
 
 impl Lane {
@@ -258,7 +268,14 @@ impl Lane {
             Lane::Vm => "vm",
             Lane::Packaged => "packaged",
             Lane::PackagedVm => "packaged-vm",
+            Lane::MsrvFloor => "msrv-floor",
+            Lane::MsrvDeclared => "msrv-declared",
         }
+    }
+
+    /// The MSRV check's cells (`cargo xtask msrv --verify` in the matrix).
+    pub fn is_msrv(self) -> bool {
+        matches!(self, Lane::MsrvFloor | Lane::MsrvDeclared)
     }
 
     /// The packaged lane's cells: their own chain, built by the OS's compiler.
@@ -361,6 +378,13 @@ pub(super) fn load(
             &file,
             "stages",
             "must list at least one stage",
+        ));
+    }
+    if matrix.msrv_lane && !matrix.stages.contains(&Stage::Check) {
+        errors.push(LoadError::key(
+            &file,
+            "msrv-lane",
+            "the MSRV check runs `cargo check`: `stages` must list `check`",
         ));
     }
     for (i, lane) in matrix.test_lanes.iter().enumerate() {

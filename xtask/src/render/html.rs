@@ -281,7 +281,7 @@ fn grid_cell(out: &mut String, view: &PlatformView<'_>) {
         out.push_str("<span class=\"st\">not run yet</span>");
     }
     for ((stage, lane), cell) in &view.cells {
-        let what = if *stage == Stage::Test {
+        let what = if *stage == Stage::Test || lane.is_msrv() {
             format!("{stage} {lane}")
         } else {
             stage.to_string()

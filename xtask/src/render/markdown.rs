@@ -120,7 +120,7 @@ fn grid_cell(view: &PlatformView<'_>) -> String {
         let parts: Vec<String> = cells
             .iter()
             .map(|c| {
-                let lane = if stage == crate::model::Stage::Test {
+                let lane = if stage == crate::model::Stage::Test || c.lane.is_msrv() {
                     format!(" {}", c.lane)
                 } else {
                     String::new()

@@ -68,6 +68,10 @@ pub fn detail(c: &CellResult) -> String {
                 parts.push(format!("enable: {e}"));
             }
         }
+        // An MSRV cell's reason names the crate, as `msrv --verify` does.
+        Status::Fail if c.lane.is_msrv() && c.reason.is_some() => {
+            parts.push(c.reason.clone().unwrap_or_default());
+        }
         _ => {
             if let Some(d) = &c.first_error {
                 parts.push(d.short());

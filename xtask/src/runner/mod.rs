@@ -33,7 +33,12 @@ pub fn applies(lane: Lane, platform: &Platform, host: &Host) -> bool {
         Lane::Host => platform.target == host.triple,
         Lane::QemuUser => platform.qemu_user.is_some() && platform.target != host.triple,
         Lane::Vm => platform.vm_image.is_some(),
-        Lane::Cross | Lane::CrossRs | Lane::Packaged | Lane::PackagedVm => false,
+        Lane::Cross
+        | Lane::CrossRs
+        | Lane::Packaged
+        | Lane::PackagedVm
+        | Lane::MsrvFloor
+        | Lane::MsrvDeclared => false,
     }
 }
 

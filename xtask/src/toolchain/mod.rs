@@ -11,6 +11,7 @@ mod build_std;
 mod cross_rs;
 mod host;
 pub mod linker;
+pub mod msrv;
 pub mod packaged;
 pub mod probe;
 mod rustup_target;

@@ -15,6 +15,7 @@ mod layers;
 mod lifecycle;
 mod matrix;
 mod merge_diff;
+mod msrv;
 mod packaged;
 mod platform_data;
 mod publish;

@@ -12,7 +12,7 @@ fn on_path(program: &str) -> bool {
         .any(|d| d.join(program).is_file())
 }
 
-fn require_tools() {
+pub(crate) fn require_tools() {
     for (program, package) in [
         ("qemu-mips64el-static", "qemu-user-static"),
         ("mips64el-linux-gnuabi64-gcc", "gcc-mips64el-linux-gnuabi64"),
@@ -90,7 +90,7 @@ fn packaged_compilers_older_than_the_api_reject_the_fixture_and_newer_ones_build
 
 /// This repository's data, with mips64el's 1.70 exempted from the policy,
 /// so that the floor is 1.85 and a true `rust-version` 1.85 can pass.
-fn data_without_mips64el(dir: &Path) {
+pub(crate) fn data_without_mips64el(dir: &Path) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     for sub in ["platforms", "matrix", "vm-images"] {
         copy_tree(&repo.join(sub), &dir.join(sub));
