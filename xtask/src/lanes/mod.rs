@@ -112,7 +112,7 @@ pub fn run_cell(
             result.reason = Some(format!("{err:#}"));
         }
     }
-    apply_expectations(cell, &mut result);
+    apply_expectations(cell, &mut result, started.elapsed() < cell.timeout);
     result.duration_secs = started.elapsed().as_secs_f64();
     result
 }
@@ -583,17 +583,21 @@ fn apply_reruns(tests: &mut [TestResult], run: &ExeRun) {
 }
 
 /// Turns covered failures into expected failures, per test and per cell.
-fn apply_expectations(cell: &PlannedCell, result: &mut CellResult) {
+/// A cell that timed out is covered by its tests only if it ended within
+/// its own timeout (`in_time`): a test hung past its limit and was killed,
+/// and the cell went on; a cell stopped at its timeout is never covered so.
+fn apply_expectations(cell: &PlannedCell, result: &mut CellResult, in_time: bool) {
     if cell.expected.is_empty() || !matches!(result.status, Status::Fail | Status::Timeout) {
         return;
     }
     let per_test: Vec<_> = cell.expected.iter().filter(|x| x.tests.is_some()).collect();
     // The entries that cover a failing test, in matrix.toml's order.
     let mut covering: Vec<&ExpectedFailure> = Vec::new();
+    // A test known to fail may also be known to hang (its reason says so).
     for t in result
         .tests
         .iter_mut()
-        .filter(|t| t.outcome == TestOutcome::Fail)
+        .filter(|t| matches!(t.outcome, TestOutcome::Fail | TestOutcome::Timeout))
     {
         if let Some(x) = per_test.iter().find(|x| x.covers_test(&t.package, &t.name)) {
             t.outcome = TestOutcome::ExpectedFail;
@@ -609,7 +613,7 @@ fn apply_expectations(cell: &PlannedCell, result: &mut CellResult) {
         .find(|x| x.tests.is_none() && x.packages.is_none());
     // Every failing test is known to fail, and nothing else went wrong.
     let all_covered = !covering.is_empty()
-        && result.status == Status::Fail
+        && (result.status == Status::Fail || (result.status == Status::Timeout && in_time))
         && !result
             .tests
             .iter()

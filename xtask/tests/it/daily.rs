@@ -123,6 +123,39 @@ fn a_hung_test_is_killed_at_its_limit_and_named_while_the_others_report() {
         cell(&r, &format!("{HOST}/test@host"))["reason"],
         "1 test hung: seed::completes"
     );
+    // Known to hang there (an emulator's limit, say): the same run is an
+    // expected failure, and the run succeeds.
+    let known = matrix_file_with(
+        ws.path(),
+        &["host"],
+        "[[expected-failure]]\nplatforms = [\"linux-*\"]\ntests = [\"seed::completes\"]\nreason = \"hangs here\"\n",
+    );
+    let out = run(
+        &[
+            "matrix",
+            "--workspace",
+            ws.path().to_str().unwrap(),
+            "--matrix",
+            &known,
+            "--platform",
+            HOST,
+            "--lane",
+            "host",
+            "--format",
+            "json",
+            "--no-report",
+            "--force",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let test = printed_cell(&printed, &format!("{HOST}/test@host"));
+    assert_eq!(test["status"], "expected-fail", "{test:#}");
+    assert_eq!(
+        test_named(test, "seed::completes")["outcome"],
+        "expected-fail"
+    );
 }
 
 #[test]
