@@ -27,6 +27,10 @@ pub enum What {
     Blk(BlkArgs),
     Net(net::NetArgs),
     Scsi(scsi::ScsiArgs),
+    /// Unpack DPDK's dpdk-testpmd (the host release's packages, only what
+    /// it loads) into the cache, for `bench net`; the host's dpkg state is
+    /// left alone. `cargo xtask setup` runs this.
+    UnpackDpdk,
 }
 
 /// Benchmark vhost-user-blk: ours, qemu-storage-daemon's export, and a pread ceiling.
@@ -131,6 +135,11 @@ pub fn run(args: Args) -> Result<u8> {
         What::Blk(a) => blk(a),
         What::Net(a) => net::net(a),
         What::Scsi(a) => scsi::scsi(a),
+        What::UnpackDpdk => {
+            let testpmd = crate::needs::dpdk::install(&|m: &str| eprintln!("  {m}"))?;
+            println!("{} ({})", testpmd.binary.display(), testpmd.version);
+            Ok(exit::OK)
+        }
     };
     if crate::cmd::cancelled() {
         // The servers and the driver were killed with their process groups.

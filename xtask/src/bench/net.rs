@@ -11,15 +11,18 @@ use serde::{Deserialize, Serialize};
 
 use super::{cpu_busy_percent, loadavg, median, process_cpu_secs, start_server};
 use crate::cmd::{Cmd, Spawned};
-use crate::host::which;
+use crate::needs::dpdk::{self, Testpmd};
 
 /// Benchmark vhost-user-net: ours (a learning switch) and DPDK's vhost PMD.
 ///
 /// Builds `vu-bench` and `vhost-user-net` in release mode and starts our
-/// back-end; if `dpdk-testpmd` is on PATH (Debian's `dpdk`), it starts it
-/// too, with two `net_vhost` ports (one socket each) forwarding to each
-/// other (`--forward-mode=io`, one main and one forwarding core,
-/// `--no-huge`). The same
+/// back-end, then DPDK's `dpdk-testpmd` with two `net_vhost` ports (one
+/// socket each) forwarding to each other (`--forward-mode=io`, one main and
+/// one forwarding core, `--no-huge`: no hugepages are needed, as the vhost
+/// PMD copies frames out of the front-end's shared memory, which it maps
+/// itself). The testpmd is the one `cargo xtask setup` unpacks from the
+/// host release's packages into the cache (`cargo xtask bench
+/// unpack-dpdk`), else one on PATH, else `--testpmd`'s. The same
 /// driver then connects two ports to each back-end, one transmitting frames
 /// of each `--frame-len` to the other as fast as its ring allows (256
 /// entries, one kick per batch, completions reaped without calls), and
@@ -51,14 +54,15 @@ pub struct NetArgs {
     /// Leave DPDK out even if it is installed
     #[arg(long)]
     pub no_dpdk: bool,
-    /// The dpdk-testpmd to run [default: dpdk-testpmd on PATH]. Debian
-    /// bookworm ships it in `dpdk-dev`; its libraries come from the
-    /// `librte-*` packages (LD_LIBRARY_PATH is passed on)
+    /// The dpdk-testpmd to run [default: the one `cargo xtask setup`
+    /// unpacked into the cache, else dpdk-testpmd on PATH]. Debian ships it
+    /// in `dpdk-dev`; its libraries come from the `librte-*` packages
+    /// (LD_LIBRARY_PATH is passed on)
     #[arg(long, value_name = "PATH")]
     pub testpmd: Option<PathBuf>,
-    /// DPDK driver files testpmd loads (`-d`): the vhost PMD and the ring
-    /// mempool where they are not in DPDK's default driver directory
-    #[arg(long = "dpdk-driver", value_name = "FILE")]
+    /// DPDK driver files `--testpmd` loads (`-d`): the vhost PMD and the
+    /// ring mempool where they are not in DPDK's default driver directory
+    #[arg(long = "dpdk-driver", value_name = "FILE", requires = "testpmd")]
     pub dpdk_drivers: Vec<PathBuf>,
     /// Where the results go [default: <target>/bench/net.json]
     #[arg(long, value_name = "FILE")]
@@ -136,17 +140,10 @@ pub(super) fn net(a: NetArgs) -> Result<u8> {
     let ws = crate::workspace::Workspace::load(&root)?;
     let dir = ws.target_dir.join("bench").join("net");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let testpmd = if a.no_dpdk {
-        None
-    } else {
-        let found = a.testpmd.clone().or_else(|| which("dpdk-testpmd"));
-        if found.is_none() {
-            eprintln!(
-                "bench: dpdk-testpmd not found (Debian bookworm's `dpdk-dev`, or --testpmd); measuring ours only"
-            );
-        }
-        found
-    };
+    let testpmd = if a.no_dpdk { None } else { peer(&a) };
+    if let Some(why) = testpmd.as_ref().and_then(Testpmd::refusal) {
+        bail!("{why}");
+    }
 
     eprintln!("bench: building vu-bench and vhost-user-net (release)");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -188,41 +185,8 @@ pub(super) fn net(a: NetArgs) -> Result<u8> {
         let (s0, s1) = (dir.join("dpdk0.sock"), dir.join("dpdk1.sock"));
         let _ = std::fs::remove_file(&s0);
         let _ = std::fs::remove_file(&s1);
-        let mut cmd = Cmd::new(&testpmd).args([
-            "-l",
-            "0,1",
-            "--no-pci",
-            "--no-huge",
-            "-m",
-            "1024",
-            "--no-shconf",
-            "--file-prefix",
-            "vu-bench-net",
-        ]);
-        for d in &a.dpdk_drivers {
-            cmd = cmd.arg("-d").arg(d);
-        }
-        let cmd = cmd
-            .arg("--vdev")
-            .arg(format!("net_vhost0,iface={},queues=1", s0.display()))
-            .arg("--vdev")
-            .arg(format!("net_vhost1,iface={},queues=1", s1.display()))
-            .args([
-                "--",
-                "--forward-mode=io",
-                "--auto-start",
-                "--nb-cores=1",
-                "--stats-period=3600",
-            ]);
-        let server = start_server(&cmd, &s0)?;
-        dpdk_version = Some(
-            Cmd::new("dpkg-query")
-                .args(["-W", "-f", "${Version}", "dpdk"])
-                .run()
-                .ok()
-                .map(|o| format!("dpdk {}", o.stdout_str().trim()))
-                .unwrap_or_else(|| "dpdk".into()),
-        );
+        let server = start_server(&testpmd.command([&s0, &s1]), &s1)?;
+        dpdk_version = Some(testpmd.version.clone());
         targets.push(("dpdk".into(), s0, s1, server));
     }
 
@@ -313,6 +277,26 @@ pub(super) fn net(a: NetArgs) -> Result<u8> {
     crate::paths::write_atomic(&out, serde_json::to_string_pretty(&summary)?.as_bytes())?;
     eprintln!("bench: results in {}", out.display());
     Ok(crate::exit::OK)
+}
+
+/// The DPDK to compare with: `--testpmd`, else the unpacked one, else one
+/// on PATH; none says how to get it.
+fn peer(a: &NetArgs) -> Option<Testpmd> {
+    if let Some(binary) = &a.testpmd {
+        return Some(Testpmd {
+            binary: binary.clone(),
+            library_dirs: Vec::new(),
+            drivers: a.dpdk_drivers.clone(),
+            version: format!("dpdk-testpmd at {}", binary.display()),
+        });
+    }
+    let found = dpdk::find().or_else(dpdk::on_path);
+    if found.is_none() {
+        eprintln!(
+            "bench: DPDK's dpdk-testpmd is not unpacked (`cargo xtask setup`, or `cargo xtask bench unpack-dpdk`); measuring ours only"
+        );
+    }
+    found
 }
 
 fn drive(driver: &Path, tx: &Path, rx: &Path, len: usize, a: &NetArgs) -> Result<String> {
