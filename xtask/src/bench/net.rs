@@ -178,33 +178,43 @@ pub(super) fn net(a: NetArgs) -> Result<u8> {
             .arg("0"),
         &ours_sock,
     )?;
-    let mut targets: Vec<(String, PathBuf, PathBuf, Spawned)> =
-        vec![("ours".into(), ours_sock.clone(), ours_sock, ours)];
+    let mut targets = vec![Target {
+        name: "ours",
+        tx: ours_sock.clone(),
+        rx: ours_sock,
+        server: Some(ours),
+        testpmd: None,
+    }];
     let mut dpdk_version = None;
     if let Some(testpmd) = testpmd {
-        let (s0, s1) = (dir.join("dpdk0.sock"), dir.join("dpdk1.sock"));
-        let _ = std::fs::remove_file(&s0);
-        let _ = std::fs::remove_file(&s1);
-        let server = start_server(&testpmd.command([&s0, &s1]), &s1)?;
         dpdk_version = Some(testpmd.version.clone());
-        targets.push(("dpdk".into(), s0, s1, server));
+        targets.push(Target {
+            name: "dpdk",
+            tx: dir.join("dpdk0.sock"),
+            rx: dir.join("dpdk1.sock"),
+            server: None,
+            testpmd: Some(testpmd),
+        });
     }
 
     let mut runs = Vec::new();
     for round in 0..a.runs {
         for &len in &a.frame_lens {
-            for (name, tx, rx, server) in &mut targets {
+            for t in &mut targets {
+                let name = t.name;
                 eprintln!(
                     "bench: round {}/{}: {name}, {len}-byte frames",
                     round + 1,
                     a.runs
                 );
+                let (tx, rx) = (t.tx.clone(), t.rx.clone());
+                let server = t.ready()?;
                 let cpu_before = server.pid().and_then(process_cpu_secs);
-                let out = drive(&driver, tx, rx, len, &a)?;
+                let out = drive(&driver, &tx, &rx, len, &a)?;
                 let cpu_after = server.pid().and_then(process_cpu_secs);
                 let mut s: NetSample = serde_json::from_str(out.trim())
                     .with_context(|| format!("vu-bench printed: {out}"))?;
-                s.target = name.clone();
+                s.target = name.to_string();
                 s.server_cpu_secs = cpu_before.zip(cpu_after).map(|(b, a)| a - b);
                 if let Some(r) = server.try_finished()? {
                     bail!(
@@ -217,8 +227,10 @@ pub(super) fn net(a: NetArgs) -> Result<u8> {
             }
         }
     }
-    for (_, _, _, server) in targets {
-        server.stop(Duration::from_secs(5))?;
+    for t in targets {
+        if let Some(server) = t.server {
+            server.stop(Duration::from_secs(5))?;
+        }
     }
     let load_after = loadavg();
     let mut rows = Vec::new();
@@ -277,6 +289,37 @@ pub(super) fn net(a: NetArgs) -> Result<u8> {
     crate::paths::write_atomic(&out, serde_json::to_string_pretty(&summary)?.as_bytes())?;
     eprintln!("bench: results in {}", out.display());
     Ok(crate::exit::OK)
+}
+
+/// A back-end the driver measures: its two ports' sockets (one for a switch).
+struct Target {
+    name: &'static str,
+    tx: PathBuf,
+    rx: PathBuf,
+    server: Option<Spawned>,
+    /// Started afresh for each measurement (see [`Target::ready`]).
+    testpmd: Option<Testpmd>,
+}
+
+impl Target {
+    /// The running server, for testpmd a new one. testpmd 22.11's
+    /// `net_vhost` handles a front-end's disconnection on its own event
+    /// thread, after the next connection to that port may have been set
+    /// up; when it does, the port's new connection is marked down and
+    /// testpmd forwards nothing to it (seen here: a driver that connected
+    /// right after the previous one left received 0 of 101,813 frames
+    /// sent). A fresh testpmd per measurement never sees a reconnection
+    /// ([`Testpmd::start`] waits for its socket files, not with a probing
+    /// connection, for the same reason).
+    fn ready(&mut self) -> Result<&mut Spawned> {
+        if let Some(testpmd) = &self.testpmd {
+            if let Some(old) = self.server.take() {
+                old.stop(Duration::from_secs(5))?;
+            }
+            self.server = Some(testpmd.start([&self.tx, &self.rx])?);
+        }
+        self.server.as_mut().context("no server was started")
+    }
 }
 
 /// The DPDK to compare with: `--testpmd`, else the unpacked one, else one

@@ -15,13 +15,13 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::apt::{self, AptState};
-use crate::cmd::Cmd;
+use crate::cmd::{Cmd, Spawned};
 use crate::elf::DynamicDeps;
 use crate::paths::FileLock;
 use crate::requirements::{Requirement, SetupStep};
@@ -179,6 +179,36 @@ impl Testpmd {
             "--nb-cores=1",
             "--stats-period=3600",
         ])
+    }
+
+    /// Starts [`Testpmd::command`] and waits until both sockets exist (it
+    /// listens right after binding each). Never by connecting: a probing
+    /// connection that closes races with the next one to that port (see
+    /// `bench net`).
+    pub fn start(&self, ports: [&Path; 2]) -> Result<Spawned> {
+        use std::os::unix::fs::FileTypeExt;
+        for p in ports {
+            let _ = std::fs::remove_file(p);
+        }
+        let cmd = self.command(ports);
+        let mut server = cmd.spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let listening = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.file_type().is_socket());
+        while !ports.iter().all(|p| listening(p)) {
+            if let Some(r) = server.try_finished()? {
+                bail!(
+                    "`{}` exited before listening ({}):\n{}",
+                    r.command_line(),
+                    r.describe(),
+                    r.stderr_tail
+                );
+            }
+            if Instant::now() > deadline {
+                bail!("`{}` did not listen within 20 s", cmd.argv().join(" "));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
     }
 
     /// Why DPDK would refuse to load the drivers, if it would: its EAL
