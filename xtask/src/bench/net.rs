@@ -302,13 +302,12 @@ struct Target {
 }
 
 impl Target {
-    /// The running server, for testpmd a new one. testpmd 22.11's
-    /// `net_vhost` handles a front-end's disconnection on its own event
-    /// thread, after the next connection to that port may have been set
-    /// up; when it does, the port's new connection is marked down and
-    /// testpmd forwards nothing to it (seen here: a driver that connected
-    /// right after the previous one left received 0 of 101,813 frames
-    /// sent). A fresh testpmd per measurement never sees a reconnection
+    /// The running server, for testpmd a new one. testpmd 22.11's log
+    /// shows a port's old connection torn down after the next connection
+    /// to that port arrived, and a driver that connected right after the
+    /// previous one left once received none of the 101,813 frames it sent
+    /// (both ports connected, nothing forwarded to its receiving port). A
+    /// fresh testpmd per measurement never sees a reconnection
     /// ([`Testpmd::start`] waits for its socket files, not with a probing
     /// connection, for the same reason).
     fn ready(&mut self) -> Result<&mut Spawned> {

@@ -1,6 +1,7 @@
 //! DPDK's testpmd as `cargo xtask bench net` runs it (the unpacked one, the
-//! same command line) forwards what our front-end driver sends between its
-//! two `net_vhost` ports, both ways, and every frame arrives intact.
+//! same command line and start-up, fresh for each run) forwards what our
+//! front-end driver sends between its two `net_vhost` ports, both ways, and
+//! every frame arrives intact.
 
 use std::path::Path;
 use std::time::Duration;
