@@ -882,28 +882,12 @@ fn describe_busy(m: &Machine) -> String {
 /// Starts a server and waits until its socket accepts connections.
 fn start_server(cmd: &Cmd, socket: &Path) -> Result<Spawned> {
     let mut server = cmd.spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            return Ok(server);
-        }
-        if let Some(r) = server.try_finished()? {
-            bail!(
-                "`{}` exited before listening ({}):\n{}",
-                r.command_line(),
-                r.describe(),
-                r.stderr_tail
-            );
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "`{}` did not listen on {} within 20 s",
-                cmd.argv().join(" "),
-                socket.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    server.wait_until(
+        &format!("listen on {}", socket.display()),
+        Duration::from_secs(20),
+        || std::os::unix::net::UnixStream::connect(socket).is_ok(),
+    )?;
+    Ok(server)
 }
 
 /// QEMU option values escape a comma by doubling it.

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -190,24 +190,11 @@ impl Testpmd {
         for p in ports {
             let _ = std::fs::remove_file(p);
         }
-        let cmd = self.command(ports);
-        let mut server = cmd.spawn()?;
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut server = self.command(ports).spawn()?;
         let listening = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.file_type().is_socket());
-        while !ports.iter().all(|p| listening(p)) {
-            if let Some(r) = server.try_finished()? {
-                bail!(
-                    "`{}` exited before listening ({}):\n{}",
-                    r.command_line(),
-                    r.describe(),
-                    r.stderr_tail
-                );
-            }
-            if Instant::now() > deadline {
-                bail!("`{}` did not listen within 20 s", cmd.argv().join(" "));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        server.wait_until("listen on both ports", Duration::from_secs(20), || {
+            ports.iter().all(|p| listening(p))
+        })?;
         Ok(server)
     }
 
