@@ -29,7 +29,12 @@ use crate::needs::dpdk::{self, Testpmd};
 /// counts what the receiving port gets (every frame checked). The driver
 /// busy-polls both rings, so it holds two CPUs while it runs: on a 2-CPU
 /// machine both back-ends compete with it for CPU, and the figures compare
-/// the back-ends under the same conditions, not their best case.
+/// the back-ends under the same conditions, not their best case. testpmd's
+/// forwarding core polls without pause (a poll-mode driver) and is pinned
+/// to a CPU, so with fewer than four CPUs it and the driver's two threads
+/// take CPU time from each other, and its figures say more about that
+/// sharing than about the PMD's path (on 2 busy CPUs, the driver had
+/// 0.2–1.3 s of CPU in a 2 s DPDK window, against 0.5–0.7 s with ours).
 ///
 /// Targets run interleaved within each of `--runs` rounds; the table shows
 /// medians with the min–max spread, frames per second, Gbit/s of frame
@@ -60,9 +65,10 @@ pub struct NetArgs {
     /// (LD_LIBRARY_PATH is passed on)
     #[arg(long, value_name = "PATH")]
     pub testpmd: Option<PathBuf>,
-    /// DPDK driver files `--testpmd` loads (`-d`): the vhost PMD and the
-    /// ring mempool where they are not in DPDK's default driver directory
-    #[arg(long = "dpdk-driver", value_name = "FILE", requires = "testpmd")]
+    /// More DPDK driver files testpmd loads (`-d`): the vhost PMD and the
+    /// ring mempool, for a `--testpmd` whose default driver directory lacks
+    /// them (the unpacked one is given its own)
+    #[arg(long = "dpdk-driver", value_name = "FILE")]
     pub dpdk_drivers: Vec<PathBuf>,
     /// Where the results go [default: <target>/bench/net.json]
     #[arg(long, value_name = "FILE")]
@@ -324,21 +330,24 @@ impl Target {
 /// The DPDK to compare with: `--testpmd`, else the unpacked one, else one
 /// on PATH; none says how to get it.
 fn peer(a: &NetArgs) -> Option<Testpmd> {
-    if let Some(binary) = &a.testpmd {
-        return Some(Testpmd {
+    let found = match &a.testpmd {
+        Some(binary) => Some(Testpmd {
             binary: binary.clone(),
             library_dirs: Vec::new(),
-            drivers: a.dpdk_drivers.clone(),
+            drivers: Vec::new(),
             version: format!("dpdk-testpmd at {}", binary.display()),
-        });
-    }
-    let found = dpdk::find().or_else(dpdk::on_path);
+        }),
+        None => dpdk::find().or_else(dpdk::on_path),
+    };
     if found.is_none() {
         eprintln!(
             "bench: DPDK's dpdk-testpmd is not unpacked (`cargo xtask setup`, or `cargo xtask bench unpack-dpdk`); measuring ours only"
         );
     }
-    found
+    found.map(|mut t| {
+        t.drivers.extend(a.dpdk_drivers.iter().cloned());
+        t
+    })
 }
 
 fn drive(driver: &Path, tx: &Path, rx: &Path, len: usize, a: &NetArgs) -> Result<String> {
