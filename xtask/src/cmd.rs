@@ -497,6 +497,38 @@ impl Spawned {
         }
     }
 
+    /// Waits until `ready` holds (looked at every 20 ms): a server started
+    /// in the background that must listen first. Fails, naming the command,
+    /// if the child exits before (with its stderr tail) or `timeout` passes;
+    /// `what` says what it should do (`listen on x.sock`).
+    pub fn wait_until(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while !ready() {
+            if let Some(r) = self.try_finished()? {
+                anyhow::bail!(
+                    "`{}` exited before it would {what} ({}):\n{}",
+                    r.command_line(),
+                    r.describe(),
+                    r.stderr_tail
+                );
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!(
+                    "`{}` did not {what} within {} s",
+                    self.record.command_line(),
+                    timeout.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
     /// Sends SIGTERM to the child's process group and waits up to `grace`
     /// for it to exit, then kills it. Returns how it ended.
     pub fn stop(mut self, grace: Duration) -> Result<CommandRecord> {

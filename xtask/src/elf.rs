@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use object::elf;
-use object::read::elf::{FileHeader, ProgramHeader};
+use object::read::elf::{Dyn, FileHeader, ProgramHeader};
 use object::{Endianness, ReadCache, ReadRef};
 use target_lexicon::{Architecture, Environment, OperatingSystem, PointerWidth, Triple};
 
@@ -427,6 +427,51 @@ pub fn machine_name(machine: u16) -> &'static str {
         elf::EM_SPARCV9 => "SPARC V9",
         elf::EM_LOONGARCH => "LoongArch",
         _ => "unknown machine",
+    }
+}
+
+/// What a dynamically linked file asks of the loader: its `DT_NEEDED`
+/// sonames and its `DT_RUNPATH` (or `DT_RPATH`) directories, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DynamicDeps {
+    pub needed: Vec<String>,
+    pub runpath: Vec<String>,
+}
+
+impl DynamicDeps {
+    /// Reads the dynamic section of the 64-bit ELF file at `path` (empty
+    /// for a static executable).
+    pub fn read(path: &Path) -> Result<DynamicDeps> {
+        let data =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        DynamicDeps::parse(&data[..])
+            .with_context(|| format!("cannot read the dynamic section of {}", path.display()))
+    }
+
+    fn parse(data: &[u8]) -> Result<DynamicDeps> {
+        let header = elf::FileHeader64::<Endianness>::parse(data)?;
+        let endian = header.endian()?;
+        let sections = header.sections(endian, data)?;
+        let mut deps = DynamicDeps::default();
+        let Some((entries, link)) = sections.dynamic(endian, data)? else {
+            return Ok(deps);
+        };
+        let strings = sections.strings(endian, data, link)?;
+        for entry in entries {
+            let list = match entry.tag32(endian) {
+                Some(elf::DT_NEEDED) => &mut deps.needed,
+                Some(elf::DT_RUNPATH | elf::DT_RPATH) => &mut deps.runpath,
+                _ => continue,
+            };
+            let text = entry.string(endian, strings)?;
+            list.extend(
+                String::from_utf8_lossy(text)
+                    .split(':')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            );
+        }
+        Ok(deps)
     }
 }
 

@@ -27,6 +27,10 @@ pub enum What {
     Blk(BlkArgs),
     Net(net::NetArgs),
     Scsi(scsi::ScsiArgs),
+    /// Unpack DPDK's dpdk-testpmd (the host release's packages, only what
+    /// it loads) into the cache, for `bench net`; the host's dpkg state is
+    /// left alone. `cargo xtask setup` runs this.
+    UnpackDpdk,
 }
 
 /// Benchmark vhost-user-blk: ours, qemu-storage-daemon's export, and a pread ceiling.
@@ -131,6 +135,11 @@ pub fn run(args: Args) -> Result<u8> {
         What::Blk(a) => blk(a),
         What::Net(a) => net::net(a),
         What::Scsi(a) => scsi::scsi(a),
+        What::UnpackDpdk => {
+            let testpmd = crate::needs::dpdk::install(&|m: &str| eprintln!("  {m}"))?;
+            println!("{} ({})", testpmd.binary.display(), testpmd.version);
+            Ok(exit::OK)
+        }
     };
     if crate::cmd::cancelled() {
         // The servers and the driver were killed with their process groups.
@@ -873,28 +882,12 @@ fn describe_busy(m: &Machine) -> String {
 /// Starts a server and waits until its socket accepts connections.
 fn start_server(cmd: &Cmd, socket: &Path) -> Result<Spawned> {
     let mut server = cmd.spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            return Ok(server);
-        }
-        if let Some(r) = server.try_finished()? {
-            bail!(
-                "`{}` exited before listening ({}):\n{}",
-                r.command_line(),
-                r.describe(),
-                r.stderr_tail
-            );
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "`{}` did not listen on {} within 20 s",
-                cmd.argv().join(" "),
-                socket.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    server.wait_until(
+        &format!("listen on {}", socket.display()),
+        Duration::from_secs(20),
+        || std::os::unix::net::UnixStream::connect(socket).is_ok(),
+    )?;
+    Ok(server)
 }
 
 /// QEMU option values escape a comma by doubling it.

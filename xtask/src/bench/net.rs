@@ -11,22 +11,30 @@ use serde::{Deserialize, Serialize};
 
 use super::{cpu_busy_percent, loadavg, median, process_cpu_secs, start_server};
 use crate::cmd::{Cmd, Spawned};
-use crate::host::which;
+use crate::needs::dpdk::{self, Testpmd};
 
 /// Benchmark vhost-user-net: ours (a learning switch) and DPDK's vhost PMD.
 ///
 /// Builds `vu-bench` and `vhost-user-net` in release mode and starts our
-/// back-end; if `dpdk-testpmd` is on PATH (Debian's `dpdk`), it starts it
-/// too, with two `net_vhost` ports (one socket each) forwarding to each
-/// other (`--forward-mode=io`, one main and one forwarding core,
-/// `--no-huge`). The same
+/// back-end, then DPDK's `dpdk-testpmd` with two `net_vhost` ports (one
+/// socket each) forwarding to each other (`--forward-mode=io`, one main and
+/// one forwarding core, `--no-huge`: no hugepages are needed, as the vhost
+/// PMD copies frames out of the front-end's shared memory, which it maps
+/// itself). The testpmd is the one `cargo xtask setup` unpacks from the
+/// host release's packages into the cache (`cargo xtask bench
+/// unpack-dpdk`), else one on PATH, else `--testpmd`'s. The same
 /// driver then connects two ports to each back-end, one transmitting frames
 /// of each `--frame-len` to the other as fast as its ring allows (256
 /// entries, one kick per batch, completions reaped without calls), and
 /// counts what the receiving port gets (every frame checked). The driver
 /// busy-polls both rings, so it holds two CPUs while it runs: on a 2-CPU
 /// machine both back-ends compete with it for CPU, and the figures compare
-/// the back-ends under the same conditions, not their best case.
+/// the back-ends under the same conditions, not their best case. testpmd's
+/// forwarding core polls without pause (a poll-mode driver) and is pinned
+/// to a CPU, so with fewer than four CPUs it and the driver's two threads
+/// take CPU time from each other, and its figures say more about that
+/// sharing than about the PMD's path (on 2 busy CPUs, the driver had
+/// 0.2–1.3 s of CPU in a 2 s DPDK window, against 0.5–0.7 s with ours).
 ///
 /// Targets run interleaved within each of `--runs` rounds; the table shows
 /// medians with the min–max spread, frames per second, Gbit/s of frame
@@ -51,13 +59,15 @@ pub struct NetArgs {
     /// Leave DPDK out even if it is installed
     #[arg(long)]
     pub no_dpdk: bool,
-    /// The dpdk-testpmd to run [default: dpdk-testpmd on PATH]. Debian
-    /// bookworm ships it in `dpdk-dev`; its libraries come from the
-    /// `librte-*` packages (LD_LIBRARY_PATH is passed on)
+    /// The dpdk-testpmd to run [default: the one `cargo xtask setup`
+    /// unpacked into the cache, else dpdk-testpmd on PATH]. Debian ships it
+    /// in `dpdk-dev`; its libraries come from the `librte-*` packages
+    /// (LD_LIBRARY_PATH is passed on)
     #[arg(long, value_name = "PATH")]
     pub testpmd: Option<PathBuf>,
-    /// DPDK driver files testpmd loads (`-d`): the vhost PMD and the ring
-    /// mempool where they are not in DPDK's default driver directory
+    /// More DPDK driver files testpmd loads (`-d`): the vhost PMD and the
+    /// ring mempool, for a `--testpmd` whose default driver directory lacks
+    /// them (the unpacked one is given its own)
     #[arg(long = "dpdk-driver", value_name = "FILE")]
     pub dpdk_drivers: Vec<PathBuf>,
     /// Where the results go [default: <target>/bench/net.json]
@@ -136,17 +146,10 @@ pub(super) fn net(a: NetArgs) -> Result<u8> {
     let ws = crate::workspace::Workspace::load(&root)?;
     let dir = ws.target_dir.join("bench").join("net");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let testpmd = if a.no_dpdk {
-        None
-    } else {
-        let found = a.testpmd.clone().or_else(|| which("dpdk-testpmd"));
-        if found.is_none() {
-            eprintln!(
-                "bench: dpdk-testpmd not found (Debian bookworm's `dpdk-dev`, or --testpmd); measuring ours only"
-            );
-        }
-        found
-    };
+    let testpmd = if a.no_dpdk { None } else { peer(&a) };
+    if let Some(why) = testpmd.as_ref().and_then(Testpmd::refusal) {
+        bail!("{why}");
+    }
 
     eprintln!("bench: building vu-bench and vhost-user-net (release)");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -181,66 +184,43 @@ pub(super) fn net(a: NetArgs) -> Result<u8> {
             .arg("0"),
         &ours_sock,
     )?;
-    let mut targets: Vec<(String, PathBuf, PathBuf, Spawned)> =
-        vec![("ours".into(), ours_sock.clone(), ours_sock, ours)];
+    let mut targets = vec![Target {
+        name: "ours",
+        tx: ours_sock.clone(),
+        rx: ours_sock,
+        server: Some(ours),
+        testpmd: None,
+    }];
     let mut dpdk_version = None;
     if let Some(testpmd) = testpmd {
-        let (s0, s1) = (dir.join("dpdk0.sock"), dir.join("dpdk1.sock"));
-        let _ = std::fs::remove_file(&s0);
-        let _ = std::fs::remove_file(&s1);
-        let mut cmd = Cmd::new(&testpmd).args([
-            "-l",
-            "0,1",
-            "--no-pci",
-            "--no-huge",
-            "-m",
-            "1024",
-            "--no-shconf",
-            "--file-prefix",
-            "vu-bench-net",
-        ]);
-        for d in &a.dpdk_drivers {
-            cmd = cmd.arg("-d").arg(d);
-        }
-        let cmd = cmd
-            .arg("--vdev")
-            .arg(format!("net_vhost0,iface={},queues=1", s0.display()))
-            .arg("--vdev")
-            .arg(format!("net_vhost1,iface={},queues=1", s1.display()))
-            .args([
-                "--",
-                "--forward-mode=io",
-                "--auto-start",
-                "--nb-cores=1",
-                "--stats-period=3600",
-            ]);
-        let server = start_server(&cmd, &s0)?;
-        dpdk_version = Some(
-            Cmd::new("dpkg-query")
-                .args(["-W", "-f", "${Version}", "dpdk"])
-                .run()
-                .ok()
-                .map(|o| format!("dpdk {}", o.stdout_str().trim()))
-                .unwrap_or_else(|| "dpdk".into()),
-        );
-        targets.push(("dpdk".into(), s0, s1, server));
+        dpdk_version = Some(testpmd.version.clone());
+        targets.push(Target {
+            name: "dpdk",
+            tx: dir.join("dpdk0.sock"),
+            rx: dir.join("dpdk1.sock"),
+            server: None,
+            testpmd: Some(testpmd),
+        });
     }
 
     let mut runs = Vec::new();
     for round in 0..a.runs {
         for &len in &a.frame_lens {
-            for (name, tx, rx, server) in &mut targets {
+            for t in &mut targets {
+                let name = t.name;
                 eprintln!(
                     "bench: round {}/{}: {name}, {len}-byte frames",
                     round + 1,
                     a.runs
                 );
+                let (tx, rx) = (t.tx.clone(), t.rx.clone());
+                let server = t.ready()?;
                 let cpu_before = server.pid().and_then(process_cpu_secs);
-                let out = drive(&driver, tx, rx, len, &a)?;
+                let out = drive(&driver, &tx, &rx, len, &a)?;
                 let cpu_after = server.pid().and_then(process_cpu_secs);
                 let mut s: NetSample = serde_json::from_str(out.trim())
                     .with_context(|| format!("vu-bench printed: {out}"))?;
-                s.target = name.clone();
+                s.target = name.to_string();
                 s.server_cpu_secs = cpu_before.zip(cpu_after).map(|(b, a)| a - b);
                 if let Some(r) = server.try_finished()? {
                     bail!(
@@ -253,8 +233,10 @@ pub(super) fn net(a: NetArgs) -> Result<u8> {
             }
         }
     }
-    for (_, _, _, server) in targets {
-        server.stop(Duration::from_secs(5))?;
+    for t in targets {
+        if let Some(server) = t.server {
+            server.stop(Duration::from_secs(5))?;
+        }
     }
     let load_after = loadavg();
     let mut rows = Vec::new();
@@ -313,6 +295,59 @@ pub(super) fn net(a: NetArgs) -> Result<u8> {
     crate::paths::write_atomic(&out, serde_json::to_string_pretty(&summary)?.as_bytes())?;
     eprintln!("bench: results in {}", out.display());
     Ok(crate::exit::OK)
+}
+
+/// A back-end the driver measures: its two ports' sockets (one for a switch).
+struct Target {
+    name: &'static str,
+    tx: PathBuf,
+    rx: PathBuf,
+    server: Option<Spawned>,
+    /// Started afresh for each measurement (see [`Target::ready`]).
+    testpmd: Option<Testpmd>,
+}
+
+impl Target {
+    /// The running server, for testpmd a new one. testpmd 22.11's log
+    /// shows a port's old connection torn down after the next connection
+    /// to that port arrived, and a driver that connected right after the
+    /// previous one left once received none of the 101,813 frames it sent
+    /// (both ports connected, nothing forwarded to its receiving port). A
+    /// fresh testpmd per measurement never sees a reconnection
+    /// ([`Testpmd::start`] waits for its socket files, not with a probing
+    /// connection, for the same reason).
+    fn ready(&mut self) -> Result<&mut Spawned> {
+        if let Some(testpmd) = &self.testpmd {
+            if let Some(old) = self.server.take() {
+                old.stop(Duration::from_secs(5))?;
+            }
+            self.server = Some(testpmd.start([&self.tx, &self.rx])?);
+        }
+        self.server.as_mut().context("no server was started")
+    }
+}
+
+/// The DPDK to compare with: `--testpmd`, else the unpacked one, else one
+/// on PATH; none says how to get it.
+fn peer(a: &NetArgs) -> Option<Testpmd> {
+    let found = match &a.testpmd {
+        Some(binary) => Some(Testpmd {
+            binary: binary.clone(),
+            library_dirs: Vec::new(),
+            drivers: Vec::new(),
+            version: format!("dpdk-testpmd at {}", binary.display()),
+        }),
+        None => dpdk::find().or_else(dpdk::on_path),
+    };
+    if found.is_none() {
+        eprintln!(
+            "bench: DPDK's dpdk-testpmd is not unpacked (`cargo xtask setup`, or `cargo xtask bench unpack-dpdk`); measuring ours only"
+        );
+    }
+    found.map(|mut t| {
+        t.drivers.extend(a.dpdk_drivers.iter().cloned());
+        t
+    })
 }
 
 fn drive(driver: &Path, tx: &Path, rx: &Path, len: usize, a: &NetArgs) -> Result<String> {

