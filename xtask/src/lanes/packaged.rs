@@ -2,6 +2,13 @@
 //! their private directory (`toolchain::packaged`), from the archive through
 //! a private apt state, before the cell's cargo runs. Never installs: the
 //! host's dpkg state is only read (to leave out libraries it already has).
+//!
+//! A compiler of a newer Debian release than the host's asks for a newer
+//! glibc than the host has: its root then holds that release's whole runtime,
+//! `libc6` included, and it runs through the root's own dynamic loader
+//! (`<loader> --library-path <root's lib dirs> <program>`) from scripts
+//! beside the root, so that nothing it starts (build scripts, the host's
+//! linker, proc-macro builds) inherits its libraries.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -60,9 +67,20 @@ pub fn ensure(spec: &PackagedSpec, timeout: Duration, progress: &dyn Fn(&str)) -
         "{}.lock",
         spec.root.file_name().unwrap_or_default().to_string_lossy()
     )))?;
+    let own_libc = if spec.wrapped() {
+        own_libc(spec, deadline, progress)?
+    } else {
+        None
+    };
     let mut used = Vec::new();
-    if !spec.complete_marker().is_file() {
-        used.push(unpack_compiler(spec, deadline, progress)?);
+    if !spec.complete_marker().is_file() || (own_libc.is_some() && !own_libc_marker(spec).is_file())
+    {
+        used.push(unpack_compiler(
+            spec,
+            own_libc.as_deref(),
+            deadline,
+            progress,
+        )?);
     }
     if !has_std(&spec.std_dir()) {
         used.push(unpack_std(spec, deadline, progress)?);
@@ -70,11 +88,79 @@ pub fn ensure(spec: &PackagedSpec, timeout: Duration, progress: &dyn Fn(&str)) -
     if spec.emulator.is_some() {
         write_wrapper(spec)?;
     }
-    Ok(if used.is_empty() {
+    if spec.wrapped() {
+        write_wrappers(spec, own_libc.as_deref())?;
+    }
+    let mut out = if used.is_empty() {
         format!("{} (unpacked before)", spec.label())
     } else {
         used.join("; ")
-    })
+    };
+    if let Some(libc) = &own_libc {
+        out.push_str(&format!("; {}", runs_with_own_libc(spec, libc)));
+    }
+    Ok(out)
+}
+
+/// Whether `spec`'s compiler, unpacked and wrapped, needs nothing more from [`ensure`].
+pub fn is_ready(spec: &PackagedSpec) -> bool {
+    spec.complete_marker().is_file()
+        && spec.std_dir().is_dir()
+        && (!spec.wrapped() || (spec.cargo_wrapper().is_file() && spec.rustc_wrapper().is_file()))
+}
+
+/// `with trixie's libc6 2.41-12 through its loader`: how a wrapped compiler runs.
+fn runs_with_own_libc(spec: &PackagedSpec, libc6: &str) -> String {
+    format!(
+        "{} ran with {}'s libc6 {libc6} through its loader (this host's glibc is older)",
+        spec.compiler, spec.suite
+    )
+}
+
+/// Present in a root unpacked with its release's own C library; holds that `libc6`'s version.
+fn own_libc_marker(spec: &PackagedSpec) -> std::path::PathBuf {
+    spec.root.join(".own-libc")
+}
+
+/// The version of `spec`'s release's `libc6` when its compiler needs it
+/// (newer than the host's glibc), else `None`. Decided once: a complete
+/// root with its scripts keeps the decision (the marker says which).
+fn own_libc(
+    spec: &PackagedSpec,
+    deadline: Instant,
+    progress: &dyn Fn(&str),
+) -> Result<Option<String>> {
+    let marker = own_libc_marker(spec);
+    if spec.complete_marker().is_file() {
+        if let Ok(version) = std::fs::read_to_string(&marker) {
+            return Ok(Some(version.trim().to_string()));
+        }
+        if spec.cargo_wrapper().is_file() && spec.rustc_wrapper().is_file() {
+            return Ok(None);
+        }
+    }
+    let host = host_glibc()?;
+    let apt = state(spec, &spec.build_arch, deadline, progress)?;
+    let libc6 = apt
+        .show(&["libc6".to_string()])?
+        .into_iter()
+        .next()
+        .with_context(|| format!("Debian {} {} has no libc6", spec.suite, spec.build_arch))?;
+    Ok(crate::toolchain::packaged::needs_own_libc(&host, &libc6.version).then_some(libc6.version))
+}
+
+/// The host's glibc version (`2.36`), as `getconf GNU_LIBC_VERSION` says.
+fn host_glibc() -> Result<String> {
+    let out = Cmd::new("getconf")
+        .arg("GNU_LIBC_VERSION")
+        .run()?
+        .ok()
+        .context("`getconf GNU_LIBC_VERSION` failed")?
+        .stdout_str();
+    out.trim()
+        .strip_prefix("glibc ")
+        .map(str::to_string)
+        .with_context(|| format!("`getconf GNU_LIBC_VERSION` printed `{}`", out.trim()))
 }
 
 fn has_std(dir: &Path) -> bool {
@@ -127,15 +213,19 @@ fn records(
     }
 }
 
+/// Unpacks the compiler; with `own_libc` (the release's `libc6` version),
+/// its whole runtime, C library included, as for an emulated one.
 fn unpack_compiler(
     spec: &PackagedSpec,
+    own_libc: Option<&str>,
     deadline: Instant,
     progress: &dyn Fn(&str),
 ) -> Result<String> {
     let apt = state(spec, &spec.build_arch, deadline, progress)?;
-    // A native compiler finds what the host has installed; an emulated one
-    // finds nothing of the host's, so its whole runtime is unpacked.
-    let have = if spec.emulator.is_none() {
+    // A native compiler finds what the host has installed; an emulated one,
+    // or one on its own C library, finds nothing of the host's, so its whole
+    // runtime is unpacked.
+    let have = if spec.emulator.is_none() && own_libc.is_none() {
         installed(&spec.build_arch)
     } else {
         BTreeSet::new()
@@ -163,6 +253,9 @@ fn unpack_compiler(
         is_c_toolchain(name) || (have.contains(name) && name != own_std) || other_compiler(name)
     };
     let mut roots = spec.compiler_packages();
+    if let Some(libc6) = own_libc {
+        roots.push(format!("libc6={libc6}"));
+    }
     let records = match records(&apt, &roots, &stop, deadline) {
         Ok(r) => r,
         // Some architectures package the compiler without its cargo
@@ -202,8 +295,12 @@ fn unpack_compiler(
     for deb in &debs {
         apt::extract(deb, &root)?;
     }
-    if spec.emulator.is_some() {
+    if spec.emulator.is_some() || own_libc.is_some() {
         crate::lanes::qemu_user::sysroot::make_self_contained(&root)?;
+    }
+    if let Some(libc6) = own_libc {
+        std::fs::write(root.join(".own-libc"), format!("{libc6}\n"))
+            .context("cannot write the own-libc marker")?;
     }
     let manifest: Vec<String> = records.iter().map(|r| r.identity()).collect();
     std::fs::write(root.join(".manifest"), manifest.join("\n") + "\n")
@@ -275,14 +372,139 @@ fn write_wrapper(spec: &PackagedSpec) -> Result<()> {
         spec.root.display(),
         spec.root.join("usr/bin/rustc").display()
     );
-    let path = spec.rustc_wrapper();
-    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-        crate::paths::write_atomic(&path, text.as_bytes())?;
+    write_script(&spec.rustc_wrapper(), &text)
+}
+
+/// How a wrapped compiler's programs start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Launch {
+    /// The host's loader and C library, the root's other libraries first.
+    LibraryPath(String),
+    /// The root's own loader, with only the root's library directories.
+    Loader {
+        loader: std::path::PathBuf,
+        library_path: String,
+    },
+}
+
+/// The script that runs `program` as `launch` says, passing its whole
+/// environment and arguments through. `cargo` is the cargo
+/// script itself: started through a loader, cargo would take the loader for
+/// itself (`$CARGO` for build scripts), so it is told.
+pub(crate) fn wrapper_script(
+    comment: &str,
+    program: &Path,
+    launch: &Launch,
+    cargo: Option<&Path>,
+) -> Result<String> {
+    fn quoted(s: &str) -> Result<String> {
+        if s.contains('\'') {
+            bail!("cannot quote `{s}` for a wrapper script");
+        }
+        Ok(format!("'{s}'"))
+    }
+    // bash, not sh: dash drops environment variables whose names are not
+    // shell names, and cargo hands rustc `CARGO_BIN_EXE_<bin-name>`.
+    let mut text = format!("#!/bin/bash\n# {comment}\n");
+    if let Some(cargo) = cargo {
+        text.push_str(&format!(
+            "CARGO={}\nexport CARGO\n",
+            quoted(&cargo.display().to_string())?
+        ));
+    }
+    let program = quoted(&program.display().to_string())?;
+    match launch {
+        Launch::LibraryPath(libs) => text.push_str(&format!(
+            "LD_LIBRARY_PATH={}\nexport LD_LIBRARY_PATH\nexec {program} \"$@\"\n",
+            quoted(libs)?
+        )),
+        Launch::Loader {
+            loader,
+            library_path,
+        } => text.push_str(&format!(
+            "exec {} --library-path {} {program} \"$@\"\n",
+            quoted(&loader.display().to_string())?,
+            quoted(library_path)?
+        )),
+    }
+    Ok(text)
+}
+
+/// The multiarch directory (`x86_64-linux-gnu`) under the root's `usr/lib`
+/// that holds the compiler's `librustc_driver`.
+fn multiarch_of(root: &Path) -> Result<String> {
+    let lib = root.join("usr/lib");
+    std::fs::read_dir(&lib)
+        .with_context(|| format!("cannot read {}", lib.display()))?
+        .filter_map(|e| e.ok())
+        .find(|e| {
+            std::fs::read_dir(e.path()).is_ok_and(|d| {
+                d.filter_map(|f| f.ok()).any(|f| {
+                    f.file_name()
+                        .to_string_lossy()
+                        .starts_with("librustc_driver-")
+                })
+            })
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .with_context(|| format!("no librustc_driver under {}", lib.display()))
+}
+
+/// Writes the cargo and rustc scripts of a wrapped compiler: through the
+/// root's loader when it has its own C library (`own_libc`), else with its
+/// library directories first on the host's loader.
+fn write_wrappers(spec: &PackagedSpec, own_libc: Option<&str>) -> Result<()> {
+    let multiarch = multiarch_of(&spec.root)?;
+    let libs = spec.library_path(&multiarch);
+    let cargo = spec.root.join("usr/bin/cargo");
+    let (launch, how) = match own_libc {
+        Some(libc6) => {
+            let interp = crate::elf::Identity::read(&cargo)?
+                .interpreter
+                .with_context(|| format!("{} names no dynamic loader", cargo.display()))?;
+            let loader = spec.root.join(interp.trim_start_matches('/'));
+            if !loader.is_file() {
+                bail!(
+                    "{} has no dynamic loader at {}",
+                    spec.root.display(),
+                    loader.display()
+                );
+            }
+            (
+                Launch::Loader {
+                    loader,
+                    library_path: libs,
+                },
+                runs_with_own_libc(spec, libc6),
+            )
+        }
+        None => (Launch::LibraryPath(libs), spec.how()),
+    };
+    let comment = format!("{}: {how}", spec.label());
+    let scripts = [
+        (
+            spec.cargo_wrapper(),
+            wrapper_script(&comment, &cargo, &launch, Some(&spec.cargo_wrapper()))?,
+        ),
+        (
+            spec.rustc_wrapper(),
+            wrapper_script(&comment, &spec.root.join("usr/bin/rustc"), &launch, None)?,
+        ),
+    ];
+    for (path, text) in scripts {
+        write_script(&path, &text)?;
+    }
+    Ok(())
+}
+
+/// Writes an executable script, unless it already says exactly this.
+fn write_script(path: &Path, text: &str) -> Result<()> {
+    if std::fs::read_to_string(path).ok().as_deref() != Some(text) {
+        crate::paths::write_atomic(path, text.as_bytes())?;
     }
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-        .with_context(|| format!("cannot make {} executable", path.display()))?;
-    Ok(())
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot make {} executable", path.display()))
 }
 
 /// How a packaged test cell's executables ran, for its provenance:
@@ -305,4 +527,98 @@ pub fn how_tests_ran(spec: &PackagedSpec, runner: &crate::runner::RunnerSpec) ->
         RunnerSpec::None => "nowhere (no runner)".to_string(),
     };
     format!("{} built them; they ran {place}", spec.label())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn a_wrapper_runs_the_program_through_the_roots_loader() {
+        let root =
+            PathBuf::from("/cache/packaged-rust/trixie/rustc-web-1.96.0+dfsg1-1~deb13u1+b1-amd64");
+        let launch = Launch::Loader {
+            loader: root.join("lib64/ld-linux-x86-64.so.2"),
+            library_path: format!(
+                "{0}/usr/lib/x86_64-linux-gnu:{0}/lib/x86_64-linux-gnu",
+                root.display()
+            ),
+        };
+        let cargo_script = PathBuf::from(format!("{}.cargo", root.display()));
+        let text = wrapper_script(
+            "packaged rustc-web 1.96.0+dfsg1-1~deb13u1+b1: with trixie's libc6",
+            &root.join("usr/bin/cargo"),
+            &launch,
+            Some(&cargo_script),
+        )
+        .unwrap();
+        let r = root.display();
+        assert_eq!(
+            text,
+            format!(
+                "#!/bin/bash\n\
+                 # packaged rustc-web 1.96.0+dfsg1-1~deb13u1+b1: with trixie's libc6\n\
+                 CARGO='{r}.cargo'\n\
+                 export CARGO\n\
+                 exec '{r}/lib64/ld-linux-x86-64.so.2' --library-path \
+                 '{r}/usr/lib/x86_64-linux-gnu:{r}/lib/x86_64-linux-gnu' \
+                 '{r}/usr/bin/cargo' \"$@\"\n"
+            )
+        );
+        // rustc's script names no cargo.
+        let rustc = wrapper_script("c", &root.join("usr/bin/rustc"), &launch, None).unwrap();
+        assert!(!rustc.contains("CARGO="), "{rustc}");
+        assert!(
+            rustc.ends_with(&format!("'{r}/usr/bin/rustc' \"$@\"\n")),
+            "{rustc}"
+        );
+    }
+
+    #[test]
+    fn a_wrapper_on_the_hosts_loader_sets_only_the_library_path() {
+        let text = wrapper_script(
+            "c",
+            Path::new("/r/usr/bin/rustc"),
+            &Launch::LibraryPath("/r/usr/lib/x86_64-linux-gnu".into()),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            "#!/bin/bash\n# c\nLD_LIBRARY_PATH='/r/usr/lib/x86_64-linux-gnu'\nexport LD_LIBRARY_PATH\nexec '/r/usr/bin/rustc' \"$@\"\n"
+        );
+        // A path the script could not quote is refused, not mangled.
+        assert!(wrapper_script(
+            "c",
+            Path::new("/it's/rustc"),
+            &Launch::LibraryPath(String::new()),
+            None
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn a_wrapper_passes_cargos_hyphenated_variables_to_the_compiler() {
+        // cargo hands rustc `CARGO_BIN_EXE_<bin-name>`; dash would drop it.
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("env.sh");
+        let text = wrapper_script(
+            "c",
+            Path::new("/usr/bin/env"),
+            &Launch::LibraryPath(String::new()),
+            None,
+        )
+        .unwrap();
+        write_script(&script, &text).unwrap();
+        let out = Cmd::new(script.display().to_string())
+            .env("CARGO_BIN_EXE_vhost-user-net", "/bin/x")
+            .run()
+            .unwrap()
+            .ok()
+            .unwrap()
+            .stdout_str();
+        assert!(out.contains("CARGO_BIN_EXE_vhost-user-net=/bin/x"), "{out}");
+    }
 }

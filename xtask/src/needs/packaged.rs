@@ -40,7 +40,7 @@ pub fn run(model: &Model, dry_run: bool) -> Result<()> {
     let tools = HostProbe::new(crate::paths::cache_dir().join("toolchains"));
     for spec in specs(model, &host, &tools) {
         let what = format!("{} for {} ({})", spec.label(), spec.target, spec.how());
-        let ready = spec.complete_marker().is_file() && spec.std_dir().is_dir();
+        let ready = crate::lanes::packaged::is_ready(&spec);
         if ready {
             println!("ok    [packaged] {what}");
         } else if dry_run {

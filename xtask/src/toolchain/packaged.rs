@@ -122,9 +122,23 @@ impl PackagedSpec {
             .join("lib")
     }
 
-    /// The script cargo runs as `rustc` when the compiler is emulated.
+    /// The script cargo runs as `rustc` when the compiler is emulated or wrapped.
     pub fn rustc_wrapper(&self) -> PathBuf {
         PathBuf::from(format!("{}.rustc", self.root.display()))
+    }
+
+    /// The script that runs as `cargo` when the compiler is wrapped.
+    pub fn cargo_wrapper(&self) -> PathBuf {
+        PathBuf::from(format!("{}.cargo", self.root.display()))
+    }
+
+    /// A native compiler of another Debian release than the host's runs
+    /// through scripts beside its root ([`Self::cargo_wrapper`],
+    /// [`Self::rustc_wrapper`]): they find its libraries, and run it with
+    /// that release's own C library when the host's is older
+    /// (`lanes::packaged`). The host's own release runs it directly.
+    pub fn wrapped(&self) -> bool {
+        self.emulator.is_none() && host_suite().is_some_and(|h| h != self.suite)
     }
 
     /// The compiler's own libraries (LLVM, `librustc_driver`), for the dynamic loader.
@@ -134,6 +148,32 @@ impl PackagedSpec {
             self.root.join("usr/lib").join(multiarch).display(),
             self.root.join("lib").join(multiarch).display()
         )
+    }
+}
+
+/// The host's Debian release name, read once (`None` off Debian).
+fn host_suite() -> Option<&'static str> {
+    static SUITE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    SUITE
+        .get_or_init(|| crate::apt::host_codename().ok())
+        .as_deref()
+}
+
+/// Whether a compiler of a release whose `libc6` is `suite_libc6` (a Debian
+/// version, `2.41-12`) needs that C library rather than the host's glibc
+/// (`2.36`): only when it is newer, as its programs ask for symbol versions
+/// the host's lacks. An unreadable version counts as not newer.
+pub fn needs_own_libc(host_glibc: &str, suite_libc6: &str) -> bool {
+    fn parts(v: &str) -> Option<Vec<u64>> {
+        v.split('.')
+            .map(|p| p.parse().ok())
+            .collect::<Option<Vec<u64>>>()
+            .filter(|p| !p.is_empty())
+    }
+    let upstream = crate::apt::upstream_version(suite_libc6);
+    match (parts(host_glibc.trim()), parts(upstream)) {
+        (Some(host), Some(suite)) => suite > host,
+        _ => false,
     }
 }
 
@@ -392,10 +432,28 @@ pub fn toolchain(
                 installed_std: Vec::new(),
                 rust_src: Err(String::new()),
             };
-            let multiarch = linker::gnu_triple(&host_triple(host)?);
-            let libs = spec.library_path(&multiarch);
-            let run = link.cargo_for(&compiler, &[("LD_LIBRARY_PATH", libs.as_str())]);
-            (run.cargo, run.build_subcommand, run.env, link.kind, rustc)
+            if spec.wrapped() {
+                // The scripts find the libraries; cargo's children (build
+                // scripts, the linker) get none of them.
+                let compiler = Compiler {
+                    rustc: spec.rustc_wrapper(),
+                    cargo: spec.cargo_wrapper(),
+                    ..compiler
+                };
+                let run = link.cargo_for(&compiler, &[]);
+                (
+                    run.cargo,
+                    run.build_subcommand,
+                    run.env,
+                    link.kind,
+                    spec.rustc_wrapper(),
+                )
+            } else {
+                let multiarch = linker::gnu_triple(&host_triple(host)?);
+                let libs = spec.library_path(&multiarch);
+                let run = link.cargo_for(&compiler, &[("LD_LIBRARY_PATH", libs.as_str())]);
+                (run.cargo, run.build_subcommand, run.env, link.kind, rustc)
+            }
         }
         Some(emulator) => {
             let gnu = linker::gnu_triple(&platform.triple());

@@ -262,3 +262,68 @@ fn one_compiler_package_for_two_lanes_builds_in_one_directory() {
     let old = toolchain(&old, ToolchainKind::Packaged, s390x, &host(), &tools).unwrap();
     assert_ne!(old.target_dir_name, own.target_dir_name);
 }
+
+#[test]
+fn only_a_newer_release_libc_is_brought_along() {
+    // Debian 13's libc6 on a Debian 12 host (glibc 2.36): needed.
+    assert!(needs_own_libc("2.36", "2.41-12+deb13u5"));
+    assert!(needs_own_libc("2.36", "2.37-1"));
+    // The host's own release, or an older one: the host's glibc serves.
+    assert!(!needs_own_libc("2.36", "2.36-9+deb12u14"));
+    assert!(!needs_own_libc("2.41", "2.36-9+deb12u14"));
+    // Numerically, not as text.
+    assert!(needs_own_libc("2.9", "2.10-1"));
+    assert!(!needs_own_libc("2.10", "2.9-1"));
+    // What cannot be read changes nothing.
+    assert!(!needs_own_libc("", "2.41-12"));
+    assert!(!needs_own_libc("2.36", "unknown"));
+}
+
+#[test]
+fn a_compiler_of_another_release_runs_from_its_scripts() {
+    let model = model();
+    let tools = tools(R196);
+    let x86 = model.platform("linux-debian12-x86_64").unwrap();
+    let own = choose(&model, x86, &host()).unwrap();
+    let host_suite = crate::apt::host_codename().expect("a Debian host");
+    // The host's own release: run directly, its libraries on LD_LIBRARY_PATH.
+    let direct = PackagedSpec {
+        suite: host_suite.clone(),
+        ..own.clone()
+    };
+    assert!(!direct.wrapped());
+    let t = toolchain(&direct, ToolchainKind::Packaged, x86, &host(), &tools).unwrap();
+    assert_eq!(
+        t.cargo,
+        [direct.root.join("usr/bin/cargo").display().to_string()]
+    );
+    assert!(t.env.iter().any(|(k, _)| k == "LD_LIBRARY_PATH"));
+    // Another release: cargo and rustc are the scripts beside the root, and
+    // cargo's environment carries none of the compiler's libraries (build
+    // scripts and the host's linker run on the host's C library).
+    let other = PackagedSpec {
+        suite: format!("{host_suite}-other"),
+        ..own
+    };
+    assert!(other.wrapped());
+    let t = toolchain(&other, ToolchainKind::Packaged, x86, &host(), &tools).unwrap();
+    assert_eq!(t.cargo, [other.cargo_wrapper().display().to_string()]);
+    assert_eq!(t.rustc, other.rustc_wrapper());
+    assert!(t
+        .env
+        .iter()
+        .any(|(k, v)| k == "RUSTC" && *v == other.rustc_wrapper().display().to_string()));
+    assert!(
+        !t.env.iter().any(|(k, _)| k == "LD_LIBRARY_PATH"),
+        "{:?}",
+        t.env
+    );
+    // An emulated compiler keeps its own script, never these.
+    let s390x = model.platform("linux-debian12-s390x").unwrap();
+    let emulated = PackagedSpec {
+        suite: format!("{host_suite}-other"),
+        emulator: Some("qemu-s390x-static".into()),
+        ..choose(&model, s390x, &host()).unwrap()
+    };
+    assert!(!emulated.wrapped());
+}
