@@ -77,6 +77,14 @@ impl PackagedSpec {
                 "{}'s own {} under {emulator} (the archive has no build of {} for this host's architecture)",
                 self.build_arch, self.compiler, self.version
             ),
+            None if self.wrapped() => format!(
+                "{}:{} on this host from scripts beside its root (on {}'s own libc6 when this host's glibc is older), with {}:{} as the sysroot",
+                self.compiler,
+                self.build_arch,
+                self.suite,
+                self.std_package(),
+                self.target_arch
+            ),
             None => format!(
                 "{}:{} on this host, with {}:{} as the sysroot",
                 self.compiler,
