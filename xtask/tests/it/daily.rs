@@ -35,13 +35,21 @@ base = "3s"
 }
 
 fn matrix(ws: &std::path::Path, extra: &[&str]) -> (std::process::Output, serde_json::Value) {
-    let matrix = matrix_file(ws);
+    matrix_with(ws, &matrix_file(ws), extra)
+}
+
+/// The host lane's cells of `HOST` with the matrix file `matrix`, printed as JSON.
+fn matrix_with(
+    ws: &std::path::Path,
+    matrix: &str,
+    extra: &[&str],
+) -> (std::process::Output, serde_json::Value) {
     let mut args = vec![
         "matrix",
         "--workspace",
         ws.to_str().unwrap(),
         "--matrix",
-        &matrix,
+        matrix,
         "--platform",
         HOST,
         "--lane",
@@ -130,26 +138,8 @@ fn a_hung_test_is_killed_at_its_limit_and_named_while_the_others_report() {
         &["host"],
         "[[expected-failure]]\nplatforms = [\"linux-*\"]\ntests = [\"seed::completes\"]\nreason = \"hangs here\"\n",
     );
-    let out = run(
-        &[
-            "matrix",
-            "--workspace",
-            ws.path().to_str().unwrap(),
-            "--matrix",
-            &known,
-            "--platform",
-            HOST,
-            "--lane",
-            "host",
-            "--format",
-            "json",
-            "--no-report",
-            "--force",
-        ],
-        None,
-    );
+    let (out, printed) = matrix_with(ws.path(), &known, &["--no-report", "--force"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let test = printed_cell(&printed, &format!("{HOST}/test@host"));
     assert_eq!(test["status"], "expected-fail", "{test:#}");
     assert_eq!(
