@@ -59,8 +59,10 @@ fn packaged_compilers_older_than_the_api_reject_the_fixture_and_newer_ones_build
     let s390x = cell(&results, "linux-debian12-s390x/check@packaged");
     assert_eq!(s390x["status"], "fail", "{s390x:#}");
     assert!(first_error(s390x).contains("extract_if"), "{s390x:#}");
+    // This repository's matrix.toml knows mips64el's 1.70 is too old: the
+    // failure shows as expected, with its own first error kept.
     let mips = cell(&results, "linux-debian12-mips64el/check@packaged");
-    assert_eq!(mips["status"], "fail", "{mips:#}");
+    assert_eq!(mips["status"], "expected-fail", "{mips:#}");
     let why = first_error(mips);
     assert!(
         why.contains("extract_if") || why.contains("requires rustc 1.85 or newer"),
