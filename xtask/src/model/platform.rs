@@ -76,6 +76,11 @@ pub struct ReleaseArch {
     /// Key of an image in `vm-images/`, for the VM lane.
     #[serde(default)]
     pub vm_image: Option<String>,
+    /// Toolchain providers for this release's platform of the architecture,
+    /// in place of the architecture's list (a release whose own packaged
+    /// compiler runs on this host builds with it: `packaged` first).
+    #[serde(default)]
+    pub toolchains: Option<Vec<ToolchainKind>>,
 }
 
 /// Where a toolchain for a target comes from.
@@ -200,7 +205,10 @@ pub(super) fn load_dir(
                     release_display: release.display.clone(),
                     arch: arch.clone(),
                     target: spec.target.clone(),
-                    toolchains: spec.toolchains.clone(),
+                    toolchains: rel_arch
+                        .toolchains
+                        .clone()
+                        .unwrap_or_else(|| spec.toolchains.clone()),
                     linkers: spec.linkers.clone(),
                     debian_arch: spec.debian_arch.clone(),
                     qemu_user: spec.qemu_user.clone(),
@@ -328,6 +336,13 @@ fn check_os_file(
                     file,
                     format!("release[{i}].arches.{arch}"),
                     format!("architecture `{arch}` is not declared under [arch]"),
+                ));
+            }
+            if rel_arch.toolchains.as_ref().is_some_and(Vec::is_empty) {
+                errors.push(LoadError::key(
+                    file,
+                    format!("release[{i}].arches.{arch}.toolchains"),
+                    "must list at least one toolchain provider (or be left out, for the architecture's list)",
                 ));
             }
             if let Some(image) = &rel_arch.vm_image {

@@ -163,10 +163,10 @@ fn resolve_with(
                 }
                 None => Err(Missing::new("needs platforms/rust/status.toml", None)),
             },
-            ToolchainKind::Packaged => Err(Missing::new(
-                "builds the packaged lane only (`--lane packaged`)",
-                None,
-            )),
+            ToolchainKind::Packaged => match model {
+                Some(model) => release_compiler(model, platform, host, tools),
+                None => Err(Missing::new("needs platforms/rust/status.toml", None)),
+            },
         };
         match attempt {
             Ok(toolchain) => return Ok(toolchain),
@@ -183,6 +183,30 @@ fn resolve_with(
         reason: format!("no toolchain for {}: {reason}", platform.target),
         enable,
     })
+}
+
+/// `packaged` in a platform's list: the release's own packaged compiler
+/// builds the cross lane's cells too, when it runs on this host natively (an
+/// emulated compiler is the packaged lane's alone). Both lanes then share
+/// one compiler identity and build directory, so the packaged lane's test
+/// cells take the cross lane's runs ([`crate::plan::share_results`]).
+fn release_compiler(
+    model: &crate::model::Model,
+    platform: &Platform,
+    host: &Host,
+    tools: &dyn HostTools,
+) -> Result<Toolchain, Missing> {
+    let spec = packaged::choose(model, platform, host)?;
+    if let Some(emulator) = &spec.emulator {
+        return Err(Missing::new(
+            format!(
+                "{} {} runs only under {emulator} here (the packaged lane builds with it)",
+                spec.compiler, spec.version
+            ),
+            None,
+        ));
+    }
+    packaged::toolchain(&spec, ToolchainKind::Packaged, platform, host, tools)
 }
 
 /// The `cross-rs` provider alone, for `--lane cross-rs`: says why not when

@@ -327,3 +327,66 @@ fn a_compiler_of_another_release_runs_from_its_scripts() {
     };
     assert!(!emulated.wrapped());
 }
+
+#[test]
+fn a_release_that_lists_its_own_compiler_first_builds_its_cross_cells_with_it() {
+    // Debian 13's platforms list `packaged` first: trixie's rustc-web, run on
+    // this host, with each architecture's trixie std. The cross cell and the
+    // packaged cell are then one toolchain, one build directory.
+    const R13: &str = "1.96.0+dfsg1-1~deb13u1+b1";
+    let mut model = model();
+    for id in [
+        "linux-debian13-x86_64",
+        "linux-debian13-aarch64",
+        "linux-debian13-s390x",
+    ] {
+        model.rust_status.platform.insert(
+            id.into(),
+            PlatformPackages {
+                fetcher: Fetcher::Debian,
+                checked: Some("2026-12-01T00:00:00Z".into()),
+                stale_since: None,
+                error: None,
+                package: vec![
+                    pkg("rustc", "1.85.1+dfsg1-1", "trixie", false),
+                    pkg("rustc-web", R13, "trixie", true),
+                ],
+            },
+        );
+    }
+    let tools = tools(R196);
+    let arm64 = model.platform("linux-debian13-aarch64").unwrap();
+    assert_eq!(arm64.toolchains[0], ToolchainKind::Packaged);
+    let cross = crate::toolchain::resolve_in(&model, arm64, &host(), &tools).unwrap();
+    let own = crate::toolchain::resolve_packaged(&model, arm64, &host(), &tools).unwrap();
+    assert_eq!(cross.kind, ToolchainKind::Packaged);
+    assert_eq!(
+        (&cross.target_dir_name, &cross.identity, &cross.cargo),
+        (&own.target_dir_name, &own.identity, &own.cargo)
+    );
+    assert_eq!(
+        cross.details["std"],
+        format!("prebuilt: libstd-rust-web-dev:arm64 {R13} (Debian trixie), no build-std")
+    );
+    // Debian 12's aarch64 keeps the host compiler with a matching std.
+    let bookworm = model.platform("linux-debian12-aarch64").unwrap();
+    let t = crate::toolchain::resolve_in(&model, bookworm, &host(), &tools).unwrap();
+    assert_eq!(t.kind, ToolchainKind::PackagedStd);
+    // A release compiler this host can only emulate is the packaged lane's
+    // alone: the cross cell takes the next provider, and says why not this one.
+    model
+        .rust_status
+        .platform
+        .get_mut("linux-debian13-x86_64")
+        .unwrap()
+        .package
+        .retain(|p| p.name != "rustc-web");
+    let s390x = model.platform("linux-debian13-s390x").unwrap();
+    let resolved = crate::toolchain::resolve_in(&model, s390x, &host(), &tools);
+    assert!(
+        resolved.as_ref().is_err_and(|m| m.reason.contains(&format!(
+            "packaged: rustc-web {R13} runs only under qemu-s390x-static here (the packaged lane builds with it)"
+        ))),
+        "{resolved:?}"
+    );
+}
