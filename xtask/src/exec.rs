@@ -117,6 +117,7 @@ impl Executor<'_> {
                     let cached = results.get(&cell.id).filter(|old| {
                         !options.force
                             && old.status.is_final()
+                            && !old.infrastructure_fault
                             && old.fingerprint.as_deref() == Some(fingerprint.as_str())
                     });
                     if let Some(old) = cached {
@@ -441,6 +442,7 @@ impl Executor<'_> {
             tier: None,
             fingerprint: None,
             duration_secs: 0.0,
+            infrastructure_fault: false,
             provenance: Provenance {
                 host: self.host.description.clone(),
                 date: now_rfc3339(),

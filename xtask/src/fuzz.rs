@@ -17,7 +17,9 @@ pub const CARGO_FUZZ_VERSION: &str = "0.13.1";
 ///
 /// Builds `fuzz/` with `cargo +nightly fuzz build -O -a` (optimised, with
 /// debug assertions and overflow checks, AddressSanitizer), then runs each
-/// target (or only TARGET) for `--runs` executions, keeping the corpus in
+/// target (or only TARGET) for `--runs` executions, split over `--jobs`
+/// libFuzzer processes that share one corpus (each picks up the others'
+/// new inputs as it goes), keeping the corpus in
 /// `fuzz/corpus/<target>` between runs. The committed inputs in
 /// `fuzz/regressions/<target>` (past findings, inputs that reach an
 /// oracle) are run first, every time. Installs cargo-fuzz with `cargo
@@ -34,6 +36,10 @@ pub struct Args {
     /// Stop a target after this many seconds even if --runs is not reached.
     #[arg(long, value_name = "SECS")]
     pub max_total_time: Option<u64>,
+    /// libFuzzer processes per target, sharing its corpus and `--runs`
+    /// between them (one per CPU makes a campaign that many times shorter).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub jobs: u64,
 }
 
 /// What one target's run showed.
@@ -119,8 +125,12 @@ fn fuzz(args: Args) -> Result<u8> {
     let mut outcomes = Vec::new();
     for target in &chosen {
         eprintln!(
-            "fuzz: {target}: {} executions{}",
+            "fuzz: {target}: {} executions{}{}",
             args.runs,
+            match args.jobs {
+                1 => String::new(),
+                n => format!(" in {n} processes"),
+            },
             match args.max_total_time {
                 Some(s) => format!(", at most {s} s"),
                 None => String::new(),
@@ -137,28 +147,44 @@ fn fuzz(args: Args) -> Result<u8> {
         if regressions.is_dir() {
             cmd = cmd.arg(&regressions);
         }
-        let mut cmd = cmd
-            .arg("--")
-            .arg(format!("-runs={}", args.runs))
-            .arg("-print_final_stats=1");
-        if let Some(s) = args.max_total_time {
-            cmd = cmd.arg(format!("-max_total_time={s}"));
+        let cmd = cmd.arg("--").arg("-print_final_stats=1");
+        let cmd = match args.max_total_time {
+            Some(s) => cmd.arg(format!("-max_total_time={s}")),
+            None => cmd,
+        };
+        let outs: Vec<Result<crate::cmd::Finished>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = share(args.runs, args.jobs)
+                .into_iter()
+                .map(|runs| {
+                    let cmd = cmd.clone().arg(format!("-runs={runs}")).cwd(&root);
+                    scope.spawn(move || cmd.run())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a fuzz job's thread does not panic"))
+                .collect()
+        });
+        let mut parts = Vec::new();
+        for out in outs {
+            let out = out?;
+            let log = String::from_utf8_lossy(&out.stderr);
+            let mut part = parse(target, &log);
+            if !out.record.success() && part.crash.is_none() {
+                bail!(
+                    "`{}` failed ({}):\n{}",
+                    out.record.command_line(),
+                    out.record.describe(),
+                    out.record.stderr_tail
+                );
+            }
+            if part.crash.is_some() && out.record.success() {
+                // libFuzzer saved an input but exited 0: not a crash after all.
+                part.crash = None;
+            }
+            parts.push(part);
         }
-        let out = cmd.cwd(&root).run()?;
-        let log = String::from_utf8_lossy(&out.stderr);
-        let mut outcome = parse(target, &log);
-        if !out.record.success() && outcome.crash.is_none() {
-            bail!(
-                "`{}` failed ({}):\n{}",
-                out.record.command_line(),
-                out.record.describe(),
-                out.record.stderr_tail
-            );
-        }
-        if outcome.crash.is_some() && out.record.success() {
-            // libFuzzer saved an input but exited 0: not a crash after all.
-            outcome.crash = None;
-        }
+        let outcome = combine(target, &parts);
         eprintln!("{}", describe(&outcome));
         outcomes.push(outcome);
     }
@@ -185,6 +211,43 @@ fn fuzz(args: Args) -> Result<u8> {
             );
         }
         Ok(exit::FAILURES)
+    }
+}
+
+/// `runs` split over `jobs` processes, the remainder to the first ones.
+fn share(runs: u64, jobs: u64) -> Vec<u64> {
+    let jobs = jobs.clamp(1, runs.max(1));
+    (0..jobs)
+        .map(|i| runs / jobs + u64::from(i < runs % jobs))
+        .collect()
+}
+
+/// One target's figures from its processes' own: executions add up over
+/// the longest process's time; coverage, corpus and memory are the largest
+/// any process saw (they share one corpus); the first crash is kept.
+fn combine(target: &str, parts: &[Outcome]) -> Outcome {
+    let executions: u64 = parts.iter().map(|p| p.executions).sum();
+    let secs = parts.iter().map(|p| p.secs).fold(0.0, f64::max);
+    let largest = parts
+        .iter()
+        .max_by_key(|p| (p.ft, p.corpus_units))
+        .cloned()
+        .unwrap_or_default();
+    Outcome {
+        target: target.to_string(),
+        executions,
+        secs,
+        execs_per_sec: match parts {
+            [one] => one.execs_per_sec,
+            _ if secs > 0.0 => (executions as f64 / secs) as u64,
+            _ => 0,
+        },
+        cov: parts.iter().map(|p| p.cov).max().unwrap_or(0),
+        ft: largest.ft,
+        corpus_units: largest.corpus_units,
+        corpus_bytes: largest.corpus_bytes,
+        peak_rss_mb: parts.iter().map(|p| p.peak_rss_mb).max().unwrap_or(0),
+        crash: parts.iter().find_map(|p| p.crash.clone()),
     }
 }
 
@@ -303,6 +366,50 @@ stat::peak_rss_mb:              464
         );
         let crash = "==1==ERROR: AddressSanitizer: BUS\nartifact_prefix='a/'; Test unit written to a/crash-abc\n";
         assert_eq!(parse("t", crash).crash.as_deref(), Some("a/crash-abc"));
+    }
+
+    #[test]
+    fn runs_are_shared_among_processes_and_their_figures_combined() {
+        assert_eq!(share(10_000_000, 2), [5_000_000, 5_000_000]);
+        assert_eq!(share(7, 3), [3, 2, 2]);
+        assert_eq!(share(1, 4), [1], "never a process with nothing to do");
+        assert_eq!(share(5, 1), [5]);
+        let part = |executions, secs: f64, ft, crash: Option<&str>| Outcome {
+            target: "t".into(),
+            executions,
+            secs,
+            execs_per_sec: (executions as f64 / secs) as u64,
+            cov: ft / 2,
+            ft,
+            corpus_units: ft / 10,
+            corpus_bytes: format!("{ft}b"),
+            peak_rss_mb: ft / 4,
+            crash: crash.map(String::from),
+        };
+        let both = combine(
+            "t",
+            &[
+                part(5_000, 10.0, 400, None),
+                part(4_000, 8.0, 420, Some("a/crash-1")),
+            ],
+        );
+        assert_eq!(
+            both,
+            Outcome {
+                target: "t".into(),
+                executions: 9_000,
+                secs: 10.0,
+                execs_per_sec: 900,
+                cov: 210,
+                ft: 420,
+                corpus_units: 42,
+                corpus_bytes: "420b".into(),
+                peak_rss_mb: 105,
+                crash: Some("a/crash-1".into()),
+            }
+        );
+        let one = part(5_000, 10.0, 400, None);
+        assert_eq!(combine("t", std::slice::from_ref(&one)), one);
     }
 
     #[test]

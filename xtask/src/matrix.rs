@@ -18,7 +18,9 @@ use crate::{exit, render};
 ///
 /// Cells run in dependency order (check, then build, then test, per platform)
 /// on `--jobs` workers. A cell whose inputs are unchanged since its last
-/// result is not run again (`--force` reruns). Cells this host cannot run are
+/// result is not run again (`--force` reruns), unless that result was an
+/// infrastructure fault (an image or compiler that could not be made, a
+/// guest that kept failing to boot). Cells this host cannot run are
 /// listed as unavailable with the reason and the command that would enable
 /// them. Results go to `<target>/matrix/results.json` after every cell; the
 /// report is rendered at the end.

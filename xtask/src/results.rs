@@ -113,6 +113,13 @@ pub struct CellResult {
     pub fingerprint: Option<String>,
     #[serde(default)]
     pub duration_secs: f64,
+    /// The cell failed for a reason of this host's, not of the code under
+    /// test (a guest image that could not be built, a compiler that could
+    /// not be unpacked, a guest that kept failing to boot). Such a result is
+    /// kept and shown, but never reused as the cell's answer: the next run
+    /// runs the cell again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub infrastructure_fault: bool,
     pub provenance: Provenance,
     /// Other runs of the same cell that `cargo xtask report merge` set aside
     /// (older, or as new from another runner), newest first: a merge keeps

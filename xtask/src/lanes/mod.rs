@@ -64,6 +64,8 @@ pub struct RunnerOutcome {
     pub console_tail: Option<String>,
     /// A failure of the runner itself (guest panic, emulator exit…), distinct from failing tests.
     pub fault: Option<(Status, String)>,
+    /// `fault` is the infrastructure's (retries exhausted), not the tests'.
+    pub infrastructure: bool,
     /// Commands the runner ran besides the test executables (the emulator).
     pub commands: Vec<CommandRecord>,
 }
@@ -104,9 +106,12 @@ pub fn run_cell(
     match run_stages(cell, spec, ctx, &mut result) {
         Ok(()) => {}
         Err(err) => {
+            // The lane could not do its work (unpack, image, runner): this
+            // host's failure, never a result to reuse.
             result.status = if crate::cmd::cancelled() {
                 Status::Skipped
             } else {
+                result.infrastructure_fault = true;
                 Status::Fail
             };
             result.reason = Some(format!("{err:#}"));
@@ -283,6 +288,7 @@ fn run_stages(
     if let Some((status, reason)) = outcome.fault {
         result.status = status;
         result.reason = Some(reason);
+        result.infrastructure_fault = outcome.infrastructure;
     } else if timed_out {
         result.status = Status::Timeout;
         result.reason = Some(
@@ -499,6 +505,7 @@ pub(crate) fn run_each(
                 match watched {
                     Ok(w) => {
                         outcome.fault = Some((Status::Fail, format!("{after}: {fault}")));
+                        outcome.infrastructure = true;
                         break w;
                     }
                     Err(err) => return Err(err.context(after)),

@@ -151,6 +151,7 @@ pub fn retrying(
                 );
             }
             if infra {
+                outcome.infrastructure = true;
                 let (status, reason) = outcome.fault.take().expect("an infrastructure fault");
                 outcome.fault = Some((
                     status,

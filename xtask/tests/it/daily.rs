@@ -358,6 +358,47 @@ fn an_injected_boot_failure_is_retried_and_recorded_and_a_test_failure_is_not() 
     assert_eq!(failing["outcome"], "fail");
     assert!(failing.get("attempts").is_none(), "{failing:#}");
     assert_eq!(test_named(c, "tests::adds")["outcome"], "pass");
+    assert!(c.get("infrastructure_fault").is_none(), "{c:#}");
+
+    // With no retry left, the boot failure is the cell's result, marked as
+    // this host's fault; the next run runs the cell again instead of
+    // reusing that result, although no input changed.
+    let vm_run = |extra: &[&str], faults: &str| {
+        std::process::Command::new(crate::support::xtask())
+            .args(["matrix", "--workspace"])
+            .arg(ws.path())
+            .args(["--platform", HOST, "--stage", "test", "--lane", "vm"])
+            .args(["--no-report"])
+            .args(extra)
+            .env("XTASK_INJECT_BOOT_FAULTS", faults)
+            .output()
+            .unwrap()
+    };
+    let out = vm_run(&["--force", "--infra-retries", "0"], "1");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = results(ws.path());
+    let c = cell(&r, &format!("{HOST}/test@vm"));
+    assert_eq!(c["infrastructure_fault"], true, "{c:#}");
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("infrastructure fault after 1 attempt: guest kernel panic"),
+        "{c:#}"
+    );
+    let out = vm_run(&[], "0");
+    assert!(
+        text(&out).contains(" 0 unchanged and reused"),
+        "{}",
+        text(&out)
+    );
+    let r = results(ws.path());
+    let c = cell(&r, &format!("{HOST}/test@vm"));
+    assert_eq!(
+        c["reason"], "1 test failed: tests::fails_on_purpose",
+        "{c:#}"
+    );
+    assert!(c.get("infrastructure_fault").is_none(), "{c:#}");
 }
 
 /// Runs the test stage of `ws` on one lane with that per-test limit, `args`
