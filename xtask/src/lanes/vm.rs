@@ -227,7 +227,24 @@ pub fn run_payload_limited(
     details.insert("qemu".to_string(), spec.qemu_version.clone());
     let (boot, choice, script) = if image.debian.is_some() {
         progress(&format!("preparing guest image {id}"));
-        let built = debian::build(id, image, false, progress)?;
+        let built = match debian::build(id, image, false, progress) {
+            Ok(built) => built,
+            // Packages the archive does not serve here, a full disk: this
+            // host's state, not a result of the code under test.
+            Err(err) if !crate::cmd::cancelled() => {
+                return Ok(RunnerOutcome {
+                    fault: Some((
+                        Status::Unavailable,
+                        format!(
+                            "cannot build the guest image {id}: {err:#} (`cargo xtask vm-images build --refresh {id}` tries again)"
+                        ),
+                    )),
+                    details,
+                    ..RunnerOutcome::default()
+                });
+            }
+            Err(err) => return Err(err),
+        };
         details.insert("vm-image-key".into(), built.meta.key[..16].to_string());
         details.insert("kernel".into(), built.meta.kernel_release.clone());
         let choice = accel::choose(image, &built, progress);

@@ -184,6 +184,35 @@ fn a_guest_kernel_panic_is_reported_as_such() {
     assert_no_qemu_left(&out);
 }
 
+/// A guest image that cannot be built here (the archive lacks a package:
+/// here a kernel flavour Debian does not have, as when a mirror serves no
+/// file for an architecture) makes the cell unavailable with the reason,
+/// not a failure of the code under test, and boots nothing.
+#[test]
+#[ignore = "slow: needs the Debian archive's bookworm amd64 package lists; run with `cargo xtask test`"]
+fn a_guest_image_the_archive_cannot_provide_makes_the_cell_unavailable() {
+    let mut spec = spec("debian12-amd64");
+    spec.image_id = "debian12-amd64-unbuildable".into();
+    spec.image.debian.as_mut().unwrap().kernel_flavour = "vhu-no-such-flavour".into();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &spec,
+        &[passing(dir.path(), "never")],
+        Duration::from_secs(120),
+    );
+    let (status, reason) = out.fault.clone().expect("a fault");
+    assert_eq!(status, Status::Unavailable, "{reason}");
+    assert!(
+        reason.starts_with("cannot build the guest image debian12-amd64-unbuildable: ")
+            && reason.contains("linux-image-vhu-no-such-flavour")
+            && reason.ends_with(
+                "(`cargo xtask vm-images build --refresh debian12-amd64-unbuildable` tries again)"
+            ),
+        "{reason}"
+    );
+    assert!(out.runs.is_empty() && out.console_tail.is_none());
+}
+
 #[test]
 #[ignore = "slow: needs qemu-system-x86_64 and a Debian guest built from the archive; run with `cargo xtask test`"]
 fn qemu_exiting_early_is_reported_as_such() {
