@@ -152,12 +152,42 @@ fn fuzz(args: Args) -> Result<u8> {
             Some(s) => cmd.arg(format!("-max_total_time={s}")),
             None => cmd,
         };
+        let shares = share(args.runs, args.jobs);
+        let bar = progress_bar(target, args.runs);
+        let done: Vec<std::sync::atomic::AtomicU64> =
+            shares.iter().map(|_| Default::default()).collect();
         let outs: Vec<Result<crate::cmd::Finished>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = share(args.runs, args.jobs)
-                .into_iter()
-                .map(|runs| {
-                    let cmd = cmd.clone().arg(format!("-runs={runs}")).cwd(&root);
-                    scope.spawn(move || cmd.run())
+            let handles: Vec<_> = shares
+                .iter()
+                .enumerate()
+                .map(|(job, runs)| {
+                    // libFuzzer reports on stderr: read it as it comes.
+                    let cmd = cmd
+                        .clone()
+                        .arg(format!("-runs={runs}"))
+                        .cwd(&root)
+                        .stderr_to_stdout();
+                    let (bar, done) = (&bar, &done);
+                    scope.spawn(move || {
+                        cmd.run_streaming(&mut |line| {
+                            let Some(status) = Status::parse(line) else {
+                                return;
+                            };
+                            done[job].store(status.runs, std::sync::atomic::Ordering::Relaxed);
+                            let total: u64 = done
+                                .iter()
+                                .map(|d| d.load(std::sync::atomic::Ordering::Relaxed))
+                                .sum();
+                            bar.set_position(total);
+                            let secs = bar.elapsed().as_secs_f64().max(1e-3);
+                            bar.set_message(format!(
+                                "{:.0}/s, cov {} ft {}",
+                                total as f64 / secs,
+                                status.cov,
+                                status.ft
+                            ));
+                        })
+                    })
                 })
                 .collect();
             handles
@@ -165,17 +195,18 @@ fn fuzz(args: Args) -> Result<u8> {
                 .map(|h| h.join().expect("a fuzz job's thread does not panic"))
                 .collect()
         });
+        bar.finish_and_clear();
         let mut parts = Vec::new();
         for out in outs {
             let out = out?;
-            let log = String::from_utf8_lossy(&out.stderr);
+            let log = String::from_utf8_lossy(&out.stdout);
             let mut part = parse(target, &log);
             if !out.record.success() && part.crash.is_none() {
                 bail!(
                     "`{}` failed ({}):\n{}",
                     out.record.command_line(),
                     out.record.describe(),
-                    out.record.stderr_tail
+                    crate::cmd::tail(&log, 30, 8192)
                 );
             }
             if part.crash.is_some() && out.record.success() {
@@ -211,6 +242,52 @@ fn fuzz(args: Args) -> Result<u8> {
             );
         }
         Ok(exit::FAILURES)
+    }
+}
+
+/// A bar of the target's executions so far, over all its processes (drawn
+/// only on a terminal).
+fn progress_bar(target: &str, runs: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(runs),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} {elapsed_precise} [{bar:30}] {human_pos}/{human_len} runs, ETA {eta}, {msg}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("fuzz: {target}"));
+    bar
+}
+
+/// A libFuzzer status line: `#1000000\tDONE   cov: 326 ft: 870 corp: …`.
+#[derive(Debug, PartialEq)]
+struct Status {
+    runs: u64,
+    cov: u64,
+    ft: u64,
+}
+
+impl Status {
+    fn parse(line: &str) -> Option<Status> {
+        let rest = line.strip_prefix('#')?;
+        let (runs, rest) = rest.split_once(|c: char| c.is_whitespace())?;
+        let field = |key: &str| -> Option<u64> {
+            rest.split(key)
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        };
+        Some(Status {
+            runs: runs.parse().ok()?,
+            cov: field(" cov: ").or_else(|| field("cov: "))?,
+            ft: field(" ft: ").unwrap_or(0),
+        })
     }
 }
 
@@ -366,6 +443,24 @@ stat::peak_rss_mb:              464
         );
         let crash = "==1==ERROR: AddressSanitizer: BUS\nartifact_prefix='a/'; Test unit written to a/crash-abc\n";
         assert_eq!(parse("t", crash).crash.as_deref(), Some("a/crash-abc"));
+    }
+
+    #[test]
+    fn status_lines_give_the_progress() {
+        assert_eq!(
+            Status::parse("#500000\tREDUCE cov: 325 ft: 865 corp: 122/9920b lim: 3643 exec/s: 31149 rss: 464Mb"),
+            Some(Status { runs: 500_000, cov: 325, ft: 865 })
+        );
+        assert_eq!(
+            Status::parse("#2\tINITED cov: 40 ft: 41 corp: 1/1b exec/s: 0 rss: 30Mb"),
+            Some(Status {
+                runs: 2,
+                cov: 40,
+                ft: 41
+            })
+        );
+        assert_eq!(Status::parse("INFO: Seed: 1"), None);
+        assert_eq!(Status::parse("#3 something else"), None);
     }
 
     #[test]
