@@ -196,17 +196,22 @@ fn release_compiler(
     host: &Host,
     tools: &dyn HostTools,
 ) -> Result<Toolchain, Missing> {
-    let spec = packaged::choose(model, platform, host)?;
-    if let Some(emulator) = &spec.emulator {
-        return Err(Missing::new(
+    let toolchain = resolve_packaged(model, platform, host, tools)?;
+    match toolchain.packaged.as_ref() {
+        Some(
+            spec @ packaged::PackagedSpec {
+                emulator: Some(emulator),
+                ..
+            },
+        ) => Err(Missing::new(
             format!(
                 "{} {} runs only under {emulator} here (the packaged lane builds with it)",
                 spec.compiler, spec.version
             ),
             None,
-        ));
+        )),
+        _ => Ok(toolchain),
     }
-    packaged::toolchain(&spec, ToolchainKind::Packaged, platform, host, tools)
 }
 
 /// The `cross-rs` provider alone, for `--lane cross-rs`: says why not when

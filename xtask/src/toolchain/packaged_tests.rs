@@ -37,16 +37,10 @@ const R170: &str = "1.70.0+dfsg1-7~deb12u2";
 fn model() -> Model {
     let mut model = crate::model::load(&DataDirs::under(&crate::repo_root())).unwrap();
     let mut set = |id: &str, packages: Vec<PackagedRust>| {
-        model.rust_status.platform.insert(
-            id.into(),
-            PlatformPackages {
-                fetcher: Fetcher::Debian,
-                checked: Some("2026-12-01T00:00:00Z".into()),
-                stale_since: None,
-                error: None,
-                package: packages,
-            },
-        );
+        model
+            .rust_status
+            .platform
+            .insert(id.into(), checked(packages));
     };
     let default = || pkg("rustc", "1.63.0+dfsg1-2", "bookworm", false);
     set(
@@ -74,6 +68,17 @@ fn model() -> Model {
         vec![default(), pkg("rustc-web", R170, "bookworm", true)],
     );
     model
+}
+
+/// What `platforms refresh` records for a platform whose archive lists `packages`.
+fn checked(packages: Vec<PackagedRust>) -> PlatformPackages {
+    PlatformPackages {
+        fetcher: Fetcher::Debian,
+        checked: Some("2026-12-01T00:00:00Z".into()),
+        stale_since: None,
+        error: None,
+        package: packages,
+    }
 }
 
 fn choose_for(model: &Model, id: &str) -> Result<PackagedSpec, Missing> {
@@ -342,16 +347,10 @@ fn a_release_that_lists_its_own_compiler_first_builds_its_cross_cells_with_it() 
     ] {
         model.rust_status.platform.insert(
             id.into(),
-            PlatformPackages {
-                fetcher: Fetcher::Debian,
-                checked: Some("2026-12-01T00:00:00Z".into()),
-                stale_since: None,
-                error: None,
-                package: vec![
-                    pkg("rustc", "1.85.1+dfsg1-1", "trixie", false),
-                    pkg("rustc-web", R13, "trixie", true),
-                ],
-            },
+            checked(vec![
+                pkg("rustc", "1.85.1+dfsg1-1", "trixie", false),
+                pkg("rustc-web", R13, "trixie", true),
+            ]),
         );
     }
     let tools = tools(R196);
