@@ -479,7 +479,7 @@ fn plan_cell(
         packages,
         excluded,
         expected,
-        timeout: matrix.timeouts.for_stage(stage),
+        timeout: matrix.timeouts.for_cell(&platform.id, stage, runner_lane),
         state,
         tier: None,
         test_limit: matrix.test_limits.for_cell(&platform.id, runner_lane),

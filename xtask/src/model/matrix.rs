@@ -143,6 +143,26 @@ pub struct Timeouts {
     pub build: Duration,
     #[serde(deserialize_with = "duration")]
     pub test: Duration,
+    /// `[[timeouts.override]]`: other stage timeouts for some platforms (and
+    /// lanes), for a guest that is slow but not hung.
+    #[serde(default, rename = "override")]
+    pub overrides: Vec<TimeoutOverride>,
+}
+
+/// Stage timeouts for the platforms (and lanes) it names; a stage it leaves
+/// out keeps the general timeout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutOverride {
+    pub platforms: Vec<String>,
+    #[serde(default)]
+    pub lanes: Option<Vec<Lane>>,
+    #[serde(default, deserialize_with = "some_duration")]
+    pub check: Option<Duration>,
+    #[serde(default, deserialize_with = "some_duration")]
+    pub build: Option<Duration>,
+    #[serde(default, deserialize_with = "some_duration")]
+    pub test: Option<Duration>,
 }
 
 impl Timeouts {
@@ -152,6 +172,23 @@ impl Timeouts {
             Stage::Build => self.build,
             Stage::Test => self.test,
         }
+    }
+
+    /// The timeout of one cell: the first override naming the platform and
+    /// lane and setting the stage, else the stage's.
+    pub fn for_cell(&self, platform: &str, stage: Stage, lane: Lane) -> Duration {
+        self.overrides
+            .iter()
+            .filter(|o| {
+                o.platforms.iter().any(|p| glob_match(p, platform))
+                    && o.lanes.as_ref().is_none_or(|l| l.contains(&lane))
+            })
+            .find_map(|o| match stage {
+                Stage::Check => o.check,
+                Stage::Build => o.build,
+                Stage::Test => o.test,
+            })
+            .unwrap_or_else(|| self.for_stage(stage))
     }
 }
 
@@ -324,6 +361,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
+fn some_duration<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
+    duration(de).map(Some)
+}
+
 fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(de)?;
     parse_duration(&text).map_err(serde::de::Error::custom)
@@ -373,6 +414,9 @@ pub(super) fn load(
     for (i, o) in matrix.test_limits.overrides.iter().enumerate() {
         check_patterns(format!("test-limits.override[{i}].platforms"), &o.platforms);
     }
+    for (i, o) in matrix.timeouts.overrides.iter().enumerate() {
+        check_patterns(format!("timeouts.override[{i}].platforms"), &o.platforms);
+    }
     if matrix.stages.is_empty() {
         errors.push(LoadError::key(
             &file,
@@ -417,4 +461,51 @@ pub(super) fn load(
         }
     }
     Some(matrix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_override_names_platforms_lanes_and_stages() {
+        let timeouts: Timeouts = toml::from_str(
+            r#"
+check = "30m"
+build = "45m"
+test = "20m"
+[[override]]
+platforms = ["linux-*-mips64el"]
+lanes = ["vm"]
+test = "3h"
+[[override]]
+platforms = ["linux-debian12-*"]
+build = "50m"
+"#,
+        )
+        .unwrap();
+        let min = |m: u64| Duration::from_secs(m * 60);
+        let mips = "linux-debian12-mips64el";
+        assert_eq!(timeouts.for_cell(mips, Stage::Test, Lane::Vm), min(180));
+        // Another lane, or a stage the first override leaves out, goes on to the next or the default.
+        assert_eq!(
+            timeouts.for_cell(mips, Stage::Test, Lane::QemuUser),
+            min(20)
+        );
+        assert_eq!(timeouts.for_cell(mips, Stage::Build, Lane::Vm), min(50));
+        assert_eq!(
+            timeouts.for_cell("linux-debian13-riscv64", Stage::Test, Lane::Vm),
+            min(20)
+        );
+        assert_eq!(
+            timeouts.for_cell("linux-debian13-riscv64", Stage::Check, Lane::Cross),
+            min(30)
+        );
+        let bad = toml::from_str::<Timeouts>(
+            "check = \"1m\"\nbuild = \"1m\"\ntest = \"1m\"\n[[override]]\nplatforms = [\"x\"]\ntest = \"soon\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("soon"), "{bad}");
+    }
 }
