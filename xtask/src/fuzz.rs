@@ -1,6 +1,7 @@
 //! `cargo xtask fuzz`: runs the cargo-fuzz targets in `fuzz/` and reports
 //! executions, time, coverage and crashes.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -20,7 +21,8 @@ pub const CARGO_FUZZ_VERSION: &str = "0.13.1";
 /// target (or only TARGET) for `--runs` executions, split over `--jobs`
 /// libFuzzer processes that share one corpus (each picks up the others'
 /// new inputs as it goes), keeping the corpus in
-/// `fuzz/corpus/<target>` between runs. The committed inputs in
+/// `fuzz/corpus/<target>` between runs. Progress is a bar on a terminal and
+/// a line a minute elsewhere (CI logs, pipes). The committed inputs in
 /// `fuzz/regressions/<target>` (past findings, inputs that reach an
 /// oracle) are run first, every time. Installs cargo-fuzz with `cargo
 /// install` when it is not on PATH, and says so. Exit status 1 when a target
@@ -154,6 +156,9 @@ fn fuzz(args: Args) -> Result<u8> {
         };
         let shares = share(args.runs, args.jobs);
         let bar = progress_bar(target, args.runs);
+        // Off a terminal (CI logs, pipes) the bar is not drawn: a plain line
+        // a minute stands in for it.
+        let plain = (!std::io::stderr().is_terminal()).then(|| std::sync::Mutex::new(None));
         let done: Vec<std::sync::atomic::AtomicU64> =
             shares.iter().map(|_| Default::default()).collect();
         let outs: Vec<Result<crate::cmd::Finished>> = std::thread::scope(|scope| {
@@ -167,7 +172,7 @@ fn fuzz(args: Args) -> Result<u8> {
                         .arg(format!("-runs={runs}"))
                         .cwd(&root)
                         .stderr_to_stdout();
-                    let (bar, done) = (&bar, &done);
+                    let (bar, done, plain) = (&bar, &done, &plain);
                     scope.spawn(move || {
                         cmd.run_streaming(&mut |line| {
                             let Some(status) = Status::parse(line) else {
@@ -186,6 +191,17 @@ fn fuzz(args: Args) -> Result<u8> {
                                 status.cov,
                                 status.ft
                             ));
+                            if let Some(last) = plain {
+                                let now = std::time::Instant::now();
+                                let mut last = last.lock().expect("not poisoned");
+                                if due(*last, now, PLAIN_EVERY) {
+                                    *last = Some(now);
+                                    eprintln!(
+                                        "{}",
+                                        plain_line(target, args.runs, total, secs, &status)
+                                    );
+                                }
+                            }
                         })
                     })
                 })
@@ -261,6 +277,33 @@ fn progress_bar(target: &str, runs: u64) -> indicatif::ProgressBar {
     );
     bar.set_prefix(format!("fuzz: {target}"));
     bar
+}
+
+/// How often a plain progress line is printed off a terminal.
+const PLAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether a plain progress line is due: the first status line, then one
+/// per `every`.
+fn due(
+    last: Option<std::time::Instant>,
+    now: std::time::Instant,
+    every: std::time::Duration,
+) -> bool {
+    last.is_none_or(|last| now.duration_since(last) >= every)
+}
+
+/// The progress of a target's run as one line, for logs.
+fn plain_line(target: &str, runs: u64, done: u64, secs: f64, status: &Status) -> String {
+    format!(
+        "fuzz: {target}: {done} of {runs} executions ({}) in {secs:.0} s, {:.0}/s, cov {} ft {}",
+        match runs {
+            0 => "100 %".to_string(),
+            _ => format!("{} %", done.saturating_mul(100) / runs),
+        },
+        done as f64 / secs.max(1e-3),
+        status.cov,
+        status.ft
+    )
 }
 
 /// A libFuzzer status line: `#1000000\tDONE   cov: 326 ft: 870 corp: …`.
@@ -461,6 +504,24 @@ stat::peak_rss_mb:              464
         );
         assert_eq!(Status::parse("INFO: Seed: 1"), None);
         assert_eq!(Status::parse("#3 something else"), None);
+    }
+
+    #[test]
+    fn off_a_terminal_a_plain_line_a_minute_stands_in_for_the_bar() {
+        let t0 = std::time::Instant::now();
+        let minute = std::time::Duration::from_secs(60);
+        assert!(due(None, t0, minute), "the first status line is printed");
+        assert!(!due(Some(t0), t0 + minute / 2, minute));
+        assert!(due(Some(t0), t0 + minute, minute));
+        let status = Status {
+            runs: 1_500_000,
+            cov: 2926,
+            ft: 11511,
+        };
+        assert_eq!(
+            plain_line("session", 10_000_000, 1_510_000, 1000.0, &status),
+            "fuzz: session: 1510000 of 10000000 executions (15 %) in 1000 s, 1510/s, cov 2926 ft 11511"
+        );
     }
 
     #[test]
