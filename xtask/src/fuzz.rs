@@ -27,7 +27,7 @@ pub const CARGO_FUZZ_VERSION: &str = "0.13.1";
 /// oracle) are run first, every time. Installs cargo-fuzz with `cargo
 /// install` when it is not on PATH, and says so. Exit status 1 when a target
 /// crashes (the input is saved under `fuzz/artifacts/<target>/`); the
-/// figures go to `<target>/fuzz/summary.json`.
+/// figures go to `fuzz/summary.json` in the workspace's target directory.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this target (a file name in fuzz/fuzz_targets/, without `.rs`).
