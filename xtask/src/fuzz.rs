@@ -42,6 +42,13 @@ pub struct Args {
     /// between them (one per CPU makes a campaign that many times shorter).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub jobs: u64,
+    /// Pin each process to a CPU of its own, the Nth process to the Nth
+    /// CPU this command may run on (Linux). A target whose inputs hand work
+    /// between threads (`session`) then does so on one CPU, without the
+    /// cross-CPU wake-ups and TLB flushes: about a fifth less CPU time per
+    /// input there. Refused when --jobs exceeds those CPUs.
+    #[arg(long)]
+    pub pin: bool,
 }
 
 /// What one target's run showed.
@@ -88,6 +95,11 @@ fn fuzz(args: Args) -> Result<u8> {
         }
         None => targets,
     };
+    // Checked before anything is built.
+    let cpus = match args.pin {
+        true => Some(pinned_cpus(args.jobs, &cpu::allowed()?)?),
+        false => None,
+    };
 
     let nightly = Cmd::new("cargo").args(["+nightly", "--version"]).run()?;
     if !nightly.record.success() {
@@ -129,9 +141,11 @@ fn fuzz(args: Args) -> Result<u8> {
         eprintln!(
             "fuzz: {target}: {} executions{}{}",
             args.runs,
-            match args.jobs {
-                1 => String::new(),
-                n => format!(" in {n} processes"),
+            match (args.jobs, args.pin) {
+                (1, false) => String::new(),
+                (1, true) => " in 1 process, pinned".to_string(),
+                (n, false) => format!(" in {n} processes"),
+                (n, true) => format!(" in {n} processes, each pinned to a CPU"),
             },
             match args.max_total_time {
                 Some(s) => format!(", at most {s} s"),
@@ -173,7 +187,12 @@ fn fuzz(args: Args) -> Result<u8> {
                         .cwd(&root)
                         .stderr_to_stdout();
                     let (bar, done, plain) = (&bar, &done, &plain);
+                    let cpu = cpus.as_ref().map(|c| c[job]);
                     scope.spawn(move || {
+                        // The process inherits this thread's CPU.
+                        if let Some(cpu) = cpu {
+                            cpu::pin_this_thread(cpu)?;
+                        }
                         cmd.run_streaming(&mut |line| {
                             let Some(status) = Status::parse(line) else {
                                 return;
@@ -258,6 +277,77 @@ fn fuzz(args: Args) -> Result<u8> {
             );
         }
         Ok(exit::FAILURES)
+    }
+}
+
+/// The CPU each of `jobs` processes is pinned to: the first `jobs` of the
+/// CPUs this command may run on.
+fn pinned_cpus(jobs: u64, allowed: &[usize]) -> Result<Vec<usize>> {
+    match allowed.get(..jobs as usize) {
+        Some(cpus) => Ok(cpus.to_vec()),
+        None => Err(crate::BadInput(format!(
+            "--pin puts each process on a CPU of its own, but --jobs {jobs} is more than \
+             the {} CPUs this command may run on ({}); lower --jobs or drop --pin",
+            allowed.len(),
+            allowed
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into()),
+    }
+}
+
+/// CPU affinity, for `--pin`.
+mod cpu {
+    use anyhow::Result;
+
+    /// The CPUs this thread may run on, in order.
+    #[cfg(target_os = "linux")]
+    pub fn allowed() -> Result<Vec<usize>> {
+        // SAFETY: a zeroed cpu_set_t is an empty set, and the size passed
+        // is the set's own.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::sched_getaffinity(0, size_of_val(&set), &mut set) };
+        if r != 0 {
+            return Err(anyhow::Error::from(std::io::Error::last_os_error())
+                .context("sched_getaffinity failed: cannot tell which CPUs to pin to"));
+        }
+        Ok((0..libc::CPU_SETSIZE as usize)
+            // SAFETY: `cpu` is below CPU_SETSIZE, the set's capacity.
+            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+            .collect())
+    }
+
+    /// Restricts the calling thread (and the processes it spawns from now
+    /// on) to `cpu`.
+    #[cfg(target_os = "linux")]
+    pub fn pin_this_thread(cpu: usize) -> Result<()> {
+        // SAFETY: as in `allowed`; CPU_SET is given a CPU below the set's
+        // capacity (`allowed` only lists those).
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        anyhow::ensure!(
+            cpu < libc::CPU_SETSIZE as usize,
+            "CPU {cpu} is beyond what sched_setaffinity can name"
+        );
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+        let r = unsafe { libc::sched_setaffinity(0, size_of_val(&set), &set) };
+        if r != 0 {
+            return Err(anyhow::Error::from(std::io::Error::last_os_error())
+                .context(format!("sched_setaffinity to CPU {cpu} failed")));
+        }
+        Ok(())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn allowed() -> Result<Vec<usize>> {
+        anyhow::bail!("--pin needs Linux's sched_setaffinity; run without --pin")
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn pin_this_thread(_cpu: usize) -> Result<()> {
+        anyhow::bail!("--pin needs Linux's sched_setaffinity; run without --pin")
     }
 }
 
@@ -504,6 +594,46 @@ stat::peak_rss_mb:              464
         );
         assert_eq!(Status::parse("INFO: Seed: 1"), None);
         assert_eq!(Status::parse("#3 something else"), None);
+    }
+
+    #[test]
+    fn pin_takes_the_first_allowed_cpus_and_refuses_more_jobs_than_cpus() {
+        assert_eq!(pinned_cpus(2, &[0, 3, 5]).unwrap(), vec![0, 3]);
+        assert_eq!(pinned_cpus(1, &[7]).unwrap(), vec![7]);
+        let e = pinned_cpus(4, &[0, 1]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "--pin puts each process on a CPU of its own, but --jobs 4 is more than the 2 CPUs \
+             this command may run on (0, 1); lower --jobs or drop --pin"
+        );
+    }
+
+    /// A real affinity change, on a thread of its own: the thread and a
+    /// process it spawns run only on the CPU it was pinned to.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_pinned_thread_and_what_it_spawns_run_only_on_its_cpu() {
+        let allowed = cpu::allowed().unwrap();
+        assert!(!allowed.is_empty(), "this thread may run somewhere");
+        let cpu = *allowed.last().unwrap();
+        let (now, child) = std::thread::spawn(move || {
+            cpu::pin_this_thread(cpu).unwrap();
+            let now = cpu::allowed().unwrap();
+            let child = std::process::Command::new("grep")
+                .args(["^Cpus_allowed_list:", "/proc/self/status"])
+                .output()
+                .unwrap();
+            (now, String::from_utf8(child.stdout).unwrap())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(now, vec![cpu]);
+        assert_eq!(
+            child.split_whitespace().nth(1),
+            Some(cpu.to_string().as_str())
+        );
+        // The test's own thread keeps its CPUs.
+        assert_eq!(cpu::allowed().unwrap(), allowed);
     }
 
     #[test]
