@@ -147,6 +147,13 @@ mod tests {
         no_firmware.firmware.as_mut().unwrap().path = "/nonexistent/QEMU_EFI.fd".into();
         let mut no_qemu = model.vm_images["debian12-amd64"].clone();
         no_qemu.qemu = "qemu-system-nonexistent".into();
+        // The emulator is checked first: the others name one that is here
+        // (this test's own executable), so that what they show does not
+        // depend on which QEMU the host has.
+        let here = std::env::current_exe().unwrap().display().to_string();
+        for image in [&mut unpinned, &mut offline, &mut no_firmware] {
+            image.qemu = here.clone();
+        }
         for (id, image) in [
             ("unpinned", unpinned),
             ("offline", offline),
@@ -164,17 +171,19 @@ mod tests {
                 .unwrap_or_default()
                 .replace(&port.to_string(), "PORT")
                 .replace(&crate::paths::cache_dir().display().to_string(), "CACHE");
-            let reason = reason
-                .split(": Failed to connect")
-                .next()
-                .unwrap_or(&reason)
-                .to_string();
+            // curl says how long it tried: "after 0 ms", or 1 on a slow host.
+            let reason = match (reason.find(" after "), reason.find(" ms: ")) {
+                (Some(a), Some(b)) if a < b => {
+                    format!("{} after N{}", &reason[..a], &reason[b..])
+                }
+                _ => reason,
+            };
             lines.push(format!("{id}: {reason}\n  enable: {enable}"));
         }
         expect_test::expect![[r#"
             unpinned: image `unpinned` has no pinned checksum (vm-images/freebsd.toml: `image."unpinned".download.sha256`)
               enable: cargo xtask vm-images pin unpinned
-            offline: image `offline` is not in the cache and cannot be downloaded: cannot reach 127.0.0.1:PORT: curl: (7) Failed to connect to 127.0.0.1 port PORT after 0 ms: Couldn't connect to server
+            offline: image `offline` is not in the cache and cannot be downloaded: cannot reach 127.0.0.1:PORT: curl: (7) Failed to connect to 127.0.0.1 port PORT after N ms: Couldn't connect to server
               enable: run `cargo xtask vm-images fetch offline` where http://127.0.0.1:PORT/FreeBSD.raw.xz is reachable, then copy CACHE/vm here
             no-firmware: the firmware /nonexistent/QEMU_EFI.fd is missing
               enable: apt-get install qemu-efi-aarch64

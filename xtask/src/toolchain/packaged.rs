@@ -474,7 +474,7 @@ pub fn toolchain(
                     ),
                 )
             })?;
-            let emu = crate::host::which(emulator).ok_or_else(|| {
+            let emu = tools.emulator(emulator).ok_or_else(|| {
                 Missing::until_setup(
                     format!("{emulator} is not on PATH"),
                     "apt-get install --no-install-recommends qemu-user-static",

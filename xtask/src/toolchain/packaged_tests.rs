@@ -168,6 +168,10 @@ fn tools(distro: &str) -> FakeTools {
         distro_package: Some(("rustc-web".into(), distro.into())),
         ..FakeTools::default()
     };
+    tools.emulators.insert(
+        "qemu-s390x-static".into(),
+        "/usr/bin/qemu-s390x-static".into(),
+    );
     for gnu in ["aarch64-linux-gnu", "s390x-linux-gnu"] {
         tools.gcc.insert(
             gnu.into(),
@@ -387,5 +391,19 @@ fn a_release_that_lists_its_own_compiler_first_builds_its_cross_cells_with_it() 
             "packaged: rustc-web {R13} runs only under qemu-s390x-static here (the packaged lane builds with it)"
         ))),
         "{resolved:?}"
+    );
+    // Without the emulator, the packaged lane itself says what to install.
+    let mut bare = tools;
+    bare.emulators.clear();
+    let packaged = crate::toolchain::resolve_packaged(&model, s390x, &host(), &bare);
+    assert!(
+        packaged
+            .as_ref()
+            .is_err_and(|m| m.reason == "qemu-s390x-static is not on PATH"
+                && m.enable
+                    == Some(crate::requirements::EnableHint::setup(
+                        "apt-get install --no-install-recommends qemu-user-static"
+                    ))),
+        "{packaged:?}"
     );
 }

@@ -88,6 +88,8 @@ pub trait HostTools: Sync {
     /// The Debian package (name, version) of the build compiler at
     /// `/usr/bin/rustc` (`rustc-web`, `1.96.0+dfsg1-1~deb12u2`), if dpkg knows it.
     fn distro_compiler_package(&self) -> Option<(String, String)>;
+    /// A qemu-user emulator (`qemu-s390x-static`) on PATH.
+    fn emulator(&self, name: &str) -> Option<PathBuf>;
 }
 
 /// The real host, probed lazily: a run that needs no zig never looks for it.
@@ -215,6 +217,10 @@ impl HostTools for HostProbe {
         self.distro_package
             .get_or_init(|| probe_distro_package(Path::new(DISTRO_RUSTC)))
             .clone()
+    }
+
+    fn emulator(&self, name: &str) -> Option<PathBuf> {
+        which(name)
     }
 }
 
@@ -489,6 +495,8 @@ pub(crate) struct FakeTools {
     pub container: Option<String>,
     pub cross: Option<PathBuf>,
     pub distro_package: Option<(String, String)>,
+    /// Emulators "on PATH", by name.
+    pub emulators: BTreeMap<String, PathBuf>,
 }
 
 #[cfg(test)]
@@ -531,6 +539,9 @@ impl HostTools for FakeTools {
     }
     fn distro_compiler_package(&self) -> Option<(String, String)> {
         self.distro_package.clone()
+    }
+    fn emulator(&self, name: &str) -> Option<PathBuf> {
+        self.emulators.get(name).cloned()
     }
 }
 
