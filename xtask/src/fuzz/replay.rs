@@ -128,6 +128,10 @@ pub fn run(root: &Path, targets: &[String]) -> Result<u8> {
             .collect();
         let started = Instant::now();
         let failures = replay(root, target, &binary, &artifacts, &all)?;
+        if crate::cmd::cancelled() {
+            // A target cut short is neither shown nor recorded as clean.
+            return Ok(exit::INTERRUPTED);
+        }
         let r = Replayed {
             target: target.clone(),
             regressions: inputs.regressions.len(),
@@ -143,9 +147,6 @@ pub fn run(root: &Path, targets: &[String]) -> Result<u8> {
             &summary,
             (serde_json::to_string_pretty(&replayed)? + "\n").as_bytes(),
         )?;
-        if crate::cmd::cancelled() {
-            return Ok(exit::INTERRUPTED);
-        }
     }
     eprintln!("fuzz: replay: summary in {}", summary.display());
     Ok(match replayed.iter().all(|r| r.failures.is_empty()) {
@@ -155,7 +156,8 @@ pub fn run(root: &Path, targets: &[String]) -> Result<u8> {
 }
 
 /// Runs `binary` once over each of `inputs`, [`CHUNK`] to a process; after
-/// an input that fails, goes on with the next one.
+/// an input that fails, goes on with the next one. Stops early on Ctrl-C
+/// (the caller checks [`crate::cmd::cancelled`]).
 fn replay(
     root: &Path,
     target: &str,
