@@ -381,7 +381,7 @@ pub fn interpret(
     }
     outcome.fault = fault(tests, out, &scan, image);
     if outcome.fault.is_some() {
-        outcome.console_tail = Some(readable_tail(&out.transcript));
+        outcome.console_tail = Some(readable_tail(&out.transcript, image.panic_pattern()));
     }
     outcome
 }
@@ -519,8 +519,21 @@ fn fault(
     }
 }
 
-/// The end of the console, with the frames' base64 bodies folded away.
-pub fn readable_tail(transcript: &str) -> String {
+/// Lines of console a report keeps, and their bytes at most.
+const TAIL_LINES: usize = 40;
+const TAIL_BYTES: usize = 6000;
+/// How far back the tail reaches for a kernel panic's own line, whose
+/// trace (its speculative `?` frames vary from run to run) can outgrow
+/// [`TAIL_LINES`], and the bytes it may then take.
+const PANIC_TAIL_LINES: usize = 100;
+const PANIC_TAIL_BYTES: usize = 12000;
+
+/// The end of the console, with the frames' base64 bodies folded away: the
+/// last [`TAIL_LINES`] lines, reaching further back to the last line with
+/// `panic` (the image's kernel panic pattern) when that line is within
+/// [`PANIC_TAIL_LINES`] of the end, so that the panic is not cut off by
+/// its own trace.
+pub fn readable_tail(transcript: &str, panic: &str) -> String {
     let mut lines: Vec<String> = Vec::new();
     let mut folded = 0usize;
     for raw in transcript.lines() {
@@ -542,7 +555,13 @@ pub fn readable_tail(transcript: &str) -> String {
     if folded > 0 {
         lines.push(format!("[{folded} lines of base64]"));
     }
-    tail(&lines.join("\n"), 40, 6000)
+    let keep = match lines.iter().rposition(|l| l.contains(panic)) {
+        Some(at) if lines.len() - at > TAIL_LINES && lines.len() - at <= PANIC_TAIL_LINES => {
+            (lines.len() - at, PANIC_TAIL_BYTES)
+        }
+        _ => (TAIL_LINES, TAIL_BYTES),
+    };
+    tail(&lines.join("\n"), keep.0, keep.1)
 }
 
 #[cfg(test)]
@@ -715,5 +734,41 @@ mod tests {
         assert!(got.fault.is_none());
         assert!(!got.details.contains_key("attempts"));
         assert_eq!(got.runs[1].ending, Ending::Exited(101));
+    }
+
+    #[test]
+    fn the_console_tail_keeps_a_panic_whose_trace_is_long() {
+        let panic = "Kernel panic - not syncing";
+        let console = |trace: usize| {
+            let mut c =
+                String::from("boot\nVGhpcyBpcyBiYXNlNjQgZnJhbWU=\nsysrq: Trigger a crash\n");
+            c.push_str("Kernel panic - not syncing: sysrq triggered crash\n");
+            for i in 0..trace {
+                c.push_str(&format!(" ? frame_{i}+0x10/0x20\n"));
+            }
+            c.push_str("Kernel Offset: disabled\n");
+            c
+        };
+        // A short trace: the last 40 lines hold it all, base64 folded.
+        let short = readable_tail(&console(10), panic);
+        assert!(
+            short.starts_with("boot\n[1 lines of base64]\nsysrq"),
+            "{short}"
+        );
+        // A trace of 50 lines: the tail starts at the panic, not 40 lines up.
+        let long = readable_tail(&console(50), panic);
+        assert!(
+            long.starts_with("Kernel panic - not syncing: sysrq"),
+            "{long}"
+        );
+        assert_eq!(long.lines().count(), 52);
+        assert!(long.ends_with("Kernel Offset: disabled"));
+        // A panic further up than 100 lines: the plain 40-line tail.
+        let far = readable_tail(&console(150), panic);
+        assert_eq!(far.lines().count(), 40);
+        assert!(!far.contains("Kernel panic"));
+        // No panic: the last 40 lines.
+        let none = readable_tail(&console(50).replace("Kernel panic", "Oops"), panic);
+        assert_eq!(none.lines().count(), 40);
     }
 }
